@@ -1,0 +1,9 @@
+//! Souk's domain: the rules of the marketplace, free of storage and delivery concerns.
+//!
+//! Everything here is pure: no database, no network, no clock. Storage and HTTP depend on this
+//! crate; it depends on neither.
+
+pub mod catalog;
+pub mod html;
+pub mod money;
+pub mod shopify;
