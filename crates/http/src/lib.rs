@@ -1,0 +1,156 @@
+//! Souk's HTTP delivery layer: the axum router, its middleware, the REST API and its OpenAPI
+//! document. Handlers read a request, call one storage/domain function, and map the result.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use souk_storage::Db;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::store;
+
+/// HTTP-level limits, from the `souk serve` configuration.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (larger: 413 `payload_too_large`).
+    pub body_limit: usize,
+    /// A request still running after this is abandoned (503 `timeout`).
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are refused with 503 `overloaded`.
+    pub max_in_flight: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub metrics: PrometheusHandle,
+    pub config: Arc<HttpConfig>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: HttpConfig) -> Self {
+        AppState {
+            db,
+            metrics: metrics_handle(),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.config.max_in_flight - self.in_flight.available_permits()
+    }
+}
+
+/// The process-wide Prometheus recorder (metrics macros write to one global recorder).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("static buckets are valid");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (embedding): keep a private one so /metrics works.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Souk API",
+        description = "Souk, a multi-vendor marketplace backend. Errors are `application/problem+json` \
+                       with a stable `code`; money is `{amount, currency}` in minor units; ids are opaque.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    tags(
+        (name = "store", description = "What shoppers see: catalog, categories, vendors"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    ),
+    components(schemas(error::Problem, error::FieldError))
+)]
+struct ApiDoc;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The OpenAPI document and the routes it describes, built together so no route escapes it.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(store::products::list_products))
+        .routes(routes!(store::products::get_product))
+        .routes(routes!(store::categories::list_categories))
+        .routes(routes!(store::vendors::get_vendor))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts()
+}
+
+/// The complete application: routes, docs and middleware.
+pub fn app(state: AppState) -> Router {
+    let (routes, openapi) = api_router();
+    let config = state.config.clone();
+    let routes = routes.route_layer(axum::middleware::from_fn(middleware::track_metrics));
+    Router::new()
+        .merge(routes)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .fallback(|| async { error::ApiError::not_found("no such resource") })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(axum::middleware::from_fn(middleware::problem_responses))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+                .layer(RequestBodyLimitLayer::new(config.body_limit)),
+        )
+        .with_state(state)
+}

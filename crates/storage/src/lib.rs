@@ -1,0 +1,16 @@
+//! Souk's storage layer: one code path over SQLite and PostgreSQL.
+//!
+//! Every query is written once with `$N` placeholders and run on either backend through the
+//! [`Db`] and [`Tx`] enums and the `on_reader!`/`on_tx!` macros, which expand one body into a
+//! `match` arm per backend so both are type-checked. Where SQL differs (full-text search,
+//! pragmas), the difference lives in [`dialect`].
+
+#[macro_use]
+mod db;
+pub mod catalog;
+pub mod dialect;
+mod error;
+mod migrate;
+
+pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms};
+pub use error::StorageError;

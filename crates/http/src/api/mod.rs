@@ -1,0 +1,4 @@
+//! The REST API, one module per namespace (`/api/store`, later `/api/vendor`, `/api/admin`, …).
+
+pub mod schema;
+pub mod store;

@@ -1,0 +1,183 @@
+//! Response bodies of the API. Typed structs (never ad-hoc JSON) so the OpenAPI document and the
+//! responses cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use souk_domain::catalog::{CategoryNode, Product, Variant};
+use souk_domain::money::Money;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An amount of money: integer minor units (cents) plus ISO 4217 currency code.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"amount": 1999, "currency": "USD"}))]
+pub struct MoneyBody {
+    pub amount: i64,
+    #[schema(pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+}
+
+impl From<Money> for MoneyBody {
+    fn from(m: Money) -> Self {
+        MoneyBody {
+            amount: m.amount,
+            currency: m.currency.code().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorRefBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryRefBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageBody {
+    pub url: String,
+    pub alt: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptionBody {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantBody {
+    pub id: Uuid,
+    pub sku: Option<String>,
+    /// Option values joined, e.g. `M / Blue`; `Default` for a product without options.
+    pub title: String,
+    /// Option name → value.
+    pub options: BTreeMap<String, String>,
+    pub price: MoneyBody,
+    /// The "was" price shown struck through, if any.
+    pub compare_at_price: Option<MoneyBody>,
+    /// Whether it can be bought now (in stock, or stock not tracked).
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub title: String,
+    /// Sanitized HTML (an allow-list of formatting tags; no scripts, styles or event handlers).
+    pub description_html: String,
+    pub product_type: String,
+    pub tags: Vec<String>,
+    pub vendor: VendorRefBody,
+    pub categories: Vec<CategoryRefBody>,
+    pub images: Vec<ImageBody>,
+    pub options: Vec<OptionBody>,
+    pub variants: Vec<VariantBody>,
+}
+
+impl From<Variant> for VariantBody {
+    fn from(v: Variant) -> Self {
+        VariantBody {
+            available: v.available(),
+            id: v.id,
+            sku: v.sku,
+            title: v.title,
+            options: v.options.into_iter().collect(),
+            price: v.price.into(),
+            compare_at_price: v.compare_at_price.map(Into::into),
+        }
+    }
+}
+
+impl From<Product> for ProductBody {
+    fn from(p: Product) -> Self {
+        ProductBody {
+            id: p.id,
+            handle: p.handle,
+            title: p.title,
+            description_html: p.description_html,
+            product_type: p.product_type,
+            tags: p.tags,
+            vendor: VendorRefBody {
+                id: p.vendor.id,
+                handle: p.vendor.handle,
+                name: p.vendor.name,
+            },
+            categories: p
+                .categories
+                .into_iter()
+                .map(|c| CategoryRefBody {
+                    id: c.id,
+                    handle: c.handle,
+                    name: c.name,
+                })
+                .collect(),
+            images: p
+                .images
+                .into_iter()
+                .map(|i| ImageBody { url: i.url, alt: i.alt })
+                .collect(),
+            options: p
+                .options
+                .into_iter()
+                .map(|o| OptionBody {
+                    name: o.name,
+                    values: o.values,
+                })
+                .collect(),
+            variants: p.variants.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// One page of products.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<ProductBody>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryNodeBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    #[schema(no_recursion)]
+    pub children: Vec<CategoryNodeBody>,
+}
+
+impl From<CategoryNode> for CategoryNodeBody {
+    fn from(n: CategoryNode) -> Self {
+        CategoryNodeBody {
+            id: n.id,
+            handle: n.handle,
+            name: n.name,
+            children: n.children.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryTree {
+    /// Root categories, each with its descendants.
+    pub items: Vec<CategoryNodeBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    /// Number of published products.
+    pub product_count: i64,
+}

@@ -1,0 +1,5 @@
+//! `/api/store`: what shoppers (and storefronts) read. No authentication.
+
+pub mod categories;
+pub mod products;
+pub mod vendors;

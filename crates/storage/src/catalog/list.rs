@@ -1,0 +1,223 @@
+//! The storefront's product listing: filters, sorts and keyset (cursor) pagination.
+//!
+//! Pages are cut by the sort key plus the product id (a total order), never by OFFSET, so
+//! walking all pages returns every product exactly once while the catalog is unchanged, and the
+//! cost of a page does not grow with its depth.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use souk_domain::catalog::{Product, ProductSort, search_terms};
+use uuid::Uuid;
+
+use super::{PRODUCT_COLUMNS, ProductRow, hydrate};
+use crate::db::Arg;
+use crate::dialect::{fts_query, search_join};
+use crate::{Db, StorageError};
+
+/// What the storefront asked for; validated by the caller (limit 1..=100, sort allowed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub search: Option<String>,
+    pub category: Option<String>,
+    pub vendor: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub in_stock: bool,
+    pub sort: ProductSort,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The position after the last item of a page.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Int(i64),
+    Text(String),
+    Score(f64),
+}
+
+fn sort_name(sort: ProductSort) -> &'static str {
+    match sort {
+        ProductSort::Newest => "n",
+        ProductSort::PriceAsc => "pa",
+        ProductSort::PriceDesc => "pd",
+        ProductSort::Title => "t",
+        ProductSort::Relevance => "r",
+    }
+}
+
+fn encode_cursor(sort: ProductSort, key: &Key, id: Uuid) -> String {
+    let key = match key {
+        Key::Int(i) => i.to_string(),
+        Key::Text(t) => t.clone(),
+        Key::Score(f) => format!("{:x}", f.to_bits()),
+    };
+    URL_SAFE_NO_PAD.encode(format!("{}|{}|{key}", sort_name(sort), id.simple()))
+}
+
+fn decode_cursor(sort: ProductSort, cursor: &str) -> Result<(Key, Uuid), StorageError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StorageError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StorageError::InvalidCursor)?;
+    let mut parts = text.splitn(3, '|');
+    let (Some(s), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(StorageError::InvalidCursor);
+    };
+    if s != sort_name(sort) {
+        return Err(StorageError::InvalidCursor);
+    }
+    let id = Uuid::try_parse(id).map_err(|_| StorageError::InvalidCursor)?;
+    let key = match sort {
+        ProductSort::Newest | ProductSort::PriceAsc | ProductSort::PriceDesc => {
+            Key::Int(key.parse().map_err(|_| StorageError::InvalidCursor)?)
+        }
+        ProductSort::Title => Key::Text(key.to_owned()),
+        ProductSort::Relevance => {
+            let bits = u64::from_str_radix(key, 16).map_err(|_| StorageError::InvalidCursor)?;
+            let f = f64::from_bits(bits);
+            if !f.is_finite() {
+                return Err(StorageError::InvalidCursor);
+            }
+            Key::Score(f)
+        }
+    };
+    Ok((key, id))
+}
+
+/// Published products of active vendors matching `query`, one page of them.
+pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
+    let mut args: Vec<Arg> = Vec::new();
+    let next = |args: &mut Vec<Arg>, a: Arg| {
+        args.push(a);
+        args.len()
+    };
+
+    let terms = query.search.as_deref().map(search_terms).unwrap_or_default();
+    let sort = if query.sort == ProductSort::Relevance && terms.is_empty() {
+        ProductSort::Newest
+    } else {
+        query.sort
+    };
+
+    let mut with = String::new();
+    let mut join = String::new();
+    let mut filters = vec!["p.status = 'published'".to_owned(), "v.status = 'active'".to_owned()];
+
+    if !terms.is_empty() {
+        let n = next(&mut args, Arg::Text(fts_query(db.backend(), &terms)));
+        join = search_join(db.backend(), n);
+    }
+    if let Some(category) = &query.category {
+        let n = next(&mut args, Arg::Text(category.clone()));
+        with = format!(
+            "WITH RECURSIVE cat(id) AS (SELECT id FROM categories WHERE handle = ${n} \
+             UNION ALL SELECT c.id FROM categories c JOIN cat ON c.parent_id = cat.id) "
+        );
+        filters.push(
+            "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
+             AND pc.category_id IN (SELECT id FROM cat))"
+                .to_owned(),
+        );
+    }
+    if let Some(vendor) = &query.vendor {
+        let n = next(&mut args, Arg::Text(vendor.clone()));
+        filters.push(format!("v.handle = ${n}"));
+    }
+    if query.min_price.is_some() || query.max_price.is_some() {
+        // A product matches when one of its variants is in the price range.
+        let mut cond = vec!["x.product_id = p.id".to_owned()];
+        if let Some(min) = query.min_price {
+            let n = next(&mut args, Arg::I64(min));
+            cond.push(format!("x.price >= ${n}"));
+        }
+        if let Some(max) = query.max_price {
+            let n = next(&mut args, Arg::I64(max));
+            cond.push(format!("x.price <= ${n}"));
+        }
+        filters.push(format!("EXISTS (SELECT 1 FROM variants x WHERE {})", cond.join(" AND ")));
+    }
+    if query.in_stock {
+        filters.push(
+            "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id AND (NOT y.track_inventory OR y.stock > 0))"
+                .to_owned(),
+        );
+    }
+
+    let (key_col, descending) = match sort {
+        ProductSort::Newest => ("p.created_at", true),
+        ProductSort::PriceAsc => ("p.price_min", false),
+        ProductSort::PriceDesc => ("p.price_min", true),
+        ProductSort::Title => ("p.title_sort", false),
+        ProductSort::Relevance => ("s.score", true),
+    };
+    if let Some(cursor) = &query.cursor {
+        let (key, id) = decode_cursor(sort, cursor)?;
+        let k = next(
+            &mut args,
+            match key {
+                Key::Int(i) => Arg::I64(i),
+                Key::Text(t) => Arg::Text(t),
+                Key::Score(f) => Arg::F64(f),
+            },
+        );
+        let i = next(&mut args, Arg::Uuid(id));
+        let op = if descending { "<" } else { ">" };
+        filters.push(format!("({key_col} {op} ${k} OR ({key_col} = ${k} AND p.id {op} ${i}))"));
+    }
+    let dir = if descending { "DESC" } else { "ASC" };
+    let limit = next(&mut args, Arg::I64(i64::from(query.limit) + 1));
+    let score = if terms.is_empty() { "" } else { ", s.score" };
+    let sql = format!(
+        "{with}SELECT {PRODUCT_COLUMNS}{score} FROM products p JOIN vendors v ON v.id = p.vendor_id {join} \
+         WHERE {} ORDER BY {key_col} {dir}, p.id {dir} LIMIT ${limit}",
+        filters.join(" AND ")
+    );
+
+    let mut rows: Vec<ProductRow> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    let next_cursor = if rows.len() > query.limit as usize {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|last| {
+            let key = match sort {
+                ProductSort::Newest => Key::Int(last.created_at),
+                ProductSort::PriceAsc | ProductSort::PriceDesc => Key::Int(last.price_min),
+                ProductSort::Title => Key::Text(last.title_sort.clone()),
+                ProductSort::Relevance => Key::Score(last.score.unwrap_or(0.0)),
+            };
+            encode_cursor(sort, &key, last.id)
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items: hydrate(db, rows).await?,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_their_sort() {
+        let id = Uuid::now_v7();
+        for (sort, key) in [
+            (ProductSort::Newest, Key::Int(1_700_000_000_000)),
+            (ProductSort::Title, Key::Text("a|b|c".into())),
+            (ProductSort::Relevance, Key::Score(0.123_456_789)),
+        ] {
+            let c = encode_cursor(sort, &key, id);
+            assert_eq!(decode_cursor(sort, &c).unwrap(), (key, id));
+            assert!(decode_cursor(ProductSort::PriceAsc, &c).is_err());
+        }
+        assert!(decode_cursor(ProductSort::Newest, "!!!").is_err());
+        assert!(decode_cursor(ProductSort::Newest, "bnx4eHh8MQ").is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! The catalog aggregate: vendors, categories, products and their variants and images.
+
+mod export;
+mod list;
+mod write;
+
+use std::collections::HashMap;
+
+use souk_domain::catalog::{
+    Category, CategoryRef, ImageDraft, Product, ProductOption, ProductStatus, Variant, VendorRef,
+    VendorStatus, variant_title,
+};
+use souk_domain::money::{Currency, Money};
+use uuid::Uuid;
+
+use crate::db::Arg;
+use crate::{Db, StorageError};
+
+pub use export::{ExportCursor, export_page};
+pub use list::{ListQuery, Page, list_products};
+pub use write::{ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts, upsert_product};
+
+/// `$start, $start+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProductRow {
+    pub id: Uuid,
+    pub handle: String,
+    pub title: String,
+    pub title_sort: String,
+    pub description_html: String,
+    pub product_type: String,
+    pub tags: String,
+    pub status: String,
+    pub option1_name: Option<String>,
+    pub option2_name: Option<String>,
+    pub option3_name: Option<String>,
+    pub price_min: i64,
+    pub created_at: i64,
+    pub vendor_id: Uuid,
+    pub vendor_handle: String,
+    pub vendor_name: String,
+    #[sqlx(default)]
+    pub score: Option<f64>,
+}
+
+/// Columns selected for a [`ProductRow`] (`p` = products, `v` = vendors).
+pub(crate) const PRODUCT_COLUMNS: &str = "p.id, p.handle, p.title, p.title_sort, p.description_html, \
+     p.product_type, p.tags, p.status, p.option1_name, p.option2_name, p.option3_name, p.price_min, \
+     p.created_at, v.id AS vendor_id, v.handle AS vendor_handle, v.name AS vendor_name";
+
+#[derive(sqlx::FromRow)]
+struct VariantRow {
+    id: Uuid,
+    product_id: Uuid,
+    sku: Option<String>,
+    option1: Option<String>,
+    option2: Option<String>,
+    option3: Option<String>,
+    price: i64,
+    compare_at_price: Option<i64>,
+    currency: String,
+    stock: i64,
+    track_inventory: bool,
+    grams: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ImageRow {
+    product_id: Uuid,
+    url: String,
+    alt: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductCategoryRow {
+    product_id: Uuid,
+    id: Uuid,
+    handle: String,
+    name: String,
+}
+
+impl ProductRow {
+    fn option_names(&self) -> Vec<String> {
+        [&self.option1_name, &self.option2_name, &self.option3_name]
+            .into_iter()
+            .map_while(|o| o.clone())
+            .collect()
+    }
+}
+
+fn split_tags(tags: &str) -> Vec<String> {
+    tags.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Loads variants, images and categories for a page of products in three queries.
+pub(crate) async fn hydrate(db: &Db, rows: Vec<ProductRow>) -> Result<Vec<Product>, StorageError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Arg> = rows.iter().map(|r| Arg::Uuid(r.id)).collect();
+    let list = placeholders(1, ids.len());
+    let variants_sql = format!(
+        "SELECT id, product_id, sku, option1, option2, option3, price, compare_at_price, currency, \
+         stock, track_inventory, grams FROM variants WHERE product_id IN ({list}) ORDER BY product_id, position"
+    );
+    let images_sql =
+        format!("SELECT product_id, url, alt FROM product_images WHERE product_id IN ({list}) ORDER BY product_id, position");
+    let categories_sql = format!(
+        "SELECT pc.product_id, c.id, c.handle, c.name FROM product_categories pc \
+         JOIN categories c ON c.id = pc.category_id WHERE pc.product_id IN ({list}) ORDER BY pc.product_id, c.handle"
+    );
+    let (variants, images, categories) = on_reader!(db, pool => {
+        let v: Vec<VariantRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(variants_sql)), ids.clone()).fetch_all(pool).await?;
+        let i: Vec<ImageRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(images_sql)), ids.clone()).fetch_all(pool).await?;
+        let c: Vec<ProductCategoryRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(categories_sql)), ids).fetch_all(pool).await?;
+        (v, i, c)
+    });
+
+    let mut variants_by: HashMap<Uuid, Vec<VariantRow>> = HashMap::new();
+    for v in variants {
+        variants_by.entry(v.product_id).or_default().push(v);
+    }
+    let mut images_by: HashMap<Uuid, Vec<ImageDraft>> = HashMap::new();
+    for i in images {
+        images_by.entry(i.product_id).or_default().push(ImageDraft { url: i.url, alt: i.alt });
+    }
+    let mut categories_by: HashMap<Uuid, Vec<CategoryRef>> = HashMap::new();
+    for c in categories {
+        categories_by.entry(c.product_id).or_default().push(CategoryRef {
+            id: c.id,
+            handle: c.handle,
+            name: c.name,
+        });
+    }
+
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let names = row.option_names();
+            let variant_rows = variants_by.remove(&row.id).unwrap_or_default();
+            let values: Vec<Vec<String>> = variant_rows
+                .iter()
+                .map(|v| {
+                    [&v.option1, &v.option2, &v.option3]
+                        .into_iter()
+                        .take(names.len())
+                        .map(|o| o.clone().unwrap_or_default())
+                        .collect()
+                })
+                .collect();
+            let options: Vec<ProductOption> = Product::collect_options(&names, &values);
+            let variants = variant_rows
+                .into_iter()
+                .zip(values)
+                .map(|(v, vals)| {
+                    let currency = Currency::parse(&v.currency).unwrap_or(Currency::USD);
+                    Variant {
+                        id: v.id,
+                        sku: v.sku,
+                        title: variant_title(&vals),
+                        options: names.iter().cloned().zip(vals).collect(),
+                        price: Money::new(v.price, currency),
+                        compare_at_price: v.compare_at_price.map(|c| Money::new(c, currency)),
+                        stock: v.stock,
+                        track_inventory: v.track_inventory,
+                        grams: v.grams,
+                    }
+                })
+                .collect();
+            Product {
+                id: row.id,
+                tags: split_tags(&row.tags),
+                status: ProductStatus::parse(&row.status).unwrap_or(ProductStatus::Draft),
+                vendor: VendorRef {
+                    id: row.vendor_id,
+                    handle: row.vendor_handle,
+                    name: row.vendor_name,
+                },
+                categories: categories_by.remove(&row.id).unwrap_or_default(),
+                images: images_by.remove(&row.id).unwrap_or_default(),
+                options,
+                variants,
+                handle: row.handle,
+                title: row.title,
+                description_html: row.description_html,
+                product_type: row.product_type,
+                created_at_ms: row.created_at,
+            }
+        })
+        .collect())
+}
+
+/// A product by handle; with `storefront_only`, only if shoppers may see it (published, active vendor).
+pub async fn product_by_handle(db: &Db, handle: &str, storefront_only: bool) -> Result<Option<Product>, StorageError> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE p.handle = $1{}",
+        if storefront_only { " AND p.status = 'published' AND v.status = 'active'" } else { "" }
+    );
+    let row: Option<ProductRow> = on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
+    });
+    Ok(hydrate(db, row.into_iter().collect()).await?.pop())
+}
+
+#[derive(sqlx::FromRow)]
+struct CategoryRow {
+    id: Uuid,
+    parent_id: Option<Uuid>,
+    handle: String,
+    name: String,
+    position: i64,
+}
+
+pub async fn all_categories(db: &Db) -> Result<Vec<Category>, StorageError> {
+    let rows: Vec<CategoryRow> = on_reader!(db, pool => {
+        sqlx::query_as("SELECT id, parent_id, handle, name, position FROM categories ORDER BY position, name")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|c| Category {
+            id: c.id,
+            parent_id: c.parent_id,
+            handle: c.handle,
+            name: c.name,
+            position: c.position,
+        })
+        .collect())
+}
+
+/// A vendor's public profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorProfile {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    pub status: VendorStatus,
+    pub product_count: i64,
+    pub created_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct VendorProfileRow {
+    id: Uuid,
+    handle: String,
+    name: String,
+    status: String,
+    created_at: i64,
+    product_count: i64,
+}
+
+/// A vendor by handle; with `storefront_only`, only an active one, counting its published products.
+pub async fn vendor_by_handle(db: &Db, handle: &str, storefront_only: bool) -> Result<Option<VendorProfile>, StorageError> {
+    let sql = format!(
+        "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+         (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
+         FROM vendors v WHERE v.handle = $1{}",
+        if storefront_only { " AND v.status = 'active'" } else { "" }
+    );
+    let row: Option<VendorProfileRow> = on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
+    });
+    Ok(row.map(|r| VendorProfile {
+        id: r.id,
+        handle: r.handle,
+        name: r.name,
+        status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
+        product_count: r.product_count,
+        created_at_ms: r.created_at,
+    }))
+}
+
+/// Number of products (any status), for the demo seeder and operations.
+pub async fn count_products(db: &Db) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await?))
+}

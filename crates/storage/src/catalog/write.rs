@@ -1,0 +1,391 @@
+//! Catalog writes: vendors, category paths and whole-product upserts (used by import and seeding).
+
+use std::collections::{HashMap, HashSet};
+
+use souk_domain::catalog::{Handle, ProductDraft, VendorStatus};
+use souk_domain::html;
+use souk_domain::money::Currency;
+use uuid::Uuid;
+
+use super::placeholders;
+use crate::db::Arg;
+use crate::dialect::{SearchDoc, index_product};
+use crate::{Db, StorageError, Tx};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VendorRecord {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// The vendor with `handle`, created (active) with `name` if it does not exist yet.
+pub async fn ensure_vendor(tx: &mut Tx, handle: &Handle, name: &str, now: i64) -> Result<VendorRecord, StorageError> {
+    let existing: Option<VendorRecord> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT id, handle, name, status FROM vendors WHERE handle = $1")
+            .bind(handle.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    if let Some(v) = existing {
+        return Ok(v);
+    }
+    let record = VendorRecord {
+        id: Uuid::now_v7(),
+        handle: handle.to_string(),
+        name: name.to_owned(),
+        status: VendorStatus::Active.as_str().to_owned(),
+    };
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+            .bind(record.id)
+            .bind(&record.handle)
+            .bind(&record.name)
+            .bind(&record.status)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?.rows_affected()
+    });
+    Ok(record)
+}
+
+/// The category at `path` (names from the root), creating missing levels. `cache` spares
+/// repeated look-ups within one import.
+pub async fn ensure_category_path(
+    tx: &mut Tx,
+    path: &[String],
+    cache: &mut HashMap<Vec<String>, Uuid>,
+    now: i64,
+) -> Result<Option<Uuid>, StorageError> {
+    let mut parent: Option<(Uuid, String)> = None;
+    for depth in 0..path.len() {
+        let key = path[..=depth].to_vec();
+        if let Some(&id) = cache.get(&key) {
+            let handle = on_tx!(tx, conn => {
+                sqlx::query_scalar::<_, String>("SELECT handle FROM categories WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await?
+            });
+            parent = Some((id, handle));
+            continue;
+        }
+        let name = path[depth].trim();
+        let found: Option<(Uuid, String)> = match &parent {
+            None => on_tx!(tx, conn => {
+                sqlx::query_as("SELECT id, handle FROM categories WHERE name = $1 AND parent_id IS NULL")
+                    .bind(name)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }),
+            Some((pid, _)) => on_tx!(tx, conn => {
+                sqlx::query_as("SELECT id, handle FROM categories WHERE name = $1 AND parent_id = $2")
+                    .bind(name)
+                    .bind(*pid)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }),
+        };
+        let (id, handle) = match found {
+            Some(found) => found,
+            None => {
+                let handle = free_category_handle(tx, name, parent.as_ref().map(|p| p.1.as_str())).await?;
+                let id = Uuid::now_v7();
+                on_tx!(tx, conn => {
+                    sqlx::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+                        .bind(id)
+                        .bind(parent.as_ref().map(|p| p.0))
+                        .bind(&handle)
+                        .bind(name)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?.rows_affected()
+                });
+                (id, handle)
+            }
+        };
+        cache.insert(key, id);
+        parent = Some((id, handle));
+    }
+    Ok(parent.map(|p| p.0))
+}
+
+/// A unique handle for a new category: its name, else parent-name, else numbered.
+async fn free_category_handle(tx: &mut Tx, name: &str, parent: Option<&str>) -> Result<String, StorageError> {
+    let base = Handle::slugify(name).map_or_else(|| "category".to_owned(), |h| h.to_string());
+    let mut candidates = vec![base.clone()];
+    if let Some(parent) = parent {
+        candidates.push(format!("{parent}-{base}"));
+    }
+    for n in 2..100 {
+        candidates.push(format!("{base}-{n}"));
+    }
+    for candidate in candidates {
+        let taken: Option<i64> = on_tx!(tx, conn => {
+            sqlx::query_scalar("SELECT 1 FROM categories WHERE handle = $1")
+                .bind(&candidate)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        if taken.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Ok(format!("{base}-{}", Uuid::now_v7().simple()))
+}
+
+/// What an import would collide with in the database.
+#[derive(Debug, Default)]
+pub struct ImportConflicts {
+    /// Product handles that belong to another vendor: handle → that vendor's handle.
+    pub handles: HashMap<String, String>,
+    /// SKUs used by a product with another handle: SKU → that product's handle.
+    pub skus: HashMap<String, String>,
+}
+
+/// Finds handles and SKUs in an import that are already taken by someone else.
+pub async fn find_conflicts(
+    db: &Db,
+    vendor_handle: &str,
+    products: &[&ProductDraft],
+) -> Result<ImportConflicts, StorageError> {
+    let mut conflicts = ImportConflicts::default();
+    let handles: Vec<String> = products.iter().map(|p| p.handle.to_string()).collect();
+    let sku_owner: HashMap<&str, &str> = products
+        .iter()
+        .flat_map(|p| p.variants.iter().filter_map(move |v| v.sku.as_deref().map(|s| (s, p.handle.as_str()))))
+        .collect();
+    for chunk in handles.chunks(500) {
+        let sql = format!(
+            "SELECT p.handle, v.handle FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE p.handle IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let args: Vec<Arg> = chunk.iter().cloned().map(Arg::Text).collect();
+        let rows: Vec<(String, String)> = on_reader!(db, pool => {
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+        });
+        for (product, vendor) in rows {
+            if vendor != vendor_handle {
+                conflicts.handles.insert(product, vendor);
+            }
+        }
+    }
+    let skus: Vec<&str> = sku_owner.keys().copied().collect();
+    for chunk in skus.chunks(500) {
+        let sql = format!(
+            "SELECT x.sku, p.handle FROM variants x JOIN products p ON p.id = x.product_id WHERE x.sku IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let args: Vec<Arg> = chunk.iter().map(|s| Arg::Text((*s).to_owned())).collect();
+        let rows: Vec<(String, String)> = on_reader!(db, pool => {
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+        });
+        for (sku, product) in rows {
+            if sku_owner.get(sku.as_str()).is_some_and(|owner| *owner != product) {
+                conflicts.skus.insert(sku, product);
+            }
+        }
+    }
+    Ok(conflicts)
+}
+
+/// Creates or replaces the product with `draft.handle` for `vendor`: fields, variants (kept by
+/// option values, so their ids survive), images, category and search entry. Returns its id.
+pub async fn upsert_product(
+    tx: &mut Tx,
+    vendor: &VendorRecord,
+    draft: &ProductDraft,
+    category: Option<Uuid>,
+    currency: Currency,
+    now: i64,
+) -> Result<Uuid, StorageError> {
+    let existing: Option<(Uuid, Uuid)> = on_tx!(tx, conn => {
+        sqlx::query_as("SELECT id, vendor_id FROM products WHERE handle = $1")
+            .bind(draft.handle.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    let title = draft.title.trim();
+    let price_min = draft.variants.iter().map(|v| v.price).min().unwrap_or(0);
+    let option = |i: usize| draft.option_names.get(i).cloned();
+    let tags = draft.tags.join(",");
+    let id = match existing {
+        Some((_, owner)) if owner != vendor.id => {
+            return Err(StorageError::Conflict(format!(
+                "product handle '{}' belongs to another vendor",
+                draft.handle
+            )));
+        }
+        Some((id, _)) => {
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "UPDATE products SET title = $2, title_sort = $3, description_html = $4, product_type = $5, tags = $6, \
+                     status = $7, option1_name = $8, option2_name = $9, option3_name = $10, price_min = $11, currency = $12, \
+                     updated_at = $13 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(title)
+                .bind(title.to_lowercase())
+                .bind(&draft.description_html)
+                .bind(&draft.product_type)
+                .bind(&tags)
+                .bind(draft.status.as_str())
+                .bind(option(0))
+                .bind(option(1))
+                .bind(option(2))
+                .bind(price_min)
+                .bind(currency.code())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?.rows_affected()
+            });
+            id
+        }
+        None => {
+            let id = Uuid::now_v7();
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
+                     option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+                )
+                .bind(id)
+                .bind(vendor.id)
+                .bind(draft.handle.as_str())
+                .bind(title)
+                .bind(title.to_lowercase())
+                .bind(&draft.description_html)
+                .bind(&draft.product_type)
+                .bind(&tags)
+                .bind(draft.status.as_str())
+                .bind(option(0))
+                .bind(option(1))
+                .bind(option(2))
+                .bind(price_min)
+                .bind(currency.code())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?.rows_affected()
+            });
+            id
+        }
+    };
+    let is_update = existing.is_some();
+
+    // Variants: keep ids of variants whose option values are unchanged.
+    let mut old: HashMap<Vec<String>, Uuid> = HashMap::new();
+    if is_update {
+        let rows: Vec<(Uuid, Option<String>, Option<String>, Option<String>)> = on_tx!(tx, conn => {
+            sqlx::query_as("SELECT id, option1, option2, option3 FROM variants WHERE product_id = $1")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        for (vid, o1, o2, o3) in rows {
+            let key: Vec<String> = [o1, o2, o3].into_iter().map_while(|o| o).collect();
+            old.insert(key, vid);
+        }
+        // Free the SKUs first so two variants may swap theirs.
+        on_tx!(tx, conn => {
+            sqlx::query("UPDATE variants SET sku = NULL WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    let mut kept: HashSet<Uuid> = HashSet::new();
+    for (position, v) in draft.variants.iter().enumerate() {
+        let value = |i: usize| v.option_values.get(i).cloned();
+        let sku = v.sku.as_deref().filter(|s| !s.is_empty());
+        match old.get(&v.option_values) {
+            Some(&vid) => {
+                kept.insert(vid);
+                on_tx!(tx, conn => {
+                    sqlx::query(
+                        "UPDATE variants SET position = $2, sku = $3, price = $4, compare_at_price = $5, currency = $6, \
+                         stock = $7, track_inventory = $8, grams = $9, updated_at = $10 WHERE id = $1",
+                    )
+                    .bind(vid)
+                    .bind(position as i64)
+                    .bind(sku)
+                    .bind(v.price)
+                    .bind(v.compare_at_price)
+                    .bind(currency.code())
+                    .bind(v.stock)
+                    .bind(v.track_inventory)
+                    .bind(v.grams)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?.rows_affected()
+                });
+            }
+            None => {
+                on_tx!(tx, conn => {
+                    sqlx::query(
+                        "INSERT INTO variants (id, product_id, position, sku, option1, option2, option3, price, compare_at_price, \
+                         currency, stock, track_inventory, grams, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(id)
+                    .bind(position as i64)
+                    .bind(sku)
+                    .bind(value(0))
+                    .bind(value(1))
+                    .bind(value(2))
+                    .bind(v.price)
+                    .bind(v.compare_at_price)
+                    .bind(currency.code())
+                    .bind(v.stock)
+                    .bind(v.track_inventory)
+                    .bind(v.grams)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?.rows_affected()
+                });
+            }
+        }
+    }
+    for (_, vid) in old.into_iter().filter(|(_, vid)| !kept.contains(vid)) {
+        on_tx!(tx, conn => {
+            sqlx::query("DELETE FROM variants WHERE id = $1").bind(vid).execute(&mut *conn).await?.rows_affected()
+        });
+    }
+
+    if is_update {
+        on_tx!(tx, conn => {
+            sqlx::query("DELETE FROM product_images WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected();
+            sqlx::query("DELETE FROM product_categories WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    for (position, image) in draft.images.iter().enumerate() {
+        on_tx!(tx, conn => {
+            sqlx::query("INSERT INTO product_images (id, product_id, position, url, alt) VALUES ($1, $2, $3, $4, $5)")
+                .bind(Uuid::now_v7())
+                .bind(id)
+                .bind(position as i64)
+                .bind(&image.url)
+                .bind(&image.alt)
+                .execute(&mut *conn)
+                .await?.rows_affected()
+        });
+    }
+    if let Some(category) = category {
+        on_tx!(tx, conn => {
+            sqlx::query("INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(category)
+                .execute(&mut *conn)
+                .await?.rows_affected()
+        });
+    }
+
+    let skus: Vec<&str> = draft.variants.iter().filter_map(|v| v.sku.as_deref()).collect();
+    let body = html::to_text(&draft.description_html);
+    let doc = SearchDoc {
+        title,
+        skus: &skus.join(" "),
+        vendor: &vendor.name,
+        body: &body,
+    };
+    index_product(tx, id, &doc).await?;
+    Ok(id)
+}

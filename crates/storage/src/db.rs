@@ -1,0 +1,285 @@
+//! The database handle: SQLite (a one-connection write pool plus a read pool) or PostgreSQL.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use crate::StorageError;
+
+/// Runs `$body` with `$conn` bound to the backend's read pool (`&Pool<Sqlite|Postgres>`).
+macro_rules! on_reader {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite { read, .. } => {
+                let $conn = read;
+                $body
+            }
+            $crate::Db::Postgres(pool) => {
+                let $conn = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut <Backend>Connection`).
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// Binds a list of dynamically built arguments onto a query, in order.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::db::Arg::I64(v) => q.bind(v),
+                $crate::db::Arg::F64(v) => q.bind(v),
+                $crate::db::Arg::Text(v) => q.bind(v),
+                $crate::db::Arg::Uuid(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// A value for a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    I64(i64),
+    F64(f64),
+    Text(String),
+    Uuid(uuid::Uuid),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection settings that are not part of the URL.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Maximum connections (PostgreSQL) or readers (SQLite).
+    pub max_connections: u32,
+    /// How long a request may wait for a connection before failing (then: 503).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite allows one writer at a time: all writes queue on a single pooled connection in
+    /// this process (fair, no busy-spinning); other processes wait on the busy timeout.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// An open write transaction.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// SQLite's busy timeout: how long a writer waits for another process's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Db {
+    /// Opens the database named by `url` (`sqlite://path` or `postgres://…`) and checks that it
+    /// is configured for durability. Does not migrate.
+    pub async fn connect(url: &str, options: &DbOptions) -> Result<Db, StorageError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)?.application_name("souk");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            let db = Db::Postgres(pool);
+            db.check_durability().await?;
+            Ok(db)
+        } else if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            let db = Db::Sqlite { read, write };
+            db.check_durability().await?;
+            Ok(db)
+        } else {
+            Err(StorageError::Config(format!(
+                "unsupported database URL (expected sqlite:… or postgres://…): {}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Refuses to run on settings that could lose an acknowledged write (see docs/storage.md).
+    async fn check_durability(&self) -> Result<(), StorageError> {
+        match self {
+            Db::Sqlite { write, .. } => {
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(write).await?;
+                let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(write).await?;
+                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(write).await?;
+                if !mode.eq_ignore_ascii_case("wal") || sync != 2 || fk != 1 {
+                    return Err(StorageError::Config(format!(
+                        "SQLite must run with journal_mode=wal, synchronous=FULL(2), foreign_keys=1; got {mode}, {sync}, {fk}"
+                    )));
+                }
+            }
+            Db::Postgres(pool) => {
+                let sync: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(pool).await?;
+                if sync == "off" {
+                    return Err(StorageError::Config(
+                        "PostgreSQL synchronous_commit is off: acknowledged orders could be lost on a crash; set it to on"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`)
+    /// so two transactions can never deadlock upgrading from read to write.
+    pub async fn begin_write(&self) -> Result<Tx, StorageError> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        match self {
+            Db::Sqlite { read, write } => PoolStats {
+                size: read.size() + write.size(),
+                idle: (read.num_idle() + write.num_idle()) as u32,
+                max: read.options().get_max_connections() + 1,
+            },
+            Db::Postgres(pool) => PoolStats {
+                size: pool.size(),
+                idle: pool.num_idle() as u32,
+                max: pool.options().get_max_connections(),
+            },
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StorageError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Hides the password of a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The current time as Unix milliseconds (UTC): how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://souk:s3cret@db:5432/souk"),
+            "postgres://souk:***@db:5432/souk"
+        );
+        assert_eq!(super::redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

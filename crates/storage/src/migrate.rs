@@ -1,0 +1,39 @@
+//! Migrations, embedded in the binary: one folder per backend, identical versions and names.
+
+use std::borrow::Cow;
+
+use sqlx::SqlStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::{Db, StorageError};
+
+macro_rules! migrations {
+    ($backend:literal: $(($version:literal, $name:literal)),+ $(,)?) => {
+        vec![$(Migration::new(
+            $version,
+            Cow::Borrowed($name),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!(concat!("../migrations/", $backend, "/", stringify!($version), "_", $name, ".sql"))),
+            false,
+        )),+]
+    };
+}
+
+fn sqlite() -> Migrator {
+    Migrator::with_migrations(migrations!("sqlite": (0001, "catalog")))
+}
+
+fn postgres() -> Migrator {
+    Migrator::with_migrations(migrations!("postgres": (0001, "catalog")))
+}
+
+impl Db {
+    /// Applies every pending migration. Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self {
+            Db::Sqlite { write, .. } => sqlite().run(write).await?,
+            Db::Postgres(pool) => postgres().run(pool).await?,
+        }
+        Ok(())
+    }
+}
