@@ -1,0 +1,39 @@
+//! Souk's composition root: command line, configuration, wiring of storage and HTTP, the
+//! commands (`serve`, `migrate`, `import`, `export`) and the demo catalog.
+
+pub mod cli;
+pub mod commands;
+pub mod seed;
+pub mod startup;
+pub mod telemetry;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command, ExportWhat, ImportWhat};
+
+/// Runs a parsed command line to completion and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    telemetry::init(cli.global.log_format, &cli.global.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(&cli.global, args).await,
+            Command::Migrate => commands::migrate::run(&cli.global).await,
+            Command::Import { what: ImportWhat::Products(args) } => commands::import::run(&cli.global, args).await,
+            Command::Export { what: ExportWhat::Products(args) } => commands::export::run(&cli.global, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

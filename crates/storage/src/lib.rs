@@ -12,5 +12,5 @@ pub mod dialect;
 mod error;
 mod migrate;
 
-pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms};
+pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms, redact_url};
 pub use error::StorageError;

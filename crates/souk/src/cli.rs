@@ -1,0 +1,154 @@
+//! The command line. Every option also reads a `SOUK_*` environment variable; flags win.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use souk_domain::money::Currency;
+
+#[derive(Debug, Parser)]
+#[command(name = "souk", version, about = "Souk: a multi-vendor marketplace backend in one binary")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory for the embedded SQLite database and other local data.
+    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./souk-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
+    /// Default: SQLite at DATA_DIR/souk.db.
+    #[arg(long, env = "SOUK_DATABASE_URL", value_parser = parse_database_url, global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log output: `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "SOUK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `souk=debug,sqlx=warn`.
+    #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
+    pub log_level: String,
+    /// The shop's currency (ISO 4217); prices in imports are read in it.
+    #[arg(long, env = "SOUK_CURRENCY", default_value = "USD", value_parser = parse_currency, global = true)]
+    pub currency: Currency,
+    /// Most database connections (PostgreSQL) or concurrent readers (SQLite).
+    #[arg(long, env = "SOUK_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the marketplace over HTTP (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import data into the catalog.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Export data from the catalog (to standard output).
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SOUK_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
+    pub bind: SocketAddr,
+    /// Seed a demo marketplace (3 vendors, 60 products) if the catalog is empty.
+    #[arg(long, env = "SOUK_DEMO")]
+    pub demo: bool,
+    /// Seconds after which a request is abandoned with 503.
+    #[arg(long, env = "SOUK_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Requests handled at once; beyond that Souk answers 503 at once.
+    #[arg(long, env = "SOUK_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_in_flight: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SOUK_BODY_LIMIT", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub body_limit: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportWhat {
+    /// Import products from a Shopify product CSV export.
+    Products(ImportProductsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportProductsArgs {
+    /// The CSV file (`-` for standard input).
+    pub file: PathBuf,
+    /// Handle of the vendor the products belong to; created (active) if it does not exist.
+    #[arg(long)]
+    pub vendor: String,
+    /// Display name for a vendor created by this import (default: the file's Vendor column).
+    #[arg(long)]
+    pub vendor_name: Option<String>,
+    /// Import the valid products and skip invalid ones (still reporting them).
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    /// Export products as a Shopify product CSV.
+    Products(ExportProductsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportProductsArgs {
+    /// Only this vendor's products.
+    #[arg(long)]
+    pub vendor: Option<String>,
+}
+
+fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080 (set by --bind / SOUK_BIND)"))
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected sqlite://PATH or postgres://… (set by --database-url / SOUK_DATABASE_URL)".to_owned())
+    }
+}
+
+fn parse_currency(s: &str) -> Result<Currency, String> {
+    Currency::parse(s).map_err(|e| format!("{e} (set by --currency / SOUK_CURRENCY)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = Cli::try_parse_from(["souk", "serve", "--bind", "nope"]).unwrap_err().to_string();
+        assert!(err.contains("SOUK_BIND"), "{err}");
+        let err = Cli::try_parse_from(["souk", "--database-url", "mysql://x", "migrate"]).unwrap_err().to_string();
+        assert!(err.contains("SOUK_DATABASE_URL"), "{err}");
+        let err = Cli::try_parse_from(["souk", "--log-format", "xml", "migrate"]).unwrap_err().to_string();
+        assert!(err.contains("log-format"), "{err}");
+    }
+}

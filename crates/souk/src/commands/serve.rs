@@ -1,0 +1,41 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use souk_http::HttpConfig;
+
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::seed;
+use crate::startup::{Application, database_url, open_database, shutdown_signal};
+
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let url = database_url(global)?;
+    let db = open_database(&url, global.db_max_connections).await?;
+    if args.demo {
+        match seed::seed_demo(&db, global.currency).await? {
+            0 => tracing::info!("--demo: the catalog is not empty, nothing seeded"),
+            n => tracing::info!(products = n, "--demo: seeded the demo marketplace"),
+        }
+    }
+    let config = HttpConfig {
+        body_limit: args.body_limit as usize,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        max_in_flight: args.max_in_flight as usize,
+    };
+    let app = Application::build(db, args.bind, config).await?;
+    println!(
+        "souk listening on http://{} (data: {})",
+        app.local_addr(),
+        describe_database(&url)
+    );
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the data lives, for people: the SQLite file, or the PostgreSQL URL without password.
+pub fn describe_database(url: &str) -> String {
+    match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => format!("SQLite {path}"),
+        None => format!("PostgreSQL {}", souk_storage::redact_url(url)),
+    }
+}

@@ -1,0 +1,161 @@
+//! The demo marketplace for `souk serve --demo`: 3 vendors, 60 products with variants,
+//! a category tree and image URLs. Deterministic, written through the same path as imports.
+
+use std::collections::HashMap;
+
+use souk_domain::catalog::{Handle, ImageDraft, ProductDraft, ProductStatus, VariantDraft};
+use souk_domain::html;
+use souk_domain::money::Currency;
+use souk_storage::{Db, catalog, now_ms};
+
+struct Line {
+    vendor: (&'static str, &'static str),
+    category: [&'static str; 2],
+    nouns: [&'static str; 4],
+    adjectives: [&'static str; 5],
+    options: &'static [(&'static str, &'static [&'static str])],
+    base_price: i64,
+    blurb: &'static str,
+}
+
+const LINES: &[Line] = &[
+    Line {
+        vendor: ("atlas-outfitters", "Atlas Outfitters"),
+        category: ["Apparel", "Tops"],
+        nouns: ["T-Shirt", "Hoodie", "Polo", "Sweatshirt"],
+        adjectives: ["Classic", "Organic Cotton", "Heavyweight", "Vintage Wash", "Everyday"],
+        options: &[("Size", &["S", "M", "L", "XL"]), ("Colour", &["Black", "Sand", "Forest"])],
+        base_price: 2400,
+        blurb: "Cut from soft, breathable cotton and built to be worn every day.",
+    },
+    Line {
+        vendor: ("copper-and-clay", "Copper & Clay"),
+        category: ["Home", "Kitchen"],
+        nouns: ["Mug", "Bowl", "Teapot", "Serving Plate"],
+        adjectives: ["Hand-Thrown", "Speckled", "Glazed", "Stoneware", "Rustic"],
+        options: &[("Colour", &["Ivory", "Slate", "Terracotta"])],
+        base_price: 1800,
+        blurb: "Made by hand in a small studio; every piece is a little different.",
+    },
+    Line {
+        vendor: ("trailhead-supply", "Trailhead Supply"),
+        category: ["Outdoors", "Gear"],
+        nouns: ["Backpack", "Water Bottle", "Headlamp", "Camp Lantern"],
+        adjectives: ["Ultralight", "Rugged", "Packable", "All-Weather", "Expedition"],
+        options: &[("Capacity", &["Small", "Large"])],
+        base_price: 3500,
+        blurb: "Tested on long trails and built to come home in one piece.",
+    },
+];
+
+/// The demo catalog as (vendor handle, vendor name, product) triples.
+pub fn demo_products() -> Vec<(&'static str, &'static str, ProductDraft)> {
+    let mut out = Vec::new();
+    for (l, line) in LINES.iter().enumerate() {
+        for i in 0..20usize {
+            let noun = line.nouns[i % line.nouns.len()];
+            let adjective = line.adjectives[i / line.nouns.len() % line.adjectives.len()];
+            let title = format!("{adjective} {noun}");
+            let handle = Handle::slugify(&title).expect("demo titles slugify");
+            let option_names: Vec<String> = line.options.iter().map(|(n, _)| (*n).to_owned()).collect();
+            let mut combos: Vec<Vec<String>> = vec![vec![]];
+            for (_, values) in line.options {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        values.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push((*v).to_owned());
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            let price = line.base_price + (i as i64 % 7) * 300 + (l as i64) * 50;
+            let variants = combos
+                .into_iter()
+                .enumerate()
+                .map(|(k, values)| VariantDraft {
+                    sku: Some(format!("{}-{:02}-{:02}", &line.vendor.0[..3].to_uppercase(), i, k)),
+                    option_values: values,
+                    price: price + (k as i64 % 2) * 200,
+                    compare_at_price: (i % 5 == 0).then_some(price + 1000),
+                    // A few sold-out products so `in_stock=true` has something to filter.
+                    stock: if i % 9 == 4 { 0 } else { ((i * 7 + k * 3) % 25 + 1) as i64 },
+                    track_inventory: true,
+                    grams: 250 + (k as i64) * 50,
+                })
+                .collect();
+            let images = (1..=2)
+                .map(|n| ImageDraft {
+                    url: format!("https://picsum.photos/seed/{handle}-{n}/800/800"),
+                    alt: format!("{title}, view {n}"),
+                })
+                .collect();
+            let draft = ProductDraft {
+                description_html: html::sanitize(&format!(
+                    "<p><strong>{title}</strong> from {}.</p><p>{}</p>",
+                    line.vendor.1.replace('&', "&amp;"),
+                    line.blurb
+                )),
+                handle,
+                title,
+                product_type: noun.to_owned(),
+                tags: vec![line.category[0].to_lowercase(), noun.to_lowercase()],
+                status: ProductStatus::Published,
+                category_path: vec![line.category[0].to_owned(), line.category[1].to_owned()],
+                option_names,
+                variants,
+                images,
+            };
+            out.push((line.vendor.0, line.vendor.1, draft));
+        }
+    }
+    out
+}
+
+/// Seeds the demo catalog if there are no products yet; returns how many it created.
+pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<usize> {
+    if catalog::count_products(db).await? > 0 {
+        return Ok(0);
+    }
+    let products = demo_products();
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let mut categories = HashMap::new();
+    let mut vendors = HashMap::new();
+    for (i, (vendor_handle, vendor_name, draft)) in products.iter().enumerate() {
+        if !vendors.contains_key(vendor_handle) {
+            let handle = Handle::parse(vendor_handle)?;
+            let record = catalog::ensure_vendor(&mut tx, &handle, vendor_name, now).await?;
+            vendors.insert(*vendor_handle, record);
+        }
+        let category = catalog::ensure_category_path(&mut tx, &draft.category_path, &mut categories, now).await?;
+        // Spread creation times so "newest" has a visible order.
+        catalog::upsert_product(&mut tx, &vendors[vendor_handle], draft, category, currency, now - 60_000 * (products.len() - i) as i64)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(products.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_catalog_is_valid_and_unique() {
+        let products = demo_products();
+        assert_eq!(products.len(), 60);
+        let mut handles = std::collections::HashSet::new();
+        let mut skus = std::collections::HashSet::new();
+        for (_, _, p) in &products {
+            assert_eq!(p.validate(), Vec::<String>::new(), "{}", p.handle);
+            assert!(handles.insert(p.handle.clone()), "duplicate handle {}", p.handle);
+            for v in &p.variants {
+                assert!(skus.insert(v.sku.clone().unwrap()), "duplicate sku");
+            }
+        }
+        assert_eq!(products.iter().map(|p| p.0).collect::<std::collections::HashSet<_>>().len(), 3);
+    }
+}
