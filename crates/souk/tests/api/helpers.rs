@@ -1,0 +1,229 @@
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use souk::startup::{Application, open_database, sqlite_url};
+use souk_domain::catalog::{Handle, ImageDraft, ProductDraft, ProductStatus, VariantDraft};
+use souk_domain::money::Currency;
+use souk_http::HttpConfig;
+use souk_storage::{Db, catalog, now_ms};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// A database for one test: its URL and the directory holding it (SQLite) or its data dir.
+pub struct TestDatabase {
+    pub url: String,
+    pub dir: TempDir,
+}
+
+pub fn on_postgres() -> bool {
+    std::env::var("SOUK_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+pub async fn test_database() -> TestDatabase {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match std::env::var("SOUK_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("souk_t_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("SOUK_TEST_DATABASE_URL is set but PostgreSQL is not reachable");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+            format!("{base}/{name}")
+        }
+        _ => sqlite_url(&dir.path().join("souk.db")),
+    };
+    TestDatabase { url, dir }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(HttpConfig::default()).await
+    }
+
+    pub async fn spawn_with(config: HttpConfig) -> TestApp {
+        let database = test_database().await;
+        let db = open_database(&database.url, 8).await.expect("open test database");
+        let app = Application::build(db.clone(), "127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .expect("build app");
+        let base = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            db,
+            database,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// GET returning status and JSON body (problem bodies included).
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+        (status, json)
+    }
+
+    /// Asserts a problem+json response with `status` and `code`, returning its body.
+    pub async fn expect_problem(&self, path: &str, status: u16, code: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"], "application/problem+json",
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert_eq!(body["status"], status, "{path}");
+        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+        body
+    }
+
+    /// Writes products for a vendor directly through the storage layer.
+    pub async fn seed(&self, vendor: &str, products: &[ProductDraft]) {
+        seed(&self.db, vendor, products).await;
+    }
+
+    /// `souk` with this test's database, ready for subcommand arguments.
+    pub fn souk(&self) -> Command {
+        souk_command(&self.database)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn seed(db: &Db, vendor: &str, products: &[ProductDraft]) {
+    let mut tx = db.begin_write().await.unwrap();
+    let handle = Handle::parse(vendor).unwrap();
+    let record = catalog::ensure_vendor(&mut tx, &handle, &format!("Vendor {vendor}"), now_ms())
+        .await
+        .unwrap();
+    let mut categories = std::collections::HashMap::new();
+    for (i, p) in products.iter().enumerate() {
+        let category = catalog::ensure_category_path(&mut tx, &p.category_path, &mut categories, now_ms())
+            .await
+            .unwrap();
+        catalog::upsert_product(&mut tx, &record, p, category, Currency::USD, now_ms() + i as i64)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+pub fn souk_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_souk"))
+}
+
+pub fn souk_command(database: &TestDatabase) -> Command {
+    let mut cmd = Command::new(souk_bin());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("--database-url")
+        .arg(&database.url)
+        .arg("--data-dir")
+        .arg(database.dir.path().join("data"))
+        .arg("--log-level")
+        .arg("warn");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run souk")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A published product with one variant per price given (options `Size` = `S1`, `S2`, …).
+pub fn product(handle: &str, title: &str, prices: &[i64]) -> ProductDraft {
+    ProductDraft {
+        handle: Handle::parse(handle).unwrap(),
+        title: title.to_owned(),
+        description_html: String::new(),
+        product_type: String::new(),
+        tags: vec![],
+        status: ProductStatus::Published,
+        category_path: vec![],
+        option_names: vec!["Size".to_owned()],
+        variants: prices
+            .iter()
+            .enumerate()
+            .map(|(i, &price)| VariantDraft {
+                sku: Some(format!("{handle}-{i}").to_uppercase()),
+                option_values: vec![format!("S{}", i + 1)],
+                price,
+                compare_at_price: None,
+                stock: 5,
+                track_inventory: true,
+                grams: 100,
+            })
+            .collect(),
+        images: vec![ImageDraft {
+            url: format!("https://img.example/{handle}.png"),
+            alt: title.to_owned(),
+        }],
+    }
+}
+
+/// Follows `next_cursor` from `path` (which must already have a query string) to the end.
+pub async fn walk(app: &TestApp, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let url = match &cursor {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_owned(),
+        };
+        let (status, body) = app.get_json(&url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        items.extend(body["items"].as_array().unwrap().iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+pub fn handles(items: &[Value]) -> Vec<String> {
+    items.iter().map(|p| p["handle"].as_str().unwrap().to_owned()).collect()
+}

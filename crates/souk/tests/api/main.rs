@@ -1,0 +1,14 @@
+//! Integration tests: the real application on a random loopback port, a fresh database per test.
+//!
+//! Backend: SQLite in a temporary directory by default; PostgreSQL when
+//! `SOUK_TEST_DATABASE_URL` names a server (a fresh database is created on it per test).
+//! `scripts/test` runs the whole suite once per backend.
+
+mod helpers;
+
+mod catalog_listing;
+mod catalog_reads;
+mod cli;
+mod hostile_input;
+mod import_export;
+mod operations;
