@@ -195,7 +195,10 @@ impl ProductDraft {
                     self.option_names.len()
                 ));
             } else if v.option_values.iter().any(|o| o.trim().is_empty()) {
-                problems.push(format!("variant {} has an empty option value", v.describe()));
+                problems.push(format!(
+                    "variant {} has an empty option value",
+                    v.describe()
+                ));
             } else if !combos.insert(v.option_values.join("\u{1f}")) {
                 problems.push(format!(
                     "two variants have the same options ({})",
@@ -214,7 +217,10 @@ impl ProductDraft {
                 problems.push("compare-at price must not be negative".to_owned());
             }
             if v.stock < 0 {
-                problems.push(format!("variant {}: stock must not be negative", v.describe()));
+                problems.push(format!(
+                    "variant {}: stock must not be negative",
+                    v.describe()
+                ));
             }
             if v.grams < 0 {
                 problems.push("weight must not be negative".to_owned());
@@ -371,7 +377,11 @@ pub struct CategoryNode {
 
 /// Builds the forest of categories from a flat list (parents may come after children).
 pub fn category_tree(mut all: Vec<Category>) -> Vec<CategoryNode> {
-    all.sort_by(|a, b| a.position.cmp(&b.position).then_with(|| a.name.cmp(&b.name)));
+    all.sort_by(|a, b| {
+        a.position
+            .cmp(&b.position)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     fn build(parent: Option<Uuid>, all: &[Category], depth: usize) -> Vec<CategoryNode> {
         if depth > 64 {
             return Vec::new(); // a cycle cannot be stored, but never recurse without bound
@@ -480,7 +490,10 @@ mod tests {
         for bad in ["", "Blue", "-x", "a b", "é", &"a".repeat(256)] {
             assert!(Handle::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Handle::slugify("Crème Brûlée & Co.").unwrap().as_str(), "creme-brulee-co");
+        assert_eq!(
+            Handle::slugify("Crème Brûlée & Co.").unwrap().as_str(),
+            "creme-brulee-co"
+        );
         assert_eq!(Handle::slugify("  --  "), None);
     }
 
@@ -496,7 +509,10 @@ mod tests {
         let mut twin = d.variants[0].clone();
         twin.stock = -1;
         d.variants.push(twin);
-        d.images.push(ImageDraft { url: "ftp://x".into(), alt: String::new() });
+        d.images.push(ImageDraft {
+            url: "ftp://x".into(),
+            alt: String::new(),
+        });
         let problems = d.validate();
         assert!(problems.iter().any(|p| p.contains("title")));
         assert!(problems.iter().any(|p| p.contains("same options")));
@@ -515,7 +531,11 @@ mod tests {
             name: h.into(),
             position: 0,
         };
-        let tree = category_tree(vec![c(2, Some(1), "shirts"), c(1, None, "apparel"), c(3, Some(99), "lost")]);
+        let tree = category_tree(vec![
+            c(2, Some(1), "shirts"),
+            c(1, None, "apparel"),
+            c(3, Some(99), "lost"),
+        ]);
         assert_eq!(tree.len(), 2);
         let apparel = tree.iter().find(|n| n.handle == "apparel").unwrap();
         assert_eq!(apparel.children[0].handle, "shirts");
@@ -523,6 +543,9 @@ mod tests {
 
     #[test]
     fn search_terms_drop_syntax() {
-        assert_eq!(search_terms("Blue \"shirt\" OR *x* AND-NOT:"), vec!["blue", "shirt", "or", "x", "and", "not"]);
+        assert_eq!(
+            search_terms("Blue \"shirt\" OR *x* AND-NOT:"),
+            vec!["blue", "shirt", "or", "x", "and", "not"]
+        );
     }
 }

@@ -7,9 +7,39 @@ fn cleaner() -> &'static ammonia::Builder<'static> {
     static CLEANER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     CLEANER.get_or_init(|| {
         let tags: HashSet<&str> = [
-            "a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-            "i", "img", "li", "ol", "p", "pre", "s", "small", "span", "strong", "sub", "sup",
-            "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+            "a",
+            "b",
+            "blockquote",
+            "br",
+            "code",
+            "em",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "hr",
+            "i",
+            "img",
+            "li",
+            "ol",
+            "p",
+            "pre",
+            "s",
+            "small",
+            "span",
+            "strong",
+            "sub",
+            "sup",
+            "table",
+            "tbody",
+            "td",
+            "th",
+            "thead",
+            "tr",
+            "u",
+            "ul",
         ]
         .into_iter()
         .collect();
@@ -70,6 +100,11 @@ mod tests {
 
     #[test]
     fn text_for_search() {
-        assert_eq!(to_text("<p>Soft &amp; <b>warm</b></p>").split_whitespace().collect::<Vec<_>>(), ["Soft", "&", "warm"]);
+        assert_eq!(
+            to_text("<p>Soft &amp; <b>warm</b></p>")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["Soft", "&", "warm"]
+        );
     }
 }

@@ -46,8 +46,8 @@ impl Currency {
     /// Number of decimal places of the currency's minor unit (ISO 4217).
     pub fn exponent(&self) -> u32 {
         match self.code() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-            | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             _ => 2,
         }
@@ -169,19 +169,37 @@ mod tests {
         assert_eq!(parse_decimal("0.10", usd()), Ok(10));
         assert_eq!(parse_decimal(".5", usd()), Ok(50));
         assert_eq!(parse_decimal("19.990", usd()), Ok(1999));
-        assert_eq!(parse_decimal("1500", Currency::parse("JPY").unwrap()), Ok(1500));
-        assert_eq!(parse_decimal("1.234", Currency::parse("KWD").unwrap()), Ok(1234));
+        assert_eq!(
+            parse_decimal("1500", Currency::parse("JPY").unwrap()),
+            Ok(1500)
+        );
+        assert_eq!(
+            parse_decimal("1.234", Currency::parse("KWD").unwrap()),
+            Ok(1234)
+        );
     }
 
     #[test]
     fn refuses_what_would_change_the_price() {
-        assert!(matches!(parse_decimal("19.999", usd()), Err(MoneyError::TooPrecise { .. })));
-        assert!(matches!(parse_decimal("1.5", Currency::parse("JPY").unwrap()), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(
+            parse_decimal("19.999", usd()),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            parse_decimal("1.5", Currency::parse("JPY").unwrap()),
+            Err(MoneyError::TooPrecise { .. })
+        ));
         assert_eq!(parse_decimal("-1", usd()), Err(MoneyError::Negative));
         for bad in ["", ".", "abc", "1,99", "1.2.3", "1e3", "$5", "NaN"] {
-            assert!(parse_decimal(bad, usd()).is_err(), "{bad:?} must be refused");
+            assert!(
+                parse_decimal(bad, usd()).is_err(),
+                "{bad:?} must be refused"
+            );
         }
-        assert!(matches!(parse_decimal("99999999999999999999", usd()), Err(MoneyError::Overflow(_))));
+        assert!(matches!(
+            parse_decimal("99999999999999999999", usd()),
+            Err(MoneyError::Overflow(_))
+        ));
     }
 
     #[test]

@@ -192,7 +192,12 @@ pub fn parse<R: Read>(input: R, currency: Currency) -> Result<ParsedFile, FileEr
     Ok(out)
 }
 
-fn start_product(columns: &Columns, record: &csv::StringRecord, line: u64, handle: &str) -> Builder {
+fn start_product(
+    columns: &Columns,
+    record: &csv::StringRecord,
+    line: u64,
+    handle: &str,
+) -> Builder {
     let mut errors = Vec::new();
     let err = |errors: &mut Vec<RowError>, message: String| errors.push(RowError { line, message });
     let handle = match Handle::parse(handle) {
@@ -204,25 +209,38 @@ fn start_product(columns: &Columns, record: &csv::StringRecord, line: u64, handl
     };
     let title = columns.get(record, "Title").unwrap_or_default().to_owned();
     if title.is_empty() {
-        err(&mut errors, "Title is required on a product's first row".to_owned());
+        err(
+            &mut errors,
+            "Title is required on a product's first row".to_owned(),
+        );
     }
     let published = match columns.get(record, "Published") {
         None => None,
         Some(v) => match parse_bool(v) {
             Some(b) => Some(b),
             None => {
-                err(&mut errors, format!("Published must be TRUE or FALSE, not '{v}'"));
+                err(
+                    &mut errors,
+                    format!("Published must be TRUE or FALSE, not '{v}'"),
+                );
                 None
             }
         },
     };
-    let status = match columns.get(record, "Status").map(str::to_ascii_lowercase).as_deref() {
+    let status = match columns
+        .get(record, "Status")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("active") if published == Some(false) => ProductStatus::Draft,
         Some("active") => ProductStatus::Published,
         Some("draft") => ProductStatus::Draft,
         Some("archived") => ProductStatus::Archived,
         Some(other) => {
-            err(&mut errors, format!("Status must be active, draft or archived, not '{other}'"));
+            err(
+                &mut errors,
+                format!("Status must be active, draft or archived, not '{other}'"),
+            );
             ProductStatus::Draft
         }
         None if published == Some(false) => ProductStatus::Draft,
@@ -247,7 +265,10 @@ fn start_product(columns: &Columns, record: &csv::StringRecord, line: u64, handl
         errors,
         handle,
         title,
-        body: columns.get(record, "Body (HTML)").unwrap_or_default().to_owned(),
+        body: columns
+            .get(record, "Body (HTML)")
+            .unwrap_or_default()
+            .to_owned(),
         vendor: columns.get(record, "Vendor").map(str::to_owned),
         product_type: columns.get(record, "Type").unwrap_or_default().to_owned(),
         tags: columns
@@ -274,9 +295,16 @@ fn start_product(columns: &Columns, record: &csv::StringRecord, line: u64, handl
     }
 }
 
-fn add_row(b: &mut Builder, columns: &Columns, record: &csv::StringRecord, line: u64, currency: Currency) {
+fn add_row(
+    b: &mut Builder,
+    columns: &Columns,
+    record: &csv::StringRecord,
+    line: u64,
+    currency: Currency,
+) {
     let mut errors = Vec::new();
-    let is_variant_row = (1..=3).any(|n| columns.get(record, &format!("Option{n} Value")).is_some())
+    let is_variant_row = (1..=3)
+        .any(|n| columns.get(record, &format!("Option{n} Value")).is_some())
         || columns.get(record, "Variant SKU").is_some()
         || columns.get(record, "Variant Price").is_some();
     if is_variant_row {
@@ -285,32 +313,43 @@ fn add_row(b: &mut Builder, columns: &Columns, record: &csv::StringRecord, line:
             for (i, name) in b.option_names.iter().enumerate() {
                 match columns.get(record, &format!("Option{} Value", i + 1)) {
                     Some(v) => option_values.push(v.to_owned()),
-                    None => errors.push(format!("Option{} Value is required (option '{name}')", i + 1)),
+                    None => errors.push(format!(
+                        "Option{} Value is required (option '{name}')",
+                        i + 1
+                    )),
                 }
             }
         }
         let price = match columns.get(record, "Variant Price") {
-            Some(p) => parse_decimal(p, currency).map_err(|e| errors.push(format!("Variant Price: {e}"))).ok(),
+            Some(p) => parse_decimal(p, currency)
+                .map_err(|e| errors.push(format!("Variant Price: {e}")))
+                .ok(),
             None => {
                 errors.push("Variant Price is required on a variant row".to_owned());
                 None
             }
         };
-        let compare_at_price = columns.get(record, "Variant Compare At Price").and_then(|p| {
-            parse_decimal(p, currency)
-                .map_err(|e| errors.push(format!("Variant Compare At Price: {e}")))
-                .ok()
-        });
+        let compare_at_price = columns
+            .get(record, "Variant Compare At Price")
+            .and_then(|p| {
+                parse_decimal(p, currency)
+                    .map_err(|e| errors.push(format!("Variant Compare At Price: {e}")))
+                    .ok()
+            });
         let stock = match columns.get(record, "Variant Inventory Qty") {
             None => 0,
             Some(q) => match parse_whole(q) {
                 Some(n) if n >= 0 => n,
                 Some(_) => {
-                    errors.push(format!("Variant Inventory Qty must not be negative, got {q}"));
+                    errors.push(format!(
+                        "Variant Inventory Qty must not be negative, got {q}"
+                    ));
                     0
                 }
                 None => {
-                    errors.push(format!("Variant Inventory Qty must be a whole number, not '{q}'"));
+                    errors.push(format!(
+                        "Variant Inventory Qty must be a whole number, not '{q}'"
+                    ));
                     0
                 }
             },
@@ -320,7 +359,9 @@ fn add_row(b: &mut Builder, columns: &Columns, record: &csv::StringRecord, line:
             Some(g) => match parse_whole(g) {
                 Some(n) if n >= 0 => n,
                 _ => {
-                    errors.push(format!("Variant Grams must be a whole number ≥ 0, not '{g}'"));
+                    errors.push(format!(
+                        "Variant Grams must be a whole number ≥ 0, not '{g}'"
+                    ));
                     0
                 }
             },
@@ -359,7 +400,10 @@ fn add_row(b: &mut Builder, columns: &Columns, record: &csv::StringRecord, line:
                 order,
                 ImageDraft {
                     url: src.to_owned(),
-                    alt: columns.get(record, "Image Alt Text").unwrap_or_default().to_owned(),
+                    alt: columns
+                        .get(record, "Image Alt Text")
+                        .unwrap_or_default()
+                        .to_owned(),
                 },
             ));
         }
@@ -367,7 +411,8 @@ fn add_row(b: &mut Builder, columns: &Columns, record: &csv::StringRecord, line:
     if !is_variant_row && columns.get(record, "Image Src").is_none() && line != b.first_line {
         errors.push("row has neither variant nor image columns".to_owned());
     }
-    b.errors.extend(errors.into_iter().map(|message| RowError { line, message }));
+    b.errors
+        .extend(errors.into_iter().map(|message| RowError { line, message }));
 }
 
 fn finish(mut b: Builder, out: &mut ParsedFile) {
@@ -447,7 +492,10 @@ pub fn write_product<W: Write>(
     for i in 0..rows {
         let mut row: Vec<String> = vec![String::new(); EXPORT_COLUMNS.len()];
         let mut set = |name: &str, value: String| {
-            let at = EXPORT_COLUMNS.iter().position(|c| *c == name).expect("known column");
+            let at = EXPORT_COLUMNS
+                .iter()
+                .position(|c| *c == name)
+                .expect("known column");
             row[at] = value;
         };
         set("Handle", d.handle.to_string());
@@ -484,14 +532,19 @@ pub fn write_product<W: Write>(
             }
             set("Variant SKU", v.sku.clone().unwrap_or_default());
             set("Variant Grams", v.grams.to_string());
-            set("Variant Inventory Tracker", if v.track_inventory { "shopify" } else { "" }.to_owned());
+            set(
+                "Variant Inventory Tracker",
+                if v.track_inventory { "shopify" } else { "" }.to_owned(),
+            );
             set("Variant Inventory Qty", v.stock.to_string());
             set("Variant Inventory Policy", "deny".to_owned());
             set("Variant Fulfillment Service", "manual".to_owned());
             set("Variant Price", format_decimal(v.price, currency));
             set(
                 "Variant Compare At Price",
-                v.compare_at_price.map(|c| format_decimal(c, currency)).unwrap_or_default(),
+                v.compare_at_price
+                    .map(|c| format_decimal(c, currency))
+                    .unwrap_or_default(),
             );
             set("Variant Requires Shipping", bool_text(true));
             set("Variant Taxable", bool_text(true));
@@ -558,8 +611,16 @@ mug,Mug ☕,,Acme,,,FALSE,Title,Default Title,,,MUG,,3,8,,,,,
         let lines: Vec<u64> = file.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 3, 4, 6], "{:?}", file.errors);
         assert!(file.errors[0].message.contains("Title"));
-        assert!(file.errors.iter().any(|e| e.message.contains("Variant Price")));
-        assert!(file.errors.iter().any(|e| e.line == 4 && e.message.contains("negative")));
+        assert!(
+            file.errors
+                .iter()
+                .any(|e| e.message.contains("Variant Price"))
+        );
+        assert!(
+            file.errors
+                .iter()
+                .any(|e| e.line == 4 && e.message.contains("negative"))
+        );
         assert_eq!(file.products.len(), 1);
     }
 
@@ -569,7 +630,15 @@ mug,Mug ☕,,Acme,,,FALSE,Title,Default Title,,,MUG,,3,8,,,,,
         let mut w = csv::Writer::from_writer(Vec::new());
         write_header(&mut w).unwrap();
         for p in &file.products {
-            write_product(&mut w, &ExportProduct { vendor_name: "Acme", draft: &p.draft }, Currency::USD).unwrap();
+            write_product(
+                &mut w,
+                &ExportProduct {
+                    vendor_name: "Acme",
+                    draft: &p.draft,
+                },
+                Currency::USD,
+            )
+            .unwrap();
         }
         let bytes = w.into_inner().unwrap();
         let again = parse(bytes.as_slice(), Currency::USD).unwrap();
@@ -581,6 +650,9 @@ mug,Mug ☕,,Acme,,,FALSE,Title,Default Title,,,MUG,,3,8,,,,,
 
     #[test]
     fn refuses_files_without_handle() {
-        assert!(matches!(parse("Title\nx\n".as_bytes(), Currency::USD), Err(FileError::NoHandleColumn)));
+        assert!(matches!(
+            parse("Title\nx\n".as_bytes(), Currency::USD),
+            Err(FileError::NoHandleColumn)
+        ));
     }
 }

@@ -56,7 +56,12 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             code,
@@ -79,22 +84,42 @@ impl ApiError {
             .join("; ");
         ApiError {
             errors,
-            ..Self::new(StatusCode::BAD_REQUEST, "validation_failed", "Validation failed", detail)
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "Validation failed",
+                detail,
+            )
         }
     }
 
     pub fn invalid_json(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "Invalid JSON",
+            detail,
+        )
     }
 
     pub fn invalid_query(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query string", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Invalid query string",
+            detail,
+        )
     }
 
     pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError {
             retry_after: Some(1),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "Service unavailable", detail)
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "Service unavailable",
+                detail,
+            )
         }
     }
 
@@ -140,7 +165,9 @@ impl From<StorageError> for ApiError {
                 "Invalid cursor",
                 "the cursor is not one this listing returned; start again without it",
             ),
-            StorageError::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
+            StorageError::Conflict(detail) => {
+                Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
             other if other.is_overloaded() => {
                 tracing::warn!("database pool exhausted: shedding the request");
                 Self::unavailable("overloaded", "the server is busy; retry shortly")

@@ -41,7 +41,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::new(
@@ -80,24 +81,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message: "NUL characters (\\u0000) are not accepted".into(),
         }]));
     }
+    // Syntax first (also catches nesting deeper than serde_json's recursion limit), then shape:
+    // the two kinds of mistake get different codes.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| ApiError::invalid_json(e.to_string()))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::validation(vec![FieldError {
-                field: if path == "." { "body".to_owned() } else { path },
-                message: inner.to_string(),
-            }]),
-            _ => ApiError::invalid_json(inner.to_string()),
-        }
-    })?;
-    de.end().map_err(|e| ApiError::invalid_json(e.to_string()))?;
-    Ok(value)
+        ApiError::validation(vec![FieldError {
+            field: if path == "." { "body".to_owned() } else { path },
+            message: e.into_inner().to_string(),
+        }])
+    })
 }
 
 fn contains_nul_escape(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].eq_ignore_ascii_case(b"0000"))
+    bytes
+        .windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2..].eq_ignore_ascii_case(b"0000"))
 }
 
 #[cfg(test)]
@@ -140,7 +141,10 @@ mod tests {
 
     #[test]
     fn nul_is_refused() {
-        assert_eq!(code(parse_json(br#"{"name":"a\u0000","qty":1}"#)).1, "validation_failed");
+        assert_eq!(
+            code(parse_json(br#"{"name":"a\u0000","qty":1}"#)).1,
+            "validation_failed"
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub async fn track_metrics(req: Request, next: Next) -> Response {
         ("status", response.status().as_u16().to_string()),
     ];
     metrics::counter!("souk_http_requests_total", &labels).increment(1);
-    metrics::histogram!("souk_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("souk_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     response
 }
 
@@ -38,7 +39,8 @@ pub async fn shed_load(State(state): State<AppState>, req: Request, next: Next) 
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             metrics::counter!("souk_http_requests_shed_total").increment(1);
-            ApiError::unavailable("overloaded", "the server is at capacity; retry shortly").into_response()
+            ApiError::unavailable("overloaded", "the server is at capacity; retry shortly")
+                .into_response()
         }
     }
 }
@@ -69,18 +71,26 @@ pub async fn problem_responses(req: Request, next: Next) -> Response {
             "this resource does not support that method",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(status, "unsupported_media_type", "Unsupported media type", detail)
-        }
-        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
-            ApiError::unavailable("timeout", "the request took too long and was abandoned; retry shortly")
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "unsupported_media_type",
+            "Unsupported media type",
+            detail,
+        ),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(
+            "timeout",
+            "the request took too long and was abandoned; retry shortly",
+        ),
         s if s.is_server_error() => ApiError::internal(),
         s => ApiError::new(
             s,
             "bad_request",
             "Bad request",
-            if detail.is_empty() { "the request is malformed".to_owned() } else { detail },
+            if detail.is_empty() {
+                "the request is malformed".to_owned()
+            } else {
+                detail
+            },
         ),
     };
     if error.status != status && status != StatusCode::REQUEST_TIMEOUT {

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,9 +36,15 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
         Ok(Ok(())) => Ok(Json(Status { status: "ready" })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::unavailable("database_unavailable", "the database is not reachable"))
+            Err(ApiError::unavailable(
+                "database_unavailable",
+                "the database is not reachable",
+            ))
         }
-        Err(_) => Err(ApiError::unavailable("database_unavailable", "the database did not answer in time")),
+        Err(_) => Err(ApiError::unavailable(
+            "database_unavailable",
+            "the database did not answer in time",
+        )),
     }
 }
 
@@ -53,7 +59,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("souk_db_pool_connections", "state" => "max").set(f64::from(pool.max));
     metrics::gauge!("souk_http_requests_in_flight").set(state.in_flight() as f64);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use souk_domain::money::Currency;
 
 #[derive(Debug, Parser)]
-#[command(name = "souk", version, about = "Souk: a multi-vendor marketplace backend in one binary")]
+#[command(
+    name = "souk",
+    version,
+    about = "Souk: a multi-vendor marketplace backend in one binary"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -18,7 +22,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory for the embedded SQLite database and other local data.
-    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./souk-data", global = true)]
+    #[arg(
+        long,
+        env = "SOUK_DATA_DIR",
+        default_value = "./souk-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
     /// Default: SQLite at DATA_DIR/souk.db.
@@ -116,15 +125,19 @@ pub struct ExportProductsArgs {
 }
 
 fn parse_bind(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080 (set by --bind / SOUK_BIND)"))
+    s.parse().map_err(|_| {
+        format!("'{s}' is not an address like 127.0.0.1:8080 (set by --bind / SOUK_BIND)")
+    })
 }
 
 fn parse_database_url(s: &str) -> Result<String, String> {
     if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
         Ok(s.to_owned())
     } else {
-        Err("expected sqlite://PATH or postgres://… (set by --database-url / SOUK_DATABASE_URL)".to_owned())
+        Err(
+            "expected sqlite://PATH or postgres://… (set by --database-url / SOUK_DATABASE_URL)"
+                .to_owned(),
+        )
     }
 }
 
@@ -144,11 +157,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let err = Cli::try_parse_from(["souk", "serve", "--bind", "nope"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["souk", "serve", "--bind", "nope"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SOUK_BIND"), "{err}");
-        let err = Cli::try_parse_from(["souk", "--database-url", "mysql://x", "migrate"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["souk", "--database-url", "mysql://x", "migrate"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SOUK_DATABASE_URL"), "{err}");
-        let err = Cli::try_parse_from(["souk", "--log-format", "xml", "migrate"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["souk", "--log-format", "xml", "migrate"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("log-format"), "{err}");
     }
 }

@@ -14,7 +14,10 @@ use cli::{Cli, Command, ExportWhat, ImportWhat};
 /// Runs a parsed command line to completion and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     telemetry::init(cli.global.log_format, &cli.global.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -25,8 +28,12 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(&cli.global, args).await,
             Command::Migrate => commands::migrate::run(&cli.global).await,
-            Command::Import { what: ImportWhat::Products(args) } => commands::import::run(&cli.global, args).await,
-            Command::Export { what: ExportWhat::Products(args) } => commands::export::run(&cli.global, args).await,
+            Command::Import {
+                what: ImportWhat::Products(args),
+            } => commands::import::run(&cli.global, args).await,
+            Command::Export {
+                what: ExportWhat::Products(args),
+            } => commands::export::run(&cli.global, args).await,
         }
     });
     match result {

@@ -23,8 +23,17 @@ const LINES: &[Line] = &[
         vendor: ("atlas-outfitters", "Atlas Outfitters"),
         category: ["Apparel", "Tops"],
         nouns: ["T-Shirt", "Hoodie", "Polo", "Sweatshirt"],
-        adjectives: ["Classic", "Organic Cotton", "Heavyweight", "Vintage Wash", "Everyday"],
-        options: &[("Size", &["S", "M", "L", "XL"]), ("Colour", &["Black", "Sand", "Forest"])],
+        adjectives: [
+            "Classic",
+            "Organic Cotton",
+            "Heavyweight",
+            "Vintage Wash",
+            "Everyday",
+        ],
+        options: &[
+            ("Size", &["S", "M", "L", "XL"]),
+            ("Colour", &["Black", "Sand", "Forest"]),
+        ],
         base_price: 2400,
         blurb: "Cut from soft, breathable cotton and built to be worn every day.",
     },
@@ -41,7 +50,13 @@ const LINES: &[Line] = &[
         vendor: ("trailhead-supply", "Trailhead Supply"),
         category: ["Outdoors", "Gear"],
         nouns: ["Backpack", "Water Bottle", "Headlamp", "Camp Lantern"],
-        adjectives: ["Ultralight", "Rugged", "Packable", "All-Weather", "Expedition"],
+        adjectives: [
+            "Ultralight",
+            "Rugged",
+            "Packable",
+            "All-Weather",
+            "Expedition",
+        ],
         options: &[("Capacity", &["Small", "Large"])],
         base_price: 3500,
         blurb: "Tested on long trails and built to come home in one piece.",
@@ -57,7 +72,8 @@ pub fn demo_products() -> Vec<(&'static str, &'static str, ProductDraft)> {
             let adjective = line.adjectives[i / line.nouns.len() % line.adjectives.len()];
             let title = format!("{adjective} {noun}");
             let handle = Handle::slugify(&title).expect("demo titles slugify");
-            let option_names: Vec<String> = line.options.iter().map(|(n, _)| (*n).to_owned()).collect();
+            let option_names: Vec<String> =
+                line.options.iter().map(|(n, _)| (*n).to_owned()).collect();
             let mut combos: Vec<Vec<String>> = vec![vec![]];
             for (_, values) in line.options {
                 combos = combos
@@ -76,12 +92,21 @@ pub fn demo_products() -> Vec<(&'static str, &'static str, ProductDraft)> {
                 .into_iter()
                 .enumerate()
                 .map(|(k, values)| VariantDraft {
-                    sku: Some(format!("{}-{:02}-{:02}", &line.vendor.0[..3].to_uppercase(), i, k)),
+                    sku: Some(format!(
+                        "{}-{:02}-{:02}",
+                        &line.vendor.0[..3].to_uppercase(),
+                        i,
+                        k
+                    )),
                     option_values: values,
                     price: price + (k as i64 % 2) * 200,
                     compare_at_price: (i % 5 == 0).then_some(price + 1000),
                     // A few sold-out products so `in_stock=true` has something to filter.
-                    stock: if i % 9 == 4 { 0 } else { ((i * 7 + k * 3) % 25 + 1) as i64 },
+                    stock: if i % 9 == 4 {
+                        0
+                    } else {
+                        ((i * 7 + k * 3) % 25 + 1) as i64
+                    },
                     track_inventory: true,
                     grams: 250 + (k as i64) * 50,
                 })
@@ -130,10 +155,19 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<usize> {
             let record = catalog::ensure_vendor(&mut tx, &handle, vendor_name, now).await?;
             vendors.insert(*vendor_handle, record);
         }
-        let category = catalog::ensure_category_path(&mut tx, &draft.category_path, &mut categories, now).await?;
+        let category =
+            catalog::ensure_category_path(&mut tx, &draft.category_path, &mut categories, now)
+                .await?;
         // Spread creation times so "newest" has a visible order.
-        catalog::upsert_product(&mut tx, &vendors[vendor_handle], draft, category, currency, now - 60_000 * (products.len() - i) as i64)
-            .await?;
+        catalog::upsert_product(
+            &mut tx,
+            &vendors[vendor_handle],
+            draft,
+            category,
+            currency,
+            now - 60_000 * (products.len() - i) as i64,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(products.len())
@@ -151,11 +185,22 @@ mod tests {
         let mut skus = std::collections::HashSet::new();
         for (_, _, p) in &products {
             assert_eq!(p.validate(), Vec::<String>::new(), "{}", p.handle);
-            assert!(handles.insert(p.handle.clone()), "duplicate handle {}", p.handle);
+            assert!(
+                handles.insert(p.handle.clone()),
+                "duplicate handle {}",
+                p.handle
+            );
             for v in &p.variants {
                 assert!(skus.insert(v.sku.clone().unwrap()), "duplicate sku");
             }
         }
-        assert_eq!(products.iter().map(|p| p.0).collect::<std::collections::HashSet<_>>().len(), 3);
+        assert_eq!(
+            products
+                .iter()
+                .map(|p| p.0)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3
+        );
     }
 }

@@ -18,8 +18,12 @@ pub fn database_url(global: &GlobalArgs) -> anyhow::Result<String> {
     if let Some(url) = &global.database_url {
         return Ok(url.clone());
     }
-    std::fs::create_dir_all(&global.data_dir)
-        .with_context(|| format!("cannot create the data directory {} (SOUK_DATA_DIR)", global.data_dir.display()))?;
+    std::fs::create_dir_all(&global.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (SOUK_DATA_DIR)",
+            global.data_dir.display()
+        )
+    })?;
     Ok(sqlite_url(&global.data_dir.join("souk.db")))
 }
 
@@ -58,11 +62,16 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let metrics = self.state.metrics.clone();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -73,7 +82,9 @@ impl Application {
         });
         let db = self.state.db.clone();
         let app = souk_http::app(self.state);
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         upkeep.abort();
         db.close().await;
         result.context("the HTTP server failed")

@@ -171,9 +171,15 @@ impl Db {
     async fn check_durability(&self) -> Result<(), StorageError> {
         match self {
             Db::Sqlite { write, .. } => {
-                let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(write).await?;
-                let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(write).await?;
-                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(write).await?;
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(write)
+                    .await?;
+                let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(write)
+                    .await?;
+                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                    .fetch_one(write)
+                    .await?;
                 if !mode.eq_ignore_ascii_case("wal") || sync != 2 || fk != 1 {
                     return Err(StorageError::Config(format!(
                         "SQLite must run with journal_mode=wal, synchronous=FULL(2), foreign_keys=1; got {mode}, {sync}, {fk}"
@@ -181,7 +187,9 @@ impl Db {
                 }
             }
             Db::Postgres(pool) => {
-                let sync: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(pool).await?;
+                let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+                    .fetch_one(pool)
+                    .await?;
                 if sync == "off" {
                     return Err(StorageError::Config(
                         "PostgreSQL synchronous_commit is off: acknowledged orders could be lost on a crash; set it to on"

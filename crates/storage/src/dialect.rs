@@ -49,8 +49,28 @@ pub(crate) struct SearchDoc<'a> {
     pub body: &'a str,
 }
 
+/// Splits text into words the way shoppers' queries are split (letters and digits; anything else
+/// separates), so "TEE-0" is indexed as "TEE 0" on both backends (PostgreSQL's parser would
+/// otherwise read "-0" as a signed number).
+fn words(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Writes a product's search entry, in the same transaction as the product itself.
-pub(crate) async fn index_product(tx: &mut Tx, id: Uuid, doc: &SearchDoc<'_>) -> Result<(), StorageError> {
+pub(crate) async fn index_product(
+    tx: &mut Tx,
+    id: Uuid,
+    doc: &SearchDoc<'_>,
+) -> Result<(), StorageError> {
+    let (title, skus, vendor, body) = (
+        words(doc.title),
+        words(doc.skus),
+        words(doc.vendor),
+        words(doc.body),
+    );
     match tx {
         Tx::Sqlite(tx) => {
             sqlx::query("DELETE FROM product_search WHERE rowid = (SELECT rowid FROM products WHERE id = $1)")
@@ -62,10 +82,10 @@ pub(crate) async fn index_product(tx: &mut Tx, id: Uuid, doc: &SearchDoc<'_>) ->
                  SELECT rowid, $2, $3, $4, $5 FROM products WHERE id = $1",
             )
             .bind(id)
-            .bind(doc.title)
-            .bind(doc.skus)
-            .bind(doc.vendor)
-            .bind(doc.body)
+            .bind(&title)
+            .bind(&skus)
+            .bind(&vendor)
+            .bind(&body)
             .execute(&mut **tx)
             .await?;
         }
@@ -79,10 +99,10 @@ pub(crate) async fn index_product(tx: &mut Tx, id: Uuid, doc: &SearchDoc<'_>) ->
                  WHERE id = $1",
             )
             .bind(id)
-            .bind(doc.title)
-            .bind(doc.skus)
-            .bind(doc.vendor)
-            .bind(doc.body)
+            .bind(&title)
+            .bind(&skus)
+            .bind(&vendor)
+            .bind(&body)
             .execute(&mut **tx)
             .await?;
         }

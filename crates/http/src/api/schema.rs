@@ -124,7 +124,10 @@ impl From<Product> for ProductBody {
             images: p
                 .images
                 .into_iter()
-                .map(|i| ImageBody { url: i.url, alt: i.alt })
+                .map(|i| ImageBody {
+                    url: i.url,
+                    alt: i.alt,
+                })
                 .collect(),
             options: p
                 .options

@@ -16,7 +16,9 @@ pub async fn run(global: &GlobalArgs, args: ExportProductsArgs) -> anyhow::Resul
     let url = database_url(global)?;
     let db = open_database(&url, 2).await?;
     if let Some(vendor) = &args.vendor
-        && catalog::vendor_by_handle(&db, vendor, false).await?.is_none()
+        && catalog::vendor_by_handle(&db, vendor, false)
+            .await?
+            .is_none()
     {
         anyhow::bail!("no vendor with handle '{vendor}'");
     }
@@ -25,16 +27,25 @@ pub async fn run(global: &GlobalArgs, args: ExportProductsArgs) -> anyhow::Resul
     shopify::write_header(&mut writer)?;
     let mut cursor = None;
     loop {
-        let (products, next) = catalog::export_page(&db, args.vendor.as_deref(), cursor, PAGE).await?;
+        let (products, next) =
+            catalog::export_page(&db, args.vendor.as_deref(), cursor, PAGE).await?;
         for (vendor_name, draft) in &products {
-            shopify::write_product(&mut writer, &ExportProduct { vendor_name, draft }, global.currency)?;
+            shopify::write_product(
+                &mut writer,
+                &ExportProduct { vendor_name, draft },
+                global.currency,
+            )?;
         }
         match next {
             Some(_) => cursor = next,
             None => break,
         }
     }
-    writer.into_inner().map_err(|e| e.into_error()).context("cannot write to standard output")?.flush()?;
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .context("cannot write to standard output")?
+        .flush()?;
     db.close().await;
     Ok(ExitCode::SUCCESS)
 }

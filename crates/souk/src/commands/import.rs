@@ -27,9 +27,12 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
     let vendor = Handle::parse(&args.vendor).map_err(|e| anyhow::anyhow!("--vendor: {e}"))?;
     let mut bytes = Vec::new();
     if args.file.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
     } else {
-        bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+        bytes = std::fs::read(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?;
     }
     let started = Instant::now();
     let mut parsed = shopify::parse(bytes.as_slice(), global.currency)
@@ -59,7 +62,8 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         .unwrap_or_else(|| vendor.to_string());
     let progress = ProgressBar::new(parsed.products.len() as u64);
     progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} products {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} products {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut categories = HashMap::new();
     let now = now_ms();
@@ -68,13 +72,25 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         let mut tx = db.begin_write().await?;
         let v = match &vendor_record {
             Some(v) => v,
-            None => vendor_record.insert(catalog::ensure_vendor(&mut tx, &vendor, &vendor_name, now).await?),
+            None => vendor_record
+                .insert(catalog::ensure_vendor(&mut tx, &vendor, &vendor_name, now).await?),
         };
         for product in batch {
-            let category = catalog::ensure_category_path(&mut tx, &product.draft.category_path, &mut categories, now).await?;
+            let category = catalog::ensure_category_path(
+                &mut tx,
+                &product.draft.category_path,
+                &mut categories,
+                now,
+            )
+            .await?;
             catalog::upsert_product(&mut tx, v, &product.draft, category, global.currency, now)
                 .await
-                .with_context(|| format!("line {}: cannot import '{}'", product.first_line, product.draft.handle))?;
+                .with_context(|| {
+                    format!(
+                        "line {}: cannot import '{}'",
+                        product.first_line, product.draft.handle
+                    )
+                })?;
         }
         tx.commit().await?;
         progress.inc(batch.len() as u64);
@@ -87,13 +103,21 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         parsed.rows,
         vendor,
         started.elapsed().as_secs_f64(),
-        if invalid > 0 { format!("; skipped {invalid} problem row(s)") } else { String::new() }
+        if invalid > 0 {
+            format!("; skipped {invalid} problem row(s)")
+        } else {
+            String::new()
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Moves products whose handle or SKUs belong to someone else from `products` to `errors`.
-async fn check_conflicts(db: &Db, vendor: &str, parsed: &mut shopify::ParsedFile) -> anyhow::Result<()> {
+async fn check_conflicts(
+    db: &Db,
+    vendor: &str,
+    parsed: &mut shopify::ParsedFile,
+) -> anyhow::Result<()> {
     let drafts: Vec<_> = parsed.products.iter().map(|p| &p.draft).collect();
     let conflicts = catalog::find_conflicts(db, vendor, &drafts).await?;
     if conflicts.handles.is_empty() && conflicts.skus.is_empty() {
@@ -103,9 +127,17 @@ async fn check_conflicts(db: &Db, vendor: &str, parsed: &mut shopify::ParsedFile
     for product in parsed.products.drain(..) {
         let mut problems = Vec::new();
         if let Some(owner) = conflicts.handles.get(product.draft.handle.as_str()) {
-            problems.push(format!("handle '{}' is already used by vendor '{owner}'", product.draft.handle));
+            problems.push(format!(
+                "handle '{}' is already used by vendor '{owner}'",
+                product.draft.handle
+            ));
         }
-        for sku in product.draft.variants.iter().filter_map(|v| v.sku.as_deref()) {
+        for sku in product
+            .draft
+            .variants
+            .iter()
+            .filter_map(|v| v.sku.as_deref())
+        {
             if let Some(other) = conflicts.skus.get(sku) {
                 problems.push(format!("SKU '{sku}' is already used by product '{other}'"));
             }
@@ -113,10 +145,12 @@ async fn check_conflicts(db: &Db, vendor: &str, parsed: &mut shopify::ParsedFile
         if problems.is_empty() {
             keep.push(product);
         } else {
-            parsed.errors.extend(problems.into_iter().map(|message| RowError {
-                line: product.first_line,
-                message,
-            }));
+            parsed
+                .errors
+                .extend(problems.into_iter().map(|message| RowError {
+                    line: product.first_line,
+                    message,
+                }));
         }
     }
     parsed.products = keep;

@@ -34,7 +34,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
 
 /// Where the data lives, for people: the SQLite file, or the PostgreSQL URL without password.
 pub fn describe_database(url: &str) -> String {
-    match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         Some(path) => format!("SQLite {path}"),
         None => format!("PostgreSQL {}", souk_storage::redact_url(url)),
     }

@@ -10,8 +10,15 @@ use crate::helpers::{TestApp, handles, product, walk};
 async fn catalog_with_ties(app: &TestApp) -> Vec<String> {
     let products: Vec<_> = (0..45)
         .map(|i| {
-            let title = format!("Item {}", ["Alpha", "beta", "Gamma", "delta", "Alpha"][i % 5]);
-            product(&format!("item-{i:02}"), &title, &[100 * (i as i64 % 4) + 500, 900])
+            let title = format!(
+                "Item {}",
+                ["Alpha", "beta", "Gamma", "delta", "Alpha"][i % 5]
+            );
+            product(
+                &format!("item-{i:02}"),
+                &title,
+                &[100 * (i as i64 % 4) + 500, 900],
+            )
         })
         .collect();
     app.seed("acme", &products).await;
@@ -29,14 +36,21 @@ async fn pagination_walks_every_product_exactly_once_in_every_sort() {
         assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), all, "{sort}");
         // Pages are in the sort's order across page boundaries.
         let min_price = |p: &serde_json::Value| {
-            p["variants"].as_array().unwrap().iter().map(|v| v["price"]["amount"].as_i64().unwrap()).min().unwrap()
+            p["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["price"]["amount"].as_i64().unwrap())
+                .min()
+                .unwrap()
         };
         for pair in items.windows(2) {
             match sort {
                 "price_asc" => assert!(min_price(&pair[0]) <= min_price(&pair[1]), "{sort}"),
                 "price_desc" => assert!(min_price(&pair[0]) >= min_price(&pair[1]), "{sort}"),
                 "title" => assert!(
-                    pair[0]["title"].as_str().unwrap().to_lowercase() <= pair[1]["title"].as_str().unwrap().to_lowercase(),
+                    pair[0]["title"].as_str().unwrap().to_lowercase()
+                        <= pair[1]["title"].as_str().unwrap().to_lowercase(),
                     "{sort}"
                 ),
                 _ => {}
@@ -64,16 +78,24 @@ async fn shoppers_see_only_published_products_of_active_vendors() {
     draft.status = ProductStatus::Draft;
     let mut archived = product("old-thing", "Old thing", &[100]);
     archived.status = ProductStatus::Archived;
-    app.seed("acme", &[product("live-thing", "Live thing", &[100]), draft, archived]).await;
-    app.seed("shady", &[product("shady-thing", "Shady thing", &[100])]).await;
+    app.seed(
+        "acme",
+        &[product("live-thing", "Live thing", &[100]), draft, archived],
+    )
+    .await;
+    app.seed("shady", &[product("shady-thing", "Shady thing", &[100])])
+        .await;
     let db = &app.db;
     souk_storage_set_vendor_status(db, "shady", "suspended").await;
 
     let items = walk(&app, "/api/store/products?limit=100").await;
     assert_eq!(handles(&items), vec!["live-thing"]);
-    app.expect_problem("/api/store/products/draft-thing", 404, "not_found").await;
-    app.expect_problem("/api/store/products/shady-thing", 404, "not_found").await;
-    app.expect_problem("/api/store/vendors/shady", 404, "not_found").await;
+    app.expect_problem("/api/store/products/draft-thing", 404, "not_found")
+        .await;
+    app.expect_problem("/api/store/products/shady-thing", 404, "not_found")
+        .await;
+    app.expect_problem("/api/store/vendors/shady", 404, "not_found")
+        .await;
     let (_, vendor) = app.get_json("/api/store/vendors/acme").await;
     assert_eq!(vendor["product_count"], 1);
     // Search must not leak hidden products either.
@@ -85,10 +107,20 @@ async fn souk_storage_set_vendor_status(db: &souk_storage::Db, handle: &str, sta
     // Vendor moderation arrives with the admin API; until then tests change the row directly.
     match db {
         souk_storage::Db::Sqlite { write, .. } => {
-            sqlx::query("UPDATE vendors SET status = $1 WHERE handle = $2").bind(status).bind(handle).execute(write).await.unwrap();
+            sqlx::query("UPDATE vendors SET status = $1 WHERE handle = $2")
+                .bind(status)
+                .bind(handle)
+                .execute(write)
+                .await
+                .unwrap();
         }
         souk_storage::Db::Postgres(pool) => {
-            sqlx::query("UPDATE vendors SET status = $1 WHERE handle = $2").bind(status).bind(handle).execute(pool).await.unwrap();
+            sqlx::query("UPDATE vendors SET status = $1 WHERE handle = $2")
+                .bind(status)
+                .bind(handle)
+                .execute(pool)
+                .await
+                .unwrap();
         }
     }
 }
@@ -106,7 +138,11 @@ async fn filters_by_vendor_price_stock_and_category_with_descendants() {
     untracked.variants[0].stock = 0;
     untracked.variants[0].track_inventory = false;
     app.seed("acme", &[shirt, coat]).await;
-    app.seed("bolt", &[sold_out, untracked, product("mug", "Mug", &[800])]).await;
+    app.seed(
+        "bolt",
+        &[sold_out, untracked, product("mug", "Mug", &[800])],
+    )
+    .await;
 
     let set = |items: Vec<serde_json::Value>| {
         let mut h = handles(&items);
@@ -115,13 +151,22 @@ async fn filters_by_vendor_price_stock_and_category_with_descendants() {
     };
     let q = |s: &str| format!("/api/store/products?limit=100&{s}");
     assert_eq!(set(walk(&app, &q("vendor=acme")).await), ["coat", "shirt"]);
-    assert_eq!(set(walk(&app, &q("vendor=nobody")).await), Vec::<String>::new());
-    assert_eq!(set(walk(&app, &q("category=apparel")).await), ["coat", "shirt"]);
+    assert_eq!(
+        set(walk(&app, &q("vendor=nobody")).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        set(walk(&app, &q("category=apparel")).await),
+        ["coat", "shirt"]
+    );
     assert_eq!(set(walk(&app, &q("category=tops")).await), ["shirt"]);
     assert_eq!(set(walk(&app, &q("category=shirts")).await), ["shirt"]);
     assert_eq!(set(walk(&app, &q("category=outerwear")).await), ["coat"]);
     // A product matches a price range when one of its variants is in it.
-    assert_eq!(set(walk(&app, &q("min_price=2000&max_price=2600")).await), ["shirt"]);
+    assert_eq!(
+        set(walk(&app, &q("min_price=2000&max_price=2600")).await),
+        ["shirt"]
+    );
     assert_eq!(set(walk(&app, &q("max_price=1000")).await), ["mug"]);
     assert_eq!(set(walk(&app, &q("min_price=9000")).await), ["coat"]);
     assert_eq!(
@@ -130,7 +175,10 @@ async fn filters_by_vendor_price_stock_and_category_with_descendants() {
         "sold-out tracked products are hidden, untracked ones stay"
     );
     assert_eq!(set(walk(&app, &q("in_stock=false")).await).len(), 5);
-    assert_eq!(set(walk(&app, &q("vendor=bolt&in_stock=true&max_price=1000")).await), ["mug"]);
+    assert_eq!(
+        set(walk(&app, &q("vendor=bolt&in_stock=true&max_price=1000")).await),
+        ["mug"]
+    );
 
     let (_, body) = app.get_json("/api/store/products/sold-out").await;
     assert_eq!(body["variants"][0]["available"], false);
@@ -142,7 +190,8 @@ async fn filters_by_vendor_price_stock_and_category_with_descendants() {
 async fn search_ranks_a_title_match_first() {
     let app = TestApp::spawn().await;
     let mut described = product("plain-box", "Plain box", &[100]);
-    described.description_html = "<p>Pairs well with a lantern on a dark night, lantern lovers.</p>".into();
+    described.description_html =
+        "<p>Pairs well with a lantern on a dark night, lantern lovers.</p>".into();
     let titled = product("storm-lantern", "Storm Lantern", &[100]);
     let other = product("teapot", "Teapot", &[100]);
     // Seed the description match first so insertion order cannot explain the ranking.
@@ -151,14 +200,32 @@ async fn search_ranks_a_title_match_first() {
     let items = walk(&app, "/api/store/products?q=lantern").await;
     assert_eq!(handles(&items), vec!["storm-lantern", "plain-box"]);
     // Prefix, case-insensitive, stemmed, and every word must match.
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=LANTERNS").await), vec!["storm-lantern", "plain-box"]);
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=tea").await), vec!["teapot"]);
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=storm%20lantern").await), vec!["storm-lantern"]);
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=LANTERNS").await),
+        vec!["storm-lantern", "plain-box"]
+    );
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=tea").await),
+        vec!["teapot"]
+    );
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=storm%20lantern").await),
+        vec!["storm-lantern"]
+    );
     // SKU and vendor name are searchable.
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=TEAPOT-0").await), vec!["teapot"]);
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=vendor%20acme&sort=title").await).len(), 3);
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=TEAPOT-0").await),
+        vec!["teapot"]
+    );
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=vendor%20acme&sort=title").await).len(),
+        3
+    );
     // Query syntax is not interpreted.
-    assert_eq!(handles(&walk(&app, "/api/store/products?q=%22lantern%22%20*%20(%3A").await), vec!["storm-lantern", "plain-box"]);
+    assert_eq!(
+        handles(&walk(&app, "/api/store/products?q=%22lantern%22%20*%20(%3A").await),
+        vec!["storm-lantern", "plain-box"]
+    );
     assert!(walk(&app, "/api/store/products?q=zzzzqqq").await.is_empty());
 }
 
@@ -167,7 +234,11 @@ async fn search_results_paginate_completely() {
     let app = TestApp::spawn().await;
     let products: Vec<_> = (0..25)
         .map(|i| {
-            let mut p = product(&format!("candle-{i:02}"), &format!("Candle {}", "wax ".repeat(i % 4 + 1)), &[100]);
+            let mut p = product(
+                &format!("candle-{i:02}"),
+                &format!("Candle {}", "wax ".repeat(i % 4 + 1)),
+                &[100],
+            );
             p.description_html = format!("<p>{}</p>", "candle ".repeat(i % 3 + 1));
             p
         })

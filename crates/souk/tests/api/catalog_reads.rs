@@ -14,7 +14,10 @@ async fn product_detail_has_the_documented_shape() {
     p.variants[1].compare_at_price = Some(2500);
     p.description_html = "<p>Soft</p>".into();
     p.category_path = vec!["Apparel".into(), "Tops".into()];
-    p.images.push(ImageDraft { url: "https://img.example/back.png".into(), alt: "Back".into() });
+    p.images.push(ImageDraft {
+        url: "https://img.example/back.png".into(),
+        alt: "Back".into(),
+    });
     app.seed("acme", &[p]).await;
 
     let (status, body) = app.get_json("/api/store/products/tee").await;
@@ -35,21 +38,38 @@ async fn product_detail_has_the_documented_shape() {
     let v = &body["variants"][1];
     assert_eq!(v["sku"], "TEE-1");
     assert_eq!(v["title"], "M / Red");
-    assert_eq!(v["options"], serde_json::json!({"Size": "M", "Colour": "Red"}));
-    assert_eq!(v["price"], serde_json::json!({"amount": 2199, "currency": "USD"}));
-    assert_eq!(v["compare_at_price"], serde_json::json!({"amount": 2500, "currency": "USD"}));
-    assert_eq!(body["variants"][0]["compare_at_price"], serde_json::Value::Null);
+    assert_eq!(
+        v["options"],
+        serde_json::json!({"Size": "M", "Colour": "Red"})
+    );
+    assert_eq!(
+        v["price"],
+        serde_json::json!({"amount": 2199, "currency": "USD"})
+    );
+    assert_eq!(
+        v["compare_at_price"],
+        serde_json::json!({"amount": 2500, "currency": "USD"})
+    );
+    assert_eq!(
+        body["variants"][0]["compare_at_price"],
+        serde_json::Value::Null
+    );
     assert_eq!(v["available"], true);
 }
 
 #[tokio::test]
 async fn missing_things_are_404_problems() {
     let app = TestApp::spawn().await;
-    let body = app.expect_problem("/api/store/products/nope", 404, "not_found").await;
+    let body = app
+        .expect_problem("/api/store/products/nope", 404, "not_found")
+        .await;
     assert!(body["detail"].as_str().unwrap().contains("nope"));
-    app.expect_problem("/api/store/products/NOT%20A%20HANDLE", 404, "not_found").await;
-    app.expect_problem("/api/store/vendors/nobody", 404, "not_found").await;
-    app.expect_problem("/api/store/nothing-here", 404, "not_found").await;
+    app.expect_problem("/api/store/products/NOT%20A%20HANDLE", 404, "not_found")
+        .await;
+    app.expect_problem("/api/store/vendors/nobody", 404, "not_found")
+        .await;
+    app.expect_problem("/api/store/nothing-here", 404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -68,7 +88,12 @@ async fn categories_come_as_a_tree() {
     let names: Vec<_> = roots.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Garden", "Home"]);
     let home = &roots[1];
-    let kids: Vec<_> = home["children"].as_array().unwrap().iter().map(|r| r["handle"].as_str().unwrap()).collect();
+    let kids: Vec<_> = home["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["handle"].as_str().unwrap())
+        .collect();
     assert_eq!(kids, ["decor", "kitchen"]);
     assert_eq!(home["children"][1]["children"][0]["handle"], "mugs");
 }

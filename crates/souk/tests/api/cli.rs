@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{on_postgres, run, souk_bin, stderr, stdout, test_database, souk_command};
+use crate::helpers::{on_postgres, run, souk_bin, souk_command, stderr, stdout, test_database};
 
 #[tokio::test]
 async fn serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
@@ -21,21 +21,44 @@ async fn serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("souk listening on http://127.0.0.1:"), "{line}");
-    assert!(line.contains("souk-data/souk.db"), "says where the data lives: {line}");
-    assert!(cwd.path().join("souk-data/souk.db").exists());
-    let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
-
-    let body: serde_json::Value = reqwest::get(format!("http://{addr}/api/store/products?limit=100"))
-        .await
-        .unwrap()
-        .json()
-        .await
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
         .unwrap();
-    assert_eq!(body["items"].as_array().unwrap().len(), 60, "the demo catalog");
+    assert!(
+        line.starts_with("souk listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(
+        line.contains("souk-data/souk.db"),
+        "says where the data lives: {line}"
+    );
+    assert!(cwd.path().join("souk-data/souk.db").exists());
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let body: serde_json::Value =
+        reqwest::get(format!("http://{addr}/api/store/products?limit=100"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        body["items"].as_array().unwrap().len(),
+        60,
+        "the demo catalog"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     loop {
@@ -43,23 +66,42 @@ async fn serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
             assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "did not stop after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
 fn wrong_settings_fail_at_start_naming_the_setting() {
-    let out = run(Command::new(souk_bin()).env_clear().env("SOUK_BIND", "not-an-address").arg("serve"));
+    let out = run(Command::new(souk_bin())
+        .env_clear()
+        .env("SOUK_BIND", "not-an-address")
+        .arg("serve"));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("SOUK_BIND"), "{}", stderr(&out));
-    let out = run(Command::new(souk_bin()).env_clear().env("SOUK_LOG_FORMAT", "xml").arg("migrate"));
+    let out = run(Command::new(souk_bin())
+        .env_clear()
+        .env("SOUK_LOG_FORMAT", "xml")
+        .arg("migrate"));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("log-format"), "{}", stderr(&out));
-    let out = run(Command::new(souk_bin()).env_clear().args(["--database-url", "mysql://x/y", "migrate"]));
+    let out = run(Command::new(souk_bin()).env_clear().args([
+        "--database-url",
+        "mysql://x/y",
+        "migrate",
+    ]));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("SOUK_DATABASE_URL"), "{}", stderr(&out));
-    let out = run(Command::new(souk_bin()).env_clear().args(["--currency", "dollars", "migrate"]));
+    assert!(
+        stderr(&out).contains("SOUK_DATABASE_URL"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(Command::new(souk_bin())
+        .env_clear()
+        .args(["--currency", "dollars", "migrate"]));
     assert!(stderr(&out).contains("SOUK_CURRENCY"), "{}", stderr(&out));
     let out = run(Command::new(souk_bin()).arg("--help"));
     for command in ["serve", "migrate", "import", "export"] {
@@ -79,9 +121,11 @@ async fn migrate_is_idempotent() {
 
 #[tokio::test]
 async fn unreachable_database_fails_with_a_clear_message() {
-    let out = run(Command::new(souk_bin())
-        .env_clear()
-        .args(["--database-url", "postgres://souk:secret-pw@127.0.0.1:1/souk", "migrate"]));
+    let out = run(Command::new(souk_bin()).env_clear().args([
+        "--database-url",
+        "postgres://souk:secret-pw@127.0.0.1:1/souk",
+        "migrate",
+    ]));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("cannot open the database"), "{err}");

@@ -34,7 +34,10 @@ pub async fn test_database() -> TestDatabase {
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_owned();
             format!("{base}/{name}")
         }
         _ => sqlite_url(&dir.path().join("souk.db")),
@@ -57,7 +60,9 @@ impl TestApp {
 
     pub async fn spawn_with(config: HttpConfig) -> TestApp {
         let database = test_database().await;
-        let db = open_database(&database.url, 8).await.expect("open test database");
+        let db = open_database(&database.url, 8)
+            .await
+            .expect("open test database");
         let app = Application::build(db.clone(), "127.0.0.1:0".parse().unwrap(), config)
             .await
             .expect("build app");
@@ -80,7 +85,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// GET returning status and JSON body (problem bodies included).
@@ -88,7 +97,8 @@ impl TestApp {
         let response = self.get(path).await;
         let status = response.status();
         let body = response.text().await.expect("body");
-        let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+        let json = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
         (status, json)
     }
 
@@ -97,13 +107,17 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status().as_u16(), status, "{path}");
         assert_eq!(
-            response.headers()["content-type"], "application/problem+json",
+            response.headers()["content-type"],
+            "application/problem+json",
             "{path}"
         );
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["code"], code, "{path}: {body}");
         assert_eq!(body["status"], status, "{path}");
-        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+        assert!(
+            body["title"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
         body
     }
 
@@ -134,12 +148,20 @@ pub async fn seed(db: &Db, vendor: &str, products: &[ProductDraft]) {
         .unwrap();
     let mut categories = std::collections::HashMap::new();
     for (i, p) in products.iter().enumerate() {
-        let category = catalog::ensure_category_path(&mut tx, &p.category_path, &mut categories, now_ms())
-            .await
-            .unwrap();
-        catalog::upsert_product(&mut tx, &record, p, category, Currency::USD, now_ms() + i as i64)
-            .await
-            .unwrap();
+        let category =
+            catalog::ensure_category_path(&mut tx, &p.category_path, &mut categories, now_ms())
+                .await
+                .unwrap();
+        catalog::upsert_product(
+            &mut tx,
+            &record,
+            p,
+            category,
+            Currency::USD,
+            now_ms() + i as i64,
+        )
+        .await
+        .unwrap();
     }
     tx.commit().await.unwrap();
 }
@@ -225,5 +247,8 @@ pub async fn walk(app: &TestApp, path: &str) -> Vec<Value> {
 }
 
 pub fn handles(items: &[Value]) -> Vec<String> {
-    items.iter().map(|p| p["handle"].as_str().unwrap().to_owned()).collect()
+    items
+        .iter()
+        .map(|p| p["handle"].as_str().unwrap().to_owned())
+        .collect()
 }

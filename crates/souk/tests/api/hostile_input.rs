@@ -6,9 +6,18 @@ use crate::helpers::{TestApp, product};
 async fn bad_listing_parameters_are_reported_per_field() {
     let app = TestApp::spawn().await;
     let body = app
-        .expect_problem("/api/store/products?limit=0&sort=cheapest&min_price=-5&in_stock=maybe", 400, "validation_failed")
+        .expect_problem(
+            "/api/store/products?limit=0&sort=cheapest&min_price=-5&in_stock=maybe",
+            400,
+            "validation_failed",
+        )
         .await;
-    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<_> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["limit", "min_price", "in_stock", "sort"]);
     for path in [
         "/api/store/products?limit=101",
@@ -26,12 +35,18 @@ async fn bad_listing_parameters_are_reported_per_field() {
 #[tokio::test]
 async fn unknown_repeated_and_nul_parameters_are_refused() {
     let app = TestApp::spawn().await;
-    app.expect_problem("/api/store/products?colour=red", 400, "invalid_query").await;
-    app.expect_problem("/api/store/products?limit=1&limit=2", 400, "invalid_query").await;
-    app.expect_problem("/api/store/products?q=a%00b", 400, "invalid_query").await;
-    app.expect_problem("/api/store/products?vendor=%00", 400, "invalid_query").await;
-    app.expect_problem("/api/store/products/a%00b", 404, "not_found").await;
-    app.expect_problem("/api/store/vendors/%00", 404, "not_found").await;
+    app.expect_problem("/api/store/products?colour=red", 400, "invalid_query")
+        .await;
+    app.expect_problem("/api/store/products?limit=1&limit=2", 400, "invalid_query")
+        .await;
+    app.expect_problem("/api/store/products?q=a%00b", 400, "invalid_query")
+        .await;
+    app.expect_problem("/api/store/products?vendor=%00", 400, "invalid_query")
+        .await;
+    app.expect_problem("/api/store/products/a%00b", 404, "not_found")
+        .await;
+    app.expect_problem("/api/store/vendors/%00", 404, "not_found")
+        .await;
     // Invalid UTF-8 in the path is a client error, too.
     let response = app.get("/api/store/products/%FF%FE").await;
     assert!(response.status().is_client_error(), "{}", response.status());
@@ -40,11 +55,22 @@ async fn unknown_repeated_and_nul_parameters_are_refused() {
 #[tokio::test]
 async fn forged_or_foreign_cursors_are_refused() {
     let app = TestApp::spawn().await;
-    app.seed("acme", &(0..3).map(|i| product(&format!("p{i}"), "P", &[100])).collect::<Vec<_>>()).await;
+    app.seed(
+        "acme",
+        &(0..3)
+            .map(|i| product(&format!("p{i}"), "P", &[100]))
+            .collect::<Vec<_>>(),
+    )
+    .await;
     let (_, body) = app.get_json("/api/store/products?limit=1").await;
     let cursor = body["next_cursor"].as_str().unwrap().to_owned();
     // A cursor is tied to its sort order.
-    app.expect_problem(&format!("/api/store/products?limit=1&sort=title&cursor={cursor}"), 400, "invalid_cursor").await;
+    app.expect_problem(
+        &format!("/api/store/products?limit=1&sort=title&cursor={cursor}"),
+        400,
+        "invalid_cursor",
+    )
+    .await;
     for bad in ["garbage", "bnx4eHh8MQ", "%F0%9F%92%A9", &"A".repeat(2000)] {
         let response = app.get(&format!("/api/store/products?cursor={bad}")).await;
         assert_eq!(response.status(), 400, "{bad}");
@@ -64,7 +90,10 @@ async fn huge_bodies_wrong_methods_and_odd_requests_get_problems() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "payload_too_large");
 
@@ -81,7 +110,12 @@ async fn huge_bodies_wrong_methods_and_odd_requests_get_problems() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "method_not_allowed");
 
-    let response = app.client.delete(app.url("/api/store/categories")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/api/store/categories"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
 
     // The server is still healthy after all that.
@@ -90,13 +124,25 @@ async fn huge_bodies_wrong_methods_and_odd_requests_get_problems() {
 
 #[tokio::test]
 async fn overload_is_shed_with_retry_after() {
-    let app = TestApp::spawn_with(souk_http::HttpConfig { max_in_flight: 1, ..Default::default() }).await;
-    app.seed("acme", &(0..50).map(|i| product(&format!("p{i}"), "P", &[100, 200, 300])).collect::<Vec<_>>()).await;
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        max_in_flight: 1,
+        ..Default::default()
+    })
+    .await;
+    app.seed(
+        "acme",
+        &(0..50)
+            .map(|i| product(&format!("p{i}"), "P", &[100, 200, 300]))
+            .collect::<Vec<_>>(),
+    )
+    .await;
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let client = app.client.clone();
         let url = app.url("/api/store/products?limit=100");
-        tasks.push(tokio::spawn(async move { client.get(url).send().await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap()
+        }));
     }
     let mut shed = 0;
     for t in tasks {
@@ -112,5 +158,8 @@ async fn overload_is_shed_with_retry_after() {
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!(shed > 0, "with one request allowed at a time, 40 concurrent requests must shed some");
+    assert!(
+        shed > 0,
+        "with one request allowed at a time, 40 concurrent requests must shed some"
+    );
 }

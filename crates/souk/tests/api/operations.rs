@@ -6,13 +6,20 @@ use crate::helpers::TestApp;
 async fn health_and_readiness() {
     let app = TestApp::spawn().await;
     let (status, body) = app.get_json("/healthz").await;
-    assert_eq!((status.as_u16(), body["status"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (200, Some("ok"))
+    );
     let (status, body) = app.get_json("/readyz").await;
-    assert_eq!((status.as_u16(), body["status"].as_str()), (200, Some("ready")));
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (200, Some("ready"))
+    );
 
     // With the database gone, the instance says it is not ready (and stays alive).
     app.db.close().await;
-    app.expect_problem("/readyz", 503, "database_unavailable").await;
+    app.expect_problem("/readyz", 503, "database_unavailable")
+        .await;
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
@@ -20,9 +27,18 @@ async fn health_and_readiness() {
 async fn request_ids_are_generated_or_echoed() {
     let app = TestApp::spawn().await;
     let response = app.get("/healthz").await;
-    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    let response = app.client.get(app.url("/api/store/products/nope")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/store/products/nope"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
 }
 
@@ -33,12 +49,31 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_pool() {
     app.get("/api/store/products/missing-one").await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
-    assert!(text.contains(r#"souk_http_requests_total{method="GET",route="/api/store/products",status="200"}"#), "{text}");
-    assert!(text.contains(r#"route="/api/store/products/{handle}",status="404""#), "{text}");
-    assert!(text.contains("souk_http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains(r#"souk_db_pool_connections{state="max"}"#), "{text}");
+    assert!(
+        text.contains(
+            r#"souk_http_requests_total{method="GET",route="/api/store/products",status="200"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/store/products/{handle}",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("souk_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"souk_db_pool_connections{state="max"}"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -57,14 +92,23 @@ async fn openapi_document_describes_every_route_and_error() {
         "/readyz",
         "/metrics",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     let not_found = &doc["paths"]["/api/store/products/{handle}"]["get"]["responses"]["404"];
-    assert!(not_found["content"]["application/problem+json"].is_object(), "{not_found}");
+    assert!(
+        not_found["content"]["application/problem+json"].is_object(),
+        "{not_found}"
+    );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 
     let page = app.get("/api/docs/").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.to_lowercase().contains("swagger"), "an interactive docs page");
+    assert!(
+        html.to_lowercase().contains("swagger"),
+        "an interactive docs page"
+    );
 }

@@ -41,7 +41,11 @@ pub async fn export_page(
     });
     let full_page = rows.len() == limit as usize;
     let products = hydrate(db, rows).await?;
-    let next = if full_page { products.last().map(|p| p.id) } else { None };
+    let next = if full_page {
+        products.last().map(|p| p.id)
+    } else {
+        None
+    };
     let categories = all_categories(db).await?;
     let by_id: HashMap<Uuid, &Category> = categories.iter().map(|c| (c.id, c)).collect();
     let drafts = products
@@ -74,7 +78,8 @@ fn to_draft(p: Product, by_id: &HashMap<Uuid, &Category>) -> ProductDraft {
         .max_by_key(Vec::len)
         .unwrap_or_default();
     ProductDraft {
-        handle: Handle::parse(&p.handle).unwrap_or_else(|_| Handle::slugify(&p.handle).expect("stored handles are valid")),
+        handle: Handle::parse(&p.handle)
+            .unwrap_or_else(|_| Handle::slugify(&p.handle).expect("stored handles are valid")),
         title: p.title,
         description_html: p.description_html,
         product_type: p.product_type,

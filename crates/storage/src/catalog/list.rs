@@ -62,7 +62,9 @@ fn encode_cursor(sort: ProductSort, key: &Key, id: Uuid) -> String {
 }
 
 fn decode_cursor(sort: ProductSort, cursor: &str) -> Result<(Key, Uuid), StorageError> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StorageError::InvalidCursor)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StorageError::InvalidCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| StorageError::InvalidCursor)?;
     let mut parts = text.splitn(3, '|');
     let (Some(s), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -97,7 +99,11 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
         args.len()
     };
 
-    let terms = query.search.as_deref().map(search_terms).unwrap_or_default();
+    let terms = query
+        .search
+        .as_deref()
+        .map(search_terms)
+        .unwrap_or_default();
     let sort = if query.sort == ProductSort::Relevance && terms.is_empty() {
         ProductSort::Newest
     } else {
@@ -106,7 +112,10 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
 
     let mut with = String::new();
     let mut join = String::new();
-    let mut filters = vec!["p.status = 'published'".to_owned(), "v.status = 'active'".to_owned()];
+    let mut filters = vec![
+        "p.status = 'published'".to_owned(),
+        "v.status = 'active'".to_owned(),
+    ];
 
     if !terms.is_empty() {
         let n = next(&mut args, Arg::Text(fts_query(db.backend(), &terms)));
@@ -139,7 +148,10 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
             let n = next(&mut args, Arg::I64(max));
             cond.push(format!("x.price <= ${n}"));
         }
-        filters.push(format!("EXISTS (SELECT 1 FROM variants x WHERE {})", cond.join(" AND ")));
+        filters.push(format!(
+            "EXISTS (SELECT 1 FROM variants x WHERE {})",
+            cond.join(" AND ")
+        ));
     }
     if query.in_stock {
         filters.push(
@@ -167,7 +179,9 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
         );
         let i = next(&mut args, Arg::Uuid(id));
         let op = if descending { "<" } else { ">" };
-        filters.push(format!("({key_col} {op} ${k} OR ({key_col} = ${k} AND p.id {op} ${i}))"));
+        filters.push(format!(
+            "({key_col} {op} ${k} OR ({key_col} = ${k} AND p.id {op} ${i}))"
+        ));
     }
     let dir = if descending { "DESC" } else { "ASC" };
     let limit = next(&mut args, Arg::I64(i64::from(query.limit) + 1));

@@ -18,7 +18,10 @@ use crate::{Db, StorageError};
 
 pub use export::{ExportCursor, export_page};
 pub use list::{ListQuery, Page, list_products};
-pub use write::{ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts, upsert_product};
+pub use write::{
+    ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,
+    upsert_product,
+};
 
 /// `$start, $start+1, …` for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
@@ -114,8 +117,9 @@ pub(crate) async fn hydrate(db: &Db, rows: Vec<ProductRow>) -> Result<Vec<Produc
         "SELECT id, product_id, sku, option1, option2, option3, price, compare_at_price, currency, \
          stock, track_inventory, grams FROM variants WHERE product_id IN ({list}) ORDER BY product_id, position"
     );
-    let images_sql =
-        format!("SELECT product_id, url, alt FROM product_images WHERE product_id IN ({list}) ORDER BY product_id, position");
+    let images_sql = format!(
+        "SELECT product_id, url, alt FROM product_images WHERE product_id IN ({list}) ORDER BY product_id, position"
+    );
     let categories_sql = format!(
         "SELECT pc.product_id, c.id, c.handle, c.name FROM product_categories pc \
          JOIN categories c ON c.id = pc.category_id WHERE pc.product_id IN ({list}) ORDER BY pc.product_id, c.handle"
@@ -133,15 +137,21 @@ pub(crate) async fn hydrate(db: &Db, rows: Vec<ProductRow>) -> Result<Vec<Produc
     }
     let mut images_by: HashMap<Uuid, Vec<ImageDraft>> = HashMap::new();
     for i in images {
-        images_by.entry(i.product_id).or_default().push(ImageDraft { url: i.url, alt: i.alt });
+        images_by.entry(i.product_id).or_default().push(ImageDraft {
+            url: i.url,
+            alt: i.alt,
+        });
     }
     let mut categories_by: HashMap<Uuid, Vec<CategoryRef>> = HashMap::new();
     for c in categories {
-        categories_by.entry(c.product_id).or_default().push(CategoryRef {
-            id: c.id,
-            handle: c.handle,
-            name: c.name,
-        });
+        categories_by
+            .entry(c.product_id)
+            .or_default()
+            .push(CategoryRef {
+                id: c.id,
+                handle: c.handle,
+                name: c.name,
+            });
     }
 
     Ok(rows
@@ -202,10 +212,18 @@ pub(crate) async fn hydrate(db: &Db, rows: Vec<ProductRow>) -> Result<Vec<Produc
 }
 
 /// A product by handle; with `storefront_only`, only if shoppers may see it (published, active vendor).
-pub async fn product_by_handle(db: &Db, handle: &str, storefront_only: bool) -> Result<Option<Product>, StorageError> {
+pub async fn product_by_handle(
+    db: &Db,
+    handle: &str,
+    storefront_only: bool,
+) -> Result<Option<Product>, StorageError> {
     let sql = format!(
         "SELECT {PRODUCT_COLUMNS} FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE p.handle = $1{}",
-        if storefront_only { " AND p.status = 'published' AND v.status = 'active'" } else { "" }
+        if storefront_only {
+            " AND p.status = 'published' AND v.status = 'active'"
+        } else {
+            ""
+        }
     );
     let row: Option<ProductRow> = on_reader!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
@@ -262,12 +280,20 @@ struct VendorProfileRow {
 }
 
 /// A vendor by handle; with `storefront_only`, only an active one, counting its published products.
-pub async fn vendor_by_handle(db: &Db, handle: &str, storefront_only: bool) -> Result<Option<VendorProfile>, StorageError> {
+pub async fn vendor_by_handle(
+    db: &Db,
+    handle: &str,
+    storefront_only: bool,
+) -> Result<Option<VendorProfile>, StorageError> {
     let sql = format!(
         "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
          (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
          FROM vendors v WHERE v.handle = $1{}",
-        if storefront_only { " AND v.status = 'active'" } else { "" }
+        if storefront_only {
+            " AND v.status = 'active'"
+        } else {
+            ""
+        }
     );
     let row: Option<VendorProfileRow> = on_reader!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
@@ -284,5 +310,7 @@ pub async fn vendor_by_handle(db: &Db, handle: &str, storefront_only: bool) -> R
 
 /// Number of products (any status), for the demo seeder and operations.
 pub async fn count_products(db: &Db) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await?))
+    Ok(
+        on_reader!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await?),
+    )
 }

@@ -21,7 +21,12 @@ pub struct VendorRecord {
 }
 
 /// The vendor with `handle`, created (active) with `name` if it does not exist yet.
-pub async fn ensure_vendor(tx: &mut Tx, handle: &Handle, name: &str, now: i64) -> Result<VendorRecord, StorageError> {
+pub async fn ensure_vendor(
+    tx: &mut Tx,
+    handle: &Handle,
+    name: &str,
+    now: i64,
+) -> Result<VendorRecord, StorageError> {
     let existing: Option<VendorRecord> = on_tx!(tx, conn => {
         sqlx::query_as("SELECT id, handle, name, status FROM vendors WHERE handle = $1")
             .bind(handle.as_str())
@@ -90,7 +95,8 @@ pub async fn ensure_category_path(
         let (id, handle) = match found {
             Some(found) => found,
             None => {
-                let handle = free_category_handle(tx, name, parent.as_ref().map(|p| p.1.as_str())).await?;
+                let handle =
+                    free_category_handle(tx, name, parent.as_ref().map(|p| p.1.as_str())).await?;
                 let id = Uuid::now_v7();
                 on_tx!(tx, conn => {
                     sqlx::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
@@ -112,7 +118,11 @@ pub async fn ensure_category_path(
 }
 
 /// A unique handle for a new category: its name, else parent-name, else numbered.
-async fn free_category_handle(tx: &mut Tx, name: &str, parent: Option<&str>) -> Result<String, StorageError> {
+async fn free_category_handle(
+    tx: &mut Tx,
+    name: &str,
+    parent: Option<&str>,
+) -> Result<String, StorageError> {
     let base = Handle::slugify(name).map_or_else(|| "category".to_owned(), |h| h.to_string());
     let mut candidates = vec![base.clone()];
     if let Some(parent) = parent {
@@ -154,7 +164,11 @@ pub async fn find_conflicts(
     let handles: Vec<String> = products.iter().map(|p| p.handle.to_string()).collect();
     let sku_owner: HashMap<&str, &str> = products
         .iter()
-        .flat_map(|p| p.variants.iter().filter_map(move |v| v.sku.as_deref().map(|s| (s, p.handle.as_str()))))
+        .flat_map(|p| {
+            p.variants
+                .iter()
+                .filter_map(move |v| v.sku.as_deref().map(|s| (s, p.handle.as_str())))
+        })
         .collect();
     for chunk in handles.chunks(500) {
         let sql = format!(
@@ -182,7 +196,10 @@ pub async fn find_conflicts(
             bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
         });
         for (sku, product) in rows {
-            if sku_owner.get(sku.as_str()).is_some_and(|owner| *owner != product) {
+            if sku_owner
+                .get(sku.as_str())
+                .is_some_and(|owner| *owner != product)
+            {
                 conflicts.skus.insert(sku, product);
             }
         }
@@ -378,7 +395,11 @@ pub async fn upsert_product(
         });
     }
 
-    let skus: Vec<&str> = draft.variants.iter().filter_map(|v| v.sku.as_deref()).collect();
+    let skus: Vec<&str> = draft
+        .variants
+        .iter()
+        .filter_map(|v| v.sku.as_deref())
+        .collect();
     let body = html::to_text(&draft.description_html);
     let doc = SearchDoc {
         title,

@@ -72,7 +72,10 @@ impl ListParams {
             match v.parse::<i64>() {
                 Ok(n) if n >= 0 => Some(n),
                 _ => {
-                    fail(field, "must be a whole number of minor units (cents), 0 or more");
+                    fail(
+                        field,
+                        "must be a whole number of minor units (cents), 0 or more",
+                    );
                     None
                 }
             }
@@ -106,7 +109,10 @@ impl ListParams {
                 }
                 Some(sort) => sort,
                 None => {
-                    fail("sort", "must be one of newest, price_asc, price_desc, title, relevance");
+                    fail(
+                        "sort",
+                        "must be one of newest, price_asc, price_desc, title, relevance",
+                    );
                     ProductSort::Newest
                 }
             },
@@ -153,7 +159,10 @@ impl ListParams {
         (status = 503, description = "Overloaded; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list_products(State(state): State<AppState>, ApiQuery(params): ApiQuery<ListParams>) -> ApiResult<Json<ProductPage>> {
+pub async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ProductPage>> {
     let query = params.validate()?;
     let page = catalog::list_products(&state.db, &query).await?;
     Ok(Json(ProductPage {
@@ -174,8 +183,16 @@ pub async fn list_products(State(state): State<AppState>, ApiQuery(params): ApiQ
         (status = 503, description = "Overloaded", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_product(State(state): State<AppState>, Path(handle): Path<String>) -> ApiResult<Json<ProductBody>> {
-    let not_found = || ApiError::not_found(format!("no product with handle '{}'", handle.escape_debug()));
+pub async fn get_product(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<ProductBody>> {
+    let not_found = || {
+        ApiError::not_found(format!(
+            "no product with handle '{}'",
+            handle.escape_debug()
+        ))
+    };
     // A string that is not a valid handle cannot name a product (and never reaches the database).
     Handle::parse(&handle).map_err(|_| not_found())?;
     let product = catalog::product_by_handle(&state.db, &handle, true)

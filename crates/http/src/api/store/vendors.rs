@@ -21,8 +21,12 @@ use crate::error::{ApiError, ApiResult, Problem};
         (status = 503, description = "Overloaded", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_vendor(State(state): State<AppState>, Path(handle): Path<String>) -> ApiResult<Json<VendorBody>> {
-    let not_found = || ApiError::not_found(format!("no vendor with handle '{}'", handle.escape_debug()));
+pub async fn get_vendor(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<VendorBody>> {
+    let not_found =
+        || ApiError::not_found(format!("no vendor with handle '{}'", handle.escape_debug()));
     Handle::parse(&handle).map_err(|_| not_found())?;
     let vendor = catalog::vendor_by_handle(&state.db, &handle, true)
         .await?
