@@ -141,7 +141,7 @@ pub fn parse<R: Read>(input: R, currency: Currency) -> Result<ParsedFile, FileEr
     let mut by_handle: HashMap<String, usize> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line() + u64::from(out.rows == 0 && false);
+        let line = reader.position().line();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}

@@ -8,23 +8,23 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::{Db, StorageError};
 
 macro_rules! migrations {
-    ($backend:literal: $(($version:literal, $name:literal)),+ $(,)?) => {
+    ($backend:literal: $(($version:literal, $name:literal, $file:literal)),+ $(,)?) => {
         vec![$(Migration::new(
             $version,
             Cow::Borrowed($name),
             MigrationType::Simple,
-            SqlStr::from_static(include_str!(concat!("../migrations/", $backend, "/", stringify!($version), "_", $name, ".sql"))),
+            SqlStr::from_static(include_str!(concat!("../migrations/", $backend, "/", $file))),
             false,
         )),+]
     };
 }
 
 fn sqlite() -> Migrator {
-    Migrator::with_migrations(migrations!("sqlite": (0001, "catalog")))
+    Migrator::with_migrations(migrations!("sqlite": (1, "catalog", "0001_catalog.sql")))
 }
 
 fn postgres() -> Migrator {
-    Migrator::with_migrations(migrations!("postgres": (0001, "catalog")))
+    Migrator::with_migrations(migrations!("postgres": (1, "catalog", "0001_catalog.sql")))
 }
 
 impl Db {

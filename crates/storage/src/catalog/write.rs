@@ -207,6 +207,9 @@ pub async fn find_conflicts(
     Ok(conflicts)
 }
 
+/// A variant's id and option values.
+type VariantOptionsRow = (Uuid, Option<String>, Option<String>, Option<String>);
+
 /// Creates or replaces the product with `draft.handle` for `vendor`: fields, variants (kept by
 /// option values, so their ids survive), images, category and search entry. Returns its id.
 pub async fn upsert_product(
@@ -293,7 +296,7 @@ pub async fn upsert_product(
     // Variants: keep ids of variants whose option values are unchanged.
     let mut old: HashMap<Vec<String>, Uuid> = HashMap::new();
     if is_update {
-        let rows: Vec<(Uuid, Option<String>, Option<String>, Option<String>)> = on_tx!(tx, conn => {
+        let rows: Vec<VariantOptionsRow> = on_tx!(tx, conn => {
             sqlx::query_as("SELECT id, option1, option2, option3 FROM variants WHERE product_id = $1")
                 .bind(id)
                 .fetch_all(&mut *conn)
