@@ -2,6 +2,7 @@
 //! document. Handlers read a request, call one storage/domain function, and map the result.
 
 pub mod api;
+pub mod cache;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -38,6 +39,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Requests handled at once; more are refused with 503 `overloaded`.
     pub max_in_flight: usize,
+    /// How long public catalog responses may be served from the per-instance cache (zero: off).
+    pub catalog_cache_ttl: Duration,
+    /// Memory bound of that cache, in bytes.
+    pub catalog_cache_bytes: u64,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +51,8 @@ impl Default for HttpConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_in_flight: 1024,
+            catalog_cache_ttl: Duration::from_secs(1),
+            catalog_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -55,6 +62,7 @@ pub struct AppState {
     pub db: Db,
     pub metrics: PrometheusHandle,
     pub config: Arc<HttpConfig>,
+    pub cache: cache::ResponseCache,
     in_flight: Arc<Semaphore>,
 }
 
@@ -64,8 +72,14 @@ impl AppState {
             db,
             metrics: metrics_handle(),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            cache: cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes),
             config: Arc::new(config),
         }
+    }
+
+    /// Call after any catalog write made through this instance: cached reads are dropped.
+    pub fn invalidate_catalog(&self) {
+        self.cache.invalidate_all();
     }
 
     pub fn in_flight(&self) -> usize {
@@ -127,7 +141,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn app(state: AppState) -> Router {
     let (routes, openapi) = api_router();
     let config = state.config.clone();
-    let routes = routes.route_layer(axum::middleware::from_fn(middleware::track_metrics));
+    // Route layers run after routing; the last added is the outermost, so metrics count cache hits.
+    let routes = routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::cache_catalog_reads,
+        ))
+        .route_layer(axum::middleware::from_fn(middleware::track_metrics));
     Router::new()
         .merge(routes)
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))

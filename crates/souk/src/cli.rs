@@ -88,6 +88,12 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "SOUK_BODY_LIMIT", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub body_limit: u64,
+    /// Milliseconds a public catalog response may be served from this instance's cache (0: off).
+    #[arg(long, env = "SOUK_CATALOG_CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub catalog_cache_ttl_ms: u64,
+    /// Memory bound of that cache, in MiB.
+    #[arg(long, env = "SOUK_CATALOG_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65536))]
+    pub catalog_cache_mb: u64,
 }
 
 #[derive(Debug, Subcommand)]

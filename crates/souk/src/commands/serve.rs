@@ -20,6 +20,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         body_limit: args.body_limit as usize,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         max_in_flight: args.max_in_flight as usize,
+        catalog_cache_ttl: Duration::from_millis(args.catalog_cache_ttl_ms),
+        catalog_cache_bytes: args.catalog_cache_mb * 1024 * 1024,
     };
     let app = Application::build(db, args.bind, config).await?;
     println!(

@@ -54,8 +54,13 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The app with the catalog response cache off, so a test sees its writes at once.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(HttpConfig::default()).await
+        Self::spawn_with(HttpConfig {
+            catalog_cache_ttl: std::time::Duration::ZERO,
+            ..HttpConfig::default()
+        })
+        .await
     }
 
     pub async fn spawn_with(config: HttpConfig) -> TestApp {

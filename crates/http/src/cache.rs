@@ -1,0 +1,100 @@
+//! A per-instance cache of public catalog responses (`GET /api/store/…`).
+//!
+//! Storefront traffic is dominated by a few identical reads (the first page of a category, a
+//! popular product). Caching their serialized bytes for a short time lets one instance serve
+//! them at close to the machine's ceiling. Bounded staleness is the price: an entry lives at
+//! most `ttl` (default 1 s), and writes made through this instance invalidate everything at
+//! once (`AppState::invalidate_catalog`). Writes by another process (`souk import`) or another
+//! instance show up within `ttl`. Only 200 responses of public, unauthenticated routes are
+//! cached; checkout always re-reads prices and stock from the database.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use moka::sync::Cache;
+
+use crate::AppState;
+
+/// Largest response body kept.
+const MAX_ENTRY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct ResponseCache {
+    entries: Option<Cache<String, Bytes>>,
+}
+
+impl ResponseCache {
+    /// `ttl` zero disables the cache; `max_bytes` bounds the memory the bodies take.
+    pub fn new(ttl: Duration, max_bytes: u64) -> Self {
+        let entries = (!ttl.is_zero() && max_bytes > 0).then(|| {
+            Cache::builder()
+                .time_to_live(ttl)
+                .weigher(|key: &String, body: &Bytes| {
+                    (key.len() + body.len()).try_into().unwrap_or(u32::MAX)
+                })
+                .max_capacity(max_bytes)
+                .build()
+        });
+        ResponseCache { entries }
+    }
+
+    pub fn invalidate_all(&self) {
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+}
+
+fn json_response(body: Bytes, cache: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-cache", HeaderValue::from_static(cache));
+    response
+}
+
+/// Serves cacheable catalog reads from the cache, and fills it on a miss.
+pub async fn cache_catalog_reads(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(entries) = &state.cache.entries else {
+        return next.run(req).await;
+    };
+    if req.method() != Method::GET || !req.uri().path().starts_with("/api/store/") {
+        return next.run(req).await;
+    }
+    let key = req
+        .uri()
+        .path_and_query()
+        .map_or_else(String::new, |pq| pq.as_str().to_owned());
+    if let Some(body) = entries.get(&key) {
+        return json_response(body, "hit");
+    }
+    let response = next.run(req).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, MAX_ENTRY_BYTES).await {
+        Ok(bytes) => {
+            entries.insert(key, bytes.clone());
+            let mut response = json_response(bytes, "miss");
+            for (name, value) in &parts.headers {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(_) => crate::error::ApiError::internal().into_response(),
+    }
+}
