@@ -13,3 +13,4 @@ mod cli;
 mod hostile_input;
 mod import_export;
 mod operations;
+mod storage;

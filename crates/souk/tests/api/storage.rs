@@ -1,0 +1,130 @@
+//! Storage guarantees that no HTTP test can see: durability settings and schema parity.
+
+use std::collections::BTreeMap;
+
+use souk::startup::{open_database, sqlite_url};
+use souk_storage::Db;
+
+use crate::helpers::{on_postgres, test_database};
+
+#[tokio::test]
+async fn sqlite_is_opened_for_durability() {
+    if on_postgres() {
+        return;
+    }
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let Db::Sqlite { write, read } = &db else {
+        panic!("expected SQLite")
+    };
+    for pool in [write, read] {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            (mode.as_str(), sync, fk),
+            ("wal", 2, 1),
+            "WAL, synchronous=FULL, foreign keys on"
+        );
+        assert!(busy >= 1000, "busy timeout {busy}");
+    }
+}
+
+#[tokio::test]
+async fn constraints_hold_in_the_schema_not_only_in_code() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    crate::helpers::seed(
+        &db,
+        "acme",
+        &[crate::helpers::product("mug", "Mug", &[100])],
+    )
+    .await;
+    for (sql, what) in [
+        ("UPDATE variants SET stock = -1", "negative stock"),
+        ("UPDATE variants SET price = -1", "negative price"),
+        ("UPDATE products SET status = 'bogus'", "unknown status"),
+        (
+            "INSERT INTO vendors (id, handle, name, status, created_at, updated_at) SELECT id, handle, name, status, 0, 0 FROM vendors",
+            "duplicate vendor",
+        ),
+    ] {
+        let result = match &db {
+            Db::Sqlite { write, .. } => sqlx::query(sql).execute(write).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        };
+        assert!(result.is_err(), "the database must refuse {what}");
+    }
+}
+
+type Columns = BTreeMap<String, BTreeMap<String, bool>>;
+
+/// Tables → columns → nullable, for the tables both backends share.
+async fn sqlite_columns(db: &Db) -> Columns {
+    let Db::Sqlite { read, .. } = db else {
+        unreachable!()
+    };
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT m.name, p.name, p.\"notnull\" FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' AND m.name NOT LIKE 'product_search%'",
+    )
+    .fetch_all(read)
+    .await
+    .unwrap();
+    let mut out = Columns::new();
+    for (table, column, not_null) in rows {
+        // SQLite reports NOT NULL only when declared; primary keys are declared NOT NULL here.
+        out.entry(table).or_default().insert(column, not_null == 0);
+    }
+    out
+}
+
+async fn postgres_columns(db: &Db) -> Columns {
+    let Db::Postgres(pool) = db else {
+        unreachable!()
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = Columns::new();
+    for (table, column, nullable) in rows {
+        if table == "products" && column == "search" {
+            continue; // PostgreSQL's full-text column; SQLite keeps it in product_search
+        }
+        out.entry(table)
+            .or_default()
+            .insert(column, nullable == "YES");
+    }
+    out
+}
+
+#[tokio::test]
+async fn both_backends_have_the_same_schema() {
+    if !on_postgres() {
+        return; // needs both: runs in the PostgreSQL pass of scripts/test
+    }
+    let pg = test_database().await;
+    let pg = open_database(&pg.url, 2).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lite = open_database(&sqlite_url(&dir.path().join("parity.db")), 2)
+        .await
+        .unwrap();
+    assert_eq!(sqlite_columns(&lite).await, postgres_columns(&pg).await);
+}
