@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod server;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -91,6 +91,15 @@ pub struct ServeArgs {
     /// Milliseconds a public catalog response may be served from this instance's cache (0: off).
     #[arg(long, env = "SOUK_CATALOG_CACHE_TTL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub catalog_cache_ttl_ms: u64,
+    /// Seconds a client has to send its request headers before the connection is closed.
+    #[arg(long, env = "SOUK_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most (more wait in the kernel's accept queue).
+    #[arg(long, env = "SOUK_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds shutdown waits for in-flight requests.
+    #[arg(long, env = "SOUK_SHUTDOWN_GRACE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_secs: u64,
     /// Memory bound of that cache, in MiB.
     #[arg(long, env = "SOUK_CATALOG_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65536))]
     pub catalog_cache_mb: u64,

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use souk_http::server::ServerLimits;
 use souk_http::{AppState, HttpConfig};
 use souk_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
@@ -48,16 +49,23 @@ pub async fn open_database(url: &str, max_connections: u32) -> anyhow::Result<Db
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: ServerLimits,
 }
 
 impl Application {
-    pub async fn build(db: Db, bind: SocketAddr, config: HttpConfig) -> anyhow::Result<Self> {
+    pub async fn build(
+        db: Db,
+        bind: SocketAddr,
+        config: HttpConfig,
+        limits: ServerLimits,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot listen on {bind} (SOUK_BIND)"))?;
         Ok(Application {
             listener,
             state: AppState::new(db, config),
+            limits,
         })
     }
 
@@ -82,12 +90,10 @@ impl Application {
         });
         let db = self.state.db.clone();
         let app = souk_http::app(self.state);
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
         upkeep.abort();
         db.close().await;
-        result.context("the HTTP server failed")
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use souk_http::HttpConfig;
+use souk_http::server::ServerLimits;
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
@@ -23,7 +24,12 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         catalog_cache_ttl: Duration::from_millis(args.catalog_cache_ttl_ms),
         catalog_cache_bytes: args.catalog_cache_mb * 1024 * 1024,
     };
-    let app = Application::build(db, args.bind, config).await?;
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        max_connections: args.max_connections as usize,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    };
+    let app = Application::build(db, args.bind, config, limits).await?;
     println!(
         "souk listening on http://{} (data: {})",
         app.local_addr(),

@@ -7,6 +7,7 @@ use souk::startup::{Application, open_database, sqlite_url};
 use souk_domain::catalog::{Handle, ImageDraft, ProductDraft, ProductStatus, VariantDraft};
 use souk_domain::money::Currency;
 use souk_http::HttpConfig;
+use souk_http::server::ServerLimits;
 use souk_storage::{Db, catalog, now_ms};
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -64,11 +65,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: HttpConfig) -> TestApp {
+        Self::spawn_with_limits(config, ServerLimits::default()).await
+    }
+
+    pub async fn spawn_with_limits(config: HttpConfig, limits: ServerLimits) -> TestApp {
         let database = test_database().await;
         let db = open_database(&database.url, 8)
             .await
             .expect("open test database");
-        let app = Application::build(db.clone(), "127.0.0.1:0".parse().unwrap(), config)
+        let app = Application::build(db.clone(), "127.0.0.1:0".parse().unwrap(), config, limits)
             .await
             .expect("build app");
         let base = format!("http://{}", app.local_addr());

@@ -163,3 +163,36 @@ async fn overload_is_shed_with_retry_after() {
         "with one request allowed at a time, 40 concurrent requests must shed some"
     );
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_do_not_block_others() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with_limits(
+        souk_http::HttpConfig::default(),
+        souk_http::server::ServerLimits {
+            header_read_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // A slowloris client: half a request line, then silence.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Others are served meanwhile.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server must close a connection whose headers never finish"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let text = String::from_utf8_lossy(&buf);
+    assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+}
