@@ -42,6 +42,33 @@ pub struct GlobalArgs {
     /// The shop's currency (ISO 4217); prices in imports are read in it.
     #[arg(long, env = "SOUK_CURRENCY", default_value = "USD", value_parser = parse_currency, global = true)]
     pub currency: Currency,
+    /// Outgoing mail server: `smtp://user:pass@host:587?tls=starttls`, `smtps://…`, or
+    /// `smtp://host:25` (no TLS). Unset: emails are written as .eml files to DATA_DIR/mail.
+    #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of transactional email.
+    #[arg(
+        long,
+        env = "SOUK_MAIL_FROM",
+        default_value = "Souk <no-reply@souk.localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+    /// The shop's name, used in emails.
+    #[arg(long, env = "SOUK_SHOP_NAME", default_value = "Souk", global = true)]
+    pub shop_name: String,
+    /// Background jobs run at once by this process (`serve` and `worker`); 0 in `serve` = none.
+    #[arg(long, env = "SOUK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=256), global = true)]
+    pub workers: u64,
+    /// Milliseconds between looks for due jobs when idle.
+    #[arg(long, env = "SOUK_JOB_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000), global = true)]
+    pub job_poll_ms: u64,
+    /// Seconds a claimed job is reserved; a job whose worker died runs again after this.
+    #[arg(long, env = "SOUK_JOB_LEASE_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub job_lease_secs: u64,
+    /// First retry delay of a failed job in milliseconds (doubles per attempt, with jitter, up to an hour).
+    #[arg(long, env = "SOUK_JOB_RETRY_BASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..=3_600_000), global = true)]
+    pub job_retry_base_ms: u64,
     /// Most database connections (PostgreSQL) or concurrent readers (SQLite).
     #[arg(long, env = "SOUK_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     pub db_max_connections: u32,
@@ -59,6 +86,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Run background jobs (email, …) only, without serving HTTP.
+    Worker,
     /// Import data into the catalog.
     Import {
         #[command(subcommand)]

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(&cli.global, args).await,
             Command::Migrate => commands::migrate::run(&cli.global).await,
+            Command::Worker => commands::worker::run(&cli.global).await,
             Command::Import {
                 what: ImportWhat::Products(args),
             } => commands::import::run(&cli.global, args).await,

@@ -8,8 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use souk_http::server::ServerLimits;
 use souk_http::{AppState, HttpConfig};
+use souk_jobs::mail::Mailer;
+use souk_jobs::{Worker, WorkerConfig};
 use souk_storage::{Db, DbOptions};
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::cli::GlobalArgs;
 
@@ -45,11 +49,44 @@ pub async fn open_database(url: &str, max_connections: u32) -> anyhow::Result<Db
     Ok(db)
 }
 
+/// The job worker as configured (mail transport, concurrency, timings); `None` when
+/// `concurrency` is 0.
+pub fn background_worker(
+    global: &GlobalArgs,
+    db: Db,
+    concurrency: usize,
+) -> anyhow::Result<Option<Worker>> {
+    if concurrency == 0 {
+        return Ok(None);
+    }
+    let mailer = Mailer::new(
+        global.smtp_url.as_deref(),
+        &global.mail_from,
+        &global.data_dir,
+        &global.shop_name,
+    )?;
+    match mailer.file_dir() {
+        Some(dir) => {
+            tracing::info!(dir = %dir.display(), "no SOUK_SMTP_URL: emails are written as .eml files")
+        }
+        None => tracing::info!("emails are sent over SMTP"),
+    }
+    let config = WorkerConfig {
+        concurrency,
+        poll_interval: Duration::from_millis(global.job_poll_ms),
+        lease: Duration::from_secs(global.job_lease_secs),
+        retry_base: Duration::from_millis(global.job_retry_base_ms),
+        ..WorkerConfig::default()
+    };
+    Ok(Some(Worker::new(db, Arc::new(mailer), config)))
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     limits: ServerLimits,
+    worker: Option<Worker>,
 }
 
 impl Application {
@@ -66,7 +103,14 @@ impl Application {
             listener,
             state: AppState::new(db, config),
             limits,
+            worker: None,
         })
+    }
+
+    /// Runs background jobs in this process too (the default for `souk serve`).
+    pub fn with_worker(mut self, worker: Option<Worker>) -> Self {
+        self.worker = worker;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -89,8 +133,15 @@ impl Application {
             }
         });
         let db = self.state.db.clone();
+        let (stop_worker, worker_stopped) = watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
         let app = souk_http::app(self.state);
         souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker {
+            // Jobs in flight finish; a job cut short by a crash runs again after its lease.
+            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+        }
         upkeep.abort();
         db.close().await;
         Ok(())

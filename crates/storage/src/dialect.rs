@@ -109,3 +109,12 @@ pub(crate) async fn index_product(
     }
     Ok(())
 }
+
+/// Row locking for queue claims: PostgreSQL instances skip rows another is claiming; SQLite
+/// has one writer at a time, so there is nothing to skip.
+pub(crate) fn skip_locked(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    }
+}

@@ -10,6 +10,7 @@ mod db;
 pub mod catalog;
 pub mod dialect;
 mod error;
+pub mod jobs;
 mod migrate;
 
 pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms, redact_url};

@@ -20,11 +20,15 @@ macro_rules! migrations {
 }
 
 fn sqlite() -> Migrator {
-    Migrator::with_migrations(migrations!("sqlite": (1, "catalog", "0001_catalog.sql")))
+    Migrator::with_migrations(
+        migrations!("sqlite": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql")),
+    )
 }
 
 fn postgres() -> Migrator {
-    Migrator::with_migrations(migrations!("postgres": (1, "catalog", "0001_catalog.sql")))
+    Migrator::with_migrations(
+        migrations!("postgres": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql")),
+    )
 }
 
 impl Db {

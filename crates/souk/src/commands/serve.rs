@@ -6,7 +6,9 @@ use souk_http::server::ServerLimits;
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
-use crate::startup::{Application, database_url, open_database, shutdown_signal};
+use crate::startup::{
+    Application, background_worker, database_url, open_database, shutdown_signal,
+};
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let url = database_url(global)?;
@@ -29,7 +31,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         max_connections: args.max_connections as usize,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
     };
-    let app = Application::build(db, args.bind, config, limits).await?;
+    let worker = background_worker(global, db.clone(), global.workers as usize)?;
+    let app = Application::build(db, args.bind, config, limits)
+        .await?
+        .with_worker(worker);
     println!(
         "souk listening on http://{} (data: {})",
         app.local_addr(),

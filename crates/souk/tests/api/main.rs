@@ -12,5 +12,7 @@ mod catalog_reads;
 mod cli;
 mod hostile_input;
 mod import_export;
+mod jobs_email;
 mod operations;
+mod smtp;
 mod storage;

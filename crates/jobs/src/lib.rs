@@ -1,0 +1,196 @@
+//! Background work: the worker that runs queued jobs (the relay side of the transactional
+//! outbox) and the jobs themselves. Runs inside `souk serve` and as `souk worker`.
+
+pub mod mail;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use souk_storage::jobs::{self, ClaimedJob};
+use souk_storage::{Db, now_ms};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
+
+/// How a job run ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth trying again later (network, a server that is down).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never succeed (bad payload, refused address): dead-lettered at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// How often to look for due jobs when idle.
+    pub poll_interval: Duration,
+    /// How long a claimed job is reserved; a worker that dies loses it after this.
+    pub lease: Duration,
+    /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(120),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Delay before the next attempt: exponential with "equal jitter" (half fixed, half random), so
+/// a burst of failures does not come back as a burst of retries.
+pub fn backoff(config: &WorkerConfig, attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = config
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(config.retry_max);
+    let half = full / 2;
+    let random = (Uuid::new_v4().as_u128() % 1_000_000) as u32;
+    half + half.mul_f64(f64::from(random) / 1_000_000.0)
+}
+
+/// Runs jobs until `shutdown` turns true; in-flight jobs are finished first.
+pub struct Worker {
+    db: Db,
+    mailer: Arc<Mailer>,
+    config: WorkerConfig,
+    id: String,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(db: Db, mailer: Arc<Mailer>, config: WorkerConfig) -> Self {
+        Worker {
+            db,
+            mailer,
+            config,
+            id: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified after this process commits new jobs, so they start without waiting for a poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, concurrency = self.config.concurrency, "job worker started");
+        let this = Arc::new(self);
+        let lease_ms = i64::try_from(this.config.lease.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let claimed =
+                match jobs::claim(&this.db, &this.id, lease_ms, this.config.concurrency as i64)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim jobs; retrying");
+                        Vec::new()
+                    }
+                };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(this.config.poll_interval) => {}
+                    () = this.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let mut running = JoinSet::new();
+            for job in claimed {
+                let this = this.clone();
+                running.spawn(async move { this.execute(job).await });
+            }
+            while running.join_next().await.is_some() {}
+        }
+        tracing::info!(worker = %this.id, "job worker stopped");
+    }
+
+    async fn execute(&self, job: ClaimedJob) {
+        // Finish well inside the lease, so no other worker starts the same job meanwhile.
+        let deadline = self.config.lease.mul_f64(0.8);
+        let outcome = match tokio::time::timeout(deadline, self.dispatch(&job)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::Retryable(format!("timed out after {deadline:?}"))),
+        };
+        let result = match &outcome {
+            Ok(()) => jobs::complete(&self.db, job.id, &self.id).await.map(|_| ()),
+            Err(JobError::Retryable(e)) if job.attempts < job.max_attempts => {
+                let delay = backoff(&self.config, job.attempts);
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, retry_in = ?delay, error = %e, "job failed; will retry");
+                let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                jobs::fail(&self.db, job.id, &self.id, e, Some(at)).await
+            }
+            Err(e) => {
+                tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed for good (dead-lettered)");
+                jobs::fail(&self.db, job.id, &self.id, &e.to_string(), None).await
+            }
+        };
+        let label = match &outcome {
+            Ok(()) => "done",
+            Err(JobError::Retryable(_)) => "retry",
+            Err(JobError::Permanent(_)) => "dead",
+        };
+        metrics::counter!("souk_jobs_total", "kind" => job.kind.clone(), "outcome" => label)
+            .increment(1);
+        if let Err(e) = result {
+            // The job stays leased and will be picked up again when the lease expires.
+            tracing::warn!(job = %job.id, error = %e, "cannot record the job's outcome");
+        }
+    }
+
+    async fn dispatch(&self, job: &ClaimedJob) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            EMAIL_JOB => {
+                let email: EmailJob = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad email payload: {e}")))?;
+                self.mailer.send(job.id, &email).await
+            }
+            other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let config = WorkerConfig {
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+            ..WorkerConfig::default()
+        };
+        for attempts in 1..=10 {
+            let full =
+                Duration::from_secs(2 * 2u64.pow(attempts as u32 - 1)).min(Duration::from_secs(60));
+            let d = backoff(&config, attempts);
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempts}: {d:?} not in [{:?}, {full:?}]",
+                full / 2
+            );
+        }
+        let samples: std::collections::HashSet<_> = (0..20).map(|_| backoff(&config, 3)).collect();
+        assert!(samples.len() > 1, "jitter varies the delay");
+    }
+}

@@ -1,0 +1,297 @@
+//! Transactional email: templates rendered at send time, delivered over SMTP (lettre) or, with
+//! no SMTP configured, written as `.eml` files under the data directory.
+//!
+//! Delivery is at-least-once (a crash between the server's `250` and recording the job as done
+//! resends): every message carries a `Message-ID` derived from its job id, so a duplicate is
+//! recognisable as the same message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use souk_storage::jobs::NewJob;
+use souk_storage::{StorageError, Tx};
+use uuid::Uuid;
+
+use crate::JobError;
+
+pub const EMAIL_JOB: &str = "email";
+/// SMTP outages are common and short: keep trying for a long time.
+pub const EMAIL_MAX_ATTEMPTS: i64 = 25;
+
+/// What an email job carries: the template and its variables, not the rendered text, so a
+/// template fixed by the operator applies to retries too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailJob {
+    pub to: String,
+    pub template: String,
+    pub vars: serde_json::Value,
+}
+
+/// Queues an email inside `tx`: it is sent if and only if the transaction commits.
+pub async fn enqueue_email(tx: &mut Tx, email: &EmailJob) -> Result<Uuid, StorageError> {
+    souk_storage::jobs::enqueue(
+        tx,
+        &NewJob {
+            kind: EMAIL_JOB.to_owned(),
+            payload: serde_json::to_value(email).expect("an email job serializes"),
+            max_attempts: EMAIL_MAX_ATTEMPTS,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailConfigError {
+    #[error("SOUK_SMTP_URL is not a valid URL: {0}")]
+    Url(String),
+    #[error("SOUK_SMTP_URL: {0}")]
+    Invalid(String),
+    #[error("SOUK_MAIL_FROM '{0}' is not an email address like 'Shop <shop@example.com>'")]
+    From(String),
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Development and the zero-configuration demo: one `.eml` file per email.
+    Files(PathBuf),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    templates: Environment<'static>,
+    shop_name: String,
+}
+
+/// Built-in templates; an operator overrides one by putting a file of the same name in
+/// `DATA_DIR/templates/email/`.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "verify_email.subject.txt",
+        include_str!("../templates/email/verify_email.subject.txt"),
+    ),
+    (
+        "verify_email.txt",
+        include_str!("../templates/email/verify_email.txt"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../templates/email/verify_email.html"),
+    ),
+    (
+        "password_reset.subject.txt",
+        include_str!("../templates/email/password_reset.subject.txt"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../templates/email/password_reset.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../templates/email/password_reset.html"),
+    ),
+];
+
+impl Mailer {
+    /// `smtp_url`: `smtp://[user:pass@]host[:port][?tls=starttls|opportunistic|none]` or
+    /// `smtps://…` (TLS from the first byte). `None`: write `.eml` files to `DATA_DIR/mail`.
+    pub fn new(
+        smtp_url: Option<&str>,
+        from: &str,
+        data_dir: &Path,
+        shop_name: &str,
+    ) -> Result<Mailer, MailConfigError> {
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| MailConfigError::From(from.to_owned()))?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(smtp_transport(url)?),
+            None => Transport::Files(data_dir.join("mail")),
+        };
+        let override_dir = data_dir.join("templates").join("email");
+        let mut templates = Environment::new();
+        templates.set_loader(move |name| {
+            if name.contains('/') || name.contains("..") {
+                return Ok(None);
+            }
+            match std::fs::read_to_string(override_dir.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(_) => Ok(BUILTIN
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, t)| (*t).to_owned())),
+            }
+        });
+        Ok(Mailer {
+            transport,
+            from,
+            templates,
+            shop_name: shop_name.to_owned(),
+        })
+    }
+
+    /// Where `.eml` files go when no SMTP server is configured.
+    pub fn file_dir(&self) -> Option<&Path> {
+        match &self.transport {
+            Transport::Files(dir) => Some(dir),
+            Transport::Smtp(_) => None,
+        }
+    }
+
+    fn render(
+        &self,
+        template: &str,
+        vars: &serde_json::Value,
+    ) -> Result<(String, String, String), JobError> {
+        let mut context = vars.clone();
+        if let Some(map) = context.as_object_mut() {
+            map.entry("shop_name")
+                .or_insert_with(|| self.shop_name.clone().into());
+        }
+        let render = |suffix: &str| -> Result<String, JobError> {
+            let name = format!("{template}.{suffix}");
+            self.templates
+                .get_template(&name)
+                .and_then(|t| t.render(&context))
+                .map_err(|e| JobError::Permanent(format!("template {name}: {e}")))
+        };
+        Ok((
+            render("subject.txt")?.trim().to_owned(),
+            render("txt")?,
+            render("html")?,
+        ))
+    }
+
+    /// Renders and delivers one email. The job id becomes its `Message-ID`.
+    pub async fn send(&self, job_id: Uuid, email: &EmailJob) -> Result<(), JobError> {
+        let (subject, text, html) = self.render(&email.template, &email.vars)?;
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|_| JobError::Permanent(format!("'{}' is not an email address", email.to)))?;
+        let domain = self.from.email.domain().to_owned();
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(format!("<{job_id}@{domain}>")))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| JobError::Permanent(format!("cannot build the message: {e}")))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(JobError::Permanent(format!(
+                    "SMTP refused the message: {e}"
+                ))),
+                Err(e) => Err(JobError::Retryable(format!("SMTP: {e}"))),
+            },
+            Transport::Files(dir) => {
+                let bytes = message.formatted();
+                let path = dir.join(format!("{job_id}.eml"));
+                let tmp = dir.join(format!(".{job_id}.eml.tmp"));
+                let write = async {
+                    tokio::fs::create_dir_all(dir).await?;
+                    tokio::fs::write(&tmp, &bytes).await?;
+                    tokio::fs::rename(&tmp, &path).await
+                };
+                write.await.map_err(|e| {
+                    JobError::Retryable(format!("cannot write {}: {e}", path.display()))
+                })?;
+                tracing::info!(path = %path.display(), "email written to a file (no SMTP server configured)");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn smtp_transport(raw: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailConfigError> {
+    let url = url::Url::parse(raw).map_err(|e| MailConfigError::Url(e.to_string()))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| MailConfigError::Invalid("no host".to_owned()))?
+        .to_owned();
+    let tls_mode = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let tls_parameters =
+        || TlsParameters::new(host.clone()).map_err(|e| MailConfigError::Invalid(e.to_string()));
+    let (tls, default_port) = match (url.scheme(), tls_mode.as_deref()) {
+        ("smtps", None | Some("wrapper" | "implicit")) => (Tls::Wrapper(tls_parameters()?), 465),
+        ("smtp", Some("starttls" | "required")) => (Tls::Required(tls_parameters()?), 587),
+        ("smtp", Some("opportunistic")) => (Tls::Opportunistic(tls_parameters()?), 587),
+        ("smtp", None | Some("none")) => (Tls::None, 25),
+        (scheme, mode) => {
+            return Err(MailConfigError::Invalid(format!(
+                "unsupported scheme/tls combination {scheme}://…?tls={}; use smtps://, or smtp:// with tls=starttls|opportunistic|none",
+                mode.unwrap_or("")
+            )));
+        }
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+        .port(url.port().unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(30)));
+    if !url.username().is_empty() {
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        builder = builder.credentials(Credentials::new(
+            decode(url.username()),
+            decode(url.password().unwrap_or("")),
+        ));
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls() {
+        assert!(smtp_transport("smtp://127.0.0.1:2525").is_ok());
+        assert!(smtp_transport("smtp://user:p%40ss@mail.example:587?tls=starttls").is_ok());
+        assert!(smtp_transport("smtps://mail.example").is_ok());
+        assert!(smtp_transport("smtp://mail.example?tls=bogus").is_err());
+        assert!(smtp_transport("http://mail.example").is_err());
+        assert!(smtp_transport("not a url").is_err());
+    }
+
+    #[test]
+    fn templates_render_with_escaping_and_overrides() {
+        let dir = std::env::temp_dir().join(format!("souk-mail-{}", Uuid::now_v7()));
+        let mailer = Mailer::new(None, "Shop <shop@example.com>", &dir, "Souk Demo").unwrap();
+        let vars = serde_json::json!({"name": "<Zoë>", "link": "https://x/y?t=1&u=2", "expires_minutes": 60});
+        let (subject, text, html) = mailer.render("password_reset", &vars).unwrap();
+        assert_eq!(subject, "Reset your Souk Demo password");
+        assert!(text.contains("Hello <Zoë>,"), "plain text is not escaped");
+        assert!(html.contains("Hello &lt;Zoë&gt;,"), "HTML is escaped");
+        std::fs::create_dir_all(dir.join("templates/email")).unwrap();
+        std::fs::write(
+            dir.join("templates/email/password_reset.subject.txt"),
+            "Custom {{ name }}",
+        )
+        .unwrap();
+        let mailer = Mailer::new(None, "shop@example.com", &dir, "Souk Demo").unwrap();
+        assert_eq!(
+            mailer.render("password_reset", &vars).unwrap().0,
+            "Custom <Zoë>"
+        );
+        assert!(matches!(
+            mailer.render("nope", &vars),
+            Err(JobError::Permanent(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

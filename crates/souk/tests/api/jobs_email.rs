@@ -1,0 +1,203 @@
+//! The durable job queue and transactional email, against a real SMTP server process.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use souk::startup::open_database;
+use souk_jobs::mail::{EmailJob, Mailer, enqueue_email};
+use souk_jobs::{Worker, WorkerConfig};
+use souk_storage::jobs::{self, JobStatus};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::helpers::{souk_command, test_database};
+use crate::smtp::{SmtpServer, free_port};
+
+fn email(i: usize) -> EmailJob {
+    EmailJob {
+        to: format!("shopper{i}@example.com"),
+        template: "password_reset".to_owned(),
+        vars: serde_json::json!({"name": format!("Shopper {i}"), "link": format!("https://shop.example/reset?token=t{i}"), "expires_minutes": 60}),
+    }
+}
+
+async fn enqueue_many(db: &souk_storage::Db, n: usize) -> Vec<Uuid> {
+    let mut tx = db.begin_write().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(enqueue_email(&mut tx, &email(i)).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
+fn fast_worker_config() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 8,
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_secs(5),
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_millis(800),
+    }
+}
+
+#[tokio::test]
+async fn fifty_emails_queued_during_an_smtp_outage_all_arrive_once_it_is_back() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 4).await.unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &database.dir.path().join("maildir"));
+    let mailer = Mailer::new(
+        Some(&smtp.url()),
+        "Souk Test <shop@souk.test>",
+        database.dir.path(),
+        "Test Shop",
+    )
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+
+    let ids = enqueue_many(&db, 50).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(smtp.messages().is_empty());
+    let job = jobs::get(&db, ids[0]).await.unwrap().unwrap();
+    assert!(
+        job.attempts >= 2,
+        "retried while the server was down: {job:?}"
+    );
+    assert!(job.last_error.is_some());
+    assert_ne!(job.status, "dead");
+
+    smtp.start();
+    let messages = smtp.wait_for(50, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 50, "every queued email arrives");
+    let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@souk.test>")).collect();
+    assert_eq!(
+        messages.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "Message-ID is derived from the job"
+    );
+    let (_, raw) = &messages[&format!("<{}@souk.test>", ids[7])];
+    assert!(raw.contains("To: shopper7@example.com"), "{raw}");
+    assert!(
+        raw.contains("Subject: Reset your Test Shop password"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("multipart/alternative"),
+        "text and HTML parts: {raw}"
+    );
+
+    // Give the worker a moment to record the last outcomes, then stop it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    for id in ids {
+        assert_eq!(jobs::get(&db, id).await.unwrap().unwrap().status, "done");
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_can_never_succeed_is_dead_lettered_and_can_be_retried() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 4).await.unwrap();
+    let mailer = Mailer::new(None, "shop@souk.test", database.dir.path(), "Test Shop").unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+    let mut tx = db.begin_write().await.unwrap();
+    let bad = enqueue_email(
+        &mut tx,
+        &EmailJob {
+            to: "not an address".into(),
+            ..email(1)
+        },
+    )
+    .await
+    .unwrap();
+    let good = enqueue_email(&mut tx, &email(2)).await.unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let dead = jobs::get(&db, bad).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.status.as_str(), dead.attempts),
+        ("dead", 1),
+        "no pointless retries: {dead:?}"
+    );
+    assert!(dead.last_error.unwrap().contains("not an email address"));
+    let listed = jobs::list(&db, Some(JobStatus::Dead), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![bad]);
+    // Without SMTP the good one became an .eml file named after the job.
+    let eml = std::fs::read_to_string(database.dir.path().join("mail").join(format!("{good}.eml")))
+        .unwrap();
+    assert!(eml.contains("To: shopper2@example.com"));
+    assert!(jobs::retry(&db, bad).await.unwrap());
+    assert!(
+        !jobs::retry(&db, good).await.unwrap(),
+        "only dead jobs are retried"
+    );
+    let _ = stop.send(true);
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rolled_back_transaction_leaves_no_job() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 4).await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    enqueue_email(&mut tx, &email(1)).await.unwrap();
+    drop(tx); // rolled back
+    assert!(jobs::list(&db, None, None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn kill_9_of_souk_serve_with_jobs_in_flight_loses_none() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &database.dir.path().join("maildir"));
+    smtp.start();
+    let ids = enqueue_many(&db, 50).await;
+    db.close().await;
+
+    let serve = |kill_after: Option<Duration>| {
+        let mut cmd = souk_command(&database);
+        cmd.env("SOUK_SMTP_URL", smtp.url())
+            .env("SOUK_MAIL_FROM", "shop@souk.test")
+            .env("SOUK_JOB_LEASE_SECS", "1")
+            .env("SOUK_JOB_POLL_MS", "50")
+            .env("SOUK_JOB_RETRY_BASE_MS", "100")
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(after) = kill_after {
+            std::thread::sleep(after);
+            // SIGKILL: no chance to finish anything.
+            child.kill().unwrap();
+            child.wait().unwrap();
+            None
+        } else {
+            Some(child)
+        }
+    };
+    // Kill it at a moment between "nothing sent yet" and "some sent" (varies per run).
+    let millis = 100 + (Uuid::new_v4().as_u128() % 300) as u64;
+    serve(Some(Duration::from_millis(millis)));
+    let sent_before_restart = smtp.messages().len();
+
+    let mut child = serve(None).unwrap();
+    let messages = smtp.wait_for(50, Duration::from_secs(30)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        messages.len(),
+        50,
+        "killed after {millis} ms with {sent_before_restart} sent: every job still ran"
+    );
+    let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@souk.test>")).collect();
+    assert_eq!(messages.keys().cloned().collect::<HashSet<_>>(), expected);
+}

@@ -1,0 +1,272 @@
+//! The durable job queue (transactional outbox).
+//!
+//! [`enqueue`] takes the caller's transaction, so a job exists if and only if the change that
+//! caused it committed. Workers [`claim`] due jobs with a lease; a job whose worker died (lease
+//! expired while `running`) is claimed again, so every job runs at least once. On PostgreSQL
+//! several instances claim concurrently with `FOR UPDATE SKIP LOCKED`; on SQLite the single
+//! writer serialises claims.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::dialect::skip_locked;
+use crate::{Db, StorageError, Tx, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Done,
+    /// Failed `max_attempts` times; kept for inspection and manual retry.
+    Dead,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Done,
+            JobStatus::Dead,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
+    }
+}
+
+/// A job to run after the surrounding transaction commits.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub max_attempts: i64,
+}
+
+/// Adds a job inside `tx`; returns its id.
+pub async fn enqueue(tx: &mut Tx, job: &NewJob) -> Result<Uuid, StorageError> {
+    let id = Uuid::now_v7();
+    let now = now_ms();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5)",
+        )
+        .bind(id)
+        .bind(&job.kind)
+        .bind(job.payload.to_string())
+        .bind(job.max_attempts.max(1))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(id)
+}
+
+/// A job leased to one worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: String,
+    /// Including this run.
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// Leases up to `limit` due jobs to `worker` for `lease_ms`.
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, StorageError> {
+    let now = now_ms();
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT id FROM jobs WHERE (status = 'pending' AND run_at <= $3) \
+         OR (status = 'running' AND locked_until < $3) ORDER BY run_at LIMIT $4{}) \
+         RETURNING id, kind, payload, attempts, max_attempts",
+        skip_locked(db.backend())
+    );
+    let mut tx = db.begin_write().await?;
+    let jobs: Vec<ClaimedJob> = on_tx!(&mut tx, conn => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+    });
+    tx.commit().await?;
+    Ok(jobs)
+}
+
+/// Marks a job done, if `worker` still holds it. Returns false if the lease was lost.
+pub async fn complete(db: &Db, id: Uuid, worker: &str) -> Result<bool, StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "UPDATE jobs SET status = 'done', finished_at = $3, updated_at = $3, locked_by = NULL, locked_until = NULL, \
+             last_error = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Records a failed run: back to `pending` at `retry_at`, or `dead` when `retry_at` is `None`.
+pub async fn fail(
+    db: &Db,
+    id: Uuid,
+    worker: &str,
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<(), StorageError> {
+    let now = now_ms();
+    let error: String = error.chars().take(2000).collect();
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => {
+        match retry_at {
+            Some(at) => sqlx::query(
+                "UPDATE jobs SET status = 'pending', run_at = $3, last_error = $4, updated_at = $5, locked_by = NULL, \
+                 locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(at)
+            .bind(&error)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "UPDATE jobs SET status = 'dead', finished_at = $3, last_error = $4, updated_at = $3, locked_by = NULL, \
+                 locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .bind(&error)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+        }
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Jobs, newest first, optionally of one status; `before` is the id to continue after.
+pub async fn list(
+    db: &Db,
+    status: Option<JobStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<JobRecord>, StorageError> {
+    let mut filters = vec!["1 = 1".to_owned()];
+    let mut args = Vec::new();
+    if let Some(status) = status {
+        args.push(crate::db::Arg::Text(status.as_str().to_owned()));
+        filters.push(format!("status = ${}", args.len()));
+    }
+    if let Some(before) = before {
+        args.push(crate::db::Arg::Uuid(before));
+        filters.push(format!("id < ${}", args.len()));
+    }
+    args.push(crate::db::Arg::I64(limit));
+    let sql = format!(
+        "SELECT id, kind, payload, status, attempts, max_attempts, run_at, last_error, created_at, finished_at \
+         FROM jobs WHERE {} ORDER BY id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    Ok(on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    }))
+}
+
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<JobRecord>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, kind, payload, status, attempts, max_attempts, run_at, last_error, created_at, finished_at \
+             FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+/// Puts a dead job back in the queue with a fresh set of attempts. Returns false if the job is
+/// not dead (a pending, running or done job is left alone).
+pub async fn retry(db: &Db, id: Uuid) -> Result<bool, StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $2, updated_at = $2, finished_at = NULL \
+             WHERE id = $1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Number of jobs per status, for metrics.
+pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetch_all(pool).await?
+    }))
+}
+
+/// Deletes finished (done) jobs older than `before_ms`; dead jobs are kept.
+pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM jobs WHERE status = 'done' AND finished_at < $1")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n)
+}
