@@ -3,7 +3,9 @@
 //! Everything here is pure: no database, no network, no clock. Storage and HTTP depend on this
 //! crate; it depends on neither.
 
+pub mod accounts;
 pub mod catalog;
 pub mod html;
 pub mod money;
 pub mod shopify;
+pub mod time;

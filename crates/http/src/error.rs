@@ -51,6 +51,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Seconds a client should wait before retrying (503/429).
     pub retry_after: Option<u32>,
+    /// Adds `WWW-Authenticate: Bearer` (401s).
+    pub www_authenticate: bool,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -69,6 +71,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            www_authenticate: false,
         }
     }
 
@@ -151,6 +154,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -2,6 +2,7 @@
 //! document. Handlers read a request, call one storage/domain function, and map the result.
 
 pub mod api;
+pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod extract;
@@ -44,6 +45,13 @@ pub struct HttpConfig {
     pub catalog_cache_ttl: Duration,
     /// Memory bound of that cache, in bytes.
     pub catalog_cache_bytes: u64,
+    /// The URL shoppers reach this server at (`https://shop.example`); decides the CSRF origin
+    /// check and `Secure` cookies. `None`: the request's `Host`, plain http.
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed when they are the TCP peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +62,9 @@ impl Default for HttpConfig {
             max_in_flight: 1024,
             catalog_cache_ttl: Duration::from_secs(1),
             catalog_cache_bytes: 32 * 1024 * 1024,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -64,6 +75,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub config: Arc<HttpConfig>,
     pub cache: cache::ResponseCache,
+    /// Bounds concurrent argon2 computations.
+    pub hashing: Arc<Semaphore>,
+    /// Wakes this process's job worker after a commit that enqueued jobs.
+    pub job_waker: Option<Arc<tokio::sync::Notify>>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -74,8 +89,34 @@ impl AppState {
             metrics: metrics_handle(),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             cache: cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes),
+            hashing: Arc::new(Semaphore::new(
+                std::thread::available_parallelism()
+                    .map_or(2, std::num::NonZero::get)
+                    .max(1)
+                    * 2,
+            )),
+            job_waker: None,
             config: Arc::new(config),
         }
+    }
+
+    pub fn with_job_waker(mut self, waker: Option<Arc<tokio::sync::Notify>>) -> Self {
+        self.job_waker = waker;
+        self
+    }
+
+    /// Call after committing jobs, so this process's worker starts them at once.
+    pub fn wake_jobs(&self) {
+        if let Some(waker) = &self.job_waker {
+            waker.notify_one();
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 
     /// Call after any catalog write made through this instance: cached reads are dropped.
@@ -117,11 +158,26 @@ pub fn metrics_handle() -> PrometheusHandle {
     ),
     tags(
         (name = "store", description = "What shoppers see: catalog, categories, vendors"),
+        (name = "auth", description = "Accounts and sessions"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
-    components(schemas(error::Problem, error::FieldError))
+    components(schemas(error::Problem, error::FieldError)),
+    modifiers(&SecurityAddon)
 )]
 struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -132,6 +188,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::products::get_product))
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::get_vendor))
+        .routes(routes!(api::auth::register))
+        .routes(routes!(api::auth::login))
+        .routes(routes!(api::auth::logout))
+        .routes(routes!(api::auth::me))
+        .routes(routes!(api::auth::request_password_reset))
+        .routes(routes!(api::auth::confirm_password_reset))
+        .routes(routes!(api::auth::verify_email))
+        .routes(routes!(api::auth::change_password))
+        .routes(routes!(api::auth::list_sessions))
+        .routes(routes!(api::auth::revoke_session))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

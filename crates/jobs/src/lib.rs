@@ -1,6 +1,7 @@
 //! Background work: the worker that runs queued jobs (the relay side of the transactional
 //! outbox) and the jobs themselves. Runs inside `souk serve` and as `souk worker`.
 
+pub mod account;
 pub mod mail;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::account::{ACCOUNT_EMAIL_JOB, AccountEmail};
 use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
 
 /// How a job run ended badly.
@@ -36,6 +38,8 @@ pub struct WorkerConfig {
     /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Where links in emails point (`https://shop.example`).
+    pub public_url: String,
 }
 
 impl Default for WorkerConfig {
@@ -46,6 +50,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(120),
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -163,6 +168,18 @@ impl Worker {
                 let email: EmailJob = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad email payload: {e}")))?;
                 self.mailer.send(job.id, &email).await
+            }
+            ACCOUNT_EMAIL_JOB => {
+                let email: AccountEmail = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad account email payload: {e}")))?;
+                account::send(
+                    &self.db,
+                    &self.mailer,
+                    &self.config.public_url,
+                    job.id,
+                    &email,
+                )
+                .await
             }
             other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
         }

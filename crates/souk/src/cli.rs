@@ -54,6 +54,10 @@ pub struct GlobalArgs {
         global = true
     )]
     pub mail_from: String,
+    /// The URL people reach this shop at (`https://shop.example`): links in emails, the CSRF
+    /// origin check, and `Secure` cookies when https. Default: http://BIND.
+    #[arg(long, env = "SOUK_PUBLIC_URL", value_parser = parse_public_url, global = true)]
+    pub public_url: Option<String>,
     /// The shop's name, used in emails.
     #[arg(long, env = "SOUK_SHOP_NAME", default_value = "Souk", global = true)]
     pub shop_name: String,
@@ -129,6 +133,13 @@ pub struct ServeArgs {
     /// Seconds shutdown waits for in-flight requests.
     #[arg(long, env = "SOUK_SHUTDOWN_GRACE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace_secs: u64,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is trusted
+    /// (for throttling by client address). Default: none; the TCP peer is the client.
+    #[arg(long, env = "SOUK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Hours a login lasts.
+    #[arg(long, env = "SOUK_SESSION_TTL_HOURS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(1..=87_600))]
+    pub session_ttl_hours: u64,
     /// Memory bound of that cache, in MiB.
     #[arg(long, env = "SOUK_CATALOG_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65536))]
     pub catalog_cache_mb: u64,
@@ -183,6 +194,23 @@ fn parse_database_url(s: &str) -> Result<String, String> {
                 .to_owned(),
         )
     }
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let ok = (s.starts_with("http://") || s.starts_with("https://"))
+        && s.len() > 8
+        && !s.contains(char::is_whitespace);
+    if ok {
+        Ok(s.trim_end_matches('/').to_owned())
+    } else {
+        Err("expected an http(s) URL like https://shop.example (set by --public-url / SOUK_PUBLIC_URL)".to_owned())
+    }
+}
+
+fn parse_ip(s: &str) -> Result<std::net::IpAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("'{s}' is not an IP address (set by --trusted-proxies / SOUK_TRUSTED_PROXIES)")
+    })
 }
 
 fn parse_currency(s: &str) -> Result<Currency, String> {

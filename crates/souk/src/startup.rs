@@ -55,6 +55,7 @@ pub fn background_worker(
     global: &GlobalArgs,
     db: Db,
     concurrency: usize,
+    public_url: &str,
 ) -> anyhow::Result<Option<Worker>> {
     if concurrency == 0 {
         return Ok(None);
@@ -76,6 +77,7 @@ pub fn background_worker(
         poll_interval: Duration::from_millis(global.job_poll_ms),
         lease: Duration::from_secs(global.job_lease_secs),
         retry_base: Duration::from_millis(global.job_retry_base_ms),
+        public_url: public_url.to_owned(),
         ..WorkerConfig::default()
     };
     Ok(Some(Worker::new(db, Arc::new(mailer), config)))
@@ -109,6 +111,9 @@ impl Application {
 
     /// Runs background jobs in this process too (the default for `souk serve`).
     pub fn with_worker(mut self, worker: Option<Worker>) -> Self {
+        self.state = self
+            .state
+            .with_job_waker(worker.as_ref().map(Worker::waker));
         self.worker = worker;
         self
     }

@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod db;
+pub mod accounts;
 pub mod catalog;
 pub mod dialect;
 mod error;

@@ -25,13 +25,20 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         max_in_flight: args.max_in_flight as usize,
         catalog_cache_ttl: Duration::from_millis(args.catalog_cache_ttl_ms),
         catalog_cache_bytes: args.catalog_cache_mb * 1024 * 1024,
+        public_url: global.public_url.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
+        session_ttl: Duration::from_secs(args.session_ttl_hours * 3600),
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         max_connections: args.max_connections as usize,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
     };
-    let worker = background_worker(global, db.clone(), global.workers as usize)?;
+    let public_url = global
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.bind));
+    let worker = background_worker(global, db.clone(), global.workers as usize, &public_url)?;
     let app = Application::build(db, args.bind, config, limits)
         .await?
         .with_worker(worker);

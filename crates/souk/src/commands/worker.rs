@@ -10,13 +10,16 @@ use crate::startup::{background_worker, database_url, open_database, shutdown_si
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let url = database_url(global)?;
     let db = open_database(&url, global.db_max_connections).await?;
-    let Some(worker) = background_worker(global, db.clone(), global.workers.max(1) as usize)?
-    else {
-        unreachable!("at least one worker is requested");
-    };
+    let public_url = global
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    let concurrency = global.workers.max(1) as usize;
+    let worker = background_worker(global, db.clone(), concurrency, &public_url)?
+        .expect("at least one worker is requested");
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
-    println!("souk worker running ({} at once)", global.workers.max(1));
+    println!("souk worker running ({concurrency} at once)");
     shutdown_signal().await;
     let _ = stop.send(true);
     let _ = running.await;

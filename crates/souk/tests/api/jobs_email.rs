@@ -40,6 +40,7 @@ fn fast_worker_config() -> WorkerConfig {
         lease: Duration::from_secs(5),
         retry_base: Duration::from_millis(100),
         retry_max: Duration::from_millis(800),
+        ..WorkerConfig::default()
     }
 }
 

@@ -1,0 +1,638 @@
+//! `/api/auth`: registration, login, logout, the current user, password reset and change,
+//! email verification, and the caller's sessions.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use souk_domain::accounts::{self, Email, PasswordCheck, new_token};
+use souk_domain::time::rfc3339;
+use souk_jobs::account::{AccountEmail, AccountEmailPurpose, enqueue_account_email};
+use souk_storage::accounts::{self as store, NewSession, TokenPurpose};
+use souk_storage::now_ms;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{
+    Principal, SESSION_PREFIX, check_same_origin, clear_cookies, client_ip, hash_password,
+    session_cookies, verify_password,
+};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::ApiJson;
+
+/// Failed logins allowed per account, and per client address, in one window.
+pub const LOGIN_FAILURES_PER_ACCOUNT: i64 = 10;
+pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 100;
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Password-reset emails per address and window (beyond: accepted, not sent).
+pub const RESETS_PER_EMAIL: i64 = 5;
+pub const RESET_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// The request facts a login records: client address and user agent.
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo {
+            ip: client_ip(state, parts)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorMembershipBody {
+    pub vendor_id: Uuid,
+    /// `owner` or `staff`.
+    pub role: String,
+    /// The vendor's status: `pending`, `active` or `suspended`.
+    pub vendor_status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub email_verified: bool,
+    pub is_admin: bool,
+    pub vendor: Option<VendorMembershipBody>,
+}
+
+impl From<&Principal> for UserBody {
+    fn from(p: &Principal) -> Self {
+        UserBody {
+            id: p.user_id,
+            email: p.email.clone(),
+            name: p.name.clone(),
+            email_verified: p.email_verified,
+            is_admin: p.is_admin,
+            vendor: p.vendor.as_ref().map(|m| VendorMembershipBody {
+                vendor_id: m.vendor_id,
+                role: m.role.clone(),
+                vendor_status: m.vendor_status.clone(),
+            }),
+        }
+    }
+}
+
+/// A new session: the user and the bearer token (also set as the `souk_session` cookie).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionCreated {
+    pub user: UserBody,
+    /// Send as `Authorization: Bearer <token>`. Shown once; stored only as a hash.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub email: String,
+    /// At least 8 characters, not a common password.
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the emailed link.
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    pub id: Uuid,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub user_agent: String,
+    pub ip: String,
+    /// The session this request was made with.
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionBody>,
+}
+
+fn field(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_token",
+        "Invalid token",
+        "the link is invalid, expired or already used; ask for a new one",
+    )
+}
+
+fn with_cookies(
+    status: StatusCode,
+    cookies: [axum::http::HeaderValue; 2],
+    body: impl IntoResponse,
+) -> Response {
+    let mut response = (status, body).into_response();
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// Opens a session for `user_id` in `tx`; returns the token.
+async fn open_session(
+    tx: &mut souk_storage::Tx,
+    state: &AppState,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> ApiResult<String> {
+    let (token, hash) = new_token(SESSION_PREFIX);
+    let ttl_ms = i64::try_from(state.config.session_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    store::create_session(
+        tx,
+        &NewSession {
+            user_id,
+            token_hash: &hash,
+            expires_at: now_ms() + ttl_ms,
+            user_agent: &client.user_agent,
+            ip: &client.ip,
+        },
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Create an account.
+///
+/// Sends a verification email. Logs the new user in: the response carries a bearer token and
+/// sets the session cookie.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created and logged in", body = SessionCreated),
+        (status = 400, description = "Invalid input (`validation_failed`, `invalid_json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site request (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
+    check_same_origin(&state, &headers)?;
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|m| errors.push(field("email", m)))
+        .ok();
+    let name = accounts::validate_name(&body.name)
+        .map_err(|m| errors.push(field("name", m)))
+        .ok();
+    if let Err(m) =
+        accounts::check_password_policy(&body.password, email.as_ref().map(Email::as_str))
+    {
+        errors.push(field("password", m));
+    }
+    let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let hash = hash_password(&state, body.password).await?;
+    let mut tx = state.db.begin_write().await?;
+    let user = match store::create_user(&mut tx, email.as_str(), &name, &hash, false).await {
+        Ok(user) => user,
+        Err(e) if e.is_unique_violation() => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "Email taken",
+                "an account with this email already exists; log in or reset the password",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let token = open_session(&mut tx, &state, user.id, &client).await?;
+    enqueue_account_email(
+        &mut tx,
+        &AccountEmail {
+            purpose: AccountEmailPurpose::VerifyEmail,
+            email: user.email.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    let principal = full_principal(&state, &token).await?;
+    let cookies = session_cookies(&state, &token);
+    Ok(with_cookies(
+        StatusCode::CREATED,
+        cookies,
+        Json(SessionCreated {
+            user: (&principal).into(),
+            token,
+        }),
+    ))
+}
+
+fn too_many_attempts(retry_after_ms: i64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "Too many attempts",
+        "too many failed logins; wait before trying again",
+    );
+    e.retry_after = Some(u32::try_from((retry_after_ms / 1000).max(1)).unwrap_or(u32::MAX));
+    e
+}
+
+/// Log in.
+///
+/// A wrong password and an unknown email get the same answer, in similar time. After 10 failed
+/// attempts for an account (or 100 from one address) in 15 minutes, further attempts get 429.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = SessionCreated),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site request (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts (`too_many_attempts`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    check_same_origin(&state, &headers)?;
+    let email = body.email.trim().to_lowercase();
+    let account_bucket = format!("login:account:{email}");
+    let address_bucket = format!("login:address:{}", client.ip);
+    let now = now_ms();
+    for (bucket, limit) in [
+        (&account_bucket, LOGIN_FAILURES_PER_ACCOUNT),
+        (&address_bucket, LOGIN_FAILURES_PER_ADDRESS),
+    ] {
+        let (hits, start) = store::rate_limit_count(&state.db, bucket, LOGIN_WINDOW_MS).await?;
+        if hits >= limit {
+            return Err(too_many_attempts(start + LOGIN_WINDOW_MS - now));
+        }
+    }
+    let user = if body.password.len() > accounts::MAX_PASSWORD_BYTES || email.len() > 254 {
+        None
+    } else {
+        store::user_by_email(&state.db, &email).await?
+    };
+    let stored = user.as_ref().map_or_else(
+        || accounts::dummy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password: String = body
+        .password
+        .chars()
+        .take(accounts::MAX_PASSWORD_BYTES)
+        .collect();
+    let check = verify_password(&state, password.clone(), stored).await?;
+    let user = match (user, check) {
+        (Some(user), PasswordCheck::Correct | PasswordCheck::CorrectNeedsRehash) => user,
+        _ => {
+            store::rate_limit_hit(&state.db, &account_bucket, LOGIN_WINDOW_MS).await?;
+            store::rate_limit_hit(&state.db, &address_bucket, LOGIN_WINDOW_MS).await?;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+                "wrong email or password",
+            ));
+        }
+    };
+    let rehash = if check == PasswordCheck::CorrectNeedsRehash {
+        Some(hash_password(&state, password).await?)
+    } else {
+        None
+    };
+    let mut tx = state.db.begin_write().await?;
+    if let Some(hash) = rehash {
+        store::set_password_hash(&mut tx, user.id, &hash).await?;
+    }
+    // A fresh token at every login: a session id planted before login is useless after it.
+    let token = open_session(&mut tx, &state, user.id, &client).await?;
+    tx.commit().await?;
+    store::rate_limit_reset(&state.db, &account_bucket).await?;
+    let principal = full_principal(&state, &token).await?;
+    let cookies = session_cookies(&state, &token);
+    Ok(with_cookies(
+        StatusCode::OK,
+        cookies,
+        Json(SessionCreated {
+            user: (&principal).into(),
+            token,
+        }),
+    ))
+}
+
+/// The principal of a session just opened.
+async fn full_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let session = store::session_by_token_hash(&state.db, &accounts::token_hash(token))
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    Ok(Principal {
+        user_id: session.user_id,
+        email: session.email,
+        name: session.name,
+        is_admin: session.is_admin,
+        email_verified: session.email_verified_at.is_some(),
+        session_id: session.session_id,
+        vendor: match (
+            session.vendor_id,
+            session.vendor_role,
+            session.vendor_status,
+        ) {
+            (Some(vendor_id), Some(role), Some(vendor_status)) => Some(crate::auth::Membership {
+                vendor_id,
+                role,
+                vendor_status,
+            }),
+            _ => None,
+        },
+    })
+}
+
+/// Log out: ends this session on the server and clears the cookies.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not logged in (`unauthenticated`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cookie without CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    store::revoke_session(&state.db, principal.user_id, principal.session_id).await?;
+    Ok(with_cookies(
+        StatusCode::NO_CONTENT,
+        clear_cookies(&state),
+        (),
+    ))
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current user", body = UserBody),
+        (status = 401, description = "Not logged in (`unauthenticated`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(principal: Principal) -> Json<UserBody> {
+    Json((&principal).into())
+}
+
+/// Ask for a password-reset email.
+///
+/// Always 202, whether or not the address has an account (no account enumeration); at most 5
+/// emails per address per hour are sent.
+#[utoipa::path(post, path = "/api/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If the account exists, an email is on its way", body = Accepted),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PasswordResetRequest>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let accepted = (StatusCode::ACCEPTED, Json(Accepted { status: "accepted" }));
+    let Ok(email) = Email::parse(&body.email) else {
+        return Ok(accepted);
+    };
+    let (hits, _) =
+        store::rate_limit_hit(&state.db, &format!("reset:{email}"), RESET_WINDOW_MS).await?;
+    if hits > RESETS_PER_EMAIL {
+        return Ok(accepted);
+    }
+    let mut tx = state.db.begin_write().await?;
+    enqueue_account_email(
+        &mut tx,
+        &AccountEmail {
+            purpose: AccountEmailPurpose::PasswordReset,
+            email: email.to_string(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok(accepted)
+}
+
+/// Set a new password with the token from the reset email. Ends every session of the account.
+#[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm,
+    responses(
+        (status = 204, description = "Password changed; log in with it"),
+        (status = 400, description = "Invalid, expired or used token (`invalid_token`), or a weak password (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PasswordResetConfirm>,
+) -> ApiResult<StatusCode> {
+    if let Err(m) = accounts::check_password_policy(&body.password, None) {
+        return Err(ApiError::validation(vec![field("password", m)]));
+    }
+    if body.token.len() > 200 {
+        return Err(invalid_token());
+    }
+    let hash = hash_password(&state, body.password).await?;
+    let mut tx = state.db.begin_write().await?;
+    let user_id = store::consume_user_token(
+        &mut tx,
+        &accounts::token_hash(&body.token),
+        TokenPurpose::PasswordReset,
+    )
+    .await?
+    .ok_or_else(invalid_token)?;
+    store::set_password_hash(&mut tx, user_id, &hash).await?;
+    store::revoke_all_sessions(&mut tx, user_id).await?;
+    store::expire_user_tokens(&mut tx, user_id, TokenPurpose::PasswordReset).await?;
+    // Following the emailed link proves the address too.
+    store::mark_email_verified(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirm the email address with the token from the verification email.
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest,
+    responses(
+        (status = 204, description = "Email address verified"),
+        (status = 400, description = "Invalid, expired or used token (`invalid_token`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<VerifyEmailRequest>,
+) -> ApiResult<StatusCode> {
+    if body.token.len() > 200 {
+        return Err(invalid_token());
+    }
+    let mut tx = state.db.begin_write().await?;
+    let user_id = store::consume_user_token(
+        &mut tx,
+        &accounts::token_hash(&body.token),
+        TokenPurpose::VerifyEmail,
+    )
+    .await?
+    .ok_or_else(invalid_token)?;
+    store::mark_email_verified(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password. Ends every session of the account and opens a new one for this client.
+#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", request_body = ChangePasswordRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed; a new session", body = SessionCreated),
+        (status = 400, description = "Weak new password (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in, or wrong current password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cookie without CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Response> {
+    if let Err(m) = accounts::check_password_policy(&body.new_password, Some(&principal.email)) {
+        return Err(ApiError::validation(vec![field("new_password", m)]));
+    }
+    let user = store::user_by_id(&state.db, principal.user_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let current: String = body
+        .current_password
+        .chars()
+        .take(accounts::MAX_PASSWORD_BYTES)
+        .collect();
+    if verify_password(&state, current, user.password_hash).await? == PasswordCheck::Wrong {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Invalid credentials",
+            "the current password is wrong",
+        ));
+    }
+    let hash = hash_password(&state, body.new_password).await?;
+    let mut tx = state.db.begin_write().await?;
+    store::set_password_hash(&mut tx, user.id, &hash).await?;
+    store::revoke_all_sessions(&mut tx, user.id).await?;
+    let token = open_session(&mut tx, &state, user.id, &client).await?;
+    tx.commit().await?;
+    let principal = full_principal(&state, &token).await?;
+    let cookies = session_cookies(&state, &token);
+    Ok(with_cookies(
+        StatusCode::OK,
+        cookies,
+        Json(SessionCreated {
+            user: (&principal).into(),
+            token,
+        }),
+    ))
+}
+
+/// The caller's active sessions (devices), newest first.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active sessions", body = SessionList),
+        (status = 401, description = "Not logged in (`unauthenticated`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<SessionList>> {
+    let sessions = store::list_sessions(&state.db, principal.user_id).await?;
+    Ok(Json(SessionList {
+        items: sessions
+            .into_iter()
+            .map(|s| SessionBody {
+                current: s.id == principal.session_id,
+                id: s.id,
+                created_at: rfc3339(s.created_at),
+                last_seen_at: rfc3339(s.last_seen_at),
+                expires_at: rfc3339(s.expires_at),
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect(),
+    }))
+}
+
+/// End one of the caller's sessions (e.g. a lost device).
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Session ended"),
+        (status = 401, description = "Not logged in (`unauthenticated`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cookie without CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session of yours (`not_found`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let not_found = || ApiError::not_found("no such session");
+    let id = Uuid::try_parse(&id).map_err(|_| not_found())?;
+    if store::revoke_session(&state.db, principal.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

@@ -1,0 +1,381 @@
+//! Users, sessions, single-use tokens, vendor membership and rate-limit counters.
+
+use uuid::Uuid;
+
+use crate::{Db, StorageError, Tx, now_ms};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub email_verified_at: Option<i64>,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, name, password_hash, email_verified_at, is_admin, created_at";
+
+/// Creates a user; a taken email is reported by [`StorageError::is_unique_violation`].
+pub async fn create_user(
+    tx: &mut Tx,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    is_admin: bool,
+) -> Result<User, StorageError> {
+    let now = now_ms();
+    let user = User {
+        id: Uuid::now_v7(),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        password_hash: password_hash.to_owned(),
+        email_verified_at: None,
+        is_admin,
+        created_at: now,
+    };
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(is_admin)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(user)
+}
+
+pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>, StorageError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await?
+    }))
+}
+
+pub async fn user_by_id(db: &Db, id: Uuid) -> Result<Option<User>, StorageError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
+    }))
+}
+
+pub async fn set_password_hash(tx: &mut Tx, user_id: Uuid, hash: &str) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(hash)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+pub async fn mark_email_verified(tx: &mut Tx, user_id: Uuid) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Makes an existing user a platform admin (and resets their password), or returns false.
+pub async fn promote_admin(
+    tx: &mut Tx,
+    email: &str,
+    password_hash: &str,
+) -> Result<bool, StorageError> {
+    let n = on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET is_admin = TRUE, password_hash = $2, updated_at = $3 WHERE email = $1")
+            .bind(email)
+            .bind(password_hash)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+// ----- sessions -----
+
+pub struct NewSession<'a> {
+    pub user_id: Uuid,
+    pub token_hash: &'a [u8],
+    pub expires_at: i64,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+}
+
+pub async fn create_session(tx: &mut Tx, s: &NewSession<'_>) -> Result<Uuid, StorageError> {
+    let id = Uuid::now_v7();
+    let now = now_ms();
+    let user_agent: String = s.user_agent.chars().take(300).collect();
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, user_agent, ip) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(s.user_id)
+        .bind(s.token_hash)
+        .bind(now)
+        .bind(s.expires_at)
+        .bind(&user_agent)
+        .bind(s.ip)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(id)
+}
+
+/// Who a live session belongs to, with their vendor membership if any.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SessionUser {
+    pub session_id: Uuid,
+    pub last_seen_at: i64,
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub email_verified_at: Option<i64>,
+    pub vendor_id: Option<Uuid>,
+    pub vendor_role: Option<String>,
+    pub vendor_status: Option<String>,
+}
+
+/// The live (not revoked, not expired) session with this token hash.
+pub async fn session_by_token_hash(
+    db: &Db,
+    hash: &[u8],
+) -> Result<Option<SessionUser>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.email, u.name, u.is_admin, u.email_verified_at, \
+             m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN vendor_members m ON m.user_id = u.id LEFT JOIN vendors v ON v.id = m.vendor_id \
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+pub async fn touch_session(db: &Db, session_id: Uuid) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(session_id)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await
+}
+
+/// Revokes one of `user_id`'s sessions; false if it is not theirs or already revoked.
+pub async fn revoke_session(
+    db: &Db,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<bool, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(session_id)
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+pub async fn revoke_all_sessions(tx: &mut Tx, user_id: Uuid) -> Result<u64, StorageError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }))
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+/// A user's live sessions, newest first.
+pub async fn list_sessions(db: &Db, user_id: Uuid) -> Result<Vec<SessionRecord>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, created_at, last_seen_at, expires_at, user_agent, ip FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 100",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+// ----- single-use tokens -----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "verify_email",
+            TokenPurpose::PasswordReset => "password_reset",
+        }
+    }
+}
+
+pub async fn create_user_token(
+    tx: &mut Tx,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+    hash: &[u8],
+    expires_at: i64,
+) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO user_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(hash)
+            .bind(user_id)
+            .bind(purpose.as_str())
+            .bind(now_ms())
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Uses a token once: returns its user if it exists, has this purpose, is unused and unexpired.
+/// Atomic, so two concurrent uses cannot both succeed.
+pub async fn consume_user_token(
+    tx: &mut Tx,
+    hash: &[u8],
+    purpose: TokenPurpose,
+) -> Result<Option<Uuid>, StorageError> {
+    let now = now_ms();
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE user_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL \
+             AND expires_at > $3 RETURNING user_id",
+        )
+        .bind(hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+    }))
+}
+
+/// Invalidates a user's other unused tokens of a purpose (an older reset link stops working).
+pub async fn expire_user_tokens(
+    tx: &mut Tx,
+    user_id: Uuid,
+    purpose: TokenPurpose,
+) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE user_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
+            .bind(user_id)
+            .bind(purpose.as_str())
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+// ----- rate limits -----
+
+/// Hits recorded in `bucket`'s current window (0 if the window is over).
+pub async fn rate_limit_count(
+    db: &Db,
+    bucket: &str,
+    window_ms: i64,
+) -> Result<(i64, i64), StorageError> {
+    let now = now_ms();
+    let row: Option<(i64, i64)> = on_reader!(db, pool => {
+        sqlx::query_as("SELECT hits, window_start FROM rate_limits WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(match row {
+        Some((hits, start)) if start + window_ms > now => (hits, start),
+        _ => (0, now),
+    })
+}
+
+/// Records one hit in `bucket` (starting a new window if the last one is over); returns the
+/// hits in the current window and when it started.
+pub async fn rate_limit_hit(
+    db: &Db,
+    bucket: &str,
+    window_ms: i64,
+) -> Result<(i64, i64), StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let row: (i64, i64) = on_tx!(&mut tx, conn => {
+        sqlx::query_as(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+             hits = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
+             window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 ELSE rate_limits.window_start END \
+             RETURNING hits, window_start",
+        )
+        .bind(bucket)
+        .bind(now)
+        .bind(window_ms)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn rate_limit_reset(db: &Db, bucket: &str) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1").bind(bucket).execute(&mut *conn).await?.rows_affected()
+    });
+    tx.commit().await
+}
