@@ -69,6 +69,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with_limits(config: HttpConfig, limits: ServerLimits) -> TestApp {
+        Self::spawn_full(config, limits, None).await
+    }
+
+    /// The app with a job worker sending mail to `smtp_url` (fast retries).
+    pub async fn spawn_with_mail(smtp_url: &str) -> TestApp {
+        Self::spawn_full(
+            HttpConfig {
+                catalog_cache_ttl: std::time::Duration::ZERO,
+                ..HttpConfig::default()
+            },
+            ServerLimits::default(),
+            Some(smtp_url.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn spawn_full(
+        config: HttpConfig,
+        limits: ServerLimits,
+        smtp_url: Option<String>,
+    ) -> TestApp {
         let database = test_database().await;
         let db = open_database(&database.url, 8)
             .await
@@ -77,6 +98,31 @@ impl TestApp {
             .await
             .expect("build app");
         let base = format!("http://{}", app.local_addr());
+        let app = match smtp_url {
+            Some(url) => {
+                let mailer = souk_jobs::mail::Mailer::new(
+                    Some(&url),
+                    "Souk Test <shop@souk.test>",
+                    database.dir.path(),
+                    "Test Shop",
+                )
+                .expect("mailer");
+                let config = souk_jobs::WorkerConfig {
+                    concurrency: 4,
+                    poll_interval: std::time::Duration::from_millis(50),
+                    retry_base: std::time::Duration::from_millis(100),
+                    retry_max: std::time::Duration::from_secs(1),
+                    public_url: base.clone(),
+                    ..souk_jobs::WorkerConfig::default()
+                };
+                app.with_worker(Some(souk_jobs::Worker::new(
+                    db.clone(),
+                    std::sync::Arc::new(mailer),
+                    config,
+                )))
+            }
+            None => app,
+        };
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;

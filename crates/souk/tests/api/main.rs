@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod auth;
 mod catalog_cache;
 mod catalog_listing;
 mod catalog_reads;

@@ -26,7 +26,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user ON sessions (user_id, created_at);
 
 CREATE TABLE user_tokens (
-    token_hash UUID PRIMARY KEY NOT NULL,
+    token_hash BYTEA PRIMARY KEY NOT NULL,
     user_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     purpose TEXT NOT NULL CHECK (purpose IN ('verify_email', 'password_reset')),
     created_at BIGINT NOT NULL,

@@ -1,0 +1,582 @@
+//! Accounts and sessions over real HTTP, with a real SMTP server for the emailed links.
+
+use std::time::Duration;
+
+use reqwest::Response;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::smtp::{SmtpServer, free_port};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers and returns the bearer token.
+    pub async fn register(&self, email: &str) -> String {
+        let response = self
+            .post_json(
+                "/api/auth/register",
+                json!({"email": email, "password": PASSWORD, "name": "Ada Lovelace"}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+}
+
+fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+fn link_token(raw_email: &str) -> String {
+    // Quoted-printable may wrap long lines with "=\n"; undo that first.
+    let text = raw_email
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = text.find("token=").expect("a link with a token") + "token=".len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+async fn status_of(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn register_stores_an_owasp_argon2id_hash_and_logs_in_with_a_cookie() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/auth/register",
+            json!({"email": " Ada@Example.com ", "password": PASSWORD, "name": "Ada"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("souk_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "no Secure flag over plain http: {session}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["user"]["email_verified"], false);
+    let token = body["token"].as_str().unwrap();
+    assert!(token.len() >= 40, "≥ 128 bits");
+    assert_eq!(cookie_value(&cookies, "souk_session"), token);
+
+    let user = souk_storage::accounts::user_by_email(&app.db, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        user.password_hash
+    );
+    assert!(!user.password_hash.contains(PASSWORD));
+
+    let (status, me) = status_of(app.get_auth("/api/auth/me", token).await).await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (200, Some("ada@example.com"))
+    );
+
+    // Same email again, any case: taken.
+    let (status, problem) = status_of(
+        app.post_json(
+            "/api/auth/register",
+            json!({"email": "ADA@example.com", "password": PASSWORD, "name": "Ada"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+}
+
+#[tokio::test]
+async fn weak_or_malformed_registrations_are_refused_per_field() {
+    let app = TestApp::spawn().await;
+    let (status, problem) = status_of(
+        app.post_json(
+            "/api/auth/register",
+            json!({"email": "nope", "password": "password1", "name": ""}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("validation_failed"))
+    );
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "name", "password"]);
+    let (status, problem) = status_of(
+        app.post_json(
+            "/api/auth/register",
+            json!({"email": "a@b.co", "password": PASSWORD, "name": "A", "is_admin": true}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("validation_failed")),
+        "unknown fields refused: {problem}"
+    );
+    assert!(
+        souk_storage::accounts::user_by_email(&app.db, "a@b.co")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn login_answers_the_same_for_unknown_email_and_wrong_password_and_rotates_the_session() {
+    let app = TestApp::spawn().await;
+    let first = app.register("grace@example.com").await;
+    let unknown = status_of(app.login("nobody@example.com", PASSWORD).await).await;
+    let wrong = status_of(app.login("grace@example.com", "not the password").await).await;
+    assert_eq!(unknown, wrong);
+    assert_eq!(wrong.0, 401);
+    assert_eq!(wrong.1["code"], "invalid_credentials");
+
+    let response = app.login("GRACE@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let second = body["token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "a new session id at every login");
+
+    // Logout ends that session on the server; the other one lives on.
+    let response = app
+        .post_json("/api/auth/logout", json!({}), Some(&second))
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("souk_session=;") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(app.get_auth("/api/auth/me", &second).await.status(), 401);
+    assert_eq!(app.get_auth("/api/auth/me", &first).await.status(), 200);
+    let response = app.get("/api/auth/me").await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn twenty_wrong_passwords_lock_that_account_only() {
+    let app = TestApp::spawn().await;
+    app.register("target@example.com").await;
+    app.register("bystander@example.com").await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let response = app.login("target@example.com", "wrong password!").await;
+        if response.status() == 429 {
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry > 0 && retry <= 900);
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 10);
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10);
+    // Even the right password waits out the window…
+    assert_eq!(
+        app.login("target@example.com", PASSWORD).await.status(),
+        429
+    );
+    // …while another account from the same address is unaffected.
+    assert_eq!(
+        app.login("bystander@example.com", PASSWORD).await.status(),
+        200
+    );
+    // A forged X-Forwarded-For does not buy new attempts (no trusted proxy configured).
+    let response = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({"email": "target@example.com", "password": "wrong password!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+}
+
+#[tokio::test]
+async fn cookie_authenticated_changes_need_the_csrf_token_and_our_origin() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/auth/register",
+            json!({"email": "csrf@example.com", "password": PASSWORD, "name": "C"}),
+            None,
+        )
+        .await;
+    let cookies = set_cookies(&response);
+    let session = cookie_value(&cookies, "souk_session");
+    let csrf = cookie_value(&cookies, "souk_csrf");
+    let cookie_header = format!("souk_session={session}; souk_csrf={csrf}");
+    let logout = |headers: Vec<(&'static str, String)>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/auth/logout"))
+            .header("cookie", cookie_header.clone());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        request.send()
+    };
+    // Reading with the cookie works without a token.
+    let me = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("cookie", cookie_header.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // No token: refused, nothing changes.
+    let (status, problem) = status_of(logout(vec![]).await.unwrap()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("csrf_failed"))
+    );
+    // Right token from a foreign origin: refused.
+    let (status, _) = status_of(
+        logout(vec![
+            ("x-csrf-token", csrf.clone()),
+            ("origin", "https://evil.example".into()),
+        ])
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = status_of(
+        logout(vec![
+            ("x-csrf-token", csrf.clone()),
+            ("sec-fetch-site", "cross-site".into()),
+        ])
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.get_auth("/api/auth/me", &session).await.status(),
+        200,
+        "still logged in"
+    );
+    // Token and our own origin: accepted.
+    let origin = app.base.clone();
+    let response = logout(vec![
+        ("x-csrf-token", csrf),
+        ("origin", origin),
+        ("sec-fetch-site", "same-origin".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get_auth("/api/auth/me", &session).await.status(), 401);
+}
+
+#[tokio::test]
+async fn sessions_can_be_listed_and_revoked_and_die_with_a_password_change() {
+    let app = TestApp::spawn().await;
+    let phone = app.register("multi@example.com").await;
+    let laptop: Value = app
+        .login("multi@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let laptop = laptop["token"].as_str().unwrap().to_owned();
+    let tablet: Value = app
+        .login("multi@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tablet = tablet["token"].as_str().unwrap().to_owned();
+
+    let (_, list) = status_of(app.get_auth("/api/auth/sessions", &laptop).await).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(items[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    // Revoke the tablet from the laptop.
+    let tablet_id = {
+        let (_, list) = status_of(app.get_auth("/api/auth/sessions", &tablet).await).await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/auth/sessions/{tablet_id}")))
+        .bearer_auth(&laptop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get_auth("/api/auth/me", &tablet).await.status(), 401);
+    // Someone else's session id is simply not found.
+    let other = app.register("other@example.com").await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/auth/sessions/{tablet_id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    // Changing the password ends every session and opens a fresh one.
+    let (status, problem) = status_of(
+        app.post_json(
+            "/api/auth/change-password",
+            json!({"current_password": "wrong!wrong!", "new_password": "a new long passphrase"}),
+            Some(&laptop),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    let (status, body) = status_of(
+        app.post_json(
+            "/api/auth/change-password",
+            json!({"current_password": PASSWORD, "new_password": "a new long passphrase"}),
+            Some(&laptop),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let fresh = body["token"].as_str().unwrap();
+    for old in [&phone, &laptop] {
+        assert_eq!(app.get_auth("/api/auth/me", old).await.status(), 401);
+    }
+    assert_eq!(app.get_auth("/api/auth/me", fresh).await.status(), 200);
+    assert_eq!(app.login("multi@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.login("multi@example.com", "a new long passphrase")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    let old_session = app.register("lin@example.com").await;
+
+    // Verification email → link → verified.
+    let mail = smtp.wait_for(1, Duration::from_secs(20)).await;
+    if mail.is_empty() {
+        let jobs = souk_storage::jobs::list(&app.db, None, None, 10)
+            .await
+            .unwrap();
+        panic!("no verification email; jobs: {jobs:?}");
+    }
+    let (_, raw) = mail.values().next().expect("the verification email");
+    assert!(raw.contains("To: lin@example.com"));
+    let token = link_token(raw);
+    assert!(token.starts_with("souk_v_"), "{token}");
+    let response = app
+        .post_json("/api/auth/verify-email", json!({"token": token}), None)
+        .await;
+    assert_eq!(response.status(), 204);
+    let (_, me) = status_of(app.get_auth("/api/auth/me", &old_session).await).await;
+    assert_eq!(me["email_verified"], true);
+    let (status, problem) = status_of(
+        app.post_json("/api/auth/verify-email", json!({"token": token}), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_token")),
+        "single use"
+    );
+
+    // Reset: known and unknown addresses get the same answer; only the known one gets mail.
+    let known = status_of(
+        app.post_json(
+            "/api/auth/password-reset",
+            json!({"email": "lin@example.com"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let unknown = status_of(
+        app.post_json(
+            "/api/auth/password-reset",
+            json!({"email": "ghost@example.com"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, 202);
+    let mail = smtp.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 2);
+    let reset = mail
+        .values()
+        .map(|(_, raw)| raw)
+        .find(|raw| raw.contains("reset-password"))
+        .expect("the reset email");
+    assert!(
+        !mail
+            .values()
+            .any(|(_, raw)| raw.contains("ghost@example.com"))
+    );
+    let token = link_token(reset);
+    assert!(token.starts_with("souk_r_"));
+
+    let (status, _) = status_of(
+        app.post_json(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "short"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "policy applies");
+    let response = app
+        .post_json(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "brand new passphrase"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.get_auth("/api/auth/me", &old_session).await.status(),
+        401,
+        "sessions die with the reset"
+    );
+    assert_eq!(
+        app.login("lin@example.com", "brand new passphrase")
+            .await
+            .status(),
+        200
+    );
+    let (status, problem) = status_of(
+        app.post_json(
+            "/api/auth/password-reset/confirm",
+            json!({"token": token, "password": "another new passphrase"}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_token")),
+        "single use"
+    );
+    // Only hashes are stored.
+    let stored: Vec<Vec<u8>> = match &app.db {
+        souk_storage::Db::Sqlite { read, .. } => {
+            sqlx::query_scalar("SELECT token_hash FROM user_tokens")
+                .fetch_all(read)
+                .await
+                .unwrap()
+        }
+        souk_storage::Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT token_hash FROM user_tokens")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(stored.iter().all(|h| h.len() == 32));
+}
