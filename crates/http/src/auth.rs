@@ -300,3 +300,34 @@ pub async fn verify_password(
         .await
         .map_err(|_| ApiError::internal())
 }
+
+/// Staff of a vendor that is not suspended: the vendor API's caller.
+pub struct VendorStaff {
+    pub principal: Principal,
+    pub vendor_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for VendorStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let forbidden =
+            |detail: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail);
+        let Some(membership) = principal.vendor.clone() else {
+            return Err(forbidden(
+                "vendor staff only; apply with POST /api/vendor/apply",
+            ));
+        };
+        if membership.vendor_status == "suspended" {
+            return Err(forbidden("this vendor is suspended"));
+        }
+        Ok(VendorStaff {
+            vendor_id: membership.vendor_id,
+            principal,
+        })
+    }
+}

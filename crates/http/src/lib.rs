@@ -159,6 +159,8 @@ pub fn metrics_handle() -> PrometheusHandle {
     tags(
         (name = "store", description = "What shoppers see: catalog, categories, vendors"),
         (name = "auth", description = "Accounts and sessions"),
+        (name = "vendor", description = "Vendor staff: their own vendor only"),
+        (name = "admin", description = "Platform admins"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     components(schemas(error::Problem, error::FieldError)),
@@ -198,6 +200,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::auth::change_password))
         .routes(routes!(api::auth::list_sessions))
         .routes(routes!(api::auth::revoke_session))
+        .routes(routes!(api::vendor::apply))
+        .routes(routes!(api::admin::list_vendors))
+        .routes(routes!(api::admin::approve_vendor))
+        .routes(routes!(api::admin::suspend_vendor))
+        .routes(routes!(api::admin::list_jobs))
+        .routes(routes!(api::admin::retry_job))
+        .routes(routes!(api::admin::audit_log))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -92,6 +92,11 @@ pub enum Command {
     Migrate,
     /// Run background jobs (email, …) only, without serving HTTP.
     Worker,
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        what: AdminWhat,
+    },
     /// Import data into the catalog.
     Import {
         #[command(subcommand)]
@@ -143,6 +148,22 @@ pub struct ServeArgs {
     /// Memory bound of that cache, in MiB.
     #[arg(long, env = "SOUK_CATALOG_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65536))]
     pub catalog_cache_mb: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminWhat {
+    /// Create a platform admin (or make an existing user one). The password is read from a
+    /// prompt on a terminal, or from the first line of standard input — never from arguments.
+    Create(AdminCreateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdminCreateArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Display name (default: the part of the email before '@').
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ pub mod telemetry;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command, ExportWhat, ImportWhat};
+use cli::{AdminWhat, Cli, Command, ExportWhat, ImportWhat};
 
 /// Runs a parsed command line to completion and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
@@ -29,6 +29,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve(args) => commands::serve::run(&cli.global, args).await,
             Command::Migrate => commands::migrate::run(&cli.global).await,
             Command::Worker => commands::worker::run(&cli.global).await,
+            Command::Admin {
+                what: AdminWhat::Create(args),
+            } => commands::admin::create(&cli.global, args).await,
             Command::Import {
                 what: ImportWhat::Products(args),
             } => commands::import::run(&cli.global, args).await,

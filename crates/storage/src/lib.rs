@@ -8,11 +8,13 @@
 #[macro_use]
 mod db;
 pub mod accounts;
+pub mod audit;
 pub mod catalog;
 pub mod dialect;
 mod error;
 pub mod jobs;
 mod migrate;
+pub mod vendors;
 
 pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms, redact_url};
 pub use error::StorageError;

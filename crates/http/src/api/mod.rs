@@ -1,5 +1,8 @@
 //! The REST API, one module per namespace (`/api/store`, later `/api/vendor`, `/api/admin`, …).
 
+pub mod admin;
 pub mod auth;
+pub mod common;
 pub mod schema;
 pub mod store;
+pub mod vendor;

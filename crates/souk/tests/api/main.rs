@@ -15,5 +15,6 @@ mod hostile_input;
 mod import_export;
 mod jobs_email;
 mod operations;
+mod roles;
 mod smtp;
 mod storage;

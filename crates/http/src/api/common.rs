@@ -1,0 +1,116 @@
+//! Pieces shared by the authenticated APIs: list parameters and the audit helper.
+
+use serde::Deserialize;
+use souk_storage::Tx;
+use souk_storage::audit::{self, AuditEntry};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// `limit` and `cursor` of id-ordered admin and vendor lists (newest first).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only items with this status.
+    pub status: Option<String>,
+}
+
+impl PageParams {
+    pub fn parse(&self, statuses: &[&str]) -> ApiResult<(i64, Option<Uuid>, Option<String>)> {
+        let mut errors = Vec::new();
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    errors.push(FieldError {
+                        field: "limit".into(),
+                        message: "must be a whole number from 1 to 100".into(),
+                    });
+                    50
+                }
+            },
+        };
+        let cursor = match self.cursor.as_deref() {
+            None => None,
+            Some(c) => match Uuid::try_parse(c) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.push(FieldError {
+                        field: "cursor".into(),
+                        message: "is not a cursor this API returned".into(),
+                    });
+                    None
+                }
+            },
+        };
+        if let Some(s) = &self.status
+            && !statuses.contains(&s.as_str())
+        {
+            errors.push(FieldError {
+                field: "status".into(),
+                message: format!("must be one of {}", statuses.join(", ")),
+            });
+        }
+        if errors.is_empty() {
+            Ok((limit, cursor, self.status.clone()))
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// The cursor for the page after `ids` (a full page has a next page, perhaps empty).
+pub fn next_cursor(
+    ids: impl DoubleEndedIterator<Item = Uuid>,
+    len: usize,
+    limit: i64,
+) -> Option<String> {
+    if len as i64 == limit {
+        ids.last().map(|id| id.to_string())
+    } else {
+        None
+    }
+}
+
+/// Records an audit entry for `actor` inside `tx`.
+#[allow(clippy::too_many_arguments)]
+pub async fn audit(
+    tx: &mut Tx,
+    actor: &Principal,
+    ip: &str,
+    action: &str,
+    subject_type: &str,
+    subject_id: impl ToString,
+    vendor_id: Option<Uuid>,
+    details: serde_json::Value,
+) -> ApiResult<()> {
+    audit::record(
+        tx,
+        &AuditEntry {
+            actor_user_id: actor.user_id,
+            actor_email: &actor.email,
+            action,
+            subject_type,
+            subject_id: subject_id.to_string(),
+            vendor_id,
+            ip,
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// An id from a path; anything that is not one of ours is simply not found.
+pub fn path_id(raw: &str, what: &str) -> ApiResult<Uuid> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))
+}

@@ -1,0 +1,70 @@
+//! `souk admin create --email E`: the first platform admin, from the command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use souk_domain::accounts::{self, Email};
+use souk_storage::accounts as store;
+
+use crate::cli::{AdminCreateArgs, GlobalArgs};
+use crate::startup::{database_url, open_database};
+
+/// The password: prompted twice without echo on a terminal, else the first line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+pub async fn create(global: &GlobalArgs, args: AdminCreateArgs) -> anyhow::Result<ExitCode> {
+    let email = Email::parse(&args.email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or("admin")
+            .to_owned()
+    });
+    let name = accounts::validate_name(&name).map_err(|m| anyhow::anyhow!("--name {m}"))?;
+    let password = read_password()?;
+    accounts::check_password_policy(&password, Some(email.as_str()))
+        .map_err(|m| anyhow::anyhow!("the password {m}"))?;
+    let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await?;
+
+    let url = database_url(global)?;
+    let db = open_database(&url, 2).await?;
+    let mut tx = db.begin_write().await?;
+    let created = if store::promote_admin(&mut tx, email.as_str(), &hash).await? {
+        // An existing user: their sessions end with the password change.
+        let user = store::user_by_email(&db, email.as_str()).await?;
+        if let Some(user) = user {
+            store::revoke_all_sessions(&mut tx, user.id).await?;
+        }
+        false
+    } else {
+        store::create_user(&mut tx, email.as_str(), &name, &hash, true).await?;
+        true
+    };
+    tx.commit().await?;
+    db.close().await;
+    if created {
+        println!("created platform admin {email}");
+    } else {
+        println!("{email} is now a platform admin (password replaced)");
+    }
+    Ok(ExitCode::SUCCESS)
+}

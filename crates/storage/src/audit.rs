@@ -1,0 +1,87 @@
+//! The audit log: every admin and vendor write records who did what, when and from where,
+//! in the same transaction as the write itself.
+
+use uuid::Uuid;
+
+use crate::db::Arg;
+use crate::{Db, StorageError, Tx, now_ms};
+
+/// One audit entry to record.
+pub struct AuditEntry<'a> {
+    pub actor_user_id: Uuid,
+    pub actor_email: &'a str,
+    /// Dotted verb, e.g. `vendor.approve`, `product.create`.
+    pub action: &'a str,
+    pub subject_type: &'a str,
+    pub subject_id: String,
+    /// The vendor the change concerns, so vendors' entries can be filtered.
+    pub vendor_id: Option<Uuid>,
+    pub ip: &'a str,
+    pub details: serde_json::Value,
+}
+
+pub async fn record(tx: &mut Tx, e: &AuditEntry<'_>) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO audit_log (id, actor_user_id, actor_email, action, subject_type, subject_id, vendor_id, ip, details, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(e.actor_user_id)
+        .bind(e.actor_email)
+        .bind(e.action)
+        .bind(e.subject_type)
+        .bind(&e.subject_id)
+        .bind(e.vendor_id)
+        .bind(e.ip)
+        .bind(e.details.to_string())
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_email: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub vendor_id: Option<Uuid>,
+    pub ip: String,
+    pub details: String,
+    pub created_at: i64,
+}
+
+/// Newest first; `before` continues after that entry id; optionally one vendor's entries.
+pub async fn list(
+    db: &Db,
+    vendor_id: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StorageError> {
+    let mut filters = vec!["1 = 1".to_owned()];
+    let mut args = Vec::new();
+    if let Some(v) = vendor_id {
+        args.push(Arg::Uuid(v));
+        filters.push(format!("vendor_id = ${}", args.len()));
+    }
+    if let Some(b) = before {
+        args.push(Arg::Uuid(b));
+        filters.push(format!("id < ${}", args.len()));
+    }
+    args.push(Arg::I64(limit));
+    let sql = format!(
+        "SELECT id, actor_user_id, actor_email, action, subject_type, subject_id, vendor_id, ip, details, created_at \
+         FROM audit_log WHERE {} ORDER BY id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    Ok(on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    }))
+}

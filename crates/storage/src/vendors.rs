@@ -1,0 +1,105 @@
+//! Vendors as accounts: applications, membership, moderation.
+
+use uuid::Uuid;
+
+use crate::catalog::VendorRecord;
+use crate::db::Arg;
+use crate::{Db, StorageError, Tx, now_ms};
+
+/// Creates a pending vendor owned by `user_id`. A taken handle, or a user who already belongs to
+/// a vendor, is a unique violation (see [`StorageError::is_unique_violation`]).
+pub async fn apply(
+    tx: &mut Tx,
+    user_id: Uuid,
+    handle: &str,
+    name: &str,
+) -> Result<VendorRecord, StorageError> {
+    let now = now_ms();
+    let record = VendorRecord {
+        id: Uuid::now_v7(),
+        handle: handle.to_owned(),
+        name: name.to_owned(),
+        status: "pending".to_owned(),
+    };
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4)")
+            .bind(record.id)
+            .bind(handle)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        sqlx::query("INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(record.id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(record)
+}
+
+pub async fn is_member_anywhere(db: &Db, user_id: Uuid) -> Result<bool, StorageError> {
+    let found: Option<i64> = on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?
+    });
+    Ok(found.is_some())
+}
+
+/// Sets a vendor's status; returns the vendor, or `None` if there is no such vendor.
+pub async fn set_status(
+    tx: &mut Tx,
+    id: Uuid,
+    status: &str,
+) -> Result<Option<VendorRecord>, StorageError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_as("UPDATE vendors SET status = $2, updated_at = $3 WHERE id = $1 RETURNING id, handle, name, status")
+            .bind(id)
+            .bind(status)
+            .bind(now_ms())
+            .fetch_optional(&mut *conn)
+            .await?
+    }))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorAdminRecord {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: i64,
+    pub owner_email: Option<String>,
+}
+
+/// Vendors, newest first, optionally of one status.
+pub async fn list(
+    db: &Db,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<VendorAdminRecord>, StorageError> {
+    let mut filters = vec!["1 = 1".to_owned()];
+    let mut args = Vec::new();
+    if let Some(s) = status {
+        args.push(Arg::Text(s.to_owned()));
+        filters.push(format!("v.status = ${}", args.len()));
+    }
+    if let Some(b) = before {
+        args.push(Arg::Uuid(b));
+        filters.push(format!("v.id < ${}", args.len()));
+    }
+    args.push(Arg::I64(limit));
+    let sql = format!(
+        "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+         (SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id WHERE m.vendor_id = v.id AND m.role = 'owner' LIMIT 1) AS owner_email \
+         FROM vendors v WHERE {} ORDER BY v.id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    Ok(on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    }))
+}
