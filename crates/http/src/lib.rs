@@ -52,6 +52,8 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// How long a login lasts.
     pub session_ttl: Duration,
+    /// The shop's currency: prices in requests must be in it.
+    pub currency: souk_domain::money::Currency,
 }
 
 impl Default for HttpConfig {
@@ -65,6 +67,7 @@ impl Default for HttpConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
+            currency: souk_domain::money::Currency::USD,
         }
     }
 }
@@ -201,6 +204,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::auth::list_sessions))
         .routes(routes!(api::auth::revoke_session))
         .routes(routes!(api::vendor::apply))
+        .routes(routes!(
+            api::vendor_products::list,
+            api::vendor_products::create
+        ))
+        .routes(routes!(
+            api::vendor_products::get,
+            api::vendor_products::replace
+        ))
+        .routes(routes!(api::vendor_products::archive))
+        .routes(routes!(api::vendor_products::set_stock))
         .routes(routes!(api::admin::list_vendors))
         .routes(routes!(api::admin::approve_vendor))
         .routes(routes!(api::admin::suspend_vendor))

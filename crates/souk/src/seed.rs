@@ -163,7 +163,7 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<usize> {
             &mut tx,
             &vendors[vendor_handle],
             draft,
-            category,
+            category.as_slice(),
             currency,
             now - 60_000 * (products.len() - i) as i64,
         )

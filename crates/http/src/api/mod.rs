@@ -6,3 +6,4 @@ pub mod common;
 pub mod schema;
 pub mod store;
 pub mod vendor;
+pub mod vendor_products;

@@ -83,14 +83,21 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
                 now,
             )
             .await?;
-            catalog::upsert_product(&mut tx, v, &product.draft, category, global.currency, now)
-                .await
-                .with_context(|| {
-                    format!(
-                        "line {}: cannot import '{}'",
-                        product.first_line, product.draft.handle
-                    )
-                })?;
+            catalog::upsert_product(
+                &mut tx,
+                v,
+                &product.draft,
+                category.as_slice(),
+                global.currency,
+                now,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "line {}: cannot import '{}'",
+                    product.first_line, product.draft.handle
+                )
+            })?;
         }
         tx.commit().await?;
         progress.inc(batch.len() as u64);

@@ -28,6 +28,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         public_url: global.public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
         session_ttl: Duration::from_secs(args.session_ttl_hours * 3600),
+        currency: global.currency,
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

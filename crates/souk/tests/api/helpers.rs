@@ -212,7 +212,7 @@ pub async fn seed(db: &Db, vendor: &str, products: &[ProductDraft]) {
             &mut tx,
             &record,
             p,
-            category,
+            category.as_slice(),
             Currency::USD,
             now_ms() + i as i64,
         )

@@ -18,3 +18,4 @@ mod operations;
 mod roles;
 mod smtp;
 mod storage;
+mod tenancy;

@@ -2,6 +2,7 @@
 
 mod export;
 mod list;
+mod vendor;
 mod write;
 
 use std::collections::HashMap;
@@ -18,6 +19,10 @@ use crate::{Db, StorageError};
 
 pub use export::{ExportCursor, export_page};
 pub use list::{ListQuery, Page, list_products};
+pub use vendor::{
+    category_ids, set_product_status, set_variant_stock, vendor_by_id, vendor_product,
+    vendor_products,
+};
 pub use write::{
     ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,
     upsert_product,

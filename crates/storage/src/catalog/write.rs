@@ -216,7 +216,7 @@ pub async fn upsert_product(
     tx: &mut Tx,
     vendor: &VendorRecord,
     draft: &ProductDraft,
-    category: Option<Uuid>,
+    categories: &[Uuid],
     currency: Currency,
     now: i64,
 ) -> Result<Uuid, StorageError> {
@@ -388,11 +388,11 @@ pub async fn upsert_product(
                 .await?.rows_affected()
         });
     }
-    if let Some(category) = category {
+    for category in categories {
         on_tx!(tx, conn => {
             sqlx::query("INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)")
                 .bind(id)
-                .bind(category)
+                .bind(*category)
                 .execute(&mut *conn)
                 .await?.rows_affected()
         });

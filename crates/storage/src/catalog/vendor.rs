@@ -1,0 +1,123 @@
+//! The vendor's view of its own catalog: every status, stock levels, and narrow writes that are
+//! always scoped by the vendor id (another vendor's ids are simply not found).
+
+use std::collections::HashMap;
+
+use souk_domain::catalog::Product;
+use uuid::Uuid;
+
+use super::{PRODUCT_COLUMNS, ProductRow, VendorRecord, hydrate, placeholders};
+use crate::db::Arg;
+use crate::{Db, StorageError, Tx, now_ms};
+
+pub async fn vendor_by_id(db: &Db, id: Uuid) -> Result<Option<VendorRecord>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as("SELECT id, handle, name, status FROM vendors WHERE id = $1").bind(id).fetch_optional(pool).await?
+    }))
+}
+
+/// One of `vendor_id`'s products, in any status.
+pub async fn vendor_product(
+    db: &Db,
+    vendor_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Product>, StorageError> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE p.id = $1 AND p.vendor_id = $2"
+    );
+    let row: Option<ProductRow> = on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(vendor_id).fetch_optional(pool).await?
+    });
+    Ok(hydrate(db, row.into_iter().collect()).await?.pop())
+}
+
+/// `vendor_id`'s products, newest first, optionally of one status.
+pub async fn vendor_products(
+    db: &Db,
+    vendor_id: Uuid,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Product>, StorageError> {
+    let mut args = vec![Arg::Uuid(vendor_id)];
+    let mut filters = vec!["p.vendor_id = $1".to_owned()];
+    if let Some(s) = status {
+        args.push(Arg::Text(s.to_owned()));
+        filters.push(format!("p.status = ${}", args.len()));
+    }
+    if let Some(b) = before {
+        args.push(Arg::Uuid(b));
+        filters.push(format!("p.id < ${}", args.len()));
+    }
+    args.push(Arg::I64(limit));
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE {} ORDER BY p.id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    let rows: Vec<ProductRow> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    hydrate(db, rows).await
+}
+
+/// Category ids by handle (unknown handles are absent from the map).
+pub async fn category_ids(
+    db: &Db,
+    handles: &[String],
+) -> Result<HashMap<String, Uuid>, StorageError> {
+    if handles.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT handle, id FROM categories WHERE handle IN ({})",
+        placeholders(1, handles.len())
+    );
+    let args: Vec<Arg> = handles.iter().cloned().map(Arg::Text).collect();
+    let rows: Vec<(String, Uuid)> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    Ok(rows.into_iter().collect())
+}
+
+/// Sets the status of one of `vendor_id`'s products; false if it is not theirs.
+pub async fn set_product_status(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    id: Uuid,
+    status: &str,
+) -> Result<bool, StorageError> {
+    let n = on_tx!(tx, conn => {
+        sqlx::query("UPDATE products SET status = $3, updated_at = $4 WHERE id = $1 AND vendor_id = $2")
+            .bind(id)
+            .bind(vendor_id)
+            .bind(status)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Sets the stock of one of `vendor_id`'s variants; returns its product id, or `None` if the
+/// variant is not theirs.
+pub async fn set_variant_stock(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    variant_id: Uuid,
+    stock: i64,
+) -> Result<Option<Uuid>, StorageError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE variants SET stock = $3, updated_at = $4 WHERE id = $1 \
+             AND product_id IN (SELECT id FROM products WHERE vendor_id = $2) RETURNING product_id",
+        )
+        .bind(variant_id)
+        .bind(vendor_id)
+        .bind(stock)
+        .bind(now_ms())
+        .fetch_optional(&mut *conn)
+        .await?
+    }))
+}
