@@ -24,6 +24,10 @@ pub const SESSION_COOKIE: &str = "souk_session";
 pub const CSRF_COOKIE: &str = "souk_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_PREFIX: &str = "souk_s_";
+pub const API_KEY_PREFIX: &str = "souk_k_";
+/// What an API key may do. Vendor keys act on `/api/vendor/…` for their vendor; admin keys read
+/// `/api/admin/…`. Nothing else (no `/api/auth`, no writes to admin resources) is open to keys.
+pub const API_KEY_SCOPES: &[&str] = &["catalog:read", "catalog:write", "admin:read"];
 
 /// The peer address of the TCP connection, set by the server loop.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +88,8 @@ pub struct Principal {
     pub email_verified: bool,
     pub session_id: Uuid,
     pub vendor: Option<Membership>,
+    /// Set when the caller is an API key rather than a person's session.
+    pub api_key: Option<Uuid>,
 }
 
 impl Principal {
@@ -103,8 +109,70 @@ impl Principal {
                 }),
                 _ => None,
             },
+            api_key: None,
         }
     }
+}
+
+fn key_allows(key: &souk_storage::api_keys::ApiKey, method: &Method, path: &str) -> bool {
+    let scopes = key.scope_list();
+    let read = !is_unsafe(method);
+    if key.vendor_id.is_some() && path.starts_with("/api/vendor/") && path != "/api/vendor/apply" {
+        return scopes.contains(&"catalog:write") || (read && scopes.contains(&"catalog:read"));
+    }
+    key.vendor_id.is_none()
+        && read
+        && path.starts_with("/api/admin/")
+        && scopes.contains(&"admin:read")
+}
+
+/// Authenticates an API key and checks its scopes against the request.
+async fn api_key_principal(
+    state: &AppState,
+    parts: &Parts,
+    token: &str,
+) -> Result<Principal, ApiError> {
+    let key = souk_storage::api_keys::by_hash(&state.db, &token_hash(token))
+        .await?
+        .ok_or_else(|| unauthenticated("the API key is not valid or was revoked"))?;
+    if !key_allows(&key, &parts.method, parts.uri.path()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Insufficient scope",
+            format!("this API key ({}) may not do this", key.scopes),
+        ));
+    }
+    let vendor = match key.vendor_id {
+        Some(vendor_id) => {
+            let status = souk_storage::catalog::vendor_by_id(&state.db, vendor_id)
+                .await?
+                .map_or_else(|| "suspended".to_owned(), |v| v.status);
+            Some(Membership {
+                vendor_id,
+                role: "api_key".to_owned(),
+                vendor_status: status,
+            })
+        }
+        None => None,
+    };
+    if key.last_used_at.is_none_or(|t| now_ms() - t > 60_000) {
+        let db = state.db.clone();
+        let id = key.id;
+        tokio::spawn(async move {
+            let _ = souk_storage::api_keys::touch(&db, id).await;
+        });
+    }
+    Ok(Principal {
+        user_id: key.created_by,
+        email: format!("api-key:{}", key.name),
+        name: key.name.clone(),
+        is_admin: key.vendor_id.is_none() && key.scope_list().contains(&"admin:read"),
+        email_verified: true,
+        session_id: key.id,
+        vendor,
+        api_key: Some(key.id),
+    })
 }
 
 pub fn unauthenticated(detail: &str) -> ApiError {
@@ -176,7 +244,13 @@ impl FromRequestParts<AppState> for Principal {
                 None => return Err(unauthenticated("log in first")),
             },
         };
-        if !token.starts_with(SESSION_PREFIX) || token.len() > 200 {
+        if token.len() > 200 {
+            return Err(unauthenticated("the token is not valid"));
+        }
+        if !via_cookie && token.starts_with(API_KEY_PREFIX) {
+            return api_key_principal(state, parts, &token).await;
+        }
+        if !token.starts_with(SESSION_PREFIX) {
             return Err(unauthenticated("the token is not valid"));
         }
         let session = souk_storage::accounts::session_by_token_hash(&state.db, &token_hash(&token))

@@ -220,6 +220,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::admin::list_jobs))
         .routes(routes!(api::admin::retry_job))
         .routes(routes!(api::admin::audit_log))
+        .routes(routes!(api::admin_keys::create, api::admin_keys::list))
+        .routes(routes!(api::admin_keys::revoke))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -8,6 +8,7 @@
 #[macro_use]
 mod db;
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod catalog;
 pub mod dialect;

@@ -411,6 +411,7 @@ async fn full_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
             }),
             _ => None,
         },
+        api_key: None,
     })
 }
 

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod api_keys;
 mod auth;
 mod catalog_cache;
 mod catalog_listing;
