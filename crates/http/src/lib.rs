@@ -222,6 +222,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::admin::audit_log))
         .routes(routes!(api::admin_keys::create, api::admin_keys::list))
         .routes(routes!(api::admin_keys::revoke))
+        .routes(routes!(api::admin_categories::create))
+        .routes(routes!(
+            api::admin_categories::update,
+            api::admin_categories::delete
+        ))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

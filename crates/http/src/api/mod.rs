@@ -1,6 +1,7 @@
 //! The REST API, one module per namespace (`/api/store`, later `/api/vendor`, `/api/admin`, …).
 
 pub mod admin;
+pub mod admin_categories;
 pub mod admin_keys;
 pub mod auth;
 pub mod common;

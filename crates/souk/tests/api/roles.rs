@@ -258,3 +258,99 @@ async fn admins_see_the_job_queue_and_retry_only_dead_jobs() {
         403
     );
 }
+
+#[tokio::test]
+async fn admins_shape_the_category_tree() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/api/admin/categories"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let garden: Value = post(json!({"name": "Garden"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(garden["handle"], "garden");
+    let response = post(json!({"name": "Tools", "parent": "garden", "position": 2}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let tools: Value = response.json().await.unwrap();
+    assert_eq!(tools["parent_id"], garden["id"]);
+    assert_eq!(
+        post(json!({"name": "Garden"})).await.unwrap().status(),
+        409,
+        "handle taken"
+    );
+    assert_eq!(
+        post(json!({"name": "X", "parent": "nope"}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let (_, tree) = app.get_json("/api/store/categories").await;
+    assert_eq!(tree["items"][0]["children"][0]["handle"], "tools");
+
+    // No cycles; no orphaned subtrees.
+    let garden_id = garden["id"].as_str().unwrap();
+    let tools_id = tools["id"].as_str().unwrap();
+    let response = app
+        .client
+        .put(app.url(&format!("/api/admin/categories/{garden_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Garden", "parent": "tools"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/admin/categories/{garden_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let response = app
+        .client
+        .put(app.url(&format!("/api/admin/categories/{tools_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Garden tools"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, tree) = app.get_json("/api/store/categories").await;
+    let names: Vec<_> = tree["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Garden", "Garden tools"], "moved to the root");
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/admin/categories/{garden_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let customer = app.register("shopper@example.com").await;
+    let response = app
+        .client
+        .post(app.url("/api/admin/categories"))
+        .bearer_auth(&customer)
+        .json(&json!({"name": "Mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}

@@ -1,5 +1,6 @@
 //! The catalog aggregate: vendors, categories, products and their variants and images.
 
+mod categories;
 mod export;
 mod list;
 mod vendor;
@@ -17,6 +18,9 @@ use uuid::Uuid;
 use crate::db::Arg;
 use crate::{Db, StorageError};
 
+pub use categories::{
+    DeleteCategory, create_category, delete_category, update_category, would_cycle,
+};
 pub use export::{ExportCursor, export_page};
 pub use list::{ListQuery, Page, list_products};
 pub use vendor::{
