@@ -580,3 +580,38 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     };
     assert!(stored.iter().all(|h| h.len() == 32));
 }
+
+#[tokio::test]
+async fn hashes_with_old_parameters_are_upgraded_at_login() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    let app = TestApp::spawn().await;
+    let weak = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(4096, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .unwrap()
+    .to_string();
+    let mut tx = app.db.begin_write().await.unwrap();
+    souk_storage::accounts::create_user(&mut tx, "old@example.com", "Old", &weak, false)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(app.login("old@example.com", PASSWORD).await.status(), 200);
+    let user = souk_storage::accounts::user_by_email(&app.db, "old@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        user.password_hash
+    );
+    assert_eq!(
+        app.login("old@example.com", PASSWORD).await.status(),
+        200,
+        "the new hash works"
+    );
+}

@@ -202,3 +202,60 @@ async fn kill_9_of_souk_serve_with_jobs_in_flight_loses_none() {
     let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@souk.test>")).collect();
     assert_eq!(messages.keys().cloned().collect::<HashSet<_>>(), expected);
 }
+
+#[tokio::test]
+async fn two_workers_on_one_database_never_run_a_job_twice() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 8).await.unwrap();
+    let ids = enqueue_many(&db, 100).await;
+    let mut workers = Vec::new();
+    let (stop, stopped) = watch::channel(false);
+    for n in 0..2 {
+        let dir = database.dir.path().join(format!("worker-{n}"));
+        let mailer = Mailer::new(None, "shop@souk.test", &dir, "Test Shop").unwrap();
+        let config = WorkerConfig {
+            concurrency: 8,
+            ..fast_worker_config()
+        };
+        workers.push(tokio::spawn(
+            Worker::new(db.clone(), Arc::new(mailer), config).run(stopped.clone()),
+        ));
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let done = jobs::list(&db, Some(JobStatus::Done), None, 200)
+            .await
+            .unwrap()
+            .len();
+        if done == 100 || started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let mut sent = Vec::new();
+    for n in 0..2 {
+        if let Ok(entries) =
+            std::fs::read_dir(database.dir.path().join(format!("worker-{n}")).join("mail"))
+        {
+            sent.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            );
+        }
+    }
+    assert_eq!(
+        sent.len(),
+        100,
+        "each job ran exactly once across both workers"
+    );
+    let unique: HashSet<_> = sent.iter().collect();
+    assert_eq!(unique.len(), 100);
+    for id in ids {
+        assert_eq!(jobs::get(&db, id).await.unwrap().unwrap().attempts, 1);
+    }
+}

@@ -17,6 +17,7 @@ mod import_export;
 mod jobs_email;
 mod operations;
 mod roles;
+mod secrets_in_logs;
 mod smtp;
 mod storage;
 mod tenancy;
