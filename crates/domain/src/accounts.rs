@@ -87,7 +87,8 @@ pub fn check_password_policy(password: &str, email: Option<&str>) -> Result<(), 
     if common_passwords().contains(lower.as_str()) {
         return Err("is one of the most common passwords; choose another");
     }
-    if lower.chars().all(|c| Some(c) == lower.chars().next()) {
+    let first = lower.chars().next();
+    if lower.chars().all(|c| Some(c) == first) {
         return Err("must not be one character repeated");
     }
     if email
