@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub retry_max: Duration,
     /// Where links in emails point (`https://shop.example`).
     pub public_url: String,
+    /// Runs after which a failing job is dead-lettered.
+    pub max_attempts: i64,
 }
 
 impl Default for WorkerConfig {
@@ -51,6 +53,7 @@ impl Default for WorkerConfig {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(3600),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            max_attempts: 25,
         }
     }
 }
@@ -138,7 +141,9 @@ impl Worker {
         };
         let result = match &outcome {
             Ok(()) => jobs::complete(&self.db, job.id, &self.id).await.map(|_| ()),
-            Err(JobError::Retryable(e)) if job.attempts < job.max_attempts => {
+            Err(JobError::Retryable(e))
+                if job.attempts < job.max_attempts.min(self.config.max_attempts) =>
+            {
                 let delay = backoff(&self.config, job.attempts);
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, retry_in = ?delay, error = %e, "job failed; will retry");
                 let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);

@@ -73,6 +73,9 @@ pub struct GlobalArgs {
     /// First retry delay of a failed job in milliseconds (doubles per attempt, with jitter, up to an hour).
     #[arg(long, env = "SOUK_JOB_RETRY_BASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..=3_600_000), global = true)]
     pub job_retry_base_ms: u64,
+    /// Runs after which a failing job is dead-lettered (kept for inspection and manual retry).
+    #[arg(long, env = "SOUK_JOB_MAX_ATTEMPTS", default_value_t = 25, value_parser = clap::value_parser!(i64).range(1..=1000), global = true)]
+    pub job_max_attempts: i64,
     /// Most database connections (PostgreSQL) or concurrent readers (SQLite).
     #[arg(long, env = "SOUK_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     pub db_max_connections: u32,

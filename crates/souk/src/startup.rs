@@ -78,6 +78,7 @@ pub fn background_worker(
         lease: Duration::from_secs(global.job_lease_secs),
         retry_base: Duration::from_millis(global.job_retry_base_ms),
         public_url: public_url.to_owned(),
+        max_attempts: global.job_max_attempts,
         ..WorkerConfig::default()
     };
     Ok(Some(Worker::new(db, Arc::new(mailer), config)))

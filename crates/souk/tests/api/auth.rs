@@ -615,3 +615,46 @@ async fn hashes_with_old_parameters_are_upgraded_at_login() {
         "the new hash works"
     );
 }
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_shop_is_served_over_https() {
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        public_url: Some("https://shop.example".into()),
+        ..souk_http::HttpConfig::default()
+    })
+    .await;
+    let response = app
+        .post_json(
+            "/api/auth/register",
+            json!({"email": "tls@example.com", "password": PASSWORD, "name": "T"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    for cookie in set_cookies(&response) {
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+    // The public URL is the origin cookie-authenticated changes must come from.
+    let response = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("origin", app.base.clone())
+        .json(&json!({"email": "tls@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "plain-http origin is foreign to an https shop"
+    );
+    let response = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("origin", "https://shop.example")
+        .json(&json!({"email": "tls@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -259,3 +259,46 @@ async fn two_workers_on_one_database_never_run_a_job_twice() {
         assert_eq!(jobs::get(&db, id).await.unwrap().unwrap().attempts, 1);
     }
 }
+
+#[tokio::test]
+async fn souk_worker_runs_queued_jobs_and_stops_on_sigterm() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let ids = enqueue_many(&db, 5).await;
+    let mut child = souk_command(&database)
+        .env("SOUK_JOB_POLL_MS", "50")
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mail = database.dir.path().join("data").join("mail");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&mail).map_or(0, |d| d.count()) < 5
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &ids {
+        assert!(
+            mail.join(format!("{id}.eml")).exists(),
+            "job {id} ran as an .eml file"
+        );
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "souk worker did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

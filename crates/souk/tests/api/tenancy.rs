@@ -301,7 +301,35 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
     assert_eq!(ids, [pb["id"].as_str().unwrap()]);
 
     // Admin endpoints are for admins only.
+    let (_, key) = app
+        .send(
+            Method::POST,
+            "/api/admin/api-keys",
+            &admin,
+            Some(json!({"name": "k", "scopes": ["admin:read"]})),
+        )
+        .await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    let (_, category) = app
+        .send(
+            Method::POST,
+            "/api/admin/categories",
+            &admin,
+            Some(json!({"name": "Lamps"})),
+        )
+        .await;
+    let category_id = category["id"].as_str().unwrap().to_owned();
+    let (_, jobs) = app.get_auth_json("/api/admin/jobs", &admin).await;
+    let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
     let admin_attempts = [
+        (Method::DELETE, format!("/api/admin/api-keys/{key_id}")),
+        (Method::GET, "/api/admin/api-keys".to_owned()),
+        (Method::PUT, format!("/api/admin/categories/{category_id}")),
+        (
+            Method::DELETE,
+            format!("/api/admin/categories/{category_id}"),
+        ),
+        (Method::POST, format!("/api/admin/jobs/{job_id}/retry")),
         (Method::GET, "/api/admin/vendors".to_owned()),
         (
             Method::POST,
