@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,8 @@ pub enum MailConfigError {
     Invalid(String),
     #[error("SOUK_MAIL_FROM '{0}' is not an email address like 'Shop <shop@example.com>'")]
     From(String),
+    #[error("SOUK_SMTP_CA_FILE: {0}")]
+    Ca(String),
 }
 
 enum Transport {
@@ -107,11 +109,30 @@ impl Mailer {
         data_dir: &Path,
         shop_name: &str,
     ) -> Result<Mailer, MailConfigError> {
+        Self::with_ca(smtp_url, None, from, data_dir, shop_name)
+    }
+
+    /// Like [`Mailer::new`], also trusting the PEM certificate(s) in `ca_file` for the SMTP
+    /// server's TLS (an internal relay with its own certificate authority).
+    pub fn with_ca(
+        smtp_url: Option<&str>,
+        ca_file: Option<&Path>,
+        from: &str,
+        data_dir: &Path,
+        shop_name: &str,
+    ) -> Result<Mailer, MailConfigError> {
         let from: Mailbox = from
             .parse()
             .map_err(|_| MailConfigError::From(from.to_owned()))?;
+        let ca = match ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| MailConfigError::Ca(format!("{}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
         let transport = match smtp_url {
-            Some(url) => Transport::Smtp(smtp_transport(url)?),
+            Some(url) => Transport::Smtp(smtp_transport(url, ca.as_deref())?),
             None => Transport::Files(data_dir.join("mail")),
         };
         let override_dir = data_dir.join("templates").join("email");
@@ -210,7 +231,10 @@ impl Mailer {
     }
 }
 
-fn smtp_transport(raw: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailConfigError> {
+fn smtp_transport(
+    raw: &str,
+    ca_pem: Option<&[u8]>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailConfigError> {
     let url = url::Url::parse(raw).map_err(|e| MailConfigError::Url(e.to_string()))?;
     let host = url
         .host_str()
@@ -221,8 +245,22 @@ fn smtp_transport(raw: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailC
         .query_pairs()
         .find(|(k, _)| k == "tls")
         .map(|(_, v)| v.into_owned());
-    let tls_parameters =
-        || TlsParameters::new(host.clone()).map_err(|e| MailConfigError::Invalid(e.to_string()));
+    let tls_parameters = || -> Result<TlsParameters, MailConfigError> {
+        let mut builder = TlsParameters::builder(host.clone());
+        if let Some(pem) = ca_pem {
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(MailConfigError::Ca(
+                    "no PEM certificate in the file".to_owned(),
+                ));
+            }
+            let cert =
+                Certificate::from_pem(pem).map_err(|e| MailConfigError::Ca(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build()
+            .map_err(|e| MailConfigError::Invalid(e.to_string()))
+    };
     let (tls, default_port) = match (url.scheme(), tls_mode.as_deref()) {
         ("smtps", None | Some("wrapper" | "implicit")) => (Tls::Wrapper(tls_parameters()?), 465),
         ("smtp", Some("starttls" | "required")) => (Tls::Required(tls_parameters()?), 587),
@@ -260,12 +298,13 @@ mod tests {
 
     #[test]
     fn smtp_urls() {
-        assert!(smtp_transport("smtp://127.0.0.1:2525").is_ok());
-        assert!(smtp_transport("smtp://user:p%40ss@mail.example:587?tls=starttls").is_ok());
-        assert!(smtp_transport("smtps://mail.example").is_ok());
-        assert!(smtp_transport("smtp://mail.example?tls=bogus").is_err());
-        assert!(smtp_transport("http://mail.example").is_err());
-        assert!(smtp_transport("not a url").is_err());
+        assert!(smtp_transport("smtp://127.0.0.1:2525", None).is_ok());
+        assert!(smtp_transport("smtp://user:p%40ss@mail.example:587?tls=starttls", None).is_ok());
+        assert!(smtp_transport("smtps://mail.example", None).is_ok());
+        assert!(smtp_transport("smtp://mail.example?tls=bogus", None).is_err());
+        assert!(smtp_transport("http://mail.example", None).is_err());
+        assert!(smtp_transport("not a url", None).is_err());
+        assert!(smtp_transport("smtps://mail.example", Some(b"not a certificate")).is_err());
     }
 
     #[test]

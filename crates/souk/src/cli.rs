@@ -46,6 +46,10 @@ pub struct GlobalArgs {
     /// `smtp://host:25` (no TLS). Unset: emails are written as .eml files to DATA_DIR/mail.
     #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// PEM file of certificate authorities to trust for the SMTP server's TLS (besides the
+    /// public web roots), for a relay with an internal certificate.
+    #[arg(long, env = "SOUK_SMTP_CA_FILE", global = true)]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender of transactional email.
     #[arg(
         long,

@@ -60,8 +60,9 @@ pub fn background_worker(
     if concurrency == 0 {
         return Ok(None);
     }
-    let mailer = Mailer::new(
+    let mailer = Mailer::with_ca(
         global.smtp_url.as_deref(),
+        global.smtp_ca_file.as_deref(),
         &global.mail_from,
         &global.data_dir,
         &global.shop_name,

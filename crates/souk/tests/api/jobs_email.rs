@@ -302,3 +302,96 @@ async fn souk_worker_runs_queued_jobs_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A throwaway certificate authority and a `localhost` server certificate it signed.
+fn make_certificates(dir: &std::path::Path) {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=Souk Test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile leaf.ext 2>/dev/null
+"#;
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .expect("openssl");
+    assert!(status.success(), "openssl could not make test certificates");
+}
+
+#[tokio::test]
+async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 4).await.unwrap();
+    let dir = database.dir.path();
+    make_certificates(dir);
+    let cert = dir.join("cert.pem").display().to_string();
+    let key = dir.join("key.pem").display().to_string();
+    let mut starttls = SmtpServer::new(free_port(), &dir.join("starttls-mail"));
+    starttls.args = vec![
+        "--tlscert".into(),
+        cert.clone(),
+        "--tlskey".into(),
+        key.clone(),
+    ];
+    starttls.start();
+    let mut smtps = SmtpServer::new(free_port(), &dir.join("smtps-mail"));
+    smtps.args = vec!["--smtpscert".into(), cert, "--smtpskey".into(), key];
+    smtps.start();
+
+    for (server, url) in [
+        (
+            &starttls,
+            format!("smtp://localhost:{}?tls=starttls", starttls.port),
+        ),
+        (&smtps, format!("smtps://localhost:{}", smtps.port)),
+    ] {
+        let mailer = Mailer::with_ca(
+            Some(&url),
+            Some(&dir.join("ca.pem")),
+            "shop@souk.test",
+            dir,
+            "Test Shop",
+        )
+        .unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(
+            Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped),
+        );
+        let ids = enqueue_many(&db, 3).await;
+        let messages = server.wait_for(3, Duration::from_secs(20)).await;
+        let _ = stop.send(true);
+        worker.await.unwrap();
+        for id in ids {
+            assert!(
+                messages.contains_key(&format!("<{id}@souk.test>")),
+                "{url}: job {id} delivered over TLS"
+            );
+        }
+    }
+
+    // Without trusting the test CA, the certificate is refused and nothing is sent in clear.
+    let mailer = Mailer::new(
+        Some(&format!("smtp://localhost:{}?tls=starttls", starttls.port)),
+        "shop@souk.test",
+        dir,
+        "Test Shop",
+    )
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+    let untrusted = enqueue_many(&db, 1).await[0];
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    let job = jobs::get(&db, untrusted).await.unwrap().unwrap();
+    assert_ne!(job.status, "done", "{job:?}");
+    assert!(job.attempts >= 1 && job.last_error.is_some(), "{job:?}");
+    assert!(
+        !starttls
+            .messages()
+            .contains_key(&format!("<{untrusted}@souk.test>"))
+    );
+}

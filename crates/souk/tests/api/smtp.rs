@@ -16,6 +16,8 @@ pub fn free_port() -> u16 {
 pub struct SmtpServer {
     pub port: u16,
     pub maildir: PathBuf,
+    /// Extra aiosmtpd arguments (TLS certificates).
+    pub args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -25,6 +27,7 @@ impl SmtpServer {
         SmtpServer {
             port,
             maildir: maildir.to_owned(),
+            args: Vec::new(),
             child: None,
         }
     }
@@ -42,6 +45,7 @@ impl SmtpServer {
                 "-l",
                 &format!("127.0.0.1:{}", self.port),
             ])
+            .args(&self.args)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&self.maildir)
             .stdout(Stdio::null())
