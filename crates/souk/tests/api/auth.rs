@@ -658,3 +658,55 @@ async fn cookies_are_secure_when_the_shop_is_served_over_https() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_throttled() {
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..souk_http::HttpConfig::default()
+    })
+    .await;
+    app.register("proxied@example.com").await;
+    let attempt = |client_ip: &'static str, email: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("{client_ip}, 127.0.0.1"))
+            .json(&json!({"email": email, "password": "wrong password!"}))
+            .send()
+    };
+    // 100 failures from one client address (spread over accounts) close that address…
+    for i in 0..100 {
+        let email: &'static str = Box::leak(format!("victim{i}@example.com").into_boxed_str());
+        assert_eq!(attempt("198.51.100.7", email).await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        attempt("198.51.100.7", "another@example.com")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // …not the proxy's other clients.
+    assert_eq!(
+        attempt("198.51.100.8", "another@example.com")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let (_, sessions) = {
+        let body: Value = app
+            .login("proxied@example.com", PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = body["token"].as_str().unwrap().to_owned();
+        let r = app.get_auth("/api/auth/sessions", &token).await;
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(
+        sessions["items"][0]["ip"], "127.0.0.1",
+        "this login came straight from the peer"
+    );
+}
