@@ -7,5 +7,6 @@ pub mod accounts;
 pub mod catalog;
 pub mod html;
 pub mod money;
+pub mod pricing;
 pub mod shopify;
 pub mod time;
