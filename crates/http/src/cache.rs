@@ -7,15 +7,19 @@
 //! once (`AppState::invalidate_catalog`). Writes by another process (`souk import`) or another
 //! instance show up within `ttl`. Only 200 responses of public, unauthenticated routes are
 //! cached; checkout always re-reads prices and stock from the database.
+//!
+//! Concurrent misses for one key are coalesced: when an entry expires under load, one request
+//! rebuilds it and the others wait for that result instead of all hitting the database at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use moka::sync::Cache;
+use moka::future::Cache;
 
 use crate::AppState;
 
@@ -60,6 +64,22 @@ fn json_response(body: Bytes, cache: &'static str) -> Response {
     response
 }
 
+/// A response that is not cached, in a form every coalesced waiter can rebuild.
+struct Uncacheable {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Uncacheable {
+    fn to_response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
 /// Serves cacheable catalog reads from the cache, and fills it on a miss.
 pub async fn cache_catalog_reads(
     State(state): State<AppState>,
@@ -76,25 +96,39 @@ pub async fn cache_catalog_reads(
         .uri()
         .path_and_query()
         .map_or_else(String::new, |pq| pq.as_str().to_owned());
-    if let Some(body) = entries.get(&key) {
+    if let Some(body) = entries.get(&key).await {
         return json_response(body, "hit");
     }
-    let response = next.run(req).await;
-    if response.status() != StatusCode::OK {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, MAX_ENTRY_BYTES).await {
-        Ok(bytes) => {
-            entries.insert(key, bytes.clone());
-            let mut response = json_response(bytes, "miss");
-            for (name, value) in &parts.headers {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    response.headers_mut().insert(name, value.clone());
-                }
+    let result = entries
+        .try_get_with(key, async move {
+            let response = next.run(req).await;
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, MAX_ENTRY_BYTES)
+                .await
+                .map_err(|_| Uncacheable {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    headers: HeaderMap::new(),
+                    body: Bytes::new(),
+                })?;
+            if parts.status == StatusCode::OK {
+                Ok(bytes)
+            } else {
+                Err(Uncacheable {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: bytes,
+                })
             }
-            response
+        })
+        .await;
+    match result {
+        Ok(body) => json_response(body, "miss"),
+        Err(e) => {
+            let e: Arc<Uncacheable> = e;
+            if e.status == StatusCode::INTERNAL_SERVER_ERROR && e.body.is_empty() {
+                return crate::error::ApiError::internal().into_response();
+            }
+            e.to_response()
         }
-        Err(_) => crate::error::ApiError::internal().into_response(),
     }
 }
