@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use souk_domain::catalog::{CategoryNode, Product, Variant};
+use souk_domain::catalog::{
+    CategoryNode, CategoryRef, ImageDraft, Product, ProductOption, Variant,
+};
 use souk_domain::money::Money;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -84,6 +86,34 @@ pub struct ProductBody {
     pub variants: Vec<VariantBody>,
 }
 
+impl From<CategoryRef> for CategoryRefBody {
+    fn from(c: CategoryRef) -> Self {
+        CategoryRefBody {
+            id: c.id,
+            handle: c.handle,
+            name: c.name,
+        }
+    }
+}
+
+impl From<ImageDraft> for ImageBody {
+    fn from(i: ImageDraft) -> Self {
+        ImageBody {
+            url: i.url,
+            alt: i.alt,
+        }
+    }
+}
+
+impl From<ProductOption> for OptionBody {
+    fn from(o: ProductOption) -> Self {
+        OptionBody {
+            name: o.name,
+            values: o.values,
+        }
+    }
+}
+
 impl From<Variant> for VariantBody {
     fn from(v: Variant) -> Self {
         VariantBody {
@@ -112,15 +142,7 @@ impl From<Product> for ProductBody {
                 handle: p.vendor.handle,
                 name: p.vendor.name,
             },
-            categories: p
-                .categories
-                .into_iter()
-                .map(|c| CategoryRefBody {
-                    id: c.id,
-                    handle: c.handle,
-                    name: c.name,
-                })
-                .collect(),
+            categories: p.categories.into_iter().map(Into::into).collect(),
             images: p
                 .images
                 .into_iter()
@@ -129,14 +151,7 @@ impl From<Product> for ProductBody {
                     alt: i.alt,
                 })
                 .collect(),
-            options: p
-                .options
-                .into_iter()
-                .map(|o| OptionBody {
-                    name: o.name,
-                    values: o.values,
-                })
-                .collect(),
+            options: p.options.into_iter().map(Into::into).collect(),
             variants: p.variants.into_iter().map(Into::into).collect(),
         }
     }

@@ -136,31 +136,9 @@ impl From<Product> for VendorProductBody {
             description_html: p.description_html,
             product_type: p.product_type,
             tags: p.tags,
-            categories: p
-                .categories
-                .into_iter()
-                .map(|c| CategoryRefBody {
-                    id: c.id,
-                    handle: c.handle,
-                    name: c.name,
-                })
-                .collect(),
-            images: p
-                .images
-                .into_iter()
-                .map(|i| ImageBody {
-                    url: i.url,
-                    alt: i.alt,
-                })
-                .collect(),
-            options: p
-                .options
-                .into_iter()
-                .map(|o| OptionBody {
-                    name: o.name,
-                    values: o.values,
-                })
-                .collect(),
+            categories: p.categories.into_iter().map(Into::into).collect(),
+            images: p.images.into_iter().map(Into::into).collect(),
+            options: p.options.into_iter().map(Into::into).collect(),
             variants: p
                 .variants
                 .into_iter()

@@ -5,27 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-impl TestApp {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 fn product(handle: &str) -> Value {
     json!({"handle": handle, "title": "Keyed", "status": "published",
            "variants": [{"sku": handle.to_uppercase(), "price": {"amount": 900, "currency": "USD"}, "stock": 2}]})
@@ -40,7 +19,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         .await;
 
     let (status, created) = app
-        .call(
+        .send(
             Method::POST,
             "/api/admin/api-keys",
             &admin,
@@ -54,7 +33,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
 
     // The key manages its vendor's catalog…
     let (status, made) = app
-        .call(
+        .send(
             Method::POST,
             "/api/vendor/products",
             &secret,
@@ -63,7 +42,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         .await;
     assert_eq!(status, 201, "{made}");
     let (status, list) = app
-        .call(Method::GET, "/api/vendor/products", &secret, None)
+        .send(Method::GET, "/api/vendor/products", &secret, None)
         .await;
     assert_eq!((status, list["items"].as_array().unwrap().len()), (200, 1));
     assert_eq!(
@@ -78,7 +57,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         (Method::POST, "/api/vendor/apply"),
     ] {
         let (status, problem) = app
-            .call(method.clone(), path, &secret, Some(json!({})))
+            .send(method.clone(), path, &secret, Some(json!({})))
             .await;
         assert_eq!(
             (status, problem["code"].as_str()),
@@ -89,7 +68,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
 
     // A read-only key reads but does not write; an admin key reads admin resources only.
     let (_, read_only) = app
-        .call(
+        .send(
             Method::POST,
             "/api/admin/api-keys",
             &admin,
@@ -98,13 +77,13 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         .await;
     let read_only = read_only["secret"].as_str().unwrap();
     assert_eq!(
-        app.call(Method::GET, "/api/vendor/products", read_only, None)
+        app.send(Method::GET, "/api/vendor/products", read_only, None)
             .await
             .0,
         200
     );
     assert_eq!(
-        app.call(
+        app.send(
             Method::POST,
             "/api/vendor/products",
             read_only,
@@ -115,7 +94,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         403
     );
     let (_, reporting) = app
-        .call(
+        .send(
             Method::POST,
             "/api/admin/api-keys",
             &admin,
@@ -124,13 +103,13 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         .await;
     let reporting = reporting["secret"].as_str().unwrap();
     assert_eq!(
-        app.call(Method::GET, "/api/admin/audit-log", reporting, None)
+        app.send(Method::GET, "/api/admin/audit-log", reporting, None)
             .await
             .0,
         200
     );
     assert_eq!(
-        app.call(
+        app.send(
             Method::POST,
             &format!("/api/admin/vendors/{vendor_id}/suspend"),
             reporting,
@@ -149,7 +128,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         json!({"name": "", "scopes": []}),
     ] {
         assert_eq!(
-            app.call(
+            app.send(
                 Method::POST,
                 "/api/admin/api-keys",
                 &admin,
@@ -164,7 +143,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
 
     // Listed without secrets; stored hashed; revocation is immediate.
     let (_, keys) = app
-        .call(Method::GET, "/api/admin/api-keys", &admin, None)
+        .send(Method::GET, "/api/admin/api-keys", &admin, None)
         .await;
     assert_eq!(keys["items"].as_array().unwrap().len(), 3);
     assert!(!keys.to_string().contains(&secret));
@@ -182,7 +161,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
     };
     assert!(stored.iter().all(|h| h.len() == 32));
     assert_eq!(
-        app.call(
+        app.send(
             Method::DELETE,
             &format!("/api/admin/api-keys/{key_id}"),
             &admin,
@@ -193,13 +172,13 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         204
     );
     assert_eq!(
-        app.call(Method::GET, "/api/vendor/products", &secret, None)
+        app.send(Method::GET, "/api/vendor/products", &secret, None)
             .await
             .0,
         401
     );
     assert_eq!(
-        app.call(
+        app.send(
             Method::DELETE,
             &format!("/api/admin/api-keys/{key_id}"),
             &admin,

@@ -21,7 +21,7 @@ fn product_input(handle: &str, sku: &str) -> Value {
 }
 
 impl TestApp {
-    async fn send(
+    pub async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
