@@ -237,59 +237,37 @@ pub async fn upsert_product(
                 draft.handle
             )));
         }
-        Some((id, _)) => {
-            on_tx!(tx, conn => {
-                sqlx::query(
-                    "UPDATE products SET title = $2, title_sort = $3, description_html = $4, product_type = $5, tags = $6, \
-                     status = $7, option1_name = $8, option2_name = $9, option3_name = $10, price_min = $11, currency = $12, \
-                     updated_at = $13 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(title)
-                .bind(title.to_lowercase())
-                .bind(&draft.description_html)
-                .bind(&draft.product_type)
-                .bind(&tags)
-                .bind(draft.status.as_str())
-                .bind(option(0))
-                .bind(option(1))
-                .bind(option(2))
-                .bind(price_min)
-                .bind(currency.code())
-                .bind(now)
-                .execute(&mut *conn)
-                .await?.rows_affected()
-            });
-            id
-        }
-        None => {
-            let id = Uuid::now_v7();
-            on_tx!(tx, conn => {
-                sqlx::query(
-                    "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
-                     option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
-                )
-                .bind(id)
-                .bind(vendor.id)
-                .bind(draft.handle.as_str())
-                .bind(title)
-                .bind(title.to_lowercase())
-                .bind(&draft.description_html)
-                .bind(&draft.product_type)
-                .bind(&tags)
-                .bind(draft.status.as_str())
-                .bind(option(0))
-                .bind(option(1))
-                .bind(option(2))
-                .bind(price_min)
-                .bind(currency.code())
-                .bind(now)
-                .execute(&mut *conn)
-                .await?.rows_affected()
-            });
-            id
-        }
+        // Insert, or update in place (keeping id, vendor and creation time): one statement.
+        _ => on_tx!(tx, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
+                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+                 ON CONFLICT (handle) DO UPDATE SET title = excluded.title, title_sort = excluded.title_sort, \
+                 description_html = excluded.description_html, product_type = excluded.product_type, tags = excluded.tags, \
+                 status = excluded.status, option1_name = excluded.option1_name, option2_name = excluded.option2_name, \
+                 option3_name = excluded.option3_name, price_min = excluded.price_min, currency = excluded.currency, \
+                 updated_at = excluded.updated_at \
+                 RETURNING id",
+            )
+            .bind(existing.map_or_else(Uuid::now_v7, |(id, _)| id))
+            .bind(vendor.id)
+            .bind(draft.handle.as_str())
+            .bind(title)
+            .bind(title.to_lowercase())
+            .bind(&draft.description_html)
+            .bind(&draft.product_type)
+            .bind(&tags)
+            .bind(draft.status.as_str())
+            .bind(option(0))
+            .bind(option(1))
+            .bind(option(2))
+            .bind(price_min)
+            .bind(currency.code())
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?
+        }),
     };
     let is_update = existing.is_some();
 
