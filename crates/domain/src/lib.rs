@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod catalog;
 pub mod html;
 pub mod money;
+pub mod orders;
 pub mod pricing;
 pub mod shopify;
 pub mod time;

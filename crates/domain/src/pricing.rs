@@ -129,7 +129,8 @@ pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
     shares
 }
 
-fn shipping_for(rate: &ShippingRate, vendor_subtotal: i64, grams: i64) -> i64 {
+/// What `rate` charges for goods worth `vendor_subtotal` weighing `grams`.
+pub fn shipping_cost(rate: &ShippingRate, vendor_subtotal: i64, grams: i64) -> i64 {
     match *rate {
         ShippingRate::Flat(amount) => amount.max(0),
         ShippingRate::FreeOver { amount, threshold } => {
@@ -231,7 +232,7 @@ pub fn price_cart(
         .map(|(vendor, (sub, grams))| {
             let cost = shipping
                 .get(vendor)
-                .map_or(0, |rate| shipping_for(rate, *sub, *grams));
+                .map_or(0, |rate| shipping_cost(rate, *sub, *grams));
             (vendor.clone(), cost)
         })
         .collect();

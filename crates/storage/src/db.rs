@@ -41,6 +41,40 @@ macro_rules! on_tx {
     };
 }
 
+/// Runs `$body` with `$conn: &mut <Backend>Connection` from either a pooled read connection or
+/// an open transaction, so one query function serves reads (`Exec::Db`) and the re-reads a
+/// write transaction needs (`Exec::Tx`).
+macro_rules! on_exec {
+    ($exec:expr, $conn:ident => $body:expr) => {
+        match $exec {
+            $crate::db::Exec::Db($crate::Db::Sqlite { read, .. }) => {
+                let mut pooled = read.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::db::Exec::Db($crate::Db::Postgres(pool)) => {
+                let mut pooled = pool.acquire().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::db::Exec::Tx($crate::Tx::Sqlite(tx)) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Exec::Tx($crate::Tx::Postgres(tx)) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// Where a query runs: the read pool, or inside a write transaction.
+pub enum Exec<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
+}
+
 /// Binds a list of dynamically built arguments onto a query, in order.
 macro_rules! bind_args {
     ($query:expr, $args:expr) => {{
@@ -51,6 +85,9 @@ macro_rules! bind_args {
                 $crate::db::Arg::F64(v) => q.bind(v),
                 $crate::db::Arg::Text(v) => q.bind(v),
                 $crate::db::Arg::Uuid(v) => q.bind(v),
+                $crate::db::Arg::OptText(v) => q.bind(v),
+                $crate::db::Arg::OptUuid(v) => q.bind(v),
+                $crate::db::Arg::Bool(v) => q.bind(v),
             };
         }
         q
@@ -64,6 +101,20 @@ pub(crate) enum Arg {
     F64(f64),
     Text(String),
     Uuid(uuid::Uuid),
+    OptText(Option<String>),
+    OptUuid(Option<uuid::Uuid>),
+    Bool(bool),
+}
+
+/// `($1, $2, …), ($n+1, …)`: placeholders for a multi-row `VALUES` of `rows` × `cols`.
+pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -118,3 +118,12 @@ pub(crate) fn skip_locked(backend: Backend) -> &'static str {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
     }
 }
+
+/// Row locking inside a write transaction: PostgreSQL locks the rows read (so a concurrent
+/// transaction waits); SQLite's `BEGIN IMMEDIATE` already holds the only write lock.
+pub(crate) fn for_update(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    }
+}

@@ -24,6 +24,12 @@ impl StorageError {
 }
 
 impl StorageError {
+    /// A PostgreSQL serialization failure or deadlock: the transaction may simply be run again.
+    pub fn is_retryable_conflict(&self) -> bool {
+        matches!(self, StorageError::Database(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("40001" | "40P01")))
+    }
+
     /// No connection became free in time: the database is saturated, the request may be retried.
     pub fn is_overloaded(&self) -> bool {
         matches!(self, StorageError::Database(sqlx::Error::PoolTimedOut))

@@ -73,6 +73,50 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob) -> Result<Uuid, StorageError> {
     Ok(id)
 }
 
+/// A job that becomes due at `run_at` (Unix ms).
+#[derive(Debug, Clone)]
+pub struct ScheduledJob {
+    pub job: NewJob,
+    pub run_at: i64,
+}
+
+/// Adds several jobs inside `tx` in one statement.
+pub async fn enqueue_many(tx: &mut Tx, jobs: &[ScheduledJob]) -> Result<(), StorageError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut args = Vec::with_capacity(jobs.len() * 6);
+    for j in jobs {
+        args.push(crate::db::Arg::Uuid(Uuid::now_v7()));
+        args.push(crate::db::Arg::Text(j.job.kind.clone()));
+        args.push(crate::db::Arg::Text(j.job.payload.to_string()));
+        args.push(crate::db::Arg::I64(j.job.max_attempts.max(1)));
+        args.push(crate::db::Arg::I64(j.run_at));
+        args.push(crate::db::Arg::I64(now));
+    }
+    let rows: Vec<String> = (0..jobs.len())
+        .map(|r| {
+            let b = r * 6;
+            format!(
+                "(${}, ${}, ${}, 'pending', 0, ${}, ${}, ${}, ${})",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 6
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) VALUES {}",
+        rows.join(", ")
+    );
+    on_tx!(tx, conn => {
+        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
 /// A job leased to one worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {

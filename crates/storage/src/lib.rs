@@ -10,12 +10,17 @@ mod db;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod carts;
 pub mod catalog;
+pub mod coupons;
 pub mod dialect;
 mod error;
 pub mod jobs;
+pub mod ledger;
+pub mod orders;
+pub mod rates;
 mod migrate;
 pub mod vendors;
 
-pub use db::{Backend, Db, DbOptions, PoolStats, Tx, now_ms, redact_url};
+pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, now_ms, redact_url};
 pub use error::StorageError;

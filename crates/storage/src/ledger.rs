@@ -1,0 +1,181 @@
+//! Marketplace money: commission rates, vendor balances, payouts and the payout report.
+//!
+//! The ledger is append-only. A vendor's balance is the sum of its `earning`,
+//! `earning_reversal` and `payout` entries; `commission` entries are the platform's income.
+
+use uuid::Uuid;
+
+use crate::dialect::for_update;
+use crate::{Db, StorageError, Tx, now_ms};
+
+/// Sets a vendor's commission rate (`None`: the platform default). False: no such vendor.
+pub async fn set_commission(
+    db: &Db,
+    vendor_id: Uuid,
+    bps: Option<i64>,
+) -> Result<bool, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE vendors SET commission_bps = $2, updated_at = $3 WHERE id = $1")
+            .bind(vendor_id)
+            .bind(bps)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+pub async fn commission_of(db: &Db, vendor_id: Uuid) -> Result<Option<Option<i64>>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT commission_bps FROM vendors WHERE id = $1")
+            .bind(vendor_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// A vendor's money, in minor units of the shop currency.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct Balance {
+    pub vendor_id: Uuid,
+    pub vendor_name: String,
+    /// Earned from paid orders (after commission and refunds).
+    pub earned: i64,
+    /// The platform's commission on those orders.
+    pub commission: i64,
+    pub paid_out: i64,
+    /// Owed to the vendor now: earned − paid out.
+    pub available: i64,
+    /// Vendor-order totals of orders placed but not yet paid.
+    pub pending: i64,
+}
+
+const BALANCE_SELECT: &str = "SELECT vd.id AS vendor_id, vd.name AS vendor_name, \
+     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('earning', 'earning_reversal')), 0) AS earned, \
+     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('commission', 'commission_reversal')), 0) AS commission, \
+     COALESCE((SELECT -SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id AND e.kind = 'payout'), 0) AS paid_out, \
+     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('earning', 'earning_reversal', 'payout')), 0) AS available, \
+     COALESCE((SELECT SUM(vo.total) FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
+        WHERE vo.vendor_id = vd.id AND o.status = 'pending_payment'), 0) AS pending \
+     FROM vendors vd";
+
+pub async fn balance(db: &Db, vendor_id: Uuid) -> Result<Option<Balance>, StorageError> {
+    let sql = format!("{BALANCE_SELECT} WHERE vd.id = $1");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(vendor_id).fetch_optional(pool).await?
+    }))
+}
+
+/// Every vendor's balance, by name.
+pub async fn report(db: &Db) -> Result<Vec<Balance>, StorageError> {
+    let sql = format!("{BALANCE_SELECT} ORDER BY vd.name, vd.id");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
+    }))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PayoutRow {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub reference: String,
+    pub created_at: i64,
+}
+
+/// Why a payout was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayoutError {
+    NoSuchVendor,
+    /// More than the vendor's available balance.
+    InsufficientBalance { available: i64 },
+}
+
+/// Records money sent to a vendor. The vendor row is locked (PostgreSQL) or the write lock held
+/// (SQLite) while the balance is checked, so two payouts cannot overdraw it.
+pub async fn record_payout(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    amount: i64,
+    currency: &str,
+    reference: &str,
+    created_by: Uuid,
+) -> Result<Result<PayoutRow, PayoutError>, StorageError> {
+    let lock = for_update(tx.backend());
+    let now = now_ms();
+    let sql = format!("SELECT id FROM vendors WHERE id = $1{lock}");
+    let exists: Option<Uuid> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(vendor_id).fetch_optional(&mut *conn).await?
+    });
+    if exists.is_none() {
+        return Ok(Err(PayoutError::NoSuchVendor));
+    }
+    let available: i64 = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE vendor_id = $1 \
+             AND kind IN ('earning', 'earning_reversal', 'payout')",
+        )
+        .bind(vendor_id)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    if amount > available {
+        return Ok(Err(PayoutError::InsufficientBalance { available }));
+    }
+    let payout = PayoutRow {
+        id: Uuid::now_v7(),
+        vendor_id,
+        amount,
+        currency: currency.to_owned(),
+        reference: reference.to_owned(),
+        created_at: now,
+    };
+    on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "INSERT INTO payouts (id, vendor_id, amount, currency, reference, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(payout.id)
+        .bind(vendor_id)
+        .bind(amount)
+        .bind(currency)
+        .bind(reference)
+        .bind(created_by)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_entries (id, vendor_id, payout_id, kind, amount, currency, created_at) \
+             VALUES ($1, $2, $3, 'payout', $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(vendor_id)
+        .bind(payout.id)
+        .bind(-amount)
+        .bind(currency)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(Ok(payout))
+}
+
+pub async fn payouts(db: &Db, vendor_id: Uuid) -> Result<Vec<PayoutRow>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
+             WHERE vendor_id = $1 ORDER BY created_at DESC, id LIMIT 200",
+        )
+        .bind(vendor_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}

@@ -1,0 +1,153 @@
+//! Shipping options (per vendor) and tax rates (per destination).
+
+use uuid::Uuid;
+
+use crate::{Db, StorageError, now_ms};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShippingRateRow {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub amount: i64,
+    pub threshold: Option<i64>,
+    pub per_kg: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Most shipping options one vendor may have.
+pub const MAX_SHIPPING_RATES: i64 = 20;
+
+#[derive(Debug, Clone)]
+pub struct NewShippingRate {
+    pub name: String,
+    pub kind: String,
+    pub amount: i64,
+    pub threshold: Option<i64>,
+    pub per_kg: Option<i64>,
+}
+
+/// Adds an option; `None` when the vendor already has [`MAX_SHIPPING_RATES`].
+pub async fn create_shipping_rate(
+    db: &Db,
+    vendor_id: Uuid,
+    rate: &NewShippingRate,
+) -> Result<Option<ShippingRateRow>, StorageError> {
+    let row = ShippingRateRow {
+        id: Uuid::now_v7(),
+        vendor_id,
+        name: rate.name.clone(),
+        kind: rate.kind.clone(),
+        amount: rate.amount,
+        threshold: rate.threshold,
+        per_kg: rate.per_kg,
+        created_at: now_ms(),
+    };
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "INSERT INTO shipping_rates (id, vendor_id, name, kind, amount, threshold, per_kg, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE (SELECT COUNT(*) FROM shipping_rates WHERE vendor_id = $2) < $9",
+        )
+        .bind(row.id)
+        .bind(row.vendor_id)
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(row.amount)
+        .bind(row.threshold)
+        .bind(row.per_kg)
+        .bind(row.created_at)
+        .bind(MAX_SHIPPING_RATES)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok((n == 1).then_some(row))
+}
+
+pub async fn shipping_rates(
+    db: &Db,
+    vendor_id: Uuid,
+) -> Result<Vec<ShippingRateRow>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, vendor_id, name, kind, amount, threshold, per_kg, created_at FROM shipping_rates \
+             WHERE vendor_id = $1 ORDER BY created_at, id",
+        )
+        .bind(vendor_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Deletes a vendor's option; false when it is not theirs or does not exist.
+pub async fn delete_shipping_rate(db: &Db, vendor_id: Uuid, id: Uuid) -> Result<bool, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM shipping_rates WHERE id = $1 AND vendor_id = $2")
+            .bind(id)
+            .bind(vendor_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaxRateRow {
+    pub country: String,
+    pub region: String,
+    pub rate_bps: i64,
+    pub inclusive: bool,
+    pub updated_at: i64,
+}
+
+pub async fn put_tax_rate(db: &Db, rate: &TaxRateRow) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "INSERT INTO tax_rates (country, region, rate_bps, inclusive, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (country, region) DO UPDATE SET rate_bps = excluded.rate_bps, \
+             inclusive = excluded.inclusive, updated_at = excluded.updated_at",
+        )
+        .bind(&rate.country)
+        .bind(&rate.region)
+        .bind(rate.rate_bps)
+        .bind(rate.inclusive)
+        .bind(rate.updated_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn tax_rates(db: &Db) -> Result<Vec<TaxRateRow>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT country, region, rate_bps, inclusive, updated_at FROM tax_rates ORDER BY country, region",
+        )
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+pub async fn delete_tax_rate(db: &Db, country: &str, region: &str) -> Result<bool, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM tax_rates WHERE country = $1 AND region = $2")
+            .bind(country)
+            .bind(region)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n == 1)
+}
