@@ -257,18 +257,25 @@ pub fn normalise_coupon_code(code: &str) -> Option<String> {
     .then_some(code)
 }
 
-/// The guest's order access token, derived from the checkout's idempotency key and a random
-/// per-order salt. Neither the token nor the key is stored (only hashes and the salt), yet a
-/// replayed checkout response can carry the same token: the client sends the key again.
-pub fn order_access_token(idempotency_key: &str, salt: &[u8]) -> String {
+/// The guest's order access token, derived from the checkout's idempotency key and the order
+/// id. Neither the token nor the key is stored (only their hashes), yet a replayed checkout
+/// response carries the same token: the client sends the key again.
+pub fn order_access_token(idempotency_key: &str, order_id: &[u8]) -> String {
     let mut mac =
         hmac::Hmac::<Sha256>::new_from_slice(idempotency_key.as_bytes()).expect("any key length");
     mac.update(b"souk-order-access:");
-    mac.update(salt);
+    mac.update(order_id);
     format!(
         "souk_o_{}",
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     )
+}
+
+/// A short reference for people (emails, phone calls): the random tail of the order id.
+/// The id stays the key; two orders may, rarely, share a number.
+pub fn order_number(id: &uuid::Uuid) -> String {
+    let hex = id.simple().to_string();
+    format!("#{}", hex[24..].to_ascii_uppercase())
 }
 
 /// SHA-256 of a request, to tell a replay (same body) from a reused key (different body).

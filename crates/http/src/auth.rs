@@ -284,6 +284,28 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The caller when they sent credentials, `None` for an anonymous shopper. Credentials that
+/// are sent but wrong are still refused (401), so a client never silently acts as a guest.
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybePrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && cookie(&parts.headers, SESSION_COOKIE).is_none()
+        {
+            return Ok(MaybePrincipal(None));
+        }
+        Principal::from_request_parts(parts, state)
+            .await
+            .map(|p| MaybePrincipal(Some(p)))
+    }
+}
+
 /// A platform admin.
 pub struct Admin(pub Principal);
 

@@ -33,6 +33,21 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(nullable = false)]
     pub errors: Vec<FieldError>,
+    /// For `out_of_stock`: each variant short, with what was asked and what is left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable = false)]
+    pub variants: Vec<StockShortage>,
+    /// For `cart_already_ordered`: the order the cart became.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub order_id: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StockShortage {
+    pub variant_id: uuid::Uuid,
+    pub requested: i64,
+    pub available: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -53,6 +68,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// Adds `WWW-Authenticate: Bearer` (401s).
     pub www_authenticate: bool,
+    pub variants: Vec<StockShortage>,
+    pub order_id: Option<uuid::Uuid>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -72,6 +89,8 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
+            variants: Vec::new(),
+            order_id: None,
         }
     }
 
@@ -143,6 +162,8 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_owned(),
             errors: self.errors.clone(),
+            variants: self.variants.clone(),
+            order_id: self.order_id,
         }
     }
 }

@@ -54,6 +54,10 @@ pub struct HttpConfig {
     pub session_ttl: Duration,
     /// The shop's currency: prices in requests must be in it.
     pub currency: souk_domain::money::Currency,
+    /// How long an unpaid order keeps its stock before a job cancels it.
+    pub order_hold: Duration,
+    /// The platform's commission on vendors without their own rate, in basis points.
+    pub commission_bps: i64,
 }
 
 impl Default for HttpConfig {
@@ -68,6 +72,8 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             currency: souk_domain::money::Currency::USD,
+            order_hold: Duration::from_secs(24 * 3600),
+            commission_bps: 1000,
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct AppState {
     pub hashing: Arc<Semaphore>,
     /// Wakes this process's job worker after a commit that enqueued jobs.
     pub job_waker: Option<Arc<tokio::sync::Notify>>,
+    /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
+    pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -99,6 +107,7 @@ impl AppState {
                     * 2,
             )),
             job_waker: None,
+            checkouts: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -193,6 +202,45 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::products::get_product))
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::get_vendor))
+        .routes(routes!(store::carts::create_cart))
+        .routes(routes!(store::carts::get_cart, store::carts::update_cart))
+        .routes(routes!(store::carts::add_item))
+        .routes(routes!(store::carts::update_item, store::carts::remove_item))
+        .routes(routes!(
+            store::carts::apply_coupon,
+            store::carts::remove_coupon
+        ))
+        .routes(routes!(store::carts::shipping_options))
+        .routes(routes!(store::carts::choose_shipping))
+        .routes(routes!(store::orders::checkout))
+        .routes(routes!(store::orders::list_orders))
+        .routes(routes!(store::orders::get_order))
+        .routes(routes!(api::vendor_orders::list))
+        .routes(routes!(api::vendor_orders::get))
+        .routes(routes!(api::vendor_orders::fulfil))
+        .routes(routes!(api::vendor_orders::balance))
+        .routes(routes!(
+            api::vendor_orders::list_rates,
+            api::vendor_orders::create_rate
+        ))
+        .routes(routes!(api::vendor_orders::delete_rate))
+        .routes(routes!(api::admin_orders::list_orders))
+        .routes(routes!(api::admin_orders::get_order))
+        .routes(routes!(api::admin_orders::cancel_order))
+        .routes(routes!(api::admin_orders::record_payment))
+        .routes(routes!(api::admin_orders::complete_order))
+        .routes(routes!(
+            api::admin_orders::create_coupon,
+            api::admin_orders::list_coupons
+        ))
+        .routes(routes!(api::admin_orders::set_coupon_active))
+        .routes(routes!(
+            api::admin_orders::list_tax_rates,
+            api::admin_orders::put_tax_rate
+        ))
+        .routes(routes!(api::admin_orders::set_commission))
+        .routes(routes!(api::admin_orders::payout_report))
+        .routes(routes!(api::admin_orders::record_payout))
         .routes(routes!(api::auth::register))
         .routes(routes!(api::auth::login))
         .routes(routes!(api::auth::logout))

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod mail;
+pub mod orders;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::account::{ACCOUNT_EMAIL_JOB, AccountEmail};
 use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
+use crate::orders::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry};
 
 /// How a job run ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +187,16 @@ impl Worker {
                     &email,
                 )
                 .await
+            }
+            ORDER_EMAIL_JOB => {
+                let email: OrderEmail = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad order email payload: {e}")))?;
+                orders::send(&self.db, &self.mailer, job.id, &email).await
+            }
+            ORDER_EXPIRE_JOB => {
+                let expiry: OrderExpiry = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad order expiry payload: {e}")))?;
+                orders::expire(&self.db, &expiry).await
             }
             other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
         }

@@ -98,6 +98,30 @@ const BUILTIN: &[(&str, &str)] = &[
         "password_reset.html",
         include_str!("../templates/email/password_reset.html"),
     ),
+    (
+        "order_confirmation.subject.txt",
+        include_str!("../templates/email/order_confirmation.subject.txt"),
+    ),
+    (
+        "order_confirmation.txt",
+        include_str!("../templates/email/order_confirmation.txt"),
+    ),
+    (
+        "order_confirmation.html",
+        include_str!("../templates/email/order_confirmation.html"),
+    ),
+    (
+        "vendor_new_order.subject.txt",
+        include_str!("../templates/email/vendor_new_order.subject.txt"),
+    ),
+    (
+        "vendor_new_order.txt",
+        include_str!("../templates/email/vendor_new_order.txt"),
+    ),
+    (
+        "vendor_new_order.html",
+        include_str!("../templates/email/vendor_new_order.html"),
+    ),
 ];
 
 impl Mailer {

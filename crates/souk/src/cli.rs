@@ -42,6 +42,12 @@ pub struct GlobalArgs {
     /// The shop's currency (ISO 4217); prices in imports are read in it.
     #[arg(long, env = "SOUK_CURRENCY", default_value = "USD", value_parser = parse_currency, global = true)]
     pub currency: Currency,
+    /// How long an unpaid order keeps its stock; then a job cancels it and releases the stock.
+    #[arg(long, env = "SOUK_ORDER_HOLD_MINUTES", default_value_t = 1440, value_parser = clap::value_parser!(u64).range(1..=525_600), global = true)]
+    pub order_hold_minutes: u64,
+    /// The platform's commission on vendors without their own rate, in basis points (1000 = 10 %).
+    #[arg(long, env = "SOUK_COMMISSION_BPS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(0..=10_000), global = true)]
+    pub commission_bps: i64,
     /// Outgoing mail server: `smtp://user:pass@host:587?tls=starttls`, `smtps://…`, or
     /// `smtp://host:25` (no TLS). Unset: emails are written as .eml files to DATA_DIR/mail.
     #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]

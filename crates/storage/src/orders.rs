@@ -31,7 +31,6 @@ pub struct OrderRow {
     pub total: i64,
     pub paid_amount: i64,
     pub coupon_code: Option<String>,
-    pub access_salt: Vec<u8>,
     pub access_token_hash: Vec<u8>,
     pub cancel_reason: Option<String>,
     pub placed_at: i64,
@@ -42,7 +41,7 @@ pub struct OrderRow {
 
 const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
      o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.coupon_code, \
-     o.access_salt, o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at";
+     o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VendorOrderRow {
@@ -122,7 +121,9 @@ pub struct CheckoutRequest {
     pub scope: String,
     pub key_hash: Vec<u8>,
     pub request_hash: Vec<u8>,
-    pub access_salt: Vec<u8>,
+    /// Chosen by the caller, so the access token (derived from key and order id) is known
+    /// before the order is written.
+    pub order_id: Uuid,
     pub access_token_hash: Vec<u8>,
     pub default_commission_bps: i64,
 }
@@ -136,7 +137,11 @@ pub enum CheckoutOutcome {
         body: String,
     },
     /// The key was used before with the same request: its stored response.
-    Replay { status: u16, body: String },
+    Replay {
+        status: u16,
+        body: String,
+        order_id: Option<Uuid>,
+    },
     /// The key was used before with a different request.
     KeyReused,
     CartNotFound,
@@ -274,7 +279,7 @@ pub async fn checkout(
     }
 
     // The order, built in memory and written in three statements.
-    let order_id = Uuid::now_v7();
+    let order_id = req.order_id;
     let order = OrderRow {
         id: order_id,
         cart_id: snapshot.cart.id,
@@ -291,7 +296,6 @@ pub async fn checkout(
         total: quote.totals.total,
         paid_amount: 0,
         coupon_code: snapshot.coupon.as_ref().map(|c| c.code.clone()),
-        access_salt: req.access_salt.clone(),
         access_token_hash: req.access_token_hash.clone(),
         cancel_reason: None,
         placed_at: now,
@@ -413,9 +417,9 @@ async fn stored_response(
     tx: &mut Tx,
     req: &CheckoutRequest,
 ) -> Result<Option<CheckoutOutcome>, StorageError> {
-    let row: Option<(Vec<u8>, i64, String)> = on_tx!(tx, conn => {
+    let row: Option<(Vec<u8>, i64, String, Option<Uuid>)> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+            "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
              WHERE scope = $1 AND key_hash = $2",
         )
         .bind(&req.scope)
@@ -423,11 +427,12 @@ async fn stored_response(
         .fetch_optional(&mut *conn)
         .await?
     });
-    Ok(row.map(|(hash, status, body)| {
+    Ok(row.map(|(hash, status, body, order_id)| {
         if hash == req.request_hash {
             CheckoutOutcome::Replay {
                 status: status as u16,
                 body,
+                order_id,
             }
         } else {
             CheckoutOutcome::KeyReused
@@ -435,23 +440,31 @@ async fn stored_response(
     }))
 }
 
+/// A stored idempotent response.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredResponse {
+    pub request_hash: Vec<u8>,
+    pub response_status: i64,
+    pub response_body: String,
+    pub order_id: Option<Uuid>,
+}
+
 /// The stored response for a key, read outside any transaction (the fast path of a replay).
 pub async fn idempotent_response(
     db: &Db,
     scope: &str,
     key_hash: &[u8],
-) -> Result<Option<(Vec<u8>, u16, String)>, StorageError> {
-    let row: Option<(Vec<u8>, i64, String)> = on_reader!(db, pool => {
+) -> Result<Option<StoredResponse>, StorageError> {
+    Ok(on_reader!(db, pool => {
         sqlx::query_as(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+            "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
              WHERE scope = $1 AND key_hash = $2",
         )
         .bind(scope)
         .bind(key_hash)
         .fetch_optional(pool)
         .await?
-    });
-    Ok(row.map(|(h, s, b)| (h, s as u16, b)))
+    }))
 }
 
 /// Forgets stored idempotent responses older than `before` (Unix ms).
@@ -473,8 +486,8 @@ async fn insert_order(tx: &mut Tx, d: &OrderDetail) -> Result<(), StorageError> 
     on_tx!(&mut *tx, conn => {
         sqlx::query(
             "INSERT INTO orders (id, cart_id, user_id, email, shipping_address, status, payment_method, currency, \
-             subtotal, discount, shipping_total, tax, total, paid_amount, coupon_code, access_salt, access_token_hash, \
-             placed_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $17)",
+             subtotal, discount, shipping_total, tax, total, paid_amount, coupon_code, access_token_hash, \
+             placed_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16)",
         )
         .bind(o.id)
         .bind(o.cart_id)
@@ -490,7 +503,6 @@ async fn insert_order(tx: &mut Tx, d: &OrderDetail) -> Result<(), StorageError> 
         .bind(o.tax)
         .bind(o.total)
         .bind(&o.coupon_code)
-        .bind(&o.access_salt)
         .bind(&o.access_token_hash)
         .bind(o.placed_at)
         .execute(&mut *conn)

@@ -103,3 +103,16 @@ pub async fn list(
         bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
     }))
 }
+
+/// Where a vendor's notifications go: its owners' addresses (staff if it has no owner).
+pub async fn notification_emails(db: &Db, vendor_id: Uuid) -> Result<Vec<String>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.vendor_id = $1 ORDER BY (m.role = 'owner') DESC, m.created_at LIMIT 5",
+        )
+        .bind(vendor_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}

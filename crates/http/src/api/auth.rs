@@ -102,6 +102,9 @@ pub struct SessionCreated {
     pub user: UserBody,
     /// Send as `Authorization: Bearer <token>`. Shown once; stored only as a hash.
     pub token: String,
+    /// At login with a guest `cart_id`: the customer's cart, now holding the guest's lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,6 +121,9 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// A guest cart to merge into the customer's cart (its lines are added).
+    #[serde(default)]
+    pub cart_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -287,6 +293,7 @@ pub async fn register(
         Json(SessionCreated {
             user: (&principal).into(),
             token,
+            cart_id: None,
         }),
     ))
 }
@@ -376,6 +383,10 @@ pub async fn login(
     tx.commit().await?;
     store::rate_limit_reset(&state.db, &account_bucket).await?;
     let principal = full_principal(&state, &token).await?;
+    let cart_id = match body.cart_id {
+        Some(guest) => souk_storage::carts::merge_into_customer(&state.db, guest, user.id).await?,
+        None => None,
+    };
     let cookies = session_cookies(&state, &token);
     Ok(with_cookies(
         StatusCode::OK,
@@ -383,6 +394,7 @@ pub async fn login(
         Json(SessionCreated {
             user: (&principal).into(),
             token,
+            cart_id,
         }),
     ))
 }
@@ -577,6 +589,7 @@ pub async fn change_password(
     let token = open_session(&mut tx, &state, user.id, &client).await?;
     tx.commit().await?;
     let principal = full_principal(&state, &token).await?;
+    let cart_id = None;
     let cookies = session_cookies(&state, &token);
     Ok(with_cookies(
         StatusCode::OK,
@@ -584,6 +597,7 @@ pub async fn change_password(
         Json(SessionCreated {
             user: (&principal).into(),
             token,
+            cart_id,
         }),
     ))
 }

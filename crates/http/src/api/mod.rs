@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod admin_categories;
 pub mod admin_keys;
+pub mod admin_orders;
 pub mod auth;
 pub mod common;
 pub mod schema;
 pub mod store;
 pub mod vendor;
+pub mod vendor_orders;
 pub mod vendor_products;

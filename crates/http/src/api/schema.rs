@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use souk_domain::catalog::{
     CategoryNode, CategoryRef, ImageDraft, Product, ProductOption, Variant,
 };
@@ -198,4 +198,53 @@ pub struct VendorBody {
     pub name: String,
     /// Number of published products.
     pub product_count: i64,
+}
+
+/// A postal address. `country` is ISO 3166-1 alpha-2; `line2`, `region` and `phone` are optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada Lovelace", "line1": "1 Main St", "city": "Berlin",
+    "postal_code": "10115", "country": "DE"}))]
+pub struct AddressBody {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: String,
+    pub city: String,
+    #[serde(default)]
+    pub region: String,
+    pub postal_code: String,
+    pub country: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+impl From<AddressBody> for souk_domain::orders::Address {
+    fn from(a: AddressBody) -> Self {
+        souk_domain::orders::Address {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
+}
+
+impl From<souk_domain::orders::Address> for AddressBody {
+    fn from(a: souk_domain::orders::Address) -> Self {
+        AddressBody {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
 }

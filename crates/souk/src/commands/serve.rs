@@ -29,6 +29,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         trusted_proxies: args.trusted_proxies.clone(),
         session_ttl: Duration::from_secs(args.session_ttl_hours * 3600),
         currency: global.currency,
+        order_hold: Duration::from_secs(global.order_hold_minutes * 60),
+        commission_bps: global.commission_bps,
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

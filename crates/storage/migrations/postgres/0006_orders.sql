@@ -94,7 +94,6 @@ CREATE TABLE orders (
     total BIGINT NOT NULL CHECK (total >= 0),
     paid_amount BIGINT NOT NULL DEFAULT 0 CHECK (paid_amount >= 0),
     coupon_code TEXT,
-    access_salt BYTEA NOT NULL,
     access_token_hash BYTEA NOT NULL,
     cancel_reason TEXT,
     placed_at BIGINT NOT NULL,
@@ -204,7 +203,7 @@ CREATE UNIQUE INDEX ledger_entries_paid_once ON ledger_entries (vendor_order_id,
     WHERE kind IN ('earning', 'commission');
 
 -- Stored results of idempotent requests (replayed for 48 hours). The key itself is stored only
--- as a hash: it is the secret from which a guest's order access token is derived.
+-- as a hash: with the order id it is what a guest's order access token is derived from.
 CREATE TABLE idempotency_keys (
     scope TEXT NOT NULL,
     key_hash BYTEA NOT NULL,

@@ -121,3 +121,24 @@ pub async fn set_variant_stock(
         .await?
     }))
 }
+
+/// Whether a variant can be put in a cart: its product is published, its vendor active, and
+/// it is priced in the cart's currency.
+pub async fn variant_for_sale(
+    db: &Db,
+    variant_id: Uuid,
+    currency: &str,
+) -> Result<bool, StorageError> {
+    let n: i64 = on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM variants v JOIN products p ON p.id = v.product_id \
+             JOIN vendors vd ON vd.id = p.vendor_id WHERE v.id = $1 AND v.currency = $2 \
+             AND p.status = 'published' AND vd.status = 'active'",
+        )
+        .bind(variant_id)
+        .bind(currency)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(n == 1)
+}

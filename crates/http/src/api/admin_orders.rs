@@ -1,0 +1,804 @@
+//! `/api/admin`: orders (search, cancel, record manual payments, complete), coupons, tax rates,
+//! vendor commission, the payout report and payouts.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use souk_domain::orders::normalise_coupon_code;
+use souk_domain::time::rfc3339;
+use souk_storage::carts::CouponRow;
+use souk_storage::coupons::{self, NewCoupon};
+use souk_storage::ledger::{self, PayoutError};
+use souk_storage::orders::{self, OrderFilter, TransitionError};
+use souk_storage::rates::{self, TaxRateRow};
+use souk_storage::{Exec, now_ms};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::auth::ClientInfo;
+use crate::api::common::{audit, next_cursor, path_id};
+use crate::api::schema::MoneyBody;
+use crate::api::store::orders::{OrderBody, OrderPage, order_body, status_names, summary};
+use crate::api::vendor_orders::{BalanceBody, balance_body, invalid_transition};
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+
+fn money(amount: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderSearch {
+    /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub status: Option<String>,
+    /// A customer email (exact) or an order id.
+    pub q: Option<String>,
+}
+
+/// All orders, newest first; search by customer email or order id.
+#[utoipa::path(get, path = "/api/admin/orders", tag = "admin", params(OrderSearch), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Orders", body = OrderPage),
+        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(params): ApiQuery<OrderSearch>,
+) -> ApiResult<Json<OrderPage>> {
+    let page = crate::api::common::PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+        status: params.status,
+    };
+    let (limit, before, status) = page.parse(&status_names())?;
+    let query = params
+        .q
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty());
+    if query.as_ref().is_some_and(|q| q.len() > 254) {
+        return Err(ApiError::invalid_query("q: at most 254 characters"));
+    }
+    let rows = orders::list(
+        &state.db,
+        &OrderFilter {
+            user_id: None,
+            status,
+            query,
+            before,
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(OrderPage {
+        next_cursor: next_cursor(rows.iter().map(|r| r.id), rows.len(), limit),
+        items: rows.iter().map(summary).collect(),
+    }))
+}
+
+async fn order(state: &AppState, id: Uuid) -> ApiResult<Json<OrderBody>> {
+    let d = orders::detail(Exec::Db(&state.db), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    Ok(Json(order_body(&d, None)))
+}
+
+/// One order, in full.
+#[utoipa::path(get, path = "/api/admin/orders/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderBody>> {
+    order(&state, path_id(&id, "order")?).await
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why (kept on the order), at most 200 characters.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Cancel an unpaid order: its stock and coupon use are given back, exactly once.
+#[utoipa::path(post, path = "/api/admin/orders/{id}/cancel", tag = "admin", request_body = CancelRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Paid, shipped or already cancelled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CancelRequest>,
+) -> ApiResult<Json<OrderBody>> {
+    let id = path_id(&id, "order")?;
+    let reason = body.reason.trim();
+    if reason.chars().count() > 200 {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "reason".into(),
+            message: "at most 200 characters".into(),
+        }]));
+    }
+    let reason = if reason.is_empty() {
+        "cancelled_by_admin"
+    } else {
+        reason
+    };
+    let mut tx = state.db.begin_write().await?;
+    match orders::cancel(&mut tx, id, reason).await? {
+        Ok(_) => {}
+        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
+        Err(e) => return Err(invalid_transition(&e)),
+    }
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "order.cancel",
+        "order",
+        id,
+        None,
+        serde_json::json!({"reason": reason}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.invalidate_catalog();
+    order(&state, id).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualPaymentRequest {
+    /// Minor units; must be the order total.
+    pub amount: i64,
+    /// Bank transfer reference, receipt number… (at most 200 characters).
+    #[serde(default)]
+    pub reference: String,
+}
+
+/// Record a manual payment (bank transfer, cash): the order becomes `paid` — once — and the
+/// vendors' earnings and the platform's commission go into the ledger.
+#[utoipa::path(post, path = "/api/admin/orders/{id}/payments", tag = "admin", request_body = ManualPaymentRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The paid order", body = OrderBody),
+        (status = 400, description = "Invalid amount or reference", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already paid or cancelled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not the amount due (`amount_mismatch`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_payment(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ManualPaymentRequest>,
+) -> ApiResult<Json<OrderBody>> {
+    let id = path_id(&id, "order")?;
+    let reference = body.reference.trim();
+    let mut errors = Vec::new();
+    if body.amount <= 0 {
+        errors.push(FieldError {
+            field: "amount".into(),
+            message: "must be positive".into(),
+        });
+    }
+    if reference.chars().count() > 200 || reference.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: "reference".into(),
+            message: "at most 200 characters".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut tx = state.db.begin_write().await?;
+    match orders::mark_paid(&mut tx, id, "manual", body.amount, reference, Some(admin.user_id))
+        .await?
+    {
+        Ok(_) => {}
+        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
+        Err(TransitionError::AmountMismatch { due }) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount_mismatch",
+                "Wrong amount",
+                format!("the amount due is {due}"),
+            ));
+        }
+        Err(e) => return Err(invalid_transition(&e)),
+    }
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "order.payment",
+        "order",
+        id,
+        None,
+        serde_json::json!({"amount": body.amount, "reference": reference}),
+    )
+    .await?;
+    tx.commit().await?;
+    order(&state, id).await
+}
+
+/// Close a fulfilled order.
+#[utoipa::path(post, path = "/api/admin/orders/{id}/complete", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The completed order", body = OrderBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not fulfilled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn complete_order(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderBody>> {
+    let id = path_id(&id, "order")?;
+    let mut tx = state.db.begin_write().await?;
+    match orders::complete(&mut tx, id).await? {
+        Ok(()) => {}
+        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
+        Err(e) => return Err(invalid_transition(&e)),
+    }
+    tx.commit().await?;
+    order(&state, id).await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponBody {
+    pub id: Uuid,
+    pub code: String,
+    /// `percent` (value in basis points: 1000 = 10 %) or `fixed` (value in minor units).
+    pub kind: String,
+    pub value: i64,
+    pub min_subtotal: MoneyBody,
+    pub starts_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<i64>,
+    pub per_customer_limit: Option<i64>,
+    pub uses: i64,
+    pub active: bool,
+    pub created_at: String,
+}
+
+fn coupon_body(c: &CouponRow, currency: &str) -> CouponBody {
+    CouponBody {
+        id: c.id,
+        code: c.code.clone(),
+        kind: c.kind.clone(),
+        value: c.value,
+        min_subtotal: money(c.min_subtotal, currency),
+        starts_at: c.starts_at.map(rfc3339),
+        expires_at: c.expires_at.map(rfc3339),
+        max_uses: c.max_uses,
+        per_customer_limit: c.per_customer_limit,
+        uses: c.uses,
+        active: c.active,
+        created_at: rfc3339(c.created_at),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponRequest {
+    /// Letters, digits, `-`, `_`; case-insensitive.
+    pub code: String,
+    /// `percent` or `fixed`.
+    pub kind: String,
+    /// Basis points (1–10000) for `percent`, minor units for `fixed`.
+    pub value: i64,
+    #[serde(default)]
+    pub min_subtotal: i64,
+    /// RFC 3339.
+    pub starts_at: Option<String>,
+    /// RFC 3339; the coupon stops working at this instant.
+    pub expires_at: Option<String>,
+    /// Total uses over all customers.
+    pub max_uses: Option<i64>,
+    /// Uses per customer (by email).
+    pub per_customer_limit: Option<i64>,
+}
+
+/// Create a coupon.
+#[utoipa::path(post, path = "/api/admin/coupons", tag = "admin", request_body = CouponRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The coupon", body = CouponBody),
+        (status = 400, description = "Invalid coupon (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`coupon_code_taken`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_coupon(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    ApiJson(body): ApiJson<CouponRequest>,
+) -> ApiResult<(StatusCode, Json<CouponBody>)> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    let code = normalise_coupon_code(&body.code);
+    if code.is_none() {
+        err("code", "1–64 letters, digits, '-' or '_'");
+    }
+    match body.kind.as_str() {
+        "percent" if !(1..=10_000).contains(&body.value) => {
+            err("value", "basis points from 1 to 10000")
+        }
+        "fixed" if !(1..=1_000_000_000_000).contains(&body.value) => {
+            err("value", "minor units, at least 1")
+        }
+        "percent" | "fixed" => {}
+        _ => err("kind", "must be percent or fixed"),
+    }
+    if !(0..=1_000_000_000_000).contains(&body.min_subtotal) {
+        err("min_subtotal", "minor units, ≥ 0");
+    }
+    let mut time = |field: &str, v: &Option<String>| -> Option<i64> {
+        let v = v.as_deref()?;
+        match souk_domain::time::parse_rfc3339(v) {
+            Some(t) => Some(t),
+            None => {
+                err(field, "an RFC 3339 time like 2026-12-31T23:59:59Z");
+                None
+            }
+        }
+    };
+    let starts_at = time("starts_at", &body.starts_at);
+    let expires_at = time("expires_at", &body.expires_at);
+    if let (Some(s), Some(e)) = (starts_at, expires_at)
+        && e <= s
+    {
+        err("expires_at", "must be after starts_at");
+    }
+    if body.max_uses.is_some_and(|m| !(0..=1_000_000_000).contains(&m)) {
+        err("max_uses", "from 0 to 10^9");
+    }
+    if body
+        .per_customer_limit
+        .is_some_and(|m| !(1..=1_000_000).contains(&m))
+    {
+        err("per_customer_limit", "from 1 to 10^6");
+    }
+    let Some(code) = code.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let new = NewCoupon {
+        code,
+        kind: body.kind.clone(),
+        value: body.value,
+        min_subtotal: body.min_subtotal,
+        starts_at,
+        expires_at,
+        max_uses: body.max_uses,
+        per_customer_limit: body.per_customer_limit,
+    };
+    match coupons::create(&state.db, &new).await {
+        Ok(c) => Ok((
+            StatusCode::CREATED,
+            Json(coupon_body(&c, state.config.currency.code())),
+        )),
+        Err(e) if e.is_unique_violation() => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "coupon_code_taken",
+            "Code taken",
+            "a coupon with this code exists",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// All coupons, newest first.
+#[utoipa::path(get, path = "/api/admin/coupons", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Coupons", body = [CouponBody]),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_coupons(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<CouponBody>>> {
+    let rows = coupons::list(&state.db).await?;
+    let cur = state.config.currency.code();
+    Ok(Json(rows.iter().map(|c| coupon_body(c, cur)).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponActiveRequest {
+    pub active: bool,
+}
+
+/// Switch a coupon on or off.
+#[utoipa::path(put, path = "/api/admin/coupons/{id}/active", tag = "admin", request_body = CouponActiveRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Coupon id")),
+    responses(
+        (status = 200, description = "The coupon", body = CouponBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such coupon", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_coupon_active(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CouponActiveRequest>,
+) -> ApiResult<Json<CouponBody>> {
+    let id = path_id(&id, "coupon")?;
+    let c = coupons::set_active(&state.db, id, body.active)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such coupon"))?;
+    Ok(Json(coupon_body(&c, state.config.currency.code())))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRateBody {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Region code (state, province); empty or absent: the whole country.
+    #[serde(default)]
+    pub region: String,
+    /// Basis points: 1900 = 19 %.
+    pub rate_bps: i64,
+    /// Prices already include this tax (EU style) or it is added on top (US style).
+    pub inclusive: bool,
+}
+
+/// Tax rates by destination.
+#[utoipa::path(get, path = "/api/admin/tax-rates", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rates", body = [TaxRateBody]),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_tax_rates(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<TaxRateBody>>> {
+    Ok(Json(
+        rates::tax_rates(&state.db)
+            .await?
+            .into_iter()
+            .map(|r| TaxRateBody {
+                country: r.country,
+                region: r.region,
+                rate_bps: r.rate_bps,
+                inclusive: r.inclusive,
+            })
+            .collect(),
+    ))
+}
+
+/// Set the tax rate of a country or region (replacing the one there was).
+#[utoipa::path(put, path = "/api/admin/tax-rates", tag = "admin", request_body = TaxRateBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The rate", body = TaxRateBody),
+        (status = 400, description = "Invalid rate (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_tax_rate(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    ApiJson(body): ApiJson<TaxRateBody>,
+) -> ApiResult<Json<TaxRateBody>> {
+    let country = body.country.trim().to_ascii_uppercase();
+    let region = body.region.trim().to_uppercase();
+    let mut errors = Vec::new();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        errors.push(FieldError {
+            field: "country".into(),
+            message: "an ISO 3166-1 alpha-2 code, like DE".into(),
+        });
+    }
+    if region.chars().count() > 100 || region.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: "region".into(),
+            message: "at most 100 characters".into(),
+        });
+    }
+    if !(0..=10_000).contains(&body.rate_bps) {
+        errors.push(FieldError {
+            field: "rate_bps".into(),
+            message: "from 0 to 10000".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    rates::put_tax_rate(
+        &state.db,
+        &TaxRateRow {
+            country: country.clone(),
+            region: region.clone(),
+            rate_bps: body.rate_bps,
+            inclusive: body.inclusive,
+            updated_at: now_ms(),
+        },
+    )
+    .await?;
+    Ok(Json(TaxRateBody {
+        country,
+        region,
+        rate_bps: body.rate_bps,
+        inclusive: body.inclusive,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommissionRequest {
+    /// Basis points (1000 = 10 %); `null`: the platform default.
+    pub commission_bps: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommissionBody {
+    pub vendor_id: Uuid,
+    /// The vendor's own rate, or `null` for the platform default.
+    pub commission_bps: Option<i64>,
+    /// The rate that applies to new orders.
+    pub effective_bps: i64,
+}
+
+/// Set a vendor's commission rate (new orders only; placed orders keep theirs).
+#[utoipa::path(put, path = "/api/admin/vendors/{id}/commission", tag = "admin", request_body = CommissionRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Vendor id")),
+    responses(
+        (status = 200, description = "The rate", body = CommissionBody),
+        (status = 400, description = "Invalid rate", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such vendor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_commission(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CommissionRequest>,
+) -> ApiResult<Json<CommissionBody>> {
+    let id = path_id(&id, "vendor")?;
+    if body
+        .commission_bps
+        .is_some_and(|b| !(0..=10_000).contains(&b))
+    {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "commission_bps".into(),
+            message: "from 0 to 10000, or null".into(),
+        }]));
+    }
+    if !ledger::set_commission(&state.db, id, body.commission_bps).await? {
+        return Err(ApiError::not_found("no such vendor"));
+    }
+    let mut tx = state.db.begin_write().await?;
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "vendor.commission",
+        "vendor",
+        id,
+        Some(id),
+        serde_json::json!({"commission_bps": body.commission_bps}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(CommissionBody {
+        vendor_id: id,
+        commission_bps: body.commission_bps,
+        effective_bps: body.commission_bps.unwrap_or(state.config.commission_bps),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutReportLine {
+    pub vendor_name: String,
+    #[serde(flatten)]
+    pub balance: BalanceBody,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// What each vendor earned, what the platform earned, what was paid out and what is owed.
+/// `?format=csv` gives the same as a CSV file (amounts in minor units).
+#[utoipa::path(get, path = "/api/admin/payouts/report", tag = "admin", params(ReportParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One line per vendor (JSON, or CSV with `format=csv`)",
+            content(([PayoutReportLine] = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn payout_report(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(params): ApiQuery<ReportParams>,
+) -> ApiResult<Response> {
+    let rows = ledger::report(&state.db).await?;
+    let cur = state.config.currency.code();
+    match params.format.as_deref() {
+        None | Some("json") => Ok(Json(
+            rows.iter()
+                .map(|b| PayoutReportLine {
+                    vendor_name: b.vendor_name.clone(),
+                    balance: balance_body(b, cur),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response()),
+        Some("csv") => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let header = [
+                "vendor_id",
+                "vendor_name",
+                "currency",
+                "earned",
+                "commission",
+                "paid_out",
+                "available",
+                "pending",
+            ];
+            w.write_record(header).map_err(|_| ApiError::internal())?;
+            for b in &rows {
+                w.write_record([
+                    b.vendor_id.to_string(),
+                    csv_safe(&b.vendor_name),
+                    cur.to_owned(),
+                    b.earned.to_string(),
+                    b.commission.to_string(),
+                    b.paid_out.to_string(),
+                    b.available.to_string(),
+                    b.pending.to_string(),
+                ])
+                .map_err(|_| ApiError::internal())?;
+            }
+            let bytes = w.into_inner().map_err(|_| ApiError::internal())?;
+            let mut response = bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            headers.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"payout-report.csv\""),
+            );
+            Ok(response)
+        }
+        Some(_) => Err(ApiError::invalid_query("format: json or csv")),
+    }
+}
+
+/// Spreadsheet formula injection: a cell starting with `= + - @` is prefixed with `'`.
+fn csv_safe(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    /// Minor units, at most the vendor's available balance.
+    pub amount: i64,
+    /// Transfer reference (at most 200 characters).
+    #[serde(default)]
+    pub reference: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutBody {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub amount: MoneyBody,
+    pub reference: String,
+    pub created_at: String,
+    /// The vendor's balance after the payout.
+    pub balance: BalanceBody,
+}
+
+/// Record money sent to a vendor; it is deducted from their available balance.
+#[utoipa::path(post, path = "/api/admin/vendors/{id}/payouts", tag = "admin", request_body = PayoutRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Vendor id")),
+    responses(
+        (status = 201, description = "The payout", body = PayoutBody),
+        (status = 400, description = "Invalid amount", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such vendor", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "More than the available balance (`insufficient_balance`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_payout(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PayoutRequest>,
+) -> ApiResult<(StatusCode, Json<PayoutBody>)> {
+    let id = path_id(&id, "vendor")?;
+    let reference = body.reference.trim();
+    if body.amount <= 0 || reference.chars().count() > 200 {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "amount".into(),
+            message: "must be positive (reference: at most 200 characters)".into(),
+        }]));
+    }
+    let cur = state.config.currency.code();
+    let mut tx = state.db.begin_write().await?;
+    let payout = match ledger::record_payout(&mut tx, id, body.amount, cur, reference, admin.user_id)
+        .await?
+    {
+        Ok(p) => p,
+        Err(PayoutError::NoSuchVendor) => return Err(ApiError::not_found("no such vendor")),
+        Err(PayoutError::InsufficientBalance { available }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "insufficient_balance",
+                "Insufficient balance",
+                format!("the vendor's available balance is {available}"),
+            ));
+        }
+    };
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "vendor.payout",
+        "payout",
+        payout.id,
+        Some(id),
+        serde_json::json!({"amount": body.amount, "reference": reference}),
+    )
+    .await?;
+    tx.commit().await?;
+    let balance = ledger::balance(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PayoutBody {
+            id: payout.id,
+            vendor_id: id,
+            amount: money(payout.amount, cur),
+            reference: payout.reference,
+            created_at: rfc3339(payout.created_at),
+            balance: balance_body(&balance, cur),
+        }),
+    ))
+}

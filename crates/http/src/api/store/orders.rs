@@ -1,0 +1,548 @@
+//! Checkout and the customer's orders.
+//!
+//! `POST /api/store/carts/{id}/checkout` follows Stripe's idempotency semantics: the
+//! `Idempotency-Key` header is required; the first successful response is stored (48 h) and
+//! replayed byte for byte for the same key and body; the same key with another body is 422
+//! `idempotency_key_reused`; a duplicate while the first is still running is 409
+//! `request_in_progress`. A request that fails (4xx) wrote nothing and may be retried with
+//! the same key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use souk_domain::accounts::{Email, secure_eq, token_hash};
+use souk_domain::orders::{Address, order_access_token, order_number, request_fingerprint};
+use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
+use souk_storage::Exec;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::common::{PageParams, next_cursor, path_id};
+use crate::api::schema::{AddressBody, MoneyBody};
+use crate::api::store::carts::validate_address;
+use crate::auth::{MaybePrincipal, Principal};
+use crate::error::{ApiError, ApiResult, FieldError, Problem, StockShortage};
+use crate::extract::{ApiJson, ApiQuery};
+
+/// Where the access token goes in a stored response; filled in when it is sent.
+const TOKEN_PLACEHOLDER: &str = "{{order_access_token}}";
+pub const ORDER_TOKEN_HEADER: &str = "x-order-token";
+/// Payment methods checkout accepts. `manual`: bank transfer or cash on delivery, recorded by
+/// an admin.
+pub const PAYMENT_METHODS: &[&str] = &["manual"];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderLineBody {
+    pub id: Uuid,
+    pub vendor_order_id: Uuid,
+    /// `null` when the variant was deleted since.
+    pub variant_id: Option<Uuid>,
+    pub product_title: String,
+    pub variant_title: String,
+    pub sku: Option<String>,
+    pub note: String,
+    pub quantity: i64,
+    pub unit_price: MoneyBody,
+    pub amount: MoneyBody,
+    pub discount: MoneyBody,
+    pub tax: MoneyBody,
+    pub total: MoneyBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderSummary {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub vendor_name: String,
+    /// `unfulfilled`, `fulfilled` or `cancelled`.
+    pub status: String,
+    pub shipping_option: Option<String>,
+    pub shipping: MoneyBody,
+    pub total: MoneyBody,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub fulfilled_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderBody {
+    pub id: Uuid,
+    /// A short reference for people; `id` is the key.
+    pub number: String,
+    /// `pending_payment`, `paid`, `partially_fulfilled`, `fulfilled`, `completed`, `cancelled`,
+    /// `partially_refunded`, `refunded`.
+    pub status: String,
+    pub email: String,
+    pub shipping_address: AddressBody,
+    pub payment_method: String,
+    pub currency: String,
+    pub subtotal: MoneyBody,
+    pub discount: MoneyBody,
+    pub shipping: MoneyBody,
+    pub tax: MoneyBody,
+    pub total: MoneyBody,
+    pub paid: MoneyBody,
+    pub coupon_code: Option<String>,
+    pub lines: Vec<OrderLineBody>,
+    pub vendor_orders: Vec<VendorOrderSummary>,
+    /// Only in the checkout response: lets whoever holds it read the order (send it as
+    /// `X-Order-Token`). Not stored anywhere; keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub placed_at: String,
+    pub paid_at: Option<String>,
+    pub cancelled_at: Option<String>,
+}
+
+fn money(amount: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    }
+}
+
+pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
+    let o = &d.order;
+    let cur = o.currency.as_str();
+    let t = souk_domain::time::rfc3339;
+    OrderBody {
+        id: o.id,
+        number: order_number(&o.id),
+        status: o.status.clone(),
+        email: o.email.clone(),
+        shipping_address: serde_json::from_str::<Address>(&o.shipping_address)
+            .expect("stored addresses are valid")
+            .into(),
+        payment_method: o.payment_method.clone(),
+        currency: o.currency.clone(),
+        subtotal: money(o.subtotal, cur),
+        discount: money(o.discount, cur),
+        shipping: money(o.shipping_total, cur),
+        tax: money(o.tax, cur),
+        total: money(o.total, cur),
+        paid: money(o.paid_amount, cur),
+        coupon_code: o.coupon_code.clone(),
+        lines: d.lines.iter().map(|l| line_body(l, cur)).collect(),
+        vendor_orders: d
+            .vendor_orders
+            .iter()
+            .map(|v| VendorOrderSummary {
+                id: v.id,
+                vendor_id: v.vendor_id,
+                vendor_name: v.vendor_name.clone(),
+                status: v.status.clone(),
+                shipping_option: v.shipping_rate.clone(),
+                shipping: money(v.shipping, cur),
+                total: money(v.total, cur),
+                carrier: v.carrier.clone(),
+                tracking_number: v.tracking_number.clone(),
+                fulfilled_at: v.fulfilled_at.map(t),
+            })
+            .collect(),
+        access_token,
+        cancel_reason: o.cancel_reason.clone(),
+        placed_at: t(o.placed_at),
+        paid_at: o.paid_at.map(t),
+        cancelled_at: o.cancelled_at.map(t),
+    }
+}
+
+pub fn line_body(l: &orders::OrderLineRow, cur: &str) -> OrderLineBody {
+    OrderLineBody {
+        id: l.id,
+        vendor_order_id: l.vendor_order_id,
+        variant_id: l.variant_id,
+        product_title: l.product_title.clone(),
+        variant_title: l.variant_title.clone(),
+        sku: l.sku.clone(),
+        note: l.note.clone(),
+        quantity: l.quantity,
+        unit_price: money(l.unit_price, cur),
+        amount: money(l.amount, cur),
+        discount: money(l.discount, cur),
+        tax: money(l.tax, cur),
+        total: money(l.total, cur),
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    pub email: String,
+    pub shipping_address: AddressBody,
+    /// `manual` (bank transfer / cash on delivery: an admin records the payment).
+    pub payment_method: String,
+}
+
+/// Removes the key from this process's in-flight set when the checkout ends, however it ends.
+struct InFlight<'a> {
+    state: &'a AppState,
+    key: Vec<u8>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.state.checkouts.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
+fn stored(status: u16, body: &str, key: &str, order_id: Option<Uuid>) -> Response {
+    let body = match order_id {
+        Some(id) => body.replacen(
+            TOKEN_PLACEHOLDER,
+            &order_access_token(key, id.as_bytes()),
+            1,
+        ),
+        None => body.to_owned(),
+    };
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "Idempotency key reused",
+        "this Idempotency-Key was used with a different request; use a new key for a new request",
+    )
+}
+
+/// Check out: turn the cart into an order, in one transaction.
+///
+/// Stock is taken, the coupon consumed, the customer order and one vendor order per vendor are
+/// written and the confirmation emails queued — or, on any problem, nothing at all is written.
+#[utoipa::path(post, path = "/api/store/carts/{id}/checkout", tag = "store", request_body = CheckoutBody,
+    params(
+        ("id" = Uuid, Path, description = "Cart id"),
+        ("Idempotency-Key" = String, Header, description = "Required; 1–255 printable ASCII characters, e.g. a UUID. Reuse it to retry safely."),
+    ),
+    responses(
+        (status = 201, description = "The order (with `access_token`)", body = OrderBody),
+        (status = 400, description = "`idempotency_key_required`, `invalid_idempotency_key`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cart", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`out_of_stock` (see `variants`), `cart_already_ordered` (see `order_id`), `request_in_progress`, `coupon_exhausted` and other coupon codes", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`cart_empty`, `cart_invalid` (lines no longer for sale), `idempotency_key_reused`, `payment_method_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: MaybePrincipal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CheckoutBody>,
+) -> ApiResult<Response> {
+    let key = match headers.get("idempotency-key") {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "Idempotency key required",
+                "send an Idempotency-Key header (a UUID is a good choice) so the checkout can be retried safely",
+            ));
+        }
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b)) => {
+                k.to_owned()
+            }
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Invalid idempotency key",
+                    "the Idempotency-Key must be 1–255 printable ASCII characters",
+                ));
+            }
+        },
+    };
+    let cart_id = path_id(&id, "cart")?;
+    let scope = format!("checkout:{cart_id}");
+    let key_hash = token_hash(&key);
+    let fingerprint = request_fingerprint(&[
+        cart_id.as_bytes(),
+        &serde_json::to_vec(&body).expect("serializes"),
+    ]);
+
+    // Fast path: a retry of a request that already succeeded.
+    if let Some(prior) = orders::idempotent_response(&state.db, &scope, &key_hash).await? {
+        if prior.request_hash != fingerprint {
+            return Err(key_reused());
+        }
+        return Ok(stored(
+            prior.response_status as u16,
+            &prior.response_body,
+            &key,
+            prior.order_id,
+        ));
+    }
+    let in_flight_key = [scope.as_bytes(), &key_hash].concat();
+    let _guard = {
+        let mut set = state
+            .checkouts
+            .lock()
+            .map_err(|_| ApiError::internal())?;
+        if !set.insert(in_flight_key.clone()) {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        InFlight {
+            state: &state,
+            key: in_flight_key,
+        }
+    };
+
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|m| {
+            errors.push(FieldError {
+                field: "email".into(),
+                message: m.to_string(),
+            })
+        })
+        .ok();
+    let address = validate_address(body.shipping_address.clone().into(), "shipping_address", &mut errors);
+    let (Some(email), Some(address)) = (email, address) else {
+        return Err(ApiError::validation(errors));
+    };
+    if !PAYMENT_METHODS.contains(&body.payment_method.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_method_unavailable",
+            "Payment method unavailable",
+            format!("payment_method must be one of: {}", PAYMENT_METHODS.join(", ")),
+        ));
+    }
+
+    let order_id = Uuid::now_v7();
+    let token = order_access_token(&key, order_id.as_bytes());
+    let request = CheckoutRequest {
+        cart_id,
+        caller: caller.0.as_ref().map(|p| p.user_id),
+        email: email.as_str().to_owned(),
+        shipping_address: serde_json::to_string(&address).expect("serializes"),
+        payment_method: body.payment_method.clone(),
+        scope,
+        key_hash,
+        request_hash: fingerprint,
+        order_id,
+        access_token_hash: token_hash(&token),
+        default_commission_bps: state.config.commission_bps,
+    };
+    let hold = state.config.order_hold;
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match orders::checkout(
+            &state.db,
+            &request,
+            |d| souk_jobs::orders::checkout_jobs(d, hold),
+            |d| {
+                let body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
+                (201, serde_json::to_string(&body).expect("serializes"))
+            },
+        )
+        .await
+        {
+            Err(e) if e.is_retryable_conflict() && attempt < 4 => continue,
+            other => break other?,
+        }
+    };
+    match outcome {
+        CheckoutOutcome::Placed { status, body, .. } => {
+            state.wake_jobs();
+            Ok(stored(status, &body, &key, Some(order_id)))
+        }
+        CheckoutOutcome::Replay {
+            status,
+            body,
+            order_id,
+        } => Ok(stored(status, &body, &key, order_id)),
+        CheckoutOutcome::KeyReused => Err(key_reused()),
+        CheckoutOutcome::CartNotFound => Err(ApiError::not_found("no such cart")),
+        CheckoutOutcome::CartNotOpen { order_id } => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "cart_already_ordered",
+                "Cart already checked out",
+                "this cart was already checked out; one cart makes one order",
+            );
+            e.order_id = order_id;
+            Err(e)
+        }
+        CheckoutOutcome::Empty => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cart_empty",
+            "Cart empty",
+            "add something to the cart first",
+        )),
+        CheckoutOutcome::Invalid(lines) => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cart_invalid",
+                "Cart cannot be checked out",
+                "some lines are no longer for sale; remove them",
+            );
+            e.errors = lines
+                .into_iter()
+                .map(|(i, m)| FieldError {
+                    field: format!("lines[{i}]"),
+                    message: m.to_owned(),
+                })
+                .collect();
+            Err(e)
+        }
+        CheckoutOutcome::OutOfStock(shortages) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "out_of_stock",
+                "Out of stock",
+                "not enough stock for some variants; see `variants` for what is left",
+            );
+            e.variants = shortages
+                .into_iter()
+                .map(|s| StockShortage {
+                    variant_id: s.variant_id,
+                    requested: s.requested,
+                    available: s.available,
+                })
+                .collect();
+            Err(e)
+        }
+        CheckoutOutcome::Coupon(code) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            code,
+            "Coupon cannot be used",
+            "the cart's coupon cannot be used any more; remove it to check out without it",
+        )),
+    }
+}
+
+/// Reads an order as its customer (logged in) or with its access token.
+async fn readable_order(
+    state: &AppState,
+    caller: &MaybePrincipal,
+    headers: &HeaderMap,
+    raw_id: &str,
+) -> ApiResult<OrderDetail> {
+    let id = path_id(raw_id, "order")?;
+    let not_found = || ApiError::not_found("no such order");
+    let detail = orders::detail(Exec::Db(&state.db), id)
+        .await?
+        .ok_or_else(not_found)?;
+    let owner = caller
+        .0
+        .as_ref()
+        .is_some_and(|p| detail.order.user_id == Some(p.user_id));
+    let token_ok = headers
+        .get(ORDER_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| secure_eq(&token_hash(t), &detail.order.access_token_hash));
+    if owner || token_ok {
+        Ok(detail)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// An order: to its customer, or to anyone with its access token (`X-Order-Token`).
+#[utoipa::path(get, path = "/api/store/orders/{id}", tag = "store",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
+    ),
+    responses(
+        (status = 200, description = "The order", body = OrderBody),
+        (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    caller: MaybePrincipal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderBody>> {
+    let detail = readable_order(&state, &caller, &headers, &id).await?;
+    Ok(Json(order_body(&detail, None)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderSummaryBody {
+    pub id: Uuid,
+    pub number: String,
+    pub status: String,
+    pub email: String,
+    pub total: MoneyBody,
+    pub placed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<OrderSummaryBody>,
+    pub next_cursor: Option<String>,
+}
+
+pub fn summary(o: &orders::OrderRow) -> OrderSummaryBody {
+    OrderSummaryBody {
+        id: o.id,
+        number: order_number(&o.id),
+        status: o.status.clone(),
+        email: o.email.clone(),
+        total: money(o.total, &o.currency),
+        placed_at: souk_domain::time::rfc3339(o.placed_at),
+    }
+}
+
+pub fn status_names() -> Vec<&'static str> {
+    souk_domain::orders::ORDER_STATUSES
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
+}
+
+/// The logged-in customer's orders, newest first.
+#[utoipa::path(get, path = "/api/store/orders", tag = "store", params(PageParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Orders", body = OrderPage),
+        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<OrderPage>> {
+    let (limit, before, status) = params.parse(&status_names())?;
+    let rows = orders::list(
+        &state.db,
+        &OrderFilter {
+            user_id: Some(principal.user_id),
+            status,
+            query: None,
+            before,
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(OrderPage {
+        next_cursor: next_cursor(rows.iter().map(|r| r.id), rows.len(), limit),
+        items: rows.iter().map(summary).collect(),
+    }))
+}

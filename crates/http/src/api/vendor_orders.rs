@@ -1,0 +1,411 @@
+//! `/api/vendor`: a vendor's orders (only its own vendor orders and lines), fulfilment, its
+//! shipping options and its balance.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use souk_domain::orders::{Address, order_number};
+use souk_domain::time::rfc3339;
+use souk_storage::orders::{self, TransitionError, VendorOrderDetail};
+use souk_storage::rates::{self, NewShippingRate, ShippingRateRow};
+use souk_storage::ledger;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::auth::ClientInfo;
+use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::api::schema::{AddressBody, MoneyBody};
+use crate::api::store::orders::{OrderLineBody, line_body};
+use crate::auth::VendorStaff;
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+
+fn money(amount: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    }
+}
+
+/// A vendor's part of an order. The customer's email and other vendors' lines are not shown;
+/// the shipping address is, because the vendor ships.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderBody {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub order_number: String,
+    /// The customer order's status (`pending_payment`: do not ship yet).
+    pub order_status: String,
+    /// This vendor order's status: `unfulfilled`, `fulfilled`, `cancelled`.
+    pub status: String,
+    pub ship_to: AddressBody,
+    pub shipping_option: Option<String>,
+    pub lines: Vec<OrderLineBody>,
+    /// Goods after discount.
+    pub subtotal: MoneyBody,
+    pub shipping: MoneyBody,
+    pub tax: MoneyBody,
+    pub total: MoneyBody,
+    /// The platform's commission on this vendor order, and its rate in basis points.
+    pub commission: MoneyBody,
+    pub commission_bps: i64,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub placed_at: String,
+    pub fulfilled_at: Option<String>,
+}
+
+fn vendor_order_body(d: &VendorOrderDetail, currency: &str) -> VendorOrderBody {
+    let v = &d.vendor_order;
+    VendorOrderBody {
+        id: v.id,
+        order_id: v.order_id,
+        order_number: order_number(&v.order_id),
+        order_status: d.order_status.clone(),
+        status: v.status.clone(),
+        ship_to: serde_json::from_str::<Address>(&d.shipping_address)
+            .expect("stored addresses are valid")
+            .into(),
+        shipping_option: v.shipping_rate.clone(),
+        lines: d.lines.iter().map(|l| line_body(l, currency)).collect(),
+        subtotal: money(v.subtotal, currency),
+        shipping: money(v.shipping, currency),
+        tax: money(v.tax, currency),
+        total: money(v.total, currency),
+        commission: money(v.commission, currency),
+        commission_bps: v.commission_bps,
+        carrier: v.carrier.clone(),
+        tracking_number: v.tracking_number.clone(),
+        placed_at: rfc3339(d.placed_at),
+        fulfilled_at: v.fulfilled_at.map(rfc3339),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorOrderPage {
+    pub items: Vec<VendorOrderBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// This vendor's orders, newest first.
+#[utoipa::path(get, path = "/api/vendor/orders", tag = "vendor", params(PageParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Vendor orders", body = VendorOrderPage),
+        (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<VendorOrderPage>> {
+    let (limit, before, status) = params.parse(&["unfulfilled", "fulfilled", "cancelled"])?;
+    let rows =
+        orders::vendor_orders(&state.db, staff.vendor_id, status.as_deref(), before, limit).await?;
+    let currency = state.config.currency.code();
+    Ok(Json(VendorOrderPage {
+        next_cursor: next_cursor(rows.iter().map(|r| r.vendor_order.id), rows.len(), limit),
+        items: rows.iter().map(|d| vendor_order_body(d, currency)).collect(),
+    }))
+}
+
+/// One of this vendor's orders.
+#[utoipa::path(get, path = "/api/vendor/orders/{id}", tag = "vendor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Vendor order id")),
+    responses(
+        (status = 200, description = "The vendor order", body = VendorOrderBody),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such vendor order of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    Path(id): Path<String>,
+) -> ApiResult<Json<VendorOrderBody>> {
+    let id = path_id(&id, "vendor order")?;
+    let d = orders::vendor_order(&state.db, staff.vendor_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
+    Ok(Json(vendor_order_body(&d, state.config.currency.code())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilRequest {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+/// Mark this vendor's part shipped. The order becomes `partially_fulfilled`, or `fulfilled`
+/// when every vendor has shipped. Only paid orders ship.
+#[utoipa::path(post, path = "/api/vendor/orders/{id}/fulfil", tag = "vendor", request_body = FulfilRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Vendor order id")),
+    responses(
+        (status = 200, description = "The vendor order, fulfilled", body = VendorOrderBody),
+        (status = 400, description = "Missing carrier or tracking number", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such vendor order of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not paid yet, cancelled or already fulfilled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn fulfil(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FulfilRequest>,
+) -> ApiResult<Json<VendorOrderBody>> {
+    let id = path_id(&id, "vendor order")?;
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("carrier", &body.carrier),
+        ("tracking_number", &body.tracking_number),
+    ] {
+        let v = value.trim();
+        if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "1–100 characters, no control characters".into(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut tx = state.db.begin_write().await?;
+    match orders::fulfil(
+        &mut tx,
+        staff.vendor_id,
+        id,
+        body.carrier.trim(),
+        body.tracking_number.trim(),
+    )
+    .await?
+    {
+        Ok(_) => {}
+        Err(TransitionError::NotFound) => {
+            return Err(ApiError::not_found("no such vendor order"));
+        }
+        Err(e) => return Err(invalid_transition(&e)),
+    }
+    audit(
+        &mut tx,
+        &staff.principal,
+        &client.ip,
+        "vendor_order.fulfil",
+        "vendor_order",
+        id,
+        Some(staff.vendor_id),
+        serde_json::json!({"carrier": body.carrier.trim()}),
+    )
+    .await?;
+    tx.commit().await?;
+    let d = orders::vendor_order(&state.db, staff.vendor_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
+    Ok(Json(vendor_order_body(&d, state.config.currency.code())))
+}
+
+pub fn invalid_transition(e: &TransitionError) -> ApiError {
+    let detail = match e {
+        TransitionError::InvalidState { status } => {
+            format!("not possible while the order is {status}")
+        }
+        TransitionError::AmountMismatch { due } => format!("the amount due is {due}"),
+        TransitionError::NotFound => "no such order".to_owned(),
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "invalid_transition",
+        "Not possible in this state",
+        detail,
+    )
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceBody {
+    pub vendor_id: Uuid,
+    /// From paid orders, after commission (and refunds).
+    pub earned: MoneyBody,
+    /// The platform's commission on those orders.
+    pub commission: MoneyBody,
+    pub paid_out: MoneyBody,
+    /// Owed to the vendor now: earned − paid out.
+    pub available: MoneyBody,
+    /// Vendor-order totals of orders awaiting payment (not earned yet).
+    pub pending: MoneyBody,
+}
+
+pub fn balance_body(b: &ledger::Balance, currency: &str) -> BalanceBody {
+    BalanceBody {
+        vendor_id: b.vendor_id,
+        earned: money(b.earned, currency),
+        commission: money(b.commission, currency),
+        paid_out: money(b.paid_out, currency),
+        available: money(b.available, currency),
+        pending: money(b.pending, currency),
+    }
+}
+
+/// This vendor's money.
+#[utoipa::path(get, path = "/api/vendor/balance", tag = "vendor", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The balance", body = BalanceBody),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn balance(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+) -> ApiResult<Json<BalanceBody>> {
+    let b = ledger::balance(&state.db, staff.vendor_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor"))?;
+    Ok(Json(balance_body(&b, state.config.currency.code())))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShippingRateBody {
+    pub id: Uuid,
+    pub name: String,
+    /// `flat`, `free_over` or `by_weight`.
+    pub kind: String,
+    /// flat: the price; free_over: the price below the threshold; by_weight: the base price.
+    pub amount: MoneyBody,
+    /// free_over: goods (after discount) from which shipping is free.
+    pub threshold: Option<MoneyBody>,
+    /// by_weight: added per started kilogram.
+    pub per_kg: Option<MoneyBody>,
+    pub created_at: String,
+}
+
+fn rate_body(r: &ShippingRateRow, currency: &str) -> ShippingRateBody {
+    ShippingRateBody {
+        id: r.id,
+        name: r.name.clone(),
+        kind: r.kind.clone(),
+        amount: money(r.amount, currency),
+        threshold: r.threshold.map(|t| money(t, currency)),
+        per_kg: r.per_kg.map(|p| money(p, currency)),
+        created_at: rfc3339(r.created_at),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingRateRequest {
+    pub name: String,
+    /// `flat`, `free_over` or `by_weight`.
+    pub kind: String,
+    /// Minor units, ≥ 0.
+    pub amount: i64,
+    /// Required for `free_over`.
+    pub threshold: Option<i64>,
+    /// Required for `by_weight`.
+    pub per_kg: Option<i64>,
+}
+
+/// This vendor's shipping options.
+#[utoipa::path(get, path = "/api/vendor/shipping-rates", tag = "vendor", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Options", body = [ShippingRateBody]),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_rates(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+) -> ApiResult<Json<Vec<ShippingRateBody>>> {
+    let rows = rates::shipping_rates(&state.db, staff.vendor_id).await?;
+    let cur = state.config.currency.code();
+    Ok(Json(rows.iter().map(|r| rate_body(r, cur)).collect()))
+}
+
+/// Add a shipping option. Without any, the vendor ships for free.
+#[utoipa::path(post, path = "/api/vendor/shipping-rates", tag = "vendor", request_body = ShippingRateRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The option", body = ShippingRateBody),
+        (status = 400, description = "Invalid option (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many options (`too_many_shipping_rates`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_rate(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    ApiJson(body): ApiJson<ShippingRateRequest>,
+) -> ApiResult<(StatusCode, Json<ShippingRateBody>)> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        err("name", "1–100 characters");
+    }
+    let money_ok = |v: i64| (0..=1_000_000_000_000).contains(&v);
+    if !money_ok(body.amount) {
+        err("amount", "must be from 0 to 10^12 minor units");
+    }
+    match body.kind.as_str() {
+        "flat" => {}
+        "free_over" => {
+            if !body.threshold.is_some_and(money_ok) {
+                err("threshold", "required for free_over, ≥ 0");
+            }
+        }
+        "by_weight" => {
+            if !body.per_kg.is_some_and(money_ok) {
+                err("per_kg", "required for by_weight, ≥ 0");
+            }
+        }
+        _ => err("kind", "must be flat, free_over or by_weight"),
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let new = NewShippingRate {
+        name: name.to_owned(),
+        kind: body.kind.clone(),
+        amount: body.amount,
+        threshold: (body.kind == "free_over").then_some(body.threshold).flatten(),
+        per_kg: (body.kind == "by_weight").then_some(body.per_kg).flatten(),
+    };
+    let row = rates::create_shipping_rate(&state.db, staff.vendor_id, &new)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many_shipping_rates",
+                "Too many shipping options",
+                format!("at most {} options per vendor", rates::MAX_SHIPPING_RATES),
+            )
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(rate_body(&row, state.config.currency.code())),
+    ))
+}
+
+/// Remove a shipping option (carts that chose it fall back to the cheapest).
+#[utoipa::path(delete, path = "/api/vendor/shipping-rates/{id}", tag = "vendor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Option id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such option of yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_rate(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = path_id(&id, "shipping option")?;
+    if rates::delete_shipping_rate(&state.db, staff.vendor_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such shipping option"))
+    }
+}

@@ -1,0 +1,192 @@
+//! Jobs a checkout leaves behind: the confirmation emails (customer, and each vendor) and the
+//! cancellation of the order if it is still unpaid when its hold time runs out.
+//!
+//! The jobs carry ids only; the emails are rendered from the order as it is when they are sent.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use souk_domain::money::{Currency, format_decimal};
+use souk_domain::orders::{Address, order_number};
+use souk_storage::jobs::{NewJob, ScheduledJob};
+use souk_storage::orders::{self, OrderDetail, TransitionError};
+use souk_storage::{Db, Exec, StorageError, now_ms, vendors};
+use uuid::Uuid;
+
+use crate::JobError;
+use crate::mail::{EMAIL_MAX_ATTEMPTS, EmailJob, Mailer};
+
+pub const ORDER_EMAIL_JOB: &str = "order_email";
+pub const ORDER_EXPIRE_JOB: &str = "order_expire";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum OrderEmail {
+    Customer {
+        order_id: Uuid,
+    },
+    Vendor {
+        order_id: Uuid,
+        vendor_order_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderExpiry {
+    pub order_id: Uuid,
+}
+
+/// The jobs to enqueue in the checkout transaction of `order`.
+pub fn checkout_jobs(order: &OrderDetail, hold: Duration) -> Vec<ScheduledJob> {
+    let now = now_ms();
+    let email = |payload: OrderEmail| ScheduledJob {
+        job: NewJob {
+            kind: ORDER_EMAIL_JOB.to_owned(),
+            payload: serde_json::to_value(payload).expect("serializes"),
+            max_attempts: EMAIL_MAX_ATTEMPTS,
+        },
+        run_at: now,
+    };
+    let mut jobs = vec![email(OrderEmail::Customer {
+        order_id: order.order.id,
+    })];
+    jobs.extend(order.vendor_orders.iter().map(|vo| {
+        email(OrderEmail::Vendor {
+            order_id: order.order.id,
+            vendor_order_id: vo.id,
+        })
+    }));
+    jobs.push(ScheduledJob {
+        job: NewJob {
+            kind: ORDER_EXPIRE_JOB.to_owned(),
+            payload: serde_json::to_value(OrderExpiry {
+                order_id: order.order.id,
+            })
+            .expect("serializes"),
+            max_attempts: 50,
+        },
+        run_at: now + hold.as_millis() as i64,
+    });
+    jobs
+}
+
+fn address_text(json: &str) -> String {
+    match serde_json::from_str::<Address>(json) {
+        Ok(a) => [
+            a.name,
+            a.line1,
+            a.line2,
+            format!("{} {}", a.postal_code, a.city),
+            a.region,
+            a.country,
+        ]
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n"),
+        Err(_) => String::new(),
+    }
+}
+
+pub(crate) async fn send(
+    db: &Db,
+    mailer: &Mailer,
+    job_id: Uuid,
+    job: &OrderEmail,
+) -> Result<(), JobError> {
+    let retry = |e: StorageError| JobError::Retryable(e.to_string());
+    let order_id = match job {
+        OrderEmail::Customer { order_id } | OrderEmail::Vendor { order_id, .. } => *order_id,
+    };
+    let Some(d) = orders::detail(Exec::Db(db), order_id).await.map_err(retry)? else {
+        return Err(JobError::Permanent(format!("no order {order_id}")));
+    };
+    let o = &d.order;
+    let currency = Currency::parse(&o.currency)
+        .map_err(|_| JobError::Permanent(format!("bad currency {}", o.currency)))?;
+    let fmt = |amount: i64| format!("{} {}", format_decimal(amount, currency), o.currency);
+    let line = |l: &orders::OrderLineRow| {
+        serde_json::json!({
+            "quantity": l.quantity, "title": l.product_title, "variant": l.variant_title,
+            "sku": l.sku, "note": l.note, "total": fmt(l.total),
+        })
+    };
+    let pending = o.status == "pending_payment";
+    match job {
+        OrderEmail::Customer { .. } => {
+            let name = serde_json::from_str::<Address>(&o.shipping_address)
+                .map(|a| a.name)
+                .unwrap_or_default();
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "order_confirmation".to_owned(),
+                vars: serde_json::json!({
+                    "name": name,
+                    "order_number": order_number(&o.id),
+                    "order_id": o.id,
+                    "lines": d.lines.iter().map(line).collect::<Vec<_>>(),
+                    "subtotal": fmt(o.subtotal),
+                    "has_discount": o.discount > 0,
+                    "discount": fmt(o.discount),
+                    "shipping": fmt(o.shipping_total),
+                    "tax": fmt(o.tax),
+                    "tax_inclusive": o.total == o.subtotal - o.discount + o.shipping_total && o.tax > 0,
+                    "total": fmt(o.total),
+                    "payment_method": o.payment_method,
+                    "pending_payment": pending,
+                    "address": address_text(&o.shipping_address),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+        OrderEmail::Vendor {
+            vendor_order_id, ..
+        } => {
+            let Some(vo) = d.vendor_orders.iter().find(|v| v.id == *vendor_order_id) else {
+                return Err(JobError::Permanent(format!(
+                    "no vendor order {vendor_order_id}"
+                )));
+            };
+            let recipients = vendors::notification_emails(db, vo.vendor_id)
+                .await
+                .map_err(retry)?;
+            let Some(to) = recipients.into_iter().next() else {
+                return Ok(()); // a vendor without people: nobody to tell
+            };
+            let email = EmailJob {
+                to,
+                template: "vendor_new_order".to_owned(),
+                vars: serde_json::json!({
+                    "vendor_name": vo.vendor_name,
+                    "order_number": order_number(&o.id),
+                    "vendor_order_id": vo.id,
+                    "lines": d.lines.iter().filter(|l| l.vendor_order_id == vo.id).map(line).collect::<Vec<_>>(),
+                    "total": fmt(vo.total),
+                    "shipping": fmt(vo.shipping),
+                    "shipping_option": vo.shipping_rate.clone().unwrap_or_else(|| "free".to_owned()),
+                    "pending_payment": pending,
+                    "address": address_text(&o.shipping_address),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+    }
+}
+
+/// Cancels the order if it is still unpaid (stock goes back); a paid order is left alone.
+pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<(), JobError> {
+    let retry = |e: StorageError| JobError::Retryable(e.to_string());
+    let mut tx = db.begin_write().await.map_err(retry)?;
+    match orders::cancel(&mut tx, job.order_id, "payment_timeout")
+        .await
+        .map_err(retry)?
+    {
+        Ok(_) => {
+            tx.commit().await.map_err(retry)?;
+            tracing::info!(order = %job.order_id, "unpaid order cancelled after its hold time");
+            Ok(())
+        }
+        Err(TransitionError::NotFound) | Err(TransitionError::InvalidState { .. }) => Ok(()),
+        Err(TransitionError::AmountMismatch { .. }) => Ok(()),
+    }
+}
