@@ -768,8 +768,9 @@ pub async fn mark_paid(
     let now = now_ms();
     let from = status_list(OrderEvent::Pay);
     let sql = format!(
-        "UPDATE orders o SET status = 'paid', paid_amount = total, paid_at = $2, updated_at = $2 \
-         WHERE o.id = $1 AND o.total = $3 AND o.status IN ({from}) RETURNING {ORDER_COLUMNS}"
+        "UPDATE orders SET status = 'paid', paid_amount = total, paid_at = $2, updated_at = $2 \
+         WHERE id = $1 AND total = $3 AND status IN ({from}) RETURNING {}",
+        ORDER_COLUMNS.replace("o.", "")
     );
     let updated: Option<OrderRow> = on_tx!(&mut *tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(now).bind(amount).fetch_optional(&mut *conn).await?
@@ -860,8 +861,9 @@ pub async fn cancel(
 ) -> Result<Result<OrderRow, TransitionError>, StorageError> {
     let now = now_ms();
     let sql = format!(
-        "UPDATE orders o SET status = 'cancelled', cancelled_at = $2, updated_at = $2, cancel_reason = $3 \
-         WHERE o.id = $1 AND o.status = 'pending_payment' RETURNING {ORDER_COLUMNS}"
+        "UPDATE orders SET status = 'cancelled', cancelled_at = $2, updated_at = $2, cancel_reason = $3 \
+         WHERE id = $1 AND status = 'pending_payment' RETURNING {}",
+        ORDER_COLUMNS.replace("o.", "")
     );
     let updated: Option<OrderRow> = on_tx!(&mut *tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(now).bind(reason).fetch_optional(&mut *conn).await?

@@ -9,6 +9,7 @@ mod helpers;
 mod api_keys;
 mod auth;
 mod catalog_cache;
+mod checkout;
 mod catalog_listing;
 mod catalog_reads;
 mod cli;

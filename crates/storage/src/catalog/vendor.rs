@@ -142,3 +142,13 @@ pub async fn variant_for_sale(
     });
     Ok(n == 1)
 }
+
+/// A variant's stock now (`None`: no such variant).
+pub async fn variant_stock(db: &Db, variant_id: Uuid) -> Result<Option<i64>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT stock FROM variants WHERE id = $1")
+            .bind(variant_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}

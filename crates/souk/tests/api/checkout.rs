@@ -1,0 +1,998 @@
+//! Carts, checkout, orders, stock and marketplace money, over real HTTP on both databases.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use souk_domain::catalog::ProductDraft;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, product};
+
+pub fn address() -> Value {
+    json!({"name": "Ada Lovelace", "line1": "1 Main St", "city": "Berlin",
+           "postal_code": "10115", "country": "DE"})
+}
+
+pub fn checkout_body(email: &str) -> Value {
+    json!({"email": email, "shipping_address": address(), "payment_method": "manual"})
+}
+
+/// A product whose variants all have `stock` units.
+pub fn stocked(handle: &str, prices: &[i64], stock: i64) -> ProductDraft {
+    let mut p = product(handle, handle, prices);
+    for v in &mut p.variants {
+        v.stock = stock;
+    }
+    p
+}
+
+impl TestApp {
+    /// The variant ids of a published product, in order.
+    pub async fn variant_ids(&self, handle: &str) -> Vec<String> {
+        let (status, body) = self.get_json(&format!("/api/store/products/{handle}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A new guest cart's id.
+    pub async fn new_cart(&self) -> String {
+        let (status, body) = self.shop(Method::POST, "/api/store/carts", None).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A request without credentials (a guest shopper).
+    pub async fn shop(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn add_to_cart(&self, cart: &str, variant: &str, quantity: i64) -> Value {
+        let (status, body) = self
+            .shop(
+                Method::POST,
+                &format!("/api/store/carts/{cart}/items"),
+                Some(json!({"variant_id": variant, "quantity": quantity})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Checks a cart out; returns status, parsed body and the raw body text.
+    pub async fn checkout(&self, cart: &str, key: &str, body: &Value) -> (u16, Value, String) {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/store/carts/{cart}/checkout")))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    }
+
+    pub async fn stock_of(&self, variant: &str) -> i64 {
+        souk_storage::catalog::variant_stock(&self.db, Uuid::parse_str(variant).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A cart holding `quantity` of `variant`, ready to check out.
+    pub async fn cart_with(&self, variant: &str, quantity: i64) -> String {
+        let cart = self.new_cart().await;
+        self.add_to_cart(&cart, variant, quantity).await;
+        cart
+    }
+}
+
+#[tokio::test]
+async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
+    let app = TestApp::spawn().await;
+    app.seed("acme", &[stocked("mug", &[1000], 20)]).await;
+    let admin = app.admin_token().await;
+    let mug = app.variant_ids("mug").await.remove(0);
+
+    let cart = app.new_cart().await;
+    let body = app.add_to_cart(&cart, &mug, 2).await;
+    assert_eq!(body["subtotal"], json!({"amount": 2000, "currency": "USD"}));
+    assert_eq!(body["total"]["amount"], 2000);
+    assert_eq!(body["purchasable"], true);
+    // Adding the same variant again adds to the line.
+    let body = app.add_to_cart(&cart, &mug, 1).await;
+    assert_eq!(body["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(body["lines"][0]["quantity"], 3);
+    let line = body["lines"][0]["id"].as_str().unwrap().to_owned();
+
+    // A 10 % coupon with a minimum, tax for the destination, a vendor shipping option.
+    let (status, coupon) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "save10", "kind": "percent", "value": 1000, "min_subtotal": 2500})),
+        )
+        .await;
+    assert_eq!(status, 201, "{coupon}");
+    assert_eq!(coupon["code"], "SAVE10");
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/api/admin/tax-rates",
+            &admin,
+            Some(json!({"country": "de", "rate_bps": 1900, "inclusive": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "Save10"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["discount"]["amount"], 300);
+    assert_eq!(body["coupon"]["applied"], true);
+    let (status, body) = app
+        .shop(
+            Method::PATCH,
+            &format!("/api/store/carts/{cart}"),
+            Some(json!({"email": "Ada@Example.com", "shipping_address": address()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["email"], "ada@example.com");
+    // 3000 − 300 = 2700 net; 19 % exclusive tax = 513.
+    assert_eq!(body["tax"]["amount"], 513);
+    assert_eq!(body["total"]["amount"], 2700 + 513);
+
+    // Below the coupon's minimum it stops applying, and says why.
+    let (status, body) = app
+        .shop(
+            Method::PATCH,
+            &format!("/api/store/carts/{cart}/items/{line}"),
+            Some(json!({"quantity": 2})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["discount"]["amount"], 0);
+    assert_eq!(body["coupon"]["problem"], "minimum_subtotal_not_reached");
+    let (status, body) = app
+        .shop(
+            Method::DELETE,
+            &format!("/api/store/carts/{cart}/coupon"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["coupon"]), (200, &Value::Null));
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "NOPE"})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("coupon_not_found")));
+
+    // Stock shortfalls show in the cart before checkout.
+    let (_, body) = app
+        .shop(
+            Method::PATCH,
+            &format!("/api/store/carts/{cart}/items/{line}"),
+            Some(json!({"quantity": 21})),
+        )
+        .await;
+    assert_eq!(body["lines"][0]["problem"], "insufficient_stock");
+    assert_eq!(body["lines"][0]["available_quantity"], 20);
+    assert_eq!(body["purchasable"], false);
+
+    // Unknown variant, bad quantity, unknown cart, removed line.
+    let (status, body) = app
+        .shop(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/items"),
+            Some(json!({"variant_id": Uuid::new_v4(), "quantity": 1})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("variant_unavailable")));
+    let (status, _) = app
+        .shop(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/items"),
+            Some(json!({"variant_id": mug, "quantity": 0})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    app.expect_problem(&format!("/api/store/carts/{}", Uuid::new_v4()), 404, "not_found")
+        .await;
+    let (status, body) = app
+        .shop(
+            Method::DELETE,
+            &format!("/api/store/carts/{cart}/items/{line}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["lines"], json!([]));
+    assert_eq!(body["total"]["amount"], 0);
+}
+
+#[tokio::test]
+async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app.vendor_owner("v@example.com", "shipper").await;
+    assert_eq!(
+        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+            .await
+            .0,
+        200
+    );
+    app.seed("shipper", &[stocked("crate", &[4000], 10)]).await;
+    let v = app.variant_ids("crate").await.remove(0);
+    for rate in [
+        json!({"name": "Express", "kind": "flat", "amount": 900}),
+        json!({"name": "Standard", "kind": "free_over", "amount": 500, "threshold": 10000}),
+        json!({"name": "Freight", "kind": "by_weight", "amount": 200, "per_kg": 100}),
+    ] {
+        let (status, body) = app
+            .send(Method::POST, "/api/vendor/shipping-rates", &vendor, Some(rate))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/vendor/shipping-rates",
+            &vendor,
+            Some(json!({"name": "Odd", "kind": "free_over", "amount": 5})),
+        )
+        .await;
+    assert_eq!(status, 400, "free_over needs a threshold: {body}");
+
+    let cart = app.cart_with(&v, 1).await; // 4000, 100 g
+    let (status, options) = app
+        .shop(
+            Method::GET,
+            &format!("/api/store/carts/{cart}/shipping-options"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{options}");
+    let list = options["vendors"][0]["options"].as_array().unwrap();
+    let price = |name: &str| {
+        list.iter().find(|o| o["name"] == name).unwrap()["price"]["amount"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((price("Express"), price("Standard"), price("Freight")), (900, 500, 300));
+    let selected: Vec<&Value> = list.iter().filter(|o| o["selected"] == true).collect();
+    assert_eq!(selected.len(), 1);
+    assert_eq!(selected[0]["name"], "Freight", "cheapest by default");
+
+    let express = list.iter().find(|o| o["name"] == "Express").unwrap()["id"].clone();
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/shipping"),
+            Some(json!({"option_id": express})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["shipping"]["amount"], 900);
+    assert_eq!(body["total"]["amount"], 4900);
+    assert_eq!(body["vendors"][0]["shipping_option"]["name"], "Express");
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/shipping"),
+            Some(json!({"option_id": Uuid::new_v4()})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("unknown_shipping_option")));
+
+    let (status, order, _) = app
+        .checkout(&cart, "ship-1", &checkout_body("buyer@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["shipping"]["amount"], 900);
+    assert_eq!(order["vendor_orders"][0]["shipping_option"], "Express");
+}
+
+#[tokio::test]
+async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut vendors = Vec::new();
+    for (email, handle) in [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")] {
+        let (token, id) = app.vendor_owner(email, handle).await;
+        assert_eq!(
+            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
+                .await
+                .0,
+            200
+        );
+        vendors.push((token, id));
+    }
+    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
+    app.seed("vendor-b", &[stocked("banana", &[3000], 10)]).await;
+    let (a_token, a_id) = vendors[0].clone();
+    let (b_token, _) = vendors[1].clone();
+    // Vendor A takes 20 % instead of the platform's default 10 %.
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/admin/vendors/{a_id}/commission"),
+            &admin,
+            Some(json!({"commission_bps": 2000})),
+        )
+        .await;
+    assert_eq!((status, body["effective_bps"].as_i64()), (200, Some(2000)));
+
+    let apple = app.variant_ids("apple").await.remove(0);
+    let banana = app.variant_ids("banana").await.remove(0);
+    let cart = app.cart_with(&apple, 2).await;
+    app.add_to_cart(&cart, &banana, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "two-vendors", &checkout_body("shopper@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(order["total"]["amount"], 5000);
+    assert_eq!(order["vendor_orders"].as_array().unwrap().len(), 2);
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!((app.stock_of(&apple).await, app.stock_of(&banana).await), (8, 9));
+
+    // Each vendor sees one vendor order with only its lines, and where to ship — not the
+    // customer's email or the other vendor's goods.
+    let (status, a_orders) = app.get_auth_json("/api/vendor/orders", &a_token).await;
+    assert_eq!(status, 200, "{a_orders}");
+    let items = a_orders["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let a_part = &items[0];
+    assert_eq!(a_part["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(a_part["lines"][0]["product_title"], "apple");
+    assert_eq!(a_part["ship_to"]["city"], "Berlin");
+    assert_eq!(a_part["total"]["amount"], 2000);
+    assert_eq!(a_part["commission"]["amount"], 400);
+    assert!(!a_orders.to_string().contains("shopper@example.com"));
+    assert!(!a_orders.to_string().contains("banana"));
+    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    assert_eq!(b_orders["items"][0]["lines"][0]["product_title"], "banana");
+    let a_vo = a_part["id"].as_str().unwrap().to_owned();
+    let b_vo = b_orders["items"][0]["id"].as_str().unwrap().to_owned();
+    // B cannot read or fulfil A's vendor order.
+    assert_eq!(
+        app.get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &b_token).await.0,
+        404
+    );
+    let fulfil = json!({"carrier": "DHL", "tracking_number": "JJD000123"});
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{a_vo}/fulfil"),
+            &b_token,
+            Some(fulfil.clone()),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Unpaid orders do not ship.
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{a_vo}/fulfil"),
+            &a_token,
+            Some(fulfil.clone()),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+
+    // Manual payment: the wrong amount is refused, the right one pays once.
+    let pay = |amount: i64| json!({"amount": amount, "reference": "SEPA 42"});
+    let path = format!("/api/admin/orders/{order_id}/payments");
+    let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(4999))).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("amount_mismatch")));
+    let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(5000))).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("paid")));
+    let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(5000))).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+
+    // Balances: A earns 2000 − 20 %, B 3000 − 10 %.
+    let (_, a_balance) = app.get_auth_json("/api/vendor/balance", &a_token).await;
+    assert_eq!(a_balance["available"]["amount"], 1600);
+    assert_eq!(a_balance["commission"]["amount"], 400);
+    let (_, b_balance) = app.get_auth_json("/api/vendor/balance", &b_token).await;
+    assert_eq!(b_balance["available"]["amount"], 2700);
+
+    // One vendor ships: partially fulfilled; the other: fulfilled; then completed.
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{a_vo}/fulfil"),
+            &a_token,
+            Some(fulfil.clone()),
+        )
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("fulfilled")), "{body}");
+    assert_eq!(body["order_status"], "partially_fulfilled");
+    assert_eq!(body["tracking_number"], "JJD000123");
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{a_vo}/fulfil"),
+            &a_token,
+            Some(fulfil.clone()),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{b_vo}/fulfil"),
+            &b_token,
+            Some(fulfil),
+        )
+        .await;
+    assert_eq!((status, body["order_status"].as_str()), (200, Some("fulfilled")));
+    let (status, body) = app
+        .post_auth(&format!("/api/admin/orders/{order_id}/complete"), &admin)
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("completed")));
+    // A shipped order cannot be cancelled.
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{order_id}/cancel"),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Payouts: not more than the balance; the report shows what is owed, also as CSV.
+    let payout = format!("/api/admin/vendors/{a_id}/payouts");
+    let (status, body) = app
+        .send(Method::POST, &payout, &admin, Some(json!({"amount": 1601})))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("insufficient_balance")));
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &payout,
+            &admin,
+            Some(json!({"amount": 1000, "reference": "wire 7"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["balance"]["available"]["amount"], 600);
+    let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
+    assert_eq!(status, 200, "{report}");
+    let a_line = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["vendor_id"] == a_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(a_line["paid_out"]["amount"], 1000);
+    assert_eq!(a_line["available"]["amount"], 600);
+    let csv = app
+        .get_auth("/api/admin/payouts/report?format=csv", &admin)
+        .await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("vendor_id,vendor_name,currency,earned,commission,paid_out,available,pending"));
+    assert!(csv.contains(&format!("{a_id},Shop vendor-a,USD,1600,400,1000,600,0")), "{csv}");
+
+    // The guest reads the order with its token; others cannot; the admin finds it by email.
+    let token = order["access_token"].as_str().unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!("/api/store/orders/{order_id}")))
+        .header("X-Order-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "completed");
+    assert!(body.get("access_token").is_none());
+    app.expect_problem(&format!("/api/store/orders/{order_id}"), 404, "not_found")
+        .await;
+    let (status, found) = app
+        .get_auth_json("/api/admin/orders?q=shopper@example.com", &admin)
+        .await;
+    assert_eq!((status, found["items"][0]["id"].as_str()), (200, Some(order_id.as_str())));
+}
+
+#[tokio::test]
+async fn two_hundred_buyers_race_for_ten_units_and_exactly_ten_win() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.seed("hot", &[stocked("drop", &[2500], 10)]).await;
+    let variant = app.variant_ids("drop").await.remove(0);
+    let mut carts = Vec::new();
+    for _ in 0..200 {
+        carts.push(app.cart_with(&variant, 1).await);
+    }
+    let barrier = Arc::new(Barrier::new(carts.len()));
+    // A reader watching the stock through the race: it must never see a negative number.
+    let racing = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (app, variant, racing) = (app.clone(), variant.clone(), racing.clone());
+        tokio::spawn(async move {
+            let mut lowest = i64::MAX;
+            while racing.load(Ordering::Relaxed) {
+                lowest = lowest.min(app.stock_of(&variant).await);
+                tokio::task::yield_now().await;
+            }
+            lowest
+        })
+    };
+    let mut tasks = Vec::new();
+    for (i, cart) in carts.into_iter().enumerate() {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            app.checkout(&cart, &format!("k{i}"), &checkout_body(&format!("b{i}@example.com")))
+                .await
+        }));
+    }
+    let mut created = 0;
+    let mut sold_out = 0;
+    for t in tasks {
+        let (status, body, _) = t.await.unwrap();
+        match status {
+            201 => created += 1,
+            409 => {
+                assert_eq!(body["code"], "out_of_stock", "{body}");
+                assert_eq!(body["variants"][0]["variant_id"], variant.as_str());
+                assert_eq!(body["variants"][0]["requested"], 1);
+                sold_out += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    racing.store(false, Ordering::Relaxed);
+    assert_eq!((created, sold_out), (10, 190));
+    assert_eq!(app.stock_of(&variant).await, 0);
+    assert!(watcher.await.unwrap() >= 0);
+}
+
+#[tokio::test]
+async fn random_quantities_and_repeated_lines_never_oversell() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.seed("bulk", &[stocked("bolt", &[100], 25)]).await;
+    let variant = app.variant_ids("bolt").await.remove(0);
+    let mut carts = Vec::new();
+    for i in 0..60 {
+        let qty = (i % 3) + 1;
+        let cart = app.new_cart().await;
+        if i % 4 == 0 {
+            // The same variant on two lines of one cart (different notes): counted together.
+            for note in ["gift", "plain"] {
+                let (status, body) = app
+                    .shop(
+                        Method::POST,
+                        &format!("/api/store/carts/{cart}/items"),
+                        Some(json!({"variant_id": variant, "quantity": qty, "note": note})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+            }
+            carts.push((cart, 2 * qty));
+        } else {
+            app.add_to_cart(&cart, &variant, qty).await;
+            carts.push((cart, qty));
+        }
+    }
+    let barrier = Arc::new(Barrier::new(carts.len()));
+    let mut tasks = Vec::new();
+    for (i, (cart, qty)) in carts.into_iter().enumerate() {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let (status, body, _) = app
+                .checkout(&cart, &format!("r{i}"), &checkout_body("r@example.com"))
+                .await;
+            (status, body, qty)
+        }));
+    }
+    let mut sold = 0;
+    for t in tasks {
+        let (status, body, qty) = t.await.unwrap();
+        match status {
+            201 => {
+                let lines: i64 = body["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["quantity"].as_i64().unwrap())
+                    .sum();
+                assert_eq!(lines, qty);
+                sold += qty;
+            }
+            409 => assert_eq!(body["code"], "out_of_stock"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(sold <= 25);
+    assert_eq!(app.stock_of(&variant).await, 25 - sold);
+    // Two lines asking 2 + 2 of a variant with 3 left are refused as 4, not as 2 and 2.
+    app.seed("bulk", &[stocked("nut", &[100], 3)]).await;
+    let nut = app.variant_ids("nut").await.remove(0);
+    let cart = app.new_cart().await;
+    for note in ["a", "b"] {
+        app.shop(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/items"),
+            Some(json!({"variant_id": nut, "quantity": 2, "note": note})),
+        )
+        .await;
+    }
+    let (status, body, _) = app.checkout(&cart, "nuts", &checkout_body("n@example.com")).await;
+    assert_eq!((status, body["variants"][0]["requested"].as_i64()), (409, Some(4)));
+    assert_eq!(body["variants"][0]["available"], 3);
+    assert_eq!(app.stock_of(&nut).await, 3, "nothing was taken");
+}
+
+#[tokio::test]
+async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders() {
+    let app = Arc::new(TestApp::spawn().await);
+    let admin = app.admin_token().await;
+    app.seed("deals", &[stocked("lamp", &[5000], 100)]).await;
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "FIVE", "kind": "fixed", "value": 1000, "max_uses": 5})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let variant = app.variant_ids("lamp").await.remove(0);
+    let mut carts = Vec::new();
+    for _ in 0..50 {
+        let cart = app.cart_with(&variant, 1).await;
+        let (status, _) = app
+            .shop(
+                Method::PUT,
+                &format!("/api/store/carts/{cart}/coupon"),
+                Some(json!({"code": "five"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        carts.push(cart);
+    }
+    let barrier = Arc::new(Barrier::new(carts.len()));
+    let mut tasks = Vec::new();
+    for (i, cart) in carts.into_iter().enumerate() {
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            app.checkout(&cart, &format!("c{i}"), &checkout_body(&format!("c{i}@example.com")))
+                .await
+        }));
+    }
+    let (mut discounted, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, body, _) = t.await.unwrap();
+        match status {
+            201 => {
+                assert_eq!(body["discount"]["amount"], 1000);
+                assert_eq!(body["total"]["amount"], 4000);
+                discounted += 1;
+            }
+            409 => {
+                assert_eq!(body["code"], "coupon_exhausted", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((discounted, refused), (5, 45));
+    assert_eq!(app.stock_of(&variant).await, 95, "refused checkouts took no stock");
+    let (_, coupons) = app.get_auth_json("/api/admin/coupons", &admin).await;
+    assert_eq!(coupons[0]["uses"], 5);
+}
+
+#[tokio::test]
+async fn a_per_customer_coupon_limit_holds_across_carts() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.seed("deals", &[stocked("pen", &[800], 100)]).await;
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "ONCE", "kind": "percent", "value": 5000, "per_customer_limit": 1})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let variant = app.variant_ids("pen").await.remove(0);
+    let mut statuses = Vec::new();
+    for i in 0..2 {
+        let cart = app.cart_with(&variant, 1).await;
+        app.shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "ONCE"})),
+        )
+        .await;
+        let (status, body, _) = app
+            .checkout(&cart, &format!("o{i}"), &checkout_body("same@example.com"))
+            .await;
+        statuses.push((status, body["code"].as_str().map(str::to_owned)));
+    }
+    assert_eq!(statuses[0].0, 201);
+    assert_eq!(
+        statuses[1],
+        (409, Some("coupon_customer_limit_reached".to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn checkout_is_idempotent_under_fifty_concurrent_retries() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.seed("idem", &[stocked("cup", &[1200], 100)]).await;
+    let variant = app.variant_ids("cup").await.remove(0);
+    let cart = app.cart_with(&variant, 2).await;
+    let body = checkout_body("retry@example.com");
+
+    // Without a key: refused, nothing written.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_required");
+
+    let barrier = Arc::new(Barrier::new(50));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (app, barrier, cart, body) = (app.clone(), barrier.clone(), cart.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            app.checkout(&cart, "one-key", &body).await
+        }));
+    }
+    let mut created: Vec<String> = Vec::new();
+    let mut in_progress = 0;
+    for t in tasks {
+        let (status, parsed, text) = t.await.unwrap();
+        match status {
+            201 => created.push(text),
+            409 => {
+                assert_eq!(parsed["code"], "request_in_progress", "{parsed}");
+                in_progress += 1;
+            }
+            other => panic!("unexpected {other}: {parsed}"),
+        }
+    }
+    assert!(!created.is_empty());
+    assert_eq!(created.len() + in_progress, 50);
+    // Every 201 is the same order, byte for byte.
+    assert!(created.iter().all(|t| t == &created[0]));
+    let order: Value = serde_json::from_str(&created[0]).unwrap();
+    assert_eq!(app.stock_of(&variant).await, 98, "one order, once");
+
+    // A later replay: identical status and body (including the access token).
+    let (status, _, text) = app.checkout(&cart, "one-key", &body).await;
+    assert_eq!((status, text.as_str()), (201, created[0].as_str()));
+    // The same key with another body: 422; another key for the same cart: already ordered.
+    let (status, problem, _) = app
+        .checkout(&cart, "one-key", &checkout_body("other@example.com"))
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("idempotency_key_reused")));
+    let (status, problem, _) = app.checkout(&cart, "another-key", &body).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("cart_already_ordered")));
+    assert_eq!(problem["order_id"], order["id"]);
+    // The cart is closed.
+    let (status, problem) = app
+        .shop(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/items"),
+            Some(json!({"variant_id": variant, "quantity": 1})),
+        )
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("cart_not_open")));
+    assert_eq!(app.stock_of(&variant).await, 98);
+}
+
+#[tokio::test]
+async fn invalid_checkouts_write_nothing() {
+    let app = TestApp::spawn().await;
+    app.seed("shop", &[stocked("sock", &[300], 5)]).await;
+    let variant = app.variant_ids("sock").await.remove(0);
+    let empty = app.new_cart().await;
+    let (status, body, _) = app.checkout(&empty, "e", &checkout_body("e@example.com")).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("cart_empty")));
+
+    let cart = app.cart_with(&variant, 1).await;
+    let mut bad = checkout_body("not-an-email");
+    bad["shipping_address"]["country"] = json!("Germany");
+    let (status, body, _) = app.checkout(&cart, "bad", &bad).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("validation_failed")));
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["email", "shipping_address.country"]);
+    let mut bad = checkout_body("ok@example.com");
+    bad["payment_method"] = json!("bitcoin");
+    let (status, body, _) = app.checkout(&cart, "bad2", &bad).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("payment_method_unavailable")));
+
+    // The product is withdrawn after it went into the cart: refused at checkout.
+    let mut draft = stocked("sock", &[300], 5);
+    draft.status = souk_domain::catalog::ProductStatus::Archived;
+    app.seed("shop", &[draft]).await;
+    let (status, body, _) = app.checkout(&cart, "gone", &checkout_body("ok@example.com")).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("cart_invalid")));
+    assert_eq!(body["errors"][0]["field"], "lines[0]");
+    assert_eq!(app.stock_of(&variant).await, 5);
+    // After a failure the same key may be used again (nothing was stored).
+    let (status, body) = app
+        .shop(
+            Method::GET,
+            &format!("/api/store/carts/{cart}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("open")));
+}
+
+#[tokio::test]
+async fn cancelling_gives_stock_back_exactly_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let admin = app.admin_token().await;
+    app.seed("shop", &[stocked("vase", &[900], 4)]).await;
+    let variant = app.variant_ids("vase").await.remove(0);
+    let cart = app.cart_with(&variant, 3).await;
+    let (status, order, _) = app.checkout(&cart, "c", &checkout_body("c@example.com")).await;
+    assert_eq!(status, 201);
+    assert_eq!(app.stock_of(&variant).await, 1);
+    let id = order["id"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (app, admin, id) = (app.clone(), admin.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            app.send(
+                Method::POST,
+                &format!("/api/admin/orders/{id}/cancel"),
+                &admin,
+                Some(json!({"reason": "customer asked"})),
+            )
+            .await
+            .0
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 200 || *c == 409));
+    assert_eq!(app.stock_of(&variant).await, 4, "restored once");
+    let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(body["cancel_reason"], "customer asked");
+    assert_eq!(body["vendor_orders"][0]["status"], "cancelled");
+    // A cancelled order cannot be paid.
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            Some(json!({"amount": 2700})),
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
+    let app = TestApp::spawn().await;
+    app.seed("shop", &[stocked("hat", &[700, 900], 10)]).await;
+    let ids = app.variant_ids("hat").await;
+    let token = app.register("buyer@example.com").await;
+
+    // The customer's cart.
+    let (status, own) = app.send(Method::POST, "/api/store/carts", &token, None).await;
+    assert_eq!(status, 201);
+    let own_id = own["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/store/carts/{own_id}/items"),
+            &token,
+            Some(json!({"variant_id": ids[0], "quantity": 1})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Asking again gives the same open cart; a guest with the id cannot see it.
+    let (_, again) = app.send(Method::POST, "/api/store/carts", &token, None).await;
+    assert_eq!(again["id"], own_id.as_str());
+    let (status, _) = app
+        .shop(Method::GET, &format!("/api/store/carts/{own_id}"), None)
+        .await;
+    assert_eq!(status, 404);
+
+    // A guest cart merges into it at login.
+    let guest = app.cart_with(&ids[0], 2).await;
+    app.add_to_cart(&guest, &ids[1], 1).await;
+    let response = app
+        .post_json(
+            "/api/auth/login",
+            json!({"email": "buyer@example.com", "password": "correct horse battery staple", "cart_id": guest}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let session: Value = response.json().await.unwrap();
+    assert_eq!(session["cart_id"], own_id.as_str());
+    let token = session["token"].as_str().unwrap();
+    let (_, merged) = app
+        .get_auth_json(&format!("/api/store/carts/{own_id}"), token)
+        .await;
+    let quantities: Vec<i64> = merged["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["quantity"].as_i64().unwrap())
+        .collect();
+    assert_eq!(quantities, vec![3, 1]);
+    let (_, old) = app
+        .shop(Method::GET, &format!("/api/store/carts/{guest}"), None)
+        .await;
+    assert_eq!(old["status"], "merged");
+
+    // The customer's orders list shows their order and nobody else's.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/store/carts/{own_id}/checkout")))
+        .bearer_auth(token)
+        .header("Idempotency-Key", "mine")
+        .json(&checkout_body("buyer@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let order: Value = response.json().await.unwrap();
+    let (status, list) = app.get_auth_json("/api/store/orders", token).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], order["id"]);
+    let other = app.register("other@example.com").await;
+    let (_, list) = app.get_auth_json("/api/store/orders", &other).await;
+    assert_eq!(list["items"], json!([]));
+    let (status, _) = app
+        .get_auth_json(&format!("/api/store/orders/{}", order["id"].as_str().unwrap()), &other)
+        .await;
+    assert_eq!(status, 404);
+}
