@@ -53,16 +53,18 @@ pub struct Balance {
     pub pending: i64,
 }
 
+/// Sums as BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC.
 const BALANCE_SELECT: &str = "SELECT vd.id AS vendor_id, vd.name AS vendor_name, \
-     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
-        AND e.kind IN ('earning', 'earning_reversal')), 0) AS earned, \
-     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
-        AND e.kind IN ('commission', 'commission_reversal')), 0) AS commission, \
-     COALESCE((SELECT -SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id AND e.kind = 'payout'), 0) AS paid_out, \
-     COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
-        AND e.kind IN ('earning', 'earning_reversal', 'payout')), 0) AS available, \
-     COALESCE((SELECT SUM(vo.total) FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
-        WHERE vo.vendor_id = vd.id AND o.status = 'pending_payment'), 0) AS pending \
+     CAST(COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('earning', 'earning_reversal')), 0) AS BIGINT) AS earned, \
+     CAST(COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('commission', 'commission_reversal')), 0) AS BIGINT) AS commission, \
+     CAST(COALESCE((SELECT -SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind = 'payout'), 0) AS BIGINT) AS paid_out, \
+     CAST(COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE e.vendor_id = vd.id \
+        AND e.kind IN ('earning', 'earning_reversal', 'payout')), 0) AS BIGINT) AS available, \
+     CAST(COALESCE((SELECT SUM(vo.total) FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
+        WHERE vo.vendor_id = vd.id AND o.status = 'pending_payment'), 0) AS BIGINT) AS pending \
      FROM vendors vd";
 
 pub async fn balance(db: &Db, vendor_id: Uuid) -> Result<Option<Balance>, StorageError> {
@@ -119,7 +121,7 @@ pub async fn record_payout(
     }
     let available: i64 = on_tx!(&mut *tx, conn => {
         sqlx::query_scalar(
-            "SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE vendor_id = $1 \
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE vendor_id = $1 \
              AND kind IN ('earning', 'earning_reversal', 'payout')",
         )
         .bind(vendor_id)
