@@ -996,3 +996,100 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
+    use std::time::Duration;
+
+    use crate::smtp::{SmtpServer, free_port};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.start();
+    let app = TestApp::spawn_full(
+        souk_http::HttpConfig {
+            catalog_cache_ttl: Duration::ZERO,
+            order_hold: Duration::from_millis(1500),
+            ..souk_http::HttpConfig::default()
+        },
+        souk_http::server::ServerLimits::default(),
+        Some(smtp.url()),
+    )
+    .await;
+    let admin = app.admin_token().await;
+    for (email, handle) in [("a@example.com", "mail-a"), ("b@example.com", "mail-b")] {
+        let (_, id) = app.vendor_owner(email, handle).await;
+        assert_eq!(
+            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
+                .await
+                .0,
+            200
+        );
+    }
+    app.seed("mail-a", &[stocked("kettle", &[4500], 5)]).await;
+    app.seed("mail-b", &[stocked("teapot", &[2500], 5)]).await;
+    let kettle = app.variant_ids("kettle").await.remove(0);
+    let teapot = app.variant_ids("teapot").await.remove(0);
+    let cart = app.cart_with(&kettle, 1).await;
+    app.add_to_cart(&cart, &teapot, 2).await;
+    let (status, order, _) = app
+        .checkout(&cart, "mail-1", &checkout_body("buyer@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!((app.stock_of(&kettle).await, app.stock_of(&teapot).await), (4, 3));
+
+    // One confirmation for the customer, one new-order mail per vendor (with its lines only),
+    // besides the two vendor owners' email verifications.
+    let mail = smtp.wait_for(5, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 5, "{:?}", mail.keys());
+    let to = |addr: &str| {
+        mail.values()
+            .filter(|(_, raw)| raw.contains(&format!("To: {addr}")) && raw.contains("order"))
+            .map(|(_, raw)| raw.clone())
+            .collect::<Vec<_>>()
+    };
+    let customer = to("buyer@example.com");
+    assert_eq!(customer.len(), 1);
+    assert!(customer[0].contains("kettle") && customer[0].contains("teapot"));
+    assert!(customer[0].contains(order["number"].as_str().unwrap().trim_start_matches('#')));
+    let vendor_a = to("a@example.com");
+    assert_eq!(vendor_a.len(), 1);
+    assert!(vendor_a[0].contains("kettle") && !vendor_a[0].contains("teapot"));
+    assert!(vendor_a[0].contains("Berlin"), "vendors get the address to ship to");
+    assert_eq!(to("b@example.com").len(), 1);
+
+    // Unpaid past the hold time: cancelled by the job, stock released.
+    let id = order["id"].as_str().unwrap();
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+        status = body["status"].as_str().unwrap().to_owned();
+        if status == "cancelled" {
+            assert_eq!(body["cancel_reason"], "payment_timeout");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "cancelled");
+    assert_eq!((app.stock_of(&kettle).await, app.stock_of(&teapot).await), (5, 5));
+
+    // A paid order is left alone by its expiry job.
+    let cart = app.cart_with(&kettle, 1).await;
+    let (_, order, _) = app
+        .checkout(&cart, "mail-2", &checkout_body("buyer@example.com"))
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            Some(json!({"amount": 4500})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+    assert_eq!(body["status"], "paid");
+    assert_eq!(app.stock_of(&kettle).await, 4);
+}
