@@ -10,6 +10,7 @@ mod api_keys;
 mod auth;
 mod catalog_cache;
 mod checkout;
+mod crash;
 mod catalog_listing;
 mod catalog_reads;
 mod cli;
