@@ -80,6 +80,21 @@ impl Uncacheable {
     }
 }
 
+/// Routes whose responses are the same for everyone. An allowlist, not a prefix: carts and
+/// orders under `/api/store/` belong to one shopper and must never be served from a shared cache.
+const PUBLIC_CATALOG: [&str; 3] = [
+    "/api/store/products",
+    "/api/store/categories",
+    "/api/store/vendors/",
+];
+
+fn is_public_catalog(path: &str) -> bool {
+    PUBLIC_CATALOG.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// Serves cacheable catalog reads from the cache, and fills it on a miss.
 pub async fn cache_catalog_reads(
     State(state): State<AppState>,
@@ -89,7 +104,7 @@ pub async fn cache_catalog_reads(
     let Some(entries) = &state.cache.entries else {
         return next.run(req).await;
     };
-    if req.method() != Method::GET || !req.uri().path().starts_with("/api/store/") {
+    if req.method() != Method::GET || !is_public_catalog(req.uri().path()) {
         return next.run(req).await;
     }
     let key = req

@@ -47,3 +47,54 @@ async fn repeated_reads_are_served_from_cache_until_the_ttl_passes() {
         "{metrics}"
     );
 }
+
+/// Carts and orders live under `/api/store/` too, but belong to one shopper: with the cache on,
+/// a stranger repeating the owner's request must not be answered from the owner's cached copy.
+#[tokio::test]
+async fn carts_and_orders_are_never_served_from_the_shared_cache() {
+    use crate::checkout::{checkout_body, stocked};
+    let app = TestApp::spawn_with(HttpConfig {
+        catalog_cache_ttl: Duration::from_secs(60),
+        ..HttpConfig::default()
+    })
+    .await;
+    app.seed("acme", &[stocked("mug", &[900], 5)]).await;
+    let variant = app.variant_ids("mug").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "cache-key", &checkout_body("owner@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap();
+    let token = order["access_token"].as_str().unwrap();
+
+    // The owner reads the order with its token (would fill a shared cache)…
+    let owner = app
+        .client
+        .get(app.url(&format!("/api/store/orders/{id}")))
+        .header("x-order-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 200);
+    assert!(
+        owner.headers().get("x-cache").is_none(),
+        "orders are not cached"
+    );
+    // …and a stranger without the token still gets nothing.
+    let stranger = app.get(&format!("/api/store/orders/{id}")).await;
+    assert!(
+        [401, 403, 404].contains(&stranger.status().as_u16()),
+        "stranger got {}",
+        stranger.status()
+    );
+    let cart_read = app.get(&format!("/api/store/carts/{cart}")).await;
+    assert!(
+        cart_read.headers().get("x-cache").is_none(),
+        "carts are not cached"
+    );
+    // The catalog still is.
+    app.get("/api/store/products/mug").await;
+    let hit = app.get("/api/store/products/mug").await;
+    assert_eq!(hit.headers()["x-cache"], "hit");
+}
