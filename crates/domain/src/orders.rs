@@ -41,11 +41,15 @@ pub enum OrderEvent {
     /// The full amount was received.
     Pay,
     /// A vendor shipped; `all` when every vendor order is now fulfilled.
-    Fulfil { all: bool },
+    Fulfil {
+        all: bool,
+    },
     Complete,
     Cancel,
     /// Money was returned; `full` when everything paid is now refunded.
-    Refund { full: bool },
+    Refund {
+        full: bool,
+    },
 }
 
 impl OrderStatus {
@@ -346,7 +350,10 @@ mod tests {
             phone: String::new(),
         };
         let ok = a.clone().validate().unwrap();
-        assert_eq!((ok.name.as_str(), ok.country.as_str(), ok.region.as_str()), ("Ada", "DE", "BE"));
+        assert_eq!(
+            (ok.name.as_str(), ok.country.as_str(), ok.region.as_str()),
+            ("Ada", "DE", "BE")
+        );
         let bad = Address {
             country: "Germany".into(),
             city: " ".into(),

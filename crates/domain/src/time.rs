@@ -33,7 +33,9 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     }
     let num = |from: usize, to: usize| -> Option<i64> {
         let s = text.get(from..to)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     if b[13] != b':' || b[16] != b':' {

@@ -205,7 +205,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::carts::create_cart))
         .routes(routes!(store::carts::get_cart, store::carts::update_cart))
         .routes(routes!(store::carts::add_item))
-        .routes(routes!(store::carts::update_item, store::carts::remove_item))
+        .routes(routes!(
+            store::carts::update_item,
+            store::carts::remove_item
+        ))
         .routes(routes!(
             store::carts::apply_coupon,
             store::carts::remove_coupon

@@ -98,7 +98,10 @@ pub(crate) async fn send(
     let order_id = match job {
         OrderEmail::Customer { order_id } | OrderEmail::Vendor { order_id, .. } => *order_id,
     };
-    let Some(d) = orders::detail(Exec::Db(db), order_id).await.map_err(retry)? else {
+    let Some(d) = orders::detail(Exec::Db(db), order_id)
+        .await
+        .map_err(retry)?
+    else {
         return Err(JobError::Permanent(format!("no order {order_id}")));
     };
     let o = &d.order;

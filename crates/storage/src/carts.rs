@@ -403,7 +403,11 @@ pub fn quote(
     }
     let mut chosen: BTreeMap<Uuid, RateRow> = BTreeMap::new();
     for (vendor_id, _, goods, grams, _) in &vendors {
-        let options: Vec<&RateRow> = s.rates.iter().filter(|r| r.vendor_id == *vendor_id).collect();
+        let options: Vec<&RateRow> = s
+            .rates
+            .iter()
+            .filter(|r| r.vendor_id == *vendor_id)
+            .collect();
         let pick = options.iter().find(|r| r.chosen).or_else(|| {
             options
                 .iter()
@@ -591,10 +595,7 @@ pub async fn update_details(
     details: CartDetails,
 ) -> Result<bool, StorageError> {
     let mut sets = vec!["updated_at = $2".to_owned()];
-    let mut args = vec![
-        crate::db::Arg::Uuid(cart_id),
-        crate::db::Arg::I64(now_ms()),
-    ];
+    let mut args = vec![crate::db::Arg::Uuid(cart_id), crate::db::Arg::I64(now_ms())];
     for (column, value) in [
         ("email", details.email),
         ("shipping_address", details.shipping_address),

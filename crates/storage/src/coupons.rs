@@ -60,7 +60,8 @@ pub async fn create(db: &Db, c: &NewCoupon) -> Result<CouponRow, StorageError> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<CouponRow>, StorageError> {
-    let sql = format!("SELECT {COUPON_COLUMNS} FROM coupons ORDER BY created_at DESC, id LIMIT 1000");
+    let sql =
+        format!("SELECT {COUPON_COLUMNS} FROM coupons ORDER BY created_at DESC, id LIMIT 1000");
     Ok(on_reader!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
     }))
@@ -74,7 +75,11 @@ pub async fn by_code(db: &Db, code: &str) -> Result<Option<CouponRow>, StorageEr
 }
 
 /// Turns a coupon on or off; false when there is no such coupon.
-pub async fn set_active(db: &Db, id: Uuid, active: bool) -> Result<Option<CouponRow>, StorageError> {
+pub async fn set_active(
+    db: &Db,
+    id: Uuid,
+    active: bool,
+) -> Result<Option<CouponRow>, StorageError> {
     let sql = format!(
         "UPDATE coupons SET active = $2, updated_at = $3 WHERE id = $1 RETURNING {COUPON_COLUMNS}"
     );

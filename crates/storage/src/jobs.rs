@@ -100,7 +100,13 @@ pub async fn enqueue_many(tx: &mut Tx, jobs: &[ScheduledJob]) -> Result<(), Stor
             let b = r * 6;
             format!(
                 "(${}, ${}, ${}, 'pending', 0, ${}, ${}, ${}, ${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 6
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 6
             )
         })
         .collect();

@@ -97,7 +97,9 @@ pub struct PayoutRow {
 pub enum PayoutError {
     NoSuchVendor,
     /// More than the vendor's available balance.
-    InsufficientBalance { available: i64 },
+    InsufficientBalance {
+        available: i64,
+    },
 }
 
 /// Records money sent to a vendor. The vendor row is locked (PostgreSQL) or the write lock held

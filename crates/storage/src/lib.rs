@@ -17,9 +17,9 @@ pub mod dialect;
 mod error;
 pub mod jobs;
 pub mod ledger;
+mod migrate;
 pub mod orders;
 pub mod rates;
-mod migrate;
 pub mod vendors;
 
 pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, now_ms, redact_url};

@@ -146,7 +146,9 @@ pub enum CheckoutOutcome {
     KeyReused,
     CartNotFound,
     /// The cart was already checked out (or merged).
-    CartNotOpen { order_id: Option<Uuid> },
+    CartNotOpen {
+        order_id: Option<Uuid>,
+    },
     Empty,
     /// Lines that cannot be bought (index, reason).
     Invalid(Vec<(usize, &'static str)>),
@@ -580,8 +582,9 @@ pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, Sto
         "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
          WHERE vo.order_id = $1 ORDER BY vo.id"
     );
-    let line_sql =
-        format!("SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.order_id = $1 ORDER BY l.position");
+    let line_sql = format!(
+        "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.order_id = $1 ORDER BY l.position"
+    );
     Ok(on_exec!(exec, conn => {
         let order: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(order_sql))
             .bind(id)
@@ -749,9 +752,13 @@ async fn vendor_order_parts(
 pub enum TransitionError {
     NotFound,
     /// Not allowed from the current status.
-    InvalidState { status: String },
+    InvalidState {
+        status: String,
+    },
     /// A payment that is not the amount due.
-    AmountMismatch { due: i64 },
+    AmountMismatch {
+        due: i64,
+    },
 }
 
 /// Records a payment and moves the order to `paid`, once: the status check and the update are

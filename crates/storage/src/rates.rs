@@ -84,7 +84,11 @@ pub async fn shipping_rates(
 }
 
 /// Deletes a vendor's option; false when it is not theirs or does not exist.
-pub async fn delete_shipping_rate(db: &Db, vendor_id: Uuid, id: Uuid) -> Result<bool, StorageError> {
+pub async fn delete_shipping_rate(
+    db: &Db,
+    vendor_id: Uuid,
+    id: Uuid,
+) -> Result<bool, StorageError> {
     let mut tx = db.begin_write().await?;
     let n = on_tx!(&mut tx, conn => {
         sqlx::query("DELETE FROM shipping_rates WHERE id = $1 AND vendor_id = $2")

@@ -219,8 +219,15 @@ pub async fn record_payment(
         return Err(ApiError::validation(errors));
     }
     let mut tx = state.db.begin_write().await?;
-    match orders::mark_paid(&mut tx, id, "manual", body.amount, reference, Some(admin.user_id))
-        .await?
+    match orders::mark_paid(
+        &mut tx,
+        id,
+        "manual",
+        body.amount,
+        reference,
+        Some(admin.user_id),
+    )
+    .await?
     {
         Ok(_) => {}
         Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
@@ -383,7 +390,10 @@ pub async fn create_coupon(
     {
         err("expires_at", "must be after starts_at");
     }
-    if body.max_uses.is_some_and(|m| !(0..=1_000_000_000).contains(&m)) {
+    if body
+        .max_uses
+        .is_some_and(|m| !(0..=1_000_000_000).contains(&m))
+    {
         err("max_uses", "from 0 to 10^9");
     }
     if body
@@ -761,20 +771,20 @@ pub async fn record_payout(
     }
     let cur = state.config.currency.code();
     let mut tx = state.db.begin_write().await?;
-    let payout = match ledger::record_payout(&mut tx, id, body.amount, cur, reference, admin.user_id)
-        .await?
-    {
-        Ok(p) => p,
-        Err(PayoutError::NoSuchVendor) => return Err(ApiError::not_found("no such vendor")),
-        Err(PayoutError::InsufficientBalance { available }) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "insufficient_balance",
-                "Insufficient balance",
-                format!("the vendor's available balance is {available}"),
-            ));
-        }
-    };
+    let payout =
+        match ledger::record_payout(&mut tx, id, body.amount, cur, reference, admin.user_id).await?
+        {
+            Ok(p) => p,
+            Err(PayoutError::NoSuchVendor) => return Err(ApiError::not_found("no such vendor")),
+            Err(PayoutError::InsufficientBalance { available }) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "insufficient_balance",
+                    "Insufficient balance",
+                    format!("the vendor's available balance is {available}"),
+                ));
+            }
+        };
     audit(
         &mut tx,
         &admin,

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use souk_domain::orders::{Address, order_number};
 use souk_domain::time::rfc3339;
+use souk_storage::ledger;
 use souk_storage::orders::{self, TransitionError, VendorOrderDetail};
 use souk_storage::rates::{self, NewShippingRate, ShippingRateRow};
-use souk_storage::ledger;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -108,7 +108,10 @@ pub async fn list(
     let currency = state.config.currency.code();
     Ok(Json(VendorOrderPage {
         next_cursor: next_cursor(rows.iter().map(|r| r.vendor_order.id), rows.len(), limit),
-        items: rows.iter().map(|d| vendor_order_body(d, currency)).collect(),
+        items: rows
+            .iter()
+            .map(|d| vendor_order_body(d, currency))
+            .collect(),
     }))
 }
 
@@ -370,7 +373,9 @@ pub async fn create_rate(
         name: name.to_owned(),
         kind: body.kind.clone(),
         amount: body.amount,
-        threshold: (body.kind == "free_over").then_some(body.threshold).flatten(),
+        threshold: (body.kind == "free_over")
+            .then_some(body.threshold)
+            .flatten(),
         per_kg: (body.kind == "by_weight").then_some(body.per_kg).flatten(),
     };
     let row = rates::create_shipping_rate(&state.db, staff.vendor_id, &new)

@@ -32,7 +32,9 @@ pub fn stocked(handle: &str, prices: &[i64], stock: i64) -> ProductDraft {
 impl TestApp {
     /// The variant ids of a published product, in order.
     pub async fn variant_ids(&self, handle: &str) -> Vec<String> {
-        let (status, body) = self.get_json(&format!("/api/store/products/{handle}")).await;
+        let (status, body) = self
+            .get_json(&format!("/api/store/products/{handle}"))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["variants"]
             .as_array()
@@ -84,7 +86,11 @@ impl TestApp {
             .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        )
     }
 
     pub async fn stock_of(&self, variant: &str) -> i64 {
@@ -189,7 +195,10 @@ async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
             Some(json!({"code": "NOPE"})),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("coupon_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("coupon_not_found"))
+    );
 
     // Stock shortfalls show in the cart before checkout.
     let (_, body) = app
@@ -211,7 +220,10 @@ async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
             Some(json!({"variant_id": Uuid::new_v4(), "quantity": 1})),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("variant_unavailable")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("variant_unavailable"))
+    );
     let (status, _) = app
         .shop(
             Method::POST,
@@ -220,8 +232,12 @@ async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
         )
         .await;
     assert_eq!(status, 400);
-    app.expect_problem(&format!("/api/store/carts/{}", Uuid::new_v4()), 404, "not_found")
-        .await;
+    app.expect_problem(
+        &format!("/api/store/carts/{}", Uuid::new_v4()),
+        404,
+        "not_found",
+    )
+    .await;
     let (status, body) = app
         .shop(
             Method::DELETE,
@@ -253,7 +269,12 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
         json!({"name": "Freight", "kind": "by_weight", "amount": 200, "per_kg": 100}),
     ] {
         let (status, body) = app
-            .send(Method::POST, "/api/vendor/shipping-rates", &vendor, Some(rate))
+            .send(
+                Method::POST,
+                "/api/vendor/shipping-rates",
+                &vendor,
+                Some(rate),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
     }
@@ -282,7 +303,10 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
             .as_i64()
             .unwrap()
     };
-    assert_eq!((price("Express"), price("Standard"), price("Freight")), (900, 500, 300));
+    assert_eq!(
+        (price("Express"), price("Standard"), price("Freight")),
+        (900, 500, 300)
+    );
     let selected: Vec<&Value> = list.iter().filter(|o| o["selected"] == true).collect();
     assert_eq!(selected.len(), 1);
     assert_eq!(selected[0]["name"], "Freight", "cheapest by default");
@@ -306,7 +330,10 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
             Some(json!({"option_id": Uuid::new_v4()})),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("unknown_shipping_option")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("unknown_shipping_option"))
+    );
 
     let (status, order, _) = app
         .checkout(&cart, "ship-1", &checkout_body("buyer@example.com"))
@@ -332,7 +359,8 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         vendors.push((token, id));
     }
     app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
-    app.seed("vendor-b", &[stocked("banana", &[3000], 10)]).await;
+    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
+        .await;
     let (a_token, a_id) = vendors[0].clone();
     let (b_token, _) = vendors[1].clone();
     // Vendor A takes 20 % instead of the platform's default 10 %.
@@ -358,7 +386,10 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     assert_eq!(order["total"]["amount"], 5000);
     assert_eq!(order["vendor_orders"].as_array().unwrap().len(), 2);
     let order_id = order["id"].as_str().unwrap().to_owned();
-    assert_eq!((app.stock_of(&apple).await, app.stock_of(&banana).await), (8, 9));
+    assert_eq!(
+        (app.stock_of(&apple).await, app.stock_of(&banana).await),
+        (8, 9)
+    );
 
     // Each vendor sees one vendor order with only its lines, and where to ship — not the
     // customer's email or the other vendor's goods.
@@ -380,7 +411,9 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let b_vo = b_orders["items"][0]["id"].as_str().unwrap().to_owned();
     // B cannot read or fulfil A's vendor order.
     assert_eq!(
-        app.get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &b_token).await.0,
+        app.get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &b_token)
+            .await
+            .0,
         404
     );
     let fulfil = json!({"carrier": "DHL", "tracking_number": "JJD000123"});
@@ -403,17 +436,26 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
             Some(fulfil.clone()),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
 
     // Manual payment: the wrong amount is refused, the right one pays once.
     let pay = |amount: i64| json!({"amount": amount, "reference": "SEPA 42"});
     let path = format!("/api/admin/orders/{order_id}/payments");
     let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(4999))).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("amount_mismatch")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("amount_mismatch"))
+    );
     let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(5000))).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("paid")));
     let (status, body) = app.send(Method::POST, &path, &admin, Some(pay(5000))).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
 
     // Balances: A earns 2000 − 20 %, B 3000 − 10 %.
     let (_, a_balance) = app.get_auth_json("/api/vendor/balance", &a_token).await;
@@ -431,7 +473,11 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
             Some(fulfil.clone()),
         )
         .await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("fulfilled")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("fulfilled")),
+        "{body}"
+    );
     assert_eq!(body["order_status"], "partially_fulfilled");
     assert_eq!(body["tracking_number"], "JJD000123");
     let (status, body) = app
@@ -442,7 +488,10 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
             Some(fulfil.clone()),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_transition")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
     let (status, body) = app
         .send(
             Method::POST,
@@ -451,7 +500,10 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
             Some(fulfil),
         )
         .await;
-    assert_eq!((status, body["order_status"].as_str()), (200, Some("fulfilled")));
+    assert_eq!(
+        (status, body["order_status"].as_str()),
+        (200, Some("fulfilled"))
+    );
     let (status, body) = app
         .post_auth(&format!("/api/admin/orders/{order_id}/complete"), &admin)
         .await;
@@ -472,7 +524,10 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let (status, body) = app
         .send(Method::POST, &payout, &admin, Some(json!({"amount": 1601})))
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("insufficient_balance")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("insufficient_balance"))
+    );
     let (status, body) = app
         .send(
             Method::POST,
@@ -499,8 +554,13 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         .await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with("vendor_id,vendor_name,currency,earned,commission,paid_out,available,pending"));
-    assert!(csv.contains(&format!("{a_id},Shop vendor-a,USD,1600,400,1000,600,0")), "{csv}");
+    assert!(csv.starts_with(
+        "vendor_id,vendor_name,currency,earned,commission,paid_out,available,pending"
+    ));
+    assert!(
+        csv.contains(&format!("{a_id},Shop vendor-a,USD,1600,400,1000,600,0")),
+        "{csv}"
+    );
 
     // The guest reads the order with its token; others cannot; the admin finds it by email.
     let token = order["access_token"].as_str().unwrap();
@@ -520,7 +580,10 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let (status, found) = app
         .get_auth_json("/api/admin/orders?q=shopper@example.com", &admin)
         .await;
-    assert_eq!((status, found["items"][0]["id"].as_str()), (200, Some(order_id.as_str())));
+    assert_eq!(
+        (status, found["items"][0]["id"].as_str()),
+        (200, Some(order_id.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -551,8 +614,12 @@ async fn two_hundred_buyers_race_for_ten_units_and_exactly_ten_win() {
         let (app, barrier) = (app.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            app.checkout(&cart, &format!("k{i}"), &checkout_body(&format!("b{i}@example.com")))
-                .await
+            app.checkout(
+                &cart,
+                &format!("k{i}"),
+                &checkout_body(&format!("b{i}@example.com")),
+            )
+            .await
         }));
     }
     let mut created = 0;
@@ -647,8 +714,13 @@ async fn random_quantities_and_repeated_lines_never_oversell() {
         )
         .await;
     }
-    let (status, body, _) = app.checkout(&cart, "nuts", &checkout_body("n@example.com")).await;
-    assert_eq!((status, body["variants"][0]["requested"].as_i64()), (409, Some(4)));
+    let (status, body, _) = app
+        .checkout(&cart, "nuts", &checkout_body("n@example.com"))
+        .await;
+    assert_eq!(
+        (status, body["variants"][0]["requested"].as_i64()),
+        (409, Some(4))
+    );
     assert_eq!(body["variants"][0]["available"], 3);
     assert_eq!(app.stock_of(&nut).await, 3, "nothing was taken");
 }
@@ -687,8 +759,12 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
         let (app, barrier) = (app.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            app.checkout(&cart, &format!("c{i}"), &checkout_body(&format!("c{i}@example.com")))
-                .await
+            app.checkout(
+                &cart,
+                &format!("c{i}"),
+                &checkout_body(&format!("c{i}@example.com")),
+            )
+            .await
         }));
     }
     let (mut discounted, mut refused) = (0, 0);
@@ -708,7 +784,11 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
         }
     }
     assert_eq!((discounted, refused), (5, 45));
-    assert_eq!(app.stock_of(&variant).await, 95, "refused checkouts took no stock");
+    assert_eq!(
+        app.stock_of(&variant).await,
+        95,
+        "refused checkouts took no stock"
+    );
     let (_, coupons) = app.get_auth_json("/api/admin/coupons", &admin).await;
     assert_eq!(coupons[0]["uses"], 5);
 }
@@ -723,7 +803,9 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
             Method::POST,
             "/api/admin/coupons",
             &admin,
-            Some(json!({"code": "ONCE", "kind": "percent", "value": 5000, "per_customer_limit": 1})),
+            Some(
+                json!({"code": "ONCE", "kind": "percent", "value": 5000, "per_customer_limit": 1}),
+            ),
         )
         .await;
     assert_eq!(status, 201);
@@ -805,9 +887,15 @@ async fn checkout_is_idempotent_under_fifty_concurrent_retries() {
     let (status, problem, _) = app
         .checkout(&cart, "one-key", &checkout_body("other@example.com"))
         .await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("idempotency_key_reused")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
     let (status, problem, _) = app.checkout(&cart, "another-key", &body).await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("cart_already_ordered")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("cart_already_ordered"))
+    );
     assert_eq!(problem["order_id"], order["id"]);
     // The cart is closed.
     let (status, problem) = app
@@ -817,7 +905,10 @@ async fn checkout_is_idempotent_under_fifty_concurrent_retries() {
             Some(json!({"variant_id": variant, "quantity": 1})),
         )
         .await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("cart_not_open")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("cart_not_open"))
+    );
     assert_eq!(app.stock_of(&variant).await, 98);
 }
 
@@ -827,14 +918,19 @@ async fn invalid_checkouts_write_nothing() {
     app.seed("shop", &[stocked("sock", &[300], 5)]).await;
     let variant = app.variant_ids("sock").await.remove(0);
     let empty = app.new_cart().await;
-    let (status, body, _) = app.checkout(&empty, "e", &checkout_body("e@example.com")).await;
+    let (status, body, _) = app
+        .checkout(&empty, "e", &checkout_body("e@example.com"))
+        .await;
     assert_eq!((status, body["code"].as_str()), (422, Some("cart_empty")));
 
     let cart = app.cart_with(&variant, 1).await;
     let mut bad = checkout_body("not-an-email");
     bad["shipping_address"]["country"] = json!("Germany");
     let (status, body, _) = app.checkout(&cart, "bad", &bad).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("validation_failed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("validation_failed"))
+    );
     let fields: Vec<&str> = body["errors"]
         .as_array()
         .unwrap()
@@ -845,23 +941,24 @@ async fn invalid_checkouts_write_nothing() {
     let mut bad = checkout_body("ok@example.com");
     bad["payment_method"] = json!("bitcoin");
     let (status, body, _) = app.checkout(&cart, "bad2", &bad).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("payment_method_unavailable")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("payment_method_unavailable"))
+    );
 
     // The product is withdrawn after it went into the cart: refused at checkout.
     let mut draft = stocked("sock", &[300], 5);
     draft.status = souk_domain::catalog::ProductStatus::Archived;
     app.seed("shop", &[draft]).await;
-    let (status, body, _) = app.checkout(&cart, "gone", &checkout_body("ok@example.com")).await;
+    let (status, body, _) = app
+        .checkout(&cart, "gone", &checkout_body("ok@example.com"))
+        .await;
     assert_eq!((status, body["code"].as_str()), (422, Some("cart_invalid")));
     assert_eq!(body["errors"][0]["field"], "lines[0]");
     assert_eq!(app.stock_of(&variant).await, 5);
     // After a failure the same key may be used again (nothing was stored).
     let (status, body) = app
-        .shop(
-            Method::GET,
-            &format!("/api/store/carts/{cart}"),
-            None,
-        )
+        .shop(Method::GET, &format!("/api/store/carts/{cart}"), None)
         .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("open")));
 }
@@ -873,7 +970,9 @@ async fn cancelling_gives_stock_back_exactly_once() {
     app.seed("shop", &[stocked("vase", &[900], 4)]).await;
     let variant = app.variant_ids("vase").await.remove(0);
     let cart = app.cart_with(&variant, 3).await;
-    let (status, order, _) = app.checkout(&cart, "c", &checkout_body("c@example.com")).await;
+    let (status, order, _) = app
+        .checkout(&cart, "c", &checkout_body("c@example.com"))
+        .await;
     assert_eq!(status, 201);
     assert_eq!(app.stock_of(&variant).await, 1);
     let id = order["id"].as_str().unwrap().to_owned();
@@ -899,7 +998,9 @@ async fn cancelling_gives_stock_back_exactly_once() {
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
     assert!(codes.iter().all(|c| *c == 200 || *c == 409));
     assert_eq!(app.stock_of(&variant).await, 4, "restored once");
-    let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+    let (_, body) = app
+        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .await;
     assert_eq!(body["status"], "cancelled");
     assert_eq!(body["cancel_reason"], "customer asked");
     assert_eq!(body["vendor_orders"][0]["status"], "cancelled");
@@ -923,7 +1024,9 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
     let token = app.register("buyer@example.com").await;
 
     // The customer's cart.
-    let (status, own) = app.send(Method::POST, "/api/store/carts", &token, None).await;
+    let (status, own) = app
+        .send(Method::POST, "/api/store/carts", &token, None)
+        .await;
     assert_eq!(status, 201);
     let own_id = own["id"].as_str().unwrap().to_owned();
     let (status, _) = app
@@ -936,7 +1039,9 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
         .await;
     assert_eq!(status, 201);
     // Asking again gives the same open cart; a guest with the id cannot see it.
-    let (_, again) = app.send(Method::POST, "/api/store/carts", &token, None).await;
+    let (_, again) = app
+        .send(Method::POST, "/api/store/carts", &token, None)
+        .await;
     assert_eq!(again["id"], own_id.as_str());
     let (status, _) = app
         .shop(Method::GET, &format!("/api/store/carts/{own_id}"), None)
@@ -992,7 +1097,10 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
     let (_, list) = app.get_auth_json("/api/store/orders", &other).await;
     assert_eq!(list["items"], json!([]));
     let (status, _) = app
-        .get_auth_json(&format!("/api/store/orders/{}", order["id"].as_str().unwrap()), &other)
+        .get_auth_json(
+            &format!("/api/store/orders/{}", order["id"].as_str().unwrap()),
+            &other,
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -1036,7 +1144,10 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         .checkout(&cart, "mail-1", &checkout_body("buyer@example.com"))
         .await;
     assert_eq!(status, 201, "{order}");
-    assert_eq!((app.stock_of(&kettle).await, app.stock_of(&teapot).await), (4, 3));
+    assert_eq!(
+        (app.stock_of(&kettle).await, app.stock_of(&teapot).await),
+        (4, 3)
+    );
 
     // One confirmation for the customer, one new-order mail per vendor (with its lines only),
     // besides the two vendor owners' email verifications.
@@ -1055,14 +1166,19 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     let vendor_a = to("a@example.com");
     assert_eq!(vendor_a.len(), 1);
     assert!(vendor_a[0].contains("kettle") && !vendor_a[0].contains("teapot"));
-    assert!(vendor_a[0].contains("Berlin"), "vendors get the address to ship to");
+    assert!(
+        vendor_a[0].contains("Berlin"),
+        "vendors get the address to ship to"
+    );
     assert_eq!(to("b@example.com").len(), 1);
 
     // Unpaid past the hold time: cancelled by the job, stock released.
     let id = order["id"].as_str().unwrap();
     let mut status = String::new();
     for _ in 0..100 {
-        let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+        let (_, body) = app
+            .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+            .await;
         status = body["status"].as_str().unwrap().to_owned();
         if status == "cancelled" {
             assert_eq!(body["cancel_reason"], "payment_timeout");
@@ -1071,7 +1187,10 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "cancelled");
-    assert_eq!((app.stock_of(&kettle).await, app.stock_of(&teapot).await), (5, 5));
+    assert_eq!(
+        (app.stock_of(&kettle).await, app.stock_of(&teapot).await),
+        (5, 5)
+    );
 
     // A paid order is left alone by its expiry job.
     let cart = app.cart_with(&kettle, 1).await;
@@ -1089,7 +1208,9 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         .await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (_, body) = app.get_auth_json(&format!("/api/admin/orders/{id}"), &admin).await;
+    let (_, body) = app
+        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .await;
     assert_eq!(body["status"], "paid");
     assert_eq!(app.stock_of(&kettle).await, 4);
 }

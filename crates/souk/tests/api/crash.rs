@@ -55,7 +55,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
         {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "souk serve did not become ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "souk serve did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::{Email, secure_eq, token_hash};
 use souk_domain::orders::{Address, order_access_token, order_number, request_fingerprint};
-use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
 use souk_storage::Exec;
+use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -201,11 +201,8 @@ fn stored(status: u16, body: &str, key: &str, order_id: Option<Uuid>) -> Respons
         ),
         None => body.to_owned(),
     };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body,
-    )
-        .into_response();
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -255,7 +252,11 @@ pub async fn checkout(
             ));
         }
         Some(v) => match v.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b)) => {
+            Ok(k)
+                if !k.is_empty()
+                    && k.len() <= 255
+                    && k.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+            {
                 k.to_owned()
             }
             _ => {
@@ -290,10 +291,7 @@ pub async fn checkout(
     }
     let in_flight_key = [scope.as_bytes(), &key_hash].concat();
     let _guard = {
-        let mut set = state
-            .checkouts
-            .lock()
-            .map_err(|_| ApiError::internal())?;
+        let mut set = state.checkouts.lock().map_err(|_| ApiError::internal())?;
         if !set.insert(in_flight_key.clone()) {
             let mut e = ApiError::new(
                 StatusCode::CONFLICT,
@@ -319,7 +317,11 @@ pub async fn checkout(
             })
         })
         .ok();
-    let address = validate_address(body.shipping_address.clone().into(), "shipping_address", &mut errors);
+    let address = validate_address(
+        body.shipping_address.clone().into(),
+        "shipping_address",
+        &mut errors,
+    );
     let (Some(email), Some(address)) = (email, address) else {
         return Err(ApiError::validation(errors));
     };
@@ -328,7 +330,10 @@ pub async fn checkout(
             StatusCode::UNPROCESSABLE_ENTITY,
             "payment_method_unavailable",
             "Payment method unavailable",
-            format!("payment_method must be one of: {}", PAYMENT_METHODS.join(", ")),
+            format!(
+                "payment_method must be one of: {}",
+                PAYMENT_METHODS.join(", ")
+            ),
         ));
     }
 
