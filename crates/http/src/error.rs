@@ -68,8 +68,9 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// Adds `WWW-Authenticate: Bearer` (401s).
     pub www_authenticate: bool,
-    pub variants: Vec<StockShortage>,
-    pub order_id: Option<uuid::Uuid>,
+    pub variants: Box<[StockShortage]>,
+    /// Boxed to keep `ApiError` (the `Err` of every handler) small.
+    pub order_id: Option<Box<uuid::Uuid>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -89,7 +90,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
-            variants: Vec::new(),
+            variants: Box::default(),
             order_id: None,
         }
     }
@@ -162,8 +163,8 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_owned(),
             errors: self.errors.clone(),
-            variants: self.variants.clone(),
-            order_id: self.order_id,
+            variants: self.variants.to_vec(),
+            order_id: self.order_id.as_deref().copied(),
         }
     }
 }

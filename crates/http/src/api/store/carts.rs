@@ -449,10 +449,8 @@ pub async fn update_cart(
         None => None,
     };
     let address = match body.shipping_address {
-        Some(Some(a)) => match validate_address(a.into(), "shipping_address", &mut errors) {
-            Some(a) => Some(Some(serde_json::to_string(&a).expect("serializes"))),
-            None => None,
-        },
+        Some(Some(a)) => validate_address(a.into(), "shipping_address", &mut errors)
+            .map(|a| Some(serde_json::to_string(&a).expect("serializes"))),
         Some(None) => Some(None),
         None => None,
     };

@@ -390,7 +390,7 @@ pub async fn checkout(
                 "Cart already checked out",
                 "this cart was already checked out; one cart makes one order",
             );
-            e.order_id = order_id;
+            e.order_id = order_id.map(Box::new);
             Err(e)
         }
         CheckoutOutcome::Empty => Err(ApiError::new(
