@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod html;
 pub mod money;
 pub mod orders;
+pub mod payments;
 pub mod pricing;
 pub mod shopify;
 pub mod time;

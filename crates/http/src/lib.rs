@@ -58,6 +58,10 @@ pub struct HttpConfig {
     pub order_hold: Duration,
     /// The platform's commission on vendors without their own rate, in basis points.
     pub commission_bps: i64,
+    /// Reconciliation asks the provider about unpaid payments older than this.
+    pub payment_reconcile_age: Duration,
+    /// How often the reconciliation pass runs in the background (at least once a second).
+    pub payment_reconcile_interval: Duration,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +78,8 @@ impl Default for HttpConfig {
             currency: souk_domain::money::Currency::USD,
             order_hold: Duration::from_secs(24 * 3600),
             commission_bps: 1000,
+            payment_reconcile_age: Duration::from_secs(60),
+            payment_reconcile_interval: Duration::from_secs(60),
         }
     }
 }
@@ -90,6 +96,7 @@ pub struct AppState {
     pub job_waker: Option<Arc<tokio::sync::Notify>>,
     /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
     pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
+    pub providers: souk_jobs::payments::Providers,
     in_flight: Arc<Semaphore>,
 }
 
@@ -108,6 +115,7 @@ impl AppState {
             )),
             job_waker: None,
             checkouts: Arc::default(),
+            providers: souk_jobs::payments::Providers::default(),
             config: Arc::new(config),
         }
     }
@@ -118,6 +126,12 @@ impl AppState {
     }
 
     /// Call after committing jobs, so this process's worker starts them at once.
+    /// The payment providers checkout, webhooks and refunds talk to.
+    pub fn with_providers(mut self, providers: souk_jobs::payments::Providers) -> Self {
+        self.providers = providers;
+        self
+    }
+
     pub fn wake_jobs(&self) {
         if let Some(waker) = &self.job_waker {
             waker.notify_one();
@@ -218,6 +232,11 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::orders::checkout))
         .routes(routes!(store::orders::list_orders))
         .routes(routes!(store::orders::get_order))
+        .routes(routes!(api::payments::get_payment))
+        .routes(routes!(api::payments::confirm_payment))
+        .routes(routes!(api::payments::stripe_webhook))
+        .routes(routes!(api::payments::create_refund))
+        .routes(routes!(api::payments::reconcile))
         .routes(routes!(api::vendor_orders::list))
         .routes(routes!(api::vendor_orders::get))
         .routes(routes!(api::vendor_orders::fulfil))

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod mail;
 pub mod orders;
+pub mod payments;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::account::{ACCOUNT_EMAIL_JOB, AccountEmail};
 use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
 use crate::orders::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry};
+use crate::payments::{Providers, REFUND_JOB, RefundJob};
 
 /// How a job run ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,7 @@ pub struct Worker {
     config: WorkerConfig,
     id: String,
     wake: Arc<Notify>,
+    providers: Providers,
 }
 
 impl Worker {
@@ -90,7 +93,14 @@ impl Worker {
             config,
             id: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             wake: Arc::new(Notify::new()),
+            providers: Providers::default(),
         }
+    }
+
+    /// The payment providers refund jobs talk to.
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = providers;
+        self
     }
 
     /// Notified after this process commits new jobs, so they start without waiting for a poll.
@@ -197,6 +207,11 @@ impl Worker {
                 let expiry: OrderExpiry = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order expiry payload: {e}")))?;
                 orders::expire(&self.db, &expiry).await
+            }
+            REFUND_JOB => {
+                let refund: RefundJob = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad refund payload: {e}")))?;
+                payments::run_refund_job(&self.db, &self.providers, &refund).await
             }
             other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
         }

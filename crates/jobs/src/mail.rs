@@ -122,6 +122,30 @@ const BUILTIN: &[(&str, &str)] = &[
         "vendor_new_order.html",
         include_str!("../templates/email/vendor_new_order.html"),
     ),
+    (
+        "payment_received.subject.txt",
+        include_str!("../templates/email/payment_received.subject.txt"),
+    ),
+    (
+        "payment_received.txt",
+        include_str!("../templates/email/payment_received.txt"),
+    ),
+    (
+        "payment_received.html",
+        include_str!("../templates/email/payment_received.html"),
+    ),
+    (
+        "order_refunded.subject.txt",
+        include_str!("../templates/email/order_refunded.subject.txt"),
+    ),
+    (
+        "order_refunded.txt",
+        include_str!("../templates/email/order_refunded.txt"),
+    ),
+    (
+        "order_refunded.html",
+        include_str!("../templates/email/order_refunded.html"),
+    ),
 ];
 
 impl Mailer {

@@ -29,6 +29,15 @@ pub enum OrderEmail {
         order_id: Uuid,
         vendor_order_id: Uuid,
     },
+    /// To the customer: the payment arrived (sent once, by the transition that paid).
+    PaymentReceived {
+        order_id: Uuid,
+    },
+    /// To the customer: money went back.
+    Refunded {
+        order_id: Uuid,
+        refund_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +97,12 @@ fn address_text(json: &str) -> String {
     }
 }
 
+fn customer_name(address: &str) -> String {
+    serde_json::from_str::<Address>(address)
+        .map(|a| a.name)
+        .unwrap_or_default()
+}
+
 pub(crate) async fn send(
     db: &Db,
     mailer: &Mailer,
@@ -96,7 +111,10 @@ pub(crate) async fn send(
 ) -> Result<(), JobError> {
     let retry = |e: StorageError| JobError::Retryable(e.to_string());
     let order_id = match job {
-        OrderEmail::Customer { order_id } | OrderEmail::Vendor { order_id, .. } => *order_id,
+        OrderEmail::Customer { order_id }
+        | OrderEmail::Vendor { order_id, .. }
+        | OrderEmail::PaymentReceived { order_id }
+        | OrderEmail::Refunded { order_id, .. } => *order_id,
     };
     let Some(d) = orders::detail(Exec::Db(db), order_id)
         .await
@@ -138,6 +156,42 @@ pub(crate) async fn send(
                     "payment_method": o.payment_method,
                     "pending_payment": pending,
                     "address": address_text(&o.shipping_address),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+        OrderEmail::PaymentReceived { .. } => {
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "payment_received".to_owned(),
+                vars: serde_json::json!({
+                    "name": customer_name(&o.shipping_address),
+                    "order_number": order_number(&o.id),
+                    "order_id": o.id,
+                    "total": fmt(o.paid_amount),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+        OrderEmail::Refunded { refund_id, .. } => {
+            let Some(refund) = souk_storage::payments::refund(Exec::Db(db), *refund_id)
+                .await
+                .map_err(retry)?
+            else {
+                return Err(JobError::Permanent(format!("no refund {refund_id}")));
+            };
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "order_refunded".to_owned(),
+                vars: serde_json::json!({
+                    "name": customer_name(&o.shipping_address),
+                    "order_number": order_number(&o.id),
+                    "order_id": o.id,
+                    "amount": fmt(refund.amount),
+                    "refunded_total": fmt(o.refunded_amount),
+                    "full": o.refunded_amount >= o.paid_amount,
+                    "order_cancelled": refund.reason == "order_cancelled",
+                    "reason": refund.reason,
                 }),
             };
             mailer.send(job_id, &email).await

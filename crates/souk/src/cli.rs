@@ -48,6 +48,38 @@ pub struct GlobalArgs {
     /// The platform's commission on vendors without their own rate, in basis points (1000 = 10 %).
     #[arg(long, env = "SOUK_COMMISSION_BPS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(0..=10_000), global = true)]
     pub commission_bps: i64,
+    /// Stripe secret API key (`sk_…`). With the webhook secret, enables `payment_method: stripe`.
+    #[arg(
+        long,
+        env = "SOUK_STRIPE_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub stripe_secret_key: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (`whsec_…`) for `POST /api/hooks/stripe`.
+    #[arg(
+        long,
+        env = "SOUK_STRIPE_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe's API address (tests point it at a fake Stripe).
+    #[arg(
+        long,
+        env = "SOUK_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+    /// Time limit of one call to Stripe, in milliseconds (calls are retried with the same
+    /// idempotency key).
+    #[arg(long, env = "SOUK_STRIPE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=120_000), global = true)]
+    pub stripe_timeout_ms: u64,
+    /// How often unpaid provider payments are reconciled with the provider (a lost webhook),
+    /// and how old a payment must be before it is, in seconds.
+    #[arg(long, env = "SOUK_PAYMENT_RECONCILE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub payment_reconcile_secs: u64,
     /// Outgoing mail server: `smtp://user:pass@host:587?tls=starttls`, `smtps://…`, or
     /// `smtp://host:25` (no TLS). Unset: emails are written as .eml files to DATA_DIR/mail.
     #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]

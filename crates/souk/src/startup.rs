@@ -85,6 +85,46 @@ pub fn background_worker(
     Ok(Some(Worker::new(db, Arc::new(mailer), config)))
 }
 
+/// The payment providers configured by the environment. Stripe needs both its secret key and
+/// its webhook secret; one without the other is a configuration error.
+pub fn payment_providers(global: &GlobalArgs) -> anyhow::Result<souk_jobs::payments::Providers> {
+    let key = global
+        .stripe_secret_key
+        .as_deref()
+        .filter(|k| !k.is_empty());
+    let hook = global
+        .stripe_webhook_secret
+        .as_deref()
+        .filter(|k| !k.is_empty());
+    let stripe: Option<Arc<dyn souk_payments::PaymentProvider>> = match (key, hook) {
+        (Some(key), Some(hook)) => {
+            let stripe = souk_payments::stripe::Stripe::new(souk_payments::stripe::StripeConfig {
+                secret_key: key.to_owned(),
+                webhook_secret: hook.to_owned(),
+                api_base: global.stripe_api_base.clone(),
+                timeout: Duration::from_millis(global.stripe_timeout_ms),
+                max_retries: 2,
+            })
+            .map_err(|e| anyhow::anyhow!("Stripe client: {e}"))?;
+            tracing::info!(api = %global.stripe_api_base, "Stripe payments enabled");
+            Some(Arc::new(stripe))
+        }
+        (None, None) => {
+            tracing::info!(
+                "Stripe payments disabled (set SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET to enable)"
+            );
+            None
+        }
+        (Some(_), None) => anyhow::bail!(
+            "SOUK_STRIPE_SECRET_KEY is set but SOUK_STRIPE_WEBHOOK_SECRET is not: set both to enable Stripe"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "SOUK_STRIPE_WEBHOOK_SECRET is set but SOUK_STRIPE_SECRET_KEY is not: set both to enable Stripe"
+        ),
+    };
+    Ok(souk_jobs::payments::Providers { stripe })
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
@@ -120,6 +160,12 @@ impl Application {
         self
     }
 
+    /// Payment providers for checkout, webhooks, refunds and the reconciliation loop.
+    pub fn with_providers(mut self, providers: souk_jobs::payments::Providers) -> Self {
+        self.state = self.state.with_providers(providers);
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -141,6 +187,18 @@ impl Application {
         });
         let db = self.state.db.clone();
         let (stop_worker, worker_stopped) = watch::channel(false);
+        let reconcile = self.state.providers.stripe.is_some().then(|| {
+            let config = &self.state.config;
+            tokio::spawn(souk_jobs::payments::reconcile_forever(
+                db.clone(),
+                self.state.providers.clone(),
+                config
+                    .payment_reconcile_interval
+                    .max(Duration::from_secs(1)),
+                config.payment_reconcile_age,
+                worker_stopped.clone(),
+            ))
+        });
         let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
         let app = souk_http::app(self.state);
         souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
@@ -150,6 +208,9 @@ impl Application {
             let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
         }
         upkeep.abort();
+        if let Some(reconcile) = reconcile {
+            let _ = tokio::time::timeout(Duration::from_secs(30), reconcile).await;
+        }
         db.close().await;
         Ok(())
     }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod ledger;
 mod migrate;
 pub mod orders;
+pub mod payments;
 pub mod rates;
 pub mod vendors;
 

@@ -30,6 +30,7 @@ pub struct OrderRow {
     pub tax: i64,
     pub total: i64,
     pub paid_amount: i64,
+    pub refunded_amount: i64,
     pub coupon_code: Option<String>,
     pub access_token_hash: Vec<u8>,
     pub cancel_reason: Option<String>,
@@ -40,7 +41,7 @@ pub struct OrderRow {
 }
 
 const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
-     o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.coupon_code, \
+     o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.refunded_amount, o.coupon_code, \
      o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -297,6 +298,7 @@ pub async fn checkout(
         tax: quote.totals.tax,
         total: quote.totals.total,
         paid_amount: 0,
+        refunded_amount: 0,
         coupon_code: snapshot.coupon.as_ref().map(|c| c.code.clone()),
         access_token_hash: req.access_token_hash.clone(),
         cancel_reason: None,

@@ -190,7 +190,7 @@ pub struct ManualPaymentRequest {
         (status = 400, description = "Invalid amount or reference", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already paid or cancelled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already paid or cancelled (`invalid_transition`), or paid through a provider (`payment_method_mismatch`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not the amount due (`amount_mismatch`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_payment(
@@ -217,6 +217,23 @@ pub async fn record_payment(
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    // A provider's order is paid through its provider; recording money here as well could
+    // take a payment twice.
+    let method = orders::detail(Exec::Db(&state.db), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?
+        .order
+        .payment_method;
+    if method != "manual" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "payment_method_mismatch",
+            "Paid through a provider",
+            format!(
+                "this order is paid with {method}; its payment is recorded from the provider, not by hand"
+            ),
+        ));
     }
     let mut tx = state.db.begin_write().await?;
     match orders::mark_paid(

@@ -7,7 +7,7 @@ use souk_http::server::ServerLimits;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
 use crate::startup::{
-    Application, background_worker, database_url, open_database, shutdown_signal,
+    Application, background_worker, database_url, open_database, payment_providers, shutdown_signal,
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -31,6 +31,8 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         currency: global.currency,
         order_hold: Duration::from_secs(global.order_hold_minutes * 60),
         commission_bps: global.commission_bps,
+        payment_reconcile_age: Duration::from_secs(global.payment_reconcile_secs),
+        payment_reconcile_interval: Duration::from_secs(global.payment_reconcile_secs),
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
@@ -41,9 +43,12 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.bind));
-    let worker = background_worker(global, db.clone(), global.workers as usize, &public_url)?;
+    let providers = payment_providers(global)?;
+    let worker = background_worker(global, db.clone(), global.workers as usize, &public_url)?
+        .map(|w| w.with_providers(providers.clone()));
     let app = Application::build(db, args.bind, config, limits)
         .await?
+        .with_providers(providers)
         .with_worker(worker);
     println!(
         "souk listening on http://{} (data: {})",

@@ -181,6 +181,7 @@ async fn crash_round(round: usize) -> (usize, Duration) {
     }
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    souk_payments::install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

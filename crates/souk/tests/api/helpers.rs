@@ -90,6 +90,15 @@ impl TestApp {
         limits: ServerLimits,
         smtp_url: Option<String>,
     ) -> TestApp {
+        Self::spawn_with_providers(config, limits, smtp_url, Default::default()).await
+    }
+
+    pub async fn spawn_with_providers(
+        config: HttpConfig,
+        limits: ServerLimits,
+        smtp_url: Option<String>,
+        providers: souk_jobs::payments::Providers,
+    ) -> TestApp {
         let database = test_database().await;
         let db = open_database(&database.url, 8)
             .await
@@ -97,6 +106,7 @@ impl TestApp {
         let app = Application::build(db.clone(), "127.0.0.1:0".parse().unwrap(), config, limits)
             .await
             .expect("build app");
+        let app = app.with_providers(providers);
         let base = format!("http://{}", app.local_addr());
         let app = match smtp_url {
             Some(url) => {
@@ -123,6 +133,7 @@ impl TestApp {
             }
             None => app,
         };
+        souk_payments::install_tls_provider();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;

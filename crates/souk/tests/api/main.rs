@@ -18,6 +18,7 @@ mod hostile_input;
 mod import_export;
 mod jobs_email;
 mod operations;
+mod payments;
 mod roles;
 mod secrets_in_logs;
 mod smtp;

@@ -38,6 +38,7 @@ async fn canary_secrets_never_appear_in_trace_logs() {
             .next()
             .unwrap()
     );
+    souk_payments::install_tls_provider();
     let client = reqwest::Client::new();
 
     let password = "canary-Pa55word-7f3a9c";

@@ -32,7 +32,10 @@ const TOKEN_PLACEHOLDER: &str = "{{order_access_token}}";
 pub const ORDER_TOKEN_HEADER: &str = "x-order-token";
 /// Payment methods checkout accepts. `manual`: bank transfer or cash on delivery, recorded by
 /// an admin.
-pub const PAYMENT_METHODS: &[&str] = &["manual"];
+pub const PAYMENT_METHODS: &[&str] = &["manual", "stripe"];
+/// Where Stripe's client secret goes in a stored checkout response; filled in when it is sent
+/// (the secret is never stored: it is fetched from Stripe, and is the same for every replay).
+const CLIENT_SECRET_PLACEHOLDER: &str = "{{payment_client_secret}}";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderLineBody {
@@ -85,6 +88,7 @@ pub struct OrderBody {
     pub tax: MoneyBody,
     pub total: MoneyBody,
     pub paid: MoneyBody,
+    pub refunded: MoneyBody,
     pub coupon_code: Option<String>,
     pub lines: Vec<OrderLineBody>,
     pub vendor_orders: Vec<VendorOrderSummary>,
@@ -92,6 +96,11 @@ pub struct OrderBody {
     /// `X-Order-Token`). Not stored anywhere; keep it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
+    /// Only in the checkout response of a `stripe` order: what Stripe.js needs to take the
+    /// payment. `client_secret` is `null` if Stripe could not be reached in time; then ask
+    /// `GET /api/store/orders/{id}/payment` shortly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<CheckoutPayment>,
     pub cancel_reason: Option<String>,
     pub placed_at: String,
     pub paid_at: Option<String>,
@@ -125,6 +134,7 @@ pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
         tax: money(o.tax, cur),
         total: money(o.total, cur),
         paid: money(o.paid_amount, cur),
+        refunded: money(o.refunded_amount, cur),
         coupon_code: o.coupon_code.clone(),
         lines: d.lines.iter().map(|l| line_body(l, cur)).collect(),
         vendor_orders: d
@@ -144,6 +154,7 @@ pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
             })
             .collect(),
         access_token,
+        payment: None,
         cancel_reason: o.cancel_reason.clone(),
         placed_at: t(o.placed_at),
         paid_at: o.paid_at.map(t),
@@ -169,12 +180,19 @@ pub fn line_body(l: &orders::OrderLineRow, cur: &str) -> OrderLineBody {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutPayment {
+    pub provider: String,
+    pub client_secret: Option<String>,
+}
+
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     pub email: String,
     pub shipping_address: AddressBody,
-    /// `manual` (bank transfer / cash on delivery: an admin records the payment).
+    /// `manual` (bank transfer / cash on delivery: an admin records the payment) or `stripe`
+    /// (when configured: the response carries Stripe's `client_secret`).
     pub payment_method: String,
 }
 
@@ -208,6 +226,31 @@ fn stored(status: u16, body: &str, key: &str, order_id: Option<Uuid>) -> Respons
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Fills in a Stripe order's client secret: the payment is created at Stripe now (after the
+/// order committed, never inside its transaction), or fetched on a replay. If Stripe cannot be
+/// reached the answer still stands, with `client_secret: null` (pending), never an error.
+async fn with_client_secret(
+    state: &AppState,
+    body: String,
+    order_id: Option<Uuid>,
+) -> ApiResult<String> {
+    let placeholder = format!("\"{CLIENT_SECRET_PLACEHOLDER}\"");
+    if !body.contains(&placeholder) {
+        return Ok(body);
+    }
+    let mut secret = None;
+    if let (Some(id), Some(stripe)) = (order_id, state.providers.stripe.clone())
+        && let Some(detail) = orders::detail(Exec::Db(&state.db), id).await?
+        && detail.order.status == "pending_payment"
+    {
+        secret = souk_jobs::payments::start(&state.db, stripe.as_ref(), &detail.order)
+            .await?
+            .client_secret;
+    }
+    let value = serde_json::to_string(&secret).expect("serializes");
+    Ok(body.replacen(&placeholder, &value, 1))
 }
 
 fn key_reused() -> ApiError {
@@ -282,9 +325,10 @@ pub async fn checkout(
         if prior.request_hash != fingerprint {
             return Err(key_reused());
         }
+        let body = with_client_secret(&state, prior.response_body, prior.order_id).await?;
         return Ok(stored(
             prior.response_status as u16,
-            &prior.response_body,
+            &body,
             &key,
             prior.order_id,
         ));
@@ -325,6 +369,15 @@ pub async fn checkout(
     let (Some(email), Some(address)) = (email, address) else {
         return Err(ApiError::validation(errors));
     };
+    let stripe_unset = body.payment_method == "stripe" && state.providers.stripe.is_none();
+    if stripe_unset {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_method_unavailable",
+            "Payment method unavailable",
+            "stripe is not configured on this shop (SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET are unset)",
+        ));
+    }
     if !PAYMENT_METHODS.contains(&body.payment_method.as_str()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -361,7 +414,13 @@ pub async fn checkout(
             &request,
             |d| souk_jobs::orders::checkout_jobs(d, hold),
             |d| {
-                let body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
+                let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
+                if d.order.payment_method == "stripe" {
+                    body.payment = Some(CheckoutPayment {
+                        provider: "stripe".to_owned(),
+                        client_secret: Some(CLIENT_SECRET_PLACEHOLDER.to_owned()),
+                    });
+                }
                 (201, serde_json::to_string(&body).expect("serializes"))
             },
         )
@@ -374,13 +433,17 @@ pub async fn checkout(
     match outcome {
         CheckoutOutcome::Placed { status, body, .. } => {
             state.wake_jobs();
+            let body = with_client_secret(&state, body, Some(order_id)).await?;
             Ok(stored(status, &body, &key, Some(order_id)))
         }
         CheckoutOutcome::Replay {
             status,
             body,
             order_id,
-        } => Ok(stored(status, &body, &key, order_id)),
+        } => {
+            let body = with_client_secret(&state, body, order_id).await?;
+            Ok(stored(status, &body, &key, order_id))
+        }
         CheckoutOutcome::KeyReused => Err(key_reused()),
         CheckoutOutcome::CartNotFound => Err(ApiError::not_found("no such cart")),
         CheckoutOutcome::CartNotOpen { order_id } => {
@@ -442,7 +505,7 @@ pub async fn checkout(
 }
 
 /// Reads an order as its customer (logged in) or with its access token.
-async fn readable_order(
+pub(crate) async fn readable_order(
     state: &AppState,
     caller: &MaybePrincipal,
     headers: &HeaderMap,

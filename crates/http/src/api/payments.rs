@@ -1,0 +1,459 @@
+//! Payments over HTTP: the provider's webhook (`/api/hooks/stripe`), the shopper's payment
+//! status and "I have paid" confirmation, admin refunds and an on-demand reconciliation pass.
+//! Every path that learns a payment's state goes through `souk_jobs::payments::observe`, the
+//! one idempotent transition.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use souk_domain::accounts::token_hash;
+use souk_jobs::payments::{self as flows, Observed, RefundSent};
+use souk_storage::payments::{self as store, RefundError};
+use souk_storage::{Exec, orders};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::auth::ClientInfo;
+use crate::api::common::{audit, path_id};
+use crate::api::schema::MoneyBody;
+use crate::api::store::orders::readable_order;
+use crate::auth::{Admin, MaybePrincipal};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::ApiJson;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+    /// `processed`, `duplicate` (seen before: nothing changed), `ignored` (not an event Souk
+    /// acts on) or `unknown_payment`.
+    pub outcome: &'static str,
+}
+
+fn now_secs() -> i64 {
+    souk_storage::now_ms() / 1000
+}
+
+/// Stripe's webhook. The `Stripe-Signature` header is verified over the raw body before
+/// anything is parsed or written; a failed check is 400 and writes nothing. Each event id is
+/// processed once; duplicates, late and out-of-order events are answered 200 and can only move
+/// a payment forward.
+#[utoipa::path(post, path = "/api/hooks/stripe", tag = "hooks",
+    request_body(content = String, description = "The raw Stripe event JSON", content_type = "application/json"),
+    params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
+    responses(
+        (status = 200, description = "Accepted (processed, duplicate or ignored)", body = WebhookAck),
+        (status = 400, description = "`invalid_signature` or `invalid_event`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`provider_not_configured`: Stripe is not set up on this server", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<WebhookAck>> {
+    let Some(stripe) = state.providers.stripe.clone() else {
+        return Err(not_configured());
+    };
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let event = stripe
+        .parse_webhook(signature, &body, now_secs())
+        .map_err(|e| match e {
+            souk_payments::WebhookError::Signature(m) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_signature",
+                "Invalid signature",
+                m,
+            ),
+            souk_payments::WebhookError::Malformed(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", "Invalid event", m)
+            }
+        })?;
+    let Some(payment) = &event.payment else {
+        return Ok(Json(WebhookAck {
+            received: true,
+            outcome: "ignored",
+        }));
+    };
+    let outcome =
+        flows::observe(&state.db, "stripe", payment, Some((&event.id, &event.kind))).await?;
+    state.wake_jobs();
+    Ok(Json(WebhookAck {
+        received: true,
+        outcome: match outcome {
+            Observed::DuplicateEvent => "duplicate",
+            Observed::UnknownPayment => "unknown_payment",
+            Observed::Applied(_) => "processed",
+        },
+    }))
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_not_configured",
+        "Payment provider not configured",
+        "Stripe is not configured on this server (set SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET)",
+    )
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentBody {
+    pub order_id: Uuid,
+    /// The order's status after this call (`paid` once the payment arrived).
+    pub order_status: String,
+    /// `manual` or `stripe`.
+    pub provider: String,
+    /// `pending`, `failed`, `processing`, `succeeded` or `canceled`.
+    pub state: String,
+    /// For Stripe.js to complete the payment; `null` when there is nothing to complete or the
+    /// provider cannot be reached right now (ask again shortly).
+    pub client_secret: Option<String>,
+    pub amount: MoneyBody,
+}
+
+async fn payment_body(
+    state: &AppState,
+    order_id: Uuid,
+    provider: &str,
+    payment_state: &str,
+    client_secret: Option<String>,
+) -> ApiResult<PaymentBody> {
+    let detail = orders::detail(Exec::Db(&state.db), order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    Ok(PaymentBody {
+        order_id,
+        order_status: detail.order.status.clone(),
+        provider: provider.to_owned(),
+        state: payment_state.to_owned(),
+        client_secret,
+        amount: MoneyBody {
+            amount: detail.order.total,
+            currency: detail.order.currency.clone(),
+        },
+    })
+}
+
+/// Where the order's payment stands, with Stripe's `client_secret` for the storefront (the
+/// payment is created at the provider now if that did not happen at checkout).
+#[utoipa::path(get, path = "/api/store/orders/{id}/payment", tag = "store",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
+    ),
+    responses(
+        (status = 200, description = "The payment", body = PaymentBody),
+        (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    caller: MaybePrincipal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentBody>> {
+    refresh_payment(&state, &caller, &headers, &id).await
+}
+
+/// "I have paid": the storefront's confirmation after Stripe.js finished. Souk asks the
+/// provider (it never trusts the client) and applies the answer through the same idempotent
+/// transition as the webhook, so racing both pays the order once.
+#[utoipa::path(post, path = "/api/store/orders/{id}/payment/confirm", tag = "store",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
+    ),
+    responses(
+        (status = 200, description = "The payment as the provider reports it now", body = PaymentBody),
+        (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn confirm_payment(
+    State(state): State<AppState>,
+    caller: MaybePrincipal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentBody>> {
+    refresh_payment(&state, &caller, &headers, &id).await
+}
+
+async fn refresh_payment(
+    state: &AppState,
+    caller: &MaybePrincipal,
+    headers: &HeaderMap,
+    id: &str,
+) -> ApiResult<Json<PaymentBody>> {
+    let detail = readable_order(state, caller, headers, id).await?;
+    let order = &detail.order;
+    let Some(provider) = state.providers.get(&order.payment_method).cloned() else {
+        let paid = order.paid_amount > 0;
+        let body = payment_body(
+            state,
+            order.id,
+            &order.payment_method,
+            if paid { "succeeded" } else { "pending" },
+            None,
+        )
+        .await?;
+        return Ok(Json(body));
+    };
+    let done = !matches!(order.status.as_str(), "pending_payment");
+    let status = if done {
+        // Paid, shipped or cancelled: report what is recorded, no provider call needed.
+        let payment = store::latest_for_order(Exec::Db(&state.db), order.id).await?;
+        flows::PaymentStatus {
+            provider: order.payment_method.clone(),
+            state: payment.map_or(souk_domain::payments::PaymentState::Pending, |p| p.state()),
+            client_secret: None,
+            last_error: None,
+        }
+    } else {
+        flows::start(&state.db, provider.as_ref(), order).await?
+    };
+    state.wake_jobs();
+    let body = payment_body(
+        state,
+        order.id,
+        &status.provider,
+        status.state.as_str(),
+        status.client_secret,
+    )
+    .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Minor units; at most what was paid and not yet refunded.
+    pub amount: i64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundBody {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub amount: MoneyBody,
+    pub reason: String,
+    /// `pending` (the provider is working on it), `succeeded` or `failed`.
+    pub status: String,
+    /// The order's status after the refund (`partially_refunded`, `refunded`, …).
+    pub order_status: String,
+    pub order_refunded: MoneyBody,
+}
+
+/// Refunds part or all of a paid order. Requires an `Idempotency-Key`: a retry with the same
+/// key and amount returns the same refund. For Stripe orders the refund is sent through the
+/// Refunds API; for manual orders it records money returned outside Souk. Vendors' earnings and
+/// the platform's commission are reversed in proportion; the customer is emailed.
+#[utoipa::path(post, path = "/api/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = String, Header, description = "Makes retries safe"),
+    ),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, description = "The refund (succeeded, or pending at the provider)", body = RefundBody),
+        (status = 400, description = "`idempotency_key_required`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`not_refundable` (nothing paid) or `refund_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`refund_failed`: the provider refused the refund", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_refund(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RefundRequest>,
+) -> ApiResult<(StatusCode, Json<RefundBody>)> {
+    let order_id = path_id(&id, "order")?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "Idempotency key required",
+                "send an Idempotency-Key header (1–255 characters) so the refund can be retried safely",
+            )
+        })?;
+    let reason = body.reason.trim().to_owned();
+    let mut errors = Vec::new();
+    if body.amount <= 0 {
+        errors.push(FieldError {
+            field: "amount".into(),
+            message: "must be positive (minor units)".into(),
+        });
+    }
+    if reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: "reason".into(),
+            message: "at most 200 characters, no control characters".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut tx = state.db.begin_write().await?;
+    let opened = store::begin_refund(
+        &mut tx,
+        order_id,
+        body.amount,
+        &reason,
+        Some(token_hash(&format!("admin-refund:{key}"))),
+        Some(admin.user_id),
+    )
+    .await?;
+    let (refund, existed) = match opened {
+        Ok(r) => r,
+        Err(RefundError::NotFound) => return Err(ApiError::not_found("no such order")),
+        Err(RefundError::NotRefundable { status }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_refundable",
+                "Not refundable",
+                format!("nothing to refund while the order is {status}"),
+            ));
+        }
+        Err(RefundError::TooMuch { refundable }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "refund_too_large",
+                "Refund too large",
+                format!("at most {refundable} can still be refunded"),
+            ));
+        }
+        Err(RefundError::KeyReused) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used for a refund of another amount",
+            ));
+        }
+    };
+    if !existed {
+        audit(
+            &mut tx,
+            &admin,
+            &client.ip,
+            "order.refund",
+            "order",
+            order_id,
+            None,
+            serde_json::json!({"amount": body.amount, "reason": reason, "refund_id": refund.id}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let sent = flows::send_refund(&state.db, &state.providers, refund.id).await;
+    state.wake_jobs();
+    match sent {
+        Ok(RefundSent::Failed(why)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "refund_failed",
+                "Refund failed",
+                format!("the payment provider refused the refund: {why}"),
+            ));
+        }
+        Ok(_) => {}
+        // The provider is unreachable: the refund stays pending and a job retries it.
+        Err(e) => {
+            tracing::warn!(refund = %refund.id, error = %e, "refund not sent yet; queued for retry");
+            let mut tx = state.db.begin_write().await?;
+            souk_storage::jobs::enqueue_many(
+                &mut tx,
+                &[souk_storage::jobs::ScheduledJob {
+                    job: souk_storage::jobs::NewJob {
+                        kind: flows::REFUND_JOB.to_owned(),
+                        payload: serde_json::json!({"refund_id": refund.id}),
+                        max_attempts: 25,
+                    },
+                    run_at: souk_storage::now_ms() + 5_000,
+                }],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    let refund = store::refund(Exec::Db(&state.db), refund.id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let order = orders::detail(Exec::Db(&state.db), order_id)
+        .await?
+        .ok_or_else(ApiError::internal)?
+        .order;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(RefundBody {
+            id: refund.id,
+            order_id,
+            amount: MoneyBody {
+                amount: refund.amount,
+                currency: refund.currency.clone(),
+            },
+            reason: refund.reason,
+            status: refund.status,
+            order_status: order.status,
+            order_refunded: MoneyBody {
+                amount: order.refunded_amount,
+                currency: order.currency,
+            },
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileBody {
+    /// Payments asked about.
+    pub checked: u64,
+    /// Found succeeded (a webhook was lost): the order is now paid, or refunded if cancelled.
+    pub succeeded: u64,
+    /// Payments created at the provider that had not been (the process stopped first).
+    pub created: u64,
+    /// Refunds sent (or re-sent) to the provider.
+    pub refunds: u64,
+    /// Provider calls that failed (retried on the next pass).
+    pub errors: u64,
+}
+
+/// Runs one payment reconciliation pass now (it also runs periodically): asks the provider
+/// about every unpaid order whose payment is older than a minute and applies the answer.
+#[utoipa::path(post, path = "/api/admin/payments/reconcile", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the pass did", body = ReconcileBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Json<ReconcileBody>> {
+    let r = flows::reconcile(
+        &state.db,
+        &state.providers,
+        state.config.payment_reconcile_age,
+    )
+    .await?;
+    state.wake_jobs();
+    Ok(Json(ReconcileBody {
+        checked: r.checked,
+        succeeded: r.succeeded,
+        created: r.created,
+        refunds: r.refunds,
+        errors: r.errors,
+    }))
+}

@@ -1,0 +1,456 @@
+//! What Souk does with what payment providers say: start a payment for an order, apply an
+//! observation (webhook, the shopper's confirmation, reconciliation) through the one idempotent
+//! transition in `souk_storage::payments`, send refunds, and reconcile payments whose webhook
+//! never came. Every follow-up (emails, refunds) is enqueued in the transaction that decided it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use souk_domain::payments::PaymentState;
+use souk_payments::{
+    CreatePayment, PaymentProvider, ProviderError, ProviderPayment, RefundPayment,
+};
+use souk_storage::jobs::{NewJob, ScheduledJob, enqueue_many};
+use souk_storage::orders::{self, OrderRow};
+use souk_storage::payments::{self as store, Applied, ProviderPaymentRow};
+use souk_storage::{Db, Exec, StorageError, Tx, now_ms};
+use uuid::Uuid;
+
+use crate::JobError;
+use crate::mail::EMAIL_MAX_ATTEMPTS;
+use crate::orders::{ORDER_EMAIL_JOB, OrderEmail};
+
+/// Sends a pending refund to the provider (retried with backoff while the provider is down).
+pub const REFUND_JOB: &str = "payment_refund";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub refund_id: Uuid,
+}
+
+/// The payment providers this instance can talk to (`None`: not configured).
+#[derive(Clone, Default)]
+pub struct Providers {
+    pub stripe: Option<Arc<dyn PaymentProvider>>,
+}
+
+impl Providers {
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn PaymentProvider>> {
+        match name {
+            "stripe" => self.stripe.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+fn email_job(email: OrderEmail) -> ScheduledJob {
+    ScheduledJob {
+        job: NewJob {
+            kind: ORDER_EMAIL_JOB.to_owned(),
+            payload: serde_json::to_value(email).expect("serializes"),
+            max_attempts: EMAIL_MAX_ATTEMPTS,
+        },
+        run_at: now_ms(),
+    }
+}
+
+fn refund_job(refund_id: Uuid) -> ScheduledJob {
+    ScheduledJob {
+        job: NewJob {
+            kind: REFUND_JOB.to_owned(),
+            payload: serde_json::to_value(RefundJob { refund_id }).expect("serializes"),
+            max_attempts: 25,
+        },
+        run_at: now_ms(),
+    }
+}
+
+/// The storefront's view of a payment after [`start`].
+#[derive(Debug, Clone)]
+pub struct PaymentStatus {
+    pub provider: String,
+    pub state: PaymentState,
+    pub client_secret: Option<String>,
+    /// Why the provider could not be reached (the payment will be retried).
+    pub last_error: Option<String>,
+}
+
+/// Makes sure the order has a payment at its provider and returns what the storefront needs
+/// to complete it. Idempotent: the provider payment is created once (the idempotency key is
+/// derived from the order and attempt), later calls fetch it. A provider that is down gives a
+/// `pending` answer without a client secret, never an error: reconciliation creates it later.
+pub async fn start(
+    db: &Db,
+    provider: &dyn PaymentProvider,
+    order: &OrderRow,
+) -> Result<PaymentStatus, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let payment = store::start_payment(&mut tx, order, provider.name()).await?;
+    tx.commit().await?;
+    ensure_at_provider(db, provider, payment).await
+}
+
+async fn ensure_at_provider(
+    db: &Db,
+    provider: &dyn PaymentProvider,
+    payment: ProviderPaymentRow,
+) -> Result<PaymentStatus, StorageError> {
+    let answer = match &payment.provider_ref {
+        Some(reference) => provider.fetch_payment(reference).await,
+        None => {
+            provider
+                .create_payment(&CreatePayment {
+                    order_id: payment.order_id,
+                    amount: payment.amount,
+                    currency: payment.currency.clone(),
+                    idempotency_key: payment.idempotency_key(),
+                })
+                .await
+        }
+    };
+    match answer {
+        Ok(remote) => {
+            if payment.provider_ref.is_none() {
+                let mut tx = db.begin_write().await?;
+                store::set_provider_ref(&mut tx, payment.id, &remote.provider_ref).await?;
+                tx.commit().await?;
+            }
+            let state = payment.state().advance(remote.state);
+            if state != payment.state() {
+                observe(db, provider.name(), &remote, None).await?;
+            }
+            Ok(PaymentStatus {
+                provider: payment.provider,
+                state,
+                client_secret: remote.client_secret,
+                last_error: None,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(order = %payment.order_id, error = %e, "payment provider call failed");
+            let mut tx = db.begin_write().await?;
+            store::set_last_error(&mut tx, payment.id, &e.to_string()).await?;
+            tx.commit().await?;
+            Ok(PaymentStatus {
+                provider: payment.provider.clone(),
+                state: payment.state(),
+                client_secret: None,
+                last_error: Some(e.to_string()),
+            })
+        }
+    }
+}
+
+/// What [`observe`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The event id was processed before: nothing changed.
+    DuplicateEvent,
+    /// Not a payment Souk knows.
+    UnknownPayment,
+    /// Applied; the payment is now in this state (maybe unchanged).
+    Applied(PaymentState),
+}
+
+/// Applies the provider's view of a payment (and the refunds it reports) in one transaction;
+/// with `event` = (id, type) the event is recorded so a redelivery changes nothing.
+pub async fn observe(
+    db: &Db,
+    provider: &str,
+    remote: &ProviderPayment,
+    event: Option<(&str, &str)>,
+) -> Result<Observed, StorageError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match observe_once(db, provider, remote, event).await {
+            Err(e) if e.is_retryable_conflict() && attempt < 4 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn observe_once(
+    db: &Db,
+    provider: &str,
+    remote: &ProviderPayment,
+    event: Option<(&str, &str)>,
+) -> Result<Observed, StorageError> {
+    let mut tx = db.begin_write().await?;
+    if let Some((id, kind)) = event
+        && !store::record_event(&mut tx, provider, id, kind).await?
+    {
+        return Ok(Observed::DuplicateEvent);
+    }
+    let applied =
+        store::apply_observation(&mut tx, provider, &remote.provider_ref, remote.state).await?;
+    let mut jobs = Vec::new();
+    let payment = match applied {
+        Applied::UnknownPayment => {
+            tx.commit().await?; // the event id is kept: a redelivery is a duplicate too
+            return Ok(Observed::UnknownPayment);
+        }
+        Applied::Unchanged { payment } | Applied::Advanced { payment } => payment,
+        Applied::Paid { payment, order } => {
+            jobs.push(email_job(OrderEmail::PaymentReceived {
+                order_id: order.id,
+            }));
+            payment
+        }
+        Applied::MustRefund { payment, refund } => {
+            jobs.push(refund_job(refund.id));
+            payment
+        }
+    };
+    if remote.amount_refunded > 0 {
+        refunds_reported(&mut tx, &payment, remote, &mut jobs).await?;
+    }
+    enqueue_many(&mut tx, &jobs).await?;
+    tx.commit().await?;
+    Ok(Observed::Applied(
+        PaymentState::parse(&payment.state).unwrap_or(PaymentState::Pending),
+    ))
+}
+
+async fn refunds_reported(
+    tx: &mut Tx,
+    payment: &ProviderPaymentRow,
+    remote: &ProviderPayment,
+    jobs: &mut Vec<ScheduledJob>,
+) -> Result<(), StorageError> {
+    // Refunds Souk asked for and the provider has now done.
+    for r in store::refunds_of(Exec::Tx(tx), payment.order_id).await? {
+        if r.status == "pending"
+            && r.provider_ref.is_some()
+            && r.provider_ref.as_deref() == remote.latest_refund_ref.as_deref()
+            && store::complete_refund(tx, r.id, None).await?.is_some()
+        {
+            jobs.push(email_job(OrderEmail::Refunded {
+                order_id: payment.order_id,
+                refund_id: r.id,
+            }));
+        }
+    }
+    // Refunds made at the provider (its dashboard) that Souk did not know of.
+    if store::record_provider_refunds(
+        tx,
+        payment,
+        remote.amount_refunded,
+        remote.latest_refund_ref.as_deref(),
+    )
+    .await?
+    .is_some()
+        && let Some(latest) = store::refunds_of(Exec::Tx(tx), payment.order_id)
+            .await?
+            .into_iter()
+            .last()
+    {
+        jobs.push(email_job(OrderEmail::Refunded {
+            order_id: payment.order_id,
+            refund_id: latest.id,
+        }));
+    }
+    Ok(())
+}
+
+/// What happened to a refund sent to its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundSent {
+    Done,
+    /// The provider accepted it and is still working on it (its webhook will finish it).
+    Pending,
+    Failed(String),
+}
+
+/// Sends a pending refund to the provider (or, for `manual` orders, where the money went back
+/// outside Souk, books it at once) and books the result with its email, once.
+pub async fn send_refund(
+    db: &Db,
+    providers: &Providers,
+    refund_id: Uuid,
+) -> Result<RefundSent, JobError> {
+    let retry = |e: StorageError| JobError::Retryable(e.to_string());
+    let Some(refund) = store::refund(Exec::Db(db), refund_id)
+        .await
+        .map_err(retry)?
+    else {
+        return Err(JobError::Permanent(format!("no refund {refund_id}")));
+    };
+    if refund.status != "pending" {
+        return Ok(if refund.status == "succeeded" {
+            RefundSent::Done
+        } else {
+            RefundSent::Failed("refund failed earlier".to_owned())
+        });
+    }
+    let mut provider_ref = None;
+    if refund.provider != "manual" {
+        let Some(provider) = providers.get(&refund.provider) else {
+            return Err(JobError::Retryable(format!(
+                "payment provider '{}' is not configured here",
+                refund.provider
+            )));
+        };
+        let payment = store::latest_for_order(Exec::Db(db), refund.order_id)
+            .await
+            .map_err(retry)?
+            .and_then(|p| p.provider_ref)
+            .ok_or_else(|| JobError::Permanent("no provider payment to refund".to_owned()))?;
+        match provider
+            .refund(&RefundPayment {
+                provider_ref: payment,
+                amount: refund.amount,
+                idempotency_key: refund.idempotency_key(),
+            })
+            .await
+        {
+            Ok(r) if r.succeeded => provider_ref = Some(r.refund_ref),
+            Ok(r) if r.pending => {
+                let mut tx = db.begin_write().await.map_err(retry)?;
+                remember_refund_ref(&mut tx, refund.id, &r.refund_ref)
+                    .await
+                    .map_err(retry)?;
+                tx.commit().await.map_err(retry)?;
+                return Ok(RefundSent::Pending);
+            }
+            Ok(_) => return fail(db, refund.id, "the provider reports the refund failed").await,
+            Err(ProviderError::Unavailable(e)) => return Err(JobError::Retryable(e)),
+            Err(ProviderError::Refused(e)) => return fail(db, refund.id, &e).await,
+        }
+    }
+    let mut tx = db.begin_write().await.map_err(retry)?;
+    if store::complete_refund(&mut tx, refund.id, provider_ref.as_deref())
+        .await
+        .map_err(retry)?
+        .is_some()
+    {
+        enqueue_many(
+            &mut tx,
+            &[email_job(OrderEmail::Refunded {
+                order_id: refund.order_id,
+                refund_id: refund.id,
+            })],
+        )
+        .await
+        .map_err(retry)?;
+    }
+    tx.commit().await.map_err(retry)?;
+    Ok(RefundSent::Done)
+}
+
+async fn remember_refund_ref(
+    tx: &mut Tx,
+    refund_id: Uuid,
+    reference: &str,
+) -> Result<(), StorageError> {
+    store::set_refund_ref(tx, refund_id, reference).await
+}
+
+async fn fail(db: &Db, refund_id: Uuid, why: &str) -> Result<RefundSent, JobError> {
+    let retry = |e: StorageError| JobError::Retryable(e.to_string());
+    let mut tx = db.begin_write().await.map_err(retry)?;
+    store::fail_refund(&mut tx, refund_id)
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(retry)?;
+    tracing::error!(refund = %refund_id, error = why, "refund failed at the provider");
+    Ok(RefundSent::Failed(why.to_owned()))
+}
+
+pub(crate) async fn run_refund_job(
+    db: &Db,
+    providers: &Providers,
+    job: &RefundJob,
+) -> Result<(), JobError> {
+    match send_refund(db, providers, job.refund_id).await? {
+        RefundSent::Done | RefundSent::Failed(_) => Ok(()),
+        // Not done yet: look again later (a webhook may finish it first).
+        RefundSent::Pending => Err(JobError::Retryable(
+            "refund pending at the provider".to_owned(),
+        )),
+    }
+}
+
+/// Figures from one reconciliation pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reconciled {
+    /// Payments asked about.
+    pub checked: u64,
+    /// Payments found succeeded by this pass (their webhook never arrived). Their orders are
+    /// now paid, or — if cancelled meanwhile — being refunded.
+    pub succeeded: u64,
+    /// Payments created at the provider that had not been (the process stopped first).
+    pub created: u64,
+    /// Refunds sent or re-sent.
+    pub refunds: u64,
+    pub errors: u64,
+}
+
+/// One reconciliation pass: for every unpaid order whose provider payment is older than
+/// `min_age`, ask the provider and apply the answer; create payments that were never created;
+/// re-send refunds still pending. Safe to run anywhere, any number of times, concurrently.
+pub async fn reconcile(
+    db: &Db,
+    providers: &Providers,
+    min_age: Duration,
+) -> Result<Reconciled, StorageError> {
+    let mut out = Reconciled::default();
+    let age = i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX / 2);
+    for (name, provider) in [("stripe", &providers.stripe)] {
+        let Some(provider) = provider else { continue };
+        for order_id in
+            store::orders_missing_payment(Exec::Db(db), name, now_ms() - age, 200).await?
+        {
+            if let Some(order) = orders::detail(Exec::Db(db), order_id).await? {
+                let status = start(db, provider.as_ref(), &order.order).await?;
+                out.created += 1;
+                out.errors += u64::from(status.last_error.is_some());
+            }
+        }
+    }
+    for payment in store::stale_payments(Exec::Db(db), age, 500).await? {
+        let Some(provider) = providers.get(&payment.provider) else {
+            continue;
+        };
+        out.checked += 1;
+        let was_paid = payment.state() == PaymentState::Succeeded;
+        let status = ensure_at_provider(db, provider.as_ref(), payment).await?;
+        if status.last_error.is_some() {
+            out.errors += 1;
+        } else if status.state == PaymentState::Succeeded && !was_paid {
+            out.succeeded += 1;
+        }
+    }
+    for refund in store::pending_refunds(Exec::Db(db), age, 200).await? {
+        out.refunds += 1;
+        if send_refund(db, providers, refund.id).await.is_err() {
+            out.errors += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Runs [`reconcile`] every `every` until `shutdown` turns true.
+pub async fn reconcile_forever(
+    db: Db,
+    providers: Providers,
+    every: Duration,
+    min_age: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        match reconcile(&db, &providers, min_age).await {
+            Ok(r) if r != Reconciled::default() => tracing::info!(?r, "payments reconciled"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed; will retry"),
+        }
+    }
+}
