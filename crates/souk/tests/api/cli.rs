@@ -42,6 +42,8 @@ async fn serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
         .unwrap()
         .to_owned();
 
+    // reqwest is built with rustls and no provider of its own (see souk_payments).
+    souk_payments::install_tls_provider();
     let body: serde_json::Value =
         reqwest::get(format!("http://{addr}/api/store/products?limit=100"))
             .await
