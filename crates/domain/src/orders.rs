@@ -79,6 +79,8 @@ impl OrderStatus {
             (Paid | PartiallyFulfilled, OrderEvent::Fulfil { all: false }) => {
                 Some(PartiallyFulfilled)
             }
+            // A partial refund does not stop the rest of the order from shipping.
+            (PartiallyRefunded, OrderEvent::Fulfil { .. }) => Some(PartiallyRefunded),
             (Fulfilled, OrderEvent::Complete) => Some(Completed),
             // Nothing has shipped: the order can be called off (a paid one is refunded).
             (PendingPayment | Paid, OrderEvent::Cancel) => Some(Cancelled),
@@ -319,6 +321,11 @@ mod tests {
             Some(PartiallyRefunded)
         );
         assert_eq!(Refunded.next(OrderEvent::Refund { full: true }), None);
+        assert_eq!(
+            PartiallyRefunded.next(OrderEvent::Fulfil { all: true }),
+            Some(PartiallyRefunded),
+            "what was not refunded still ships"
+        );
         assert_eq!(
             OrderStatus::allowing(OrderEvent::Cancel),
             vec![PendingPayment, Paid]

@@ -50,28 +50,18 @@ impl PaymentState {
         .find(|p| p.as_str() == s)
     }
 
-    /// Order of progress. A failed attempt is still progress over "pending" (the customer
-    /// tried), and is overtaken by a later processing or successful attempt on the same payment.
-    pub fn rank(self) -> u8 {
-        match self {
-            PaymentState::Pending => 0,
-            PaymentState::Failed => 1,
-            PaymentState::Processing => 2,
-            PaymentState::Succeeded | PaymentState::Canceled => 3,
-        }
-    }
-
+    /// Final states (the money moved, or the payment was called off) never change.
     pub fn is_final(self) -> bool {
-        self.rank() == 3
+        matches!(self, PaymentState::Succeeded | PaymentState::Canceled)
     }
 
-    /// The state to keep when `observed` is reported for a payment now in `self`.
+    /// The state to keep when `observed` is reported for a payment now in `self`: a final
+    /// state stays; otherwise the newest report wins (a failed attempt can be followed by a
+    /// processing or successful one on the same payment, and a processing bank debit can fail).
+    /// Only final states carry money, so late or reordered reports can change what a shopper
+    /// sees while paying, never whether an order is paid or the state it ends in.
     pub fn advance(self, observed: PaymentState) -> PaymentState {
-        if observed.rank() > self.rank() {
-            observed
-        } else {
-            self
-        }
+        if self.is_final() { self } else { observed }
     }
 
     /// A Stripe PaymentIntent `status` as a payment state.
@@ -328,8 +318,9 @@ mod tests {
             Succeeded,
             "a retry after a failure can succeed"
         );
-        assert_eq!(Processing.advance(Pending), Processing);
+        assert_eq!(Processing.advance(Failed), Failed, "a bank debit can fail");
         assert_eq!(Canceled.advance(Succeeded), Canceled);
+        assert_eq!(Succeeded.advance(Canceled), Succeeded);
         assert_eq!(
             PaymentState::from_stripe_intent("requires_payment_method"),
             Some(Pending)

@@ -125,13 +125,13 @@ impl AppState {
         self
     }
 
-    /// Call after committing jobs, so this process's worker starts them at once.
     /// The payment providers checkout, webhooks and refunds talk to.
     pub fn with_providers(mut self, providers: souk_jobs::payments::Providers) -> Self {
         self.providers = providers;
         self
     }
 
+    /// Call after committing jobs, so this process's worker starts them at once.
     pub fn wake_jobs(&self) {
         if let Some(waker) = &self.job_waker {
             waker.notify_one();

@@ -55,6 +55,11 @@ fn email_job(email: OrderEmail) -> ScheduledJob {
     }
 }
 
+/// The "payment received" email, to enqueue in the transaction that paid the order.
+pub fn payment_received_email(order_id: Uuid) -> ScheduledJob {
+    email_job(OrderEmail::PaymentReceived { order_id })
+}
+
 fn refund_job(refund_id: Uuid) -> ScheduledJob {
     ScheduledJob {
         job: NewJob {
@@ -183,8 +188,14 @@ async fn observe_once(
     {
         return Ok(Observed::DuplicateEvent);
     }
-    let applied =
-        store::apply_observation(&mut tx, provider, &remote.provider_ref, remote.state).await?;
+    let applied = store::apply_observation(
+        &mut tx,
+        provider,
+        &remote.provider_ref,
+        remote.state,
+        remote.amount,
+    )
+    .await?;
     let mut jobs = Vec::new();
     let payment = match applied {
         Applied::UnknownPayment => {
@@ -219,20 +230,27 @@ async fn refunds_reported(
     remote: &ProviderPayment,
     jobs: &mut Vec<ScheduledJob>,
 ) -> Result<(), StorageError> {
-    // Refunds Souk asked for and the provider has now done.
-    for r in store::refunds_of(Exec::Tx(tx), payment.order_id).await? {
-        if r.status == "pending"
-            && r.provider_ref.is_some()
-            && r.provider_ref.as_deref() == remote.latest_refund_ref.as_deref()
-            && store::complete_refund(tx, r.id, None).await?.is_some()
-        {
+    // Refunds Souk asked for that the provider's cumulative figure now covers are done
+    // (oldest first; a Charge does not list its refunds, only their sum).
+    let refunds = store::refunds_of(Exec::Tx(tx), payment.order_id).await?;
+    let mut covered: i64 = refunds
+        .iter()
+        .filter(|r| r.status == "succeeded")
+        .map(|r| r.amount)
+        .sum();
+    for r in refunds.iter().filter(|r| r.status == "pending") {
+        if covered + r.amount > remote.amount_refunded {
+            break;
+        }
+        covered += r.amount;
+        if store::complete_refund(tx, r.id, None).await?.is_some() {
             jobs.push(email_job(OrderEmail::Refunded {
                 order_id: payment.order_id,
                 refund_id: r.id,
             }));
         }
     }
-    // Refunds made at the provider (its dashboard) that Souk did not know of.
+    // Beyond that: refunds made at the provider (its dashboard) that Souk did not ask for.
     if store::record_provider_refunds(
         tx,
         payment,
@@ -301,6 +319,7 @@ pub async fn send_refund(
             .refund(&RefundPayment {
                 provider_ref: payment,
                 amount: refund.amount,
+                souk_refund_id: refund.id,
                 idempotency_key: refund.idempotency_key(),
             })
             .await
@@ -404,8 +423,11 @@ pub async fn reconcile(
         {
             if let Some(order) = orders::detail(Exec::Db(db), order_id).await? {
                 let status = start(db, provider.as_ref(), &order.order).await?;
-                out.created += 1;
-                out.errors += u64::from(status.last_error.is_some());
+                if status.last_error.is_some() {
+                    out.errors += 1;
+                } else {
+                    out.created += 1;
+                }
             }
         }
     }
@@ -414,12 +436,19 @@ pub async fn reconcile(
             continue;
         };
         out.checked += 1;
-        let was_paid = payment.state() == PaymentState::Succeeded;
-        let status = ensure_at_provider(db, provider.as_ref(), payment).await?;
-        if status.last_error.is_some() {
-            out.errors += 1;
-        } else if status.state == PaymentState::Succeeded && !was_paid {
-            out.succeeded += 1;
+        let cancelled = orders::detail(Exec::Db(db), payment.order_id)
+            .await?
+            .is_some_and(|d| d.order.status == "cancelled");
+        let state = if cancelled {
+            settle_cancelled(db, provider.as_ref(), &payment).await?
+        } else {
+            let status = ensure_at_provider(db, provider.as_ref(), payment).await?;
+            status.last_error.is_none().then_some(status.state)
+        };
+        match state {
+            None => out.errors += 1,
+            Some(PaymentState::Succeeded) => out.succeeded += 1,
+            Some(_) => {}
         }
     }
     for refund in store::pending_refunds(Exec::Db(db), age, 200).await? {
@@ -429,6 +458,33 @@ pub async fn reconcile(
         }
     }
     Ok(out)
+}
+
+/// The payment of a cancelled order: if the customer paid anyway, book it (which refunds it);
+/// otherwise call it off at the provider so nobody can pay it later. `None` on a provider error.
+async fn settle_cancelled(
+    db: &Db,
+    provider: &dyn PaymentProvider,
+    payment: &ProviderPaymentRow,
+) -> Result<Option<PaymentState>, StorageError> {
+    let Some(reference) = &payment.provider_ref else {
+        // Never created at the provider as far as Souk knows: nothing to call off.
+        let mut tx = db.begin_write().await?;
+        store::cancel_unsent(&mut tx, payment.id).await?;
+        tx.commit().await?;
+        return Ok(Some(PaymentState::Canceled));
+    };
+    let remote = match provider.fetch_payment(reference).await {
+        Ok(remote) if remote.state.is_final() => remote,
+        Ok(_) => match provider.cancel_payment(reference).await {
+            Ok(remote) => remote,
+            // Refused: it moved meanwhile (succeeded); look again on the next pass.
+            Err(_) => return Ok(None),
+        },
+        Err(_) => return Ok(None),
+    };
+    observe(db, provider.name(), &remote, None).await?;
+    Ok(Some(remote.state))
 }
 
 /// Runs [`reconcile`] every `every` until `shutdown` turns true.

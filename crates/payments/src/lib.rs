@@ -53,6 +53,9 @@ pub struct ProviderPayment {
 pub struct RefundPayment {
     pub provider_ref: String,
     pub amount: i64,
+    /// Souk's refund id: stored with the provider's refund so a retry can find it even after
+    /// the provider has forgotten the idempotency key (Stripe keeps them about 24 hours).
+    pub souk_refund_id: uuid::Uuid,
     pub idempotency_key: String,
 }
 
@@ -103,10 +106,17 @@ pub trait PaymentProvider: Send + Sync {
         &'a self,
         provider_ref: &'a str,
     ) -> BoxFuture<'a, Result<ProviderPayment, ProviderError>>;
+    /// Refunds, or — if a refund for `souk_refund_id` exists already — reports that one.
     fn refund<'a>(
         &'a self,
         request: &'a RefundPayment,
     ) -> BoxFuture<'a, Result<ProviderRefund, ProviderError>>;
+    /// Calls off a payment nobody will complete (its order was cancelled). Refused by the
+    /// provider if the money already moved: then fetch it and refund instead.
+    fn cancel_payment<'a>(
+        &'a self,
+        provider_ref: &'a str,
+    ) -> BoxFuture<'a, Result<ProviderPayment, ProviderError>>;
     /// Verifies the signature over the raw `body` before parsing anything.
     fn parse_webhook(
         &self,

@@ -163,6 +163,15 @@ fn backoff(attempt: u32) -> Duration {
     full.mul_f64(1.0 - 0.5 * random)
 }
 
+/// Stripe ids go into URL paths: only their own alphabet is let through.
+fn check_id(id: &str) -> Result<(), ProviderError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(())
+    } else {
+        Err(ProviderError::Refused(format!("bad Stripe id '{id}'")))
+    }
+}
+
 /// A PaymentIntent object as a [`ProviderPayment`].
 fn intent(object: &Value) -> Result<ProviderPayment, String> {
     let id = object["id"].as_str().ok_or("PaymentIntent without id")?;
@@ -240,12 +249,7 @@ impl PaymentProvider for Stripe {
         provider_ref: &'a str,
     ) -> BoxFuture<'a, Result<ProviderPayment, ProviderError>> {
         Box::pin(async move {
-            if !provider_ref
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(ProviderError::Refused("bad PaymentIntent id".to_owned()));
-            }
+            check_id(provider_ref)?;
             let body = self
                 .call(&format!("/v1/payment_intents/{provider_ref}"), None, None)
                 .await?;
@@ -258,13 +262,38 @@ impl PaymentProvider for Stripe {
         request: &'a RefundPayment,
     ) -> BoxFuture<'a, Result<ProviderRefund, ProviderError>> {
         Box::pin(async move {
-            let form = [
-                ("payment_intent", request.provider_ref.clone()),
-                ("amount", request.amount.to_string()),
-            ];
-            let body = self
-                .call("/v1/refunds", Some(&form), Some(&request.idempotency_key))
+            check_id(&request.provider_ref)?;
+            let souk_id = request.souk_refund_id.to_string();
+            // Done before? (A retry after a lost answer, possibly after the idempotency key
+            // expired at Stripe.) Stripe returns refunds newest first; 100 covers any order.
+            let existing = self
+                .call(
+                    &format!(
+                        "/v1/refunds?payment_intent={}&limit=100",
+                        request.provider_ref
+                    ),
+                    None,
+                    None,
+                )
                 .await?;
+            let found = existing["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["metadata"]["souk_refund_id"].as_str() == Some(&souk_id))
+                .cloned();
+            let body = match found {
+                Some(refund) => refund,
+                None => {
+                    let form = [
+                        ("payment_intent", request.provider_ref.clone()),
+                        ("amount", request.amount.to_string()),
+                        ("metadata[souk_refund_id]", souk_id.clone()),
+                    ];
+                    self.call("/v1/refunds", Some(&form), Some(&request.idempotency_key))
+                        .await?
+                }
+            };
             let id = body["id"]
                 .as_str()
                 .ok_or_else(|| ProviderError::Refused("refund without id".to_owned()))?;
@@ -274,6 +303,24 @@ impl PaymentProvider for Stripe {
                 succeeded: status == "succeeded",
                 pending: matches!(status, "pending" | "requires_action"),
             })
+        })
+    }
+
+    fn cancel_payment<'a>(
+        &'a self,
+        provider_ref: &'a str,
+    ) -> BoxFuture<'a, Result<ProviderPayment, ProviderError>> {
+        Box::pin(async move {
+            check_id(provider_ref)?;
+            let form = [("cancellation_reason", "abandoned".to_owned())];
+            let body = self
+                .call(
+                    &format!("/v1/payment_intents/{provider_ref}/cancel"),
+                    Some(&form),
+                    Some(&format!("souk-cancel-{provider_ref}")),
+                )
+                .await?;
+            intent(&body).map_err(ProviderError::Refused)
         })
     }
 

@@ -66,6 +66,12 @@ pub async fn start_payment(
     order: &OrderRow,
     provider: &str,
 ) -> Result<ProviderPaymentRow, StorageError> {
+    // Serialises concurrent starts for one order (checkout, a replay, the payment endpoint).
+    let lock = for_update(tx.backend());
+    let sql = format!("SELECT id FROM orders WHERE id = $1{lock}");
+    on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql)).bind(order.id).fetch_optional(&mut *conn).await?
+    });
     if let Some(existing) = latest_for_order(Exec::Tx(tx), order.id).await?
         && existing.state() != PaymentState::Canceled
     {
@@ -185,6 +191,7 @@ pub async fn apply_observation(
     provider: &str,
     provider_ref: &str,
     observed: PaymentState,
+    observed_amount: i64,
 ) -> Result<Applied, StorageError> {
     let lock = for_update(tx.backend());
     let sql = format!(
@@ -196,6 +203,21 @@ pub async fn apply_observation(
     let Some(mut payment) = row else {
         return Ok(Applied::UnknownPayment);
     };
+    if observed == PaymentState::Succeeded && observed_amount != payment.amount {
+        // Not the amount Souk asked for: never pay an order from it; an admin must look.
+        tracing::error!(payment = %provider_ref, expected = payment.amount, reported = observed_amount,
+            "provider reports a different amount; payment not applied");
+        set_last_error(
+            tx,
+            payment.id,
+            &format!(
+                "provider reports amount {observed_amount}, expected {}",
+                payment.amount
+            ),
+        )
+        .await?;
+        return Ok(Applied::Unchanged { payment });
+    }
     let current = payment.state();
     let next = current.advance(observed);
     if next == current {
@@ -235,7 +257,13 @@ pub async fn apply_observation(
             // money on record and give it back in full.
             tracing::warn!(order = %payment.order_id, payment = %provider_ref, error = ?e,
                 "payment succeeded for an order that cannot take it; refunding");
-            let refund = record_unpayable_payment(tx, &payment, provider_ref).await?;
+            let reason = match &e {
+                TransitionError::InvalidState { status } if status == "cancelled" => {
+                    "order_cancelled"
+                }
+                _ => "not_payable",
+            };
+            let refund = record_unpayable_payment(tx, &payment, provider_ref, reason).await?;
             Ok(Applied::MustRefund { payment, refund })
         }
     }
@@ -246,6 +274,7 @@ async fn record_unpayable_payment(
     tx: &mut Tx,
     payment: &ProviderPaymentRow,
     provider_ref: &str,
+    reason: &str,
 ) -> Result<RefundRow, StorageError> {
     let now = now_ms();
     on_tx!(&mut *tx, conn => {
@@ -276,7 +305,7 @@ async fn record_unpayable_payment(
         tx,
         payment.order_id,
         payment.amount,
-        "order_cancelled",
+        reason,
         Some(key),
         None,
     )
@@ -615,7 +644,7 @@ pub async fn stale_payments(
     let sql = format!(
         "SELECT {} FROM provider_payments p JOIN orders o ON o.id = p.order_id \
          WHERE p.state IN ('pending', 'processing', 'failed') AND o.status IN ('pending_payment', 'cancelled') \
-           AND o.paid_amount = 0 AND p.created_at < $1 ORDER BY p.created_at LIMIT $2",
+           AND o.paid_amount = 0 AND p.created_at < $1 ORDER BY p.updated_at LIMIT $2",
         PAYMENT_COLUMNS
             .split(", ")
             .map(|c| format!("p.{}", c.trim()))
@@ -686,6 +715,22 @@ pub async fn set_refund_ref(
             .execute(&mut *conn)
             .await?
             .rows_affected()
+    });
+    Ok(())
+}
+
+/// A payment never created at the provider, for an order that was cancelled: closed here.
+pub async fn cancel_unsent(tx: &mut Tx, payment_id: Uuid) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE provider_payments SET state = 'canceled', updated_at = $2 \
+             WHERE id = $1 AND provider_ref IS NULL AND state NOT IN ('succeeded', 'canceled')",
+        )
+        .bind(payment_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
     });
     Ok(())
 }

@@ -258,10 +258,11 @@ pub struct RefundBody {
     request_body = RefundRequest,
     responses(
         (status = 201, description = "The refund (succeeded, or pending at the provider)", body = RefundBody),
-        (status = 400, description = "`idempotency_key_required`", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A retry with the same key: the refund it made", body = RefundBody),
+        (status = 400, description = "`idempotency_key_required`, `invalid_idempotency_key`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not_refundable` (nothing paid) or `refund_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "`refund_failed`: the provider refused the refund", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_refund(
@@ -273,18 +274,30 @@ pub async fn create_refund(
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<RefundBody>)> {
     let order_id = path_id(&id, "order")?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::new(
+    let key = match headers.get("idempotency-key") {
+        None => {
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "idempotency_key_required",
                 "Idempotency key required",
-                "send an Idempotency-Key header (1–255 characters) so the refund can be retried safely",
-            )
-        })?;
+                "send an Idempotency-Key header so the refund can be retried safely",
+            ));
+        }
+        Some(v) => v
+            .to_str()
+            .ok()
+            .filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b))
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Invalid idempotency key",
+                    "the Idempotency-Key must be 1–255 printable ASCII characters",
+                )
+            })?,
+    };
     let reason = body.reason.trim().to_owned();
     let mut errors = Vec::new();
     if body.amount <= 0 {
@@ -356,7 +369,7 @@ pub async fn create_refund(
     tx.commit().await?;
     let sent = flows::send_refund(&state.db, &state.providers, refund.id).await;
     state.wake_jobs();
-    match sent {
+    let retry_in = match sent {
         Ok(RefundSent::Failed(why)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -365,25 +378,34 @@ pub async fn create_refund(
                 format!("the payment provider refused the refund: {why}"),
             ));
         }
-        Ok(_) => {}
+        Ok(RefundSent::Done) => None,
+        // Accepted by the provider, not finished: look again later (or its webhook finishes it).
+        Ok(RefundSent::Pending) => Some(60_000),
         // The provider is unreachable: the refund stays pending and a job retries it.
-        Err(e) => {
+        Err(souk_jobs::JobError::Retryable(e)) => {
             tracing::warn!(refund = %refund.id, error = %e, "refund not sent yet; queued for retry");
-            let mut tx = state.db.begin_write().await?;
-            souk_storage::jobs::enqueue_many(
-                &mut tx,
-                &[souk_storage::jobs::ScheduledJob {
-                    job: souk_storage::jobs::NewJob {
-                        kind: flows::REFUND_JOB.to_owned(),
-                        payload: serde_json::json!({"refund_id": refund.id}),
-                        max_attempts: 25,
-                    },
-                    run_at: souk_storage::now_ms() + 5_000,
-                }],
-            )
-            .await?;
-            tx.commit().await?;
+            Some(5_000)
         }
+        Err(souk_jobs::JobError::Permanent(e)) => {
+            tracing::error!(refund = %refund.id, error = %e, "refund cannot be sent");
+            return Err(ApiError::internal());
+        }
+    };
+    if let Some(delay) = retry_in {
+        let mut tx = state.db.begin_write().await?;
+        souk_storage::jobs::enqueue_many(
+            &mut tx,
+            &[souk_storage::jobs::ScheduledJob {
+                job: souk_storage::jobs::NewJob {
+                    kind: flows::REFUND_JOB.to_owned(),
+                    payload: serde_json::json!({"refund_id": refund.id}),
+                    max_attempts: 25,
+                },
+                run_at: souk_storage::now_ms() + delay,
+            }],
+        )
+        .await?;
+        tx.commit().await?;
     }
     let refund = store::refund(Exec::Db(&state.db), refund.id)
         .await?
@@ -431,8 +453,10 @@ pub struct ReconcileBody {
     pub errors: u64,
 }
 
-/// Runs one payment reconciliation pass now (it also runs periodically): asks the provider
-/// about every unpaid order whose payment is older than a minute and applies the answer.
+/// Runs one payment reconciliation pass now (it also runs every `SOUK_PAYMENT_RECONCILE_SECS`):
+/// asks the provider about every unpaid payment older than that and applies the answer, calls
+/// off payments of cancelled orders, creates payments that were never created and re-sends
+/// pending refunds.
 #[utoipa::path(post, path = "/api/admin/payments/reconcile", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "What the pass did", body = ReconcileBody),

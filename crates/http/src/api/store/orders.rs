@@ -36,6 +36,8 @@ pub const PAYMENT_METHODS: &[&str] = &["manual", "stripe"];
 /// Where Stripe's client secret goes in a stored checkout response; filled in when it is sent
 /// (the secret is never stored: it is fetched from Stripe, and is the same for every replay).
 const CLIENT_SECRET_PLACEHOLDER: &str = "{{payment_client_secret}}";
+/// How long checkout waits for Stripe before answering with a pending payment.
+const STRIPE_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderLineBody {
@@ -245,9 +247,17 @@ async fn with_client_secret(
         && let Some(detail) = orders::detail(Exec::Db(&state.db), id).await?
         && detail.order.status == "pending_payment"
     {
-        secret = souk_jobs::payments::start(&state.db, stripe.as_ref(), &detail.order)
-            .await?
-            .client_secret;
+        // Bounded well inside the request timeout: a slow Stripe gives a pending answer, and
+        // the payment is completed by `GET …/payment` or reconciliation with the same key.
+        let started = tokio::time::timeout(
+            STRIPE_BUDGET,
+            souk_jobs::payments::start(&state.db, stripe.as_ref(), &detail.order),
+        )
+        .await;
+        secret = match started {
+            Ok(status) => status?.client_secret,
+            Err(_) => None,
+        };
     }
     let value = serde_json::to_string(&secret).expect("serializes");
     Ok(body.replacen(&placeholder, &value, 1))
