@@ -191,7 +191,7 @@ pub async fn create(db: &Db, user_id: Option<Uuid>, currency: &str) -> Result<Uu
     }
     let id = Uuid::new_v4();
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let inserted = on_tx!(&mut tx, conn => {
         sqlx::query(
             "INSERT INTO carts (id, user_id, status, currency, created_at, updated_at) \
@@ -486,7 +486,7 @@ pub async fn add_item(
     note: &str,
 ) -> Result<AddOutcome, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let changed = on_tx!(&mut tx, conn => {
         sqlx::query(
             "INSERT INTO cart_items (id, cart_id, variant_id, quantity, note, created_at) \
@@ -548,7 +548,7 @@ pub async fn set_quantity(
     quantity: i64,
 ) -> Result<bool, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let changed = on_tx!(&mut tx, conn => {
         if quantity == 0 {
             sqlx::query(
@@ -610,7 +610,7 @@ pub async fn update_details(
         "UPDATE carts SET {} WHERE id = $1 AND status = 'open'",
         sets.join(", ")
     );
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let changed = on_tx!(&mut tx, conn => {
         bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
             .execute(&mut *conn)
@@ -635,7 +635,7 @@ pub async fn choose_shipping(
     cart_id: Uuid,
     rate_id: Uuid,
 ) -> Result<ChooseOutcome, StorageError> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let changed = on_tx!(&mut tx, conn => {
         sqlx::query(
             "INSERT INTO cart_shipping (cart_id, vendor_id, rate_id) \
@@ -678,7 +678,7 @@ pub async fn merge_into_customer(
     user_id: Uuid,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let result = on_tx!(&mut tx, conn => {
         let guest: Option<(Option<Uuid>, String)> =
             sqlx::query_as("SELECT user_id, status FROM carts WHERE id = $1")

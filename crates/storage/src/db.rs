@@ -69,6 +69,13 @@ macro_rules! on_exec {
     };
 }
 
+/// How much a write transaction's commit must survive (see [`Db::begin_relaxed_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Full,
+    Relaxed,
+}
+
 /// Where a query runs: the read pool, or inside a write transaction.
 pub enum Exec<'a> {
     Db(&'a Db),
@@ -252,12 +259,51 @@ impl Db {
         Ok(())
     }
 
-    /// Begins a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`)
-    /// so two transactions can never deadlock upgrading from read to write.
+    /// Begins a durable write transaction: once it commits, it survives a crash and a power
+    /// cut (orders, payments, stock, accounts). On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so two transactions can never deadlock upgrading from read to write.
     pub async fn begin_write(&self) -> Result<Tx, StorageError> {
+        self.begin(Durability::Full).await
+    }
+
+    /// Begins a write transaction whose commit need not wait for the disk: it survives a crash
+    /// of Souk, but a power cut (or a crash of the PostgreSQL server) may lose it. Only for
+    /// writes whose loss is harmless and visible: shopping-cart edits (the shopper redoes them)
+    /// and job bookkeeping (a job runs again; jobs are at-least-once anyway). Any later durable
+    /// commit makes earlier relaxed ones durable too (SQLite's WAL and PostgreSQL's WAL are
+    /// written in order), so a checkout never depends on a cart row that could vanish after it.
+    pub async fn begin_relaxed_write(&self) -> Result<Tx, StorageError> {
+        self.begin(Durability::Relaxed).await
+    }
+
+    async fn begin(&self, durability: Durability) -> Result<Tx, StorageError> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite { write, .. } => {
+                // The safety level cannot change inside a transaction: set it on the one write
+                // connection first, every time, so no transaction inherits another's level.
+                let mut conn = write.acquire().await?;
+                let pragma = match durability {
+                    Durability::Full => "PRAGMA synchronous = FULL",
+                    Durability::Relaxed => "PRAGMA synchronous = NORMAL",
+                };
+                sqlx::query(pragma).execute(&mut *conn).await?;
+                Tx::Sqlite(
+                    sqlx::Transaction::begin(
+                        conn,
+                        Some(sqlx::SqlStr::from_static("BEGIN IMMEDIATE")),
+                    )
+                    .await?,
+                )
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                if durability == Durability::Relaxed {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Tx::Postgres(tx)
+            }
         })
     }
 

@@ -149,7 +149,7 @@ pub async fn claim(
          RETURNING id, kind, payload, attempts, max_attempts",
         skip_locked(db.backend())
     );
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let jobs: Vec<ClaimedJob> = on_tx!(&mut tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(worker)
@@ -166,7 +166,7 @@ pub async fn claim(
 /// Marks a job done, if `worker` still holds it. Returns false if the lease was lost.
 pub async fn complete(db: &Db, id: Uuid, worker: &str) -> Result<bool, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let n = on_tx!(&mut tx, conn => {
         sqlx::query(
             "UPDATE jobs SET status = 'done', finished_at = $3, updated_at = $3, locked_by = NULL, locked_until = NULL, \
@@ -193,7 +193,7 @@ pub async fn fail(
 ) -> Result<(), StorageError> {
     let now = now_ms();
     let error: String = error.chars().take(2000).collect();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     on_tx!(&mut tx, conn => {
         match retry_at {
             Some(at) => sqlx::query(
@@ -309,7 +309,7 @@ pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, StorageError> {
 
 /// Deletes finished (done) jobs older than `before_ms`; dead jobs are kept.
 pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_relaxed_write().await?;
     let n = on_tx!(&mut tx, conn => {
         sqlx::query("DELETE FROM jobs WHERE status = 'done' AND finished_at < $1")
             .bind(before_ms)

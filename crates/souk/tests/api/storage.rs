@@ -128,3 +128,48 @@ async fn both_backends_have_the_same_schema() {
         .unwrap();
     assert_eq!(sqlite_columns(&lite).await, postgres_columns(&pg).await);
 }
+
+/// Relaxed writes (cart edits, job bookkeeping) skip the disk flush; a durable write after one
+/// must flush again. Each transaction sees the level it asked for, whatever ran before it.
+#[tokio::test]
+async fn durable_writes_stay_durable_after_relaxed_ones() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let level = async |tx: &mut souk_storage::Tx| -> String {
+        match tx {
+            souk_storage::Tx::Sqlite(t) => sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                .fetch_one(&mut **t)
+                .await
+                .unwrap()
+                .to_string(),
+            souk_storage::Tx::Postgres(t) => {
+                sqlx::query_scalar::<_, String>("SHOW synchronous_commit")
+                    .fetch_one(&mut **t)
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    let (full, relaxed) = if on_postgres() {
+        ("on", "off")
+    } else {
+        ("2", "1")
+    };
+    for _ in 0..2 {
+        let mut tx = db.begin_relaxed_write().await.unwrap();
+        assert_eq!(level(&mut tx).await, relaxed);
+        tx.commit().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        assert_eq!(
+            level(&mut tx).await,
+            full,
+            "a durable write after a relaxed one"
+        );
+        tx.commit().await.unwrap();
+    }
+    // A relaxed transaction that is dropped (rolled back) leaves nothing relaxed behind.
+    let tx = db.begin_relaxed_write().await.unwrap();
+    drop(tx);
+    let mut tx = db.begin_write().await.unwrap();
+    assert_eq!(level(&mut tx).await, full);
+}
