@@ -9,9 +9,9 @@ use sha2::Sha256;
 use crate::accounts::secure_eq;
 use crate::pricing::{allocate, div_round_half_even};
 
-/// Where a provider's payment for an order stands. States only move forward (see
-/// [`PaymentState::rank`]): events that arrive late, duplicated or out of order can never move
-/// a payment back, so the final state does not depend on their arrival order.
+/// Where a provider's payment for an order stands. Final states (succeeded, canceled) never
+/// change (see [`PaymentState::advance`]): events that arrive late, duplicated or out of order
+/// can never move a payment out of them, so the final state does not depend on arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentState {
@@ -305,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn payment_states_only_move_forward() {
+    fn final_payment_states_never_change() {
         use PaymentState::*;
         assert_eq!(Pending.advance(Succeeded), Succeeded);
         assert_eq!(

@@ -27,7 +27,13 @@ pub const SESSION_PREFIX: &str = "souk_s_";
 pub const API_KEY_PREFIX: &str = "souk_k_";
 /// What an API key may do. Vendor keys act on `/api/vendor/…` for their vendor; admin keys read
 /// `/api/admin/…`. Nothing else (no `/api/auth`, no writes to admin resources) is open to keys.
-pub const API_KEY_SCOPES: &[&str] = &["catalog:read", "catalog:write", "admin:read"];
+pub const API_KEY_SCOPES: &[&str] = &[
+    "catalog:read",
+    "catalog:write",
+    "orders:read",
+    "orders:write",
+    "admin:read",
+];
 
 /// The peer address of the TCP connection, set by the server loop.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +124,17 @@ fn key_allows(key: &souk_storage::api_keys::ApiKey, method: &Method, path: &str)
     let scopes = key.scope_list();
     let read = !is_unsafe(method);
     if key.vendor_id.is_some() && path.starts_with("/api/vendor/") && path != "/api/vendor/apply" {
-        return scopes.contains(&"catalog:write") || (read && scopes.contains(&"catalog:read"));
+        // A catalog integration must not read customers' names and addresses: orders, balance
+        // and shipping rates need their own scope.
+        let catalog = ["/api/vendor/products", "/api/vendor/variants"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        let (write, read_only) = if catalog {
+            ("catalog:write", "catalog:read")
+        } else {
+            ("orders:write", "orders:read")
+        };
+        return scopes.contains(&write) || (read && scopes.contains(&read_only));
     }
     key.vendor_id.is_none()
         && read

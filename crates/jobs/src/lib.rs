@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod mail;
+pub mod maintenance;
 pub mod orders;
 pub mod payments;
 

@@ -121,10 +121,16 @@ async fn ensure_at_provider(
                 store::set_provider_ref(&mut tx, payment.id, &remote.provider_ref).await?;
                 tx.commit().await?;
             }
-            let state = payment.state().advance(remote.state);
-            if state != payment.state() {
-                observe(db, provider.name(), &remote, None).await?;
-            }
+            // What Souk recorded, not what the provider said: an observation can be refused
+            // (a different amount) and then must not show as paid.
+            let state = if payment.state().advance(remote.state) != payment.state() {
+                match observe(db, provider.name(), &remote, None).await? {
+                    Observed::Applied(state) => state,
+                    _ => payment.state(),
+                }
+            } else {
+                payment.state()
+            };
             Ok(PaymentStatus {
                 provider: payment.provider,
                 state,
@@ -483,8 +489,10 @@ async fn settle_cancelled(
         },
         Err(_) => return Ok(None),
     };
-    observe(db, provider.name(), &remote, None).await?;
-    Ok(Some(remote.state))
+    Ok(match observe(db, provider.name(), &remote, None).await? {
+        Observed::Applied(state) => Some(state),
+        _ => Some(payment.state()),
+    })
 }
 
 /// Runs [`reconcile`] every `every` until `shutdown` turns true.

@@ -317,7 +317,14 @@ impl PaymentProvider for Stripe {
                 .call(
                     &format!("/v1/payment_intents/{provider_ref}/cancel"),
                     Some(&form),
-                    Some(&format!("souk-cancel-{provider_ref}")),
+                    // A refusal ("processing") is remembered under its key: a new key each
+                    // hour lets a later pass try again.
+                    Some(&format!(
+                        "souk-cancel-{provider_ref}-{}",
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() / 3600)
+                    )),
                 )
                 .await?;
             intent(&body).map_err(ProviderError::Refused)

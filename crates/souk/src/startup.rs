@@ -199,6 +199,11 @@ impl Application {
                 worker_stopped.clone(),
             ))
         });
+        let housekeeping = tokio::spawn(souk_jobs::maintenance::run_forever(
+            db.clone(),
+            Duration::from_secs(3600),
+            worker_stopped.clone(),
+        ));
         let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
         let app = souk_http::app(self.state);
         souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
@@ -208,6 +213,7 @@ impl Application {
             let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
         }
         upkeep.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(30), housekeeping).await;
         if let Some(reconcile) = reconcile {
             let _ = tokio::time::timeout(Duration::from_secs(30), reconcile).await;
         }

@@ -425,6 +425,8 @@ pub fn quote(
         rate: t.rate_bps,
         inclusive: t.inclusive,
     });
+    // With tax-inclusive prices a line's amount contains its tax; commission is on goods only.
+    let tax_in_amount = tax.is_some_and(|t| t.inclusive);
     let mut totals = pricing::price_cart(&priced, coupon.as_ref(), &shipping, tax)?;
     let coupon_rejection = coupon_rejection.or(totals.coupon_rejected);
     if totals.coupon_rejected.is_some() {
@@ -438,7 +440,7 @@ pub fn quote(
             let (mut goods, mut discount, mut tax, mut lines_total) = (0i64, 0i64, 0i64, 0i64);
             for (l, t) in s.lines.iter().zip(&totals.lines) {
                 if l.vendor_id == vendor_id {
-                    goods += t.amount - t.discount;
+                    goods += t.amount - t.discount - if tax_in_amount { t.tax } else { 0 };
                     discount += t.discount;
                     tax += t.tax;
                     lines_total += t.total;

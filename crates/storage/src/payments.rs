@@ -2,7 +2,7 @@
 //!
 //! Every path that learns something about a payment (the provider's webhook, the shopper's
 //! "I have paid", the reconciliation job) calls [`apply_observation`] inside one write
-//! transaction. It locks the payment row, moves its state only forward, and pays the order only
+//! transaction. It locks the payment row, never moves it out of a final state, and pays the order only
 //! when *this* transaction moved the payment to `succeeded`: however many callers race, the
 //! order is paid once, its ledger entries and emails are written once, and stock is not touched.
 
@@ -169,7 +169,7 @@ pub enum Applied {
     UnknownPayment,
     /// Nothing new (a duplicate, a late or out-of-order report).
     Unchanged { payment: ProviderPaymentRow },
-    /// The payment moved forward without paying the order (processing, failed, canceled).
+    /// The payment changed state without paying the order (processing, failed, canceled).
     Advanced { payment: ProviderPaymentRow },
     /// This observation paid the order: exactly one caller ever gets this for a payment.
     Paid {
@@ -184,7 +184,7 @@ pub enum Applied {
     },
 }
 
-/// Applies the provider's current view of a payment (`observed`), forward only; see the module
+/// Applies the provider's current view of a payment (`observed`); final states stay; see the module
 /// documentation. Must run in a write transaction that also enqueues the follow-up jobs.
 pub async fn apply_observation(
     tx: &mut Tx,
@@ -733,4 +733,19 @@ pub async fn cancel_unsent(tx: &mut Tx, payment_id: Uuid) -> Result<(), StorageE
         .rows_affected()
     });
     Ok(())
+}
+
+/// Forgets processed webhook event ids received before `before_ms` (providers stop retrying
+/// long before: Stripe after three days).
+pub async fn purge_webhook_events(db: &crate::Db, before_ms: i64) -> Result<u64, StorageError> {
+    let mut tx = db.begin_relaxed_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n)
 }

@@ -22,7 +22,9 @@ use crate::extract::ApiJson;
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     pub name: String,
-    /// `catalog:read`, `catalog:write` (with `vendor_id`), or `admin:read` (without).
+    /// `catalog:read`, `catalog:write` (a vendor's products and stock), `orders:read`,
+    /// `orders:write` (a vendor's orders, fulfilment, balance, shipping rates) — these with
+    /// `vendor_id` — or `admin:read` (without).
     pub scopes: Vec<String>,
     /// The vendor a catalog key acts for.
     pub vendor_id: Option<Uuid>,
@@ -116,20 +118,25 @@ pub async fn create(
             );
         }
     }
-    let catalog_scope = scopes.iter().any(|s| s.starts_with("catalog:"));
+    let catalog_scope = scopes
+        .iter()
+        .any(|s| s.starts_with("catalog:") || s.starts_with("orders:"));
     let admin_scope = scopes.iter().any(|s| s.starts_with("admin:"));
     if catalog_scope && admin_scope {
         fail(
             "scopes",
-            "a key is either a vendor's catalog key or an admin key".into(),
+            "a key is either a vendor's key (catalog, orders) or an admin key".into(),
         );
     }
     match (catalog_scope, body.vendor_id) {
         (true, None) => fail(
             "vendor_id",
-            "catalog scopes need the vendor the key acts for".into(),
+            "catalog and orders scopes need the vendor the key acts for".into(),
         ),
-        (false, Some(_)) => fail("vendor_id", "only catalog keys belong to a vendor".into()),
+        (false, Some(_)) => fail(
+            "vendor_id",
+            "only catalog and orders keys belong to a vendor".into(),
+        ),
         (true, Some(v)) if catalog::vendor_by_id(&state.db, v).await?.is_none() => {
             fail("vendor_id", "no such vendor".into())
         }

@@ -816,10 +816,7 @@ pub async fn record_payout(
         serde_json::json!({"amount": body.amount, "reference": reference}),
     )
     .await?;
-    souk_storage::jobs::enqueue_many(&mut tx, &[souk_jobs::payments::payment_received_email(id)])
-        .await?;
     tx.commit().await?;
-    state.wake_jobs();
     let balance = ledger::balance(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor"))?;

@@ -38,8 +38,8 @@ fn now_secs() -> i64 {
 
 /// Stripe's webhook. The `Stripe-Signature` header is verified over the raw body before
 /// anything is parsed or written; a failed check is 400 and writes nothing. Each event id is
-/// processed once; duplicates, late and out-of-order events are answered 200 and can only move
-/// a payment forward.
+/// processed once; duplicates, late and out-of-order events are answered 200 and never move a
+/// payment out of a final state (succeeded, canceled).
 #[utoipa::path(post, path = "/api/hooks/stripe", tag = "hooks",
     request_body(content = String, description = "The raw Stripe event JSON", content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
@@ -391,7 +391,8 @@ pub async fn create_refund(
             return Err(ApiError::internal());
         }
     };
-    if let Some(delay) = retry_in {
+    // A replay of a pending refund already has its job.
+    if let Some(delay) = retry_in.filter(|_| !existed) {
         let mut tx = state.db.begin_write().await?;
         souk_storage::jobs::enqueue_many(
             &mut tx,

@@ -93,6 +93,43 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
         .0,
         403
     );
+    // Catalog keys do not reach customers' data: orders, balance and shipping rates need an
+    // orders scope.
+    for path in [
+        "/api/vendor/orders",
+        "/api/vendor/balance",
+        "/api/vendor/shipping-rates",
+    ] {
+        let (status, problem) = app.send(Method::GET, path, read_only, None).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("insufficient_scope")),
+            "{path}"
+        );
+    }
+    let (status, orders_key) = app
+        .send(
+            Method::POST,
+            "/api/admin/api-keys",
+            &admin,
+            Some(json!({"name": "fulfilment", "scopes": ["orders:read"], "vendor_id": vendor_id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{orders_key}");
+    let orders_key = orders_key["secret"].as_str().unwrap();
+    for path in ["/api/vendor/orders", "/api/vendor/balance"] {
+        assert_eq!(
+            app.send(Method::GET, path, orders_key, None).await.0,
+            200,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.send(Method::GET, "/api/vendor/products", orders_key, None)
+            .await
+            .0,
+        403
+    );
     let (_, reporting) = app
         .send(
             Method::POST,
@@ -145,7 +182,7 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
     let (_, keys) = app
         .send(Method::GET, "/api/admin/api-keys", &admin, None)
         .await;
-    assert_eq!(keys["items"].as_array().unwrap().len(), 3);
+    assert_eq!(keys["items"].as_array().unwrap().len(), 4);
     assert!(!keys.to_string().contains(&secret));
     let stored: Vec<Vec<u8>> = match &app.db {
         souk_storage::Db::Sqlite { read, .. } => {

@@ -173,3 +173,68 @@ async fn durable_writes_stay_durable_after_relaxed_ones() {
     let mut tx = db.begin_write().await.unwrap();
     assert_eq!(level(&mut tx).await, full);
 }
+
+/// Housekeeping forgets what is past its window (idempotent responses after 48 h, webhook
+/// event ids after 30 days) and keeps everything newer.
+#[tokio::test]
+async fn housekeeping_purges_only_what_is_past_its_window() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let now = souk_storage::now_ms();
+    let hour = 3_600_000i64;
+    let mut tx = db.begin_write().await.unwrap();
+    for (n, age) in [(1u8, 49 * hour), (2, 47 * hour)] {
+        let sql = "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, created_at) \
+                   VALUES ('checkout:x', $1, $2, 201, '{}', $3)";
+        match &mut tx {
+            souk_storage::Tx::Sqlite(t) => {
+                sqlx::query(sql)
+                    .bind(vec![n])
+                    .bind(vec![n])
+                    .bind(now - age)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+            souk_storage::Tx::Postgres(t) => {
+                sqlx::query(sql)
+                    .bind(vec![n])
+                    .bind(vec![n])
+                    .bind(now - age)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    for (id, age) in [("evt_old", 31 * 24 * hour), ("evt_new", 29 * 24 * hour)] {
+        let sql = "INSERT INTO webhook_events (provider, event_id, event_type, received_at) VALUES ('stripe', $1, 'x', $2)";
+        match &mut tx {
+            souk_storage::Tx::Sqlite(t) => {
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(now - age)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+            souk_storage::Tx::Postgres(t) => {
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(now - age)
+                    .execute(&mut **t)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+    let purged = souk_jobs::maintenance::run_once(&db).await.unwrap();
+    assert_eq!((purged.idempotency_keys, purged.webhook_events), (1, 1));
+    let again = souk_jobs::maintenance::run_once(&db).await.unwrap();
+    assert_eq!(
+        (again.idempotency_keys, again.webhook_events),
+        (0, 0),
+        "the newer rows stay"
+    );
+}
