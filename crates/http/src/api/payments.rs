@@ -46,7 +46,7 @@ fn now_secs() -> i64 {
     responses(
         (status = 200, description = "Accepted (processed, duplicate or ignored)", body = WebhookAck),
         (status = 400, description = "`invalid_signature` or `invalid_event`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`provider_not_configured`: Stripe is not set up on this server", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`provider_not_configured`: Stripe is not set up on this server", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn stripe_webhook(
     State(state): State<AppState>,
@@ -91,9 +91,11 @@ pub async fn stripe_webhook(
     }))
 }
 
+/// Without Stripe keys the endpoint does not exist for this shop (a lasting configuration
+/// state, not a temporary outage, hence 404 rather than 503).
 fn not_configured() -> ApiError {
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::NOT_FOUND,
         "provider_not_configured",
         "Payment provider not configured",
         "Stripe is not configured on this server (set SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET)",

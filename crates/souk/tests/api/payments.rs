@@ -995,7 +995,7 @@ async fn without_stripe_keys_the_method_is_unavailable() {
     let (status, problem) = deliver(&app, "{}").await;
     assert_eq!(
         (status, problem["code"].as_str()),
-        (503, Some("provider_not_configured"))
+        (404, Some("provider_not_configured"))
     );
 }
 
