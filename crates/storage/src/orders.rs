@@ -387,6 +387,21 @@ pub async fn checkout(
             Err(e) => return Err(e.into()),
         }
     }
+    let mut detail = detail;
+    if detail.order.total == 0 {
+        // Nothing to pay (a full discount, free shipping): paid as placed, so it ships and is
+        // never cancelled as unpaid. No payment row and no ledger entries: no money moved.
+        on_tx!(&mut tx, conn => {
+            sqlx::query("UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1")
+                .bind(order_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        detail.order.status = OrderStatus::Paid.as_str().to_owned();
+        detail.order.paid_at = Some(now);
+    }
     enqueue_many(&mut tx, &jobs(&detail)).await?;
     let (status, body) = render(&detail);
     on_tx!(&mut tx, conn => {

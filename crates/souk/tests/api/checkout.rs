@@ -1214,3 +1214,39 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     assert_eq!(body["status"], "paid");
     assert_eq!(app.stock_of(&kettle).await, 4);
 }
+
+/// An order with nothing to pay (a 100 % coupon, free shipping) is paid as placed: it is not
+/// left waiting for a payment that cannot come, and is never cancelled as unpaid.
+#[tokio::test]
+async fn an_order_with_nothing_to_pay_is_paid_at_once() {
+    let app = TestApp::spawn().await;
+    app.seed("gift", &[stocked("card", &[2500], 5)]).await;
+    let admin = app.admin_token().await;
+    let (status, coupon) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "free100", "kind": "percent", "value": 10000})),
+        )
+        .await;
+    assert_eq!(status, 201, "{coupon}");
+    let variant = app.variant_ids("card").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "FREE100"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, order, _) = app
+        .checkout(&cart, "free", &checkout_body("gift@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["total"]["amount"], 0);
+    assert_eq!(order["status"], "paid");
+    assert!(order["paid_at"].is_string());
+    assert_eq!(app.stock_of(&variant).await, 4);
+}
