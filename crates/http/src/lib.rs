@@ -249,7 +249,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::admin_orders::list_orders))
         .routes(routes!(api::admin_orders::get_order))
         .routes(routes!(api::admin_orders::cancel_order))
-        .routes(routes!(api::admin_orders::record_payment))
+        .routes(routes!(
+            api::admin_orders::record_payment,
+            api::payments::order_payments
+        ))
         .routes(routes!(api::admin_orders::complete_order))
         .routes(routes!(
             api::admin_orders::create_coupon,

@@ -76,6 +76,25 @@ pub fn backoff(config: &WorkerConfig, attempts: i64) -> Duration {
     half + half.mul_f64(f64::from(random) / 1_000_000.0)
 }
 
+/// Runs `pass` every `every` until `shutdown` turns true (for periodic work: reconciliation,
+/// housekeeping). A pass in progress finishes first.
+pub async fn every<F, Fut>(every: Duration, mut shutdown: watch::Receiver<bool>, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        pass().await;
+    }
+}
+
 /// Runs jobs until `shutdown` turns true; in-flight jobs are finished first.
 pub struct Worker {
     db: Db,

@@ -33,23 +33,13 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
 }
 
 /// Runs [`run_once`] every `every` until `shutdown` turns true.
-pub async fn run_forever(
-    db: Db,
-    every: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+pub async fn run_forever(db: Db, every: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    crate::every(every, shutdown, || async {
         match run_once(&db).await {
             Ok(p) if p != Purged::default() => tracing::info!(?p, "housekeeping"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
         }
-    }
+    })
+    .await;
 }

@@ -501,20 +501,14 @@ pub async fn reconcile_forever(
     providers: Providers,
     every: Duration,
     min_age: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    crate::every(every, shutdown, || async {
         match reconcile(&db, &providers, min_age).await {
             Ok(r) if r != Reconciled::default() => tracing::info!(?r, "payments reconciled"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "payment reconciliation failed; will retry"),
         }
-    }
+    })
+    .await;
 }

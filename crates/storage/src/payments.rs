@@ -749,3 +749,16 @@ pub async fn purge_webhook_events(db: &crate::Db, before_ms: i64) -> Result<u64,
     tx.commit().await?;
     Ok(n)
 }
+
+/// Every provider payment attempt of an order, oldest first.
+pub async fn attempts_of(
+    exec: Exec<'_>,
+    order_id: Uuid,
+) -> Result<Vec<ProviderPaymentRow>, StorageError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM provider_payments WHERE order_id = $1 ORDER BY attempt"
+    );
+    Ok(on_exec!(exec, conn => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(&mut *conn).await?
+    }))
+}

@@ -484,3 +484,98 @@ pub async fn reconcile(
         errors: r.errors,
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentAttemptBody {
+    pub provider: String,
+    pub attempt: i64,
+    /// The provider's id (Stripe: `pi_…`); `null` until the provider answered.
+    pub provider_ref: Option<String>,
+    /// `pending`, `failed`, `processing`, `succeeded` or `canceled`.
+    pub state: String,
+    pub amount: MoneyBody,
+    /// Why the last call to the provider failed (it is retried by reconciliation).
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundSummary {
+    pub id: Uuid,
+    pub amount: MoneyBody,
+    pub reason: String,
+    pub status: String,
+    pub provider_ref: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPaymentsBody {
+    pub order_id: Uuid,
+    pub payment_method: String,
+    pub paid: MoneyBody,
+    pub refunded: MoneyBody,
+    pub attempts: Vec<PaymentAttemptBody>,
+    pub refunds: Vec<RefundSummary>,
+}
+
+/// An order's payment attempts at its provider (with the last error) and its refunds: what an
+/// admin needs to answer "did this customer pay, and did they get their money back?".
+#[utoipa::path(get, path = "/api/admin/orders/{id}/payments", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "Payments and refunds", body = OrderPaymentsBody),
+        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn order_payments(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrderPaymentsBody>> {
+    let order_id = path_id(&id, "order")?;
+    let order = orders::detail(Exec::Db(&state.db), order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?
+        .order;
+    let money = |amount: i64, currency: &str| MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    };
+    let t = souk_domain::time::rfc3339;
+    let attempts = store::attempts_of(Exec::Db(&state.db), order_id)
+        .await?
+        .into_iter()
+        .map(|p| PaymentAttemptBody {
+            amount: money(p.amount, &p.currency),
+            provider: p.provider,
+            attempt: p.attempt,
+            provider_ref: p.provider_ref,
+            state: p.state,
+            last_error: p.last_error,
+            created_at: t(p.created_at),
+            updated_at: t(p.updated_at),
+        })
+        .collect();
+    let refunds = store::refunds_of(Exec::Db(&state.db), order_id)
+        .await?
+        .into_iter()
+        .map(|r| RefundSummary {
+            id: r.id,
+            amount: money(r.amount, &r.currency),
+            reason: r.reason,
+            status: r.status,
+            provider_ref: r.provider_ref,
+            created_at: t(r.created_at),
+        })
+        .collect();
+    Ok(Json(OrderPaymentsBody {
+        order_id,
+        payment_method: order.payment_method.clone(),
+        paid: money(order.paid_amount, &order.currency),
+        refunded: money(order.refunded_amount, &order.currency),
+        attempts,
+        refunds,
+    }))
+}

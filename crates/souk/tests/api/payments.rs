@@ -808,6 +808,22 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     assert_eq!(fake.intent(&abandoned_intent)["status"], "canceled");
     assert_eq!(order_status(&app, &abandoned).await, "cancelled");
     let again = reconcile().await;
+    // The admin's view of the late payment: one attempt, succeeded, and its automatic refund.
+    let (status, view) = app
+        .shop_as(
+            &admin,
+            Method::GET,
+            &format!("/api/admin/orders/{cancelled}/payments"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(view["attempts"][0]["state"], "succeeded");
+    assert_eq!(view["attempts"][0]["provider_ref"], late_intent);
+    assert_eq!(view["refunds"][0]["reason"], "order_cancelled");
+    assert_eq!(view["refunds"][0]["status"], "succeeded");
+    assert_eq!(view["refunded"], view["paid"]);
     assert_eq!(
         (again["succeeded"].as_u64(), again["refunds"].as_u64()),
         (Some(0), Some(0)),
