@@ -62,6 +62,8 @@ pub struct HttpConfig {
     pub payment_reconcile_age: Duration,
     /// How often the reconciliation pass runs in the background (at least once a second).
     pub payment_reconcile_interval: Duration,
+    /// Live event streams (SSE) open at once at most.
+    pub max_streams: usize,
 }
 
 impl Default for HttpConfig {
@@ -80,6 +82,7 @@ impl Default for HttpConfig {
             commission_bps: 1000,
             payment_reconcile_age: Duration::from_secs(60),
             payment_reconcile_interval: Duration::from_secs(60),
+            max_streams: 1000,
         }
     }
 }
@@ -97,6 +100,7 @@ pub struct AppState {
     /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
     pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
     pub providers: souk_jobs::payments::Providers,
+    pub events: api::events::EventHub,
     in_flight: Arc<Semaphore>,
 }
 
@@ -116,6 +120,7 @@ impl AppState {
             job_waker: None,
             checkouts: Arc::default(),
             providers: souk_jobs::payments::Providers::default(),
+            events: api::events::EventHub::new(config.max_streams),
             config: Arc::new(config),
         }
     }
@@ -136,6 +141,8 @@ impl AppState {
         if let Some(waker) = &self.job_waker {
             waker.notify_one();
         }
+        // Whatever committed jobs may have committed events too.
+        self.events.wake();
     }
 
     pub fn secure_cookies(&self) -> bool {
@@ -233,6 +240,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::orders::list_orders))
         .routes(routes!(store::orders::get_order))
         .routes(routes!(api::payments::get_payment))
+        .routes(routes!(api::events::order_events))
+        .routes(routes!(api::events::vendor_events))
+        .routes(routes!(api::events::admin_events))
         .routes(routes!(api::payments::confirm_payment))
         .routes(routes!(api::payments::stripe_webhook))
         .routes(routes!(api::payments::create_refund))

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use souk_storage::{Db, StorageError, jobs, now_ms, orders, payments};
+use souk_storage::{Db, StorageError, events, jobs, now_ms, orders, payments};
 
 /// Checkout responses are replayed for 48 hours (docs/orders.md).
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(48 * 3600);
 /// Done jobs stay visible to admins for a week.
 pub const DONE_JOBS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The live-event log is kept a week (streams replay the last 24 hours of it).
+pub const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Event ids are remembered for 30 days (Stripe retries for three).
 pub const WEBHOOK_EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -17,6 +19,7 @@ pub struct Purged {
     pub idempotency_keys: u64,
     pub done_jobs: u64,
     pub webhook_events: u64,
+    pub events: u64,
 }
 
 fn ago(d: Duration) -> i64 {
@@ -29,6 +32,7 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
         idempotency_keys: orders::purge_idempotency_keys(db, ago(IDEMPOTENCY_WINDOW)).await?,
         done_jobs: jobs::purge_done(db, ago(DONE_JOBS_KEPT)).await?,
         webhook_events: payments::purge_webhook_events(db, ago(WEBHOOK_EVENTS_KEPT)).await?,
+        events: events::purge(db, ago(EVENTS_KEPT)).await?,
     })
 }
 

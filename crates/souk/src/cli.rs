@@ -162,6 +162,9 @@ pub struct ServeArgs {
     /// Seed a demo marketplace (3 vendors, 60 products) if the catalog is empty.
     #[arg(long, env = "SOUK_DEMO")]
     pub demo: bool,
+    /// Live event streams (SSE) open at once at most; beyond, 503 `too_many_streams`.
+    #[arg(long, env = "SOUK_MAX_STREAMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_streams: u64,
     /// Seconds after which a request is abandoned with 503.
     #[arg(long, env = "SOUK_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,

@@ -204,8 +204,16 @@ impl Application {
             Duration::from_secs(3600),
             worker_stopped.clone(),
         ));
+        let hub = self.state.events.clone();
+        let poller = tokio::spawn(hub.clone().run_poller(db.clone(), worker_stopped.clone()));
         let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
         let app = souk_http::app(self.state);
+        // Live streams never end by themselves: close them when shutdown starts, so the
+        // connections can finish within the grace period.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
@@ -213,6 +221,7 @@ impl Application {
             let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
         }
         upkeep.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
         let _ = tokio::time::timeout(Duration::from_secs(30), housekeeping).await;
         if let Some(reconcile) = reconcile {
             let _ = tokio::time::timeout(Duration::from_secs(30), reconcile).await;

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod coupons;
 pub mod dialect;
 mod error;
+pub mod events;
 pub mod jobs;
 pub mod ledger;
 mod migrate;

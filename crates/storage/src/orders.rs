@@ -402,6 +402,8 @@ pub async fn checkout(
         detail.order.status = OrderStatus::Paid.as_str().to_owned();
         detail.order.paid_at = Some(now);
     }
+    crate::events::order_status_event(&mut tx, order_id, "order.created", &detail.order.status)
+        .await?;
     enqueue_many(&mut tx, &jobs(&detail)).await?;
     let (status, body) = render(&detail);
     on_tx!(&mut tx, conn => {
@@ -864,6 +866,7 @@ pub async fn mark_paid(
                 .rows_affected()
         });
     }
+    crate::events::order_status_event(tx, order_id, "order.paid", "paid").await?;
     Ok(Ok(order))
 }
 
@@ -930,6 +933,7 @@ pub async fn cancel(
         }
         0u64
     });
+    crate::events::order_status_event(tx, order_id, "order.cancelled", "cancelled").await?;
     Ok(Ok(order))
 }
 
@@ -1001,6 +1005,14 @@ pub async fn fulfil(
             Some(next)
         }
     });
+    if let Some(next) = next {
+        let kind = if next == OrderStatus::Fulfilled {
+            "order.fulfilled"
+        } else {
+            "order.partially_fulfilled"
+        };
+        crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
+    }
     Ok(next.ok_or(TransitionError::InvalidState {
         status: "fulfilled".to_owned(),
     }))
@@ -1021,6 +1033,7 @@ pub async fn complete(
             .rows_affected()
     });
     if n == 1 {
+        crate::events::order_status_event(tx, order_id, "order.completed", "completed").await?;
         return Ok(Ok(()));
     }
     let status: Option<String> = on_tx!(&mut *tx, conn => {

@@ -561,6 +561,12 @@ async fn book_refund(
             .await?
             .rows_affected()
     });
+    let kind = if next == OrderStatus::Refunded {
+        "order.refunded"
+    } else {
+        "order.partially_refunded"
+    };
+    crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
     if paid_at.is_none() {
         return Ok(next); // nobody earned from this order: nothing to reverse
     }

@@ -6,6 +6,7 @@ pub mod admin_keys;
 pub mod admin_orders;
 pub mod auth;
 pub mod common;
+pub mod events;
 pub mod payments;
 pub mod schema;
 pub mod store;

@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         commission_bps: global.commission_bps,
         payment_reconcile_age: Duration::from_secs(global.payment_reconcile_secs),
         payment_reconcile_interval: Duration::from_secs(global.payment_reconcile_secs),
+        max_streams: args.max_streams as usize,
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

@@ -14,6 +14,7 @@ mod catalog_reads;
 mod checkout;
 mod cli;
 mod crash;
+mod events;
 mod hostile_input;
 mod import_export;
 mod jobs_email;

@@ -1,0 +1,274 @@
+//! Live streams (SSE) over real HTTP: an order's customer sees it move within a second, a
+//! reconnect with `Last-Event-ID` gets exactly what was missed, vendors see only their own part.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::checkout::{checkout_body, stocked};
+use crate::helpers::TestApp;
+
+/// One received event.
+#[derive(Debug, Clone, PartialEq)]
+struct Received {
+    id: i64,
+    kind: String,
+    data: Value,
+}
+
+/// A minimal `text/event-stream` reader over a streaming response.
+struct SseClient {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseClient {
+    async fn open(
+        app: &TestApp,
+        path: &str,
+        bearer: Option<&str>,
+        last_event_id: Option<i64>,
+    ) -> SseClient {
+        let mut request = app
+            .client
+            .get(app.url(path))
+            .header("accept", "text/event-stream");
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"),
+            "{path}"
+        );
+        SseClient {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event within `wait`, or `None`. Comments (heartbeats) are skipped.
+    async fn next(&mut self, wait: Duration) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if let Some(id) = id {
+                    return Some(Received {
+                        id,
+                        kind,
+                        data: serde_json::from_str(&data).unwrap(),
+                    });
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?;
+            match chunk.unwrap() {
+                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return None,
+            }
+        }
+    }
+}
+
+async fn fulfil(app: &TestApp, token: &str) -> u16 {
+    let (_, orders) = app.get_auth_json("/api/vendor/orders", token).await;
+    let vo = orders["items"][0]["id"].as_str().unwrap().to_owned();
+    app.send(
+        Method::POST,
+        &format!("/api/vendor/orders/{vo}/fulfil"),
+        token,
+        Some(json!({"carrier": "DHL", "tracking_number": "JJD0001"})),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn an_order_stream_shows_payment_and_shipping_and_replays_what_a_reconnect_missed() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app.vendor_owner("seller@example.com", "seller").await;
+    assert_eq!(
+        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+            .await
+            .0,
+        200
+    );
+    app.seed("seller", &[stocked("vase", &[4200], 5)]).await;
+    let variant = app.variant_ids("vase").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "sse", &checkout_body("watcher@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let token = order["access_token"].as_str().unwrap().to_owned();
+
+    // A stranger gets nothing; the guest with the token (as EventSource sends it) gets a stream.
+    let stranger = app.get(&format!("/api/store/orders/{id}/events")).await;
+    assert_eq!(stranger.status(), 404);
+    let path = format!("/api/store/orders/{id}/events?access_token={token}");
+    let mut stream = SseClient::open(&app, &path, None, None).await;
+
+    let paid = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            Some(json!({"amount": 4200, "reference": "transfer"})),
+        )
+        .await;
+    assert_eq!(paid.0, 200, "{}", paid.1);
+    let event = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("order.paid within 1 s");
+    assert_eq!(
+        (event.kind.as_str(), event.data["status"].as_str()),
+        ("order.paid", Some("paid"))
+    );
+    assert_eq!(event.data["order_id"], id.as_str());
+    assert_eq!(fulfil(&app, &vendor).await, 200);
+    let shipped = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("order.fulfilled within 1 s");
+    assert_eq!(shipped.kind, "order.fulfilled");
+    assert!(shipped.id > event.id);
+
+    // Disconnect after `paid`; meanwhile the order is completed. Reconnecting with the last id
+    // seen replays exactly the missed events, in order, then stays live.
+    drop(stream);
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/complete"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut again = SseClient::open(&app, &path, None, Some(event.id)).await;
+    let first = again
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the missed fulfilment");
+    assert_eq!(first, shipped);
+    let second = again
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the missed completion");
+    assert_eq!(
+        (second.kind.as_str(), second.data["status"].as_str()),
+        ("order.completed", Some("completed"))
+    );
+    assert_eq!(
+        again.next(Duration::from_millis(600)).await,
+        None,
+        "nothing else"
+    );
+
+    // A bad Last-Event-ID is a clear 400.
+    let bad = app
+        .client
+        .get(app.url(&path))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+/// A vendor's stream carries only its own vendor orders' events, never another vendor's, while
+/// the admin feed sees the whole order.
+#[tokio::test]
+async fn vendors_see_only_their_own_part_of_each_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut vendors = Vec::new();
+    for (email, handle) in [
+        ("a@example.com", "shop-a"),
+        ("b@example.com", "shop-b"),
+        ("c@example.com", "shop-c"),
+    ] {
+        let (token, id) = app.vendor_owner(email, handle).await;
+        assert_eq!(
+            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
+                .await
+                .0,
+            200
+        );
+        vendors.push((token, id));
+    }
+    app.seed("shop-a", &[stocked("apple", &[1000], 10)]).await;
+    app.seed("shop-b", &[stocked("banana", &[3000], 10)]).await;
+    let mut a = SseClient::open(&app, "/api/vendor/events", Some(&vendors[0].0), None).await;
+    let mut c = SseClient::open(&app, "/api/vendor/events", Some(&vendors[2].0), None).await;
+    let mut feed = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
+
+    let cart = app.cart_with(&app.variant_ids("apple").await[0], 1).await;
+    app.add_to_cart(&cart, &app.variant_ids("banana").await[0], 1)
+        .await;
+    let (status, order, _) = app
+        .checkout(&cart, "two", &checkout_body("both@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let a_vo = order["vendor_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vendor_id"] == vendors[0].1.as_str())
+        .unwrap()["id"]
+        .clone();
+
+    let created = a
+        .next(Duration::from_secs(1))
+        .await
+        .expect("vendor A hears of its new order");
+    assert_eq!(created.kind, "order.created");
+    assert_eq!(created.data["vendor_order_id"], a_vo);
+    assert_eq!(created.data["status"], "unfulfilled");
+    assert!(!created.data.to_string().contains("both@example.com"));
+    let admin_event = feed
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the admin feed");
+    assert_eq!(
+        (
+            admin_event.kind.as_str(),
+            admin_event.data["status"].as_str()
+        ),
+        ("order.created", Some("pending_payment"))
+    );
+    assert_eq!(
+        a.next(Duration::from_millis(500)).await,
+        None,
+        "one event for A, not B's part"
+    );
+    assert_eq!(
+        c.next(Duration::from_millis(300)).await,
+        None,
+        "vendor C is not in this order"
+    );
+}

@@ -1,0 +1,170 @@
+//! The durable event log behind live streams: one row per change and audience, written in the
+//! transaction of the change. Readers follow it by id (`after`), so a client that reconnects
+//! with the last id it saw gets exactly what it missed.
+
+use uuid::Uuid;
+
+use crate::db::{Arg, Exec};
+use crate::{Db, StorageError, Tx, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub order_id: Option<Uuid>,
+    /// `None`: for the order's customer and admins; `Some`: for this vendor only.
+    pub vendor_id: Option<Uuid>,
+    /// JSON.
+    pub data: String,
+    pub created_at: i64,
+}
+
+const EVENT_COLUMNS: &str = "id, kind, order_id, vendor_id, data, created_at";
+
+/// Records an order event in `tx`: one row for the customer and admins with `data`, and one
+/// per vendor of the order with that vendor's part (`vendor_data` is called per vendor order:
+/// `(vendor_order_id, vendor_order_status)`), so no vendor ever sees another's.
+pub async fn emit_order_event(
+    tx: &mut Tx,
+    order_id: Uuid,
+    kind: &str,
+    data: serde_json::Value,
+    vendor_data: impl Fn(Uuid, &str) -> serde_json::Value,
+) -> Result<(), StorageError> {
+    let parts: Vec<(Uuid, Uuid, String)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as("SELECT id, vendor_id, status FROM vendor_orders WHERE order_id = $1 ORDER BY id")
+            .bind(order_id)
+            .fetch_all(&mut *conn)
+            .await?
+    });
+    let now = now_ms();
+    let mut args = vec![
+        Arg::Text(kind.to_owned()),
+        Arg::Uuid(order_id),
+        Arg::OptUuid(None),
+        Arg::Text(data.to_string()),
+        Arg::I64(now),
+    ];
+    for (vendor_order_id, vendor_id, status) in &parts {
+        args.extend([
+            Arg::Text(kind.to_owned()),
+            Arg::Uuid(order_id),
+            Arg::OptUuid(Some(*vendor_id)),
+            Arg::Text(vendor_data(*vendor_order_id, status).to_string()),
+            Arg::I64(now),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES {}",
+        crate::db::values_placeholders(parts.len() + 1, 5)
+    );
+    on_tx!(&mut *tx, conn => {
+        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// The standard order event: the order's new status for everyone, and each vendor's own
+/// vendor order status for that vendor.
+pub async fn order_status_event(
+    tx: &mut Tx,
+    order_id: Uuid,
+    kind: &str,
+    status: &str,
+) -> Result<(), StorageError> {
+    emit_order_event(
+        tx,
+        order_id,
+        kind,
+        serde_json::json!({"order_id": order_id, "status": status}),
+        |vendor_order_id, vo_status| {
+            serde_json::json!({"order_id": order_id, "vendor_order_id": vendor_order_id,
+                               "status": vo_status, "order_status": status})
+        },
+    )
+    .await
+}
+
+/// Events after `cursor` (any audience), oldest first: what the process-wide poller reads.
+pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, StorageError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(cursor).bind(limit).fetch_all(pool).await?
+    }))
+}
+
+/// The newest event id (0 when there is none): where a fresh poller starts.
+pub async fn latest_id(db: &Db) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
+            .fetch_one(pool)
+            .await?
+            .unwrap_or(0)
+    }))
+}
+
+/// Who a stream is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// One order's customer (the rows without a vendor).
+    Order(Uuid),
+    /// One vendor's rows.
+    Vendor(Uuid),
+    /// Platform admins: every row without a vendor.
+    Admin,
+}
+
+impl Audience {
+    pub fn admits(&self, e: &EventRow) -> bool {
+        match self {
+            Audience::Order(id) => e.vendor_id.is_none() && e.order_id == Some(*id),
+            Audience::Vendor(id) => e.vendor_id == Some(*id),
+            Audience::Admin => e.vendor_id.is_none(),
+        }
+    }
+}
+
+/// An audience's events after `cursor`, created after `since_ms` (the replay window), oldest
+/// first: what a reconnecting client missed.
+pub async fn backlog(
+    exec: Exec<'_>,
+    audience: Audience,
+    cursor: i64,
+    since_ms: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StorageError> {
+    let (filter, id) = match audience {
+        Audience::Order(id) => ("order_id = $4 AND vendor_id IS NULL", Some(id)),
+        Audience::Vendor(id) => ("vendor_id = $4", Some(id)),
+        Audience::Admin => ("vendor_id IS NULL AND $4 IS NULL", None),
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND created_at >= $2 AND {filter} ORDER BY id LIMIT $3"
+    );
+    Ok(on_exec!(exec, conn => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cursor)
+            .bind(since_ms)
+            .bind(limit)
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+    }))
+}
+
+/// Forgets events created before `before_ms` (past the replay window).
+pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
+    let mut tx = db.begin_relaxed_write().await?;
+    let n = on_tx!(&mut tx, conn => {
+        sqlx::query("DELETE FROM events WHERE created_at < $1")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(n)
+}
