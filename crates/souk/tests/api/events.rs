@@ -272,3 +272,41 @@ async fn vendors_see_only_their_own_part_of_each_order() {
         "vendor C is not in this order"
     );
 }
+
+/// Two instances on one database (a second real `souk serve` process): a vendor watching
+/// instance B hears of the order placed through instance A, with no server besides the database.
+#[tokio::test]
+async fn an_event_committed_on_one_instance_reaches_streams_on_another() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app.vendor_owner("far@example.com", "far-shop").await;
+    assert_eq!(
+        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+            .await
+            .0,
+        200
+    );
+    app.seed("far-shop", &[stocked("lamp", &[2000], 5)]).await;
+
+    let port = crate::smtp::free_port();
+    let mut other = crate::helpers::souk_command(&app.database)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("second souk serve");
+    let b = TestApp::remote(format!("http://127.0.0.1:{port}"), &app).await;
+    let mut watching_b = SseClient::open(&b, "/api/vendor/events", Some(&vendor), None).await;
+
+    let cart = app.cart_with(&app.variant_ids("lamp").await[0], 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "far", &checkout_body("far@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let event = watching_b.next(Duration::from_secs(1)).await;
+    let _ = other.kill();
+    let _ = other.wait();
+    let event = event.expect("instance B streams the order placed on A within 1 s");
+    assert_eq!(event.kind, "order.created");
+    assert_eq!(event.data["order_id"], order["id"]);
+}

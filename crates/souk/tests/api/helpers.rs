@@ -147,6 +147,35 @@ impl TestApp {
         }
     }
 
+    /// A view of another running instance (`base`) on the same database as `local`: requests
+    /// go to it; database reads use `local`'s pool.
+    pub async fn remote(base: String, local: &TestApp) -> TestApp {
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        while client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map_or(true, |r| r.status() != 200)
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{base} did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        TestApp {
+            base,
+            client,
+            db: local.db.clone(),
+            database: TestDatabase {
+                url: local.database.url.clone(),
+                dir: tempfile::tempdir().unwrap(),
+            },
+            shutdown: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
