@@ -146,6 +146,30 @@ const BUILTIN: &[(&str, &str)] = &[
         "order_refunded.html",
         include_str!("../templates/email/order_refunded.html"),
     ),
+    (
+        "order_shipped.subject.txt",
+        include_str!("../templates/email/order_shipped.subject.txt"),
+    ),
+    (
+        "order_shipped.txt",
+        include_str!("../templates/email/order_shipped.txt"),
+    ),
+    (
+        "order_shipped.html",
+        include_str!("../templates/email/order_shipped.html"),
+    ),
+    (
+        "order_cancelled.subject.txt",
+        include_str!("../templates/email/order_cancelled.subject.txt"),
+    ),
+    (
+        "order_cancelled.txt",
+        include_str!("../templates/email/order_cancelled.txt"),
+    ),
+    (
+        "order_cancelled.html",
+        include_str!("../templates/email/order_cancelled.html"),
+    ),
 ];
 
 impl Mailer {

@@ -38,6 +38,27 @@ pub enum OrderEmail {
         order_id: Uuid,
         refund_id: Uuid,
     },
+    /// To the customer: one vendor's part shipped (carrier, tracking number).
+    Shipped {
+        order_id: Uuid,
+        vendor_order_id: Uuid,
+    },
+    /// To the customer: the order was called off (by an admin, or unpaid past its hold time).
+    Cancelled {
+        order_id: Uuid,
+    },
+}
+
+/// An order email job, to enqueue in the transaction of the change it tells about.
+pub fn email_job(email: OrderEmail) -> ScheduledJob {
+    ScheduledJob {
+        job: NewJob {
+            kind: ORDER_EMAIL_JOB.to_owned(),
+            payload: serde_json::to_value(email).expect("serializes"),
+            max_attempts: EMAIL_MAX_ATTEMPTS,
+        },
+        run_at: now_ms(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +135,9 @@ pub(crate) async fn send(
         OrderEmail::Customer { order_id }
         | OrderEmail::Vendor { order_id, .. }
         | OrderEmail::PaymentReceived { order_id }
-        | OrderEmail::Refunded { order_id, .. } => *order_id,
+        | OrderEmail::Refunded { order_id, .. }
+        | OrderEmail::Shipped { order_id, .. }
+        | OrderEmail::Cancelled { order_id } => *order_id,
     };
     let Some(d) = orders::detail(Exec::Db(db), order_id)
         .await
@@ -196,6 +219,45 @@ pub(crate) async fn send(
             };
             mailer.send(job_id, &email).await
         }
+        OrderEmail::Shipped {
+            vendor_order_id, ..
+        } => {
+            let Some(vo) = d.vendor_orders.iter().find(|v| v.id == *vendor_order_id) else {
+                return Err(JobError::Permanent(format!(
+                    "no vendor order {vendor_order_id}"
+                )));
+            };
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "order_shipped".to_owned(),
+                vars: serde_json::json!({
+                    "name": customer_name(&o.shipping_address),
+                    "order_number": order_number(&o.id),
+                    "order_id": o.id,
+                    "vendor_name": vo.vendor_name,
+                    "carrier": vo.carrier,
+                    "tracking_number": vo.tracking_number,
+                    "lines": d.lines.iter().filter(|l| l.vendor_order_id == vo.id).map(line).collect::<Vec<_>>(),
+                    "all_shipped": o.status == "fulfilled" || o.status == "completed",
+                    "address": address_text(&o.shipping_address),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+        OrderEmail::Cancelled { .. } => {
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "order_cancelled".to_owned(),
+                vars: serde_json::json!({
+                    "name": customer_name(&o.shipping_address),
+                    "order_number": order_number(&o.id),
+                    "order_id": o.id,
+                    "unpaid": o.cancel_reason.as_deref() == Some("payment_timeout"),
+                    "was_paid": o.paid_amount > 0,
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
         OrderEmail::Vendor {
             vendor_order_id, ..
         } => {
@@ -239,6 +301,14 @@ pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<(), JobError> {
         .map_err(retry)?
     {
         Ok(_) => {
+            souk_storage::jobs::enqueue_many(
+                &mut tx,
+                &[email_job(OrderEmail::Cancelled {
+                    order_id: job.order_id,
+                })],
+            )
+            .await
+            .map_err(retry)?;
             tx.commit().await.map_err(retry)?;
             tracing::info!(order = %job.order_id, "unpaid order cancelled after its hold time");
             Ok(())

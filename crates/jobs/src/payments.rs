@@ -18,8 +18,7 @@ use souk_storage::{Db, Exec, StorageError, Tx, now_ms};
 use uuid::Uuid;
 
 use crate::JobError;
-use crate::mail::EMAIL_MAX_ATTEMPTS;
-use crate::orders::{ORDER_EMAIL_JOB, OrderEmail};
+use crate::orders::{OrderEmail, email_job};
 
 /// Sends a pending refund to the provider (retried with backoff while the provider is down).
 pub const REFUND_JOB: &str = "payment_refund";
@@ -41,17 +40,6 @@ impl Providers {
             "stripe" => self.stripe.as_ref(),
             _ => None,
         }
-    }
-}
-
-fn email_job(email: OrderEmail) -> ScheduledJob {
-    ScheduledJob {
-        job: NewJob {
-            kind: ORDER_EMAIL_JOB.to_owned(),
-            payload: serde_json::to_value(email).expect("serializes"),
-            max_attempts: EMAIL_MAX_ATTEMPTS,
-        },
-        run_at: now_ms(),
     }
 }
 

@@ -155,6 +155,13 @@ pub async fn cancel_order(
         Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
         Err(e) => return Err(invalid_transition(&e)),
     }
+    souk_storage::jobs::enqueue_many(
+        &mut tx,
+        &[souk_jobs::orders::email_job(
+            souk_jobs::orders::OrderEmail::Cancelled { order_id: id },
+        )],
+    )
+    .await?;
     audit(
         &mut tx,
         &admin,

@@ -177,6 +177,11 @@ pub async fn fulfil(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor order"))?
+        .vendor_order
+        .order_id;
     let mut tx = state.db.begin_write().await?;
     match orders::fulfil(
         &mut tx,
@@ -202,6 +207,16 @@ pub async fn fulfil(
         id,
         Some(staff.vendor_id),
         serde_json::json!({"carrier": body.carrier.trim()}),
+    )
+    .await?;
+    souk_storage::jobs::enqueue_many(
+        &mut tx,
+        &[souk_jobs::orders::email_job(
+            souk_jobs::orders::OrderEmail::Shipped {
+                order_id,
+                vendor_order_id: id,
+            },
+        )],
     )
     .await?;
     tx.commit().await?;

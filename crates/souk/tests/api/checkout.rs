@@ -1125,8 +1125,10 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     )
     .await;
     let admin = app.admin_token().await;
+    let mut vendor_tokens = Vec::new();
     for (email, handle) in [("a@example.com", "mail-a"), ("b@example.com", "mail-b")] {
-        let (_, id) = app.vendor_owner(email, handle).await;
+        let (token, id) = app.vendor_owner(email, handle).await;
+        vendor_tokens.push(token);
         assert_eq!(
             app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
                 .await
@@ -1213,6 +1215,37 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         .await;
     assert_eq!(body["status"], "paid");
     assert_eq!(app.stock_of(&kettle).await, 4);
+
+    // Vendor A ships it. The customer has been told of the cancellation, the payment and the
+    // shipment (with carrier and tracking number), each once.
+    let (_, a_orders) = app
+        .get_auth_json("/api/vendor/orders?status=unfulfilled", &vendor_tokens[0])
+        .await;
+    let vo = a_orders["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{vo}/fulfil"),
+            &vendor_tokens[0],
+            Some(json!({"carrier": "DHL", "tracking_number": "JJD000390007"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // 5 earlier + cancellation + (confirmation, new order for A, payment received, shipped).
+    let mail = smtp.wait_for(10, Duration::from_secs(20)).await;
+    let subjects = |needle: &str| {
+        mail.values()
+            .filter(|(_, raw)| raw.contains("To: buyer@example.com") && raw.contains(needle))
+            .count()
+    };
+    assert_eq!(subjects("was cancelled"), 1, "{:?}", mail.keys());
+    assert_eq!(subjects("Payment received"), 1);
+    let shipped: Vec<_> = mail
+        .values()
+        .filter(|(_, raw)| raw.contains("has shipped"))
+        .collect();
+    assert_eq!(shipped.len(), 1);
+    assert!(shipped[0].1.contains("JJD000390007") && shipped[0].1.contains("DHL"));
 }
 
 /// An order with nothing to pay (a 100 % coupon, free shipping) is paid as placed: it is not
