@@ -58,6 +58,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("souk_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("souk_db_pool_connections", "state" => "max").set(f64::from(pool.max));
     metrics::gauge!("souk_http_requests_in_flight").set(state.in_flight() as f64);
+    metrics::gauge!("souk_sse_streams").set(state.events.open_streams() as f64);
     (
         [(
             header::CONTENT_TYPE,

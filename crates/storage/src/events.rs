@@ -127,12 +127,13 @@ impl Audience {
     }
 }
 
-/// An audience's events after `cursor`, created after `since_ms` (the replay window), oldest
-/// first: what a reconnecting client missed.
+/// An audience's events after `cursor` and up to `upto`, created after `since_ms` (the replay
+/// window), oldest first: what a reconnecting client missed.
 pub async fn backlog(
     exec: Exec<'_>,
     audience: Audience,
     cursor: i64,
+    upto: i64,
     since_ms: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StorageError> {
@@ -142,7 +143,7 @@ pub async fn backlog(
         Audience::Admin => ("vendor_id IS NULL AND $4 IS NULL", None),
     };
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND created_at >= $2 AND {filter} ORDER BY id LIMIT $3"
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND created_at >= $2 AND {filter} AND id <= $5 ORDER BY id LIMIT $3"
     );
     Ok(on_exec!(exec, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -150,6 +151,7 @@ pub async fn backlog(
             .bind(since_ms)
             .bind(limit)
             .bind(id)
+            .bind(upto)
             .fetch_all(&mut *conn)
             .await?
     }))

@@ -1002,17 +1002,18 @@ pub async fn fulfil(
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-            Some(next)
+            Some((next, left == 0))
         }
     });
-    if let Some(next) = next {
-        let kind = if next == OrderStatus::Fulfilled {
+    if let Some((next, all_shipped)) = next {
+        let kind = if all_shipped {
             "order.fulfilled"
         } else {
             "order.partially_fulfilled"
         };
         crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
     }
+    let next = next.map(|(status, _)| status);
     Ok(next.ok_or(TransitionError::InvalidState {
         status: "fulfilled".to_owned(),
     }))

@@ -12,9 +12,10 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -28,6 +29,7 @@ use crate::AppState;
 use crate::api::store::orders::{ORDER_TOKEN_HEADER, readable_order};
 use crate::auth::{Admin, MaybePrincipal, VendorStaff};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::ApiQuery;
 
 /// How long events can be replayed after a disconnection.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -38,6 +40,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const GAP_PATIENCE: Duration = Duration::from_secs(2);
 const BROADCAST_CAPACITY: usize = 1024;
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A reconnect replays at most this many events; a client further behind is sent these and
+/// disconnected, and catches up by reconnecting from the last one.
+const REPLAY_MAX: usize = 5_000;
 
 /// The process-wide fan-out of the event log.
 #[derive(Clone)]
@@ -47,6 +52,9 @@ pub struct EventHub {
     max_streams: usize,
     wake: Arc<tokio::sync::Notify>,
     closing: watch::Sender<bool>,
+    /// The last event id broadcast (every lower id was broadcast or given up as rolled
+    /// back); `i64::MAX` until the poller has started.
+    cursor: Arc<AtomicI64>,
 }
 
 impl EventHub {
@@ -57,6 +65,7 @@ impl EventHub {
             max_streams,
             wake: Arc::new(tokio::sync::Notify::new()),
             closing: watch::channel(false).0,
+            cursor: Arc::new(AtomicI64::new(i64::MAX)),
         }
     }
 
@@ -86,37 +95,58 @@ impl EventHub {
                 }
             }
         };
+        self.cursor.store(cursor, Ordering::SeqCst);
         let mut gap: Option<(i64, Instant)> = None;
+        let mut failing = false;
+        let mut full_batch = false;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
-                () = self.wake.notified() => {}
-                _ = shutdown.changed() => {}
+            if !full_batch {
+                tokio::select! {
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    () = self.wake.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
             }
             if *shutdown.borrow() {
                 return;
             }
             let rows = match events::after(&db, cursor, 500).await {
-                Ok(rows) => rows,
+                Ok(rows) => {
+                    if failing {
+                        tracing::info!("event poller reads again");
+                        failing = false;
+                    }
+                    rows
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "event poller cannot read; retrying");
+                    if !failing {
+                        tracing::warn!(error = %e, "event poller cannot read; retrying");
+                        failing = true;
+                    }
+                    full_batch = false;
                     continue;
                 }
             };
+            full_batch = rows.len() == 500;
             for row in rows {
                 if row.id != cursor + 1 {
                     match gap {
                         Some((missing, since))
                             if missing == cursor + 1 && since.elapsed() >= GAP_PATIENCE => {}
-                        Some((missing, _)) if missing == cursor + 1 => break,
+                        Some((missing, _)) if missing == cursor + 1 => {
+                            full_batch = false;
+                            break;
+                        }
                         _ => {
                             gap = Some((cursor + 1, Instant::now()));
+                            full_batch = false;
                             break;
                         }
                     }
                 }
                 gap = None;
                 cursor = row.id;
+                self.cursor.store(cursor, Ordering::SeqCst);
                 // No receivers is fine: nobody is watching.
                 let _ = self.live.send(Arc::new(row));
             }
@@ -124,21 +154,15 @@ impl EventHub {
     }
 }
 
-/// A stream's slot; gives it back and updates the gauge when the stream ends.
+/// A stream's slot in the bound; given back when the stream ends (`/metrics` reports how many
+/// are taken as `souk_sse_streams`).
 struct Slot {
     _permit: OwnedSemaphorePermit,
 }
 
 impl Slot {
     fn new(permit: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!("souk_sse_streams").increment(1.0);
         Slot { _permit: permit }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        metrics::gauge!("souk_sse_streams").decrement(1.0);
     }
 }
 
@@ -148,6 +172,8 @@ struct StreamState {
     live: broadcast::Receiver<Arc<EventRow>>,
     closing: watch::Receiver<bool>,
     last_sent: i64,
+    /// The replay was cut at [`REPLAY_MAX`]: end after it, so the client resumes from there.
+    truncated: bool,
     _slot: Slot,
 }
 
@@ -165,15 +191,24 @@ pub struct StreamParams {
     /// Resume after this event id (for clients that cannot send the `Last-Event-ID` header).
     #[param(value_type = Option<i64>)]
     pub last_event_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderStreamParams {
+    /// Resume after this event id (for clients that cannot send the `Last-Event-ID` header).
+    #[param(value_type = Option<i64>)]
+    pub last_event_id: Option<String>,
     /// The checkout's `access_token` (guests; `EventSource` cannot send headers).
     pub access_token: Option<String>,
 }
 
-fn resume_point(headers: &HeaderMap, params: &StreamParams) -> ApiResult<Option<i64>> {
+fn resume_point(headers: &HeaderMap, query: Option<&str>) -> ApiResult<Option<i64>> {
     let raw = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("x").to_owned())
-        .or_else(|| params.last_event_id.clone());
+        .or_else(|| query.map(str::to_owned));
     match raw {
         None => Ok(None),
         Some(s) => s
@@ -209,26 +244,42 @@ async fn open_stream(
         e.retry_after = Some(5);
         return Err(e);
     };
-    // Subscribe before reading the backlog, so nothing falls between the two.
+    // Subscribe before reading the backlog, and replay only up to what the poller has
+    // broadcast (it waits for ids committed out of order; the table alone does not): every
+    // event is then in the replay or in the live channel, and duplicates are skipped by id.
     let live = hub.live.subscribe();
+    let upto = hub.cursor.load(Ordering::SeqCst);
     let mut backlog = VecDeque::new();
     let mut last_sent = 0;
+    let mut truncated = false;
     if let Some(cursor) = resume_after {
-        last_sent = cursor;
+        if cursor > events::latest_id(&state.db).await? {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_last_event_id",
+                "Invalid Last-Event-ID",
+                "Last-Event-ID is not an event id this server sent",
+            ));
+        }
         let since = now_ms() - REPLAY_WINDOW.as_millis() as i64;
+        let mut read_to = cursor;
         loop {
             let rows =
-                events::backlog(Exec::Db(&state.db), audience, last_sent, since, 500).await?;
+                events::backlog(Exec::Db(&state.db), audience, read_to, upto, since, 500).await?;
             let done = rows.len() < 500;
             if let Some(last) = rows.last() {
-                last_sent = last.id;
+                read_to = last.id;
             }
             backlog.extend(rows);
-            if done || backlog.len() >= 5_000 {
+            if done {
+                break;
+            }
+            if backlog.len() >= REPLAY_MAX {
+                truncated = true;
                 break;
             }
         }
-        last_sent = backlog.front().map_or(last_sent, |e| e.id - 1);
+        last_sent = cursor;
     }
     let s = StreamState {
         audience,
@@ -236,12 +287,19 @@ async fn open_stream(
         live,
         closing: hub.closing.subscribe(),
         last_sent,
+        truncated,
         _slot: Slot::new(permit),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
+        if *s.closing.borrow() {
+            return None;
+        }
         if let Some(e) = s.backlog.pop_front() {
             s.last_sent = e.id;
             return Some((Ok(sse_event(&e)), s));
+        }
+        if s.truncated {
+            return None;
         }
         loop {
             if *s.closing.borrow() {
@@ -277,7 +335,7 @@ async fn open_stream(
         ("id" = uuid::Uuid, Path, description = "Order id"),
         ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
-        StreamParams,
+        OrderStreamParams,
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `id`, `event` (the kind) and `data` (JSON) per event; `: heartbeat` comments every 15 s", content_type = "text/event-stream", body = String),
@@ -290,7 +348,7 @@ pub async fn order_events(
     caller: MaybePrincipal,
     mut headers: HeaderMap,
     Path(id): Path<String>,
-    Query(params): Query<StreamParams>,
+    ApiQuery(params): ApiQuery<OrderStreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     if let Some(token) = &params.access_token
         && !headers.contains_key(ORDER_TOKEN_HEADER)
@@ -299,7 +357,7 @@ pub async fn order_events(
         headers.insert(ORDER_TOKEN_HEADER, value);
     }
     let detail = readable_order(&state, &caller, &headers, &id).await?;
-    let resume = resume_point(&headers, &params)?;
+    let resume = resume_point(&headers, params.last_event_id.as_deref())?;
     open_stream(&state, Audience::Order(detail.order.id), resume).await
 }
 
@@ -321,9 +379,9 @@ pub async fn vendor_events(
     State(state): State<AppState>,
     staff: VendorStaff,
     headers: HeaderMap,
-    Query(params): Query<StreamParams>,
+    ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let resume = resume_point(&headers, &params)?;
+    let resume = resume_point(&headers, params.last_event_id.as_deref())?;
     open_stream(&state, Audience::Vendor(staff.vendor_id), resume).await
 }
 
@@ -343,8 +401,8 @@ pub async fn admin_events(
     State(state): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
-    Query(params): Query<StreamParams>,
+    ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let resume = resume_point(&headers, &params)?;
+    let resume = resume_point(&headers, params.last_event_id.as_deref())?;
     open_stream(&state, Audience::Admin, resume).await
 }

@@ -198,6 +198,30 @@ async fn an_order_stream_shows_payment_and_shipping_and_replays_what_a_reconnect
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    let ahead = app
+        .client
+        .get(app.url(&path))
+        .header("last-event-id", (second.id + 1000).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ahead.status(),
+        400,
+        "an id never sent would silence the stream"
+    );
+
+    // The open stream is counted in /metrics.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let open: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("souk_sse_streams "))
+        .expect("souk_sse_streams gauge")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(open >= 1.0, "{open}");
+    drop(again);
 }
 
 /// A vendor's stream carries only its own vendor orders' events, never another vendor's, while
