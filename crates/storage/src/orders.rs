@@ -365,26 +365,34 @@ pub async fn checkout(
     };
     insert_order(&mut tx, &detail).await?;
     if let Some(coupon) = &snapshot.coupon {
-        let inserted: Result<i64, sqlx::Error> = on_tx!(&mut tx, conn => {
-            sqlx::query_scalar(
-                "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
-                 SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM coupon_redemptions \
-                 WHERE coupon_id = $1 AND customer = $2 RETURNING seq",
-            )
-            .bind(coupon.id)
-            .bind(&req.email)
-            .bind(order_id)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await
-        });
-        match inserted {
-            Ok(seq) if coupon.per_customer_limit.is_none_or(|l| seq <= l) => {}
-            Ok(_) => return Ok(CheckoutOutcome::Coupon("coupon_customer_limit_reached")),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Ok(CheckoutOutcome::Coupon("coupon_customer_limit_reached"));
+        // The customer's next use number. A concurrent checkout by the same customer may take
+        // the same number first: `ON CONFLICT DO NOTHING` waits for it to commit (or roll
+        // back) and inserts nothing, and the next round reads the new highest number — so a
+        // limit of 2 lets two concurrent checkouts through, not one.
+        let mut seq = None;
+        for _ in 0..=coupon.per_customer_limit.unwrap_or(1).min(20) {
+            let inserted: Option<i64> = on_tx!(&mut tx, conn => {
+                sqlx::query_scalar(
+                    "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
+                     SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM coupon_redemptions \
+                     WHERE coupon_id = $1 AND customer = $2 \
+                     ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq",
+                )
+                .bind(coupon.id)
+                .bind(&req.email)
+                .bind(order_id)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?
+            });
+            if inserted.is_some() {
+                seq = inserted;
+                break;
             }
-            Err(e) => return Err(e.into()),
+        }
+        match seq {
+            Some(seq) if coupon.per_customer_limit.is_none_or(|l| seq <= l) => {}
+            _ => return Ok(CheckoutOutcome::Coupon("coupon_customer_limit_reached")),
         }
     }
     let mut detail = detail;

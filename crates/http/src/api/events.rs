@@ -74,9 +74,12 @@ impl EventHub {
         self.max_streams - self.streams.available_permits()
     }
 
-    /// Looks for new events now (after this process committed some).
+    /// Looks for new events now (after this process committed some) — if anyone is watching;
+    /// otherwise the regular poll is soon enough and the checkout path stays cheap.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        if self.live.receiver_count() > 0 {
+            self.wake.notify_one();
+        }
     }
 
     /// Ends every stream (at shutdown, so connections can close).
@@ -250,7 +253,7 @@ async fn open_stream(
     let live = hub.live.subscribe();
     let upto = hub.cursor.load(Ordering::SeqCst);
     let mut backlog = VecDeque::new();
-    let mut last_sent = 0;
+    let last_sent;
     let mut truncated = false;
     if let Some(cursor) = resume_after {
         if cursor > events::latest_id(&state.db).await? {
@@ -280,6 +283,10 @@ async fn open_stream(
             }
         }
         last_sent = cursor;
+    } else {
+        // From now on: what committed before the stream opened is not sent, even if the poller
+        // has not broadcast it yet.
+        last_sent = events::latest_id(&state.db).await?;
     }
     let s = StreamState {
         audience,

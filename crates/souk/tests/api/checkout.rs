@@ -829,6 +829,47 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
         statuses[1],
         (409, Some("coupon_customer_limit_reached".to_owned()))
     );
+
+    // A limit of 2, four checkouts by one customer at once: exactly two get the coupon.
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(
+                json!({"code": "TWICE", "kind": "percent", "value": 5000, "per_customer_limit": 2}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let app = Arc::new(app);
+    let barrier = Arc::new(Barrier::new(4));
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let cart = app.cart_with(&variant, 1).await;
+        app.shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "TWICE"})),
+        )
+        .await;
+        let (app, barrier) = (app.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            app.checkout(&cart, &format!("t{i}"), &checkout_body("twice@example.com"))
+                .await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let (status, body, _) = t.await.unwrap();
+        match status {
+            201 => won += 1,
+            409 => assert_eq!(body["code"], "coupon_customer_limit_reached", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(won, 2, "the customer's limit of 2, no more and no less");
 }
 
 #[tokio::test]
