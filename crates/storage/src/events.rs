@@ -21,6 +21,29 @@ pub struct EventRow {
 
 const EVENT_COLUMNS: &str = "id, kind, order_id, vendor_id, data, created_at";
 
+/// Records one event in `tx` for one audience: `vendor_id` set for that vendor only; unset for
+/// the customer of `order_id` (if any) and admins.
+pub async fn emit(
+    tx: &mut Tx,
+    kind: &str,
+    order_id: Option<Uuid>,
+    vendor_id: Option<Uuid>,
+    data: &serde_json::Value,
+) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(kind)
+            .bind(order_id)
+            .bind(vendor_id)
+            .bind(data.to_string())
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
 /// Records an order event in `tx`: one row for the customer and admins with `data`, and one
 /// per vendor of the order with that vendor's part (`vendor_data` is called per vendor order:
 /// `(vendor_order_id, vendor_order_status)`), so no vendor ever sees another's.

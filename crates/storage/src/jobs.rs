@@ -194,9 +194,10 @@ pub async fn fail(
     let now = now_ms();
     let error: String = error.chars().take(2000).collect();
     let mut tx = db.begin_relaxed_write().await?;
-    on_tx!(&mut tx, conn => {
+    let dead: Option<String> = on_tx!(&mut tx, conn => {
         match retry_at {
-            Some(at) => sqlx::query(
+            Some(at) => {
+                sqlx::query(
                 "UPDATE jobs SET status = 'pending', run_at = $3, last_error = $4, updated_at = $5, locked_by = NULL, \
                  locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
             )
@@ -206,21 +207,26 @@ pub async fn fail(
             .bind(&error)
             .bind(now)
             .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-            None => sqlx::query(
+            .await?;
+                None
+            }
+            None => sqlx::query_scalar(
                 "UPDATE jobs SET status = 'dead', finished_at = $3, last_error = $4, updated_at = $3, locked_by = NULL, \
-                 locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                 locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING kind",
             )
             .bind(id)
             .bind(worker)
             .bind(now)
             .bind(&error)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
+            .fetch_optional(&mut *conn)
+            .await?,
         }
     });
+    if let Some(kind) = dead {
+        // The admins' live feed shows jobs that gave up (an email that will never be sent).
+        let data = serde_json::json!({"job_id": id, "kind": kind, "error": error});
+        crate::events::emit(&mut tx, "job.failed", None, None, &data).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -40,6 +40,9 @@ pub struct OrderRow {
     pub cancelled_at: Option<i64>,
 }
 
+/// Stock at or below which a vendor gets a `stock.low` event (once, when an order crosses it).
+pub const LOW_STOCK_THRESHOLD: i64 = 5;
+
 const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
      o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.refunded_amount, o.coupon_code, \
      o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at";
@@ -231,17 +234,22 @@ pub async fn checkout(
         *wanted.entry(l.variant_id).or_default() += l.quantity;
     }
     let mut short = Vec::new();
+    let mut low = Vec::new();
     for (variant, qty) in &wanted {
-        let n = on_tx!(&mut tx, conn => {
-            sqlx::query("UPDATE variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+        let left: Option<i64> = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar("UPDATE variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1 RETURNING stock")
                 .bind(qty)
                 .bind(variant)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?
-                .rows_affected()
         });
-        if n == 0 {
-            short.push((*variant, *qty));
+        match left {
+            None => short.push((*variant, *qty)),
+            // This order took the variant down to the threshold: tell its vendor, once.
+            Some(left) if left <= LOW_STOCK_THRESHOLD && left + qty > LOW_STOCK_THRESHOLD => {
+                low.push((*variant, left));
+            }
+            Some(_) => {}
         }
     }
     if !short.is_empty() {
@@ -412,6 +420,13 @@ pub async fn checkout(
     }
     crate::events::order_status_event(&mut tx, order_id, "order.created", &detail.order.status)
         .await?;
+    for (variant_id, left) in low {
+        if let Some(l) = snapshot.lines.iter().find(|l| l.variant_id == variant_id) {
+            let data = serde_json::json!({"variant_id": variant_id, "sku": l.sku,
+                "product_title": l.product_title, "stock": left});
+            crate::events::emit(&mut tx, "stock.low", None, Some(l.vendor_id), &data).await?;
+        }
+    }
     enqueue_many(&mut tx, &jobs(&detail)).await?;
     let (status, body) = render(&detail);
     on_tx!(&mut tx, conn => {

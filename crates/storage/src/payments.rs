@@ -236,6 +236,11 @@ pub async fn apply_observation(
     payment.state = next.as_str().to_owned();
     payment.updated_at = now;
     if next != PaymentState::Succeeded {
+        if next == PaymentState::Failed {
+            // The shopper's stream shows it at once (they may try another card).
+            let data = serde_json::json!({"order_id": payment.order_id, "payment_state": "failed"});
+            crate::events::emit(tx, "payment.failed", Some(payment.order_id), None, &data).await?;
+        }
         return Ok(Applied::Advanced { payment });
     }
     match orders::mark_paid(

@@ -95,7 +95,17 @@ pub async fn apply(
         serde_json::json!({"handle": vendor.handle}),
     )
     .await?;
+    // The admins' live feed: a vendor is waiting for approval.
+    souk_storage::events::emit(
+        &mut tx,
+        "vendor.applied",
+        None,
+        None,
+        &serde_json::json!({"vendor_id": vendor.id, "handle": vendor.handle, "name": vendor.name}),
+    )
+    .await?;
     tx.commit().await?;
+    state.wake_jobs();
     Ok((
         StatusCode::CREATED,
         Json(VendorAdminBody::from_record(

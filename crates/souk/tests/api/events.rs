@@ -11,20 +11,20 @@ use crate::helpers::TestApp;
 
 /// One received event.
 #[derive(Debug, Clone, PartialEq)]
-struct Received {
-    id: i64,
-    kind: String,
-    data: Value,
+pub struct Received {
+    pub id: i64,
+    pub kind: String,
+    pub data: Value,
 }
 
 /// A minimal `text/event-stream` reader over a streaming response.
-struct SseClient {
+pub struct SseClient {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseClient {
-    async fn open(
+    pub async fn open(
         app: &TestApp,
         path: &str,
         bearer: Option<&str>,
@@ -56,7 +56,7 @@ impl SseClient {
     }
 
     /// The next event within `wait`, or `None`. Comments (heartbeats) are skipped.
-    async fn next(&mut self, wait: Duration) -> Option<Received> {
+    pub async fn next(&mut self, wait: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -333,4 +333,84 @@ async fn an_event_committed_on_one_instance_reaches_streams_on_another() {
     let event = event.expect("instance B streams the order placed on A within 1 s");
     assert_eq!(event.kind, "order.created");
     assert_eq!(event.data["order_id"], order["id"]);
+}
+
+/// A vendor hears when an order takes a variant down to the low-stock threshold (once, not on
+/// every later order); admins hear of vendor applications and of jobs that gave up.
+#[tokio::test]
+async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app.vendor_owner("stock@example.com", "stocky").await;
+    assert_eq!(
+        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+            .await
+            .0,
+        200
+    );
+    app.seed("stocky", &[stocked("candle", &[900], 6)]).await;
+    let variant = app.variant_ids("candle").await.remove(0);
+    let mut feed = SseClient::open(&app, "/api/vendor/events", Some(&vendor), None).await;
+    let mut admin_feed = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
+
+    for n in 0..2 {
+        let cart = app.cart_with(&variant, 1).await;
+        let (status, order, _) = app
+            .checkout(&cart, &format!("low-{n}"), &checkout_body("c@example.com"))
+            .await;
+        assert_eq!(status, 201, "{order}");
+    }
+    let mut kinds = Vec::new();
+    while let Some(e) = feed.next(Duration::from_millis(800)).await {
+        if e.kind == "stock.low" {
+            assert_eq!(e.data["stock"], 5);
+            assert_eq!(e.data["variant_id"], variant.as_str());
+        }
+        kinds.push(e.kind);
+    }
+    assert_eq!(
+        kinds,
+        ["order.created", "stock.low", "order.created"],
+        "one alert, at the crossing"
+    );
+
+    // A new vendor application, and a job that gives up, show in the admins' feed.
+    let (applicant, _) = app.vendor_owner("new@example.com", "newcomer").await;
+    drop(applicant);
+    let mut tx = app.db.begin_write().await.unwrap();
+    let job = souk_storage::jobs::enqueue(
+        &mut tx,
+        &souk_storage::jobs::NewJob {
+            kind: "test_job".into(),
+            payload: json!({}),
+            max_attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let claimed = souk_storage::jobs::claim(&app.db, "test-worker", 60_000, 10)
+        .await
+        .unwrap();
+    assert!(claimed.iter().any(|c| c.id == job));
+    souk_storage::jobs::fail(&app.db, job, "test-worker", "smtp said no", None)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = admin_feed.next(Duration::from_millis(800)).await {
+        if e.kind == "job.failed" {
+            assert_eq!(e.data["job_id"], job.to_string());
+            assert_eq!(e.data["error"], "smtp said no");
+        }
+        if e.kind == "vendor.applied" {
+            assert_eq!(e.data["handle"], "newcomer");
+        }
+        seen.push(e.kind);
+    }
+    assert!(seen.contains(&"vendor.applied".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"job.failed".to_owned()), "{seen:?}");
+    assert!(
+        !seen.contains(&"stock.low".to_owned()),
+        "stock alerts are the vendor's"
+    );
 }

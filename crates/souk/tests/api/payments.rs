@@ -702,8 +702,31 @@ async fn shuffled_events_end_in_the_canonical_state() {
         "refunded: the ledger nets to zero"
     );
 
+    // A declined card shows on the order's live stream at once; the order stays payable.
+    let (id, token, intent) = stripe_order(&app, &variant, 2).await;
+    let mut stream = crate::events::SseClient::open(
+        &app,
+        &format!("/api/store/orders/{id}/events?access_token={token}"),
+        None,
+        None,
+    )
+    .await;
+    let declined = failed_of(&fake.intent(&intent));
+    assert_eq!(
+        deliver(&app, &event("payment_intent.payment_failed", &declined))
+            .await
+            .0,
+        200
+    );
+    let seen = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("payment.failed on the stream");
+    assert_eq!(seen.kind, "payment.failed");
+    assert_eq!(order_status(&app, &id).await, "pending_payment");
+    drop(stream);
+
     // A failure after the success changes nothing; a duplicate is recognised.
-    let (id, _, intent) = stripe_order(&app, &variant, 2).await;
     let paid = fake.pay(&intent);
     let success = event("payment_intent.succeeded", &paid);
     assert_eq!(deliver(&app, &success).await.1["outcome"], "processed");
