@@ -254,13 +254,9 @@ async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
 async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (vendor, vendor_id) = app.vendor_owner("v@example.com", "shipper").await;
-    assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
-            .await
-            .0,
-        200
-    );
+    let (vendor, _) = app
+        .approved_vendor(&admin, "v@example.com", "shipper")
+        .await;
     app.seed("shipper", &[stocked("crate", &[4000], 10)]).await;
     let v = app.variant_ids("crate").await.remove(0);
     for rate in [
@@ -349,13 +345,7 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let admin = app.admin_token().await;
     let mut vendors = Vec::new();
     for (email, handle) in [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")] {
-        let (token, id) = app.vendor_owner(email, handle).await;
-        assert_eq!(
-            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
-                .await
-                .0,
-            200
-        );
+        let (token, id) = app.approved_vendor(&admin, email, handle).await;
         vendors.push((token, id));
     }
     app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
@@ -1168,14 +1158,8 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     let admin = app.admin_token().await;
     let mut vendor_tokens = Vec::new();
     for (email, handle) in [("a@example.com", "mail-a"), ("b@example.com", "mail-b")] {
-        let (token, id) = app.vendor_owner(email, handle).await;
+        let (token, _) = app.approved_vendor(&admin, email, handle).await;
         vendor_tokens.push(token);
-        assert_eq!(
-            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
-                .await
-                .0,
-            200
-        );
     }
     app.seed("mail-a", &[stocked("kettle", &[4500], 5)]).await;
     app.seed("mail-b", &[stocked("teapot", &[2500], 5)]).await;

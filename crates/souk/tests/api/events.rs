@@ -108,13 +108,9 @@ async fn fulfil(app: &TestApp, token: &str) -> u16 {
 async fn an_order_stream_shows_payment_and_shipping_and_replays_what_a_reconnect_missed() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (vendor, vendor_id) = app.vendor_owner("seller@example.com", "seller").await;
-    assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
-            .await
-            .0,
-        200
-    );
+    let (vendor, _) = app
+        .approved_vendor(&admin, "seller@example.com", "seller")
+        .await;
     app.seed("seller", &[stocked("vase", &[4200], 5)]).await;
     let variant = app.variant_ids("vase").await.remove(0);
     let cart = app.cart_with(&variant, 1).await;
@@ -236,13 +232,7 @@ async fn vendors_see_only_their_own_part_of_each_order() {
         ("b@example.com", "shop-b"),
         ("c@example.com", "shop-c"),
     ] {
-        let (token, id) = app.vendor_owner(email, handle).await;
-        assert_eq!(
-            app.post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
-                .await
-                .0,
-            200
-        );
+        let (token, id) = app.approved_vendor(&admin, email, handle).await;
         vendors.push((token, id));
     }
     app.seed("shop-a", &[stocked("apple", &[1000], 10)]).await;
@@ -303,13 +293,9 @@ async fn vendors_see_only_their_own_part_of_each_order() {
 async fn an_event_committed_on_one_instance_reaches_streams_on_another() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (vendor, vendor_id) = app.vendor_owner("far@example.com", "far-shop").await;
-    assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
-            .await
-            .0,
-        200
-    );
+    let (vendor, _) = app
+        .approved_vendor(&admin, "far@example.com", "far-shop")
+        .await;
     app.seed("far-shop", &[stocked("lamp", &[2000], 5)]).await;
 
     let port = crate::smtp::free_port();
@@ -341,13 +327,9 @@ async fn an_event_committed_on_one_instance_reaches_streams_on_another() {
 async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (vendor, vendor_id) = app.vendor_owner("stock@example.com", "stocky").await;
-    assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
-            .await
-            .0,
-        200
-    );
+    let (vendor, _) = app
+        .approved_vendor(&admin, "stock@example.com", "stocky")
+        .await;
     app.seed("stocky", &[stocked("candle", &[900], 6)]).await;
     let variant = app.variant_ids("candle").await.remove(0);
     let mut feed = SseClient::open(&app, "/api/vendor/events", Some(&vendor), None).await;

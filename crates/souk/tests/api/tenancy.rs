@@ -41,7 +41,12 @@ impl TestApp {
     }
 
     /// An approved vendor's owner token and vendor id.
-    async fn approved_vendor(&self, admin: &str, email: &str, handle: &str) -> (String, String) {
+    pub async fn approved_vendor(
+        &self,
+        admin: &str,
+        email: &str,
+        handle: &str,
+    ) -> (String, String) {
         let (token, id) = self.vendor_owner(email, handle).await;
         assert_eq!(
             self.post_auth(&format!("/api/admin/vendors/{id}/approve"), admin)
