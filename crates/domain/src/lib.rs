@@ -12,3 +12,4 @@ pub mod payments;
 pub mod pricing;
 pub mod shopify;
 pub mod time;
+pub mod webhooks;

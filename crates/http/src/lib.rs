@@ -64,6 +64,38 @@ pub struct HttpConfig {
     pub payment_reconcile_interval: Duration,
     /// Live event streams (SSE) open at once at most.
     pub max_streams: usize,
+    /// Webhook endpoint secrets and where endpoints may point.
+    pub webhooks: WebhookSettings,
+}
+
+/// What the webhook API needs: the server key (to show an endpoint's derived secret) and the
+/// target policy (to refuse URLs that could not be delivered to).
+#[derive(Clone)]
+pub struct WebhookSettings {
+    pub server_key: Arc<[u8]>,
+    pub policy: souk_domain::webhooks::TargetPolicy,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("server_key", &"<redacted>")
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Default for WebhookSettings {
+    /// A random key for this process (tests, embedding); `souk serve` passes the configured one.
+    fn default() -> Self {
+        WebhookSettings {
+            server_key: souk_domain::webhooks::random_key().to_vec().into(),
+            policy: souk_domain::webhooks::TargetPolicy {
+                allow_http: true,
+                allow_private: false,
+            },
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -83,6 +115,7 @@ impl Default for HttpConfig {
             payment_reconcile_age: Duration::from_secs(60),
             payment_reconcile_interval: Duration::from_secs(60),
             max_streams: 1000,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -310,6 +343,34 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             api::admin_categories::update,
             api::admin_categories::delete
         ))
+        .routes(routes!(
+            api::webhooks::vendor::create,
+            api::webhooks::vendor::list
+        ))
+        .routes(routes!(
+            api::webhooks::vendor::get,
+            api::webhooks::vendor::update,
+            api::webhooks::vendor::delete
+        ))
+        .routes(routes!(api::webhooks::vendor::secret))
+        .routes(routes!(api::webhooks::vendor::rotate_secret))
+        .routes(routes!(api::webhooks::vendor::messages))
+        .routes(routes!(api::webhooks::vendor::deliveries))
+        .routes(routes!(api::webhooks::vendor::redeliver))
+        .routes(routes!(
+            api::webhooks::admin::create,
+            api::webhooks::admin::list
+        ))
+        .routes(routes!(
+            api::webhooks::admin::get,
+            api::webhooks::admin::update,
+            api::webhooks::admin::delete
+        ))
+        .routes(routes!(api::webhooks::admin::secret))
+        .routes(routes!(api::webhooks::admin::rotate_secret))
+        .routes(routes!(api::webhooks::admin::messages))
+        .routes(routes!(api::webhooks::admin::deliveries))
+        .routes(routes!(api::webhooks::admin::redeliver))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -6,6 +6,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod orders;
 pub mod payments;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,10 @@ pub enum JobError {
     /// Will never succeed (bad payload, refused address): dead-lettered at once.
     #[error("{0}")]
     Permanent(String),
+    /// Not run now (e.g. its webhook endpoint already has enough deliveries in flight): back in
+    /// the queue after this long, without using an attempt.
+    #[error("deferred for {0:?}")]
+    Defer(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +108,7 @@ pub struct Worker {
     id: String,
     wake: Arc<Notify>,
     providers: Providers,
+    webhooks: Option<Arc<webhooks::WebhookSender>>,
 }
 
 impl Worker {
@@ -114,7 +120,14 @@ impl Worker {
             id: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             wake: Arc::new(Notify::new()),
             providers: Providers::default(),
+            webhooks: None,
         }
+    }
+
+    /// Delivers webhook messages (without it, delivery jobs wait for a worker that has it).
+    pub fn with_webhooks(mut self, sender: Arc<webhooks::WebhookSender>) -> Self {
+        self.webhooks = Some(sender);
+        self
     }
 
     /// The payment providers refund jobs talk to.
@@ -132,35 +145,49 @@ impl Worker {
         tracing::info!(worker = %self.id, concurrency = self.config.concurrency, "job worker started");
         let this = Arc::new(self);
         let lease_ms = i64::try_from(this.config.lease.as_millis()).unwrap_or(i64::MAX);
+        // Slots are refilled as jobs finish, so one slow job (a webhook endpoint that does not
+        // answer) never holds up the jobs claimed with it.
+        let mut running = JoinSet::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let claimed =
-                match jobs::claim(&this.db, &this.id, lease_ms, this.config.concurrency as i64)
-                    .await
-                {
+            let free = this.config.concurrency.saturating_sub(running.len());
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match jobs::claim(&this.db, &this.id, lease_ms, free as i64).await {
                     Ok(claimed) => claimed,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim jobs; retrying");
                         Vec::new()
                     }
-                };
-            if claimed.is_empty() {
-                tokio::select! {
-                    () = tokio::time::sleep(this.config.poll_interval) => {}
-                    () = this.wake.notified() => {}
-                    _ = shutdown.changed() => {}
                 }
-                continue;
-            }
-            let mut running = JoinSet::new();
+            };
+            let got = claimed.len();
             for job in claimed {
                 let this = this.clone();
                 running.spawn(async move { this.execute(job).await });
             }
-            while running.join_next().await.is_some() {}
+            if got > 0 && got == free {
+                // Every slot is busy: wait for one to free up.
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            if got > 0 {
+                continue; // There may be more due right now.
+            }
+            tokio::select! {
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = tokio::time::sleep(this.config.poll_interval) => {}
+                () = this.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
         }
+        while running.join_next().await.is_some() {}
         tracing::info!(worker = %this.id, "job worker stopped");
     }
 
@@ -173,6 +200,10 @@ impl Worker {
         };
         let result = match &outcome {
             Ok(()) => jobs::complete(&self.db, job.id, &self.id).await.map(|_| ()),
+            Err(JobError::Defer(after)) => {
+                let at = now_ms() + i64::try_from(after.as_millis()).unwrap_or(1000);
+                jobs::defer(&self.db, job.id, &self.id, at).await
+            }
             Err(JobError::Retryable(e))
                 if job.attempts < job.max_attempts.min(self.config.max_attempts) =>
             {
@@ -190,6 +221,7 @@ impl Worker {
             Ok(()) => "done",
             Err(JobError::Retryable(_)) => "retry",
             Err(JobError::Permanent(_)) => "dead",
+            Err(JobError::Defer(_)) => "deferred",
         };
         metrics::counter!("souk_jobs_total", "kind" => job.kind.clone(), "outcome" => label)
             .increment(1);
@@ -233,6 +265,14 @@ impl Worker {
                     .map_err(|e| JobError::Permanent(format!("bad refund payload: {e}")))?;
                 payments::run_refund_job(&self.db, &self.providers, &refund).await
             }
+            souk_storage::webhooks::DELIVERY_JOB => match &self.webhooks {
+                Some(sender) => {
+                    let last = job.attempts >= job.max_attempts.min(self.config.max_attempts);
+                    sender.run_job(&self.db, &job.payload, last).await
+                }
+                // A worker without the server key cannot sign: leave the job to one that can.
+                None => Err(JobError::Defer(Duration::from_secs(30))),
+            },
             other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
         }
     }

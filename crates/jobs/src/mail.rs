@@ -135,6 +135,18 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/email/payment_received.html"),
     ),
     (
+        "webhook_disabled.subject.txt",
+        include_str!("../templates/email/webhook_disabled.subject.txt"),
+    ),
+    (
+        "webhook_disabled.txt",
+        include_str!("../templates/email/webhook_disabled.txt"),
+    ),
+    (
+        "webhook_disabled.html",
+        include_str!("../templates/email/webhook_disabled.html"),
+    ),
+    (
         "order_refunded.subject.txt",
         include_str!("../templates/email/order_refunded.subject.txt"),
     ),

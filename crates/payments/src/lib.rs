@@ -21,6 +21,22 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An HTTP client builder with rustls (ring) and the public web roots: what every outgoing
+/// HTTPS call of Souk (payment providers, webhooks) starts from.
+pub fn https_client_builder() -> Result<reqwest::ClientBuilder, String> {
+    install_tls_provider();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS set-up: {e}"))?
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Ask the provider to collect an order's total. The amount comes from the order.

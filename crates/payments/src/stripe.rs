@@ -7,7 +7,6 @@
 //! retried with exponential backoff and jitter, unless Stripe answers `Stripe-Should-Retry:
 //! false`; other 4xx answers are final.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -54,18 +53,7 @@ pub struct Stripe {
 
 impl Stripe {
     pub fn new(config: StripeConfig) -> Result<Stripe, String> {
-        crate::install_tls_provider();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        })
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+        let http = crate::https_client_builder()?
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .timeout(config.timeout)
             .user_agent(concat!("souk/", env!("CARGO_PKG_VERSION")))

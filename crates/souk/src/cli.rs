@@ -118,6 +118,22 @@ pub struct GlobalArgs {
     /// Runs after which a failing job is dead-lettered (kept for inspection and manual retry).
     #[arg(long, env = "SOUK_JOB_MAX_ATTEMPTS", default_value_t = 25, value_parser = clap::value_parser!(i64).range(1..=1000), global = true)]
     pub job_max_attempts: i64,
+    /// The server key (32+ random bytes, base64 or hex) webhook endpoint secrets are derived
+    /// from. Unset: read from DATA_DIR/secret.key, created on first start. Every instance of
+    /// one marketplace must use the same key.
+    #[arg(long, env = "SOUK_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Allow webhook endpoints on loopback and private addresses (off: such URLs are refused,
+    /// so an endpoint cannot reach the server's own network).
+    #[arg(long, env = "SOUK_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+    /// Time limit of one webhook delivery attempt, in milliseconds.
+    #[arg(long, env = "SOUK_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=120_000), global = true)]
+    pub webhook_timeout_ms: u64,
+    /// A webhook endpoint whose every delivery failed for this many seconds is disabled and
+    /// its owner emailed (default 5 days).
+    #[arg(long, env = "SOUK_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 432_000, value_parser = clap::value_parser!(u64).range(1..=31_536_000), global = true)]
+    pub webhook_disable_after_secs: u64,
     /// Most database connections (PostgreSQL) or concurrent readers (SQLite).
     #[arg(long, env = "SOUK_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     pub db_max_connections: u32,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use souk_http::server::ServerLimits;
 use souk_http::{AppState, HttpConfig};
 use souk_jobs::mail::Mailer;
+use souk_jobs::webhooks::{WebhookConfig, WebhookSender};
 use souk_jobs::{Worker, WorkerConfig};
 use souk_storage::{Db, DbOptions};
 use std::sync::Arc;
@@ -49,13 +50,74 @@ pub async fn open_database(url: &str, max_connections: u32) -> anyhow::Result<Db
     Ok(db)
 }
 
-/// The job worker as configured (mail transport, concurrency, timings); `None` when
-/// `concurrency` is 0.
+/// The server key webhook secrets are derived from: `SOUK_SECRET_KEY`, else the key file in
+/// the data directory (created with 32 random bytes, readable by its owner only, on first use).
+pub fn server_key(global: &GlobalArgs) -> anyhow::Result<Arc<[u8]>> {
+    use souk_domain::webhooks::{parse_server_key, random_key};
+    if let Some(text) = global.secret_key.as_deref().filter(|k| !k.is_empty()) {
+        let key = parse_server_key(text).map_err(|e| anyhow::anyhow!("SOUK_SECRET_KEY {e}"))?;
+        return Ok(key.into());
+    }
+    let path = global.data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let key = parse_server_key(&text)
+                .map_err(|e| anyhow::anyhow!("{}: the key {e}", path.display()))?;
+            return Ok(key.into());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    std::fs::create_dir_all(&global.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            global.data_dir.display()
+        )
+    })?;
+    let key = random_key();
+    let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(format!("{text}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated the server key (set SOUK_SECRET_KEY to share one between instances)");
+            Ok(key.to_vec().into())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => server_key(global),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Where webhook endpoints may point: https only when the shop itself is served over https
+/// (production); private addresses only when allowed.
+pub fn webhook_policy(global: &GlobalArgs) -> souk_domain::webhooks::TargetPolicy {
+    souk_domain::webhooks::TargetPolicy {
+        allow_http: !global
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+        allow_private: global.webhook_allow_private,
+    }
+}
+
+/// The job worker as configured (mail transport, concurrency, timings, webhook delivery);
+/// `None` when `concurrency` is 0.
 pub fn background_worker(
     global: &GlobalArgs,
     db: Db,
     concurrency: usize,
     public_url: &str,
+    server_key: Arc<[u8]>,
 ) -> anyhow::Result<Option<Worker>> {
     if concurrency == 0 {
         return Ok(None);
@@ -82,7 +144,17 @@ pub fn background_worker(
         max_attempts: global.job_max_attempts,
         ..WorkerConfig::default()
     };
-    Ok(Some(Worker::new(db, Arc::new(mailer), config)))
+    let sender = WebhookSender::new(WebhookConfig {
+        server_key,
+        policy: webhook_policy(global),
+        timeout: Duration::from_millis(global.webhook_timeout_ms),
+        disable_after: Duration::from_secs(global.webhook_disable_after_secs),
+        shop_name: global.shop_name.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(
+        Worker::new(db, Arc::new(mailer), config).with_webhooks(Arc::new(sender)),
+    ))
 }
 
 /// The payment providers configured by the environment. Stripe needs both its secret key and

@@ -1,10 +1,12 @@
 //! The durable event log behind live streams: one row per change and audience, written in the
 //! transaction of the change. Readers follow it by id (`after`), so a client that reconnects
-//! with the last id it saw gets exactly what it missed.
+//! with the last id it saw gets exactly what it missed. Recording an event also queues it for
+//! the webhook endpoints subscribed to it ([`crate::webhooks::fan_out`]), in the same transaction.
 
 use uuid::Uuid;
 
 use crate::db::{Arg, Exec};
+use crate::webhooks::Emitted;
 use crate::{Db, StorageError, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -41,6 +43,7 @@ pub async fn emit(
             .await?
             .rows_affected()
     });
+    crate::webhooks::fan_out(tx, kind, &[Emitted { vendor_id, data }]).await?;
     Ok(())
 }
 
@@ -60,6 +63,12 @@ pub async fn emit_order_event(
             .fetch_all(&mut *conn)
             .await?
     });
+    let vendor_parts: Vec<(Uuid, serde_json::Value)> = parts
+        .iter()
+        .map(|(vendor_order_id, vendor_id, status)| {
+            (*vendor_id, vendor_data(*vendor_order_id, status))
+        })
+        .collect();
     let now = now_ms();
     let mut args = vec![
         Arg::Text(kind.to_owned()),
@@ -68,12 +77,12 @@ pub async fn emit_order_event(
         Arg::Text(data.to_string()),
         Arg::I64(now),
     ];
-    for (vendor_order_id, vendor_id, status) in &parts {
+    for (vendor_id, vendor_data) in &vendor_parts {
         args.extend([
             Arg::Text(kind.to_owned()),
             Arg::Uuid(order_id),
             Arg::OptUuid(Some(*vendor_id)),
-            Arg::Text(vendor_data(*vendor_order_id, status).to_string()),
+            Arg::Text(vendor_data.to_string()),
             Arg::I64(now),
         ]);
     }
@@ -87,6 +96,15 @@ pub async fn emit_order_event(
             .await?
             .rows_affected()
     });
+    let mut emitted = vec![Emitted {
+        vendor_id: None,
+        data: &data,
+    }];
+    emitted.extend(vendor_parts.iter().map(|(vendor_id, data)| Emitted {
+        vendor_id: Some(*vendor_id),
+        data,
+    }));
+    crate::webhooks::fan_out(tx, kind, &emitted).await?;
     Ok(())
 }
 

@@ -231,6 +231,28 @@ pub async fn fail(
     Ok(())
 }
 
+/// Puts a claimed job back to wait until `run_at` without counting this run as an attempt
+/// (the job stepped aside, e.g. its webhook endpoint is busy).
+pub async fn defer(db: &Db, id: Uuid, worker: &str, run_at: i64) -> Result<(), StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_relaxed_write().await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query(
+            "UPDATE jobs SET status = 'pending', run_at = $3, attempts = attempts - 1, updated_at = $4, locked_by = NULL, \
+             locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running' AND attempts > 0",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(run_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRecord {
     pub id: Uuid,

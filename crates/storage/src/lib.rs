@@ -23,6 +23,7 @@ pub mod orders;
 pub mod payments;
 pub mod rates;
 pub mod vendors;
+pub mod webhooks;
 
 pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, now_ms, redact_url};
 pub use error::StorageError;

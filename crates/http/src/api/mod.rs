@@ -13,3 +13,4 @@ pub mod store;
 pub mod vendor;
 pub mod vendor_orders;
 pub mod vendor_products;
+pub mod webhooks;

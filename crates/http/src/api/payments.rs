@@ -392,6 +392,9 @@ pub async fn create_refund(
             tracing::error!(refund = %refund.id, error = %e, "refund cannot be sent");
             return Err(ApiError::internal());
         }
+        Err(souk_jobs::JobError::Defer(after)) => {
+            Some(i64::try_from(after.as_millis()).unwrap_or(5_000))
+        }
     };
     // A replay of a pending refund already has its job.
     if let Some(delay) = retry_in.filter(|_| !existed) {

@@ -330,9 +330,35 @@ async fn save(
         serde_json::json!({"handle": draft.handle}),
     )
     .await?;
+    let change = if action.ends_with("create") {
+        "created"
+    } else {
+        "replaced"
+    };
+    product_updated(
+        &mut tx,
+        vendor.id,
+        id,
+        serde_json::json!({"change": change, "handle": draft.handle.as_str()}),
+    )
+    .await?;
     tx.commit().await?;
     state.invalidate_catalog();
     Ok(id)
+}
+
+/// Records `product.updated` for the vendor's stream and webhooks (and platform webhooks), in
+/// the transaction of the change.
+async fn product_updated(
+    tx: &mut souk_storage::Tx,
+    vendor_id: Uuid,
+    product_id: Uuid,
+    mut data: serde_json::Value,
+) -> ApiResult<()> {
+    data["product_id"] = serde_json::json!(product_id);
+    data["vendor_id"] = serde_json::json!(vendor_id);
+    souk_storage::events::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
+    Ok(())
 }
 
 async fn load(state: &AppState, staff: &VendorStaff, id: Uuid) -> ApiResult<Product> {
@@ -494,6 +520,13 @@ pub async fn archive(
         serde_json::json!({}),
     )
     .await?;
+    product_updated(
+        &mut tx,
+        staff.vendor_id,
+        id,
+        serde_json::json!({"change": "archived"}),
+    )
+    .await?;
     tx.commit().await?;
     state.invalidate_catalog();
     Ok(Json(load(&state, &staff, id).await?.into()))
@@ -536,6 +569,13 @@ pub async fn set_stock(
         id,
         Some(staff.vendor_id),
         serde_json::json!({"stock": input.stock}),
+    )
+    .await?;
+    product_updated(
+        &mut tx,
+        staff.vendor_id,
+        product_id,
+        serde_json::json!({"change": "stock", "variant_id": id, "stock": input.stock}),
     )
     .await?;
     tx.commit().await?;

@@ -7,7 +7,8 @@ use souk_http::server::ServerLimits;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
 use crate::startup::{
-    Application, background_worker, database_url, open_database, payment_providers, shutdown_signal,
+    Application, background_worker, database_url, open_database, payment_providers, server_key,
+    shutdown_signal, webhook_policy,
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -19,6 +20,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
             n => tracing::info!(products = n, "--demo: seeded the demo marketplace"),
         }
     }
+    let server_key = server_key(global)?;
     let config = HttpConfig {
         body_limit: args.body_limit as usize,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -34,6 +36,10 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         payment_reconcile_age: Duration::from_secs(global.payment_reconcile_secs),
         payment_reconcile_interval: Duration::from_secs(global.payment_reconcile_secs),
         max_streams: args.max_streams as usize,
+        webhooks: souk_http::WebhookSettings {
+            server_key: server_key.clone(),
+            policy: webhook_policy(global),
+        },
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
@@ -45,8 +51,14 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.bind));
     let providers = payment_providers(global)?;
-    let worker = background_worker(global, db.clone(), global.workers as usize, &public_url)?
-        .map(|w| w.with_providers(providers.clone()));
+    let worker = background_worker(
+        global,
+        db.clone(),
+        global.workers as usize,
+        &public_url,
+        server_key.clone(),
+    )?
+    .map(|w| w.with_providers(providers.clone()));
     let app = Application::build(db, args.bind, config, limits)
         .await?
         .with_providers(providers)

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use crate::cli::GlobalArgs;
 use crate::startup::{
-    background_worker, database_url, open_database, payment_providers, shutdown_signal,
+    background_worker, database_url, open_database, payment_providers, server_key, shutdown_signal,
 };
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -17,9 +17,15 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
     let concurrency = global.workers.max(1) as usize;
-    let worker = background_worker(global, db.clone(), concurrency, &public_url)?
-        .expect("at least one worker is requested")
-        .with_providers(payment_providers(global)?);
+    let worker = background_worker(
+        global,
+        db.clone(),
+        concurrency,
+        &public_url,
+        server_key(global)?,
+    )?
+    .expect("at least one worker is requested")
+    .with_providers(payment_providers(global)?);
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
     println!("souk worker running ({concurrency} at once)");

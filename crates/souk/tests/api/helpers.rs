@@ -46,6 +46,29 @@ pub async fn test_database() -> TestDatabase {
     TestDatabase { url, dir }
 }
 
+/// The background worker of a test app.
+#[derive(Debug, Clone)]
+pub struct WorkerSetup {
+    /// `None`: mail is written as .eml files.
+    pub smtp_url: Option<String>,
+    pub retry_base: std::time::Duration,
+    pub retry_max: std::time::Duration,
+    pub webhook_timeout: std::time::Duration,
+    pub webhook_disable_after: std::time::Duration,
+}
+
+impl Default for WorkerSetup {
+    fn default() -> Self {
+        WorkerSetup {
+            smtp_url: None,
+            retry_base: std::time::Duration::from_millis(100),
+            retry_max: std::time::Duration::from_secs(1),
+            webhook_timeout: std::time::Duration::from_secs(5),
+            webhook_disable_after: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -99,6 +122,37 @@ impl TestApp {
         smtp_url: Option<String>,
         providers: souk_jobs::payments::Providers,
     ) -> TestApp {
+        let worker = smtp_url.map(|url| WorkerSetup {
+            smtp_url: Some(url),
+            ..WorkerSetup::default()
+        });
+        Self::spawn_inner(config, limits, worker, providers).await
+    }
+
+    /// The app with a job worker that delivers webhooks to loopback receivers (with the retry
+    /// timings of `setup`); mail goes to `setup.smtp_url`, or to .eml files.
+    pub async fn spawn_with_webhooks(setup: WorkerSetup) -> TestApp {
+        let mut config = HttpConfig {
+            catalog_cache_ttl: std::time::Duration::ZERO,
+            ..HttpConfig::default()
+        };
+        config.webhooks.policy.allow_private = true;
+        Self::spawn_inner(
+            config,
+            ServerLimits::default(),
+            Some(setup),
+            Default::default(),
+        )
+        .await
+    }
+
+    async fn spawn_inner(
+        config: HttpConfig,
+        limits: ServerLimits,
+        worker: Option<WorkerSetup>,
+        providers: souk_jobs::payments::Providers,
+    ) -> TestApp {
+        let webhooks = config.webhooks.clone();
         let database = test_database().await;
         let db = open_database(&database.url, 8)
             .await
@@ -108,10 +162,10 @@ impl TestApp {
             .expect("build app");
         let app = app.with_providers(providers);
         let base = format!("http://{}", app.local_addr());
-        let app = match smtp_url {
-            Some(url) => {
+        let app = match worker {
+            Some(setup) => {
                 let mailer = souk_jobs::mail::Mailer::new(
-                    Some(&url),
+                    setup.smtp_url.as_deref(),
                     "Souk Test <shop@souk.test>",
                     database.dir.path(),
                     "Test Shop",
@@ -120,16 +174,24 @@ impl TestApp {
                 let config = souk_jobs::WorkerConfig {
                     concurrency: 4,
                     poll_interval: std::time::Duration::from_millis(50),
-                    retry_base: std::time::Duration::from_millis(100),
-                    retry_max: std::time::Duration::from_secs(1),
+                    retry_base: setup.retry_base,
+                    retry_max: setup.retry_max,
                     public_url: base.clone(),
                     ..souk_jobs::WorkerConfig::default()
                 };
-                app.with_worker(Some(souk_jobs::Worker::new(
-                    db.clone(),
-                    std::sync::Arc::new(mailer),
-                    config,
-                )))
+                let sender =
+                    souk_jobs::webhooks::WebhookSender::new(souk_jobs::webhooks::WebhookConfig {
+                        server_key: webhooks.server_key.clone(),
+                        policy: webhooks.policy,
+                        timeout: setup.webhook_timeout,
+                        disable_after: setup.webhook_disable_after,
+                        shop_name: "Test Shop".to_owned(),
+                    })
+                    .expect("webhook sender");
+                app.with_worker(Some(
+                    souk_jobs::Worker::new(db.clone(), std::sync::Arc::new(mailer), config)
+                        .with_webhooks(std::sync::Arc::new(sender)),
+                ))
             }
             None => app,
         };

@@ -25,3 +25,4 @@ mod secrets_in_logs;
 mod smtp;
 mod storage;
 mod tenancy;
+mod webhooks;

@@ -1,0 +1,738 @@
+//! `/api/vendor/webhooks` and `/api/admin/webhooks`: outgoing webhook endpoints, their secrets,
+//! messages and delivery log, and manual redelivery. A vendor manages its own endpoints (which
+//! receive only its events); admins manage the platform's (which receive every event). The two
+//! sets of routes share one implementation and differ only in whose endpoints they touch.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use souk_domain::time::rfc3339;
+use souk_domain::webhooks::{
+    EVENT_TYPES, check_target, endpoint_key, format_secret, message_header_id,
+};
+use souk_storage::webhooks::{self as store, Endpoint, EndpointChanges, MAX_ENDPOINTS, Owner};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::auth::ClientInfo;
+use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::auth::{Admin, Principal, VendorStaff};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// Where to POST events: `https://…` (plain `http://` only when the shop itself is not on
+    /// https); loopback and private addresses are refused unless the operator allows them.
+    pub url: String,
+    /// Event types to receive: `order.created`, `order.paid`, `order.fulfilled`,
+    /// `order.partially_fulfilled`, `order.completed`, `order.cancelled`, `order.refunded`,
+    /// `order.partially_refunded`, `payment.failed`, `product.updated`, `stock.low`.
+    pub events: Vec<String>,
+    /// A note for people (up to 200 characters).
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// `true` re-enables a disabled endpoint (and forgets its past failures).
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointBody {
+    pub id: Uuid,
+    /// The vendor whose events it receives; `null` for a platform endpoint.
+    pub vendor_id: Option<Uuid>,
+    pub url: String,
+    pub description: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    /// Why it is disabled (by its owner, or after failing for too long).
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed (`null`: healthy).
+    pub failing_since: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Endpoint> for EndpointBody {
+    fn from(e: &Endpoint) -> Self {
+        EndpointBody {
+            id: e.id,
+            vendor_id: e.vendor_id,
+            url: e.url.clone(),
+            description: e.description.clone(),
+            events: e.event_list().into_iter().map(str::to_owned).collect(),
+            enabled: e.enabled(),
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since.map(rfc3339),
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: EndpointBody,
+    /// The signing secret (`whsec_…`, Standard Webhooks): verify `webhook-signature` with it.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub items: Vec<EndpointBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretBody {
+    /// `whsec_` + base64 of the signing key.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageBody {
+    pub id: Uuid,
+    /// The `webhook-id` header of every attempt of this message.
+    pub webhook_id: String,
+    pub event_type: String,
+    /// `pending`, `delivered`, `failed` (gave up) or `skipped` (the endpoint was disabled).
+    pub status: String,
+    pub attempts: i64,
+    /// The exact JSON body sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptBody {
+    pub id: Uuid,
+    pub message_id: Uuid,
+    pub webhook_id: String,
+    /// 1 for the first try of a message.
+    pub attempt: i64,
+    /// The receiver's HTTP status; `null` when there was no response.
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    /// The first kilobyte of the response body.
+    pub response_snippet: Option<String>,
+    pub latency_ms: i64,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptPage {
+    pub items: Vec<AttemptBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedeliveryBody {
+    pub message_id: Uuid,
+    pub webhook_id: String,
+    pub status: String,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only the attempts of this message.
+    pub message_id: Option<String>,
+}
+
+/// Who is calling, and whose endpoints that means.
+struct Caller<'a> {
+    owner: Owner,
+    principal: &'a Principal,
+    ip: &'a str,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("no such webhook endpoint")
+}
+
+fn check_events(events: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut list: Vec<String> = events.iter().map(|e| e.trim().to_owned()).collect();
+    list.sort();
+    list.dedup();
+    if list.is_empty() {
+        errors.push(FieldError {
+            field: "events".into(),
+            message: "name at least one event type".into(),
+        });
+    }
+    for e in &list {
+        if !EVENT_TYPES.contains(&e.as_str()) {
+            errors.push(FieldError {
+                field: "events".into(),
+                message: format!("unknown event type '{e}'; use {}", EVENT_TYPES.join(", ")),
+            });
+        }
+    }
+    list
+}
+
+fn check_url(state: &AppState, url: &str, errors: &mut Vec<FieldError>) -> String {
+    match check_target(url, state.config.webhooks.policy) {
+        Ok(url) => url.to_string(),
+        Err(e) => {
+            errors.push(FieldError {
+                field: "url".into(),
+                message: e.to_string(),
+            });
+            String::new()
+        }
+    }
+}
+
+fn check_description(description: &str, errors: &mut Vec<FieldError>) -> String {
+    let description = description.trim();
+    if description.chars().count() > 200 {
+        errors.push(FieldError {
+            field: "description".into(),
+            message: "must be at most 200 characters".into(),
+        });
+    }
+    description.to_owned()
+}
+
+fn secret(state: &AppState, e: &Endpoint) -> String {
+    format_secret(&endpoint_key(
+        &state.config.webhooks.server_key,
+        e.id,
+        e.secret_version,
+    ))
+}
+
+async fn create(
+    state: &AppState,
+    caller: Caller<'_>,
+    body: EndpointRequest,
+) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+    let mut errors = Vec::new();
+    let url = check_url(state, &body.url, &mut errors);
+    let events = check_events(&body.events, &mut errors);
+    let description = check_description(body.description.as_deref().unwrap_or(""), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut tx = state.db.begin_write().await?;
+    if store::count(&mut tx, caller.owner).await? >= MAX_ENDPOINTS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_endpoints",
+            "Too many webhook endpoints",
+            format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
+        ));
+    }
+    let endpoint = store::create(
+        &mut tx,
+        &store::NewEndpoint {
+            owner: caller.owner,
+            url: &url,
+            description: &description,
+            event_types: &events,
+            created_by: caller.principal.user_id,
+        },
+    )
+    .await?;
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.create",
+        "webhook_endpoint",
+        endpoint.id,
+        endpoint.vendor_id,
+        serde_json::json!({"url": url, "events": events}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EndpointCreated {
+            secret: secret(state, &endpoint),
+            endpoint: (&endpoint).into(),
+        }),
+    ))
+}
+
+async fn list(state: &AppState, owner: Owner) -> ApiResult<Json<EndpointList>> {
+    let endpoints = store::list(&state.db, owner).await?;
+    Ok(Json(EndpointList {
+        items: endpoints.iter().map(Into::into).collect(),
+    }))
+}
+
+async fn get(state: &AppState, owner: Owner, id: &str) -> ApiResult<Endpoint> {
+    let id = path_id(id, "webhook endpoint")?;
+    store::get(&state.db, owner, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+async fn update(
+    state: &AppState,
+    caller: Caller<'_>,
+    id: &str,
+    body: EndpointPatch,
+) -> ApiResult<Json<EndpointBody>> {
+    let id = path_id(id, "webhook endpoint")?;
+    let mut errors = Vec::new();
+    let changes = EndpointChanges {
+        url: body
+            .url
+            .as_deref()
+            .map(|u| check_url(state, u, &mut errors)),
+        event_types: body.events.as_deref().map(|e| check_events(e, &mut errors)),
+        description: body
+            .description
+            .as_deref()
+            .map(|d| check_description(d, &mut errors)),
+        enabled: body.enabled,
+        rotate_secret: false,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mut tx = state.db.begin_write().await?;
+    let endpoint = store::update(&mut tx, caller.owner, id, &changes)
+        .await?
+        .ok_or_else(not_found)?;
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.update",
+        "webhook_endpoint",
+        id,
+        endpoint.vendor_id,
+        serde_json::json!({"url": changes.url, "events": changes.event_types, "enabled": changes.enabled}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json((&endpoint).into()))
+}
+
+async fn delete(state: &AppState, caller: Caller<'_>, id: &str) -> ApiResult<StatusCode> {
+    let id = path_id(id, "webhook endpoint")?;
+    let mut tx = state.db.begin_write().await?;
+    if !store::delete(&mut tx, caller.owner, id).await? {
+        return Err(not_found());
+    }
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.delete",
+        "webhook_endpoint",
+        id,
+        caller.owner_vendor(),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl Caller<'_> {
+    fn owner_vendor(&self) -> Option<Uuid> {
+        match self.owner {
+            Owner::Vendor(v) => Some(v),
+            Owner::Platform => None,
+        }
+    }
+}
+
+/// Reading a secret is for people: an API key (often read-only) could otherwise be used to
+/// forge events to the receiver.
+fn person_only(principal: &Principal) -> ApiResult<()> {
+    if principal.api_key.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Insufficient scope",
+            "API keys cannot read webhook secrets",
+        ));
+    }
+    Ok(())
+}
+
+async fn rotate(state: &AppState, caller: Caller<'_>, id: &str) -> ApiResult<Json<SecretBody>> {
+    let id = path_id(id, "webhook endpoint")?;
+    let mut tx = state.db.begin_write().await?;
+    let changes = EndpointChanges {
+        rotate_secret: true,
+        ..EndpointChanges::default()
+    };
+    let endpoint = store::update(&mut tx, caller.owner, id, &changes)
+        .await?
+        .ok_or_else(not_found)?;
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.rotate_secret",
+        "webhook_endpoint",
+        id,
+        endpoint.vendor_id,
+        serde_json::json!({"secret_version": endpoint.secret_version}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(SecretBody {
+        secret: secret(state, &endpoint),
+    }))
+}
+
+async fn messages(
+    state: &AppState,
+    owner: Owner,
+    id: &str,
+    params: PageParams,
+) -> ApiResult<Json<MessagePage>> {
+    let (limit, before, status) = params.parse(&["pending", "delivered", "failed", "skipped"])?;
+    let endpoint = get(state, owner, id).await?;
+    let rows = store::messages(&state.db, endpoint.id, status.as_deref(), before, limit).await?;
+    Ok(Json(MessagePage {
+        next_cursor: next_cursor(rows.iter().map(|m| m.id), rows.len(), limit),
+        items: rows
+            .iter()
+            .map(|m| MessageBody {
+                id: m.id,
+                webhook_id: message_header_id(m.id),
+                event_type: m.event_type.clone(),
+                status: m.status.clone(),
+                attempts: m.attempts,
+                payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
+                created_at: rfc3339(m.created_at),
+                delivered_at: m.delivered_at.map(rfc3339),
+            })
+            .collect(),
+    }))
+}
+
+async fn deliveries(
+    state: &AppState,
+    owner: Owner,
+    id: &str,
+    params: DeliveryParams,
+) -> ApiResult<Json<AttemptPage>> {
+    let (limit, before, _) = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+        status: None,
+    }
+    .parse(&[])?;
+    let message_id = match params.message_id.as_deref() {
+        None => None,
+        Some(m) => Some(Uuid::try_parse(m).map_err(|_| {
+            ApiError::validation(vec![FieldError {
+                field: "message_id".into(),
+                message: "is not a message id".into(),
+            }])
+        })?),
+    };
+    let endpoint = get(state, owner, id).await?;
+    let rows = store::attempts(&state.db, endpoint.id, message_id, before, limit).await?;
+    Ok(Json(AttemptPage {
+        next_cursor: next_cursor(rows.iter().map(|a| a.id), rows.len(), limit),
+        items: rows
+            .iter()
+            .map(|a| AttemptBody {
+                id: a.id,
+                message_id: a.message_id,
+                webhook_id: message_header_id(a.message_id),
+                attempt: a.attempt,
+                status_code: a.status_code,
+                error: a.error.clone(),
+                response_snippet: a.response_snippet.clone(),
+                latency_ms: a.latency_ms,
+                at: rfc3339(a.created_at),
+            })
+            .collect(),
+    }))
+}
+
+async fn redeliver(
+    state: &AppState,
+    caller: Caller<'_>,
+    id: &str,
+    message_id: &str,
+) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
+    let endpoint = get(state, caller.owner, id).await?;
+    let message_id = path_id(message_id, "message")?;
+    let mut tx = state.db.begin_write().await?;
+    if store::redeliver(&mut tx, endpoint.id, message_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("no such message of this endpoint"));
+    }
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.redeliver",
+        "webhook_message",
+        message_id,
+        endpoint.vendor_id,
+        serde_json::json!({"endpoint_id": endpoint.id}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedeliveryBody {
+            message_id,
+            webhook_id: message_header_id(message_id),
+            status: "pending".to_owned(),
+        }),
+    ))
+}
+
+/// The routes of one owner kind: `$who` is the extractor (`VendorStaff` or `Admin`), `$owner`
+/// turns it into the owner and principal, `$base` is the path prefix, `$tag` the OpenAPI tag.
+macro_rules! webhook_routes {
+    (
+        $module:ident, $who:ty, |$w:ident| $owner:expr, $principal:expr, $tag:literal,
+        $list:literal, $one:literal, $secret:literal, $rotate:literal, $messages:literal,
+        $deliveries:literal, $redeliver:literal
+    ) => {
+        pub mod $module {
+            use super::*;
+
+            /// Register a webhook endpoint; the response holds its signing secret.
+            #[utoipa::path(post, path = $list, tag = $tag, request_body = EndpointRequest, security(("bearer" = [])),
+                responses(
+                    (status = 201, description = "Created", body = EndpointCreated),
+                    (status = 400, description = "Invalid URL or event types (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 409, description = "Endpoint limit reached (`too_many_endpoints`)", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn create(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                ApiJson(body): ApiJson<EndpointRequest>,
+            ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::create(&state, caller, body).await
+            }
+
+            /// The webhook endpoints (never their secrets).
+            #[utoipa::path(get, path = $list, tag = $tag, security(("bearer" = [])),
+                responses(
+                    (status = 200, description = "Endpoints", body = EndpointList),
+                    (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn list(State(state): State<AppState>, $w: $who) -> ApiResult<Json<EndpointList>> {
+                let _ = $principal;
+                super::list(&state, $owner).await
+            }
+
+            /// One webhook endpoint.
+            #[utoipa::path(get, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 200, description = "The endpoint", body = EndpointBody),
+                    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn get(
+                State(state): State<AppState>,
+                $w: $who,
+                Path(id): Path<String>,
+            ) -> ApiResult<Json<EndpointBody>> {
+                let _ = $principal;
+                Ok(Json((&super::get(&state, $owner, &id).await?).into()))
+            }
+
+            /// Change an endpoint's URL, events or description; disable or re-enable it.
+            #[utoipa::path(patch, path = $one, tag = $tag, request_body = EndpointPatch, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 200, description = "The changed endpoint", body = EndpointBody),
+                    (status = 400, description = "Invalid URL or event types (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn update(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path(id): Path<String>,
+                ApiJson(body): ApiJson<EndpointPatch>,
+            ) -> ApiResult<Json<EndpointBody>> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::update(&state, caller, &id, body).await
+            }
+
+            /// Delete an endpoint with its messages and delivery log.
+            #[utoipa::path(delete, path = $one, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 204, description = "Deleted"),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn delete(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path(id): Path<String>,
+            ) -> ApiResult<StatusCode> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::delete(&state, caller, &id).await
+            }
+
+            /// The endpoint's signing secret (people only, not API keys).
+            #[utoipa::path(get, path = $secret, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 200, description = "The secret", body = SecretBody),
+                    (status = 403, description = "Not allowed, or an API key (`insufficient_scope`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn secret(
+                State(state): State<AppState>,
+                $w: $who,
+                Path(id): Path<String>,
+            ) -> ApiResult<Json<SecretBody>> {
+                person_only($principal)?;
+                let endpoint = super::get(&state, $owner, &id).await?;
+                Ok(Json(SecretBody { secret: super::secret(&state, &endpoint) }))
+            }
+
+            /// Replace the signing secret at once; the old one stops verifying.
+            #[utoipa::path(post, path = $rotate, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 200, description = "The new secret", body = SecretBody),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn rotate_secret(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path(id): Path<String>,
+            ) -> ApiResult<Json<SecretBody>> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::rotate(&state, caller, &id).await
+            }
+
+            /// The endpoint's messages (one per event), newest first.
+            #[utoipa::path(get, path = $messages, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id"), PageParams),
+                responses(
+                    (status = 200, description = "Messages", body = MessagePage),
+                    (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn messages(
+                State(state): State<AppState>,
+                $w: $who,
+                Path(id): Path<String>,
+                ApiQuery(params): ApiQuery<PageParams>,
+            ) -> ApiResult<Json<MessagePage>> {
+                let _ = $principal;
+                super::messages(&state, $owner, &id, params).await
+            }
+
+            /// The delivery log: every attempt with its status, latency and response, newest first.
+            #[utoipa::path(get, path = $deliveries, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id"), DeliveryParams),
+                responses(
+                    (status = 200, description = "Attempts", body = AttemptPage),
+                    (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn deliveries(
+                State(state): State<AppState>,
+                $w: $who,
+                Path(id): Path<String>,
+                ApiQuery(params): ApiQuery<DeliveryParams>,
+            ) -> ApiResult<Json<AttemptPage>> {
+                let _ = $principal;
+                super::deliveries(&state, $owner, &id, params).await
+            }
+
+            /// Send a message again (same `webhook-id`), e.g. after fixing the receiver.
+            #[utoipa::path(post, path = $redeliver, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id"), ("message_id" = Uuid, Path, description = "Message id")),
+                responses(
+                    (status = 202, description = "Queued", body = RedeliveryBody),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint or message of yours", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn redeliver(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path((id, message_id)): Path<(String, String)>,
+            ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::redeliver(&state, caller, &id, &message_id).await
+            }
+        }
+    };
+}
+
+webhook_routes!(
+    vendor,
+    VendorStaff,
+    |staff| Owner::Vendor(staff.vendor_id),
+    &staff.principal,
+    "vendor",
+    "/api/vendor/webhooks",
+    "/api/vendor/webhooks/{id}",
+    "/api/vendor/webhooks/{id}/secret",
+    "/api/vendor/webhooks/{id}/secret/rotate",
+    "/api/vendor/webhooks/{id}/messages",
+    "/api/vendor/webhooks/{id}/deliveries",
+    "/api/vendor/webhooks/{id}/messages/{message_id}/redeliver"
+);
+
+webhook_routes!(
+    admin,
+    Admin,
+    |admin| Owner::Platform,
+    &admin.0,
+    "admin",
+    "/api/admin/webhooks",
+    "/api/admin/webhooks/{id}",
+    "/api/admin/webhooks/{id}/secret",
+    "/api/admin/webhooks/{id}/secret/rotate",
+    "/api/admin/webhooks/{id}/messages",
+    "/api/admin/webhooks/{id}/deliveries",
+    "/api/admin/webhooks/{id}/messages/{message_id}/redeliver"
+);
