@@ -1,9 +1,10 @@
 //! Housekeeping that keeps tables from growing without bound: stored idempotent responses
-//! past their replay window, finished jobs, and old webhook event ids.
+//! past their replay window, finished jobs, old webhook event ids, live events and outgoing
+//! webhook messages.
 
 use std::time::Duration;
 
-use souk_storage::{Db, StorageError, events, jobs, now_ms, orders, payments};
+use souk_storage::{Db, StorageError, events, jobs, now_ms, orders, payments, webhooks};
 
 /// Checkout responses are replayed for 48 hours (docs/orders.md).
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -14,12 +15,16 @@ pub const EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Event ids are remembered for 30 days (Stripe retries for three).
 pub const WEBHOOK_EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Outgoing webhook messages and their delivery log stay 30 days (pending ones until sent).
+pub const WEBHOOK_MESSAGES_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub idempotency_keys: u64,
     pub done_jobs: u64,
     pub webhook_events: u64,
     pub events: u64,
+    pub webhook_messages: u64,
 }
 
 fn ago(d: Duration) -> i64 {
@@ -33,6 +38,7 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
         done_jobs: jobs::purge_done(db, ago(DONE_JOBS_KEPT)).await?,
         webhook_events: payments::purge_webhook_events(db, ago(WEBHOOK_EVENTS_KEPT)).await?,
         events: events::purge(db, ago(EVENTS_KEPT)).await?,
+        webhook_messages: webhooks::purge(db, ago(WEBHOOK_MESSAGES_KEPT)).await?,
     })
 }
 

@@ -35,8 +35,6 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// An endpoint whose every delivery failed for this long is disabled.
     pub disable_after: Duration,
-    /// Where the owner is told to manage the endpoint (for the email).
-    pub shop_name: String,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -328,4 +326,29 @@ fn describe(e: reqwest::Error) -> String {
 
 fn retry(e: souk_storage::StorageError) -> JobError {
     JobError::Retryable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_reach_nothing_unless_allowed() {
+        let strict = GuardedResolver {
+            allow_private: false,
+        };
+        let refused = strict.resolve("localhost".parse().unwrap()).await;
+        assert!(refused.is_err(), "localhost must not resolve for delivery");
+        let open = GuardedResolver {
+            allow_private: true,
+        };
+        let found: Vec<SocketAddr> = open
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(found.iter().any(|a| a.ip().is_loopback()), "{found:?}");
+    }
 }

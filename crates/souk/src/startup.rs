@@ -149,7 +149,6 @@ pub fn background_worker(
         policy: webhook_policy(global),
         timeout: Duration::from_millis(global.webhook_timeout_ms),
         disable_after: Duration::from_secs(global.webhook_disable_after_secs),
-        shop_name: global.shop_name.clone(),
     })
     .map_err(|e| anyhow::anyhow!(e))?;
     Ok(Some(

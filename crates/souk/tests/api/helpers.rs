@@ -185,7 +185,6 @@ impl TestApp {
                         policy: webhooks.policy,
                         timeout: setup.webhook_timeout,
                         disable_after: setup.webhook_disable_after,
-                        shop_name: "Test Shop".to_owned(),
                     })
                     .expect("webhook sender");
                 app.with_worker(Some(
