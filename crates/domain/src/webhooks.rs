@@ -33,6 +33,10 @@ pub const EVENT_TYPES: &[&str] = &[
 /// each vendor's copy.
 pub const VENDOR_ONLY_TYPES: &[&str] = &["product.updated", "stock.low"];
 
+/// Event types that exist only platform-wide (no vendor copy): vendor endpoints cannot
+/// subscribe to them.
+pub const PLATFORM_ONLY_TYPES: &[&str] = &["payment.failed"];
+
 pub fn is_event_type(kind: &str) -> bool {
     EVENT_TYPES.contains(&kind)
 }
@@ -116,6 +120,10 @@ pub fn ip_is_public(ip: IpAddr) -> bool {
                 return v4_is_public(v4);
             }
             let s = v6.segments();
+            if s[..6].iter().all(|&x| x == 0) {
+                // Deprecated IPv4-compatible form (`::a.b.c.d`), and `::`/`::1`.
+                return false;
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -276,6 +284,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "::7f00:1",
+            "::5db8:d822",
         ] {
             assert!(!ip_is_public(ip.parse().unwrap()), "{ip}");
         }

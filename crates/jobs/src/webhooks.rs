@@ -172,8 +172,17 @@ impl WebhookSender {
             return Ok(());
         }
         let Some(_slot) = self.take_slot(endpoint.id) else {
+            // Step aside; longer when the endpoint is failing, so a dead endpoint's backlog
+            // is not claimed over and over.
             let jitter = (Uuid::new_v4().as_u128() % 1000) as u64;
-            return Err(JobError::Defer(Duration::from_millis(500 + jitter)));
+            let base = if endpoint.failing_since.is_some() {
+                5000
+            } else {
+                500
+            };
+            return Err(JobError::Defer(Duration::from_millis(
+                base + jitter * base / 500,
+            )));
         };
         let started = Instant::now();
         let result = self
@@ -213,11 +222,14 @@ impl WebhookSender {
         let after = store::record_attempt(&mut tx, &record, disable_after_ms)
             .await
             .map_err(retry)?;
-        if after == AfterAttempt::EndpointDisabled
-            && let Some(to) = store::owner_email(&mut tx, endpoint.id)
+        let notify = if after == AfterAttempt::EndpointDisabled {
+            store::owner_emails(&mut tx, endpoint.id)
                 .await
                 .map_err(retry)?
-        {
+        } else {
+            Vec::new()
+        };
+        for to in notify {
             let api_path = match endpoint.vendor_id {
                 Some(_) => format!("/api/vendor/webhooks/{}", endpoint.id),
                 None => format!("/api/admin/webhooks/{}", endpoint.id),

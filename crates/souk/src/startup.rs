@@ -74,21 +74,33 @@ pub fn server_key(global: &GlobalArgs) -> anyhow::Result<Arc<[u8]>> {
             global.data_dir.display()
         )
     })?;
+    // Written whole to a private temporary file, then linked into place: a process starting
+    // at the same moment never sees a half-written key, and the first one to link wins.
     let key = random_key();
     let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = global
+        .data_dir
+        .join(format!("secret.key.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(&path) {
-        Ok(mut file) => {
-            use std::io::Write;
-            file.write_all(format!("{text}\n").as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+    {
+        use std::io::Write;
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(format!("{text}\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated the server key (set SOUK_SECRET_KEY to share one between instances)");
             Ok(key.to_vec().into())
         }
@@ -144,10 +156,22 @@ pub fn background_worker(
         max_attempts: global.job_max_attempts,
         ..WorkerConfig::default()
     };
+    // An attempt must end well inside the job's lease (the worker cuts a job off at 80 % of
+    // it), or it would be cut short without its outcome being logged.
+    let mut timeout = Duration::from_millis(global.webhook_timeout_ms);
+    let ceiling = config.lease.mul_f64(0.7);
+    if timeout > ceiling {
+        tracing::warn!(
+            ?timeout,
+            ?ceiling,
+            "SOUK_WEBHOOK_TIMEOUT_MS is too long for SOUK_JOB_LEASE_SECS; using the ceiling"
+        );
+        timeout = ceiling;
+    }
     let sender = WebhookSender::new(WebhookConfig {
         server_key,
         policy: webhook_policy(global),
-        timeout: Duration::from_millis(global.webhook_timeout_ms),
+        timeout,
         disable_after: Duration::from_secs(global.webhook_disable_after_secs),
     })
     .map_err(|e| anyhow::anyhow!(e))?;

@@ -13,8 +13,9 @@ use crate::{Db, StorageError, Tx, now_ms};
 
 /// The job that delivers one message (payload `{"message_id": …}`).
 pub const DELIVERY_JOB: &str = "webhook.deliver";
-/// Attempts per message before it is marked failed (with the worker's exponential backoff
-/// starting at 5 s and capped at an hour, about a day of trying).
+/// Attempts per message before it is marked failed; the worker's `SOUK_JOB_MAX_ATTEMPTS`
+/// (default 25) caps it. With the default backoff (5 s doubling, capped at an hour, equal
+/// jitter) 25 attempts span about 8 to 15 hours.
 pub const DELIVERY_MAX_ATTEMPTS: i64 = 30;
 /// Endpoints per owner (a vendor, or the platform).
 pub const MAX_ENDPOINTS: i64 = 20;
@@ -241,9 +242,11 @@ pub async fn fan_out(
         let list: Vec<String> = (1..=vendors.len()).map(|n| format!("${n}")).collect();
         format!(" OR vendor_id IN ({})", list.join(", "))
     };
+    // A suspended vendor's endpoints receive nothing.
     let sql = format!(
         "SELECT id, vendor_id, event_types FROM webhook_endpoints \
-         WHERE status = 'enabled' AND (vendor_id IS NULL{vendor_filter})"
+         WHERE status = 'enabled' AND (vendor_id IS NULL{vendor_filter}) \
+         AND (vendor_id IS NULL OR vendor_id NOT IN (SELECT id FROM vendors WHERE status = 'suspended'))"
     );
     let endpoints: Vec<(Uuid, Option<Uuid>, String)> = on_tx!(&mut *tx, conn => {
         bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args.drain(..)).fetch_all(&mut *conn).await?
@@ -436,22 +439,44 @@ pub async fn redeliver(
     message_id: Uuid,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
-    let n = on_tx!(&mut *tx, conn => {
-        sqlx::query(
-            "UPDATE webhook_messages SET status = 'pending', updated_at = $3 WHERE id = $1 AND endpoint_id = $2",
-        )
-        .bind(message_id)
-        .bind(endpoint_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
+    let previous: Option<String> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar("SELECT status FROM webhook_messages WHERE id = $1 AND endpoint_id = $2")
+            .bind(message_id)
+            .bind(endpoint_id)
+            .fetch_optional(&mut *conn)
+            .await?
     });
-    if n == 0 {
+    let Some(previous) = previous else {
         return Ok(None);
-    }
+    };
+    on_tx!(&mut *tx, conn => {
+        sqlx::query("UPDATE webhook_messages SET status = 'pending', updated_at = $2 WHERE id = $1")
+            .bind(message_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
     let job = delivery_job(message_id, now);
-    Ok(Some(crate::jobs::enqueue(tx, &job.job).await?))
+    if previous == "pending" {
+        // Still waiting for a retry: bring that job forward rather than queue a second one.
+        let moved = on_tx!(&mut *tx, conn => {
+            sqlx::query(
+                "UPDATE jobs SET run_at = $3, updated_at = $3 WHERE kind = $1 AND payload = $2 AND status = 'pending'",
+            )
+            .bind(DELIVERY_JOB)
+            .bind(job.job.payload.to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        if moved > 0 {
+            return Ok(Some(message_id));
+        }
+    }
+    crate::jobs::enqueue(tx, &job.job).await?;
+    Ok(Some(message_id))
 }
 
 /// What one HTTP attempt gave.
@@ -567,6 +592,14 @@ pub async fn record_attempt(
             .await?
             .rows_affected()
         });
+        // This message is not tried again (its owner can redeliver it once the endpoint works).
+        on_tx!(&mut *tx, conn => {
+            sqlx::query("UPDATE webhook_messages SET status = 'failed' WHERE id = $1 AND status = 'pending'")
+                .bind(record.message_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
         return Ok(AfterAttempt::EndpointDisabled);
     }
     Ok(if record.last {
@@ -591,14 +624,18 @@ pub async fn skip(db: &Db, message_id: Uuid) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The email address of the person who created an endpoint (told when it is disabled).
-pub async fn owner_email(tx: &mut Tx, endpoint_id: Uuid) -> Result<Option<String>, StorageError> {
+/// Who is told when an endpoint is disabled: a vendor endpoint's vendor owners (whoever
+/// created it, perhaps with an API key), or the admin who created a platform endpoint.
+pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>, StorageError> {
     Ok(on_tx!(tx, conn => {
         sqlx::query_scalar(
-            "SELECT u.email FROM webhook_endpoints e JOIN users u ON u.id = e.created_by WHERE e.id = $1",
+            "SELECT u.email FROM webhook_endpoints e JOIN vendor_members m ON m.vendor_id = e.vendor_id AND m.role = 'owner' \
+             JOIN users u ON u.id = m.user_id WHERE e.id = $1 \
+             UNION SELECT u.email FROM webhook_endpoints e JOIN users u ON u.id = e.created_by \
+             WHERE e.id = $1 AND e.vendor_id IS NULL ORDER BY 1",
         )
         .bind(endpoint_id)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?
     }))
 }

@@ -175,6 +175,7 @@ pub async fn cancel_order(
     .await?;
     tx.commit().await?;
     state.invalidate_catalog();
+    state.wake_jobs();
     order(&state, id).await
 }
 
@@ -305,6 +306,7 @@ pub async fn complete_order(
         Err(e) => return Err(invalid_transition(&e)),
     }
     tx.commit().await?;
+    state.wake_jobs();
     order(&state, id).await
 }
 

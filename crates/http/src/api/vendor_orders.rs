@@ -220,6 +220,7 @@ pub async fn fulfil(
     )
     .await?;
     tx.commit().await?;
+    state.wake_jobs();
     let d = orders::vendor_order(&state.db, staff.vendor_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor order"))?;

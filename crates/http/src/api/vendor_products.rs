@@ -344,6 +344,8 @@ async fn save(
     .await?;
     tx.commit().await?;
     state.invalidate_catalog();
+    // Wakes the worker for the `product.updated` webhook deliveries.
+    state.wake_jobs();
     Ok(id)
 }
 
@@ -529,6 +531,8 @@ pub async fn archive(
     .await?;
     tx.commit().await?;
     state.invalidate_catalog();
+    // Wakes the worker for the `product.updated` webhook deliveries.
+    state.wake_jobs();
     Ok(Json(load(&state, &staff, id).await?.into()))
 }
 
@@ -580,5 +584,7 @@ pub async fn set_stock(
     .await?;
     tx.commit().await?;
     state.invalidate_catalog();
+    // Wakes the worker for the `product.updated` webhook deliveries.
+    state.wake_jobs();
     Ok(Json(load(&state, &staff, product_id).await?.into()))
 }

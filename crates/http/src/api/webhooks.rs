@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use souk_domain::time::rfc3339;
 use souk_domain::webhooks::{
-    EVENT_TYPES, check_target, endpoint_key, format_secret, message_header_id,
+    EVENT_TYPES, PLATFORM_ONLY_TYPES, check_target, endpoint_key, format_secret, message_header_id,
 };
 use souk_storage::webhooks::{self as store, Endpoint, EndpointChanges, MAX_ENDPOINTS, Owner};
 use utoipa::{IntoParams, ToSchema};
@@ -174,7 +174,7 @@ fn not_found() -> ApiError {
     ApiError::not_found("no such webhook endpoint")
 }
 
-fn check_events(events: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+fn check_events(owner: Owner, events: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     let mut list: Vec<String> = events.iter().map(|e| e.trim().to_owned()).collect();
     list.sort();
     list.dedup();
@@ -189,6 +189,11 @@ fn check_events(events: &[String], errors: &mut Vec<FieldError>) -> Vec<String> 
             errors.push(FieldError {
                 field: "events".into(),
                 message: format!("unknown event type '{e}'; use {}", EVENT_TYPES.join(", ")),
+            });
+        } else if matches!(owner, Owner::Vendor(_)) && PLATFORM_ONLY_TYPES.contains(&e.as_str()) {
+            errors.push(FieldError {
+                field: "events".into(),
+                message: format!("'{e}' is a platform event; vendor endpoints cannot receive it"),
             });
         }
     }
@@ -234,7 +239,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
     let mut errors = Vec::new();
     let url = check_url(state, &body.url, &mut errors);
-    let events = check_events(&body.events, &mut errors);
+    let events = check_events(caller.owner, &body.events, &mut errors);
     let description = check_description(body.description.as_deref().unwrap_or(""), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -307,7 +312,10 @@ async fn update(
             .url
             .as_deref()
             .map(|u| check_url(state, u, &mut errors)),
-        event_types: body.events.as_deref().map(|e| check_events(e, &mut errors)),
+        event_types: body
+            .events
+            .as_deref()
+            .map(|e| check_events(caller.owner, e, &mut errors)),
         description: body
             .description
             .as_deref()
@@ -367,8 +375,9 @@ impl Caller<'_> {
     }
 }
 
-/// Reading a secret is for people: an API key (often read-only) could otherwise be used to
-/// forge events to the receiver.
+/// Reading a secret back is for people: a read-only API key could otherwise learn it and forge
+/// events to the receiver. (A key allowed to create or rotate endpoints gets the secret it
+/// made in that response.)
 fn person_only(principal: &Principal) -> ApiResult<()> {
     if principal.api_key.is_some() {
         return Err(ApiError::new(
