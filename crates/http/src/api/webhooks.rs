@@ -30,7 +30,8 @@ pub struct EndpointRequest {
     pub url: String,
     /// Event types to receive: `order.created`, `order.paid`, `order.fulfilled`,
     /// `order.partially_fulfilled`, `order.completed`, `order.cancelled`, `order.refunded`,
-    /// `order.partially_refunded`, `payment.failed`, `product.updated`, `stock.low`.
+    /// `order.partially_refunded`, `product.updated`, `stock.low`, and for platform endpoints
+    /// only `payment.failed`.
     pub events: Vec<String>,
     /// A note for people (up to 200 characters).
     pub description: Option<String>,
