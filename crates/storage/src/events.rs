@@ -137,6 +137,17 @@ pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, St
     }))
 }
 
+/// Ids of the events after `after` and up to `upto` that are committed now.
+pub async fn ids_between(db: &Db, after: i64, upto: i64) -> Result<Vec<i64>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT id FROM events WHERE id > $1 AND id <= $2 ORDER BY id")
+            .bind(after)
+            .bind(upto)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
 /// The newest event id (0 when there is none): where a fresh poller starts.
 pub async fn latest_id(db: &Db) -> Result<i64, StorageError> {
     Ok(on_reader!(db, pool => {

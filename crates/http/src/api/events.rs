@@ -9,7 +9,7 @@
 //! broadcast buffer is disconnected (it reconnects and catches up from the table) instead of
 //! holding memory or slowing others. Streams are bounded in number (`SOUK_MAX_STREAMS`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -175,6 +175,9 @@ struct StreamState {
     live: broadcast::Receiver<Arc<EventRow>>,
     closing: watch::Receiver<bool>,
     last_sent: i64,
+    /// Events committed before a fresh stream opened that the poller had not broadcast yet:
+    /// not sent (the stream starts at its opening).
+    already_there: HashSet<i64>,
     /// The replay was cut at [`REPLAY_MAX`]: end after it, so the client resumes from there.
     truncated: bool,
     _slot: Slot,
@@ -254,6 +257,7 @@ async fn open_stream(
     let upto = hub.cursor.load(Ordering::SeqCst);
     let mut backlog = VecDeque::new();
     let last_sent;
+    let mut already_there = HashSet::new();
     let mut truncated = false;
     if let Some(cursor) = resume_after {
         if cursor > events::latest_id(&state.db).await? {
@@ -285,8 +289,14 @@ async fn open_stream(
         last_sent = cursor;
     } else {
         // From now on: what committed before the stream opened is not sent, even if the poller
-        // has not broadcast it yet.
-        last_sent = events::latest_id(&state.db).await?;
+        // has not broadcast it yet. Ids are not committed in order on PostgreSQL: an event
+        // with a lower id than the newest may still commit after this point, and must be sent.
+        // So skip exactly the ids committed now that the poller has not broadcast yet.
+        let newest = events::latest_id(&state.db).await?;
+        last_sent = upto.min(newest);
+        if newest > last_sent {
+            already_there.extend(events::ids_between(&state.db, last_sent, newest).await?);
+        }
     }
     let s = StreamState {
         audience,
@@ -294,6 +304,7 @@ async fn open_stream(
         live,
         closing: hub.closing.subscribe(),
         last_sent,
+        already_there,
         truncated,
         _slot: Slot::new(permit),
     };
@@ -317,6 +328,9 @@ async fn open_stream(
                 _ = s.closing.changed() => return None,
             };
             match received {
+                Ok(e) if e.id > s.last_sent && s.already_there.remove(&e.id) => {
+                    s.last_sent = e.id;
+                }
                 Ok(e) if e.id > s.last_sent && s.audience.admits(&e) => {
                     s.last_sent = e.id;
                     return Some((Ok(sse_event(&e)), s));

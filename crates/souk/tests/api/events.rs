@@ -396,3 +396,35 @@ async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
         "stock alerts are the vendor's"
     );
 }
+
+/// PostgreSQL takes event ids at insert and commits them in any order: a stream opened between
+/// two such commits gets the event with the lower id that commits after it opened, and not the
+/// one that had committed before. (SQLite's single writer commits ids in order.)
+#[tokio::test]
+async fn a_fresh_stream_gets_an_event_committed_after_it_opened_even_with_a_lower_id() {
+    if !crate::helpers::on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut slow = app.db.begin_write().await.unwrap();
+    souk_storage::events::emit(&mut slow, "job.failed", None, None, &json!({"n": "late"}))
+        .await
+        .unwrap();
+    let mut quick = app.db.begin_write().await.unwrap();
+    souk_storage::events::emit(&mut quick, "job.failed", None, None, &json!({"n": "early"}))
+        .await
+        .unwrap();
+    quick.commit().await.unwrap();
+    let mut feed = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
+    slow.commit().await.unwrap();
+    let event = feed
+        .next(Duration::from_secs(3))
+        .await
+        .expect("the event committed after the stream opened");
+    assert_eq!(event.data["n"], "late");
+    assert!(
+        feed.next(Duration::from_millis(700)).await.is_none(),
+        "the event committed before the stream opened is not sent"
+    );
+}
