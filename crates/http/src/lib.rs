@@ -64,6 +64,9 @@ pub struct HttpConfig {
     pub payment_reconcile_interval: Duration,
     /// Live event streams (SSE) open at once at most.
     pub max_streams: usize,
+    /// How often an open stream checks that its caller may still read it (logout, revoked
+    /// key, suspended vendor end it).
+    pub stream_recheck: Duration,
     /// Webhook endpoint secrets and where endpoints may point.
     pub webhooks: WebhookSettings,
 }
@@ -115,6 +118,7 @@ impl Default for HttpConfig {
             payment_reconcile_age: Duration::from_secs(60),
             payment_reconcile_interval: Duration::from_secs(60),
             max_streams: 1000,
+            stream_recheck: Duration::from_secs(30),
             webhooks: WebhookSettings::default(),
         }
     }

@@ -179,6 +179,23 @@ pub async fn session_by_token_hash(
     }))
 }
 
+/// A live (not revoked, not expired) session by id: whether an open stream may go on.
+pub async fn session_by_id(db: &Db, session_id: Uuid) -> Result<Option<SessionUser>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.email, u.name, u.is_admin, u.email_verified_at, \
+             m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN vendor_members m ON m.user_id = u.id LEFT JOIN vendors v ON v.id = m.vendor_id \
+             WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+        )
+        .bind(session_id)
+        .bind(now_ms())
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
 pub async fn touch_session(db: &Db, session_id: Uuid) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => {

@@ -70,6 +70,19 @@ pub async fn by_hash(db: &Db, hash: &[u8]) -> Result<Option<ApiKey>, StorageErro
     }))
 }
 
+/// A key that is not revoked, by id.
+pub async fn live_by_id(db: &Db, id: Uuid) -> Result<Option<ApiKey>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
 pub async fn touch(db: &Db, id: Uuid) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => {

@@ -27,7 +27,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::api::store::orders::{ORDER_TOKEN_HEADER, readable_order};
-use crate::auth::{Admin, MaybePrincipal, VendorStaff};
+use crate::auth::{Admin, MaybePrincipal, Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
 
@@ -180,6 +180,10 @@ struct StreamState {
     already_there: HashSet<i64>,
     /// The replay was cut at [`REPLAY_MAX`]: end after it, so the client resumes from there.
     truncated: bool,
+    grant: Grant,
+    db: souk_storage::Db,
+    recheck_every: Duration,
+    next_check: tokio::time::Instant,
     _slot: Slot,
 }
 
@@ -234,9 +238,77 @@ fn resume_point(headers: &HeaderMap, query: Option<&str>) -> ApiResult<Option<i6
     }
 }
 
+/// The credentials a stream was opened with, checked again while it runs: a logout, a revoked
+/// key, a lost role or a suspended vendor ends the stream within
+/// [`HttpConfig::stream_recheck`](crate::HttpConfig).
+#[derive(Debug, Clone, Copy)]
+enum Grant {
+    /// A guest's order access token: it does not expire, nothing to check again.
+    OrderToken,
+    Session(uuid::Uuid),
+    ApiKey(uuid::Uuid),
+}
+
+impl Grant {
+    fn of(principal: Option<&Principal>) -> Grant {
+        match principal {
+            None => Grant::OrderToken,
+            Some(p) => match p.api_key {
+                Some(key) => Grant::ApiKey(key),
+                None => Grant::Session(p.session_id),
+            },
+        }
+    }
+}
+
+/// Whether the holder of `grant` may still read `audience`'s events. A database error keeps
+/// the stream (it is checked again later) rather than cutting every stream at once.
+async fn still_allowed(db: &souk_storage::Db, grant: Grant, audience: Audience) -> bool {
+    let vendor_active = |status: Option<&str>| status.is_some_and(|s| s != "suspended");
+    let verdict: Result<bool, souk_storage::StorageError> = async {
+        Ok(match grant {
+            Grant::OrderToken => true,
+            Grant::Session(id) => match souk_storage::accounts::session_by_id(db, id).await? {
+                None => false,
+                Some(s) => match audience {
+                    Audience::Admin => s.is_admin,
+                    Audience::Vendor(v) => {
+                        s.vendor_id == Some(v) && vendor_active(s.vendor_status.as_deref())
+                    }
+                    Audience::Order(_) => true,
+                },
+            },
+            Grant::ApiKey(id) => match souk_storage::api_keys::live_by_id(db, id).await? {
+                None => false,
+                Some(key) => match audience {
+                    Audience::Admin => {
+                        key.vendor_id.is_none() && key.scope_list().contains(&"admin:read")
+                    }
+                    Audience::Vendor(v) => {
+                        key.vendor_id == Some(v)
+                            && vendor_active(
+                                souk_storage::catalog::vendor_by_id(db, v)
+                                    .await?
+                                    .map(|v| v.status)
+                                    .as_deref(),
+                            )
+                    }
+                    Audience::Order(_) => true,
+                },
+            },
+        })
+    }
+    .await;
+    verdict.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot re-check a stream's access; keeping it until the next check");
+        true
+    })
+}
+
 async fn open_stream(
     state: &AppState,
     audience: Audience,
+    grant: Grant,
     resume_after: Option<i64>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
     let hub = &state.events;
@@ -306,6 +378,10 @@ async fn open_stream(
         last_sent,
         already_there,
         truncated,
+        grant,
+        db: state.db.clone(),
+        recheck_every: state.config.stream_recheck,
+        next_check: tokio::time::Instant::now() + state.config.stream_recheck,
         _slot: Slot::new(permit),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
@@ -326,6 +402,14 @@ async fn open_stream(
             let received = tokio::select! {
                 r = s.live.recv() => r,
                 _ = s.closing.changed() => return None,
+                () = tokio::time::sleep_until(s.next_check) => {
+                    if !still_allowed(&s.db, s.grant, s.audience).await {
+                        metrics::counter!("souk_sse_revoked_total").increment(1);
+                        return None;
+                    }
+                    s.next_check = tokio::time::Instant::now() + s.recheck_every;
+                    continue;
+                }
             };
             match received {
                 Ok(e) if e.id > s.last_sent && s.already_there.remove(&e.id) => {
@@ -379,7 +463,18 @@ pub async fn order_events(
     }
     let detail = readable_order(&state, &caller, &headers, &id).await?;
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
-    open_stream(&state, Audience::Order(detail.order.id), resume).await
+    // The owner's session is checked again; a guest's token is not (it does not expire).
+    let owner = caller
+        .0
+        .as_ref()
+        .filter(|p| detail.order.user_id == Some(p.user_id));
+    open_stream(
+        &state,
+        Audience::Order(detail.order.id),
+        Grant::of(owner),
+        resume,
+    )
+    .await
 }
 
 /// Live feed for a vendor: its new orders and their payment, fulfilment, cancellation and
@@ -403,7 +498,8 @@ pub async fn vendor_events(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
-    open_stream(&state, Audience::Vendor(staff.vendor_id), resume).await
+    let grant = Grant::of(Some(&staff.principal));
+    open_stream(&state, Audience::Vendor(staff.vendor_id), grant, resume).await
 }
 
 /// The platform feed for admins: every order event.
@@ -420,10 +516,10 @@ pub async fn vendor_events(
     ))]
 pub async fn admin_events(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
-    open_stream(&state, Audience::Admin, resume).await
+    open_stream(&state, Audience::Admin, Grant::of(Some(&admin.0)), resume).await
 }

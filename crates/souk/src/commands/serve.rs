@@ -36,6 +36,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         payment_reconcile_age: Duration::from_secs(global.payment_reconcile_secs),
         payment_reconcile_interval: Duration::from_secs(global.payment_reconcile_secs),
         max_streams: args.max_streams as usize,
+        stream_recheck: Duration::from_secs(30),
         webhooks: souk_http::WebhookSettings {
             server_key: server_key.clone(),
             policy: webhook_policy(global),

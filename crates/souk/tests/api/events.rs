@@ -428,3 +428,62 @@ async fn a_fresh_stream_gets_an_event_committed_after_it_opened_even_with_a_lowe
         "the event committed before the stream opened is not sent"
     );
 }
+
+/// An open stream follows its caller's access: a logout, a suspended vendor or a revoked API
+/// key ends it at the next check; a caller who keeps access keeps the stream.
+#[tokio::test]
+async fn a_stream_ends_when_its_access_ends() {
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        stream_recheck: Duration::from_millis(300),
+        ..souk_http::HttpConfig::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let ended_soon = |mut s: SseClient| async move {
+        let started = std::time::Instant::now();
+        let next = s.next(Duration::from_secs(5)).await;
+        next.is_none() && started.elapsed() < Duration::from_secs(3)
+    };
+
+    let (leaver, _) = app
+        .approved_vendor(&admin, "leaver@example.com", "leaving")
+        .await;
+    let stream = SseClient::open(&app, "/api/vendor/events", Some(&leaver), None).await;
+    assert_eq!(app.post_auth("/api/auth/logout", &leaver).await.0, 204);
+    assert!(ended_soon(stream).await, "logout ends the vendor's stream");
+
+    let (suspended, suspended_id) = app
+        .approved_vendor(&admin, "suspended@example.com", "suspended")
+        .await;
+    let stream = SseClient::open(&app, "/api/vendor/events", Some(&suspended), None).await;
+    let path = format!("/api/admin/vendors/{suspended_id}/suspend");
+    assert_eq!(app.post_auth(&path, &admin).await.0, 200);
+    assert!(
+        ended_soon(stream).await,
+        "suspension ends the vendor's stream"
+    );
+
+    let (status, key) = app
+        .send(
+            Method::POST,
+            "/api/admin/api-keys",
+            &admin,
+            Some(json!({"name": "dashboard", "scopes": ["admin:read"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    let stream = SseClient::open(&app, "/api/admin/events", Some(&secret), None).await;
+    let mut own = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
+    let revoke = format!("/api/admin/api-keys/{}", key["id"].as_str().unwrap());
+    assert_eq!(app.send(Method::DELETE, &revoke, &admin, None).await.0, 204);
+    assert!(ended_soon(stream).await, "revoking the key ends its stream");
+
+    // The admin's own stream lived through several checks and still works.
+    app.vendor_owner("newcomer@example.com", "newcomer").await;
+    let event = own
+        .next(Duration::from_secs(3))
+        .await
+        .expect("the admin's stream is still open");
+    assert_eq!(event.kind, "vendor.applied");
+}
