@@ -719,14 +719,21 @@ pub async fn merge_into_customer(
                         .bind(MAX_QUANTITY)
                         .execute(&mut *conn)
                         .await?;
-                        // The guest's other lines move over as they are.
+                        // The guest's other lines move over as they are, oldest first, as many
+                        // as fit under the line cap; the rest are dropped with the guest cart.
+                        let lines: i64 =
+                            sqlx::query_scalar("SELECT COUNT(*) FROM cart_items WHERE cart_id = $1")
+                                .bind(own)
+                                .fetch_one(&mut *conn)
+                                .await?;
                         sqlx::query(
-                            "UPDATE cart_items SET cart_id = $2 WHERE cart_id = $1 AND NOT EXISTS \
-                             (SELECT 1 FROM cart_items o WHERE o.cart_id = $2 \
-                               AND o.variant_id = cart_items.variant_id AND o.note = cart_items.note)",
+                            "UPDATE cart_items SET cart_id = $2 WHERE id IN (SELECT g.id FROM cart_items g \
+                             WHERE g.cart_id = $1 AND NOT EXISTS (SELECT 1 FROM cart_items o WHERE o.cart_id = $2 \
+                               AND o.variant_id = g.variant_id AND o.note = g.note) ORDER BY g.id LIMIT $3)",
                         )
                         .bind(guest_cart)
                         .bind(own)
+                        .bind((MAX_LINES - lines).max(0))
                         .execute(&mut *conn)
                         .await?;
                         sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")

@@ -1308,3 +1308,80 @@ async fn an_order_with_nothing_to_pay_is_paid_at_once() {
     assert!(order["paid_at"].is_string());
     assert_eq!(app.stock_of(&variant).await, 4);
 }
+
+/// A guest cart merged at login never takes the customer's cart past its 100-line cap: lines
+/// both have add up, and of the guest's other lines the oldest that fit move over.
+#[tokio::test]
+async fn a_merged_cart_keeps_the_line_cap() {
+    let app = TestApp::spawn().await;
+    app.seed(
+        "many",
+        &[
+            stocked("left", &[100; 60], 10),
+            stocked("right", &[100; 60], 10),
+        ],
+    )
+    .await;
+    let left = app.variant_ids("left").await;
+    let right = app.variant_ids("right").await;
+    let token = app.register("hoarder@example.com").await;
+    let (_, own) = app
+        .send(Method::POST, "/api/store/carts", &token, None)
+        .await;
+    let own_id = own["id"].as_str().unwrap().to_owned();
+    for v in &left {
+        let (status, body) = app
+            .send(
+                Method::POST,
+                &format!("/api/store/carts/{own_id}/items"),
+                &token,
+                Some(json!({"variant_id": v, "quantity": 1})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // The guest has one line the customer has too, then 60 new ones.
+    let guest = app.cart_with(&left[0], 2).await;
+    for v in &right {
+        app.add_to_cart(&guest, v, 1).await;
+    }
+    let response = app
+        .post_json(
+            "/api/auth/login",
+            json!({"email": "hoarder@example.com", "password": "correct horse battery staple", "cart_id": guest}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let session: Value = response.json().await.unwrap();
+    let token = session["token"].as_str().unwrap();
+    let (_, merged) = app
+        .get_auth_json(&format!("/api/store/carts/{own_id}"), token)
+        .await;
+    let lines = merged["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 100, "capped at 100 lines");
+    let quantity_of = |variant: &str| {
+        lines
+            .iter()
+            .find(|l| l["variant_id"] == variant)
+            .map(|l| l["quantity"].as_i64().unwrap())
+    };
+    assert_eq!(quantity_of(&left[0]), Some(3), "shared line added up");
+    assert_eq!(
+        quantity_of(&right[0]),
+        Some(1),
+        "the guest's oldest lines moved"
+    );
+    assert_eq!(quantity_of(&right[39]), Some(1));
+    assert_eq!(quantity_of(&right[40]), None, "past the cap");
+    // Still a working cart: one more line is refused as for any full cart.
+    let (status, problem) = app
+        .send(
+            Method::POST,
+            &format!("/api/store/carts/{own_id}/items"),
+            token,
+            Some(json!({"variant_id": right[59], "quantity": 1})),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+}
