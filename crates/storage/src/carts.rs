@@ -317,6 +317,10 @@ pub struct VendorQuote {
     /// shipping options set up and ships for free.
     pub rate: Option<RateRow>,
     pub shipping: i64,
+    /// What shipping rules see: the vendor's line amounts after the coupon's discount.
+    pub shipping_basis: i64,
+    /// The vendor's lines' weight.
+    pub grams: i64,
     /// Σ line amounts after discount.
     pub goods: i64,
     pub discount: i64,
@@ -382,7 +386,7 @@ pub fn quote(
         },
     };
 
-    // Vendors in cart order, with their pre-discount goods and weight (to pick the cheapest option).
+    // Vendors in cart order, with their goods (replaced below by the discounted amount) and weight.
     let mut vendors: Vec<(Uuid, String, i64, i64, i64)> = Vec::new();
     for l in &s.lines {
         let amount = l.price.saturating_mul(l.quantity);
@@ -400,6 +404,22 @@ pub fn quote(
                 l.commission_bps.unwrap_or(default_commission_bps),
             )),
         }
+    }
+    let tax = s.tax.map(|t| TaxRule {
+        rate: t.rate_bps,
+        inclusive: t.inclusive,
+    });
+    // Shipping rules (a free-over threshold) apply to the goods after the coupon, as charged:
+    // price once without shipping to learn each vendor's discounted goods, then pick options.
+    let unshipped = pricing::price_cart(&priced, coupon.as_ref(), &BTreeMap::new(), tax)?;
+    for v in &mut vendors {
+        v.2 = s
+            .lines
+            .iter()
+            .zip(&unshipped.lines)
+            .filter(|(l, _)| l.vendor_id == v.0)
+            .map(|(_, t)| t.amount - t.discount)
+            .sum();
     }
     let mut chosen: BTreeMap<Uuid, RateRow> = BTreeMap::new();
     for (vendor_id, _, goods, grams, _) in &vendors {
@@ -421,10 +441,6 @@ pub fn quote(
         .iter()
         .map(|(v, r)| (v.to_string(), r.rate()))
         .collect();
-    let tax = s.tax.map(|t| TaxRule {
-        rate: t.rate_bps,
-        inclusive: t.inclusive,
-    });
     // With tax-inclusive prices a line's amount contains its tax; commission is on goods only.
     let tax_in_amount = tax.is_some_and(|t| t.inclusive);
     let mut totals = pricing::price_cart(&priced, coupon.as_ref(), &shipping, tax)?;
@@ -435,30 +451,34 @@ pub fn quote(
 
     let vendor_quotes = vendors
         .into_iter()
-        .map(|(vendor_id, vendor_name, _, _, commission_bps)| {
-            let key = vendor_id.to_string();
-            let (mut goods, mut discount, mut tax, mut lines_total) = (0i64, 0i64, 0i64, 0i64);
-            for (l, t) in s.lines.iter().zip(&totals.lines) {
-                if l.vendor_id == vendor_id {
-                    goods += t.amount - t.discount - if tax_in_amount { t.tax } else { 0 };
-                    discount += t.discount;
-                    tax += t.tax;
-                    lines_total += t.total;
+        .map(
+            |(vendor_id, vendor_name, shipping_basis, grams, commission_bps)| {
+                let key = vendor_id.to_string();
+                let (mut goods, mut discount, mut tax, mut lines_total) = (0i64, 0i64, 0i64, 0i64);
+                for (l, t) in s.lines.iter().zip(&totals.lines) {
+                    if l.vendor_id == vendor_id {
+                        goods += t.amount - t.discount - if tax_in_amount { t.tax } else { 0 };
+                        discount += t.discount;
+                        tax += t.tax;
+                        lines_total += t.total;
+                    }
                 }
-            }
-            let shipping = totals.shipping.get(&key).copied().unwrap_or(0);
-            VendorQuote {
-                vendor_id,
-                vendor_name,
-                rate: chosen.get(&vendor_id).cloned(),
-                shipping,
-                goods,
-                discount,
-                tax,
-                total: lines_total + shipping,
-                commission_bps,
-            }
-        })
+                let shipping = totals.shipping.get(&key).copied().unwrap_or(0);
+                VendorQuote {
+                    vendor_id,
+                    vendor_name,
+                    rate: chosen.get(&vendor_id).cloned(),
+                    shipping,
+                    shipping_basis,
+                    grams,
+                    goods,
+                    discount,
+                    tax,
+                    total: lines_total + shipping,
+                    commission_bps,
+                }
+            },
+        )
         .collect();
     Ok(Quote {
         totals,

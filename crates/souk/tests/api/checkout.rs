@@ -1385,3 +1385,96 @@ async fn a_merged_cart_keeps_the_line_cap() {
         .await;
     assert_eq!(status, 409, "{problem}");
 }
+
+/// A free-over threshold applies to the goods after the coupon, in the options shown, the
+/// default choice and the charge alike: what a shopper is quoted is what they pay.
+#[tokio::test]
+async fn shipping_is_quoted_and_charged_on_the_discounted_goods() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, _) = app
+        .approved_vendor(&admin, "free@example.com", "freeship")
+        .await;
+    app.seed("freeship", &[stocked("rug", &[5200], 10)]).await;
+    let rug = app.variant_ids("rug").await.remove(0);
+    for rate in [
+        json!({"name": "Standard", "kind": "free_over", "amount": 700, "threshold": 5000}),
+        json!({"name": "Courier", "kind": "flat", "amount": 600}),
+    ] {
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/vendor/shipping-rates",
+                &vendor,
+                Some(rate),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, coupon) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "tenoff", "kind": "percent", "value": 1000})),
+        )
+        .await;
+    assert_eq!(status, 201, "{coupon}");
+    let cart = app.cart_with(&rug, 1).await; // 5200: over the threshold
+    let options = async |cart: &str| {
+        let (status, body) = app
+            .shop(
+                Method::GET,
+                &format!("/api/store/carts/{cart}/shipping-options"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["vendors"][0]["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["name"].as_str().unwrap().to_owned(),
+                    o["price"]["amount"].as_i64().unwrap(),
+                    o["selected"].as_bool().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = options(&cart).await;
+    assert!(
+        before.contains(&("Standard".to_owned(), 0, true)),
+        "{before:?}"
+    );
+    // 10 % off: 4680 of goods, under the threshold, so Standard costs 700 and Courier (600)
+    // becomes the cheapest, in the options and in the cart's total.
+    let (status, body) = app
+        .shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "tenoff"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = options(&cart).await;
+    assert!(
+        after.contains(&("Standard".to_owned(), 700, false)),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&("Courier".to_owned(), 600, true)),
+        "{after:?}"
+    );
+    let (_, priced) = app
+        .shop(Method::GET, &format!("/api/store/carts/{cart}"), None)
+        .await;
+    assert_eq!(priced["shipping"]["amount"], 600, "{priced}");
+    let (status, order, _) = app
+        .checkout(&cart, "free-over", &checkout_body("rug@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["shipping"]["amount"], 600);
+    assert_eq!(order["total"]["amount"], 4680 + 600);
+}

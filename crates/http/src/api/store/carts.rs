@@ -611,18 +611,8 @@ pub async fn shipping_options(
         .vendors
         .iter()
         .map(|v| {
-            let goods: i64 = s
-                .lines
-                .iter()
-                .filter(|l| l.vendor_id == v.vendor_id)
-                .map(|l| l.price.saturating_mul(l.quantity))
-                .sum();
-            let grams: i64 = s
-                .lines
-                .iter()
-                .filter(|l| l.vendor_id == v.vendor_id)
-                .map(|l| l.grams.saturating_mul(l.quantity))
-                .sum();
+            // Priced as checkout charges it: on the goods after the coupon.
+            let (goods, grams) = (v.shipping_basis, v.grams);
             VendorShippingBody {
                 vendor_id: v.vendor_id,
                 vendor_name: v.vendor_name.clone(),
