@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::carts::{COUPON_COLUMNS, CouponRow};
-use crate::{Db, StorageError, now_ms};
+use crate::{Db, StorageError, Tx, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct NewCoupon {
@@ -18,11 +18,10 @@ pub struct NewCoupon {
 }
 
 /// Creates a coupon; a taken code is a unique violation.
-pub async fn create(db: &Db, c: &NewCoupon) -> Result<CouponRow, StorageError> {
+pub async fn create(tx: &mut Tx, c: &NewCoupon) -> Result<CouponRow, StorageError> {
     let now = now_ms();
     let id = Uuid::now_v7();
-    let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => {
+    on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO coupons (id, code, kind, value, min_subtotal, starts_at, expires_at, max_uses, \
              per_customer_limit, uses, active, created_at, updated_at) \
@@ -42,7 +41,6 @@ pub async fn create(db: &Db, c: &NewCoupon) -> Result<CouponRow, StorageError> {
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
     Ok(CouponRow {
         id,
         code: c.code.clone(),
@@ -76,17 +74,14 @@ pub async fn by_code(db: &Db, code: &str) -> Result<Option<CouponRow>, StorageEr
 
 /// Turns a coupon on or off; false when there is no such coupon.
 pub async fn set_active(
-    db: &Db,
+    tx: &mut Tx,
     id: Uuid,
     active: bool,
 ) -> Result<Option<CouponRow>, StorageError> {
     let sql = format!(
         "UPDATE coupons SET active = $2, updated_at = $3 WHERE id = $1 RETURNING {COUPON_COLUMNS}"
     );
-    let mut tx = db.begin_write().await?;
-    let row = on_tx!(&mut tx, conn => {
+    Ok(on_tx!(tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(active).bind(now_ms()).fetch_optional(&mut *conn).await?
-    });
-    tx.commit().await?;
-    Ok(row)
+    }))
 }

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::{Db, StorageError, now_ms};
+use crate::{Db, StorageError, Tx, now_ms};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShippingRateRow {
@@ -30,7 +30,7 @@ pub struct NewShippingRate {
 
 /// Adds an option; `None` when the vendor already has [`MAX_SHIPPING_RATES`].
 pub async fn create_shipping_rate(
-    db: &Db,
+    tx: &mut Tx,
     vendor_id: Uuid,
     rate: &NewShippingRate,
 ) -> Result<Option<ShippingRateRow>, StorageError> {
@@ -44,8 +44,7 @@ pub async fn create_shipping_rate(
         per_kg: rate.per_kg,
         created_at: now_ms(),
     };
-    let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
+    let n = on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO shipping_rates (id, vendor_id, name, kind, amount, threshold, per_kg, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
@@ -64,7 +63,6 @@ pub async fn create_shipping_rate(
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
     Ok((n == 1).then_some(row))
 }
 
@@ -85,12 +83,11 @@ pub async fn shipping_rates(
 
 /// Deletes a vendor's option; false when it is not theirs or does not exist.
 pub async fn delete_shipping_rate(
-    db: &Db,
+    tx: &mut Tx,
     vendor_id: Uuid,
     id: Uuid,
 ) -> Result<bool, StorageError> {
-    let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
+    let n = on_tx!(tx, conn => {
         sqlx::query("DELETE FROM shipping_rates WHERE id = $1 AND vendor_id = $2")
             .bind(id)
             .bind(vendor_id)
@@ -98,7 +95,6 @@ pub async fn delete_shipping_rate(
             .await?
             .rows_affected()
     });
-    tx.commit().await?;
     Ok(n == 1)
 }
 
@@ -111,9 +107,8 @@ pub struct TaxRateRow {
     pub updated_at: i64,
 }
 
-pub async fn put_tax_rate(db: &Db, rate: &TaxRateRow) -> Result<(), StorageError> {
-    let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => {
+pub async fn put_tax_rate(tx: &mut Tx, rate: &TaxRateRow) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO tax_rates (country, region, rate_bps, inclusive, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (country, region) DO UPDATE SET rate_bps = excluded.rate_bps, \
@@ -128,7 +123,6 @@ pub async fn put_tax_rate(db: &Db, rate: &TaxRateRow) -> Result<(), StorageError
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
     Ok(())
 }
 

@@ -295,7 +295,8 @@ pub async fn record_payment(
     ))]
 pub async fn complete_order(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderBody>> {
     let id = path_id(&id, "order")?;
@@ -305,6 +306,17 @@ pub async fn complete_order(
         Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
         Err(e) => return Err(invalid_transition(&e)),
     }
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "order.complete",
+        "order",
+        id,
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     state.wake_jobs();
     order(&state, id).await
@@ -375,7 +387,8 @@ pub struct CouponRequest {
     ))]
 pub async fn create_coupon(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
+    client: ClientInfo,
     ApiJson(body): ApiJson<CouponRequest>,
 ) -> ApiResult<(StatusCode, Json<CouponBody>)> {
     let mut errors = Vec::new();
@@ -444,19 +457,35 @@ pub async fn create_coupon(
         max_uses: body.max_uses,
         per_customer_limit: body.per_customer_limit,
     };
-    match coupons::create(&state.db, &new).await {
-        Ok(c) => Ok((
-            StatusCode::CREATED,
-            Json(coupon_body(&c, state.config.currency.code())),
-        )),
-        Err(e) if e.is_unique_violation() => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "coupon_code_taken",
-            "Code taken",
-            "a coupon with this code exists",
-        )),
-        Err(e) => Err(e.into()),
-    }
+    let mut tx = state.db.begin_write().await?;
+    let c = match coupons::create(&mut tx, &new).await {
+        Ok(c) => c,
+        Err(e) if e.is_unique_violation() => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "coupon_code_taken",
+                "Code taken",
+                "a coupon with this code exists",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "coupon.create",
+        "coupon",
+        c.id,
+        None,
+        serde_json::json!({"code": c.code, "kind": c.kind, "value": c.value}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(coupon_body(&c, state.config.currency.code())),
+    ))
 }
 
 /// All coupons, newest first.
@@ -490,14 +519,32 @@ pub struct CouponActiveRequest {
     ))]
 pub async fn set_coupon_active(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
+    client: ClientInfo,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CouponActiveRequest>,
 ) -> ApiResult<Json<CouponBody>> {
     let id = path_id(&id, "coupon")?;
-    let c = coupons::set_active(&state.db, id, body.active)
+    let mut tx = state.db.begin_write().await?;
+    let c = coupons::set_active(&mut tx, id, body.active)
         .await?
         .ok_or_else(|| ApiError::not_found("no such coupon"))?;
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        if body.active {
+            "coupon.activate"
+        } else {
+            "coupon.deactivate"
+        },
+        "coupon",
+        id,
+        None,
+        serde_json::json!({"code": c.code}),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(coupon_body(&c, state.config.currency.code())))
 }
 
@@ -548,7 +595,8 @@ pub async fn list_tax_rates(
     ))]
 pub async fn put_tax_rate(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
+    client: ClientInfo,
     ApiJson(body): ApiJson<TaxRateBody>,
 ) -> ApiResult<Json<TaxRateBody>> {
     let country = body.country.trim().to_ascii_uppercase();
@@ -575,8 +623,9 @@ pub async fn put_tax_rate(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let mut tx = state.db.begin_write().await?;
     rates::put_tax_rate(
-        &state.db,
+        &mut tx,
         &TaxRateRow {
             country: country.clone(),
             region: region.clone(),
@@ -586,6 +635,18 @@ pub async fn put_tax_rate(
         },
     )
     .await?;
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "tax_rate.put",
+        "tax_rate",
+        format!("{country}/{region}"),
+        None,
+        serde_json::json!({"rate_bps": body.rate_bps, "inclusive": body.inclusive}),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(TaxRateBody {
         country,
         region,

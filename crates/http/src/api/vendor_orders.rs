@@ -351,6 +351,7 @@ pub async fn list_rates(
 pub async fn create_rate(
     State(state): State<AppState>,
     staff: VendorStaff,
+    client: ClientInfo,
     ApiJson(body): ApiJson<ShippingRateRequest>,
 ) -> ApiResult<(StatusCode, Json<ShippingRateBody>)> {
     let mut errors = Vec::new();
@@ -394,7 +395,8 @@ pub async fn create_rate(
             .flatten(),
         per_kg: (body.kind == "by_weight").then_some(body.per_kg).flatten(),
     };
-    let row = rates::create_shipping_rate(&state.db, staff.vendor_id, &new)
+    let mut tx = state.db.begin_write().await?;
+    let row = rates::create_shipping_rate(&mut tx, staff.vendor_id, &new)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -404,6 +406,18 @@ pub async fn create_rate(
                 format!("at most {} options per vendor", rates::MAX_SHIPPING_RATES),
             )
         })?;
+    audit(
+        &mut tx,
+        &staff.principal,
+        &client.ip,
+        "shipping_rate.create",
+        "shipping_rate",
+        row.id,
+        Some(staff.vendor_id),
+        serde_json::json!({"name": row.name, "kind": row.kind, "amount": row.amount}),
+    )
+    .await?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(rate_body(&row, state.config.currency.code())),
@@ -421,12 +435,25 @@ pub async fn create_rate(
 pub async fn delete_rate(
     State(state): State<AppState>,
     staff: VendorStaff,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "shipping option")?;
-    if rates::delete_shipping_rate(&state.db, staff.vendor_id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("no such shipping option"))
+    let mut tx = state.db.begin_write().await?;
+    if !rates::delete_shipping_rate(&mut tx, staff.vendor_id, id).await? {
+        return Err(ApiError::not_found("no such shipping option"));
     }
+    audit(
+        &mut tx,
+        &staff.principal,
+        &client.ip,
+        "shipping_rate.delete",
+        "shipping_rate",
+        id,
+        Some(staff.vendor_id),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1477,4 +1477,82 @@ async fn shipping_is_quoted_and_charged_on_the_discounted_goods() {
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["shipping"]["amount"], 600);
     assert_eq!(order["total"]["amount"], 4680 + 600);
+    // The vendor's set-up is in the audit log.
+    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let created = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "shipping_rate.create")
+        .inspect(|e| assert_eq!(e["actor_email"], "free@example.com"))
+        .count();
+    assert_eq!(created, 2);
+}
+
+/// Admin changes to money rules leave an audit entry in their own transaction: coupons and tax
+/// rates (a refused change leaves none).
+#[tokio::test]
+async fn admin_money_and_order_changes_are_audited() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.seed("audited", &[stocked("cup", &[800], 5)]).await;
+    let (status, coupon) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "audit5", "kind": "fixed", "value": 500})),
+        )
+        .await;
+    assert_eq!(status, 201, "{coupon}");
+    let id = coupon["id"].as_str().unwrap();
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            &format!("/api/admin/coupons/{id}/active"),
+            &admin,
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/api/admin/tax-rates",
+            &admin,
+            Some(json!({"country": "FR", "rate_bps": 2000, "inclusive": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A refused change (duplicate code) is not recorded.
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(json!({"code": "AUDIT5", "kind": "fixed", "value": 100})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let entries: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["subject_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("tax_rate.put".to_owned(), "FR/".to_owned()),
+            ("coupon.deactivate".to_owned(), id.to_owned()),
+            ("coupon.create".to_owned(), id.to_owned()),
+        ]
+    );
+    assert_eq!(log["items"][0]["actor_email"], "root@souk.test");
 }
