@@ -280,19 +280,16 @@ impl Db {
         Ok(match self {
             Db::Sqlite { write, .. } => {
                 // The safety level cannot change inside a transaction: set it on the one write
-                // connection first, every time, so no transaction inherits another's level.
-                let mut conn = write.acquire().await?;
-                let pragma = match durability {
-                    Durability::Full => "PRAGMA synchronous = FULL",
-                    Durability::Relaxed => "PRAGMA synchronous = NORMAL",
+                // connection just before `BEGIN`, every time, so no transaction inherits
+                // another's level. Both go as one command (SQLite runs them in order and stops
+                // at the first error): one hand-off to the connection's thread instead of two.
+                let conn = write.acquire().await?;
+                let begin = match durability {
+                    Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+                    Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
                 };
-                sqlx::query(pragma).execute(&mut *conn).await?;
                 Tx::Sqlite(
-                    sqlx::Transaction::begin(
-                        conn,
-                        Some(sqlx::SqlStr::from_static("BEGIN IMMEDIATE")),
-                    )
-                    .await?,
+                    sqlx::Transaction::begin(conn, Some(sqlx::SqlStr::from_static(begin))).await?,
                 )
             }
             Db::Postgres(pool) => {
