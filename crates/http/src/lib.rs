@@ -361,6 +361,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::webhooks::vendor::messages))
         .routes(routes!(api::webhooks::vendor::deliveries))
         .routes(routes!(api::webhooks::vendor::redeliver))
+        .routes(routes!(api::webhooks::vendor::send_test))
+        .routes(routes!(api::webhooks::vendor::recover))
         .routes(routes!(
             api::webhooks::admin::create,
             api::webhooks::admin::list
@@ -375,6 +377,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::webhooks::admin::messages))
         .routes(routes!(api::webhooks::admin::deliveries))
         .routes(routes!(api::webhooks::admin::redeliver))
+        .routes(routes!(api::webhooks::admin::send_test))
+        .routes(routes!(api::webhooks::admin::recover))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -479,6 +479,74 @@ pub async fn redeliver(
     Ok(Some(message_id))
 }
 
+/// Queues a `webhook.test` message for one endpoint, whatever its event filter. Returns the
+/// message id.
+pub async fn queue_test(tx: &mut Tx, endpoint_id: Uuid) -> Result<Uuid, StorageError> {
+    let now = now_ms();
+    let id = Uuid::now_v7();
+    let body = serde_json::json!({
+        "id": format!("evt_{}", Uuid::now_v7().simple()),
+        "type": TEST_EVENT,
+        "timestamp": souk_domain::time::rfc3339(now),
+        "data": {"endpoint_id": endpoint_id, "message": "a test event from Souk"},
+    })
+    .to_string();
+    on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "INSERT INTO webhook_messages (id, endpoint_id, event_type, payload, status, attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+        )
+        .bind(id)
+        .bind(endpoint_id)
+        .bind(TEST_EVENT)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    crate::jobs::enqueue_many(tx, &[delivery_job(id, now)]).await?;
+    Ok(id)
+}
+
+/// The event type of test messages (sent on request, never by a change).
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// Messages re-queued by one recovery call at most.
+pub const RECOVER_MAX: i64 = 1000;
+
+/// Queues again an endpoint's `failed` and `skipped` messages created at or after `since_ms`,
+/// oldest first, at most [`RECOVER_MAX`]. Returns how many were queued.
+pub async fn recover(tx: &mut Tx, endpoint_id: Uuid, since_ms: i64) -> Result<usize, StorageError> {
+    let now = now_ms();
+    let ids: Vec<Uuid> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar(
+            "SELECT id FROM webhook_messages WHERE endpoint_id = $1 AND status IN ('failed', 'skipped') \
+             AND created_at >= $2 ORDER BY id LIMIT $3",
+        )
+        .bind(endpoint_id)
+        .bind(since_ms)
+        .bind(RECOVER_MAX)
+        .fetch_all(&mut *conn)
+        .await?
+    });
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "UPDATE webhook_messages SET status = 'pending', updated_at = $1 WHERE id IN ({})",
+            list.join(", ")
+        );
+        let mut args = vec![Arg::I64(now)];
+        args.extend(chunk.iter().map(|id| Arg::Uuid(*id)));
+        on_tx!(&mut *tx, conn => {
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
+        });
+        let jobs: Vec<ScheduledJob> = chunk.iter().map(|id| delivery_job(*id, now)).collect();
+        crate::jobs::enqueue_many(tx, &jobs).await?;
+    }
+    Ok(ids.len())
+}
+
 /// What one HTTP attempt gave.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {

@@ -525,13 +525,100 @@ async fn redeliver(
     ))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// RFC 3339: messages created at or after this time are sent again.
+    pub since: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoverBody {
+    /// Messages queued again (`failed` and `skipped` ones, oldest first).
+    pub queued: usize,
+    /// More remain (at most 1000 per call): call again with the same `since`.
+    pub more: bool,
+}
+
+fn endpoint_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "endpoint_disabled",
+        "Endpoint disabled",
+        "the endpoint is disabled; re-enable it first (PATCH with {\"enabled\": true})",
+    )
+}
+
+async fn send_test(
+    state: &AppState,
+    caller: Caller<'_>,
+    id: &str,
+) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
+    let endpoint = get(state, caller.owner, id).await?;
+    if !endpoint.enabled() {
+        return Err(endpoint_disabled());
+    }
+    let mut tx = state.db.begin_write().await?;
+    let message_id = store::queue_test(&mut tx, endpoint.id).await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedeliveryBody {
+            message_id,
+            webhook_id: message_header_id(message_id),
+            status: "pending".to_owned(),
+        }),
+    ))
+}
+
+async fn recover(
+    state: &AppState,
+    caller: Caller<'_>,
+    id: &str,
+    body: RecoverRequest,
+) -> ApiResult<(StatusCode, Json<RecoverBody>)> {
+    let Some(since) = souk_domain::time::parse_rfc3339(&body.since) else {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "since".into(),
+            message: "must be an RFC 3339 time like 2026-12-01T00:00:00Z".into(),
+        }]));
+    };
+    let endpoint = get(state, caller.owner, id).await?;
+    if !endpoint.enabled() {
+        return Err(endpoint_disabled());
+    }
+    let mut tx = state.db.begin_write().await?;
+    let queued = store::recover(&mut tx, endpoint.id, since).await?;
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.recover",
+        "webhook_endpoint",
+        endpoint.id,
+        endpoint.vendor_id,
+        serde_json::json!({"since": body.since, "queued": queued}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RecoverBody {
+            queued,
+            more: queued as i64 == store::RECOVER_MAX,
+        }),
+    ))
+}
+
 /// The routes of one owner kind: `$who` is the extractor (`VendorStaff` or `Admin`), `$owner`
 /// turns it into the owner and principal, `$base` is the path prefix, `$tag` the OpenAPI tag.
 macro_rules! webhook_routes {
     (
         $module:ident, $who:ty, |$w:ident| $owner:expr, $principal:expr, $tag:literal,
         $list:literal, $one:literal, $secret:literal, $rotate:literal, $messages:literal,
-        $deliveries:literal, $redeliver:literal
+        $deliveries:literal, $redeliver:literal, $test:literal, $recover:literal
     ) => {
         pub mod $module {
             use super::*;
@@ -713,6 +800,47 @@ macro_rules! webhook_routes {
                 let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
                 super::redeliver(&state, caller, &id, &message_id).await
             }
+
+            /// Send a `webhook.test` event to the endpoint now, whatever its event filter.
+            #[utoipa::path(post, path = $test, tag = $tag, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 202, description = "Queued", body = RedeliveryBody),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                    (status = 409, description = "The endpoint is disabled (`endpoint_disabled`)", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn send_test(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path(id): Path<String>,
+            ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::send_test(&state, caller, &id).await
+            }
+
+            /// Send again every `failed` or `skipped` message created since a time (after an
+            /// outage; at most 1000 per call).
+            #[utoipa::path(post, path = $recover, tag = $tag, request_body = RecoverRequest, security(("bearer" = [])),
+                params(("id" = Uuid, Path, description = "Endpoint id")),
+                responses(
+                    (status = 202, description = "Queued", body = RecoverBody),
+                    (status = 400, description = "Invalid `since` (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
+                    (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
+                    (status = 409, description = "The endpoint is disabled (`endpoint_disabled`)", body = Problem, content_type = "application/problem+json"),
+                ))]
+            pub async fn recover(
+                State(state): State<AppState>,
+                $w: $who,
+                client: ClientInfo,
+                Path(id): Path<String>,
+                ApiJson(body): ApiJson<RecoverRequest>,
+            ) -> ApiResult<(StatusCode, Json<RecoverBody>)> {
+                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                super::recover(&state, caller, &id, body).await
+            }
         }
     };
 }
@@ -729,7 +857,9 @@ webhook_routes!(
     "/api/vendor/webhooks/{id}/secret/rotate",
     "/api/vendor/webhooks/{id}/messages",
     "/api/vendor/webhooks/{id}/deliveries",
-    "/api/vendor/webhooks/{id}/messages/{message_id}/redeliver"
+    "/api/vendor/webhooks/{id}/messages/{message_id}/redeliver",
+    "/api/vendor/webhooks/{id}/test",
+    "/api/vendor/webhooks/{id}/recover"
 );
 
 webhook_routes!(
@@ -744,5 +874,7 @@ webhook_routes!(
     "/api/admin/webhooks/{id}/secret/rotate",
     "/api/admin/webhooks/{id}/messages",
     "/api/admin/webhooks/{id}/deliveries",
-    "/api/admin/webhooks/{id}/messages/{message_id}/redeliver"
+    "/api/admin/webhooks/{id}/messages/{message_id}/redeliver",
+    "/api/admin/webhooks/{id}/test",
+    "/api/admin/webhooks/{id}/recover"
 );

@@ -1086,3 +1086,184 @@ async fn kill_9_during_delivery_loses_no_message() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+/// `POST …/test` sends a signed `webhook.test` event whatever the endpoint's filter; a disabled
+/// endpoint refuses it.
+#[tokio::test]
+async fn a_test_event_can_be_sent_on_request() {
+    let app = TestApp::spawn_with_webhooks(setup(100)).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::ok().await;
+    let (endpoint, secret) = app
+        .endpoint("/api/admin/webhooks", &admin, &receiver.url, &["stock.low"])
+        .await;
+    let (status, queued) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/webhooks/{endpoint}/test"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let hits = receiver
+        .wait_until(Duration::from_secs(5), |h| !h.is_empty())
+        .await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].id, queued["webhook_id"].as_str().unwrap());
+    assert_eq!(hits[0].json()["type"], "webhook.test");
+    assert_eq!(hits[0].json()["data"]["endpoint_id"], endpoint.as_str());
+    assert_eq!(verify_with_standardwebhooks(&secret, &hits), vec![true]);
+
+    let (status, _) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/admin/webhooks/{endpoint}"),
+            &admin,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, problem) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/webhooks/{endpoint}/test"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("endpoint_disabled"))
+    );
+}
+
+/// After an outage that disabled the endpoint, `POST …/recover` sends again every message that
+/// failed or was skipped since a time, each under its own `webhook-id`.
+#[tokio::test]
+async fn failed_and_skipped_messages_are_recovered_after_an_outage() {
+    let app = TestApp::spawn_with_webhooks(WorkerSetup {
+        webhook_disable_after: Duration::from_millis(800),
+        ..setup(100)
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = Receiver::start(move |_, _| {
+        let ok = flag.load(std::sync::atomic::Ordering::SeqCst);
+        (if ok { 200 } else { 503 }, Duration::ZERO)
+    })
+    .await;
+    let (endpoint, _) = app
+        .endpoint(
+            "/api/admin/webhooks",
+            &admin,
+            &receiver.url,
+            &["order.paid"],
+        )
+        .await;
+    for n in 0..3 {
+        app.emit("order.paid", None, json!({"n": n})).await;
+    }
+    // Wait for the endpoint to be disabled and every message to be settled (none pending).
+    let started = Instant::now();
+    loop {
+        let (_, messages) = app
+            .get_auth_json(
+                &format!("/api/admin/webhooks/{endpoint}/messages?status=pending"),
+                &admin,
+            )
+            .await;
+        let (_, ep) = app
+            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}"), &admin)
+            .await;
+        if ep["enabled"] == false && messages["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{ep} {messages}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let since = souk_domain::time::rfc3339(souk_storage::now_ms() - 3_600_000);
+    let recover = format!("/api/admin/webhooks/{endpoint}/recover");
+    let (status, problem) = app
+        .send(
+            Method::POST,
+            &recover,
+            &admin,
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("endpoint_disabled"))
+    );
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/admin/webhooks/{endpoint}"),
+            &admin,
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &recover,
+            &admin,
+            Some(json!({"since": "yesterday"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("validation_failed"))
+    );
+    let before = receiver.hits().len();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &recover,
+            &admin,
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["queued"].as_u64(), body["more"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let hits = receiver
+        .wait_until(Duration::from_secs(10), |h| {
+            h[before..]
+                .iter()
+                .filter(|h| h.body.contains("order.paid"))
+                .count()
+                >= 3
+        })
+        .await;
+    let recovered: HashSet<&String> = hits[before..].iter().map(|h| &h.id).collect();
+    assert_eq!(
+        recovered.len(),
+        3,
+        "each message once more, under its own id"
+    );
+    let started = Instant::now();
+    loop {
+        let (_, delivered) = app
+            .get_auth_json(
+                &format!("/api/admin/webhooks/{endpoint}/messages?status=delivered"),
+                &admin,
+            )
+            .await;
+        if delivered["items"].as_array().unwrap().len() == 3 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{delivered}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
