@@ -137,12 +137,12 @@ pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, St
     }))
 }
 
-/// Ids of the events after `after` and up to `upto` that are committed now.
-pub async fn ids_between(db: &Db, after: i64, upto: i64) -> Result<Vec<i64>, StorageError> {
+/// Ids of the events after `after` that are committed now, oldest first, at most `limit`.
+pub async fn ids_after(db: &Db, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
     Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT id FROM events WHERE id > $1 AND id <= $2 ORDER BY id")
+        sqlx::query_scalar("SELECT id FROM events WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after)
-            .bind(upto)
+            .bind(limit)
             .fetch_all(pool)
             .await?
     }))

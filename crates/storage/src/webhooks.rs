@@ -439,26 +439,34 @@ pub async fn redeliver(
     message_id: Uuid,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
-    let previous: Option<String> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar("SELECT status FROM webhook_messages WHERE id = $1 AND endpoint_id = $2")
-            .bind(message_id)
-            .bind(endpoint_id)
-            .fetch_optional(&mut *conn)
-            .await?
+    // A finished message goes back to pending here, once: of two redeliveries at the same
+    // time, the second finds it pending (PostgreSQL re-checks after the row lock) and only
+    // brings the queued job forward, so the message is not sent twice.
+    let reset: Option<Uuid> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE webhook_messages SET status = 'pending', updated_at = $3 \
+             WHERE id = $1 AND endpoint_id = $2 AND status <> 'pending' RETURNING id",
+        )
+        .bind(message_id)
+        .bind(endpoint_id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
     });
-    let Some(previous) = previous else {
-        return Ok(None);
-    };
-    on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE webhook_messages SET status = 'pending', updated_at = $2 WHERE id = $1")
-            .bind(message_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    if reset.is_none() {
+        let exists: Option<Uuid> = on_tx!(&mut *tx, conn => {
+            sqlx::query_scalar("SELECT id FROM webhook_messages WHERE id = $1 AND endpoint_id = $2")
+                .bind(message_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        if exists.is_none() {
+            return Ok(None);
+        }
+    }
     let job = delivery_job(message_id, now);
-    if previous == "pending" {
+    if reset.is_none() {
         // Still waiting for a retry: bring that job forward rather than queue a second one.
         let moved = on_tx!(&mut *tx, conn => {
             sqlx::query(
@@ -530,21 +538,27 @@ pub async fn recover(tx: &mut Tx, endpoint_id: Uuid, since_ms: i64) -> Result<us
         .fetch_all(&mut *conn)
         .await?
     });
+    let mut queued = 0;
     for chunk in ids.chunks(500) {
         let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+        // Only messages still failed or skipped: a concurrent recovery or redelivery that got
+        // there first (PostgreSQL re-checks the condition after waiting for its row lock)
+        // already queued them, so nothing is sent twice.
         let sql = format!(
-            "UPDATE webhook_messages SET status = 'pending', updated_at = $1 WHERE id IN ({})",
+            "UPDATE webhook_messages SET status = 'pending', updated_at = $1 WHERE id IN ({}) \
+             AND status IN ('failed', 'skipped') RETURNING id",
             list.join(", ")
         );
         let mut args = vec![Arg::I64(now)];
         args.extend(chunk.iter().map(|id| Arg::Uuid(*id)));
-        on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
+        let reset: Vec<Uuid> = on_tx!(&mut *tx, conn => {
+            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *conn).await?
         });
-        let jobs: Vec<ScheduledJob> = chunk.iter().map(|id| delivery_job(*id, now)).collect();
+        let jobs: Vec<ScheduledJob> = reset.iter().map(|id| delivery_job(*id, now)).collect();
         crate::jobs::enqueue_many(tx, &jobs).await?;
+        queued += reset.len();
     }
-    Ok(ids.len())
+    Ok(queued)
 }
 
 /// What one HTTP attempt gave.

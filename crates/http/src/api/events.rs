@@ -261,6 +261,13 @@ impl Grant {
     }
 }
 
+/// `every` ± 20 %, so streams opened together (reconnects after a restart) do not all check at
+/// the same moment.
+fn jittered(every: Duration) -> Duration {
+    let spread = (uuid::Uuid::new_v4().as_u128() % 401) as f64 / 1000.0; // 0 ..= 0.4
+    every.mul_f64(0.8 + spread)
+}
+
 /// Whether the holder of `grant` may still read `audience`'s events. A database error keeps
 /// the stream (it is checked again later) rather than cutting every stream at once.
 async fn still_allowed(db: &souk_storage::Db, grant: Grant, audience: Audience) -> bool {
@@ -364,10 +371,21 @@ async fn open_stream(
         // has not broadcast it yet. Ids are not committed in order on PostgreSQL: an event
         // with a lower id than the newest may still commit after this point, and must be sent.
         // So skip exactly the ids committed now that the poller has not broadcast yet.
-        let newest = events::latest_id(&state.db).await?;
-        last_sent = upto.min(newest);
-        if newest > last_sent {
-            already_there.extend(events::ids_between(&state.db, last_sent, newest).await?);
+        // One read, so nothing commits between "what is there" and "from where". The poller
+        // is normally at most a poll behind; if it is far behind (stalled), start after the
+        // newest event instead of holding every id since.
+        const BEHIND_MAX: i64 = 10_000;
+        let start = if upto == i64::MAX {
+            events::latest_id(&state.db).await?
+        } else {
+            upto
+        };
+        let committed = events::ids_after(&state.db, start, BEHIND_MAX + 1).await?;
+        if committed.len() as i64 > BEHIND_MAX {
+            last_sent = events::latest_id(&state.db).await?;
+        } else {
+            last_sent = start;
+            already_there.extend(committed);
         }
     }
     let s = StreamState {
@@ -381,7 +399,7 @@ async fn open_stream(
         grant,
         db: state.db.clone(),
         recheck_every: state.config.stream_recheck,
-        next_check: tokio::time::Instant::now() + state.config.stream_recheck,
+        next_check: tokio::time::Instant::now() + jittered(state.config.stream_recheck),
         _slot: Slot::new(permit),
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
@@ -403,11 +421,17 @@ async fn open_stream(
                 r = s.live.recv() => r,
                 _ = s.closing.changed() => return None,
                 () = tokio::time::sleep_until(s.next_check) => {
-                    if !still_allowed(&s.db, s.grant, s.audience).await {
+                    // Bounded, so a slow database cannot hold the stream (and let its live
+                    // buffer overflow); an unanswered check keeps the stream until the next.
+                    let check = still_allowed(&s.db, s.grant, s.audience);
+                    let allowed = tokio::time::timeout(Duration::from_secs(2), check)
+                        .await
+                        .unwrap_or(true);
+                    if !allowed {
                         metrics::counter!("souk_sse_revoked_total").increment(1);
                         return None;
                     }
-                    s.next_check = tokio::time::Instant::now() + s.recheck_every;
+                    s.next_check = tokio::time::Instant::now() + jittered(s.recheck_every);
                     continue;
                 }
             };

@@ -560,6 +560,17 @@ async fn send_test(
     }
     let mut tx = state.db.begin_write().await?;
     let message_id = store::queue_test(&mut tx, endpoint.id).await?;
+    audit(
+        &mut tx,
+        caller.principal,
+        caller.ip,
+        "webhook.test",
+        "webhook_endpoint",
+        endpoint.id,
+        endpoint.vendor_id,
+        serde_json::json!({"message_id": message_id}),
+    )
+    .await?;
     tx.commit().await?;
     state.wake_jobs();
     Ok((
