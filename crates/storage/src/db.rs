@@ -304,6 +304,21 @@ impl Db {
         })
     }
 
+    /// Housekeeping: runs one `DELETE … WHERE … < $1` with `before_ms` in a relaxed write (a
+    /// purge that a power cut undoes is simply redone) and returns the rows deleted.
+    pub(crate) async fn purge(
+        &self,
+        sql: &'static str,
+        before_ms: i64,
+    ) -> Result<u64, StorageError> {
+        let mut tx = self.begin_relaxed_write().await?;
+        let n = on_tx!(&mut tx, conn => {
+            sqlx::query(sql).bind(before_ms).execute(&mut *conn).await?.rows_affected()
+        });
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StorageError> {
         on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;

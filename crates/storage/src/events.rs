@@ -211,14 +211,6 @@ pub async fn backlog(
 
 /// Forgets events created before `before_ms` (past the replay window).
 pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
-    let mut tx = db.begin_relaxed_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM events WHERE created_at < $1")
-            .bind(before_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(n)
+    db.purge("DELETE FROM events WHERE created_at < $1", before_ms)
+        .await
 }

@@ -337,14 +337,9 @@ pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, StorageError> {
 
 /// Deletes finished (done) jobs older than `before_ms`; dead jobs are kept.
 pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
-    let mut tx = db.begin_relaxed_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM jobs WHERE status = 'done' AND finished_at < $1")
-            .bind(before_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(n)
+    db.purge(
+        "DELETE FROM jobs WHERE status = 'done' AND finished_at < $1",
+        before_ms,
+    )
+    .await
 }

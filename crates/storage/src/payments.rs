@@ -749,16 +749,11 @@ pub async fn cancel_unsent(tx: &mut Tx, payment_id: Uuid) -> Result<(), StorageE
 /// Forgets processed webhook event ids received before `before_ms` (providers stop retrying
 /// long before: Stripe after three days).
 pub async fn purge_webhook_events(db: &crate::Db, before_ms: i64) -> Result<u64, StorageError> {
-    let mut tx = db.begin_relaxed_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
-            .bind(before_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(n)
+    db.purge(
+        "DELETE FROM webhook_events WHERE received_at < $1",
+        before_ms,
+    )
+    .await
 }
 
 /// Every provider payment attempt of an order, oldest first.

@@ -724,14 +724,9 @@ pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>,
 
 /// Forgets finished messages (and their log) created before `before_ms`.
 pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
-    let mut tx = db.begin_relaxed_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM webhook_messages WHERE created_at < $1 AND status <> 'pending'")
-            .bind(before_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(n)
+    db.purge(
+        "DELETE FROM webhook_messages WHERE created_at < $1 AND status <> 'pending'",
+        before_ms,
+    )
+    .await
 }

@@ -100,6 +100,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Creates a vendor's shipping options.
+    pub async fn shipping_rates(&self, vendor: &str, rates: impl IntoIterator<Item = Value>) {
+        for rate in rates {
+            let (status, body) = self
+                .send(
+                    Method::POST,
+                    "/api/vendor/shipping-rates",
+                    vendor,
+                    Some(rate),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+
     /// A cart holding `quantity` of `variant`, ready to check out.
     pub async fn cart_with(&self, variant: &str, quantity: i64) -> String {
         let cart = self.new_cart().await;
@@ -259,21 +274,15 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
         .await;
     app.seed("shipper", &[stocked("crate", &[4000], 10)]).await;
     let v = app.variant_ids("crate").await.remove(0);
-    for rate in [
-        json!({"name": "Express", "kind": "flat", "amount": 900}),
-        json!({"name": "Standard", "kind": "free_over", "amount": 500, "threshold": 10000}),
-        json!({"name": "Freight", "kind": "by_weight", "amount": 200, "per_kg": 100}),
-    ] {
-        let (status, body) = app
-            .send(
-                Method::POST,
-                "/api/vendor/shipping-rates",
-                &vendor,
-                Some(rate),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
+    app.shipping_rates(
+        &vendor,
+        [
+            json!({"name": "Express", "kind": "flat", "amount": 900}),
+            json!({"name": "Standard", "kind": "free_over", "amount": 500, "threshold": 10000}),
+            json!({"name": "Freight", "kind": "by_weight", "amount": 200, "per_kg": 100}),
+        ],
+    )
+    .await;
     let (status, body) = app
         .send(
             Method::POST,
@@ -1397,20 +1406,14 @@ async fn shipping_is_quoted_and_charged_on_the_discounted_goods() {
         .await;
     app.seed("freeship", &[stocked("rug", &[5200], 10)]).await;
     let rug = app.variant_ids("rug").await.remove(0);
-    for rate in [
-        json!({"name": "Standard", "kind": "free_over", "amount": 700, "threshold": 5000}),
-        json!({"name": "Courier", "kind": "flat", "amount": 600}),
-    ] {
-        let (status, body) = app
-            .send(
-                Method::POST,
-                "/api/vendor/shipping-rates",
-                &vendor,
-                Some(rate),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
+    app.shipping_rates(
+        &vendor,
+        [
+            json!({"name": "Standard", "kind": "free_over", "amount": 700, "threshold": 5000}),
+            json!({"name": "Courier", "kind": "flat", "amount": 600}),
+        ],
+    )
+    .await;
     let (status, coupon) = app
         .send(
             Method::POST,
