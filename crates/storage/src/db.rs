@@ -1,7 +1,8 @@
 //! The database handle: SQLite (a one-connection write pool plus a read pool) or PostgreSQL.
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -172,6 +173,26 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// Adds up the time SQLite's one write connection spends checked out of its pool.
+#[derive(Default)]
+struct WriterClock {
+    since: std::sync::Mutex<Option<Instant>>,
+}
+
+impl WriterClock {
+    fn checked_out(&self) {
+        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn returned(&self) {
+        let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(since) = since {
+            metrics::counter!("souk_db_writer_busy_microseconds_total")
+                .increment(since.elapsed().as_micros() as u64);
+        }
+    }
+}
+
 /// SQLite's busy timeout: how long a writer waits for another process's write lock.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -196,15 +217,30 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // How long the one write connection is checked out: its busy share is the share of
+            // the SQLite write capacity in use (`souk_db_writer_busy_microseconds_total`).
+            let checked_out = Arc::new(WriterClock::default());
+            let on_acquire = checked_out.clone();
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(options.acquire_timeout)
+                .before_acquire(move |_, _| {
+                    on_acquire.checked_out();
+                    Box::pin(async { Ok(true) })
+                })
+                .after_release(move |_, _| {
+                    checked_out.returned();
+                    Box::pin(async { Ok(true) })
+                })
                 .connect_with(connect.clone())
                 .await?;
+            // A local file cannot drop a connection the way a network can: no liveness ping (a
+            // round trip to the connection's thread) each time a reader is handed out.
             let read = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.max(1))
                 .acquire_timeout(options.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_with(connect)
                 .await?;
             let db = Db::Sqlite { read, write };
@@ -277,6 +313,13 @@ impl Db {
     }
 
     async fn begin(&self, durability: Durability) -> Result<Tx, StorageError> {
+        let asked = Instant::now();
+        let tx = self.begin_now(durability).await;
+        metrics::histogram!("souk_db_write_wait_seconds").record(asked.elapsed());
+        tx
+    }
+
+    async fn begin_now(&self, durability: Durability) -> Result<Tx, StorageError> {
         Ok(match self {
             Db::Sqlite { write, .. } => {
                 // The safety level cannot change inside a transaction: set it on the one write

@@ -76,6 +76,43 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_pool() {
     );
 }
 
+/// One value of a metric without labels from the Prometheus text (0 when it is not there yet).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// Operators can see how loaded the write path is: how long writes wait to begin, and on SQLite
+/// how much of the time its one write connection is busy (when it nears 100 %, writes queue).
+#[tokio::test]
+async fn metrics_show_how_long_writes_wait_and_how_busy_the_sqlite_writer_is() {
+    let app = TestApp::spawn().await;
+    let before = app.get("/metrics").await.text().await.unwrap();
+    for _ in 0..3 {
+        let response = app
+            .client
+            .post(app.url("/api/store/carts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let after = app.get("/metrics").await.text().await.unwrap();
+    let waits = metric(&after, "souk_db_write_wait_seconds_count")
+        - metric(&before, "souk_db_write_wait_seconds_count");
+    assert!(waits >= 3.0, "three carts, three writes: {after}");
+    assert!(
+        after.contains("souk_db_write_wait_seconds_bucket"),
+        "{after}"
+    );
+    if !crate::helpers::on_postgres() {
+        let busy = metric(&after, "souk_db_writer_busy_microseconds_total")
+            - metric(&before, "souk_db_writer_busy_microseconds_total");
+        assert!(busy > 0.0, "{after}");
+    }
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_route_and_error() {
     let app = TestApp::spawn().await;
