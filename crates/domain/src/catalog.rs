@@ -143,10 +143,20 @@ pub struct VariantDraft {
     pub option_values: Vec<String>,
     pub price: i64,
     pub compare_at_price: Option<i64>,
-    pub stock: i64,
+    /// Units on hand. `None`: an existing variant keeps the stock it has (a new one starts at
+    /// 0), so saving a product loaded a while ago never undoes the sales made since.
+    pub stock: Option<i64>,
     pub track_inventory: bool,
     pub grams: i64,
 }
+
+/// The most units one variant may hold (also the bound of the stock endpoint): far above any
+/// shop's stock, far below where restoring a cancelled order's units could overflow.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+/// The highest price, in minor units (10 billion in a two-decimal currency).
+pub const MAX_PRICE: i64 = 1_000_000_000_000;
+/// The heaviest variant, in grams (1,000 tonnes): keeps weight sums of a cart far from overflow.
+pub const MAX_GRAMS: i64 = 1_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageDraft {
@@ -212,18 +222,29 @@ impl ProductDraft {
             }
             if v.price < 0 {
                 problems.push("price must not be negative".to_owned());
+            } else if v.price > MAX_PRICE {
+                problems.push(format!("price must be at most {MAX_PRICE}"));
             }
             if v.compare_at_price.is_some_and(|c| c < 0) {
                 problems.push("compare-at price must not be negative".to_owned());
+            } else if v.compare_at_price.is_some_and(|c| c > MAX_PRICE) {
+                problems.push(format!("compare-at price must be at most {MAX_PRICE}"));
             }
-            if v.stock < 0 {
-                problems.push(format!(
+            match v.stock {
+                Some(s) if s < 0 => problems.push(format!(
                     "variant {}: stock must not be negative",
                     v.describe()
-                ));
+                )),
+                Some(s) if s > MAX_STOCK => problems.push(format!(
+                    "variant {}: stock must be at most {MAX_STOCK}",
+                    v.describe()
+                )),
+                _ => {}
             }
             if v.grams < 0 {
                 problems.push("weight must not be negative".to_owned());
+            } else if v.grams > MAX_GRAMS {
+                problems.push(format!("weight must be at most {MAX_GRAMS} grams"));
             }
         }
         for image in &self.images {
@@ -476,7 +497,7 @@ mod tests {
                 option_values: vec!["S".into()],
                 price: 100,
                 compare_at_price: None,
-                stock: 1,
+                stock: Some(1),
                 track_inventory: true,
                 grams: 0,
             }],
@@ -507,7 +528,7 @@ mod tests {
         let mut d = draft();
         d.title = " ".into();
         let mut twin = d.variants[0].clone();
-        twin.stock = -1;
+        twin.stock = Some(-1);
         d.variants.push(twin);
         d.images.push(ImageDraft {
             url: "ftp://x".into(),

@@ -263,13 +263,16 @@ pub fn normalise_coupon_code(code: &str) -> Option<String> {
     .then_some(code)
 }
 
-/// The guest's order access token, derived from the checkout's idempotency key and the order
-/// id. Neither the token nor the key is stored (only their hashes), yet a replayed checkout
-/// response carries the same token: the client sends the key again.
-pub fn order_access_token(idempotency_key: &str, order_id: &[u8]) -> String {
-    let mut mac =
-        hmac::Hmac::<Sha256>::new_from_slice(idempotency_key.as_bytes()).expect("any key length");
+/// The guest's order access token: an HMAC under the server key of the checkout's idempotency
+/// key and the order id. Neither the token nor the key is stored (only their hashes), yet a
+/// replayed checkout response carries the same token: the client sends the key again. The
+/// server key keeps it unguessable even when a client's idempotency keys are predictable and
+/// the order id is known (vendors see it).
+pub fn order_access_token(server_key: &[u8], idempotency_key: &str, order_id: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(server_key).expect("any key length");
     mac.update(b"souk-order-access:");
+    mac.update(&(idempotency_key.len() as u64).to_be_bytes());
+    mac.update(idempotency_key.as_bytes());
     mac.update(order_id);
     format!(
         "souk_o_{}",
@@ -393,10 +396,11 @@ mod tests {
 
     #[test]
     fn access_tokens_depend_on_key_and_salt() {
-        let a = order_access_token("key-1", b"salt");
-        assert_eq!(a, order_access_token("key-1", b"salt"));
-        assert_ne!(a, order_access_token("key-2", b"salt"));
-        assert_ne!(a, order_access_token("key-1", b"pepper"));
+        let a = order_access_token(b"server", "key-1", b"salt");
+        assert_eq!(a, order_access_token(b"server", "key-1", b"salt"));
+        assert_ne!(a, order_access_token(b"server", "key-2", b"salt"));
+        assert_ne!(a, order_access_token(b"server", "key-1", b"pepper"));
+        assert_ne!(a, order_access_token(b"other", "key-1", b"salt"));
         assert!(a.starts_with("souk_o_") && a.len() > 40);
     }
 }

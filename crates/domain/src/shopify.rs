@@ -336,21 +336,22 @@ fn add_row(
                     .map_err(|e| errors.push(format!("Variant Compare At Price: {e}")))
                     .ok()
             });
+        // No quantity: a variant already in the shop keeps its stock (a new one starts at 0).
         let stock = match columns.get(record, "Variant Inventory Qty") {
-            None => 0,
+            None => None,
             Some(q) => match parse_whole(q) {
-                Some(n) if n >= 0 => n,
+                Some(n) if n >= 0 => Some(n),
                 Some(_) => {
                     errors.push(format!(
                         "Variant Inventory Qty must not be negative, got {q}"
                     ));
-                    0
+                    None
                 }
                 None => {
                     errors.push(format!(
                         "Variant Inventory Qty must be a whole number, not '{q}'"
                     ));
-                    0
+                    None
                 }
             },
         };
@@ -536,7 +537,7 @@ pub fn write_product<W: Write>(
                 "Variant Inventory Tracker",
                 if v.track_inventory { "shopify" } else { "" }.to_owned(),
             );
-            set("Variant Inventory Qty", v.stock.to_string());
+            set("Variant Inventory Qty", v.stock.unwrap_or(0).to_string());
             set("Variant Inventory Policy", "deny".to_owned());
             set("Variant Fulfillment Service", "manual".to_owned());
             set("Variant Price", format_decimal(v.price, currency));

@@ -106,8 +106,24 @@ async fn ensure_at_provider(
         Ok(remote) => {
             if payment.provider_ref.is_none() {
                 let mut tx = db.begin_write().await?;
-                store::set_provider_ref(&mut tx, payment.id, &remote.provider_ref).await?;
+                let now =
+                    store::set_provider_ref(&mut tx, payment.id, &remote.provider_ref).await?;
                 tx.commit().await?;
+                if now == PaymentState::Canceled {
+                    // The order was cancelled while the provider was creating this payment:
+                    // nobody may pay it. Its client secret is never handed out, so even if the
+                    // provider cannot be reached now, no shopper can complete it.
+                    if let Err(e) = provider.cancel_payment(&remote.provider_ref).await {
+                        tracing::warn!(order = %payment.order_id, error = %e,
+                            "could not call off the payment of a cancelled order");
+                    }
+                    return Ok(PaymentStatus {
+                        provider: payment.provider,
+                        state: PaymentState::Canceled,
+                        client_secret: None,
+                        last_error: None,
+                    });
+                }
             }
             // What Souk recorded, not what the provider said: an observation can be refused
             // (a different amount) and then must not show as paid.

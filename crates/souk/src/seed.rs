@@ -102,11 +102,11 @@ pub fn demo_products() -> Vec<(&'static str, &'static str, ProductDraft)> {
                     price: price + (k as i64 % 2) * 200,
                     compare_at_price: (i % 5 == 0).then_some(price + 1000),
                     // A few sold-out products so `in_stock=true` has something to filter.
-                    stock: if i % 9 == 4 {
+                    stock: Some(if i % 9 == 4 {
                         0
                     } else {
                         ((i * 7 + k * 3) % 25 + 1) as i64
-                    },
+                    }),
                     track_inventory: true,
                     grams: 250 + (k as i64) * 50,
                 })

@@ -262,8 +262,11 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
             }
             None => None,
         };
+        // A guest cart's email is unverified: counting its uses would tell anyone whether an
+        // address has used a coupon. Guests meet the per-customer limit at checkout, where the
+        // redemption rows enforce it anyway; a customer's own cart shows it up front.
         let uses: i64 = match (&coupon, email.is_empty()) {
-            (Some(c), false) if c.per_customer_limit.is_some() => {
+            (Some(c), false) if c.per_customer_limit.is_some() && cart.user_id.is_some() => {
                 sqlx::query_scalar(
                     "SELECT COUNT(*) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2",
                 )
@@ -701,9 +704,15 @@ pub async fn merge_into_customer(
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
+    // The guest cart stays locked (PostgreSQL) until the merge commits: a checkout of it racing
+    // the login either claims it first (then nothing merges) or waits and finds it merged.
+    let read_guest = format!(
+        "SELECT user_id, status FROM carts WHERE id = $1{}",
+        crate::dialect::for_update(tx.backend())
+    );
     let result = on_tx!(&mut tx, conn => {
         let guest: Option<(Option<Uuid>, String)> =
-            sqlx::query_as("SELECT user_id, status FROM carts WHERE id = $1")
+            sqlx::query_as(sqlx::AssertSqlSafe(read_guest))
                 .bind(guest_cart)
                 .fetch_optional(&mut *conn)
                 .await?;

@@ -373,34 +373,44 @@ pub async fn checkout(
     };
     insert_order(&mut tx, &detail).await?;
     if let Some(coupon) = &snapshot.coupon {
-        // The customer's next use number. A concurrent checkout by the same customer may take
-        // the same number first: `ON CONFLICT DO NOTHING` waits for it to commit (or roll
-        // back) and inserts nothing, and the next round reads the new highest number — so a
-        // limit of 2 lets two concurrent checkouts through, not one.
-        let mut seq = None;
-        for _ in 0..=coupon.per_customer_limit.unwrap_or(1).min(20) {
+        // One row per use by this customer, numbered 1, 2, …: the unique (coupon, customer,
+        // seq) key is what holds the per-customer limit under concurrency. With a limit, the
+        // lowest free number up to it is taken (a cancelled order's number is free again); a
+        // concurrent checkout taking the same number first makes `ON CONFLICT DO NOTHING`
+        // wait for it and insert nothing, and the next number is tried.
+        let insert = |seq: &str| {
+            format!(
+                "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
+                 VALUES ($1, $2, {seq}, $3, $4) \
+                 ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq"
+            )
+        };
+        let next = "COALESCE((SELECT MAX(seq) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2), 0) + 1";
+        let tries: Vec<String> = match coupon.per_customer_limit {
+            Some(limit) => (1..=limit.clamp(0, 100))
+                .map(|seq| insert(&seq.to_string()))
+                .collect(),
+            // No limit: the uses are still recorded (a limit set later counts them).
+            None => (0..5).map(|_| insert(next)).collect(),
+        };
+        let mut recorded = false;
+        for sql in tries {
             let inserted: Option<i64> = on_tx!(&mut tx, conn => {
-                sqlx::query_scalar(
-                    "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
-                     SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM coupon_redemptions \
-                     WHERE coupon_id = $1 AND customer = $2 \
-                     ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq",
-                )
-                .bind(coupon.id)
-                .bind(&req.email)
-                .bind(order_id)
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await?
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(coupon.id)
+                    .bind(&req.email)
+                    .bind(order_id)
+                    .bind(now)
+                    .fetch_optional(&mut *conn)
+                    .await?
             });
             if inserted.is_some() {
-                seq = inserted;
+                recorded = true;
                 break;
             }
         }
-        match seq {
-            Some(seq) if coupon.per_customer_limit.is_none_or(|l| seq <= l) => {}
-            _ => return Ok(CheckoutOutcome::Coupon("coupon_customer_limit_reached")),
+        if !recorded && coupon.per_customer_limit.is_some() {
+            return Ok(CheckoutOutcome::Coupon("coupon_customer_limit_reached"));
         }
     }
     let mut detail = detail;

@@ -99,25 +99,26 @@ pub async fn start_payment(
     }))
 }
 
-/// Remembers the provider's id for a payment (first answer wins; retries return the same id).
+/// Remembers the provider's id for a payment (first answer wins; retries return the same id)
+/// and returns the payment's state. `canceled` means its order was cancelled while the
+/// provider was being asked: the caller must call the provider's payment off, not offer it.
 pub async fn set_provider_ref(
     tx: &mut Tx,
     payment_id: Uuid,
     provider_ref: &str,
-) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE provider_payments SET provider_ref = $2, last_error = NULL, updated_at = $3 \
-             WHERE id = $1 AND provider_ref IS NULL",
+) -> Result<PaymentState, StorageError> {
+    let state: String = on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE provider_payments SET provider_ref = COALESCE(provider_ref, $2), last_error = NULL, \
+             updated_at = $3 WHERE id = $1 RETURNING state",
         )
         .bind(payment_id)
         .bind(provider_ref)
         .bind(now_ms())
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?
-        .rows_affected()
     });
-    Ok(())
+    Ok(PaymentState::parse(&state).unwrap_or(PaymentState::Pending))
 }
 
 /// Notes why the last call to the provider failed (shown to admins; retried by reconciliation).
@@ -543,8 +544,14 @@ async fn book_refund(
     amount: i64,
     now: i64,
 ) -> Result<OrderStatus, StorageError> {
+    // The order row stays locked (PostgreSQL) until commit: two refunds completing at once add
+    // up instead of the second overwriting the first's total.
+    let sql = format!(
+        "SELECT status, paid_amount, refunded_amount, paid_at, currency FROM orders WHERE id = $1{}",
+        for_update(tx.backend())
+    );
     let (status, paid, refunded, paid_at, currency): (String, i64, i64, Option<i64>, String) = on_tx!(&mut *tx, conn => {
-        sqlx::query_as("SELECT status, paid_amount, refunded_amount, paid_at, currency FROM orders WHERE id = $1")
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_id)
             .fetch_one(&mut *conn)
             .await?
@@ -596,6 +603,17 @@ async fn book_refund(
             "refund exceeds what the vendor orders can give back".to_owned(),
         ));
     };
+    // Reversals lower vendor balances: take the vendor rows' locks, in id order, as a payout
+    // does (`ledger::record_payout`), so a payout never draws on money being refunded.
+    let mut vendors: Vec<Uuid> = parts.iter().map(|(_, vendor, ..)| *vendor).collect();
+    vendors.sort();
+    vendors.dedup();
+    if let Tx::Postgres(pg) = &mut *tx {
+        sqlx::query("SELECT id FROM vendors WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&vendors)
+            .fetch_all(&mut **pg)
+            .await?;
+    }
     let mut args = Vec::new();
     let mut rows = 0;
     for ((vo, vendor, ..), split) in parts.iter().zip(&splits) {

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use souk_domain::catalog::{
-    Handle, ImageDraft, Product, ProductDraft, ProductStatus, VariantDraft,
+    Handle, ImageDraft, MAX_STOCK, Product, ProductDraft, ProductStatus, VariantDraft,
 };
 use souk_domain::html;
 use souk_domain::money::Currency;
@@ -41,8 +41,11 @@ pub struct VariantInput {
     pub options: Vec<String>,
     pub price: MoneyInput,
     pub compare_at_price: Option<MoneyInput>,
+    /// Units on hand. Omitted: an existing variant keeps its current stock (a new one starts at
+    /// 0), so saving a product loaded earlier does not undo the sales made since; to change only
+    /// the count use `PUT /api/vendor/variants/{id}/stock`.
     #[serde(default)]
-    pub stock: i64,
+    pub stock: Option<i64>,
     /// `false`: always available, stock not counted. Default `true`.
     #[serde(default = "yes")]
     pub track_inventory: bool,
@@ -554,10 +557,10 @@ pub async fn set_stock(
     ApiJson(input): ApiJson<StockInput>,
 ) -> ApiResult<Json<VendorProductBody>> {
     let id = path_id(&id, "variant")?;
-    if !(0..=1_000_000_000).contains(&input.stock) {
+    if !(0..=MAX_STOCK).contains(&input.stock) {
         return Err(ApiError::validation(vec![err(
             "stock",
-            "must be a whole number from 0 to 1000000000",
+            format!("must be a whole number from 0 to {MAX_STOCK}"),
         )]));
     }
     let mut tx = state.db.begin_write().await?;

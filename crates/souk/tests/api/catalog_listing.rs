@@ -133,9 +133,9 @@ async fn filters_by_vendor_price_stock_and_category_with_descendants() {
     let mut coat = product("coat", "Coat", &[9000]);
     coat.category_path = vec!["Apparel".into(), "Outerwear".into()];
     let mut sold_out = product("sold-out", "Sold out", &[3000]);
-    sold_out.variants[0].stock = 0;
+    sold_out.variants[0].stock = Some(0);
     let mut untracked = product("untracked", "Untracked", &[3000]);
-    untracked.variants[0].stock = 0;
+    untracked.variants[0].stock = Some(0);
     untracked.variants[0].track_inventory = false;
     app.seed("acme", &[shirt, coat]).await;
     app.seed(

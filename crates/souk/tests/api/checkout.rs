@@ -24,7 +24,7 @@ pub fn checkout_body(email: &str) -> Value {
 pub fn stocked(handle: &str, prices: &[i64], stock: i64) -> ProductDraft {
     let mut p = product(handle, handle, prices);
     for v in &mut p.variants {
-        v.stock = stock;
+        v.stock = Some(stock);
     }
     p
 }
@@ -859,16 +859,54 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
                 .await
         }));
     }
-    let mut won = 0;
+    let mut won = Vec::new();
     for t in tasks {
         let (status, body, _) = t.await.unwrap();
         match status {
-            201 => won += 1,
+            201 => won.push(body["id"].as_str().unwrap().to_owned()),
             409 => assert_eq!(body["code"], "coupon_customer_limit_reached", "{body}"),
             other => panic!("{other}: {body}"),
         }
     }
-    assert_eq!(won, 2, "the customer's limit of 2, no more and no less");
+    assert_eq!(
+        won.len(),
+        2,
+        "the customer's limit of 2, no more and no less"
+    );
+
+    // Cancelling either order gives that use back — also the first one, under the newest.
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{}/cancel", won[0]),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut outcomes = Vec::new();
+    for i in 0..2 {
+        let cart = app.cart_with(&variant, 1).await;
+        app.shop(
+            Method::PUT,
+            &format!("/api/store/carts/{cart}/coupon"),
+            Some(json!({"code": "TWICE"})),
+        )
+        .await;
+        let (status, body, _) = app
+            .checkout(
+                &cart,
+                &format!("again{i}"),
+                &checkout_body("twice@example.com"),
+            )
+            .await;
+        outcomes.push((status, body["code"].as_str().map(str::to_owned)));
+    }
+    assert_eq!(outcomes[0].0, 201, "{outcomes:?}");
+    assert_eq!(
+        outcomes[1],
+        (409, Some("coupon_customer_limit_reached".to_owned()))
+    );
 }
 
 #[tokio::test]
@@ -1558,4 +1596,54 @@ async fn admin_money_and_order_changes_are_audited() {
         ]
     );
     assert_eq!(log["items"][0]["actor_email"], "root@souk.test");
+}
+
+/// Text a vendor or shopper chose that looks like the checkout response's placeholders neither
+/// captures the guest's access token nor hides it, and never starts a card payment.
+#[tokio::test]
+async fn placeholder_lookalikes_in_titles_do_not_capture_the_order_token() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, _) = app
+        .approved_vendor(&admin, "v@example.com", "vendor-x")
+        .await;
+    let lure = "{{order_access_token}} {{payment_client_secret}} \"{{payment_client_secret}}\"";
+    let (status, created) = app
+        .send(
+            Method::POST,
+            "/api/vendor/products",
+            &vendor,
+            Some(json!({
+                "handle": "lure", "title": lure, "status": "published",
+                "options": ["Size"],
+                "variants": [{"options": [lure], "price": {"amount": 500, "currency": "USD"}, "stock": 5}]
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let variant = created["variants"][0]["id"].as_str().unwrap().to_owned();
+    let cart = app.cart_with(&variant, 1).await;
+    let mut body = checkout_body("guest@example.com");
+    body["email"] = json!("guest+{{order_access_token}}@example.com");
+    let (status, order, raw) = app.checkout(&cart, "lure-key-1", &body).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["lines"][0]["product_title"], lure, "titles are kept");
+    assert_eq!(order["email"], "guest+{{order_access_token}}@example.com");
+    assert!(order.get("payment").is_none(), "a manual order: {order}");
+    let token = order["access_token"].as_str().unwrap();
+    assert!(!token.contains("{{"), "{order}");
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/store/orders/{}",
+            order["id"].as_str().unwrap()
+        )))
+        .header("X-Order-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the token opens the order");
+    // A replay answers the same bytes.
+    let (status, _, replay) = app.checkout(&cart, "lure-key-1", &body).await;
+    assert_eq!((status, replay), (201, raw));
 }

@@ -371,7 +371,7 @@ pub fn product(handle: &str, title: &str, prices: &[i64]) -> ProductDraft {
                 option_values: vec![format!("S{}", i + 1)],
                 price,
                 compare_at_price: None,
-                stock: 5,
+                stock: Some(5),
                 track_inventory: true,
                 grams: 100,
             })

@@ -375,3 +375,91 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
         ["b-thing"]
     );
 }
+
+/// A vendor who saves a product loaded before some sales does not undo those sales: a variant's
+/// stock is only changed when the request names it. Absurd sizes are refused.
+#[tokio::test]
+async fn saving_a_product_keeps_stock_sold_since_it_was_loaded() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (a, _) = app
+        .approved_vendor(&admin, "a@example.com", "vendor-a")
+        .await;
+    let mut input = product_input("kettle", "KET-S");
+    input["variants"][0]["stock"] = json!(10);
+    let (status, created) = app
+        .send(Method::POST, "/api/vendor/products", &a, Some(input))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let variant = created["variants"][0]["id"].as_str().unwrap().to_owned();
+
+    // The vendor's editor has the product open; a shopper buys 3 meanwhile.
+    let cart = app.cart_with(&variant, 3).await;
+    let (status, order, _) = app
+        .checkout(
+            &cart,
+            "stale-edit-1",
+            &crate::checkout::checkout_body("s@example.com"),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(app.stock_of(&variant).await, 7);
+
+    // Saving the edit without stock figures keeps what is left on hand.
+    let mut edit = product_input("kettle", "KET-S");
+    edit["title"] = json!("Steel kettle");
+    for v in edit["variants"].as_array_mut().unwrap() {
+        v.as_object_mut().unwrap().remove("stock");
+    }
+    let (status, saved) = app
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/products/{id}"),
+            &a,
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["title"], "Steel kettle");
+    assert_eq!(saved["variants"][0]["stock"], 7, "sales are not undone");
+    assert_eq!(app.stock_of(&variant).await, 7);
+
+    // Naming the stock sets it.
+    edit["variants"][0]["stock"] = json!(20);
+    let (status, saved) = app
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/products/{id}"),
+            &a,
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(app.stock_of(&variant).await, 20);
+
+    // Out-of-range stock, price and weight are refused and change nothing.
+    for (field, value) in [
+        ("stock", json!(9_223_372_036_854_775_807i64)),
+        ("grams", json!(2_000_000_000i64)),
+        (
+            "price",
+            json!({"amount": 2_000_000_000_000i64, "currency": "USD"}),
+        ),
+    ] {
+        let mut bad = edit.clone();
+        bad["variants"][0][field] = value;
+        let (status, problem) = app
+            .send(
+                Method::PUT,
+                &format!("/api/vendor/products/{id}"),
+                &a,
+                Some(bad),
+            )
+            .await;
+        assert_eq!(status, 400, "{field}: {problem}");
+        assert_eq!(problem["code"], "validation_failed", "{problem}");
+    }
+    assert_eq!(app.stock_of(&variant).await, 20);
+}

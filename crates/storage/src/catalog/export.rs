@@ -95,7 +95,7 @@ fn to_draft(p: Product, by_id: &HashMap<Uuid, &Category>) -> ProductDraft {
                 option_values: v.options.into_iter().map(|(_, value)| value).collect(),
                 price: v.price.amount,
                 compare_at_price: v.compare_at_price.map(|c| c.amount),
-                stock: v.stock,
+                stock: Some(v.stock),
                 track_inventory: v.track_inventory,
                 grams: v.grams,
             })

@@ -230,14 +230,18 @@ pub async fn upsert_product(
     let price_min = draft.variants.iter().map(|v| v.price).min().unwrap_or(0);
     let option = |i: usize| draft.option_names.get(i).cloned();
     let tags = draft.tags.join(",");
-    let id = match existing {
-        Some((_, owner)) if owner != vendor.id => {
-            return Err(StorageError::Conflict(format!(
-                "product handle '{}' belongs to another vendor",
-                draft.handle
-            )));
-        }
+    let taken = || {
+        StorageError::Conflict(format!(
+            "product handle '{}' belongs to another vendor",
+            draft.handle
+        ))
+    };
+    let new_id = existing.map_or_else(Uuid::now_v7, |(id, _)| id);
+    let id: Option<Uuid> = match existing {
+        Some((_, owner)) if owner != vendor.id => return Err(taken()),
         // Insert, or update in place (keeping id, vendor and creation time): one statement.
+        // Only the vendor's own row is updated, even if another vendor took the handle after
+        // the read above (PostgreSQL's READ COMMITTED): then no row comes back.
         _ => on_tx!(tx, conn => {
             sqlx::query_scalar(
                 "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
@@ -248,9 +252,10 @@ pub async fn upsert_product(
                  status = excluded.status, option1_name = excluded.option1_name, option2_name = excluded.option2_name, \
                  option3_name = excluded.option3_name, price_min = excluded.price_min, currency = excluded.currency, \
                  updated_at = excluded.updated_at \
+                 WHERE products.vendor_id = excluded.vendor_id \
                  RETURNING id",
             )
-            .bind(existing.map_or_else(Uuid::now_v7, |(id, _)| id))
+            .bind(new_id)
             .bind(vendor.id)
             .bind(draft.handle.as_str())
             .bind(title)
@@ -265,11 +270,13 @@ pub async fn upsert_product(
             .bind(price_min)
             .bind(currency.code())
             .bind(now)
-            .fetch_one(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?
         }),
     };
-    let is_update = existing.is_some();
+    let id = id.ok_or_else(taken)?;
+    // An update also when the vendor's own concurrent request created the handle meanwhile.
+    let is_update = existing.is_some() || id != new_id;
 
     // Variants: keep ids of variants whose option values are unchanged.
     let mut old: HashMap<Vec<String>, Uuid> = HashMap::new();
@@ -299,7 +306,7 @@ pub async fn upsert_product(
                 on_tx!(tx, conn => {
                     sqlx::query(
                         "UPDATE variants SET position = $2, sku = $3, price = $4, compare_at_price = $5, currency = $6, \
-                         stock = $7, track_inventory = $8, grams = $9, updated_at = $10 WHERE id = $1",
+                         stock = COALESCE($7, stock), track_inventory = $8, grams = $9, updated_at = $10 WHERE id = $1",
                     )
                     .bind(vid)
                     .bind(position as i64)
@@ -320,7 +327,7 @@ pub async fn upsert_product(
                     sqlx::query(
                         "INSERT INTO variants (id, product_id, position, sku, option1, option2, option3, price, compare_at_price, \
                          currency, stock, track_inventory, grams, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, 0), $12, $13, $14, $14)",
                     )
                     .bind(Uuid::now_v7())
                     .bind(id)

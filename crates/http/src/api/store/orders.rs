@@ -80,6 +80,16 @@ pub struct OrderBody {
     /// `pending_payment`, `paid`, `partially_fulfilled`, `fulfilled`, `completed`, `cancelled`,
     /// `partially_refunded`, `refunded`.
     pub status: String,
+    /// Only in the checkout response: lets whoever holds it read the order (send it as
+    /// `X-Order-Token`). Not stored anywhere; keep it.
+    // Serialized before any text a shopper or vendor chose (see `fill_in`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Only in the checkout response of a `stripe` order: what Stripe.js needs to take the
+    /// payment. `client_secret` is `null` if Stripe could not be reached in time; then ask
+    /// `GET /api/store/orders/{id}/payment` shortly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<CheckoutPayment>,
     pub email: String,
     pub shipping_address: AddressBody,
     pub payment_method: String,
@@ -94,15 +104,6 @@ pub struct OrderBody {
     pub coupon_code: Option<String>,
     pub lines: Vec<OrderLineBody>,
     pub vendor_orders: Vec<VendorOrderSummary>,
-    /// Only in the checkout response: lets whoever holds it read the order (send it as
-    /// `X-Order-Token`). Not stored anywhere; keep it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
-    /// Only in the checkout response of a `stripe` order: what Stripe.js needs to take the
-    /// payment. `client_secret` is `null` if Stripe could not be reached in time; then ask
-    /// `GET /api/store/orders/{id}/payment` shortly.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment: Option<CheckoutPayment>,
     pub cancel_reason: Option<String>,
     pub placed_at: String,
     pub paid_at: Option<String>,
@@ -212,12 +213,36 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn stored(status: u16, body: &str, key: &str, order_id: Option<Uuid>) -> Response {
+/// Puts a secret into a stored checkout response in place of its placeholder. Only the
+/// placeholder in the response's own field counts: `OrderBody` serializes `access_token` and
+/// `payment` before `email`, the first text a shopper or vendor chose, so a product titled
+/// like a placeholder can neither capture the secret nor hide it.
+fn fill_in(body: &str, placeholder: &str, value: &str) -> String {
+    let user_text = body.find("\"email\":").unwrap_or(body.len());
+    match body.find(placeholder) {
+        Some(at) if at < user_text => {
+            let mut filled = String::with_capacity(body.len() + value.len());
+            filled.push_str(&body[..at]);
+            filled.push_str(value);
+            filled.push_str(&body[at + placeholder.len()..]);
+            filled
+        }
+        _ => body.to_owned(),
+    }
+}
+
+fn stored(
+    state: &AppState,
+    status: u16,
+    body: &str,
+    key: &str,
+    order_id: Option<Uuid>,
+) -> Response {
     let body = match order_id {
-        Some(id) => body.replacen(
+        Some(id) => fill_in(
+            body,
             TOKEN_PLACEHOLDER,
-            &order_access_token(key, id.as_bytes()),
-            1,
+            &order_access_token(&state.config.webhooks.server_key, key, id.as_bytes()),
         ),
         None => body.to_owned(),
     };
@@ -245,6 +270,7 @@ async fn with_client_secret(
     let mut secret = None;
     if let (Some(id), Some(stripe)) = (order_id, state.providers.stripe.clone())
         && let Some(detail) = orders::detail(Exec::Db(&state.db), id).await?
+        && detail.order.payment_method == "stripe"
         && detail.order.status == "pending_payment"
     {
         // Bounded well inside the request timeout: a slow Stripe gives a pending answer, and
@@ -260,7 +286,7 @@ async fn with_client_secret(
         };
     }
     let value = serde_json::to_string(&secret).expect("serializes");
-    Ok(body.replacen(&placeholder, &value, 1))
+    Ok(fill_in(&body, &placeholder, &value))
 }
 
 fn key_reused() -> ApiError {
@@ -337,6 +363,7 @@ pub async fn checkout(
         }
         let body = with_client_secret(&state, prior.response_body, prior.order_id).await?;
         return Ok(stored(
+            &state,
             prior.response_status as u16,
             &body,
             &key,
@@ -401,7 +428,7 @@ pub async fn checkout(
     }
 
     let order_id = Uuid::now_v7();
-    let token = order_access_token(&key, order_id.as_bytes());
+    let token = order_access_token(&state.config.webhooks.server_key, &key, order_id.as_bytes());
     let request = CheckoutRequest {
         cart_id,
         caller: caller.0.as_ref().map(|p| p.user_id),
@@ -444,7 +471,7 @@ pub async fn checkout(
         CheckoutOutcome::Placed { status, body, .. } => {
             state.wake_jobs();
             let body = with_client_secret(&state, body, Some(order_id)).await?;
-            Ok(stored(status, &body, &key, Some(order_id)))
+            Ok(stored(&state, status, &body, &key, Some(order_id)))
         }
         CheckoutOutcome::Replay {
             status,
@@ -452,7 +479,7 @@ pub async fn checkout(
             order_id,
         } => {
             let body = with_client_secret(&state, body, order_id).await?;
-            Ok(stored(status, &body, &key, order_id))
+            Ok(stored(&state, status, &body, &key, order_id))
         }
         CheckoutOutcome::KeyReused => Err(key_reused()),
         CheckoutOutcome::CartNotFound => Err(ApiError::not_found("no such cart")),
