@@ -1033,6 +1033,73 @@ async fn refunding_thirty_then_seventy_percent_balances_the_ledger() {
     );
 }
 
+/// Two refunds of one order completing at the same moment both count: the order ends
+/// `refunded` with the whole amount, and its ledger nets to zero.
+#[tokio::test]
+async fn simultaneous_refunds_of_one_order_add_up() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.seed("alpha", &[stocked("ring", &[3333], 50)]).await;
+    app.seed("beta", &[stocked("band", &[6667], 50)]).await;
+    let admin = app.admin_token().await;
+    for round in 0..4 {
+        let cart = app.new_cart().await;
+        app.add_to_cart(&cart, &app.variant_ids("ring").await[0], 1)
+            .await;
+        app.add_to_cart(&cart, &app.variant_ids("band").await[0], 1)
+            .await;
+        let body = json!({"email": "twice@example.com", "shipping_address": address(), "payment_method": "manual"});
+        let (status, order, _) = app.checkout(&cart, &format!("both-{round}"), &body).await;
+        assert_eq!(status, 201, "{order}");
+        let id = order["id"].as_str().unwrap().to_owned();
+        let total = order["total"]["amount"].as_i64().unwrap();
+        let (status, paid) = app
+            .shop_as(
+                &admin,
+                Method::POST,
+                &format!("/api/admin/orders/{id}/payments"),
+                Some(json!({"amount": total, "reference": "bank"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{paid}");
+        let barrier = Arc::new(Barrier::new(2));
+        let mut tasks = Vec::new();
+        for (key, amount) in [("half-1", total / 2), ("half-2", total - total / 2)] {
+            let (app, admin, id, barrier) =
+                (app.clone(), admin.clone(), id.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let r = app
+                    .client
+                    .post(app.url(&format!("/api/admin/orders/{id}/refunds")))
+                    .bearer_auth(&admin)
+                    .header("idempotency-key", key)
+                    .json(&json!({"amount": amount, "reason": "customer request"}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }));
+        }
+        for t in tasks {
+            let (status, refund) = t.await.unwrap();
+            assert_eq!(status, 201, "{refund}");
+        }
+        let detail = souk_storage::orders::detail(
+            souk_storage::Exec::Db(&app.db),
+            Uuid::parse_str(&id).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (detail.order.status.as_str(), detail.order.refunded_amount),
+            ("refunded", total),
+            "round {round}"
+        );
+        assert_eq!(count(&app, LEDGER_SUM, &id).await, 0, "round {round}");
+    }
+}
+
 /// Without Stripe configured, checkout refuses `stripe` clearly and the webhook says so.
 #[tokio::test]
 async fn without_stripe_keys_the_method_is_unavailable() {
