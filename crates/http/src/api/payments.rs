@@ -470,7 +470,8 @@ pub struct ReconcileBody {
     ))]
 pub async fn reconcile(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
+    client: ClientInfo,
 ) -> ApiResult<Json<ReconcileBody>> {
     let r = flows::reconcile(
         &state.db,
@@ -479,13 +480,28 @@ pub async fn reconcile(
     )
     .await?;
     state.wake_jobs();
-    Ok(Json(ReconcileBody {
+    let body = ReconcileBody {
         checked: r.checked,
         succeeded: r.succeeded,
         created: r.created,
         refunds: r.refunds,
         errors: r.errors,
-    }))
+    };
+    // Who ran a pass and what it did (each payment change is also on its order).
+    let mut tx = state.db.begin_write().await?;
+    audit(
+        &mut tx,
+        &admin,
+        &client.ip,
+        "payments.reconcile",
+        "payments",
+        "reconcile",
+        None,
+        serde_json::to_value(&body).expect("serializes"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(body))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -875,6 +875,16 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
         "{again}"
     );
     assert_eq!(fake.ledger.lock().unwrap().refunds.len(), 1);
+    // Each pass an admin ran is in the audit log with what it did.
+    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let passes: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "payments.reconcile")
+        .collect();
+    assert!(passes.len() >= 2, "{log}");
+    assert_eq!(passes[0]["details"], again, "the newest pass first");
 }
 
 /// Refund 30 % then 70 % (one retried with its key): the order ends `refunded`, vendors'
