@@ -167,7 +167,9 @@ impl WebhookSender {
         if message.status != "pending" {
             return Ok(()); // Already delivered (a job that ran twice) or given up.
         }
-        if !endpoint.enabled() {
+        // A disabled endpoint, or one of a vendor suspended since the message was queued: held
+        // back (`skipped`), recoverable once it is enabled or the vendor reinstated.
+        if !endpoint.enabled() || store::owner_suspended(db, &endpoint).await.map_err(retry)? {
             store::skip(db, message.id).await.map_err(retry)?;
             return Ok(());
         }

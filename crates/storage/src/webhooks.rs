@@ -351,6 +351,18 @@ pub struct Message {
 const MESSAGE_COLUMNS: &str =
     "id, endpoint_id, event_type, payload, status, attempts, created_at, updated_at, delivered_at";
 
+/// Whether an endpoint belongs to a suspended vendor (its messages are held back: skipped, and
+/// recoverable once the vendor is reinstated).
+pub async fn owner_suspended(db: &Db, endpoint: &Endpoint) -> Result<bool, StorageError> {
+    let Some(vendor_id) = endpoint.vendor_id else {
+        return Ok(false);
+    };
+    let status: Option<String> = on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT status FROM vendors WHERE id = $1").bind(vendor_id).fetch_optional(pool).await?
+    });
+    Ok(status.as_deref() == Some("suspended"))
+}
+
 /// A message with its endpoint, for the delivery job.
 pub async fn message_for_delivery(
     db: &Db,
@@ -707,11 +719,13 @@ pub async fn skip(db: &Db, message_id: Uuid) -> Result<(), StorageError> {
 }
 
 /// Who is told when an endpoint is disabled: a vendor endpoint's vendor owners (whoever
-/// created it, perhaps with an API key), or the admin who created a platform endpoint.
+/// created it, perhaps with an API key) — every member if the vendor has no owner — or the
+/// admin who created a platform endpoint.
 pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>, StorageError> {
     Ok(on_tx!(tx, conn => {
         sqlx::query_scalar(
-            "SELECT u.email FROM webhook_endpoints e JOIN vendor_members m ON m.vendor_id = e.vendor_id AND m.role = 'owner' \
+            "SELECT u.email FROM webhook_endpoints e JOIN vendor_members m ON m.vendor_id = e.vendor_id \
+             AND (m.role = 'owner' OR NOT EXISTS (SELECT 1 FROM vendor_members o WHERE o.vendor_id = e.vendor_id AND o.role = 'owner')) \
              JOIN users u ON u.id = m.user_id WHERE e.id = $1 \
              UNION SELECT u.email FROM webhook_endpoints e JOIN users u ON u.id = e.created_by \
              WHERE e.id = $1 AND e.vendor_id IS NULL ORDER BY 1",

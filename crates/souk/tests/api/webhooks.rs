@@ -1267,3 +1267,78 @@ async fn failed_and_skipped_messages_are_recovered_after_an_outage() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Messages a vendor's endpoint was still retrying when the vendor was suspended are held
+/// back (skipped, not sent), and come through after reinstatement with a recovery.
+#[tokio::test]
+async fn a_suspended_vendors_queued_messages_are_held_back_until_it_is_reinstated() {
+    let app = TestApp::spawn_with_webhooks(setup(200)).await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app
+        .approved_vendor(&admin, "held@example.com", "held-shop")
+        .await;
+    let receiver =
+        Receiver::start(|_, nth| (if nth == 1 { 500 } else { 200 }, Duration::ZERO)).await;
+    let (endpoint, _) = app
+        .endpoint(
+            "/api/vendor/webhooks",
+            &vendor,
+            &receiver.url,
+            &["product.updated"],
+        )
+        .await;
+    let vendor_uuid = Uuid::parse_str(&vendor_id).unwrap();
+    app.emit(
+        "product.updated",
+        Some(vendor_uuid),
+        json!({"change": "archived", "vendor_id": vendor_id}),
+    )
+    .await;
+    receiver
+        .wait_until(Duration::from_secs(5), |h| !h.is_empty())
+        .await;
+    let (status, _) = app
+        .post_auth(&format!("/api/admin/vendors/{vendor_id}/suspend"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    // Retries would have come within about a second; none reaches the receiver.
+    let status_of_message = async || -> String {
+        let sql = "SELECT status FROM webhook_messages";
+        match &app.db {
+            souk_storage::Db::Sqlite { read, .. } => {
+                sqlx::query_scalar(sql).fetch_one(read).await.unwrap()
+            }
+            souk_storage::Db::Postgres(pool) => {
+                sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+            }
+        }
+    };
+    let started = Instant::now();
+    while status_of_message().await == "pending" && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_of_message().await, "skipped");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.hits().len(), 1, "nothing sent while suspended");
+
+    // Reinstated, the vendor recovers what was held back.
+    let (status, _) = app
+        .post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+        .await;
+    assert_eq!(status, 200);
+    let since = souk_domain::time::rfc3339(souk_storage::now_ms() - 3_600_000);
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/webhooks/{endpoint}/recover"),
+            &vendor,
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let hits = receiver
+        .wait_until(Duration::from_secs(5), |h| h.len() >= 2)
+        .await;
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].id, hits[1].id, "the same message");
+}
