@@ -183,3 +183,85 @@ pub async fn payouts(db: &Db, vendor_id: Uuid) -> Result<Vec<PayoutRow>, Storage
         .await?
     }))
 }
+
+/// What an `Idempotency-Key` sent with a payout stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayoutKey {
+    /// Not seen before: now held by this transaction; record the payout and call
+    /// [`remember_payout`].
+    New,
+    /// A payout was already recorded with this key and the same request.
+    Replay(Uuid),
+    /// The key was used for a different payout request.
+    Reused,
+}
+
+/// Claims an idempotency key for a payout inside `tx` (stored with checkout's keys, purged
+/// after 48 hours). A concurrent request with the same key waits on the claim (PostgreSQL's
+/// unique index; SQLite's one writer) and then finds the recorded payout: one payout per key.
+pub async fn claim_payout_key(
+    tx: &mut Tx,
+    scope: &str,
+    key_hash: &[u8],
+    request_hash: &[u8],
+) -> Result<PayoutKey, StorageError> {
+    let claimed: Option<i64> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar(
+            "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, created_at) \
+             VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (scope, key_hash) DO NOTHING RETURNING response_status",
+        )
+        .bind(scope)
+        .bind(key_hash)
+        .bind(request_hash)
+        .bind(now_ms())
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    if claimed.is_some() {
+        return Ok(PayoutKey::New);
+    }
+    let (stored_hash, body): (Vec<u8>, String) = on_tx!(&mut *tx, conn => {
+        sqlx::query_as("SELECT request_hash, response_body FROM idempotency_keys WHERE scope = $1 AND key_hash = $2")
+            .bind(scope)
+            .bind(key_hash)
+            .fetch_one(&mut *conn)
+            .await?
+    });
+    Ok(match Uuid::parse_str(&body) {
+        Ok(id) if stored_hash == request_hash => PayoutKey::Replay(id),
+        _ => PayoutKey::Reused,
+    })
+}
+
+/// Stores the payout recorded under a key claimed with [`claim_payout_key`].
+pub async fn remember_payout(
+    tx: &mut Tx,
+    scope: &str,
+    key_hash: &[u8],
+    payout_id: Uuid,
+) -> Result<(), StorageError> {
+    on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = 201, response_body = $3 WHERE scope = $1 AND key_hash = $2",
+        )
+        .bind(scope)
+        .bind(key_hash)
+        .bind(payout_id.to_string())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// One payout by id (for replaying an idempotent payout request).
+pub async fn payout(tx: &mut Tx, id: Uuid) -> Result<Option<PayoutRow>, StorageError> {
+    Ok(on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    }))
+}

@@ -10,7 +10,7 @@ use souk_domain::orders::normalise_coupon_code;
 use souk_domain::time::rfc3339;
 use souk_storage::carts::CouponRow;
 use souk_storage::coupons::{self, NewCoupon};
-use souk_storage::ledger::{self, PayoutError};
+use souk_storage::ledger::{self, PayoutError, PayoutKey};
 use souk_storage::orders::{self, OrderFilter, TransitionError};
 use souk_storage::rates::{self, TaxRateRow};
 use souk_storage::{Exec, now_ms};
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{audit, next_cursor, path_id};
+use crate::api::common::{audit, idempotency_key, next_cursor, path_id};
 use crate::api::schema::MoneyBody;
 use crate::api::store::orders::{OrderBody, OrderPage, order_body, status_names, summary};
 use crate::api::vendor_orders::{BalanceBody, balance_body, invalid_transition};
@@ -834,24 +834,30 @@ pub struct PayoutBody {
     pub balance: BalanceBody,
 }
 
-/// Record money sent to a vendor; it is deducted from their available balance.
+/// Record money sent to a vendor; it is deducted from their available balance. With an
+/// `Idempotency-Key`, a retry (same key, same body) answers with the payout already recorded
+/// instead of recording another; the same key with another body: 422 `idempotency_key_reused`.
 #[utoipa::path(post, path = "/api/admin/vendors/{id}/payouts", tag = "admin", request_body = PayoutRequest, security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Vendor id")),
+    params(("id" = Uuid, Path, description = "Vendor id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Recommended; 1–255 printable ASCII characters, e.g. a UUID. Reuse it to retry safely.")),
     responses(
-        (status = 201, description = "The payout", body = PayoutBody),
-        (status = 400, description = "Invalid amount", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The payout (also for a retry with the same key)", body = PayoutBody),
+        (status = 400, description = "Invalid amount or idempotency key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such vendor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "More than the available balance (`insufficient_balance`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used for another payout (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_payout(
     State(state): State<AppState>,
     Admin(admin): Admin,
     client: ClientInfo,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PayoutRequest>,
 ) -> ApiResult<(StatusCode, Json<PayoutBody>)> {
     let id = path_id(&id, "vendor")?;
+    let key = idempotency_key(&headers)?;
     let reference = body.reference.trim();
     if body.amount <= 0 || reference.chars().count() > 200 {
         return Err(ApiError::validation(vec![FieldError {
@@ -861,6 +867,32 @@ pub async fn record_payout(
     }
     let cur = state.config.currency.code();
     let mut tx = state.db.begin_write().await?;
+    let scope = format!("payout:{id}");
+    let key_hash = key.as_deref().map(souk_domain::accounts::token_hash);
+    if let Some(key_hash) = &key_hash {
+        let fingerprint = souk_domain::orders::request_fingerprint(&[
+            &body.amount.to_be_bytes(),
+            reference.as_bytes(),
+        ]);
+        match ledger::claim_payout_key(&mut tx, &scope, key_hash, &fingerprint).await? {
+            PayoutKey::New => {}
+            PayoutKey::Replay(payout_id) => {
+                let payout = ledger::payout(&mut tx, payout_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("no such payout"))?;
+                drop(tx);
+                return payout_response(&state, id, payout).await;
+            }
+            PayoutKey::Reused => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used for a different payout; use a new key for a new payout",
+                ));
+            }
+        }
+    }
     let payout =
         match ledger::record_payout(&mut tx, id, body.amount, cur, reference, admin.user_id).await?
         {
@@ -886,15 +918,28 @@ pub async fn record_payout(
         serde_json::json!({"amount": body.amount, "reference": reference}),
     )
     .await?;
+    if let Some(key_hash) = &key_hash {
+        ledger::remember_payout(&mut tx, &scope, key_hash, payout.id).await?;
+    }
     tx.commit().await?;
-    let balance = ledger::balance(&state.db, id)
+    payout_response(&state, id, payout).await
+}
+
+/// A recorded payout with the vendor's balance now.
+async fn payout_response(
+    state: &AppState,
+    vendor_id: Uuid,
+    payout: ledger::PayoutRow,
+) -> ApiResult<(StatusCode, Json<PayoutBody>)> {
+    let cur = state.config.currency.code();
+    let balance = ledger::balance(&state.db, vendor_id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor"))?;
     Ok((
         StatusCode::CREATED,
         Json(PayoutBody {
             id: payout.id,
-            vendor_id: id,
+            vendor_id,
             amount: money(payout.amount, cur),
             reference: payout.reference,
             created_at: rfc3339(payout.created_at),

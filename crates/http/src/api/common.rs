@@ -114,3 +114,24 @@ pub async fn audit(
 pub fn path_id(raw: &str, what: &str) -> ApiResult<Uuid> {
     Uuid::try_parse(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))
 }
+
+/// The `Idempotency-Key` header: `None` when absent, 400 `invalid_idempotency_key` unless it is
+/// 1–255 printable ASCII characters (Stripe's rule).
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Invalid idempotency key",
+                "the Idempotency-Key must be 1–255 printable ASCII characters",
+            )
+        })
+}

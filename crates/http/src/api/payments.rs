@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{audit, path_id};
+use crate::api::common::{audit, idempotency_key, path_id};
 use crate::api::schema::MoneyBody;
 use crate::api::store::orders::readable_order;
 use crate::auth::{Admin, MaybePrincipal};
@@ -276,29 +276,13 @@ pub async fn create_refund(
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<RefundBody>)> {
     let order_id = path_id(&id, "order")?;
-    let key = match headers.get("idempotency-key") {
-        None => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
-                "Idempotency key required",
-                "send an Idempotency-Key header so the refund can be retried safely",
-            ));
-        }
-        Some(v) => v
-            .to_str()
-            .ok()
-            .filter(|k| {
-                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x20..0x7f).contains(&b))
-            })
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_idempotency_key",
-                    "Invalid idempotency key",
-                    "the Idempotency-Key must be 1–255 printable ASCII characters",
-                )
-            })?,
+    let Some(key) = idempotency_key(&headers)? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "Idempotency key required",
+            "send an Idempotency-Key header so the refund can be retried safely",
+        ));
     };
     let reason = body.reason.trim().to_owned();
     let mut errors = Vec::new();

@@ -527,16 +527,27 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         (status, body["code"].as_str()),
         (409, Some("insufficient_balance"))
     );
-    let (status, body) = app
-        .send(
-            Method::POST,
-            &payout,
-            &admin,
-            Some(json!({"amount": 1000, "reference": "wire 7"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["balance"]["available"]["amount"], 600);
+    // Sent three times at once with one Idempotency-Key (a retried request): one payout.
+    let pay = |amount: i64| {
+        app.client
+            .post(app.url(&payout))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "wire-7")
+            .json(&json!({"amount": amount, "reference": "wire 7"}))
+            .send()
+    };
+    let (a1, a2, a3) = tokio::join!(pay(1000), pay(1000), pay(1000));
+    let mut ids = Vec::new();
+    for answer in [a1, a2, a3] {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 201);
+        let body: Value = answer.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]), "one payout: {ids:?}");
+    let reused = pay(999).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    // (The report below shows 1000 paid out, not 3000.)
     let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
     assert_eq!(status, 200, "{report}");
     let a_line = report

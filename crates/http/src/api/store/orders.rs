@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::common::{PageParams, next_cursor, path_id};
+use crate::api::common::{PageParams, idempotency_key, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyBody};
 use crate::api::store::carts::validate_address;
 use crate::auth::{MaybePrincipal, Principal};
@@ -321,32 +321,13 @@ pub async fn checkout(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CheckoutBody>,
 ) -> ApiResult<Response> {
-    let key = match headers.get("idempotency-key") {
-        None => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
-                "Idempotency key required",
-                "send an Idempotency-Key header (a UUID is a good choice) so the checkout can be retried safely",
-            ));
-        }
-        Some(v) => match v.to_str() {
-            Ok(k)
-                if !k.is_empty()
-                    && k.len() <= 255
-                    && k.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
-            {
-                k.to_owned()
-            }
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_idempotency_key",
-                    "Invalid idempotency key",
-                    "the Idempotency-Key must be 1–255 printable ASCII characters",
-                ));
-            }
-        },
+    let Some(key) = idempotency_key(&headers)? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_required",
+            "Idempotency key required",
+            "send an Idempotency-Key header (a UUID is a good choice) so the checkout can be retried safely",
+        ));
     };
     let cart_id = path_id(&id, "cart")?;
     let scope = format!("checkout:{cart_id}");
