@@ -387,13 +387,25 @@ pub fn clear_cookies(state: &AppState) -> [HeaderValue; 2] {
 
 /// Runs argon2 on the blocking pool, a bounded number at a time, so a login flood cannot starve
 /// the async runtime or exhaust memory (19 MiB per hash).
+///
+/// The permit moves into the blocking task: a request dropped mid-hash (the client hung up, the
+/// request timed out) frees its slot only when the hash has finished, not before — otherwise
+/// every dropped request would let one more hash start and the bound would not hold.
 pub async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let _permit = state
+    let permit = hashing_permit(state).await?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        accounts::hash_password(&password)
+    })
+    .await
+    .map_err(|_| ApiError::internal())
+}
+
+async fn hashing_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
         .hashing
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal())?;
-    tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| ApiError::internal())
 }
@@ -403,14 +415,13 @@ pub async fn verify_password(
     password: String,
     hash: String,
 ) -> Result<PasswordCheck, ApiError> {
-    let _permit = state
-        .hashing
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal())?;
-    tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
-        .await
-        .map_err(|_| ApiError::internal())
+    let permit = hashing_permit(state).await?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        accounts::verify_password(&password, &hash)
+    })
+    .await
+    .map_err(|_| ApiError::internal())
 }
 
 /// Staff of a vendor that is not suspended: the vendor API's caller.

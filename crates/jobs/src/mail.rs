@@ -291,7 +291,7 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => match smtp.send(message).await {
                 Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(JobError::Permanent(format!(
+                Err(e) if refused_for_good(&e) => Err(JobError::Permanent(format!(
                     "SMTP refused the message: {e}"
                 ))),
                 Err(e) => Err(JobError::Retryable(format!("SMTP: {e}"))),
@@ -376,6 +376,30 @@ fn smtp_transport(
     Ok(builder.build())
 }
 
+/// Whether an SMTP refusal will never change for this message: the recipient or its address is
+/// refused. Other 5xx replies — a rejected login (535), a quota or rate limit, a policy or
+/// system problem — are fixed on the server's side, so the mail waits and is retried rather
+/// than lost. RFC 3463 enhanced codes decide when the server gives one (`5.1.x`: addressing,
+/// `5.5.x`: the request itself); otherwise the basic codes 501, 550, 551 and 553.
+fn refused_for_good(e: &lettre::transport::smtp::Error) -> bool {
+    let Some(code) = e.status() else {
+        return false;
+    };
+    let text = e.to_string();
+    let enhanced = text.split_whitespace().find(|w| {
+        let parts: Vec<&str> = w.trim_end_matches([',', ':']).split('.').collect();
+        parts.len() == 3
+            && parts[0] == "5"
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match enhanced {
+        Some(status) => status.starts_with("5.1.") || status.starts_with("5.5."),
+        None => matches!(u16::from(code), 501 | 550 | 551 | 553),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,5 +440,26 @@ mod tests {
             Err(JobError::Permanent(_))
         ));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Addresses show one line per line in HTML mail: real `<br>`s, the text itself escaped.
+    #[test]
+    fn addresses_break_into_lines_and_stay_escaped() {
+        let dir = std::env::temp_dir().join(format!("souk-mail-{}", Uuid::now_v7()));
+        let mailer = Mailer::new(None, "shop@example.com", &dir, "Souk Demo").unwrap();
+        let vars = serde_json::json!({
+            "name": "Ada", "order_number": "#1", "order_id": "x", "lines": [],
+            "subtotal": "1", "has_discount": false, "discount": "0", "shipping": "0", "tax": "0",
+            "tax_inclusive": false, "total": "1", "payment_method": "manual",
+            "pending_payment": false, "address": "Ada <b>L</b>\n1 Main St\nBerlin",
+            "vendor_name": "V", "carrier": "C", "tracking_number": "T",
+        });
+        for template in ["order_confirmation", "order_shipped", "vendor_new_order"] {
+            let (_, _, html) = mailer.render(template, &vars).unwrap();
+            assert!(
+                html.contains("Ada &lt;b&gt;L&lt;&#x2f;b&gt;<br>1 Main St<br>Berlin"),
+                "{template}: {html}"
+            );
+        }
     }
 }

@@ -395,3 +395,73 @@ async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate
             .contains_key(&format!("<{untrusted}@souk.test>"))
     );
 }
+
+/// An SMTP server that refuses some recipients: `nobody@…` does not exist (550 5.1.1, final),
+/// `quota@…` hits the server's sending quota (550 5.4.5, fixed on the server's side).
+const REFUSING_HANDLER: &str = r#"
+from aiosmtpd.handlers import Mailbox
+
+class Refusing(Mailbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 No such user here"
+        if address.startswith("quota@"):
+            return "550 5.4.5 Daily sending quota exceeded"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+"#;
+
+/// Only a refusal of the recipient itself dead-letters an email; a quota (or a rejected login)
+/// on the server's side keeps it queued and retried, so the mail is not lost.
+#[tokio::test]
+async fn only_a_refused_recipient_is_final_a_server_side_refusal_is_retried() {
+    let database = test_database().await;
+    let db = open_database(&database.url, 4).await.unwrap();
+    let module_dir = database.dir.path().join("py");
+    std::fs::create_dir_all(&module_dir).unwrap();
+    std::fs::write(module_dir.join("refusing.py"), REFUSING_HANDLER).unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &database.dir.path().join("maildir"));
+    smtp.handler = Some(("refusing.Refusing".to_owned(), module_dir));
+    smtp.start();
+    let mailer = Mailer::new(
+        Some(&smtp.url()),
+        "Souk Test <shop@souk.test>",
+        database.dir.path(),
+        "Test Shop",
+    )
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+    let mut tx = db.begin_write().await.unwrap();
+    let mut queue = async |to: &str| {
+        enqueue_email(
+            &mut tx,
+            &EmailJob {
+                to: to.to_owned(),
+                ..email(1)
+            },
+        )
+        .await
+        .unwrap()
+    };
+    let nobody = queue("nobody@example.com").await;
+    let quota = queue("quota@example.com").await;
+    let fine = queue("fine@example.com").await;
+    tx.commit().await.unwrap();
+    let delivered = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert!(delivered.contains_key(&format!("<{fine}@souk.test>")));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let nobody = jobs::get(&db, nobody).await.unwrap().unwrap();
+    assert_eq!(
+        (nobody.status.as_str(), nobody.attempts),
+        ("dead", 1),
+        "{nobody:?}"
+    );
+    let quota = jobs::get(&db, quota).await.unwrap().unwrap();
+    assert_ne!(quota.status, "dead", "{quota:?}");
+    assert!(quota.attempts >= 2, "retried: {quota:?}");
+    assert!(quota.last_error.unwrap().contains("quota"));
+    let _ = stop.send(true);
+    worker.await.unwrap();
+}

@@ -18,6 +18,9 @@ pub struct SmtpServer {
     pub maildir: PathBuf,
     /// Extra aiosmtpd arguments (TLS certificates).
     pub args: Vec<String>,
+    /// A handler class (`module.Class`, taking the maildir) and the folder its module is in,
+    /// instead of aiosmtpd's plain `Mailbox`.
+    pub handler: Option<(String, PathBuf)>,
     child: Option<Child>,
 }
 
@@ -28,6 +31,7 @@ impl SmtpServer {
             port,
             maildir: maildir.to_owned(),
             args: Vec::new(),
+            handler: None,
             child: None,
         }
     }
@@ -37,7 +41,15 @@ impl SmtpServer {
     }
 
     pub fn start(&mut self) {
-        let child = Command::new("python3")
+        let mut command = Command::new("python3");
+        let handler = match &self.handler {
+            Some((class, dir)) => {
+                command.env("PYTHONPATH", dir);
+                class.as_str()
+            }
+            None => "aiosmtpd.handlers.Mailbox",
+        };
+        let child = command
             .args([
                 "-m",
                 "aiosmtpd",
@@ -46,7 +58,7 @@ impl SmtpServer {
                 &format!("127.0.0.1:{}", self.port),
             ])
             .args(&self.args)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", handler])
             .arg(&self.maildir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
