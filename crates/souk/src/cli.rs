@@ -31,7 +31,7 @@ pub struct GlobalArgs {
     pub data_dir: PathBuf,
     /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
     /// Default: SQLite at DATA_DIR/souk.db.
-    #[arg(long, env = "SOUK_DATABASE_URL", value_parser = parse_database_url, global = true, hide_env_values = true)]
+    #[arg(long, env = "SOUK_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Log output: `pretty` for people, `json` for log collectors.
     #[arg(long, env = "SOUK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -268,17 +268,6 @@ fn parse_bind(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("'{s}' is not an address like 127.0.0.1:8080 (set by --bind / SOUK_BIND)")
     })
-}
-
-fn parse_database_url(s: &str) -> Result<String, String> {
-    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
-        Ok(s.to_owned())
-    } else {
-        Err(
-            "expected sqlite://PATH or postgres://… (set by --database-url / SOUK_DATABASE_URL)"
-                .to_owned(),
-        )
-    }
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {

@@ -22,6 +22,15 @@ use crate::cli::GlobalArgs;
 /// (created if needed).
 pub fn database_url(global: &GlobalArgs) -> anyhow::Result<String> {
     if let Some(url) = &global.database_url {
+        // Checked here rather than by the argument parser, whose error would print the URL
+        // with its password.
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|scheme| url.starts_with(scheme)) {
+            anyhow::bail!(
+                "invalid --database-url / SOUK_DATABASE_URL {}: expected sqlite://PATH or postgres://…",
+                souk_storage::redact_url(url)
+            );
+        }
         return Ok(url.clone());
     }
     std::fs::create_dir_all(&global.data_dir).with_context(|| {

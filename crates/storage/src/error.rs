@@ -30,8 +30,21 @@ impl StorageError {
             if matches!(e.code().as_deref(), Some("40001" | "40P01")))
     }
 
-    /// No connection became free in time: the database is saturated, the request may be retried.
+    /// The database is saturated and the request may be retried: no connection became free in
+    /// time, SQLite's write lock stayed with another process past the busy timeout (`souk
+    /// worker` or `souk import` on the same file), or PostgreSQL refused a connection or
+    /// cancelled a statement that ran too long.
     pub fn is_overloaded(&self) -> bool {
-        matches!(self, StorageError::Database(sqlx::Error::PoolTimedOut))
+        match self {
+            StorageError::Database(sqlx::Error::PoolTimedOut) => true,
+            StorageError::Database(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                // SQLite: BUSY and its extended codes (RECOVERY, SNAPSHOT, TIMEOUT), LOCKED.
+                Some("5" | "261" | "517" | "773" | "6")
+                    // PostgreSQL: too_many_connections, cannot_connect_now, query_canceled.
+                    | Some("53300" | "57P03" | "57014")
+            ),
+            _ => false,
+        }
     }
 }

@@ -92,7 +92,7 @@ fn wrong_settings_fail_at_start_naming_the_setting() {
     assert!(stderr(&out).contains("log-format"), "{}", stderr(&out));
     let out = run(Command::new(souk_bin()).env_clear().args([
         "--database-url",
-        "mysql://x/y",
+        "mysql://souk:s3cret@x/y",
         "migrate",
     ]));
     assert!(!out.status.success());
@@ -101,6 +101,7 @@ fn wrong_settings_fail_at_start_naming_the_setting() {
         "{}",
         stderr(&out)
     );
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
     let out = run(Command::new(souk_bin())
         .env_clear()
         .args(["--currency", "dollars", "migrate"]));

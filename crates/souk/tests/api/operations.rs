@@ -149,3 +149,43 @@ async fn openapi_document_describes_every_route_and_error() {
         "an interactive docs page"
     );
 }
+
+/// Another process holding SQLite's write lock past the busy timeout (a long `souk import`, a
+/// `souk worker`) makes writes shed with 503 `overloaded` and `Retry-After`, not a 500.
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_sheds_writes_with_503() {
+    use sqlx::Connection;
+    if crate::helpers::on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let mut other = sqlx::SqliteConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/store/carts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "overloaded", "{problem}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/store/carts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        201,
+        "writes resume once the lock is free"
+    );
+}
