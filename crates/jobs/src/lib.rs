@@ -37,6 +37,16 @@ pub enum JobError {
     Defer(Duration),
 }
 
+/// A job that panicked: its lease runs out and it is tried again (or dead-lettered after its
+/// last attempt by housekeeping); say so, or the failure would leave no trace.
+fn log_panic(finished: Option<Result<(), tokio::task::JoinError>>) {
+    if let Some(Err(e)) = finished
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "a job panicked; it will be retried when its lease expires");
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Jobs run at once by this process.
@@ -172,7 +182,7 @@ impl Worker {
             if got > 0 && got == free {
                 // Every slot is busy: wait for one to free up.
                 tokio::select! {
-                    _ = running.join_next() => {}
+                    finished = running.join_next() => log_panic(finished),
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -181,13 +191,15 @@ impl Worker {
                 continue; // There may be more due right now.
             }
             tokio::select! {
-                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(finished) = running.join_next(), if !running.is_empty() => log_panic(Some(finished)),
                 () = tokio::time::sleep(this.config.poll_interval) => {}
                 () = this.wake.notified() => {}
                 _ = shutdown.changed() => {}
             }
         }
-        while running.join_next().await.is_some() {}
+        while let Some(finished) = running.join_next().await {
+            log_panic(Some(finished));
+        }
         tracing::info!(worker = %this.id, "job worker stopped");
     }
 
@@ -217,10 +229,12 @@ impl Worker {
                 jobs::fail(&self.db, job.id, &self.id, &e.to_string(), None).await
             }
         };
+        let retries_left = job.attempts < job.max_attempts.min(self.config.max_attempts);
         let label = match &outcome {
             Ok(()) => "done",
-            Err(JobError::Retryable(_)) => "retry",
-            Err(JobError::Permanent(_)) => "dead",
+            Err(JobError::Retryable(_)) if retries_left => "retry",
+            // A retryable failure on the last attempt dead-letters the job too.
+            Err(JobError::Retryable(_) | JobError::Permanent(_)) => "dead",
             Err(JobError::Defer(_)) => "deferred",
         };
         metrics::counter!("souk_jobs_total", "kind" => job.kind.clone(), "outcome" => label)

@@ -1,10 +1,13 @@
 //! Housekeeping that keeps tables from growing without bound: stored idempotent responses
-//! past their replay window, finished jobs, old webhook event ids, live events and outgoing
-//! webhook messages.
+//! past their replay window, finished jobs, old webhook event ids, live events, outgoing
+//! webhook messages, expired sessions and sign-in links, old rate-limit windows and abandoned
+//! carts. It also dead-letters jobs whose last attempt never finished.
 
 use std::time::Duration;
 
-use souk_storage::{Db, StorageError, events, jobs, now_ms, orders, payments, webhooks};
+use souk_storage::{
+    Db, StorageError, accounts, carts, events, jobs, now_ms, orders, payments, webhooks,
+};
 
 /// Checkout responses are replayed for 48 hours (docs/orders.md).
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -17,6 +20,10 @@ pub const WEBHOOK_EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Outgoing webhook messages and their delivery log stay 30 days (pending ones until sent).
 pub const WEBHOOK_MESSAGES_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Expired sessions and links, and rate-limit windows (15 minutes to an hour long), go after a day.
+pub const EXPIRED_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// A cart nobody touched for 30 days, and that never became an order, is forgotten.
+pub const ABANDONED_CARTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -25,6 +32,9 @@ pub struct Purged {
     pub webhook_events: u64,
     pub events: u64,
     pub webhook_messages: u64,
+    pub expired_sign_ins: u64,
+    pub abandoned_carts: u64,
+    pub abandoned_jobs: u64,
 }
 
 fn ago(d: Duration) -> i64 {
@@ -39,17 +49,22 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
         webhook_events: payments::purge_webhook_events(db, ago(WEBHOOK_EVENTS_KEPT)).await?,
         events: events::purge(db, ago(EVENTS_KEPT)).await?,
         webhook_messages: webhooks::purge(db, ago(WEBHOOK_MESSAGES_KEPT)).await?,
+        expired_sign_ins: accounts::purge_expired(db, ago(EXPIRED_KEPT)).await?,
+        abandoned_carts: carts::purge_abandoned(db, ago(ABANDONED_CARTS_KEPT)).await?,
+        abandoned_jobs: jobs::dead_letter_abandoned(db).await?,
     })
 }
 
 /// Runs [`run_once`] every `every` until `shutdown` turns true.
+/// The first pass runs at once, so instances restarted more often than `every` still clean up.
 pub async fn run_forever(db: Db, every: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    crate::every(every, shutdown, || async {
+    let pass = || async {
         match run_once(&db).await {
             Ok(p) if p != Purged::default() => tracing::info!(?p, "housekeeping"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
         }
-    })
-    .await;
+    };
+    pass().await;
+    crate::every(every, shutdown, pass).await;
 }

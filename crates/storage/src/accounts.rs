@@ -396,3 +396,22 @@ pub async fn rate_limit_reset(db: &Db, bucket: &str) -> Result<(), StorageError>
     });
     tx.commit().await
 }
+
+/// Housekeeping: forgets sessions expired or revoked before `before_ms`, sign-in links
+/// (verification, password reset) expired before it, and rate-limit windows that started
+/// before it. Returns the rows deleted.
+pub async fn purge_expired(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
+    let mut n = db
+        .purge(
+            "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1",
+            before_ms,
+        )
+        .await?;
+    n += db
+        .purge("DELETE FROM user_tokens WHERE expires_at < $1", before_ms)
+        .await?;
+    n += db
+        .purge("DELETE FROM rate_limits WHERE window_start < $1", before_ms)
+        .await?;
+    Ok(n)
+}

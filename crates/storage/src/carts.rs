@@ -789,3 +789,13 @@ pub async fn merge_into_customer(
     tx.commit().await?;
     Ok(result)
 }
+
+/// Housekeeping: forgets carts nobody has touched since `before_ms` that never became an order
+/// (open guest carts, carts merged into a customer's), with their lines.
+pub async fn purge_abandoned(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
+    db.purge(
+        "DELETE FROM carts WHERE status IN ('open', 'merged') AND updated_at < $1",
+        before_ms,
+    )
+    .await
+}

@@ -145,7 +145,7 @@ pub async fn claim(
     let sql = format!(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs WHERE (status = 'pending' AND run_at <= $3) \
-         OR (status = 'running' AND locked_until < $3) ORDER BY run_at LIMIT $4{}) \
+         OR (status = 'running' AND locked_until < $3 AND attempts < max_attempts) ORDER BY run_at LIMIT $4{}) \
          RETURNING id, kind, payload, attempts, max_attempts",
         skip_locked(db.backend())
     );
@@ -342,4 +342,28 @@ pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
         before_ms,
     )
     .await
+}
+
+/// Dead-letters jobs whose last allowed attempt never finished (its worker crashed or was
+/// killed and the lease ran out): they are not claimed again, and show as `dead` with a
+/// `job.failed` event like any other job that gave up. Returns how many.
+pub async fn dead_letter_abandoned(db: &Db) -> Result<u64, StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_relaxed_write().await?;
+    let dead: Vec<(Uuid, String)> = on_tx!(&mut tx, conn => {
+        sqlx::query_as(
+            "UPDATE jobs SET status = 'dead', finished_at = $1, updated_at = $1, locked_by = NULL, locked_until = NULL, \
+             last_error = 'its last attempt never finished (the worker stopped or crashed)' \
+             WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts RETURNING id, kind",
+        )
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?
+    });
+    for (id, kind) in &dead {
+        let data = serde_json::json!({"job_id": id, "kind": kind, "error": "its last attempt never finished"});
+        crate::events::emit(&mut tx, "job.failed", None, None, &data).await?;
+    }
+    tx.commit().await?;
+    Ok(dead.len() as u64)
 }

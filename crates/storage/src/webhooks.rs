@@ -494,6 +494,20 @@ pub async fn redeliver(
         if moved > 0 {
             return Ok(Some(message_id));
         }
+        // Being sent right now: that attempt delivers it or schedules its retry; a second job
+        // would send it twice.
+        let running: i64 = on_tx!(&mut *tx, conn => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running'",
+            )
+            .bind(DELIVERY_JOB)
+            .bind(job.job.payload.to_string())
+            .fetch_one(&mut *conn)
+            .await?
+        });
+        if running > 0 {
+            return Ok(Some(message_id));
+        }
     }
     crate::jobs::enqueue(tx, &job.job).await?;
     Ok(Some(message_id))

@@ -329,7 +329,11 @@ pub async fn login(
 ) -> ApiResult<Response> {
     check_same_origin(&state, &headers)?;
     let email = body.email.trim().to_lowercase();
-    let account_bucket = format!("login:account:{email}");
+    // No address is longer than 254 characters: a longer one cannot grow the bucket table.
+    let account_bucket = format!(
+        "login:account:{}",
+        email.chars().take(254).collect::<String>()
+    );
     let address_bucket = format!("login:address:{}", client.ip);
     let now = now_ms();
     for (bucket, limit) in [

@@ -238,3 +238,61 @@ async fn housekeeping_purges_only_what_is_past_its_window() {
         "the newer rows stay"
     );
 }
+
+/// A job whose last allowed attempt never finished (its worker was killed) is not run again:
+/// housekeeping marks it dead. Carts nobody touched for long are forgotten.
+#[tokio::test]
+async fn abandoned_last_attempts_are_dead_lettered_and_stale_carts_forgotten() {
+    use souk_storage::jobs;
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    let once = jobs::enqueue(
+        &mut tx,
+        &jobs::NewJob {
+            kind: "email".to_owned(),
+            payload: serde_json::json!({}),
+            max_attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Claimed with a 1 ms lease by a worker that then vanishes.
+    let claimed = jobs::claim(&db, "gone", 1, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        jobs::claim(&db, "other", 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "its attempts are used up: not run again"
+    );
+    let purged = souk_jobs::maintenance::run_once(&db).await.unwrap();
+    assert_eq!(purged.abandoned_jobs, 1);
+    let job = jobs::get(&db, once).await.unwrap().unwrap();
+    assert_eq!(job.status, "dead");
+    assert!(job.last_error.unwrap().contains("never finished"));
+
+    let cart = souk_storage::carts::create(&db, None, "USD").await.unwrap();
+    assert_eq!(
+        souk_storage::carts::purge_abandoned(&db, souk_storage::now_ms() - 60_000)
+            .await
+            .unwrap(),
+        0,
+        "a cart touched a minute ago stays"
+    );
+    assert_eq!(
+        souk_storage::carts::purge_abandoned(&db, souk_storage::now_ms() + 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        souk_storage::carts::get(souk_storage::Exec::Db(&db), cart)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
