@@ -14,7 +14,7 @@ use serde::Deserialize;
 use souk_domain::webhooks::{
     TargetPolicy, check_target, endpoint_key, ip_is_public, literal_ip, message_header_id, sign,
 };
-use souk_storage::webhooks::{self as store, AfterAttempt, AttemptRecord};
+use souk_storage::webhooks::{self as store, AfterAttempt, AttemptRecord, Endpoint};
 use souk_storage::{Db, now_ms};
 use uuid::Uuid;
 
@@ -77,6 +77,8 @@ pub struct WebhookSender {
     config: WebhookConfig,
     http: reqwest::Client,
     in_flight: Mutex<HashMap<Uuid, usize>>,
+    /// Each endpoint's recent attempt duration (ms, moving average): how fast it drains.
+    latency_ms: Mutex<HashMap<Uuid, f64>>,
 }
 
 impl std::fmt::Debug for WebhookSender {
@@ -134,7 +136,42 @@ impl WebhookSender {
             config,
             http,
             in_flight: Mutex::new(HashMap::new()),
+            latency_ms: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn note_latency(&self, endpoint: Uuid, ms: i64) {
+        let mut map = self.latency_ms.lock().unwrap_or_else(|e| e.into_inner());
+        let avg = map.entry(endpoint).or_insert(ms as f64);
+        *avg = 0.8 * *avg + 0.2 * ms as f64;
+    }
+
+    /// How long a delivery that found its endpoint busy steps aside: about half the time the
+    /// endpoint needs to work through the messages waiting for it at its pace (2 at a time),
+    /// at least 0.5 s (5 s if it is failing), at most 5 minutes, with jitter. So a slow
+    /// endpoint's backlog of a thousand is claimed a few times a minute, not every second,
+    /// while returning jobs still find the endpoint's slots busy, not idle.
+    async fn step_aside(&self, db: &Db, endpoint: &Endpoint) -> Duration {
+        let backlog = store::pending_count(db, endpoint.id)
+            .await
+            .unwrap_or(1)
+            .max(1) as f64;
+        let pace = self
+            .latency_ms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&endpoint.id)
+            .copied()
+            .unwrap_or(1000.0);
+        let floor = if endpoint.failing_since.is_some() {
+            5000.0
+        } else {
+            500.0
+        };
+        let drain =
+            (backlog * pace / (2.0 * PER_ENDPOINT_IN_FLIGHT as f64)).clamp(floor, 300_000.0);
+        let jitter = 0.5 + (Uuid::new_v4().as_u128() % 1000) as f64 / 2000.0;
+        Duration::from_millis((drain * jitter).max(floor / 2.0) as u64)
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -174,17 +211,7 @@ impl WebhookSender {
             return Ok(());
         }
         let Some(_slot) = self.take_slot(endpoint.id) else {
-            // Step aside; longer when the endpoint is failing, so a dead endpoint's backlog
-            // is not claimed over and over.
-            let jitter = (Uuid::new_v4().as_u128() % 1000) as u64;
-            let base = if endpoint.failing_since.is_some() {
-                5000
-            } else {
-                500
-            };
-            return Err(JobError::Defer(Duration::from_millis(
-                base + jitter * base / 500,
-            )));
+            return Err(JobError::Defer(self.step_aside(db, &endpoint).await));
         };
         let started = Instant::now();
         let result = self
@@ -196,6 +223,7 @@ impl WebhookSender {
             )
             .await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.note_latency(endpoint.id, latency_ms);
         let (status_code, error, snippet, delivered) = match result {
             Ok((code, snippet)) => {
                 let ok = (200..300).contains(&code);

@@ -363,6 +363,16 @@ pub async fn owner_suspended(db: &Db, endpoint: &Endpoint) -> Result<bool, Stora
     Ok(status.as_deref() == Some("suspended"))
 }
 
+/// How many of an endpoint's messages wait to be delivered (its backlog).
+pub async fn pending_count(db: &Db, endpoint_id: Uuid) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_messages WHERE endpoint_id = $1 AND status = 'pending'")
+            .bind(endpoint_id)
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
 /// A message with its endpoint, for the delivery job.
 pub async fn message_for_delivery(
     db: &Db,

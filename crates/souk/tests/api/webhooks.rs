@@ -1342,3 +1342,46 @@ async fn a_suspended_vendors_queued_messages_are_held_back_until_it_is_reinstate
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0].id, hits[1].id, "the same message");
 }
+
+/// A slow endpoint's backlog waits in the queue instead of being claimed and put back every
+/// second: each waiting delivery steps aside for about as long as the endpoint needs.
+#[tokio::test]
+async fn a_slow_endpoints_backlog_is_not_claimed_over_and_over() {
+    let app = TestApp::spawn_with_webhooks(setup(100)).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start(|_, _| (200, Duration::from_millis(1000))).await;
+    app.endpoint(
+        "/api/admin/webhooks",
+        &admin,
+        &receiver.url,
+        &["order.paid"],
+    )
+    .await;
+    let deferred = async || {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("souk_jobs_total{")
+                    && l.contains("kind=\"webhook.deliver\"")
+                    && l.contains("outcome=\"deferred\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum::<f64>()
+    };
+    for n in 0..16 {
+        app.emit("order.paid", None, json!({"n": n})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let steps = deferred().await;
+    // 14 wait while 2 are sent; stepping aside for 0.5–1.5 s each would be about 30 by now.
+    assert!(steps >= 10.0, "the backlog waits its turn: {steps}");
+    assert!(
+        steps <= 22.0,
+        "each waits about once, not every second: {steps}"
+    );
+    // And it all arrives.
+    let hits = receiver
+        .wait_until(Duration::from_secs(40), |h| h.len() >= 16)
+        .await;
+    assert_eq!(hits.len(), 16);
+}
