@@ -9,7 +9,7 @@
 //! broadcast buffer is disconnected (it reconnects and catches up from the table) instead of
 //! holding memory or slowing others. Streams are bounded in number (`SOUK_MAX_STREAMS`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -43,6 +43,12 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A reconnect replays at most this many events; a client further behind is sent these and
 /// disconnected, and catches up by reconnecting from the last one.
 const REPLAY_MAX: usize = 5_000;
+/// The replay is read from the table this many events at a time, as the client takes them:
+/// a stream holds at most one page in memory, however far behind it starts.
+const REPLAY_PAGE: i64 = 500;
+/// Live streams one caller may hold at once (per session, API key, or guest order): a single
+/// caller cannot take every slot of the server's `SOUK_MAX_STREAMS`.
+pub const STREAMS_PER_CALLER: usize = 8;
 
 /// The process-wide fan-out of the event log.
 #[derive(Clone)]
@@ -55,6 +61,8 @@ pub struct EventHub {
     /// The last event id broadcast (every lower id was broadcast or given up as rolled
     /// back); `i64::MAX` until the poller has started.
     cursor: Arc<AtomicI64>,
+    /// Streams open per caller (see [`STREAMS_PER_CALLER`]).
+    per_caller: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 impl EventHub {
@@ -66,6 +74,7 @@ impl EventHub {
             wake: Arc::new(tokio::sync::Notify::new()),
             closing: watch::channel(false).0,
             cursor: Arc::new(AtomicI64::new(i64::MAX)),
+            per_caller: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
     }
 
@@ -159,19 +168,55 @@ impl EventHub {
 
 /// A stream's slot in the bound; given back when the stream ends (`/metrics` reports how many
 /// are taken as `souk_sse_streams`).
+/// A stream's place: one of the server's slots and one of its caller's; both freed on drop.
 struct Slot {
     _permit: OwnedSemaphorePermit,
+    caller: String,
+    per_caller: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit) -> Self {
-        Slot { _permit: permit }
+    /// `None` when the caller already holds [`STREAMS_PER_CALLER`] streams.
+    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, caller: String) -> Option<Self> {
+        let mut map = hub.per_caller.lock().unwrap_or_else(|e| e.into_inner());
+        let held = map.entry(caller.clone()).or_insert(0);
+        if *held >= STREAMS_PER_CALLER {
+            return None;
+        }
+        *held += 1;
+        Some(Slot {
+            _permit: permit,
+            caller,
+            per_caller: hub.per_caller.clone(),
+        })
     }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.per_caller.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = map.get_mut(&self.caller) {
+            *held -= 1;
+            if *held == 0 {
+                map.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// Where a reconnect's replay stands: the next page starts after `read_to`.
+struct Replay {
+    read_to: i64,
+    upto: i64,
+    since: i64,
+    sent: usize,
 }
 
 struct StreamState {
     audience: Audience,
     backlog: VecDeque<EventRow>,
+    /// More of the replay to read, a page at a time.
+    replay: Option<Replay>,
     live: broadcast::Receiver<Arc<EventRow>>,
     closing: watch::Receiver<bool>,
     last_sent: i64,
@@ -329,15 +374,33 @@ async fn open_stream(
         e.retry_after = Some(5);
         return Err(e);
     };
+    let caller = match (grant, audience) {
+        (Grant::Session(id), _) => format!("session:{id}"),
+        (Grant::ApiKey(id), _) => format!("key:{id}"),
+        (Grant::OrderToken, Audience::Order(order)) => format!("order:{order}"),
+        (Grant::OrderToken, _) => "guest".to_owned(),
+    };
+    let Some(slot) = Slot::new(permit, hub, caller) else {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "Too many live streams",
+            format!(
+                "at most {STREAMS_PER_CALLER} live streams at once per caller; close one first"
+            ),
+        );
+        e.retry_after = Some(5);
+        return Err(e);
+    };
     // Subscribe before reading the backlog, and replay only up to what the poller has
     // broadcast (it waits for ids committed out of order; the table alone does not): every
     // event is then in the replay or in the live channel, and duplicates are skipped by id.
     let live = hub.live.subscribe();
     let upto = hub.cursor.load(Ordering::SeqCst);
-    let mut backlog = VecDeque::new();
+    let backlog = VecDeque::new();
+    let mut replay = None;
     let last_sent;
     let mut already_there = HashSet::new();
-    let mut truncated = false;
     if let Some(cursor) = resume_after {
         if cursor > events::latest_id(&state.db).await? {
             return Err(ApiError::new(
@@ -347,24 +410,12 @@ async fn open_stream(
                 "Last-Event-ID is not an event id this server sent",
             ));
         }
-        let since = now_ms() - REPLAY_WINDOW.as_millis() as i64;
-        let mut read_to = cursor;
-        loop {
-            let rows =
-                events::backlog(Exec::Db(&state.db), audience, read_to, upto, since, 500).await?;
-            let done = rows.len() < 500;
-            if let Some(last) = rows.last() {
-                read_to = last.id;
-            }
-            backlog.extend(rows);
-            if done {
-                break;
-            }
-            if backlog.len() >= REPLAY_MAX {
-                truncated = true;
-                break;
-            }
-        }
+        replay = Some(Replay {
+            read_to: cursor,
+            upto,
+            since: now_ms() - REPLAY_WINDOW.as_millis() as i64,
+            sent: 0,
+        });
         last_sent = cursor;
     } else {
         // From now on: what committed before the stream opened is not sent, even if the poller
@@ -391,20 +442,58 @@ async fn open_stream(
     let s = StreamState {
         audience,
         backlog,
+        replay,
         live,
         closing: hub.closing.subscribe(),
         last_sent,
         already_there,
-        truncated,
+        truncated: false,
         grant,
         db: state.db.clone(),
         recheck_every: state.config.stream_recheck,
         next_check: tokio::time::Instant::now() + jittered(state.config.stream_recheck),
-        _slot: Slot::new(permit),
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(s, |mut s| async move {
         if *s.closing.borrow() {
             return None;
+        }
+        if s.backlog.is_empty()
+            && let Some(r) = &mut s.replay
+        {
+            if r.sent >= REPLAY_MAX {
+                // Far behind: end here; the client resumes from the last event it got.
+                s.truncated = true;
+                s.replay = None;
+            } else {
+                let page = events::backlog(
+                    Exec::Db(&s.db),
+                    s.audience,
+                    r.read_to,
+                    r.upto,
+                    r.since,
+                    REPLAY_PAGE,
+                )
+                .await;
+                match page {
+                    Ok(rows) => {
+                        let done = (rows.len() as i64) < REPLAY_PAGE;
+                        if let Some(last) = rows.last() {
+                            r.read_to = last.id;
+                        }
+                        r.sent += rows.len();
+                        s.backlog.extend(rows);
+                        if done {
+                            s.replay = None;
+                        }
+                    }
+                    // The client reconnects with the last id it got and the replay goes on.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a stream's replay; ending it");
+                        return None;
+                    }
+                }
+            }
         }
         if let Some(e) = s.backlog.pop_front() {
             s.last_sent = e.id;
@@ -470,6 +559,7 @@ async fn open_stream(
         (status = 200, description = "`text/event-stream`: `id`, `event` (the kind) and `data` (JSON) per event; `: heartbeat` comments every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn order_events(
@@ -513,6 +603,7 @@ pub async fn order_events(
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a vendor member", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn vendor_events(
@@ -536,6 +627,7 @@ pub async fn vendor_events(
         (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn admin_events(

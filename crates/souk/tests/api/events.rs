@@ -487,3 +487,67 @@ async fn a_stream_ends_when_its_access_ends() {
         .expect("the admin's stream is still open");
     assert_eq!(event.kind, "vendor.applied");
 }
+
+/// One caller cannot take every stream slot: a guest's order token holds at most 8 streams
+/// at once (the 9th gets 429 `too_many_streams`), and a closed one frees its place.
+#[tokio::test]
+async fn one_caller_holds_a_bounded_number_of_streams() {
+    let app = TestApp::spawn().await;
+    app.seed("seller", &[stocked("vase", &[4200], 5)]).await;
+    let variant = app.variant_ids("vase").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "many", &checkout_body("many@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let token = order["access_token"].as_str().unwrap().to_owned();
+    let path = format!("/api/store/orders/{id}/events?access_token={token}");
+    let mut open = Vec::new();
+    for _ in 0..souk_http::api::events::STREAMS_PER_CALLER {
+        open.push(SseClient::open(&app, &path, None, None).await);
+    }
+    let refused = app.get(&path).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "too_many_streams");
+    drop(open.pop());
+    // The server notices the closed connection at its next write (a heartbeat at the latest).
+    let mut reopened = false;
+    for _ in 0..40 {
+        if app.get(&path).await.status() == 200 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(reopened, "a closed stream frees its place");
+}
+
+/// A reconnect far behind gets its replay page by page, in order and complete.
+#[tokio::test]
+async fn a_long_replay_arrives_complete_and_in_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut feed = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
+    let mut tx = app.db.begin_write().await.unwrap();
+    for n in 0..1200 {
+        souk_storage::events::emit(&mut tx, "job.failed", None, None, &json!({"n": n}))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let first = feed.next(Duration::from_secs(5)).await.unwrap();
+    drop(feed);
+    let mut again = SseClient::open(&app, "/api/admin/events", Some(&admin), Some(first.id)).await;
+    let mut expected = 1;
+    while let Some(e) = again.next(Duration::from_secs(3)).await {
+        assert_eq!(e.data["n"], expected, "{e:?}");
+        expected += 1;
+        if expected == 1200 {
+            break;
+        }
+    }
+    assert_eq!(expected, 1200, "every event after the first, across pages");
+}
