@@ -287,7 +287,12 @@ impl Worker {
                 // A worker without the server key cannot sign: leave the job to one that can.
                 None => Err(JobError::Defer(Duration::from_secs(30))),
             },
-            other => Err(JobError::Permanent(format!("unknown job kind '{other}'"))),
+            // Perhaps queued by a newer version of Souk sharing this database during a rolling
+            // upgrade: retried with backoff (a newer worker takes it), dead only after the
+            // attempts run out.
+            other => Err(JobError::Retryable(format!(
+                "unknown job kind '{other}' (queued by another version of Souk?)"
+            ))),
         }
     }
 }
