@@ -280,6 +280,19 @@ pub fn order_access_token(server_key: &[u8], idempotency_key: &str, order_id: &[
     )
 }
 
+/// The guest token of orders placed before tokens were keyed by the server key (HMAC keyed by
+/// the idempotency key alone): still accepted for their replays, never issued for new orders.
+pub fn order_access_token_unkeyed(idempotency_key: &str, order_id: &[u8]) -> String {
+    let mut mac =
+        hmac::Hmac::<Sha256>::new_from_slice(idempotency_key.as_bytes()).expect("any key length");
+    mac.update(b"souk-order-access:");
+    mac.update(order_id);
+    format!(
+        "souk_o_{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// A short reference for people (emails, phone calls): the random tail of the order id.
 /// The id stays the key; two orders may, rarely, share a number.
 pub fn order_number(id: &uuid::Uuid) -> String {

@@ -494,6 +494,16 @@ async fn stored_response(
     }))
 }
 
+/// The SHA-256 of an order's guest access token (`None`: no such order).
+pub async fn access_token_hash(db: &Db, order_id: Uuid) -> Result<Option<Vec<u8>>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT access_token_hash FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
 /// A stored idempotent response.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredResponse {

@@ -1658,3 +1658,42 @@ async fn placeholder_lookalikes_in_titles_do_not_capture_the_order_token() {
     let (status, _, replay) = app.checkout(&cart, "lure-key-1", &body).await;
     assert_eq!((status, replay), (201, raw));
 }
+
+/// An order placed before guest tokens were keyed by the server key keeps its token: a replay
+/// of its checkout answers the token derived the older way, and that token opens the order.
+#[tokio::test]
+async fn a_replay_of_an_older_checkout_keeps_its_token() {
+    let app = TestApp::spawn().await;
+    app.seed("legacy", &[stocked("cup", &[900], 5)]).await;
+    let variant = app.variant_ids("cup").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let body = checkout_body("old@example.com");
+    let (status, order, _) = app.checkout(&cart, "old-key-1", &body).await;
+    assert_eq!(status, 201, "{order}");
+    let id = Uuid::parse_str(order["id"].as_str().unwrap()).unwrap();
+    // As stored by the older version: the hash of the token keyed by the idempotency key alone.
+    let older = souk_domain::orders::order_access_token_unkeyed("old-key-1", id.as_bytes());
+    let hash = souk_domain::accounts::token_hash(&older);
+    let mut tx = app.db.begin_write().await.unwrap();
+    let sql = "UPDATE orders SET access_token_hash = $1 WHERE id = $2";
+    match &mut tx {
+        souk_storage::Tx::Sqlite(t) => {
+            sqlx::query(sql).bind(&hash).bind(id).execute(&mut **t).await.unwrap();
+        }
+        souk_storage::Tx::Postgres(t) => {
+            sqlx::query(sql).bind(&hash).bind(id).execute(&mut **t).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    let (status, replay, _) = app.checkout(&cart, "old-key-1", &body).await;
+    assert_eq!(status, 201);
+    assert_eq!(replay["access_token"], older.as_str());
+    let response = app
+        .client
+        .get(app.url(&format!("/api/store/orders/{id}")))
+        .header("X-Order-Token", older.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::{Email, secure_eq, token_hash};
-use souk_domain::orders::{Address, order_access_token, order_number, request_fingerprint};
+use souk_domain::orders::{
+    Address, order_access_token, order_access_token_unkeyed, order_number, request_fingerprint,
+};
 use souk_storage::Exec;
 use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
 use utoipa::ToSchema;
@@ -82,7 +84,6 @@ pub struct OrderBody {
     pub status: String,
     /// Only in the checkout response: lets whoever holds it read the order (send it as
     /// `X-Order-Token`). Not stored anywhere; keep it.
-    // Serialized before any text a shopper or vendor chose (see `fill_in`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     /// Only in the checkout response of a `stripe` order: what Stripe.js needs to take the
@@ -213,36 +214,48 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Puts a secret into a stored checkout response in place of its placeholder. Only the
-/// placeholder in the response's own field counts: `OrderBody` serializes `access_token` and
-/// `payment` before `email`, the first text a shopper or vendor chose, so a product titled
-/// like a placeholder can neither capture the secret nor hide it.
-fn fill_in(body: &str, placeholder: &str, value: &str) -> String {
-    let user_text = body.find("\"email\":").unwrap_or(body.len());
-    match body.find(placeholder) {
-        Some(at) if at < user_text => {
-            let mut filled = String::with_capacity(body.len() + value.len());
-            filled.push_str(&body[..at]);
-            filled.push_str(value);
-            filled.push_str(&body[at + placeholder.len()..]);
+/// Puts a secret into a stored checkout response in place of its placeholder: the JSON
+/// `"field":"{{placeholder}}"`, key and value together. Text a shopper or vendor chose is a
+/// JSON string whose quotes are escaped, and no response object has keys they choose, so only
+/// the response's own field matches: a product titled like a placeholder can neither capture
+/// the secret nor hide it (whatever the field order of the stored body).
+fn fill_in(body: &str, field: &str, placeholder: &str, value_json: &str) -> String {
+    let anchor = format!("\"{field}\":\"{placeholder}\"");
+    match body.find(&anchor) {
+        Some(at) => {
+            let value_at = at + field.len() + 3;
+            let mut filled = String::with_capacity(body.len() + value_json.len());
+            filled.push_str(&body[..value_at]);
+            filled.push_str(value_json);
+            filled.push_str(&body[at + anchor.len()..]);
             filled
         }
-        _ => body.to_owned(),
+        None => body.to_owned(),
     }
 }
 
-fn stored(
-    state: &AppState,
-    status: u16,
-    body: &str,
-    key: &str,
-    order_id: Option<Uuid>,
-) -> Response {
-    let body = match order_id {
-        Some(id) => fill_in(
+/// The guest token of a replayed checkout. Orders placed before tokens were keyed by the server
+/// key carry the hash of the older derivation; their replays get that token back.
+async fn replay_token(state: &AppState, key: &str, order_id: Uuid) -> ApiResult<String> {
+    let token = order_access_token(&state.config.webhooks.server_key, key, order_id.as_bytes());
+    if let Some(stored) = orders::access_token_hash(&state.db, order_id).await?
+        && stored != token_hash(&token)
+    {
+        let older = order_access_token_unkeyed(key, order_id.as_bytes());
+        if stored == token_hash(&older) {
+            return Ok(older);
+        }
+    }
+    Ok(token)
+}
+
+fn stored(status: u16, body: &str, token: Option<&str>) -> Response {
+    let body = match token {
+        Some(token) => fill_in(
             body,
+            "access_token",
             TOKEN_PLACEHOLDER,
-            &order_access_token(&state.config.webhooks.server_key, key, id.as_bytes()),
+            &serde_json::to_string(token).expect("serializes"),
         ),
         None => body.to_owned(),
     };
@@ -263,8 +276,7 @@ async fn with_client_secret(
     body: String,
     order_id: Option<Uuid>,
 ) -> ApiResult<String> {
-    let placeholder = format!("\"{CLIENT_SECRET_PLACEHOLDER}\"");
-    if !body.contains(&placeholder) {
+    if !body.contains(&format!("\"client_secret\":\"{CLIENT_SECRET_PLACEHOLDER}\"")) {
         return Ok(body);
     }
     let mut secret = None;
@@ -286,7 +298,12 @@ async fn with_client_secret(
         };
     }
     let value = serde_json::to_string(&secret).expect("serializes");
-    Ok(fill_in(&body, &placeholder, &value))
+    Ok(fill_in(
+        &body,
+        "client_secret",
+        CLIENT_SECRET_PLACEHOLDER,
+        &value,
+    ))
 }
 
 fn key_reused() -> ApiError {
@@ -343,12 +360,14 @@ pub async fn checkout(
             return Err(key_reused());
         }
         let body = with_client_secret(&state, prior.response_body, prior.order_id).await?;
+        let token = match prior.order_id {
+            Some(id) => Some(replay_token(&state, &key, id).await?),
+            None => None,
+        };
         return Ok(stored(
-            &state,
             prior.response_status as u16,
             &body,
-            &key,
-            prior.order_id,
+            token.as_deref(),
         ));
     }
     let in_flight_key = [scope.as_bytes(), &key_hash].concat();
@@ -452,7 +471,7 @@ pub async fn checkout(
         CheckoutOutcome::Placed { status, body, .. } => {
             state.wake_jobs();
             let body = with_client_secret(&state, body, Some(order_id)).await?;
-            Ok(stored(&state, status, &body, &key, Some(order_id)))
+            Ok(stored(status, &body, Some(&token)))
         }
         CheckoutOutcome::Replay {
             status,
@@ -460,7 +479,11 @@ pub async fn checkout(
             order_id,
         } => {
             let body = with_client_secret(&state, body, order_id).await?;
-            Ok(stored(&state, status, &body, &key, order_id))
+            let token = match order_id {
+                Some(id) => Some(replay_token(&state, &key, id).await?),
+                None => None,
+            };
+            Ok(stored(status, &body, token.as_deref()))
         }
         CheckoutOutcome::KeyReused => Err(key_reused()),
         CheckoutOutcome::CartNotFound => Err(ApiError::not_found("no such cart")),
