@@ -5,7 +5,6 @@
 
 use uuid::Uuid;
 
-use crate::dialect::for_update;
 use crate::{Db, StorageError, Tx, now_ms};
 
 /// Sets a vendor's commission rate (`None`: the platform default). False: no such vendor.
@@ -112,7 +111,12 @@ pub async fn record_payout(
     reference: &str,
     created_by: Uuid,
 ) -> Result<Result<PayoutRow, PayoutError>, StorageError> {
-    let lock = for_update(tx.backend());
+    // `NO KEY UPDATE` (PostgreSQL): serialises payouts and refunds of this vendor without
+    // blocking checkouts and payments, whose rows only reference it.
+    let lock = match tx.backend() {
+        crate::Backend::Postgres => " FOR NO KEY UPDATE",
+        crate::Backend::Sqlite => "",
+    };
     let now = now_ms();
     let sql = format!("SELECT id FROM vendors WHERE id = $1{lock}");
     let exists: Option<Uuid> = on_tx!(&mut *tx, conn => {

@@ -375,37 +375,51 @@ pub async fn checkout(
     if let Some(coupon) = &snapshot.coupon {
         // One row per use by this customer, numbered 1, 2, …: the unique (coupon, customer,
         // seq) key is what holds the per-customer limit under concurrency. With a limit, the
-        // lowest free number up to it is taken (a cancelled order's number is free again); a
+        // lowest free numbers up to it are tried (a cancelled order's number is free again); a
         // concurrent checkout taking the same number first makes `ON CONFLICT DO NOTHING`
-        // wait for it and insert nothing, and the next number is tried.
-        let insert = |seq: &str| {
-            format!(
-                "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
-                 VALUES ($1, $2, {seq}, $3, $4) \
-                 ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq"
-            )
-        };
-        let next = "COALESCE((SELECT MAX(seq) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2), 0) + 1";
-        let tries: Vec<String> = match coupon.per_customer_limit {
-            Some(limit) => (1..=limit.clamp(0, 100))
-                .map(|seq| insert(&seq.to_string()))
-                .collect(),
-            // No limit: the uses are still recorded (a limit set later counts them).
-            None => (0..5).map(|_| insert(next)).collect(),
-        };
+        // wait for it and insert nothing, and the next free number is tried.
+        const INSERT: &str = "INSERT INTO coupon_redemptions (coupon_id, customer, seq, order_id, created_at) \
+             VALUES ($1, $2, $5, $3, $4) ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq";
         let mut recorded = false;
-        for sql in tries {
-            let inserted: Option<i64> = on_tx!(&mut tx, conn => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .bind(coupon.id)
-                    .bind(&req.email)
-                    .bind(order_id)
-                    .bind(now)
-                    .fetch_optional(&mut *conn)
-                    .await?
+        for _ in 0..3 {
+            let taken: Vec<i64> = on_tx!(&mut tx, conn => {
+                sqlx::query_scalar(
+                    "SELECT seq FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 ORDER BY seq",
+                )
+                .bind(coupon.id)
+                .bind(&req.email)
+                .fetch_all(&mut *conn)
+                .await?
             });
-            if inserted.is_some() {
-                recorded = true;
+            let next = taken.last().copied().unwrap_or(0) + 1;
+            // No limit: the uses are still recorded (a limit set later counts them).
+            let candidates: Vec<i64> = match coupon.per_customer_limit {
+                Some(limit) => (1..=limit)
+                    .filter(|n| taken.binary_search(n).is_err())
+                    .take(3)
+                    .collect(),
+                None => vec![next],
+            };
+            if candidates.is_empty() {
+                break;
+            }
+            for seq in candidates {
+                let inserted: Option<i64> = on_tx!(&mut tx, conn => {
+                    sqlx::query_scalar(INSERT)
+                        .bind(coupon.id)
+                        .bind(&req.email)
+                        .bind(order_id)
+                        .bind(now)
+                        .bind(seq)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                });
+                if inserted.is_some() {
+                    recorded = true;
+                    break;
+                }
+            }
+            if recorded {
                 break;
             }
         }

@@ -604,12 +604,13 @@ async fn book_refund(
         ));
     };
     // Reversals lower vendor balances: take the vendor rows' locks, in id order, as a payout
-    // does (`ledger::record_payout`), so a payout never draws on money being refunded.
+    // does (`ledger::record_payout`), so a payout never draws on money being refunded. `NO KEY`:
+    // rows that only reference a vendor (orders, ledger entries) can still be inserted meanwhile.
     let mut vendors: Vec<Uuid> = parts.iter().map(|(_, vendor, ..)| *vendor).collect();
     vendors.sort();
     vendors.dedup();
     if let Tx::Postgres(pg) = &mut *tx {
-        sqlx::query("SELECT id FROM vendors WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        sqlx::query("SELECT id FROM vendors WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
             .bind(&vendors)
             .fetch_all(&mut **pg)
             .await?;
