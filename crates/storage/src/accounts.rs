@@ -402,16 +402,18 @@ pub async fn rate_limit_reset(db: &Db, bucket: &str) -> Result<(), StorageError>
 /// before it. Returns the rows deleted.
 pub async fn purge_expired(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
     let mut n = db
-        .purge(
-            "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1",
+        .purge_in_batches(
+            "sessions",
+            "id",
+            "expires_at < $1 OR revoked_at < $1",
             before_ms,
         )
         .await?;
     n += db
-        .purge("DELETE FROM user_tokens WHERE expires_at < $1", before_ms)
+        .purge_in_batches("user_tokens", "token_hash", "expires_at < $1", before_ms)
         .await?;
     n += db
-        .purge("DELETE FROM rate_limits WHERE window_start < $1", before_ms)
+        .purge_in_batches("rate_limits", "bucket", "window_start < $1", before_ms)
         .await?;
     Ok(n)
 }

@@ -262,16 +262,19 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
             }
             None => None,
         };
-        // A guest cart's email is unverified: counting its uses would tell anyone whether an
-        // address has used a coupon. Guests meet the per-customer limit at checkout, where the
-        // redemption rows enforce it anyway; a customer's own cart shows it up front.
-        let uses: i64 = match (&coupon, email.is_empty()) {
-            (Some(c), false) if c.per_customer_limit.is_some() && cart.user_id.is_some() => {
+        // A cart's email is whatever its holder typed: counting that address's uses would tell
+        // anyone whether it has used a coupon. So the cart counts them only when the email is
+        // the logged-in owner's own account address; everyone else meets the per-customer
+        // limit at checkout, where the redemption rows enforce it anyway.
+        let uses: i64 = match (&coupon, email.is_empty(), cart.user_id) {
+            (Some(c), false, Some(owner)) if c.per_customer_limit.is_some() => {
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2",
+                    "SELECT COUNT(*) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 \
+                     AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND lower(email) = lower($2))",
                 )
                 .bind(c.id)
                 .bind(&email)
+                .bind(owner)
                 .fetch_one(&mut *conn)
                 .await?
             }
@@ -793,8 +796,10 @@ pub async fn merge_into_customer(
 /// Housekeeping: forgets carts nobody has touched since `before_ms` that never became an order
 /// (open guest carts, carts merged into a customer's), with their lines.
 pub async fn purge_abandoned(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
-    db.purge(
-        "DELETE FROM carts WHERE status IN ('open', 'merged') AND updated_at < $1",
+    db.purge_in_batches(
+        "carts",
+        "id",
+        "status IN ('open', 'merged') AND updated_at < $1",
         before_ms,
     )
     .await

@@ -362,6 +362,35 @@ impl Db {
         Ok(n)
     }
 
+    /// Housekeeping for tables that may hold a large backlog (the first pass after an upgrade):
+    /// deletes the rows of `table` matching `condition` (with `$1` = `before_ms`) a thousand at
+    /// a time, each batch its own relaxed write, so SQLite's writer is never held for long.
+    /// `key` is the table's single-column key.
+    pub(crate) async fn purge_in_batches(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        condition: &'static str,
+        before_ms: i64,
+    ) -> Result<u64, StorageError> {
+        const BATCH: u64 = 1000;
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT {BATCH})"
+        );
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin_relaxed_write().await?;
+            let n = on_tx!(&mut tx, conn => {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(before_ms).execute(&mut *conn).await?.rows_affected()
+            });
+            tx.commit().await?;
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StorageError> {
         on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;

@@ -47,8 +47,12 @@ const REPLAY_MAX: usize = 5_000;
 /// a stream holds at most one page in memory, however far behind it starts.
 const REPLAY_PAGE: i64 = 500;
 /// Live streams one caller may hold at once (per session, API key, or guest order): a single
-/// caller cannot take every slot of the server's `SOUK_MAX_STREAMS`.
+/// caller cannot take every slot of the server's `SOUK_MAX_STREAMS`. Opening one more ends the
+/// caller's oldest (likely a connection that died without closing: a phone changing networks).
 pub const STREAMS_PER_CALLER: usize = 8;
+
+/// A caller's open streams, oldest first: each stream's id and the signal that ends it.
+type CallerStreams = HashMap<String, VecDeque<(u64, Arc<tokio::sync::Notify>)>>;
 
 /// The process-wide fan-out of the event log.
 #[derive(Clone)]
@@ -62,7 +66,8 @@ pub struct EventHub {
     /// back); `i64::MAX` until the poller has started.
     cursor: Arc<AtomicI64>,
     /// Streams open per caller (see [`STREAMS_PER_CALLER`]).
-    per_caller: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    per_caller: Arc<std::sync::Mutex<CallerStreams>>,
+    next_stream: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EventHub {
@@ -75,6 +80,7 @@ impl EventHub {
             closing: watch::channel(false).0,
             cursor: Arc::new(AtomicI64::new(i64::MAX)),
             per_caller: Arc::new(std::sync::Mutex::new(HashMap::new())),
+            next_stream: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
@@ -171,24 +177,34 @@ impl EventHub {
 /// A stream's place: one of the server's slots and one of its caller's; both freed on drop.
 struct Slot {
     _permit: OwnedSemaphorePermit,
+    id: u64,
     caller: String,
-    per_caller: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    per_caller: Arc<std::sync::Mutex<CallerStreams>>,
+    /// Fired when the caller opened one stream too many and this is its oldest.
+    evicted: Arc<tokio::sync::Notify>,
 }
 
 impl Slot {
-    /// `None` when the caller already holds [`STREAMS_PER_CALLER`] streams.
-    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, caller: String) -> Option<Self> {
+    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, caller: String) -> Self {
+        let id = hub.next_stream.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(tokio::sync::Notify::new());
         let mut map = hub.per_caller.lock().unwrap_or_else(|e| e.into_inner());
-        let held = map.entry(caller.clone()).or_insert(0);
-        if *held >= STREAMS_PER_CALLER {
-            return None;
+        let held = map.entry(caller.clone()).or_default();
+        while held.len() >= STREAMS_PER_CALLER {
+            if let Some((_, oldest)) = held.pop_front() {
+                metrics::counter!("souk_sse_evicted_total").increment(1);
+                oldest.notify_one();
+            }
         }
-        *held += 1;
-        Some(Slot {
+        held.push_back((id, evicted.clone()));
+        drop(map);
+        Slot {
             _permit: permit,
+            id,
             caller,
             per_caller: hub.per_caller.clone(),
-        })
+            evicted,
+        }
     }
 }
 
@@ -196,8 +212,8 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut map = self.per_caller.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = map.get_mut(&self.caller) {
-            *held -= 1;
-            if *held == 0 {
+            held.retain(|(id, _)| *id != self.id);
+            if held.is_empty() {
                 map.remove(&self.caller);
             }
         }
@@ -217,6 +233,8 @@ struct StreamState {
     backlog: VecDeque<EventRow>,
     /// More of the replay to read, a page at a time.
     replay: Option<Replay>,
+    /// The caller opened a newer stream beyond its limit: this one ends.
+    evicted: Arc<tokio::sync::Notify>,
     live: broadcast::Receiver<Arc<EventRow>>,
     closing: watch::Receiver<bool>,
     last_sent: i64,
@@ -380,18 +398,8 @@ async fn open_stream(
         (Grant::OrderToken, Audience::Order(order)) => format!("order:{order}"),
         (Grant::OrderToken, _) => "guest".to_owned(),
     };
-    let Some(slot) = Slot::new(permit, hub, caller) else {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            "Too many live streams",
-            format!(
-                "at most {STREAMS_PER_CALLER} live streams at once per caller; close one first"
-            ),
-        );
-        e.retry_after = Some(5);
-        return Err(e);
-    };
+    let slot = Slot::new(permit, hub, caller);
+    let evicted = slot.evicted.clone();
     // Subscribe before reading the backlog, and replay only up to what the poller has
     // broadcast (it waits for ids committed out of order; the table alone does not): every
     // event is then in the replay or in the live channel, and duplicates are skipped by id.
@@ -443,6 +451,7 @@ async fn open_stream(
         audience,
         backlog,
         replay,
+        evicted,
         live,
         closing: hub.closing.subscribe(),
         last_sent,
@@ -509,6 +518,7 @@ async fn open_stream(
             let received = tokio::select! {
                 r = s.live.recv() => r,
                 _ = s.closing.changed() => return None,
+                () = s.evicted.notified() => return None,
                 () = tokio::time::sleep_until(s.next_check) => {
                     // Bounded, so a slow database cannot hold the stream (and let its live
                     // buffer overflow); an unanswered check keeps the stream until the next.
@@ -559,7 +569,6 @@ async fn open_stream(
         (status = 200, description = "`text/event-stream`: `id`, `event` (the kind) and `data` (JSON) per event; `: heartbeat` comments every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn order_events(
@@ -603,7 +612,6 @@ pub async fn order_events(
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a vendor member", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn vendor_events(
@@ -627,7 +635,6 @@ pub async fn vendor_events(
         (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_streams`: this caller already holds 8 streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn admin_events(

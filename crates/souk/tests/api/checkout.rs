@@ -896,7 +896,11 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
         )
         .await;
         let (status, body, _) = app
-            .checkout(&cart, &format!("again{round}"), &checkout_body("twice@example.com"))
+            .checkout(
+                &cart,
+                &format!("again{round}"),
+                &checkout_body("twice@example.com"),
+            )
             .await;
         (status, body["code"].as_str().map(str::to_owned))
     };
@@ -1677,10 +1681,20 @@ async fn a_replay_of_an_older_checkout_keeps_its_token() {
     let sql = "UPDATE orders SET access_token_hash = $1 WHERE id = $2";
     match &mut tx {
         souk_storage::Tx::Sqlite(t) => {
-            sqlx::query(sql).bind(&hash).bind(id).execute(&mut **t).await.unwrap();
+            sqlx::query(sql)
+                .bind(&hash)
+                .bind(id)
+                .execute(&mut **t)
+                .await
+                .unwrap();
         }
         souk_storage::Tx::Postgres(t) => {
-            sqlx::query(sql).bind(&hash).bind(id).execute(&mut **t).await.unwrap();
+            sqlx::query(sql)
+                .bind(&hash)
+                .bind(id)
+                .execute(&mut **t)
+                .await
+                .unwrap();
         }
     }
     tx.commit().await.unwrap();

@@ -276,7 +276,9 @@ async fn with_client_secret(
     body: String,
     order_id: Option<Uuid>,
 ) -> ApiResult<String> {
-    if !body.contains(&format!("\"client_secret\":\"{CLIENT_SECRET_PLACEHOLDER}\"")) {
+    if !body.contains(&format!(
+        "\"client_secret\":\"{CLIENT_SECRET_PLACEHOLDER}\""
+    )) {
         return Ok(body);
     }
     let mut secret = None;
