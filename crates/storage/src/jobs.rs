@@ -350,17 +350,39 @@ pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
 pub async fn dead_letter_abandoned(db: &Db) -> Result<u64, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let dead: Vec<(Uuid, String)> = on_tx!(&mut tx, conn => {
+    let dead: Vec<(Uuid, String, String)> = on_tx!(&mut tx, conn => {
         sqlx::query_as(
             "UPDATE jobs SET status = 'dead', finished_at = $1, updated_at = $1, locked_by = NULL, locked_until = NULL, \
              last_error = 'its last attempt never finished (the worker stopped or crashed)' \
-             WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts RETURNING id, kind",
+             WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts RETURNING id, kind, payload",
         )
         .bind(now)
         .fetch_all(&mut *conn)
         .await?
     });
-    for (id, kind) in &dead {
+    for (_, kind, payload) in &dead {
+        // A webhook message whose last delivery never finished has failed (recoverable), not
+        // waiting for ever.
+        if kind == crate::webhooks::DELIVERY_JOB
+            && let Some(message) = serde_json::from_str::<serde_json::Value>(payload)
+                .ok()
+                .and_then(|p| {
+                    p["message_id"]
+                        .as_str()
+                        .and_then(|m| Uuid::parse_str(m).ok())
+                })
+        {
+            on_tx!(&mut tx, conn => {
+                sqlx::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+                    .bind(message)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+            });
+        }
+    }
+    for (id, kind, _) in &dead {
         let data = serde_json::json!({"job_id": id, "kind": kind, "error": "its last attempt never finished"});
         crate::events::emit(&mut tx, "job.failed", None, None, &data).await?;
     }

@@ -504,14 +504,17 @@ pub async fn redeliver(
         if moved > 0 {
             return Ok(Some(message_id));
         }
-        // Being sent right now: that attempt delivers it or schedules its retry; a second job
-        // would send it twice.
+        // Being sent right now, with attempts left: that attempt delivers it or schedules its
+        // retry; a second job would send it twice. (A last attempt, or one whose worker died,
+        // may end without either: then a new job is queued.)
         let running: i64 = on_tx!(&mut *tx, conn => {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running'",
+                "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running' \
+                 AND locked_until >= $3 AND attempts < max_attempts",
             )
             .bind(DELIVERY_JOB)
             .bind(job.job.payload.to_string())
+            .bind(now)
             .fetch_one(&mut *conn)
             .await?
         });
