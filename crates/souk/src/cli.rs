@@ -307,10 +307,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SOUK_BIND"), "{err}");
-        let err = Cli::try_parse_from(["souk", "--database-url", "mysql://x", "migrate"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("SOUK_DATABASE_URL"), "{err}");
+        // A bad --database-url is refused at start by `startup::database_url`, without echoing
+        // the password the argument parser would print (tests/api/cli.rs).
         let err = Cli::try_parse_from(["souk", "--log-format", "xml", "migrate"])
             .unwrap_err()
             .to_string();
