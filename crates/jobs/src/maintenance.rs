@@ -56,8 +56,14 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
 }
 
 /// Runs [`run_once`] every `every` until `shutdown` turns true.
-/// The first pass runs at once, so instances restarted more often than `every` still clean up.
-pub async fn run_forever(db: Db, every: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+/// The first pass runs a minute after start (or sooner if `every` is shorter), so instances
+/// restarted more often than `every` still clean up, without adding writes to the busy moment
+/// of start-up (other processes — `souk admin`, `souk import` — often write to the database then).
+pub async fn run_forever(
+    db: Db,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let pass = || async {
         match run_once(&db).await {
             Ok(p) if p != Purged::default() => tracing::info!(?p, "housekeeping"),
@@ -65,6 +71,16 @@ pub async fn run_forever(db: Db, every: Duration, shutdown: tokio::sync::watch::
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
         }
     };
+    tokio::select! {
+        () = tokio::time::sleep(FIRST_PASS_AFTER.min(every)) => {}
+        _ = shutdown.changed() => return,
+    }
+    if *shutdown.borrow() {
+        return;
+    }
     pass().await;
     crate::every(every, shutdown, pass).await;
 }
+
+/// When the first housekeeping pass runs after start.
+pub const FIRST_PASS_AFTER: Duration = Duration::from_secs(60);

