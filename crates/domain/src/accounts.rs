@@ -59,6 +59,27 @@ impl Email {
     }
 }
 
+/// The key per-customer limits count an address under: lower case, without a `+tag`, and for
+/// Gmail without dots (Gmail delivers `a.b+x@gmail.com` to `ab@gmail.com`), so one mailbox is
+/// one customer however its address is typed.
+pub fn customer_key(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return email;
+    };
+    let local = local.split_once('+').map_or(local, |(base, _)| base);
+    let domain = if domain == "googlemail.com" {
+        "gmail.com"
+    } else {
+        domain
+    };
+    if domain == "gmail.com" {
+        format!("{}@{domain}", local.replace('.', ""))
+    } else {
+        format!("{local}@{domain}")
+    }
+}
+
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -105,8 +126,8 @@ pub fn validate_name(name: &str) -> Result<String, &'static str> {
         Err("must not be empty")
     } else if name.chars().count() > MAX_NAME_CHARS {
         Err("must be at most 200 characters")
-    } else if name.chars().any(char::is_control) {
-        Err("must not contain control characters")
+    } else if crate::text::has_hidden_controls(name) {
+        Err("must not contain control or text-direction characters")
     } else {
         Ok(name.to_owned())
     }
@@ -196,6 +217,15 @@ pub fn secure_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn customer_keys_fold_case_tags_and_gmail_dots() {
+        use super::customer_key;
+        assert_eq!(customer_key("Shopper+2@Example.com"), "shopper@example.com");
+        assert_eq!(customer_key("SHOPPER+3@example.COM"), "shopper@example.com");
+        assert_eq!(customer_key("a.b+x@googlemail.com"), "ab@gmail.com");
+        assert_eq!(customer_key("a.b@example.com"), "a.b@example.com");
+    }
+
     use super::*;
 
     #[test]

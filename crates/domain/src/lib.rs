@@ -5,11 +5,13 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod geo;
 pub mod html;
 pub mod money;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod shopify;
+pub mod text;
 pub mod time;
 pub mod webhooks;

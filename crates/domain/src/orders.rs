@@ -177,22 +177,44 @@ impl Address {
                 errors.push((name, "is required".to_owned()));
             } else if value.chars().count() > max {
                 errors.push((name, format!("at most {max} characters")));
-            } else if value.chars().any(char::is_control) {
-                errors.push((name, "must not contain control characters".to_owned()));
+            } else if crate::text::has_hidden_controls(value) {
+                errors.push((
+                    name,
+                    "must not contain control or text-direction characters".to_owned(),
+                ));
             }
         }
         self.country = self.country.to_ascii_uppercase();
-        self.region = self.region.to_uppercase();
-        if !self.country.is_empty()
-            && (self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()))
-        {
+        if !self.country.is_empty() && !crate::geo::is_country(&self.country) {
             errors.push(("country", "an ISO 3166-1 alpha-2 code, like DE".to_owned()));
         }
+        // A region the country's ISO 3166-2 list knows, however spelled, becomes its code
+        // (`California`, `ca.` → `CA`): rules keyed by region (tax) then match.
+        self.region = match crate::geo::subdivision(&self.country, &self.region) {
+            Some(code) => code.to_owned(),
+            None => self.region.to_uppercase(),
+        };
         if errors.is_empty() {
             Ok(self)
         } else {
             Err(errors)
         }
+    }
+}
+
+impl Address {
+    /// Where rules are keyed by region (the country has regional tax rates), the region must be
+    /// one of the country's ISO 3166-2 subdivisions: an unknown spelling would otherwise escape
+    /// the rule. Call after [`Address::validate`] (which turns known spellings into codes).
+    pub fn check_region_known(&self) -> Result<(), String> {
+        if crate::geo::subdivision(&self.country, &self.region).is_some() {
+            return Ok(());
+        }
+        Err(format!(
+            "must be an ISO 3166-2 subdivision of {} (its code or name), one of: {}",
+            self.country,
+            crate::geo::subdivision_codes(&self.country)
+        ))
     }
 }
 

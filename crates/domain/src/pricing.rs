@@ -89,7 +89,7 @@ pub enum PricingError {
     Quantity,
     #[error("prices must not be negative")]
     Price,
-    #[error("an amount is too large")]
+    #[error("an amount is too large (an order is at most 10^12 minor units)")]
     Overflow,
 }
 
@@ -129,9 +129,19 @@ pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
     shares
 }
 
-/// What `rate` charges for goods worth `vendor_subtotal` weighing `grams`.
-pub fn shipping_cost(rate: &ShippingRate, vendor_subtotal: i64, grams: i64) -> i64 {
-    match *rate {
+/// The largest total one order may have, in minor units (10^12: ten billion in a currency
+/// with cents). Every input is bounded too (prices and rates ≤ 10^12, grams ≤ 10^9, quantities
+/// ≤ the cart limit), so no sum over orders a shop can take in comes near `i64::MAX`.
+pub const MAX_ORDER_TOTAL: i64 = 1_000_000_000_000;
+
+/// What `rate` charges for goods worth `vendor_subtotal` weighing `grams`; `Overflow` when the
+/// charge does not fit (a per-kg price times a huge weight), never a saturated number.
+pub fn shipping_cost(
+    rate: &ShippingRate,
+    vendor_subtotal: i64,
+    grams: i64,
+) -> Result<i64, PricingError> {
+    let cost = match *rate {
         ShippingRate::Flat(amount) => amount.max(0),
         ShippingRate::FreeOver { amount, threshold } => {
             if vendor_subtotal >= threshold {
@@ -141,11 +151,18 @@ pub fn shipping_cost(rate: &ShippingRate, vendor_subtotal: i64, grams: i64) -> i
             }
         }
         ShippingRate::ByWeight { base, per_kg } => {
-            let kilos = (grams.max(0) + 999) / 1000;
-            base.max(0)
-                .saturating_add(per_kg.max(0).saturating_mul(kilos))
+            let kilos = grams.max(0) / 1000 + i64::from(grams.max(0) % 1000 != 0);
+            per_kg
+                .max(0)
+                .checked_mul(kilos)
+                .and_then(|w| w.checked_add(base.max(0)))
+                .ok_or(PricingError::Overflow)?
         }
+    };
+    if cost > MAX_ORDER_TOTAL {
+        return Err(PricingError::Overflow);
     }
+    Ok(cost)
 }
 
 /// Prices a cart. `shipping` gives each vendor's chosen rate (vendors without one ship free).
@@ -215,10 +232,17 @@ pub fn price_cart(
             }) => net.checked_add(line_tax).ok_or(PricingError::Overflow)?,
             _ => net,
         };
-        tax_total += line_tax;
+        tax_total = tax_total
+            .checked_add(line_tax)
+            .ok_or(PricingError::Overflow)?;
         let entry = vendor_subtotals.entry(l.vendor.clone()).or_insert((0, 0));
-        entry.0 += net;
-        entry.1 += l.grams.max(0).saturating_mul(l.quantity);
+        entry.0 = entry.0.checked_add(net).ok_or(PricingError::Overflow)?;
+        entry.1 = l
+            .grams
+            .max(0)
+            .checked_mul(l.quantity)
+            .and_then(|g| g.checked_add(entry.1))
+            .ok_or(PricingError::Overflow)?;
         line_totals.push(LineTotals {
             amount: amounts[i],
             discount: line_discounts[i],
@@ -230,12 +254,13 @@ pub fn price_cart(
     let shipping_by_vendor: BTreeMap<String, i64> = vendor_subtotals
         .iter()
         .map(|(vendor, (sub, grams))| {
-            let cost = shipping
-                .get(vendor)
-                .map_or(0, |rate| shipping_cost(rate, *sub, *grams));
-            (vendor.clone(), cost)
+            let cost = match shipping.get(vendor) {
+                Some(rate) => shipping_cost(rate, *sub, *grams)?,
+                None => 0,
+            };
+            Ok((vendor.clone(), cost))
         })
-        .collect();
+        .collect::<Result<_, PricingError>>()?;
     let shipping_total = shipping_by_vendor
         .values()
         .try_fold(0i64, |a, b| a.checked_add(*b))
@@ -244,6 +269,10 @@ pub fn price_cart(
         .iter()
         .try_fold(0i64, |a, l| a.checked_add(l.total))
         .ok_or(PricingError::Overflow)?;
+    let total = lines_total
+        .checked_add(shipping_total)
+        .filter(|t| *t <= MAX_ORDER_TOTAL)
+        .ok_or(PricingError::Overflow)?;
     Ok(CartTotals {
         lines: line_totals,
         subtotal,
@@ -251,9 +280,7 @@ pub fn price_cart(
         shipping: shipping_by_vendor,
         shipping_total,
         tax: tax_total,
-        total: lines_total
-            .checked_add(shipping_total)
-            .ok_or(PricingError::Overflow)?,
+        total,
         coupon_rejected,
     })
 }
@@ -448,5 +475,61 @@ mod tests {
                 prop_assert_eq!(t.total, t.subtotal - t.discount + t.tax + t.shipping_total);
             }
         }
+
+        /// Any inputs, however large: pricing never panics and never saturates. It either
+        /// gives exact totals within the order bound or says `Overflow`.
+        #[test]
+        fn extreme_inputs_give_exact_totals_or_overflow(
+            prices in prop::collection::vec(0i64..=i64::MAX, 1..4),
+            quantities in prop::collection::vec(1i64..=i64::MAX, 4),
+            grams in 0i64..=i64::MAX,
+            base in 0i64..=i64::MAX,
+            per_kg in 0i64..=i64::MAX,
+            rate in 0i64..=i64::MAX / 20_000,
+            inclusive in any::<bool>(),
+        ) {
+            let lines: Vec<PricedLine> = prices
+                .iter()
+                .zip(&quantities)
+                .map(|(p, q)| PricedLine { vendor: "a".into(), unit_price: *p, quantity: *q, grams })
+                .collect();
+            let mut shipping = BTreeMap::new();
+            shipping.insert("a".to_owned(), ShippingRate::ByWeight { base, per_kg });
+            match price_cart(&lines, None, &shipping, Some(TaxRule { rate, inclusive })) {
+                Ok(t) => {
+                    prop_assert!(t.total <= MAX_ORDER_TOTAL && t.total >= 0);
+                    prop_assert!(t.total != i64::MAX);
+                    let exact: i128 = t.lines.iter().map(|l| i128::from(l.total)).sum::<i128>()
+                        + i128::from(t.shipping_total);
+                    prop_assert_eq!(exact, i128::from(t.total));
+                    let kilos = i128::from(grams) * lines.iter().map(|l| i128::from(l.quantity)).sum::<i128>();
+                    let kilos = (kilos + 999) / 1000;
+                    prop_assert_eq!(i128::from(t.shipping_total), i128::from(base) + i128::from(per_kg) * kilos);
+                }
+                Err(e) => prop_assert_eq!(e, PricingError::Overflow),
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_per_kg_price_overflows_instead_of_saturating() {
+        let mut shipping = BTreeMap::new();
+        shipping.insert(
+            "a".to_owned(),
+            ShippingRate::ByWeight {
+                base: 0,
+                per_kg: 1_000_000_000_000,
+            },
+        );
+        let heavy = PricedLine {
+            vendor: "a".into(),
+            unit_price: 100,
+            quantity: 1000,
+            grams: 1_000_000_000,
+        };
+        assert_eq!(
+            price_cart(&[heavy], None, &shipping, None),
+            Err(PricingError::Overflow)
+        );
     }
 }

@@ -90,7 +90,10 @@ struct Columns(HashMap<String, usize>);
 impl Columns {
     fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
         let i = *self.0.get(name)?;
-        record.get(i).map(str::trim).filter(|v| !v.is_empty())
+        record
+            .get(i)
+            .map(|v| restore_cell(v.trim()))
+            .filter(|v| !v.is_empty())
     }
     fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
@@ -477,6 +480,34 @@ pub struct ExportProduct<'a> {
     pub draft: &'a ProductDraft,
 }
 
+/// Whether a spreadsheet would read `cell` as a formula: its first character after any leading
+/// spaces and quotes is `=`, `+`, `-`, `@`, a tab or a carriage return (OWASP's CSV injection
+/// rule).
+fn looks_like_formula(cell: &str) -> bool {
+    cell.trim_start_matches([' ', '\'', '"'])
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// A cell as it is written to an exported CSV: one that a spreadsheet would run as a formula is
+/// prefixed with `'`, which spreadsheets show as text. [`restore_cell`] undoes it on import, so
+/// a Souk export re-imports unchanged.
+pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if looks_like_formula(cell) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The value of an imported cell: the `'` that [`neutralise_cell`] put before a formula-like
+/// value is removed (exactly one, and only there), anything else is kept as it is.
+pub fn restore_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if looks_like_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
 /// Writes the header row.
 pub fn write_header<W: Write>(writer: &mut csv::Writer<W>) -> csv::Result<()> {
     writer.write_record(EXPORT_COLUMNS)
@@ -555,7 +586,7 @@ pub fn write_product<W: Write>(
             set("Image Position", (i + 1).to_string());
             set("Image Alt Text", img.alt.clone());
         }
-        writer.write_record(&row)?;
+        writer.write_record(row.iter().map(|cell| neutralise_cell(cell).into_owned()))?;
     }
     Ok(())
 }
@@ -567,6 +598,30 @@ fn bool_text(b: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_like_cells_are_neutralised_and_restored_exactly() {
+        for cell in [
+            "=HYPERLINK(\"http://x\")",
+            "+cmd|' /C calc'!A0",
+            "@SUM(1+1)",
+            "-2+3",
+            "\t=1",
+            "\r=1",
+            " =1",
+            "\"=1",
+            "'=1",
+            "''-1",
+        ] {
+            let out = neutralise_cell(cell);
+            assert!(out.starts_with('\''), "{cell:?} → {out:?}");
+            assert_eq!(restore_cell(&out), cell);
+        }
+        for cell in ["Linen shirt", "'quoted'", "12.50", "a=b", ""] {
+            assert_eq!(neutralise_cell(cell), cell);
+            assert_eq!(restore_cell(cell), cell);
+        }
+    }
 
     const SAMPLE: &str = "Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Option2 Name,Option2 Value,Variant SKU,Variant Inventory Tracker,Variant Inventory Qty,Variant Price,Variant Compare At Price,Image Src,Image Alt Text,Status,Some Future Column
 tee,\"Tee, \"\"classic\"\"\",\"<p>Soft,

@@ -120,6 +120,10 @@ pub fn ip_is_public(ip: IpAddr) -> bool {
                 return v4_is_public(v4);
             }
             let s = v6.segments();
+            if s[..4].iter().all(|&x| x == 0) && s[4] == 0xffff && s[5] == 0 {
+                // IPv4-translated (`::ffff:0:a.b.c.d`, SIIT): an IPv4 address in disguise.
+                return false;
+            }
             if s[..6].iter().all(|&x| x == 0) {
                 // Deprecated IPv4-compatible form (`::a.b.c.d`), and `::`/`::1`.
                 return false;
@@ -131,7 +135,7 @@ pub fn ip_is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 to any IPv4
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 to any IPv4 (and 64:ff9b:1::/48)
                 || (s[0] == 0x2002) // 6to4 embeds any IPv4
                 || (s[0] == 0x2001 && s[1] == 0)) // Teredo
         }
@@ -283,6 +287,8 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a9fe:a9fe",
             "64:ff9b::a00:1",
             "::7f00:1",
             "::5db8:d822",

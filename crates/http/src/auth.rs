@@ -424,6 +424,35 @@ pub async fn verify_password(
     .map_err(|_| ApiError::internal())
 }
 
+/// 403 `vendor_not_approved`: the vendor has applied but is not approved yet.
+pub fn vendor_not_approved() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "vendor_not_approved",
+        "Vendor not approved",
+        "this needs an approved vendor; the application is still awaiting approval",
+    )
+}
+
+impl VendorStaff {
+    /// Whether the vendor is approved (`active`), not only applied.
+    pub fn approved(&self) -> bool {
+        self.principal
+            .vendor
+            .as_ref()
+            .is_some_and(|m| m.vendor_status == "active")
+    }
+
+    /// 403 `vendor_not_approved` unless the vendor is approved.
+    pub fn require_approved(&self) -> Result<(), ApiError> {
+        if self.approved() {
+            Ok(())
+        } else {
+            Err(vendor_not_approved())
+        }
+    }
+}
+
 /// Staff of a vendor that is not suspended: the vendor API's caller.
 pub struct VendorStaff {
     pub principal: Principal,

@@ -196,6 +196,13 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(detail) => {
                 Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
             }
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable: shedding the request");
+                Self::unavailable(
+                    "database_unavailable",
+                    "the database cannot be reached right now; retry shortly",
+                )
+            }
             other if other.is_overloaded() => {
                 tracing::warn!("database pool exhausted: shedding the request");
                 Self::unavailable("overloaded", "the server is busy; retry shortly")

@@ -69,6 +69,51 @@ pub struct HttpConfig {
     pub stream_recheck: Duration,
     /// Webhook endpoint secrets and where endpoints may point.
     pub webhooks: WebhookSettings,
+    /// Limits against guessing, enumeration and stock hoarding ([docs/security.md]).
+    pub limits: AbuseLimits,
+}
+
+/// Limits against abuse of public flows. Each holds across instances (counted in the database)
+/// and however requests are timed (reserved before the slow work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// The window failed password checks are counted in.
+    pub login_window: Duration,
+    /// Failed password checks per account (login, and change-password's current password).
+    pub login_failures_per_account: i64,
+    /// Failed logins per client address.
+    pub login_failures_per_address: i64,
+    /// Registrations per client address per hour.
+    pub registrations_per_address: i64,
+    /// Unpaid orders one email address (normalised) may hold at once.
+    pub unpaid_orders_per_email: i64,
+    /// Checkouts per client address per hour.
+    pub checkouts_per_address: i64,
+    /// How long a guest's unpaid `manual` order keeps its stock (shorter than `order_hold`).
+    pub guest_manual_hold: Duration,
+    /// Test events and recoveries per webhook endpoint per hour.
+    pub webhook_actions_per_endpoint: i64,
+}
+
+impl AbuseLimits {
+    pub fn login_window_ms(&self) -> i64 {
+        i64::try_from(self.login_window.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        AbuseLimits {
+            login_window: Duration::from_secs(15 * 60),
+            login_failures_per_account: 10,
+            login_failures_per_address: 100,
+            registrations_per_address: 20,
+            unpaid_orders_per_email: 3,
+            checkouts_per_address: 30,
+            guest_manual_hold: Duration::from_secs(2 * 3600),
+            webhook_actions_per_endpoint: 20,
+        }
+    }
 }
 
 /// What the webhook API needs: the server key (to show an endpoint's derived secret) and the
@@ -120,6 +165,7 @@ impl Default for HttpConfig {
             max_streams: 1000,
             stream_recheck: Duration::from_secs(30),
             webhooks: WebhookSettings::default(),
+            limits: AbuseLimits::default(),
         }
     }
 }

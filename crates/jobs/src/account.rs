@@ -25,6 +25,9 @@ pub const PASSWORD_RESET_TTL_MS: i64 = 30 * 60 * 1000;
 pub enum AccountEmailPurpose {
     VerifyEmail,
     PasswordReset,
+    /// Someone tried to register an address that has an account: its owner is told (with a
+    /// reset link) instead of the requester.
+    AccountExists,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +85,13 @@ pub(crate) async fn send(
             PASSWORD_RESET_TTL_MS,
             "reset-password",
             "password_reset",
+        ),
+        AccountEmailPurpose::AccountExists => (
+            TokenPurpose::PasswordReset,
+            "souk_r_",
+            PASSWORD_RESET_TTL_MS,
+            "reset-password",
+            "account_exists",
         ),
     };
     let (token, hash) = new_token(prefix);

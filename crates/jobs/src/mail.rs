@@ -99,6 +99,18 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/email/password_reset.html"),
     ),
     (
+        "account_exists.subject.txt",
+        include_str!("../templates/email/account_exists.subject.txt"),
+    ),
+    (
+        "account_exists.txt",
+        include_str!("../templates/email/account_exists.txt"),
+    ),
+    (
+        "account_exists.html",
+        include_str!("../templates/email/account_exists.html"),
+    ),
+    (
         "order_confirmation.subject.txt",
         include_str!("../templates/email/order_confirmation.subject.txt"),
     ),
@@ -300,9 +312,21 @@ impl Mailer {
                 let bytes = message.formatted();
                 let path = dir.join(format!("{job_id}.eml"));
                 let tmp = dir.join(format!(".{job_id}.eml.tmp"));
+                // The files carry live sign-in links: readable by the server's user only.
                 let write = async {
-                    tokio::fs::create_dir_all(dir).await?;
-                    tokio::fs::write(&tmp, &bytes).await?;
+                    let mut builder = tokio::fs::DirBuilder::new();
+                    builder.recursive(true);
+                    #[cfg(unix)]
+                    builder.mode(0o700);
+                    builder.create(dir).await?;
+                    let mut options = tokio::fs::OpenOptions::new();
+                    options.write(true).create(true).truncate(true);
+                    #[cfg(unix)]
+                    options.mode(0o600);
+                    let mut file = options.open(&tmp).await?;
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+                    file.sync_all().await?;
+                    drop(file);
                     tokio::fs::rename(&tmp, &path).await
                 };
                 write.await.map_err(|e| {

@@ -181,6 +181,19 @@ pub struct ServeArgs {
     /// Live event streams (SSE) open at once at most; beyond, 503 `too_many_streams`.
     #[arg(long, env = "SOUK_MAX_STREAMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_streams: u64,
+    /// Unpaid orders one email address may hold at once (beyond: 429 `too_many_unpaid_orders`).
+    #[arg(long, env = "SOUK_UNPAID_ORDERS_PER_EMAIL", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub unpaid_orders_per_email: i64,
+    /// Checkouts from one client address per hour (beyond: 429 `too_many_checkouts`).
+    #[arg(long, env = "SOUK_CHECKOUTS_PER_ADDRESS_PER_HOUR", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub checkouts_per_address_per_hour: i64,
+    /// How long a guest's unpaid `manual` order keeps its stock, in minutes (capped by
+    /// `--order-hold-minutes`).
+    #[arg(long, env = "SOUK_GUEST_ORDER_HOLD_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+    pub guest_order_hold_minutes: u64,
+    /// Registrations from one client address per hour (beyond: 429 `too_many_attempts`).
+    #[arg(long, env = "SOUK_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub registrations_per_address_per_hour: i64,
     /// Seconds after which a request is abandoned with 503.
     #[arg(long, env = "SOUK_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,

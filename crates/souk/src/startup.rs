@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,13 +33,63 @@ pub fn database_url(global: &GlobalArgs) -> anyhow::Result<String> {
         }
         return Ok(url.clone());
     }
-    std::fs::create_dir_all(&global.data_dir).with_context(|| {
+    private_data_dir(&global.data_dir)?;
+    let db = global.data_dir.join("souk.db");
+    private_file(&db)?;
+    Ok(sqlite_url(&db))
+}
+
+/// Creates the data directory readable by its owner only (0700), and makes an existing one so:
+/// it holds the database, the server key and emails with live sign-in links.
+pub fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| {
         format!(
             "cannot create the data directory {} (SOUK_DATA_DIR)",
-            global.data_dir.display()
+            dir.display()
         )
     })?;
-    Ok(sqlite_url(&global.data_dir.join("souk.db")))
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates the database file (empty: SQLite starts a new database in it) with mode 0600, or
+/// makes an existing one and its WAL files 0600. SQLite gives the `-wal` and `-shm` files the
+/// database file's mode when it creates them.
+fn private_file(db: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(db)
+        .with_context(|| format!("cannot create the database file {}", db.display()))?;
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot chmod 600 {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub fn sqlite_url(path: &Path) -> String {
@@ -77,12 +127,7 @@ pub fn server_key(global: &GlobalArgs) -> anyhow::Result<Arc<[u8]>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-    std::fs::create_dir_all(&global.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            global.data_dir.display()
-        )
-    })?;
+    private_data_dir(&global.data_dir)?;
     // Written whole to a private temporary file, then linked into place: a process starting
     // at the same moment never sees a half-written key, and the first one to link wins.
     let key = random_key();

@@ -389,6 +389,61 @@ pub async fn rate_limit_hit(
     Ok(row)
 }
 
+/// Takes one of `limit` hits in `bucket`'s window, atomically: `Ok(hits)` with the count
+/// including this one, or `Err(window_start)` when the window is already full (nothing is
+/// recorded). Reserving before slow work (a password hash) is what makes a limit hold against
+/// parallel attempts; give the hit back with [`rate_limit_refund`] when the attempt is good.
+pub async fn rate_limit_reserve(
+    db: &Db,
+    bucket: &str,
+    window_ms: i64,
+    limit: i64,
+) -> Result<Result<i64, i64>, StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_relaxed_write().await?;
+    let taken: Option<i64> = on_tx!(&mut tx, conn => {
+        sqlx::query_scalar(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+             hits = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
+             window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 ELSE rate_limits.window_start END \
+             WHERE rate_limits.window_start + $3 <= $2 OR rate_limits.hits < $4 \
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(now)
+        .bind(window_ms)
+        .bind(limit)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let outcome = match taken {
+        Some(hits) => Ok(hits),
+        None => Err(on_tx!(&mut tx, conn => {
+            sqlx::query_scalar("SELECT window_start FROM rate_limits WHERE bucket = $1")
+                .bind(bucket)
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or(now)
+        })),
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Gives back one hit taken by [`rate_limit_reserve`] (the attempt turned out fine).
+pub async fn rate_limit_refund(db: &Db, bucket: &str) -> Result<(), StorageError> {
+    let mut tx = db.begin_relaxed_write().await?;
+    on_tx!(&mut tx, conn => {
+        sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND hits > 0")
+            .bind(bucket)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    tx.commit().await
+}
+
 pub async fn rate_limit_reset(db: &Db, bucket: &str) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => {

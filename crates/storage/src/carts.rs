@@ -270,11 +270,12 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
             (Some(c), false, Some(owner)) if c.per_customer_limit.is_some() => {
                 sqlx::query_scalar(
                     "SELECT COUNT(*) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 \
-                     AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND lower(email) = lower($2))",
+                     AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND lower(email) = lower($4))",
                 )
                 .bind(c.id)
-                .bind(&email)
+                .bind(souk_domain::accounts::customer_key(&email))
                 .bind(owner)
+                .bind(&email)
                 .fetch_one(&mut *conn)
                 .await?
             }
@@ -395,12 +396,13 @@ pub fn quote(
     // Vendors in cart order, with their goods (replaced below by the discounted amount) and weight.
     let mut vendors: Vec<(Uuid, String, i64, i64, i64)> = Vec::new();
     for l in &s.lines {
-        let amount = l.price.saturating_mul(l.quantity);
-        let grams = l.grams.saturating_mul(l.quantity);
+        let overflow = || PricingError::Overflow;
+        let amount = l.price.checked_mul(l.quantity).ok_or_else(overflow)?;
+        let grams = l.grams.checked_mul(l.quantity).ok_or_else(overflow)?;
         match vendors.iter_mut().find(|v| v.0 == l.vendor_id) {
             Some(v) => {
-                v.2 = v.2.saturating_add(amount);
-                v.3 = v.3.saturating_add(grams);
+                v.2 = v.2.checked_add(amount).ok_or_else(overflow)?;
+                v.3 = v.3.checked_add(grams).ok_or_else(overflow)?;
             }
             None => vendors.push((
                 l.vendor_id,
@@ -437,7 +439,10 @@ pub fn quote(
         let pick = options.iter().find(|r| r.chosen).or_else(|| {
             options
                 .iter()
-                .min_by_key(|r| pricing::shipping_cost(&r.rate(), *goods, *grams))
+                // An option whose cost does not fit sorts last (pricing then refuses it).
+                .min_by_key(|r| {
+                    pricing::shipping_cost(&r.rate(), *goods, *grams).unwrap_or(i64::MAX)
+                })
         });
         if let Some(rate) = pick {
             chosen.insert(*vendor_id, (*rate).clone());

@@ -30,6 +30,25 @@ impl StorageError {
             if matches!(e.code().as_deref(), Some("40001" | "40P01")))
     }
 
+    /// The database server went away (connection refused, reset or closed mid-statement, a
+    /// PostgreSQL shutdown or crash): transient, the request may be retried once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StorageError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StorageError::Database(sqlx::Error::Protocol(m)) => {
+                m.contains("unexpected end") || m.contains("EOF") || m.contains("closed")
+            }
+            StorageError::Database(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                // admin_shutdown, crash_shutdown, connection_failure class.
+                Some("57P01" | "57P02" | "08000" | "08003" | "08006" | "08001" | "08004")
+            ),
+            _ => false,
+        }
+    }
+
     /// The database is saturated and the request may be retried: no connection became free in
     /// time, SQLite's write lock stayed with another process past the busy timeout (`souk
     /// worker` or `souk import` on the same file), or PostgreSQL refused a connection or

@@ -121,6 +121,11 @@ pub struct CheckoutRequest {
     /// JSON of a validated `Address`.
     pub shipping_address: String,
     pub payment_method: String,
+    /// Who per-customer coupon limits count this order under
+    /// (`souk_domain::accounts::customer_key` of the account's or the typed address).
+    pub customer_key: String,
+    /// Unpaid orders the customer may hold at once (this one included); `None`: no limit.
+    pub unpaid_limit: Option<i64>,
     /// Idempotency: where the key is valid (the cart), its hash, and the request's fingerprint.
     pub scope: String,
     pub key_hash: Vec<u8>,
@@ -154,6 +159,10 @@ pub enum CheckoutOutcome {
         order_id: Option<Uuid>,
     },
     Empty,
+    /// The customer already holds the most unpaid orders allowed.
+    TooManyUnpaid,
+    /// The cart cannot be priced (an amount beyond the order bound).
+    Unpriceable(String),
     /// Lines that cannot be bought (index, reason).
     Invalid(Vec<(usize, &'static str)>),
     OutOfStock(Vec<Shortage>),
@@ -212,8 +221,10 @@ pub async fn checkout(
     if snapshot.lines.is_empty() {
         return Ok(CheckoutOutcome::Empty);
     }
-    let quote = carts::quote(&snapshot, now, req.default_commission_bps)
-        .map_err(|e| StorageError::Conflict(e.to_string()))?;
+    let quote = match carts::quote(&snapshot, now, req.default_commission_bps) {
+        Ok(quote) => quote,
+        Err(e) => return Ok(CheckoutOutcome::Unpriceable(e.to_string())),
+    };
     let invalid: Vec<(usize, &'static str)> = quote
         .problems
         .iter()
@@ -225,6 +236,33 @@ pub async fn checkout(
     }
     if let Some(code) = quote.coupon_rejection {
         return Ok(CheckoutOutcome::Coupon(code));
+    }
+    // Unpaid orders hold stock: one customer may hold only so many at once. Counted inside the
+    // write transaction (SQLite: the only writer; PostgreSQL: a lock per customer key), so
+    // parallel checkouts cannot all pass the count.
+    if let Some(limit) = req.unpaid_limit
+        && quote.totals.total > 0
+    {
+        if tx.backend() == crate::db::Backend::Postgres {
+            on_tx!(&mut tx, conn => {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(&req.customer_key)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        let unpaid: i64 = on_tx!(&mut tx, conn => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM orders WHERE customer_key = $1 AND status = 'pending_payment'",
+            )
+            .bind(&req.customer_key)
+            .fetch_one(&mut *conn)
+            .await?
+        });
+        if unpaid >= limit {
+            return Ok(CheckoutOutcome::TooManyUnpaid);
+        }
     }
 
     // Stock: one conditional decrement per tracked variant, in id order (no deadlocks between
@@ -371,7 +409,7 @@ pub async fn checkout(
         vendor_orders,
         lines,
     };
-    insert_order(&mut tx, &detail).await?;
+    insert_order(&mut tx, &detail, &req.customer_key).await?;
     if let Some(coupon) = &snapshot.coupon {
         // One row per use by this customer, numbered 1, 2, …: the unique (coupon, customer,
         // seq) key is what holds the per-customer limit under concurrency. With a limit, the
@@ -387,7 +425,7 @@ pub async fn checkout(
                     "SELECT seq FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 ORDER BY seq",
                 )
                 .bind(coupon.id)
-                .bind(&req.email)
+                .bind(&req.customer_key)
                 .fetch_all(&mut *conn)
                 .await?
             });
@@ -407,7 +445,7 @@ pub async fn checkout(
                 let inserted: Option<i64> = on_tx!(&mut tx, conn => {
                     sqlx::query_scalar(INSERT)
                         .bind(coupon.id)
-                        .bind(&req.email)
+                        .bind(&req.customer_key)
                         .bind(order_id)
                         .bind(now)
                         .bind(seq)
@@ -559,13 +597,17 @@ pub async fn purge_idempotency_keys(db: &Db, before: i64) -> Result<u64, Storage
     Ok(n)
 }
 
-async fn insert_order(tx: &mut Tx, d: &OrderDetail) -> Result<(), StorageError> {
+async fn insert_order(
+    tx: &mut Tx,
+    d: &OrderDetail,
+    customer_key: &str,
+) -> Result<(), StorageError> {
     let o = &d.order;
     on_tx!(&mut *tx, conn => {
         sqlx::query(
             "INSERT INTO orders (id, cart_id, user_id, email, shipping_address, status, payment_method, currency, \
              subtotal, discount, shipping_total, tax, total, paid_amount, coupon_code, access_token_hash, \
-             placed_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16)",
+             placed_at, updated_at, customer_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16, $17)",
         )
         .bind(o.id)
         .bind(o.cart_id)
@@ -583,6 +625,7 @@ async fn insert_order(tx: &mut Tx, d: &OrderDetail) -> Result<(), StorageError> 
         .bind(&o.coupon_code)
         .bind(&o.access_token_hash)
         .bind(o.placed_at)
+        .bind(customer_key)
         .execute(&mut *conn)
         .await?
         .rows_affected()

@@ -126,6 +126,18 @@ pub async fn put_tax_rate(tx: &mut Tx, rate: &TaxRateRow) -> Result<(), StorageE
     Ok(())
 }
 
+/// Whether `country` has tax rates per region: then an address there must name its region by
+/// a known ISO 3166-2 code (or name), or it could escape them.
+pub async fn has_regional_tax(db: &Db, country: &str) -> Result<bool, StorageError> {
+    let found: Option<i32> = on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT 1 FROM tax_rates WHERE country = $1 AND region <> '' LIMIT 1")
+            .bind(country)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(found.is_some())
+}
+
 pub async fn tax_rates(db: &Db) -> Result<Vec<TaxRateRow>, StorageError> {
     Ok(on_reader!(db, pool => {
         sqlx::query_as(

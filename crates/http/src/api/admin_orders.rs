@@ -217,7 +217,7 @@ pub async fn record_payment(
             message: "must be positive".into(),
         });
     }
-    if reference.chars().count() > 200 || reference.chars().any(char::is_control) {
+    if reference.chars().count() > 200 || souk_domain::text::has_hidden_controls(reference) {
         errors.push(FieldError {
             field: "reference".into(),
             message: "at most 200 characters".into(),
@@ -600,19 +600,26 @@ pub async fn put_tax_rate(
     ApiJson(body): ApiJson<TaxRateBody>,
 ) -> ApiResult<Json<TaxRateBody>> {
     let country = body.country.trim().to_ascii_uppercase();
-    let region = body.region.trim().to_uppercase();
+    let mut region = String::new();
     let mut errors = Vec::new();
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+    if !souk_domain::geo::is_country(&country) {
         errors.push(FieldError {
             field: "country".into(),
             message: "an ISO 3166-1 alpha-2 code, like DE".into(),
         });
-    }
-    if region.chars().count() > 100 || region.chars().any(char::is_control) {
-        errors.push(FieldError {
-            field: "region".into(),
-            message: "at most 100 characters".into(),
-        });
+    } else if !body.region.trim().is_empty() {
+        // Regions are ISO 3166-2 codes (a name is turned into its code), the same key shipping
+        // addresses are normalised to: no spelling of a taxed region escapes its rate.
+        match souk_domain::geo::subdivision(&country, &body.region) {
+            Some(code) => code.clone_into(&mut region),
+            None => errors.push(FieldError {
+                field: "region".into(),
+                message: format!(
+                    "an ISO 3166-2 subdivision of {country} (its code or name), one of: {}",
+                    souk_domain::geo::subdivision_codes(&country)
+                ),
+            }),
+        }
     }
     if !(0..=10_000).contains(&body.rate_bps) {
         errors.push(FieldError {
@@ -777,7 +784,7 @@ pub async fn payout_report(
             for b in &rows {
                 w.write_record([
                     b.vendor_id.to_string(),
-                    csv_safe(&b.vendor_name),
+                    souk_domain::shopify::neutralise_cell(&b.vendor_name).into_owned(),
                     cur.to_owned(),
                     b.earned.to_string(),
                     b.commission.to_string(),
@@ -801,15 +808,6 @@ pub async fn payout_report(
             Ok(response)
         }
         Some(_) => Err(ApiError::invalid_query("format: json or csv")),
-    }
-}
-
-/// Spreadsheet formula injection: a cell starting with `= + - @` is prefixed with `'`.
-fn csv_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
     }
 }
 

@@ -23,10 +23,6 @@ use crate::auth::{
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::ApiJson;
 
-/// Failed logins allowed per account, and per client address, in one window.
-pub const LOGIN_FAILURES_PER_ACCOUNT: i64 = 10;
-pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 100;
-pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Password-reset emails per address and window (beyond: accepted, not sent).
 pub const RESETS_PER_EMAIL: i64 = 5;
 pub const RESET_WINDOW_MS: i64 = 60 * 60 * 1000;
@@ -229,21 +225,24 @@ async fn open_session(
 
 /// Create an account.
 ///
-/// Sends a verification email. Logs the new user in: the response carries a bearer token and
-/// sets the session cookie.
+/// Always 202 with the same body, whether or not the address already has an account, so
+/// registration cannot tell which addresses are customers: a new account gets a verification
+/// email, an existing one's owner an email saying so (with a password-reset link). Log in with
+/// `POST /api/auth/login` afterwards. At most `SOUK_REGISTRATIONS_PER_ADDRESS_PER_HOUR`
+/// registrations per client address (429 `too_many_attempts`).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created and logged in", body = SessionCreated),
+        (status = 202, description = "Accepted: check your email, then log in", body = Accepted),
         (status = 400, description = "Invalid input (`validation_failed`, `invalid_json`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Cross-site request (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An account with this email exists (`email_taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address (`too_many_attempts`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: ClientInfo,
     ApiJson(body): ApiJson<RegisterRequest>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     check_same_origin(&state, &headers)?;
     let mut errors = Vec::new();
     let email = Email::parse(&body.email)
@@ -260,42 +259,42 @@ pub async fn register(
     let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
+    const HOUR_MS: i64 = 3600 * 1000;
+    let bucket = format!("register:address:{}", client.ip);
+    if let Err(start) = store::rate_limit_reserve(
+        &state.db,
+        &bucket,
+        HOUR_MS,
+        state.config.limits.registrations_per_address,
+    )
+    .await?
+    {
+        return Err(too_many_attempts(start + HOUR_MS - now_ms()));
+    }
+    // Hashed whether or not the account exists: both answers take the same time.
     let hash = hash_password(&state, body.password).await?;
     let mut tx = state.db.begin_write().await?;
-    let user = match store::create_user(&mut tx, email.as_str(), &name, &hash, false).await {
-        Ok(user) => user,
+    let purpose = match store::create_user(&mut tx, email.as_str(), &name, &hash, false).await {
+        Ok(_) => AccountEmailPurpose::VerifyEmail,
         Err(e) if e.is_unique_violation() => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "email_taken",
-                "Email taken",
-                "an account with this email already exists; log in or reset the password",
-            ));
+            // The failed insert ended the transaction on PostgreSQL: queue in a new one.
+            drop(tx);
+            tx = state.db.begin_write().await?;
+            AccountEmailPurpose::AccountExists
         }
         Err(e) => return Err(e.into()),
     };
-    let token = open_session(&mut tx, &state, user.id, &client).await?;
     enqueue_account_email(
         &mut tx,
         &AccountEmail {
-            purpose: AccountEmailPurpose::VerifyEmail,
-            email: user.email.clone(),
+            purpose,
+            email: email.to_string(),
         },
     )
     .await?;
     tx.commit().await?;
     state.wake_jobs();
-    let principal = full_principal(&state, &token).await?;
-    let cookies = session_cookies(&state, &token);
-    Ok(with_cookies(
-        StatusCode::CREATED,
-        cookies,
-        Json(SessionCreated {
-            user: (&principal).into(),
-            token,
-            cart_id: None,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })))
 }
 
 fn too_many_attempts(retry_after_ms: i64) -> ApiError {
@@ -335,15 +334,30 @@ pub async fn login(
         email.chars().take(254).collect::<String>()
     );
     let address_bucket = format!("login:address:{}", client.ip);
-    let now = now_ms();
-    for (bucket, limit) in [
-        (&account_bucket, LOGIN_FAILURES_PER_ACCOUNT),
-        (&address_bucket, LOGIN_FAILURES_PER_ADDRESS),
-    ] {
-        let (hits, start) = store::rate_limit_count(&state.db, bucket, LOGIN_WINDOW_MS).await?;
-        if hits >= limit {
-            return Err(too_many_attempts(start + LOGIN_WINDOW_MS - now));
-        }
+    let limits = &state.config.limits;
+    let window = limits.login_window_ms();
+    // Both attempts are reserved before the hash runs, so parallel guesses count at once; a
+    // right password gives them back.
+    if let Err(start) = store::rate_limit_reserve(
+        &state.db,
+        &account_bucket,
+        window,
+        limits.login_failures_per_account,
+    )
+    .await?
+    {
+        return Err(too_many_attempts(start + window - now_ms()));
+    }
+    if let Err(start) = store::rate_limit_reserve(
+        &state.db,
+        &address_bucket,
+        window,
+        limits.login_failures_per_address,
+    )
+    .await?
+    {
+        store::rate_limit_refund(&state.db, &account_bucket).await?;
+        return Err(too_many_attempts(start + window - now_ms()));
     }
     let user = if body.password.len() > accounts::MAX_PASSWORD_BYTES || email.len() > 254 {
         None
@@ -363,8 +377,6 @@ pub async fn login(
     let user = match (user, check) {
         (Some(user), PasswordCheck::Correct | PasswordCheck::CorrectNeedsRehash) => user,
         _ => {
-            store::rate_limit_hit(&state.db, &account_bucket, LOGIN_WINDOW_MS).await?;
-            store::rate_limit_hit(&state.db, &address_bucket, LOGIN_WINDOW_MS).await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -373,6 +385,7 @@ pub async fn login(
             ));
         }
     };
+    store::rate_limit_refund(&state.db, &address_bucket).await?;
     let rehash = if check == PasswordCheck::CorrectNeedsRehash {
         Some(hash_password(&state, password).await?)
     } else {
@@ -578,6 +591,21 @@ pub async fn change_password(
         .chars()
         .take(accounts::MAX_PASSWORD_BYTES)
         .collect();
+    // The current-password check is a login in disguise: the same per-account limit, taken
+    // before the hash.
+    let limits = &state.config.limits;
+    let window = limits.login_window_ms();
+    let bucket = format!("password-check:{}", user.id);
+    if let Err(start) = store::rate_limit_reserve(
+        &state.db,
+        &bucket,
+        window,
+        limits.login_failures_per_account,
+    )
+    .await?
+    {
+        return Err(too_many_attempts(start + window - now_ms()));
+    }
     if verify_password(&state, current, user.password_hash).await? == PasswordCheck::Wrong {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -590,8 +618,11 @@ pub async fn change_password(
     let mut tx = state.db.begin_write().await?;
     store::set_password_hash(&mut tx, user.id, &hash).await?;
     store::revoke_all_sessions(&mut tx, user.id).await?;
+    // A reset link mailed before the change must not undo it.
+    store::expire_user_tokens(&mut tx, user.id, TokenPurpose::PasswordReset).await?;
     let token = open_session(&mut tx, &state, user.id, &client).await?;
     tx.commit().await?;
+    store::rate_limit_reset(&state.db, &bucket).await?;
     let principal = full_principal(&state, &token).await?;
     let cart_id = None;
     let cookies = session_cookies(&state, &token);

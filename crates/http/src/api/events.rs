@@ -26,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use utoipa::IntoParams;
 
 use crate::AppState;
+use crate::api::auth::ClientInfo;
 use crate::api::store::orders::{ORDER_TOKEN_HEADER, readable_order};
 use crate::auth::{Admin, MaybePrincipal, Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -50,6 +51,19 @@ const REPLAY_PAGE: i64 = 500;
 /// caller cannot take every slot of the server's `SOUK_MAX_STREAMS`. Opening one more ends the
 /// caller's oldest (likely a connection that died without closing: a phone changing networks).
 pub const STREAMS_PER_CALLER: usize = 8;
+/// Guest streams (order access tokens) from one client address at once: guests behind one
+/// address (an office, a mobile carrier's NAT) share it, so it is larger than a user's.
+pub const GUEST_STREAMS_PER_ADDRESS: usize = 64;
+
+/// Stream slots kept for platform admins: however many streams shoppers and vendors hold, an
+/// admin can still open the admin feed.
+pub fn admin_reserve(max_streams: usize) -> usize {
+    if max_streams < 2 {
+        0
+    } else {
+        (max_streams / 10).clamp(1, 16)
+    }
+}
 
 /// A caller's open streams, oldest first: each stream's id and the signal that ends it.
 type CallerStreams = HashMap<String, VecDeque<(u64, Arc<tokio::sync::Notify>)>>;
@@ -59,6 +73,8 @@ type CallerStreams = HashMap<String, VecDeque<(u64, Arc<tokio::sync::Notify>)>>;
 pub struct EventHub {
     live: broadcast::Sender<Arc<EventRow>>,
     streams: Arc<Semaphore>,
+    /// Slots only admins may take (see [`admin_reserve`]).
+    admin_streams: Arc<Semaphore>,
     max_streams: usize,
     wake: Arc<tokio::sync::Notify>,
     closing: watch::Sender<bool>,
@@ -74,7 +90,8 @@ impl EventHub {
     pub fn new(max_streams: usize) -> Self {
         EventHub {
             live: broadcast::channel(BROADCAST_CAPACITY).0,
-            streams: Arc::new(Semaphore::new(max_streams)),
+            streams: Arc::new(Semaphore::new(max_streams - admin_reserve(max_streams))),
+            admin_streams: Arc::new(Semaphore::new(admin_reserve(max_streams))),
             max_streams,
             wake: Arc::new(tokio::sync::Notify::new()),
             closing: watch::channel(false).0,
@@ -86,7 +103,7 @@ impl EventHub {
 
     /// Streams open now.
     pub fn open_streams(&self) -> usize {
-        self.max_streams - self.streams.available_permits()
+        self.max_streams - self.streams.available_permits() - self.admin_streams.available_permits()
     }
 
     /// Looks for new events now (after this process committed some) — if anyone is watching;
@@ -178,30 +195,33 @@ impl EventHub {
 struct Slot {
     _permit: OwnedSemaphorePermit,
     id: u64,
-    caller: String,
+    /// Who this stream counts against (a user; a guest's order and address).
+    holders: Vec<String>,
     per_caller: Arc<std::sync::Mutex<CallerStreams>>,
-    /// Fired when the caller opened one stream too many and this is its oldest.
+    /// Fired when a holder opened one stream too many and this is its oldest.
     evicted: Arc<tokio::sync::Notify>,
 }
 
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, caller: String) -> Self {
+    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, holders: Vec<(String, usize)>) -> Self {
         let id = hub.next_stream.fetch_add(1, Ordering::Relaxed);
         let evicted = Arc::new(tokio::sync::Notify::new());
         let mut map = hub.per_caller.lock().unwrap_or_else(|e| e.into_inner());
-        let held = map.entry(caller.clone()).or_default();
-        while held.len() >= STREAMS_PER_CALLER {
-            if let Some((_, oldest)) = held.pop_front() {
-                metrics::counter!("souk_sse_evicted_total").increment(1);
-                oldest.notify_one();
+        for (holder, limit) in &holders {
+            let held = map.entry(holder.clone()).or_default();
+            while held.len() >= *limit {
+                if let Some((_, oldest)) = held.pop_front() {
+                    metrics::counter!("souk_sse_evicted_total").increment(1);
+                    oldest.notify_one();
+                }
             }
+            held.push_back((id, evicted.clone()));
         }
-        held.push_back((id, evicted.clone()));
         drop(map);
         Slot {
             _permit: permit,
             id,
-            caller,
+            holders: holders.into_iter().map(|(h, _)| h).collect(),
             per_caller: hub.per_caller.clone(),
             evicted,
         }
@@ -211,10 +231,12 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut map = self.per_caller.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = map.get_mut(&self.caller) {
-            held.retain(|(id, _)| *id != self.id);
-            if held.is_empty() {
-                map.remove(&self.caller);
+        for holder in &self.holders {
+            if let Some(held) = map.get_mut(holder) {
+                held.retain(|(id, _)| *id != self.id);
+                if held.is_empty() {
+                    map.remove(holder);
+                }
             }
         }
     }
@@ -334,7 +356,7 @@ fn jittered(every: Duration) -> Duration {
 /// Whether the holder of `grant` may still read `audience`'s events. A database error keeps
 /// the stream (it is checked again later) rather than cutting every stream at once.
 async fn still_allowed(db: &souk_storage::Db, grant: Grant, audience: Audience) -> bool {
-    let vendor_active = |status: Option<&str>| status.is_some_and(|s| s != "suspended");
+    let vendor_active = |status: Option<&str>| status == Some("active");
     let verdict: Result<bool, souk_storage::StorageError> = async {
         Ok(match grant {
             Grant::OrderToken => true,
@@ -375,14 +397,36 @@ async fn still_allowed(db: &souk_storage::Db, grant: Grant, audience: Audience) 
     })
 }
 
+/// Who a stream counts against, and how many each may hold: a person or key by its user (so
+/// more logins do not mean more streams), a guest by order and by client address.
+fn holders(principal: Option<&Principal>, audience: Audience, ip: &str) -> Vec<(String, usize)> {
+    match (principal, audience) {
+        (Some(p), _) => vec![(format!("user:{}", p.user_id), STREAMS_PER_CALLER)],
+        (None, Audience::Order(order)) => vec![
+            (format!("order:{order}"), STREAMS_PER_CALLER),
+            (format!("guest:{ip}"), GUEST_STREAMS_PER_ADDRESS),
+        ],
+        (None, _) => vec![(format!("guest:{ip}"), GUEST_STREAMS_PER_ADDRESS)],
+    }
+}
+
 async fn open_stream(
     state: &AppState,
     audience: Audience,
     grant: Grant,
+    holders: Vec<(String, usize)>,
     resume_after: Option<i64>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
     let hub = &state.events;
-    let Ok(permit) = hub.streams.clone().try_acquire_owned() else {
+    let permit = match hub.streams.clone().try_acquire_owned() {
+        Ok(permit) => Ok(permit),
+        // The admin feed may use the reserve when the rest is taken.
+        Err(_) if matches!(audience, Audience::Admin) => {
+            hub.admin_streams.clone().try_acquire_owned()
+        }
+        Err(e) => Err(e),
+    };
+    let Ok(permit) = permit else {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_streams",
@@ -392,13 +436,7 @@ async fn open_stream(
         e.retry_after = Some(5);
         return Err(e);
     };
-    let caller = match (grant, audience) {
-        (Grant::Session(id), _) => format!("session:{id}"),
-        (Grant::ApiKey(id), _) => format!("key:{id}"),
-        (Grant::OrderToken, Audience::Order(order)) => format!("order:{order}"),
-        (Grant::OrderToken, _) => "guest".to_owned(),
-    };
-    let slot = Slot::new(permit, hub, caller);
+    let slot = Slot::new(permit, hub, holders);
     let evicted = slot.evicted.clone();
     // Subscribe before reading the backlog, and replay only up to what the poller has
     // broadcast (it waits for ids committed out of order; the table alone does not): every
@@ -574,6 +612,7 @@ async fn open_stream(
 pub async fn order_events(
     State(state): State<AppState>,
     caller: MaybePrincipal,
+    client: ClientInfo,
     mut headers: HeaderMap,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<OrderStreamParams>,
@@ -591,13 +630,9 @@ pub async fn order_events(
         .0
         .as_ref()
         .filter(|p| detail.order.user_id == Some(p.user_id));
-    open_stream(
-        &state,
-        Audience::Order(detail.order.id),
-        Grant::of(owner),
-        resume,
-    )
-    .await
+    let audience = Audience::Order(detail.order.id);
+    let holders = holders(caller.0.as_ref(), audience, &client.ip);
+    open_stream(&state, audience, Grant::of(owner), holders, resume).await
 }
 
 /// Live feed for a vendor: its new orders and their payment, fulfilment, cancellation and
@@ -611,7 +646,7 @@ pub async fn order_events(
         (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a vendor member", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of an approved vendor (`forbidden`, `vendor_not_approved`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn vendor_events(
@@ -620,9 +655,13 @@ pub async fn vendor_events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // A vendor awaiting approval has no orders to follow: no streams to hold either.
+    staff.require_approved()?;
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
     let grant = Grant::of(Some(&staff.principal));
-    open_stream(&state, Audience::Vendor(staff.vendor_id), grant, resume).await
+    let audience = Audience::Vendor(staff.vendor_id);
+    let holders = holders(Some(&staff.principal), audience, "");
+    open_stream(&state, audience, grant, holders, resume).await
 }
 
 /// The platform feed for admins: every order event.
@@ -644,5 +683,13 @@ pub async fn admin_events(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
-    open_stream(&state, Audience::Admin, Grant::of(Some(&admin.0)), resume).await
+    let holders = holders(Some(&admin.0), Audience::Admin, "");
+    open_stream(
+        &state,
+        Audience::Admin,
+        Grant::of(Some(&admin.0)),
+        holders,
+        resume,
+    )
+    .await
 }

@@ -292,7 +292,7 @@ pub async fn create_refund(
             message: "must be positive (minor units)".into(),
         });
     }
-    if reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+    if reason.chars().count() > 200 || souk_domain::text::has_hidden_controls(&reason) {
         errors.push(FieldError {
             field: "reason".into(),
             message: "at most 200 characters, no control characters".into(),

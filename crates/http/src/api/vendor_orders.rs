@@ -167,7 +167,7 @@ pub async fn fulfil(
         ("tracking_number", &body.tracking_number),
     ] {
         let v = value.trim();
-        if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+        if v.is_empty() || v.chars().count() > 100 || souk_domain::text::has_hidden_controls(v) {
             errors.push(FieldError {
                 field: field.into(),
                 message: "1–100 characters, no control characters".into(),
@@ -362,7 +362,8 @@ pub async fn create_rate(
         })
     };
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || souk_domain::text::has_hidden_controls(name)
+    {
         err("name", "1–100 characters");
     }
     let money_ok = |v: i64| (0..=1_000_000_000_000).contains(&v);

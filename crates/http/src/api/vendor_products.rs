@@ -286,6 +286,9 @@ async fn save(
     categories: &[Uuid],
     action: &str,
 ) -> ApiResult<Uuid> {
+    // Handles and SKUs are global names: a vendor awaiting approval takes none, so applying
+    // cannot squat the names a real vendor's catalog needs.
+    staff.require_approved()?;
     let vendor = catalog::vendor_by_id(&state.db, staff.vendor_id)
         .await?
         .ok_or_else(ApiError::internal)?;
@@ -402,7 +405,7 @@ pub async fn list(
         (status = 201, description = "Created", body = VendorProductBody),
         (status = 400, description = "Invalid product (`validation_failed`, `invalid_json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not vendor staff, or CSRF", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not vendor staff, CSRF, or the vendor is not approved yet (`vendor_not_approved`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Handle or SKU taken (`handle_taken`, `sku_taken`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
@@ -411,6 +414,7 @@ pub async fn create(
     client: ClientInfo,
     ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<(StatusCode, Json<VendorProductBody>)> {
+    staff.require_approved()?;
     let (draft, categories) = to_draft(&state, input).await?;
     if catalog::product_by_handle(&state.db, draft.handle.as_str(), false)
         .await?

@@ -41,6 +41,15 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
             server_key: server_key.clone(),
             policy: webhook_policy(global),
         },
+        limits: souk_http::AbuseLimits {
+            unpaid_orders_per_email: args.unpaid_orders_per_email,
+            checkouts_per_address: args.checkouts_per_address_per_hour,
+            guest_manual_hold: Duration::from_secs(
+                args.guest_order_hold_minutes.min(global.order_hold_minutes) * 60,
+            ),
+            registrations_per_address: args.registrations_per_address_per_hour,
+            ..souk_http::AbuseLimits::default()
+        },
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

@@ -147,11 +147,24 @@ impl TestApp {
     }
 
     async fn spawn_inner(
-        config: HttpConfig,
+        mut config: HttpConfig,
         limits: ServerLimits,
         worker: Option<WorkerSetup>,
         providers: souk_jobs::payments::Providers,
     ) -> TestApp {
+        // Every test's requests come from 127.0.0.1, many from one email: the per-address
+        // and per-customer limits are lifted unless a test sets its own (the tests of the
+        // limits themselves, in security.rs). Login throttling stays as shipped.
+        if config.limits == souk_http::AbuseLimits::default() {
+            config.limits = souk_http::AbuseLimits {
+                registrations_per_address: 1_000_000,
+                unpaid_orders_per_email: 1_000_000,
+                checkouts_per_address: 1_000_000,
+                guest_manual_hold: config.order_hold,
+                webhook_actions_per_endpoint: 1_000_000,
+                ..config.limits
+            };
+        }
         let webhooks = config.webhooks.clone();
         let database = test_database().await;
         let db = open_database(&database.url, 8)

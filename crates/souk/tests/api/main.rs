@@ -22,6 +22,7 @@ mod operations;
 mod payments;
 mod roles;
 mod secrets_in_logs;
+mod security;
 mod smtp;
 mod storage;
 mod tenancy;

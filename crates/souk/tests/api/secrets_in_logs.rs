@@ -43,16 +43,23 @@ async fn canary_secrets_never_appear_in_trace_logs() {
 
     let password = "canary-Pa55word-7f3a9c";
     let new_password = "canary-NewPa55-b81d02";
-    let register: Value = client
+    let registered = client
         .post(format!("{base}/api/auth/register"))
         .json(&json!({"email": "canary@example.com", "password": password, "name": "Canary"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 202);
+    let first: Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "canary@example.com", "password": password}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let token = register["token"].as_str().unwrap().to_owned();
+    let token = first["token"].as_str().unwrap().to_owned();
     let login = client
         .post(format!("{base}/api/auth/login"))
         .json(&json!({"email": "canary@example.com", "password": password}))

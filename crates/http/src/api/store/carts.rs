@@ -302,7 +302,7 @@ pub async fn add_item(
         });
     }
     let note = body.note.trim();
-    if note.chars().count() > 500 || note.chars().any(char::is_control) {
+    if note.chars().count() > 500 || souk_domain::text::has_hidden_controls(note) {
         errors.push(FieldError {
             field: "note".into(),
             message: "at most 500 characters, no control characters".into(),
@@ -449,7 +449,8 @@ pub async fn update_cart(
         None => None,
     };
     let address = match body.shipping_address {
-        Some(Some(a)) => validate_address(a.into(), "shipping_address", &mut errors)
+        Some(Some(a)) => validate_address(&state, a.into(), "shipping_address", &mut errors)
+            .await?
             .map(|a| Some(serde_json::to_string(&a).expect("serializes"))),
         Some(None) => Some(None),
         None => None,
@@ -469,19 +470,33 @@ pub async fn update_cart(
     reload(&state, cart.id).await
 }
 
-pub(crate) fn validate_address(
+/// Checks and normalises an address (errors named `{field}.{part}`). In a country with tax
+/// rates per region, the region must be one of its ISO 3166-2 subdivisions.
+pub(crate) async fn validate_address(
+    state: &AppState,
     a: Address,
     field: &str,
     errors: &mut Vec<FieldError>,
-) -> Option<Address> {
+) -> ApiResult<Option<Address>> {
     match a.validate() {
-        Ok(a) => Some(a),
+        Ok(a) => {
+            if souk_storage::rates::has_regional_tax(&state.db, &a.country).await?
+                && let Err(message) = a.check_region_known()
+            {
+                errors.push(FieldError {
+                    field: format!("{field}.region"),
+                    message,
+                });
+                return Ok(None);
+            }
+            Ok(Some(a))
+        }
         Err(problems) => {
             errors.extend(problems.into_iter().map(|(f, m)| FieldError {
                 field: format!("{field}.{f}"),
                 message: m,
             }));
-            None
+            Ok(None)
         }
     }
 }
@@ -624,8 +639,11 @@ pub async fn shipping_options(
                         id: r.id,
                         name: r.name.clone(),
                         kind: r.kind.clone(),
+                        // The cart priced, so the chosen options fit; another one that
+                        // does not fit is shown at the order bound (choosing it is refused).
                         price: money(
-                            souk_domain::pricing::shipping_cost(&r.rate(), goods, grams),
+                            souk_domain::pricing::shipping_cost(&r.rate(), goods, grams)
+                                .unwrap_or(souk_domain::pricing::MAX_ORDER_TOTAL),
                             cur,
                         ),
                         selected: v.rate.as_ref().is_some_and(|c| c.id == r.id),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::common::{PageParams, idempotency_key, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyBody};
-use crate::api::store::carts::validate_address;
+use crate::api::store::carts::{load_cart, validate_address};
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ApiResult, FieldError, Problem, StockShortage};
 use crate::extract::{ApiJson, ApiQuery};
@@ -200,6 +200,32 @@ pub struct CheckoutBody {
     pub payment_method: String,
 }
 
+/// Gives a reserved checkout back to its address's budget when the checkout ends without
+/// placing an order (however it ends: an error, a refusal, a dropped request).
+struct RefundUnlessPlaced<'a> {
+    state: &'a AppState,
+    bucket: Option<String>,
+}
+
+impl RefundUnlessPlaced<'_> {
+    fn keep(mut self) {
+        self.bucket = None;
+    }
+}
+
+impl Drop for RefundUnlessPlaced<'_> {
+    fn drop(&mut self) {
+        if let Some(bucket) = self.bucket.take() {
+            let db = self.state.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = souk_storage::accounts::rate_limit_refund(&db, &bucket).await {
+                    tracing::warn!(error = %e, "cannot give a checkout back to its address's budget");
+                }
+            });
+        }
+    }
+}
+
 /// Removes the key from this process's in-flight set when the checkout ends, however it ends.
 struct InFlight<'a> {
     state: &'a AppState,
@@ -331,11 +357,13 @@ fn key_reused() -> ApiError {
         (status = 400, description = "`idempotency_key_required`, `invalid_idempotency_key`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cart", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`out_of_stock` (see `variants`), `cart_already_ordered` (see `order_id`), `request_in_progress`, `coupon_exhausted` and other coupon codes", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_unpaid_orders` (this customer holds as many unpaid orders as allowed) or `too_many_checkouts` (from this address this hour); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`cart_empty`, `cart_invalid` (lines no longer for sale), `idempotency_key_reused`, `payment_method_unavailable`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn checkout(
     State(state): State<AppState>,
     caller: MaybePrincipal,
+    client: crate::api::auth::ClientInfo,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CheckoutBody>,
@@ -348,7 +376,9 @@ pub async fn checkout(
             "send an Idempotency-Key header (a UUID is a good choice) so the checkout can be retried safely",
         ));
     };
-    let cart_id = path_id(&id, "cart")?;
+    // Access first: a stored response carries the order's token, address and payment secret,
+    // so only who may act on the cart gets it replayed (anyone else: 404, like the cart).
+    let cart_id = load_cart(&state, &caller, &id).await?.id;
     let scope = format!("checkout:{cart_id}");
     let key_hash = token_hash(&key);
     let fingerprint = request_fingerprint(&[
@@ -401,10 +431,12 @@ pub async fn checkout(
         })
         .ok();
     let address = validate_address(
+        &state,
         body.shipping_address.clone().into(),
         "shipping_address",
         &mut errors,
-    );
+    )
+    .await?;
     let (Some(email), Some(address)) = (email, address) else {
         return Err(ApiError::validation(errors));
     };
@@ -429,6 +461,33 @@ pub async fn checkout(
         ));
     }
 
+    // Checkouts per client address and hour: taken before the work, given back unless an order
+    // is placed (a shopper fixing an out-of-stock cart is not counted).
+    const HOUR_MS: i64 = 3600 * 1000;
+    let address_bucket = format!("checkout:address:{}", client.ip);
+    if let Err(start) = souk_storage::accounts::rate_limit_reserve(
+        &state.db,
+        &address_bucket,
+        HOUR_MS,
+        state.config.limits.checkouts_per_address,
+    )
+    .await?
+    {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_checkouts",
+            "Too many checkouts",
+            "too many orders from this address in the last hour; try again later",
+        );
+        let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
+        e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
+        return Err(e);
+    }
+    let refund = RefundUnlessPlaced {
+        state: &state,
+        bucket: Some(address_bucket),
+    };
+
     let order_id = Uuid::now_v7();
     let token = order_access_token(&state.config.webhooks.server_key, &key, order_id.as_bytes());
     let request = CheckoutRequest {
@@ -437,6 +496,14 @@ pub async fn checkout(
         email: email.as_str().to_owned(),
         shipping_address: serde_json::to_string(&address).expect("serializes"),
         payment_method: body.payment_method.clone(),
+        // A logged-in customer is counted by their account, whatever address they type.
+        customer_key: souk_domain::accounts::customer_key(
+            caller
+                .0
+                .as_ref()
+                .map_or(email.as_str(), |p| p.email.as_str()),
+        ),
+        unpaid_limit: Some(state.config.limits.unpaid_orders_per_email),
         scope,
         key_hash,
         request_hash: fingerprint,
@@ -444,7 +511,17 @@ pub async fn checkout(
         access_token_hash: token_hash(&token),
         default_commission_bps: state.config.commission_bps,
     };
-    let hold = state.config.order_hold;
+    // A guest's unpaid manual order holds stock for a shorter time: nothing proves a guest
+    // intends to pay, and the hold is what a hoarder is after.
+    let hold = if caller.0.is_none() && body.payment_method == "manual" {
+        state
+            .config
+            .limits
+            .guest_manual_hold
+            .min(state.config.order_hold)
+    } else {
+        state.config.order_hold
+    };
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
@@ -469,7 +546,20 @@ pub async fn checkout(
             other => break other?,
         }
     };
+    if matches!(outcome, CheckoutOutcome::Placed { .. }) {
+        refund.keep();
+    }
     match outcome {
+        CheckoutOutcome::TooManyUnpaid => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_unpaid_orders",
+                "Too many unpaid orders",
+                "this customer already has as many unpaid orders as allowed; pay or cancel one first",
+            );
+            e.retry_after = Some(60);
+            Err(e)
+        }
         CheckoutOutcome::Placed { status, body, .. } => {
             state.wake_jobs();
             let body = with_client_secret(&state, body, Some(order_id)).await?;
@@ -504,6 +594,12 @@ pub async fn checkout(
             "cart_empty",
             "Cart empty",
             "add something to the cart first",
+        )),
+        CheckoutOutcome::Unpriceable(detail) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cart_invalid",
+            "Cart cannot be priced",
+            detail,
         )),
         CheckoutOutcome::Invalid(lines) => {
             let mut e = ApiError::new(
