@@ -229,7 +229,11 @@ impl Mailer {
         };
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(smtp_transport(url, ca.as_deref())?),
-            None => Transport::Files(data_dir.join("mail")),
+            None => {
+                let dir = data_dir.join("mail");
+                make_private(&dir);
+                Transport::Files(dir)
+            }
         };
         let override_dir = data_dir.join("templates").join("email");
         let mut templates = Environment::new();
@@ -335,6 +339,27 @@ impl Mailer {
                 tracing::info!(path = %path.display(), "email written to a file (no SMTP server configured)");
                 Ok(())
             }
+        }
+    }
+}
+
+/// An existing mail directory (from before its files were made private) becomes 0700 with
+/// 0600 files: they hold live sign-in links. Best effort: a failure is logged, not fatal.
+fn make_private(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let chmod = |path: &Path, mode: u32| {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make a mail file private");
+            }
+        };
+        chmod(dir, 0o700);
+        for entry in entries.flatten() {
+            chmod(&entry.path(), 0o600);
         }
     }
 }

@@ -302,7 +302,7 @@ fn too_many_attempts(retry_after_ms: i64) -> ApiError {
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
         "Too many attempts",
-        "too many failed logins; wait before trying again",
+        "too many attempts; wait before trying again (see Retry-After)",
     );
     e.retry_after = Some(u32::try_from((retry_after_ms / 1000).max(1)).unwrap_or(u32::MAX));
     e
