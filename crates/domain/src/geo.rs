@@ -1,17 +1,29 @@
 //! Countries (ISO 3166-1 alpha-2) and their subdivisions (ISO 3166-2), so that rules keyed by
 //! place (tax rates) match however a shopper spells the place: `CA`, `ca.`, ` C A`, `US-CA` and
-//! `California` are all the subdivision `CA` of `US`. The list comes from Debian's iso-codes
+//! `California` are all the subdivision `CA` of `US`. Subdivisions can have a parent (a Spanish
+//! province in its autonomous community, a French overseas department in its region): a rule
+//! keyed on the parent applies to its parts. The list comes from Debian's iso-codes
 //! (data/iso3166.tsv).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use unicode_normalization::UnicodeNormalization;
+
 const DATA: &str = include_str!("../data/iso3166.tsv");
+
+struct Subdivision {
+    code: &'static str,
+    name: &'static str,
+    parent: Option<&'static str>,
+    folded_code: String,
+    folded_name: String,
+}
 
 struct Places {
     countries: HashSet<&'static str>,
-    /// Country → its subdivisions' (code, name), in code order.
-    subdivisions: HashMap<&'static str, Vec<(&'static str, &'static str)>>,
+    /// Country → its subdivisions, in code order.
+    subdivisions: HashMap<&'static str, Vec<Subdivision>>,
 }
 
 fn places() -> &'static Places {
@@ -34,7 +46,13 @@ fn places() -> &'static Places {
                     .subdivisions
                     .entry(country)
                     .or_default()
-                    .push((code, name));
+                    .push(Subdivision {
+                        code,
+                        name,
+                        parent: cols.next().filter(|p| !p.is_empty()),
+                        folded_code: fold(code),
+                        folded_name: fold(name),
+                    });
             }
         }
         places
@@ -46,9 +64,10 @@ pub fn is_country(code: &str) -> bool {
     places().countries.contains(code)
 }
 
-/// Letters and digits only, lower case: how spellings are compared.
+/// Letters and digits only, lower case, accents removed (`Mahārāshtra` = `maharashtra`): how
+/// spellings are compared.
 fn fold(s: &str) -> String {
-    s.chars()
+    s.nfkd()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
@@ -56,7 +75,9 @@ fn fold(s: &str) -> String {
 
 /// The ISO 3166-2 subdivision code (the part after `CC-`, e.g. `CA`) that `raw` names in
 /// `country`: its code in any case and spacing, with or without the country prefix, or its
-/// name. `None` when nothing matches.
+/// name (accents optional). A name two places share is resolved only when one contains the
+/// other (the region is chosen over its department of the same name); otherwise it is
+/// ambiguous and `None`, like a name that matches nothing.
 pub fn subdivision(country: &str, raw: &str) -> Option<&'static str> {
     let list = places().subdivisions.get(country)?;
     let mut wanted = fold(raw);
@@ -70,10 +91,32 @@ pub fn subdivision(country: &str, raw: &str) -> Option<&'static str> {
     if wanted.is_empty() {
         return None;
     }
-    list.iter()
-        .find(|(code, _)| fold(code) == wanted)
-        .or_else(|| list.iter().find(|(_, name)| fold(name) == wanted))
-        .map(|(code, _)| *code)
+    if let Some(s) = list.iter().find(|s| s.folded_code == wanted) {
+        return Some(s.code);
+    }
+    let named: Vec<&Subdivision> = list.iter().filter(|s| s.folded_name == wanted).collect();
+    match named.as_slice() {
+        [one] => Some(one.code),
+        [] => None,
+        several => several
+            .iter()
+            .find(|s| {
+                several
+                    .iter()
+                    .all(|o| o.code == s.code || o.parent == Some(s.code))
+            })
+            .map(|s| s.code),
+    }
+}
+
+/// The subdivision `code` of `country` belongs to (`ES`/`GC` → `CN`), if any.
+pub fn parent(country: &str, code: &str) -> Option<&'static str> {
+    places()
+        .subdivisions
+        .get(country)?
+        .iter()
+        .find(|s| s.code == code)
+        .and_then(|s| s.parent)
 }
 
 /// The subdivision codes of `country`, comma-separated, for error messages.
@@ -81,13 +124,18 @@ pub fn subdivision_codes(country: &str) -> String {
     places()
         .subdivisions
         .get(country)
-        .map(|list| {
-            list.iter()
-                .map(|(code, _)| *code)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+        .map(|list| list.iter().map(|s| s.code).collect::<Vec<_>>().join(", "))
         .unwrap_or_default()
+}
+
+/// The name of subdivision `code` of `country`.
+pub fn subdivision_name(country: &str, code: &str) -> Option<&'static str> {
+    places()
+        .subdivisions
+        .get(country)?
+        .iter()
+        .find(|s| s.code == code)
+        .map(|s| s.name)
 }
 
 #[cfg(test)]
@@ -114,5 +162,17 @@ mod tests {
         assert_eq!(subdivision("US", ""), None);
         assert!(is_country("US") && is_country("DE") && !is_country("XX"));
         assert!(subdivision_codes("US").contains("CA, CO"));
+    }
+
+    #[test]
+    fn accents_are_optional_and_levels_resolve_to_the_containing_region() {
+        assert_eq!(subdivision("IN", "Maharashtra"), subdivision("IN", "MH"));
+        assert!(subdivision("IN", "Maharashtra").is_some());
+        // Guadeloupe is both a region (GP) and its department (971): the region.
+        assert_eq!(subdivision("FR", "Guadeloupe"), Some("GP"));
+        assert_eq!(parent("FR", "971"), Some("GP"));
+        assert_eq!(parent("ES", "GC"), Some("CN"));
+        assert_eq!(parent("US", "CA"), None);
+        assert_eq!(subdivision_name("US", "CA"), Some("California"));
     }
 }

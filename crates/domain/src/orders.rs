@@ -188,12 +188,7 @@ impl Address {
         if !self.country.is_empty() && !crate::geo::is_country(&self.country) {
             errors.push(("country", "an ISO 3166-1 alpha-2 code, like DE".to_owned()));
         }
-        // A region the country's ISO 3166-2 list knows, however spelled, becomes its code
-        // (`California`, `ca.` → `CA`): rules keyed by region (tax) then match.
-        self.region = match crate::geo::subdivision(&self.country, &self.region) {
-            Some(code) => code.to_owned(),
-            None => self.region.to_uppercase(),
-        };
+        self.region = self.region.to_uppercase();
         if errors.is_empty() {
             Ok(self)
         } else {
@@ -204,17 +199,21 @@ impl Address {
 
 impl Address {
     /// Where rules are keyed by region (the country has regional tax rates), the region must be
-    /// one of the country's ISO 3166-2 subdivisions: an unknown spelling would otherwise escape
-    /// the rule. Call after [`Address::validate`] (which turns known spellings into codes).
-    pub fn check_region_known(&self) -> Result<(), String> {
-        if crate::geo::subdivision(&self.country, &self.region).is_some() {
-            return Ok(());
+    /// one of the country's ISO 3166-2 subdivisions, and becomes its code however it was spelled
+    /// (`California`, `ca.` → `CA`): an unknown spelling would otherwise escape the rule.
+    /// Elsewhere the region stays as typed. Call after [`Address::validate`].
+    pub fn normalise_region(&mut self) -> Result<(), String> {
+        match crate::geo::subdivision(&self.country, &self.region) {
+            Some(code) => {
+                code.clone_into(&mut self.region);
+                Ok(())
+            }
+            None => Err(format!(
+                "must be an ISO 3166-2 subdivision of {} (its code or name), one of: {}",
+                self.country,
+                crate::geo::subdivision_codes(&self.country)
+            )),
         }
-        Err(format!(
-            "must be an ISO 3166-2 subdivision of {} (its code or name), one of: {}",
-            self.country,
-            crate::geo::subdivision_codes(&self.country)
-        ))
     }
 }
 

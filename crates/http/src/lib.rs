@@ -91,7 +91,7 @@ pub struct AbuseLimits {
     pub checkouts_per_address: i64,
     /// How long a guest's unpaid `manual` order keeps its stock (shorter than `order_hold`).
     pub guest_manual_hold: Duration,
-    /// Test events and recoveries per webhook endpoint per hour.
+    /// Test events and recoveries per endpoint owner (a vendor, or the platform) per hour.
     pub webhook_actions_per_endpoint: i64,
 }
 
@@ -110,7 +110,7 @@ impl Default for AbuseLimits {
             registrations_per_address: 20,
             unpaid_orders_per_email: 3,
             checkouts_per_address: 30,
-            guest_manual_hold: Duration::from_secs(2 * 3600),
+            guest_manual_hold: Duration::from_secs(12 * 3600),
             webhook_actions_per_endpoint: 20,
         }
     }

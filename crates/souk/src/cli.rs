@@ -189,7 +189,7 @@ pub struct ServeArgs {
     pub checkouts_per_address_per_hour: i64,
     /// How long a guest's unpaid `manual` order keeps its stock, in minutes (capped by
     /// `--order-hold-minutes`).
-    #[arg(long, env = "SOUK_GUEST_ORDER_HOLD_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+    #[arg(long, env = "SOUK_GUEST_ORDER_HOLD_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u64).range(1..=525_600))]
     pub guest_order_hold_minutes: u64,
     /// Registrations from one client address per hour (beyond: 429 `too_many_attempts`).
     #[arg(long, env = "SOUK_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]

@@ -55,11 +55,14 @@ pub fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
+    // Best effort on an existing directory: one owned by another user (a mounted volume)
+    // cannot be changed here, and is the operator's to protect.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot make {} private (chmod 700)", dir.display()))?;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot make the data directory private (chmod 700)");
+        }
     }
     Ok(())
 }
@@ -84,7 +87,7 @@ fn private_file(db: &Path) -> anyhow::Result<()> {
         let path = PathBuf::from(format!("{}{suffix}", db.display()));
         match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot chmod 600 {}", path.display()));
+                tracing::warn!(path = %path.display(), error = %e, "cannot make a database file private (chmod 600)");
             }
             _ => {}
         }

@@ -389,10 +389,11 @@ pub async fn rate_limit_hit(
     Ok(row)
 }
 
-/// Takes one of `limit` hits in `bucket`'s window, atomically: `Ok(hits)` with the count
-/// including this one, or `Err(window_start)` when the window is already full (nothing is
-/// recorded). Reserving before slow work (a password hash) is what makes a limit hold against
-/// parallel attempts; give the hit back with [`rate_limit_refund`] when the attempt is good.
+/// Takes one of `limit` hits in `bucket`'s window, atomically: `Ok(window_start)` of the
+/// window the hit was taken in, or `Err(window_start)` when that window is already full
+/// (nothing is recorded). Reserving before slow work (a password hash) is what makes a limit
+/// hold against parallel attempts; give the hit back with [`rate_limit_refund`] when the
+/// attempt is good.
 pub async fn rate_limit_reserve(
     db: &Db,
     bucket: &str,
@@ -408,7 +409,7 @@ pub async fn rate_limit_reserve(
              hits = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
              window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 ELSE rate_limits.window_start END \
              WHERE rate_limits.window_start + $3 <= $2 OR rate_limits.hits < $4 \
-             RETURNING hits",
+             RETURNING window_start",
         )
         .bind(bucket)
         .bind(now)
@@ -418,7 +419,7 @@ pub async fn rate_limit_reserve(
         .await?
     });
     let outcome = match taken {
-        Some(hits) => Ok(hits),
+        Some(start) => Ok(start),
         None => Err(on_tx!(&mut tx, conn => {
             sqlx::query_scalar("SELECT window_start FROM rate_limits WHERE bucket = $1")
                 .bind(bucket)
@@ -431,15 +432,24 @@ pub async fn rate_limit_reserve(
     Ok(outcome)
 }
 
-/// Gives back one hit taken by [`rate_limit_reserve`] (the attempt turned out fine).
-pub async fn rate_limit_refund(db: &Db, bucket: &str) -> Result<(), StorageError> {
+/// Gives back one hit taken by [`rate_limit_reserve`] in the window starting at
+/// `window_start` (the attempt turned out fine). A hit from a window that has since ended is
+/// not given back: it would take one from the new window's count.
+pub async fn rate_limit_refund(
+    db: &Db,
+    bucket: &str,
+    window_start: i64,
+) -> Result<(), StorageError> {
     let mut tx = db.begin_relaxed_write().await?;
     on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND hits > 0")
-            .bind(bucket)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+        sqlx::query(
+            "UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
     });
     tx.commit().await
 }

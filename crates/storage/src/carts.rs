@@ -281,14 +281,19 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
             }
             _ => 0,
         };
+        // The most specific rate: the region's own, its parent region's (a province in its
+        // community), or the country's.
         let tax: Option<TaxRow> = match &country_region {
             Some((country, region)) => {
+                let parent = souk_domain::geo::parent(country, region).unwrap_or(region.as_str());
                 sqlx::query_as(
                     "SELECT rate_bps, inclusive FROM tax_rates WHERE country = $1 \
-                     AND (region = $2 OR region = '') ORDER BY region DESC LIMIT 1",
+                     AND region IN ($2, $3, '') \
+                     ORDER BY CASE WHEN region = $2 THEN 0 WHEN region = $3 THEN 1 ELSE 2 END LIMIT 1",
                 )
                 .bind(country)
                 .bind(region)
+                .bind(parent)
                 .fetch_optional(&mut *conn)
                 .await?
             }

@@ -33,6 +33,29 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
+impl ClientInfo {
+    /// What per-address limits count under: an IPv4 address, or an IPv6 address's /64 (one
+    /// subscriber's usual allocation, so rotating addresses inside it buys nothing).
+    pub fn address_key(&self) -> String {
+        address_key(&self.ip)
+    }
+}
+
+/// See [`ClientInfo::address_key`].
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
+
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
@@ -260,7 +283,7 @@ pub async fn register(
         return Err(ApiError::validation(errors));
     };
     const HOUR_MS: i64 = 3600 * 1000;
-    let bucket = format!("register:address:{}", client.ip);
+    let bucket = format!("register:address:{}", client.address_key());
     if let Err(start) = store::rate_limit_reserve(
         &state.db,
         &bucket,
@@ -277,8 +300,16 @@ pub async fn register(
     let purpose = match store::create_user(&mut tx, email.as_str(), &name, &hash, false).await {
         Ok(_) => AccountEmailPurpose::VerifyEmail,
         Err(e) if e.is_unique_violation() => {
-            // The failed insert ended the transaction on PostgreSQL: queue in a new one.
             drop(tx);
+            // The owner's notice carries a reset link: it counts against the address's reset
+            // emails, so registering someone's address over and over cannot flood them.
+            let (hits, _) =
+                store::rate_limit_hit(&state.db, &format!("reset:{email}"), RESET_WINDOW_MS)
+                    .await?;
+            if hits > RESETS_PER_EMAIL {
+                return Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })));
+            }
+            // The failed insert ended the transaction on PostgreSQL: queue in a new one.
             tx = state.db.begin_write().await?;
             AccountEmailPurpose::AccountExists
         }
@@ -333,12 +364,12 @@ pub async fn login(
         "login:account:{}",
         email.chars().take(254).collect::<String>()
     );
-    let address_bucket = format!("login:address:{}", client.ip);
+    let address_bucket = format!("login:address:{}", client.address_key());
     let limits = &state.config.limits;
     let window = limits.login_window_ms();
     // Both attempts are reserved before the hash runs, so parallel guesses count at once; a
     // right password gives them back.
-    if let Err(start) = store::rate_limit_reserve(
+    let account_window = match store::rate_limit_reserve(
         &state.db,
         &account_bucket,
         window,
@@ -346,9 +377,10 @@ pub async fn login(
     )
     .await?
     {
-        return Err(too_many_attempts(start + window - now_ms()));
-    }
-    if let Err(start) = store::rate_limit_reserve(
+        Ok(start) => start,
+        Err(start) => return Err(too_many_attempts(start + window - now_ms())),
+    };
+    let address_window = match store::rate_limit_reserve(
         &state.db,
         &address_bucket,
         window,
@@ -356,9 +388,12 @@ pub async fn login(
     )
     .await?
     {
-        store::rate_limit_refund(&state.db, &account_bucket).await?;
-        return Err(too_many_attempts(start + window - now_ms()));
-    }
+        Ok(start) => start,
+        Err(start) => {
+            store::rate_limit_refund(&state.db, &account_bucket, account_window).await?;
+            return Err(too_many_attempts(start + window - now_ms()));
+        }
+    };
     let user = if body.password.len() > accounts::MAX_PASSWORD_BYTES || email.len() > 254 {
         None
     } else {
@@ -385,7 +420,7 @@ pub async fn login(
             ));
         }
     };
-    store::rate_limit_refund(&state.db, &address_bucket).await?;
+    store::rate_limit_refund(&state.db, &address_bucket, address_window).await?;
     let rehash = if check == PasswordCheck::CorrectNeedsRehash {
         Some(hash_password(&state, password).await?)
     } else {
@@ -573,6 +608,7 @@ pub async fn verify_email(
         (status = 400, description = "Weak new password (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in, or wrong current password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Cookie without CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for this account (`too_many_attempts`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -591,11 +627,11 @@ pub async fn change_password(
         .chars()
         .take(accounts::MAX_PASSWORD_BYTES)
         .collect();
-    // The current-password check is a login in disguise: the same per-account limit, taken
-    // before the hash.
+    // The current-password check is a login in disguise: it takes from the same per-account
+    // budget as logging in (a stolen session gets no extra guesses), before the hash.
     let limits = &state.config.limits;
     let window = limits.login_window_ms();
-    let bucket = format!("password-check:{}", user.id);
+    let bucket = format!("login:account:{}", user.email);
     if let Err(start) = store::rate_limit_reserve(
         &state.db,
         &bucket,

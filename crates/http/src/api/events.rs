@@ -202,14 +202,31 @@ struct Slot {
     evicted: Arc<tokio::sync::Notify>,
 }
 
+/// Who a stream counts against, how many that one may hold, and what happens at the cap.
+struct Holder {
+    key: String,
+    cap: usize,
+    /// At the cap: end this holder's own oldest stream (a user, a guest order — most likely
+    /// a connection that died), or refuse (a client address shared by many guests, whose
+    /// oldest stream is likely someone else's).
+    evict: bool,
+}
+
 impl Slot {
-    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, holders: Vec<(String, usize)>) -> Self {
+    /// A slot for a stream, or `None` when a refusing holder is at its cap.
+    fn new(permit: OwnedSemaphorePermit, hub: &EventHub, holders: Vec<Holder>) -> Option<Self> {
         let id = hub.next_stream.fetch_add(1, Ordering::Relaxed);
         let evicted = Arc::new(tokio::sync::Notify::new());
         let mut map = hub.per_caller.lock().unwrap_or_else(|e| e.into_inner());
-        for (holder, limit) in &holders {
-            let held = map.entry(holder.clone()).or_default();
-            while held.len() >= *limit {
+        if holders
+            .iter()
+            .any(|h| !h.evict && map.get(&h.key).is_some_and(|held| held.len() >= h.cap))
+        {
+            return None;
+        }
+        for holder in &holders {
+            let held = map.entry(holder.key.clone()).or_default();
+            while holder.evict && held.len() >= holder.cap {
                 if let Some((_, oldest)) = held.pop_front() {
                     metrics::counter!("souk_sse_evicted_total").increment(1);
                     oldest.notify_one();
@@ -218,13 +235,13 @@ impl Slot {
             held.push_back((id, evicted.clone()));
         }
         drop(map);
-        Slot {
+        Some(Slot {
             _permit: permit,
             id,
-            holders: holders.into_iter().map(|(h, _)| h).collect(),
+            holders: holders.into_iter().map(|h| h.key).collect(),
             per_caller: hub.per_caller.clone(),
             evicted,
-        }
+        })
     }
 }
 
@@ -397,24 +414,49 @@ async fn still_allowed(db: &souk_storage::Db, grant: Grant, audience: Audience) 
     })
 }
 
-/// Who a stream counts against, and how many each may hold: a person or key by its user (so
-/// more logins do not mean more streams), a guest by order and by client address.
-fn holders(principal: Option<&Principal>, audience: Audience, ip: &str) -> Vec<(String, usize)> {
+/// Who a stream counts against: a person or key by its user (so more logins do not mean more
+/// streams), a guest by order and by client address (its /64 for IPv6).
+fn holders(principal: Option<&Principal>, audience: Audience, ip: &str) -> Vec<Holder> {
+    let user = |p: &Principal| Holder {
+        key: format!("user:{}", p.user_id),
+        cap: STREAMS_PER_CALLER,
+        evict: true,
+    };
+    let address = Holder {
+        key: format!("guest:{}", crate::api::auth::address_key(ip)),
+        cap: GUEST_STREAMS_PER_ADDRESS,
+        evict: false,
+    };
     match (principal, audience) {
-        (Some(p), _) => vec![(format!("user:{}", p.user_id), STREAMS_PER_CALLER)],
+        (Some(p), _) => vec![user(p)],
         (None, Audience::Order(order)) => vec![
-            (format!("order:{order}"), STREAMS_PER_CALLER),
-            (format!("guest:{ip}"), GUEST_STREAMS_PER_ADDRESS),
+            Holder {
+                key: format!("order:{order}"),
+                cap: STREAMS_PER_CALLER,
+                evict: true,
+            },
+            address,
         ],
-        (None, _) => vec![(format!("guest:{ip}"), GUEST_STREAMS_PER_ADDRESS)],
+        (None, _) => vec![address],
     }
+}
+
+fn too_many_streams() -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too_many_streams",
+        "Too many live streams",
+        "this server (or this client address) has as many live streams open as it allows; retry shortly",
+    );
+    e.retry_after = Some(5);
+    e
 }
 
 async fn open_stream(
     state: &AppState,
     audience: Audience,
     grant: Grant,
-    holders: Vec<(String, usize)>,
+    holders: Vec<Holder>,
     resume_after: Option<i64>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
     let hub = &state.events;
@@ -427,16 +469,9 @@ async fn open_stream(
         Err(e) => Err(e),
     };
     let Ok(permit) = permit else {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
-            "Too many live streams",
-            "this server has as many live streams open as it allows; retry shortly",
-        );
-        e.retry_after = Some(5);
-        return Err(e);
+        return Err(too_many_streams());
     };
-    let slot = Slot::new(permit, hub, holders);
+    let slot = Slot::new(permit, hub, holders).ok_or_else(too_many_streams)?;
     let evicted = slot.evicted.clone();
     // Subscribe before reading the backlog, and replay only up to what the poller has
     // broadcast (it waits for ids committed out of order; the table alone does not): every

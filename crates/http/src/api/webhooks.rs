@@ -550,9 +550,9 @@ fn endpoint_disabled() -> ApiError {
 }
 
 /// Sending on demand (test events, recovery) is for approved vendors and the platform, a
-/// bounded number of times per endpoint and hour: otherwise anyone who applies as a vendor
+/// bounded number of times per owner and hour: otherwise anyone who applies as a vendor
 /// could use the shop as a request reflector towards any public host.
-async fn may_send_now(state: &AppState, caller: &Caller<'_>, endpoint: Uuid) -> ApiResult<()> {
+async fn may_send_now(state: &AppState, caller: &Caller<'_>) -> ApiResult<()> {
     if matches!(caller.owner, Owner::Vendor(_))
         && caller
             .principal
@@ -563,7 +563,11 @@ async fn may_send_now(state: &AppState, caller: &Caller<'_>, endpoint: Uuid) -> 
         return Err(crate::auth::vendor_not_approved());
     }
     const HOUR_MS: i64 = 3600 * 1000;
-    let bucket = format!("webhook-send:{endpoint}");
+    // Per owner, not per endpoint: deleting and creating endpoints buys no new budget.
+    let bucket = match caller.owner {
+        Owner::Vendor(vendor) => format!("webhook-send:vendor:{vendor}"),
+        Owner::Platform => "webhook-send:platform".to_owned(),
+    };
     if let Err(start) = souk_storage::accounts::rate_limit_reserve(
         &state.db,
         &bucket,
@@ -576,7 +580,7 @@ async fn may_send_now(state: &AppState, caller: &Caller<'_>, endpoint: Uuid) -> 
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
             "Too many requests",
-            "too many test events or recoveries for this endpoint; wait before trying again",
+            "too many test events or recoveries this hour; wait before trying again",
         );
         let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
         e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
@@ -594,7 +598,7 @@ async fn send_test(
     if !endpoint.enabled() {
         return Err(endpoint_disabled());
     }
-    may_send_now(state, &caller, endpoint.id).await?;
+    may_send_now(state, &caller).await?;
     let mut tx = state.db.begin_write().await?;
     let message_id = store::queue_test(&mut tx, endpoint.id).await?;
     audit(
@@ -636,7 +640,7 @@ async fn recover(
     if !endpoint.enabled() {
         return Err(endpoint_disabled());
     }
-    may_send_now(state, &caller, endpoint.id).await?;
+    may_send_now(state, &caller).await?;
     let mut tx = state.db.begin_write().await?;
     let queued = store::recover(&mut tx, endpoint.id, since).await?;
     audit(
@@ -858,7 +862,7 @@ macro_rules! webhook_routes {
                     (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
                     (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
                     (status = 409, description = "The endpoint is disabled (`endpoint_disabled`)", body = Problem, content_type = "application/problem+json"),
-                    (status = 429, description = "Too many test events for this endpoint this hour (`too_many_requests`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 429, description = "Too many test events and recoveries this hour (`too_many_requests`)", body = Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn send_test(
                 State(state): State<AppState>,
@@ -880,7 +884,7 @@ macro_rules! webhook_routes {
                     (status = 403, description = "Not allowed, or CSRF", body = Problem, content_type = "application/problem+json"),
                     (status = 404, description = "No such endpoint of yours", body = Problem, content_type = "application/problem+json"),
                     (status = 409, description = "The endpoint is disabled (`endpoint_disabled`)", body = Problem, content_type = "application/problem+json"),
-                    (status = 429, description = "Too many recoveries for this endpoint this hour (`too_many_requests`)", body = Problem, content_type = "application/problem+json"),
+                    (status = 429, description = "Too many test events and recoveries this hour (`too_many_requests`)", body = Problem, content_type = "application/problem+json"),
                 ))]
             pub async fn recover(
                 State(state): State<AppState>,

@@ -479,9 +479,9 @@ pub(crate) async fn validate_address(
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<Option<Address>> {
     match a.validate() {
-        Ok(a) => {
+        Ok(mut a) => {
             if souk_storage::rates::has_regional_tax(&state.db, &a.country).await?
-                && let Err(message) = a.check_region_known()
+                && let Err(message) = a.normalise_region()
             {
                 errors.push(FieldError {
                     field: format!("{field}.region"),
