@@ -9,7 +9,7 @@ pub mod payments;
 pub mod webhooks;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use souk_storage::jobs::{self, ClaimedJob};
 use souk_storage::{Db, now_ms};
@@ -36,6 +36,39 @@ pub enum JobError {
     #[error("deferred for {0:?}")]
     Defer(Duration),
 }
+
+/// How long a worker with most of its slots busy waits for more jobs to finish before it
+/// records and claims: batches, without holding anything up for long.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+
+/// A finished job: a success goes into the next batch of completions.
+fn collect(finished: Option<Result<Option<Uuid>, tokio::task::JoinError>>, done: &mut Vec<Uuid>) {
+    match finished {
+        Some(Ok(Some(id))) => done.push(id),
+        Some(Ok(None)) | None => {}
+        Some(Err(e)) => log_panic(Some(Err(e))),
+    }
+}
+
+/// Cancels unpaid orders whose hold ran out, every `every`, until shutdown.
+async fn release_sweep(db: Db, every: Duration, shutdown: watch::Receiver<bool>) {
+    self::every(every, shutdown, || {
+        let db = db.clone();
+        async move {
+            match orders::release_overdue(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(orders = n, "released unpaid orders past their hold"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the release sweep failed; the next pass retries")
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Due jobs that have waited longer than this are a backlog (`/readyz` says so).
+pub const BACKLOG_WARN_AFTER: Duration = Duration::from_secs(30);
 
 /// A job that panicked: its lease runs out and it is tried again (or dead-lettered after its
 /// last attempt by housekeeping); say so, or the failure would leave no trace.
@@ -155,23 +188,72 @@ impl Worker {
         tracing::info!(worker = %self.id, concurrency = self.config.concurrency, "job worker started");
         let this = Arc::new(self);
         let lease_ms = i64::try_from(this.config.lease.as_millis()).unwrap_or(i64::MAX);
+        // Jobs whose worker died are looked for now and then, not at every claim.
+        let reclaim_every =
+            (this.config.lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let mut next_reclaim = Instant::now();
+        let release = tokio::spawn(release_sweep(
+            this.db.clone(),
+            this.config.poll_interval.min(Duration::from_secs(1)),
+            shutdown.clone(),
+        ));
         // Slots are refilled as jobs finish, so one slow job (a webhook endpoint that does not
-        // answer) never holds up the jobs claimed with it.
-        let mut running = JoinSet::new();
+        // answer) never holds up the jobs claimed with it. Finished jobs are marked done in the
+        // same write transaction as the next claim.
+        let mut running: JoinSet<Option<Uuid>> = JoinSet::new();
+        let mut done: Vec<Uuid> = Vec::new();
+        let half = this.config.concurrency.div_ceil(2);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let free = this.config.concurrency.saturating_sub(running.len());
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match jobs::claim(&this.db, &this.id, lease_ms, free as i64).await {
-                    Ok(claimed) => claimed,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot claim jobs; retrying");
-                        Vec::new()
+            while let Some(finished) = running.try_join_next() {
+                collect(Some(finished), &mut done);
+            }
+            // Most slots busy: give the others a moment to finish, so one transaction records
+            // several and claims several (bounded, so a slow job does not hold up the rest).
+            if running.len() > half {
+                let wait = tokio::time::sleep(BATCH_WAIT);
+                tokio::pin!(wait);
+                while running.len() > half {
+                    tokio::select! {
+                        Some(finished) = running.join_next() => collect(Some(finished), &mut done),
+                        () = &mut wait => break,
+                        _ = shutdown.changed() => break,
                     }
+                }
+            }
+            let free = this.config.concurrency.saturating_sub(running.len());
+            if free == 0 && done.is_empty() {
+                tokio::select! {
+                    finished = running.join_next() => collect(finished, &mut done),
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let reclaim = free > 0 && Instant::now() >= next_reclaim;
+            let claimed = match jobs::complete_and_claim(
+                &this.db,
+                &this.id,
+                &done,
+                lease_ms,
+                free as i64,
+                reclaim,
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    done.clear();
+                    if reclaim {
+                        next_reclaim = Instant::now() + reclaim_every;
+                    }
+                    claimed
+                }
+                Err(e) => {
+                    // The finished jobs stay in `done` for the next round.
+                    tracing::warn!(error = %e, "cannot claim jobs; retrying");
+                    tokio::time::sleep(this.config.poll_interval.min(Duration::from_secs(1))).await;
+                    Vec::new()
                 }
             };
             let got = claimed.len();
@@ -179,31 +261,32 @@ impl Worker {
                 let this = this.clone();
                 running.spawn(async move { this.execute(job).await });
             }
-            if got > 0 && got == free {
-                // Every slot is busy: wait for one to free up.
-                tokio::select! {
-                    finished = running.join_next() => log_panic(finished),
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
             if got > 0 {
                 continue; // There may be more due right now.
             }
             tokio::select! {
-                Some(finished) = running.join_next(), if !running.is_empty() => log_panic(Some(finished)),
+                Some(finished) = running.join_next(), if !running.is_empty() => collect(Some(finished), &mut done),
                 () = tokio::time::sleep(this.config.poll_interval) => {}
                 () = this.wake.notified() => {}
                 _ = shutdown.changed() => {}
             }
         }
         while let Some(finished) = running.join_next().await {
-            log_panic(Some(finished));
+            collect(Some(finished), &mut done);
         }
+        if !done.is_empty()
+            && let Err(e) =
+                jobs::complete_and_claim(&this.db, &this.id, &done, lease_ms, 0, false).await
+        {
+            tracing::warn!(error = %e, "cannot record finished jobs at shutdown; they run again after their lease");
+        }
+        let _ = release.await;
         tracing::info!(worker = %this.id, "job worker stopped");
     }
 
-    async fn execute(&self, job: ClaimedJob) {
+    /// Runs one job and records a failure; a success is returned (`Some(id)`) to be recorded
+    /// with the next claim.
+    async fn execute(&self, job: ClaimedJob) -> Option<Uuid> {
         // Finish well inside the lease, so no other worker starts the same job meanwhile.
         let deadline = self.config.lease.mul_f64(0.8);
         let outcome = match tokio::time::timeout(deadline, self.dispatch(&job)).await {
@@ -211,7 +294,7 @@ impl Worker {
             Err(_) => Err(JobError::Retryable(format!("timed out after {deadline:?}"))),
         };
         let result = match &outcome {
-            Ok(()) => jobs::complete(&self.db, job.id, &self.id).await.map(|_| ()),
+            Ok(()) => Ok(()),
             Err(JobError::Defer(after)) => {
                 let at = now_ms() + i64::try_from(after.as_millis()).unwrap_or(1000);
                 jobs::defer(&self.db, job.id, &self.id, at).await
@@ -243,6 +326,7 @@ impl Worker {
             // The job stays leased and will be picked up again when the lease expires.
             tracing::warn!(job = %job.id, error = %e, "cannot record the job's outcome");
         }
+        outcome.is_ok().then_some(job.id)
     }
 
     async fn dispatch(&self, job: &ClaimedJob) -> Result<(), JobError> {
@@ -272,7 +356,7 @@ impl Worker {
             ORDER_EXPIRE_JOB => {
                 let expiry: OrderExpiry = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order expiry payload: {e}")))?;
-                orders::expire(&self.db, &expiry).await
+                orders::expire(&self.db, &expiry).await.map(|_| ())
             }
             REFUND_JOB => {
                 let refund: RefundJob = serde_json::from_str(&job.payload)

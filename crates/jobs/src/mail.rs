@@ -329,7 +329,6 @@ impl Mailer {
                     options.mode(0o600);
                     let mut file = options.open(&tmp).await?;
                     tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
-                    file.sync_all().await?;
                     drop(file);
                     tokio::fs::rename(&tmp, &path).await
                 };
@@ -453,8 +452,9 @@ fn refused_for_good(e: &lettre::transport::smtp::Error) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn smtp_urls() {
+    // A pooled transport starts its pool's upkeep on the runtime.
+    #[tokio::test]
+    async fn smtp_urls() {
         assert!(smtp_transport("smtp://127.0.0.1:2525", None).is_ok());
         assert!(smtp_transport("smtp://user:p%40ss@mail.example:587?tls=starttls", None).is_ok());
         assert!(smtp_transport("smtps://mail.example", None).is_ok());

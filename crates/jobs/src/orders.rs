@@ -1,9 +1,8 @@
-//! Jobs a checkout leaves behind: the confirmation emails (customer, and each vendor) and the
-//! cancellation of the order if it is still unpaid when its hold time runs out.
+//! Jobs a checkout leaves behind: the confirmation emails (customer, and each vendor); and the
+//! release sweep, which cancels orders still unpaid when their hold time (`orders.hold_until`)
+//! runs out. (Orders placed before the sweep existed have an `order_expire` job instead.)
 //!
 //! The jobs carry ids only; the emails are rendered from the order as it is when they are sent.
-
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use souk_domain::money::{Currency, format_decimal};
@@ -66,38 +65,51 @@ pub struct OrderExpiry {
     pub order_id: Uuid,
 }
 
-/// The jobs to enqueue in the checkout transaction of `order`.
-pub fn checkout_jobs(order: &OrderDetail, hold: Duration) -> Vec<ScheduledJob> {
-    let now = now_ms();
-    let email = |payload: OrderEmail| ScheduledJob {
-        job: NewJob {
-            kind: ORDER_EMAIL_JOB.to_owned(),
-            payload: serde_json::to_value(payload).expect("serializes"),
-            max_attempts: EMAIL_MAX_ATTEMPTS,
-        },
-        run_at: now,
-    };
-    let mut jobs = vec![email(OrderEmail::Customer {
+/// The jobs to enqueue in the checkout transaction of `order`: the confirmation emails.
+pub fn checkout_jobs(order: &OrderDetail) -> Vec<ScheduledJob> {
+    let mut jobs = vec![email_job(OrderEmail::Customer {
         order_id: order.order.id,
     })];
     jobs.extend(order.vendor_orders.iter().map(|vo| {
-        email(OrderEmail::Vendor {
+        email_job(OrderEmail::Vendor {
             order_id: order.order.id,
             vendor_order_id: vo.id,
         })
     }));
-    jobs.push(ScheduledJob {
-        job: NewJob {
-            kind: ORDER_EXPIRE_JOB.to_owned(),
-            payload: serde_json::to_value(OrderExpiry {
-                order_id: order.order.id,
-            })
-            .expect("serializes"),
-            max_attempts: 50,
-        },
-        run_at: now + hold.as_millis() as i64,
-    });
     jobs
+}
+
+/// Orders released per sweep pass at most (the next pass takes the rest).
+const RELEASE_BATCH: i64 = 200;
+
+/// One pass of the release sweep: cancels every unpaid order whose hold ran out (stock goes
+/// back, the customer is emailed). Safe on several instances at once: the cancellation is a
+/// conditional transition, so each order is cancelled (and emailed) once. Returns how many
+/// this pass cancelled.
+pub async fn release_overdue(db: &Db) -> Result<usize, StorageError> {
+    let mut released = 0;
+    loop {
+        let due = orders::overdue_unpaid(db, now_ms(), RELEASE_BATCH).await?;
+        for order_id in &due {
+            match expire(
+                db,
+                &OrderExpiry {
+                    order_id: *order_id,
+                },
+            )
+            .await
+            {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(order = %order_id, error = %e, "cannot release an unpaid order; the next pass retries")
+                }
+            }
+        }
+        if (due.len() as i64) < RELEASE_BATCH {
+            return Ok(released);
+        }
+    }
 }
 
 fn address_text(json: &str) -> String {
@@ -158,6 +170,11 @@ pub(crate) async fn send(
     let pending = o.status == "pending_payment";
     match job {
         OrderEmail::Customer { .. } => {
+            // The deadline of an unpaid order, so the customer knows when it will be released.
+            let pay_by = o.hold_until.filter(|_| pending).map(|t| {
+                let at = souk_domain::time::rfc3339(t);
+                format!("{} UTC", at.get(..16).unwrap_or(&at).replace('T', " "))
+            });
             let name = serde_json::from_str::<Address>(&o.shipping_address)
                 .map(|a| a.name)
                 .unwrap_or_default();
@@ -178,6 +195,7 @@ pub(crate) async fn send(
                     "total": fmt(o.total),
                     "payment_method": o.payment_method,
                     "pending_payment": pending,
+                    "pay_by": pay_by,
                     "address": address_text(&o.shipping_address),
                 }),
             };
@@ -293,7 +311,8 @@ pub(crate) async fn send(
 }
 
 /// Cancels the order if it is still unpaid (stock goes back); a paid order is left alone.
-pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<(), JobError> {
+/// `Ok(true)` when this call cancelled it.
+pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<bool, JobError> {
     let retry = |e: StorageError| JobError::Retryable(e.to_string());
     let mut tx = db.begin_write().await.map_err(retry)?;
     match orders::cancel(&mut tx, job.order_id, "payment_timeout")
@@ -311,9 +330,9 @@ pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<(), JobError> {
             .map_err(retry)?;
             tx.commit().await.map_err(retry)?;
             tracing::info!(order = %job.order_id, "unpaid order cancelled after its hold time");
-            Ok(())
+            Ok(true)
         }
-        Err(TransitionError::NotFound) | Err(TransitionError::InvalidState { .. }) => Ok(()),
-        Err(TransitionError::AmountMismatch { .. }) => Ok(()),
+        Err(TransitionError::NotFound) | Err(TransitionError::InvalidState { .. }) => Ok(false),
+        Err(TransitionError::AmountMismatch { .. }) => Ok(false),
     }
 }

@@ -141,26 +141,108 @@ pub async fn claim(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<ClaimedJob>, StorageError> {
-    let now = now_ms();
-    let sql = format!(
+    complete_and_claim(db, worker, &[], lease_ms, limit, true).await
+}
+
+/// The claim statement: due pending jobs, oldest first, from the `jobs_pending_due` index (an
+/// ordered walk that stops after `$4` rows, whatever the backlog).
+pub fn claim_sql(backend: crate::db::Backend) -> String {
+    format!(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-         WHERE id IN (SELECT id FROM jobs WHERE (status = 'pending' AND run_at <= $3) \
-         OR (status = 'running' AND locked_until < $3 AND attempts < max_attempts) ORDER BY run_at LIMIT $4{}) \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $3 ORDER BY run_at LIMIT $4{}) \
          RETURNING id, kind, payload, attempts, max_attempts",
-        skip_locked(db.backend())
-    );
+        skip_locked(backend)
+    )
+}
+
+/// Jobs whose worker died (lease over while `running`, attempts left): the rare second claim
+/// statement, from the `jobs_lease` index.
+pub fn reclaim_sql(backend: crate::db::Backend) -> String {
+    format!(
+        "UPDATE jobs SET locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'running' AND locked_until < $3 AND attempts < max_attempts \
+         ORDER BY locked_until LIMIT $4{}) \
+         RETURNING id, kind, payload, attempts, max_attempts",
+        skip_locked(backend)
+    )
+}
+
+/// One write transaction for a worker's round: marks `done` the jobs it finished (those it
+/// still holds), then leases up to `limit` due jobs — and, when `reclaim`, jobs whose worker
+/// died. Batching both keeps the queue's share of the (SQLite: only) writer small: one
+/// transaction per batch, not two per job.
+pub async fn complete_and_claim(
+    db: &Db,
+    worker: &str,
+    done: &[Uuid],
+    lease_ms: i64,
+    limit: i64,
+    reclaim: bool,
+) -> Result<Vec<ClaimedJob>, StorageError> {
+    let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let jobs: Vec<ClaimedJob> = on_tx!(&mut tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-    });
+    for chunk in done.chunks(500) {
+        let mut args = vec![
+            crate::db::Arg::Text(worker.to_owned()),
+            crate::db::Arg::I64(now),
+        ];
+        let placeholders: Vec<String> = chunk
+            .iter()
+            .map(|id| {
+                args.push(crate::db::Arg::Uuid(*id));
+                format!("${}", args.len())
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE jobs SET status = 'done', finished_at = $2, updated_at = $2, locked_by = NULL, locked_until = NULL, \
+             last_error = NULL WHERE locked_by = $1 AND status = 'running' AND id IN ({})",
+            placeholders.join(", ")
+        );
+        on_tx!(&mut tx, conn => {
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    let mut claimed: Vec<ClaimedJob> = Vec::new();
+    let statements = if reclaim {
+        vec![reclaim_sql(db.backend()), claim_sql(db.backend())]
+    } else {
+        vec![claim_sql(db.backend())]
+    };
+    for sql in statements {
+        let room = limit - claimed.len() as i64;
+        if room <= 0 {
+            break;
+        }
+        let more: Vec<ClaimedJob> = on_tx!(&mut tx, conn => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(worker)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(room)
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        claimed.extend(more);
+    }
     tx.commit().await?;
-    Ok(jobs)
+    Ok(claimed)
+}
+
+/// How far behind the queue is: due pending jobs (counted up to `cap`) and how long the oldest
+/// has waited, in ms (0 when none). Reads the `jobs_pending_due` index only.
+pub async fn backlog(db: &Db, cap: i64) -> Result<(i64, i64), StorageError> {
+    let now = now_ms();
+    let (due, oldest): (i64, Option<i64>) = on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' AND run_at <= $1 LIMIT $2) AS d), \
+             (SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1)",
+        )
+        .bind(now)
+        .bind(cap)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok((due, oldest.map_or(0, |t| (now - t).max(0))))
 }
 
 /// Marks a job done, if `worker` still holds it. Returns false if the lease was lost.

@@ -38,6 +38,9 @@ pub struct OrderRow {
     pub updated_at: i64,
     pub paid_at: Option<i64>,
     pub cancelled_at: Option<i64>,
+    /// Until when the order keeps its stock while unpaid (`None` for orders placed before it
+    /// was recorded; an `order_expire` job releases those).
+    pub hold_until: Option<i64>,
 }
 
 /// Stock at or below which a vendor gets a `stock.low` event (once, when an order crosses it).
@@ -45,7 +48,7 @@ pub const LOW_STOCK_THRESHOLD: i64 = 5;
 
 const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
      o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.refunded_amount, o.coupon_code, \
-     o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at";
+     o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at, o.hold_until";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VendorOrderRow {
@@ -126,6 +129,8 @@ pub struct CheckoutRequest {
     pub customer_key: String,
     /// Unpaid orders the customer may hold at once (this one included); `None`: no limit.
     pub unpaid_limit: Option<i64>,
+    /// How long the order keeps its stock while unpaid (ms); then the sweep cancels it.
+    pub hold_ms: i64,
     /// Idempotency: where the key is valid (the cart), its hash, and the request's fingerprint.
     pub scope: String,
     pub key_hash: Vec<u8>,
@@ -159,8 +164,11 @@ pub enum CheckoutOutcome {
         order_id: Option<Uuid>,
     },
     Empty,
-    /// The customer already holds the most unpaid orders allowed.
-    TooManyUnpaid,
+    /// The customer already holds the most unpaid orders allowed; the oldest is released at
+    /// `released_at` (Unix ms) unless paid.
+    TooManyUnpaid {
+        released_at: Option<i64>,
+    },
     /// The cart cannot be priced (an amount beyond the order bound).
     Unpriceable(String),
     /// Lines that cannot be bought (index, reason).
@@ -237,31 +245,42 @@ pub async fn checkout(
     if let Some(code) = quote.coupon_rejection {
         return Ok(CheckoutOutcome::Coupon(code));
     }
-    // Unpaid orders hold stock: one customer may hold only so many at once. Counted inside the
-    // write transaction (SQLite: the only writer; PostgreSQL: a lock per customer key), so
-    // parallel checkouts cannot all pass the count.
+    // Unpaid orders hold stock: one customer may hold only so many at once — a customer by
+    // account, a guest by mailbox among guest orders (so guests typing someone's address
+    // cannot lock that account out). Counted inside the write transaction (SQLite: the only
+    // writer; PostgreSQL: a lock per customer), so parallel checkouts cannot all pass.
     if let Some(limit) = req.unpaid_limit
         && quote.totals.total > 0
     {
+        let (lock_key, sql, key) = match req.caller {
+            Some(user) => (
+                format!("user:{user}"),
+                "SELECT COUNT(*), MIN(hold_until) FROM orders WHERE user_id = $1 AND status = 'pending_payment'",
+                crate::db::Arg::Uuid(user),
+            ),
+            None => (
+                format!("guest:{}", req.customer_key),
+                "SELECT COUNT(*), MIN(hold_until) FROM orders WHERE customer_key = $1 AND user_id IS NULL \
+                 AND status = 'pending_payment'",
+                crate::db::Arg::Text(req.customer_key.clone()),
+            ),
+        };
         if tx.backend() == crate::db::Backend::Postgres {
             on_tx!(&mut tx, conn => {
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(&req.customer_key)
+                    .bind(&lock_key)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected()
             });
         }
-        let unpaid: i64 = on_tx!(&mut tx, conn => {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM orders WHERE customer_key = $1 AND status = 'pending_payment'",
-            )
-            .bind(&req.customer_key)
-            .fetch_one(&mut *conn)
-            .await?
+        let (unpaid, oldest): (i64, Option<i64>) = on_tx!(&mut tx, conn => {
+            bind_args!(sqlx::query_as(sql), [key]).fetch_one(&mut *conn).await?
         });
         if unpaid >= limit {
-            return Ok(CheckoutOutcome::TooManyUnpaid);
+            return Ok(CheckoutOutcome::TooManyUnpaid {
+                released_at: oldest,
+            });
         }
     }
 
@@ -352,6 +371,7 @@ pub async fn checkout(
         updated_at: now,
         paid_at: None,
         cancelled_at: None,
+        hold_until: Some(now.saturating_add(req.hold_ms)),
     };
     let vendor_orders: Vec<VendorOrderRow> = quote
         .vendors
@@ -546,6 +566,21 @@ async fn stored_response(
     }))
 }
 
+/// Unpaid orders whose stock hold ran out by `now`, longest overdue first (at most `limit`):
+/// what the release sweep cancels. Reads the `orders_hold_until` index only.
+pub async fn overdue_unpaid(db: &Db, now: i64, limit: i64) -> Result<Vec<Uuid>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'pending_payment' AND hold_until <= $1 \
+             ORDER BY hold_until LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
 /// The SHA-256 of an order's guest access token (`None`: no such order).
 pub async fn access_token_hash(db: &Db, order_id: Uuid) -> Result<Option<Vec<u8>>, StorageError> {
     Ok(on_reader!(db, pool => {
@@ -607,7 +642,7 @@ async fn insert_order(
         sqlx::query(
             "INSERT INTO orders (id, cart_id, user_id, email, shipping_address, status, payment_method, currency, \
              subtotal, discount, shipping_total, tax, total, paid_amount, coupon_code, access_token_hash, \
-             placed_at, updated_at, customer_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16, $17)",
+             placed_at, updated_at, customer_key, hold_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16, $17, $18)",
         )
         .bind(o.id)
         .bind(o.cart_id)
@@ -626,6 +661,7 @@ async fn insert_order(
         .bind(&o.access_token_hash)
         .bind(o.placed_at)
         .bind(customer_key)
+        .bind(o.hold_until)
         .execute(&mut *conn)
         .await?
         .rows_affected()

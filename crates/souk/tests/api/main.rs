@@ -20,6 +20,7 @@ mod import_export;
 mod jobs_email;
 mod operations;
 mod payments;
+mod queue;
 mod roles;
 mod secrets_in_logs;
 mod security;

@@ -157,16 +157,17 @@ async fn a_hoarder_cannot_hold_more_than_the_configured_share_of_stock() {
     app.seed("scarce", &[stocked("sneaker", &[9900], 20)]).await;
     let variant = app.variant_ids("sneaker").await.remove(0);
 
-    // One address, a new email each time.
+    // One subscriber (an IPv6 /64, a new address in it each time), a new email each time.
     let mut placed = 0;
     for i in 0..12 {
         let cart = app.cart_with(&variant, 1).await;
+        let ip = format!("2001:db8:77:1::{:x}", i + 1);
         let (status, body) = checkout_from(
             &app,
             &cart,
             &format!("a{i}"),
             &format!("bot{i}@example.com"),
-            "203.0.113.5",
+            &ip,
         )
         .await;
         match status {
@@ -208,23 +209,50 @@ async fn a_hoarder_cannot_hold_more_than_the_configured_share_of_stock() {
         "the hoarder holds 7 of 20"
     );
 
+    // The account holder of the mailbox the guests hoarded under is not locked out:
+    // customers are counted by account.
+    let owner = app.register("hoard@example.com").await;
+    let (_, cart) = app
+        .send(Method::POST, "/api/store/carts", &owner, None)
+        .await;
+    let cart = cart["id"].as_str().unwrap().to_owned();
+    app.send(
+        Method::POST,
+        &format!("/api/store/carts/{cart}/items"),
+        &owner,
+        Some(json!({"variant_id": variant, "quantity": 1})),
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
+        .bearer_auth(&owner)
+        .header("Idempotency-Key", "owner")
+        .header("x-forwarded-for", "192.0.2.200, 127.0.0.1")
+        .json(&checkout_body("hoard@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
     // An honest shopper from their own address buys.
     let cart = app.cart_with(&variant, 3).await;
     let (status, order) =
         checkout_from(&app, &cart, "honest", "ada@example.com", "192.0.2.44").await;
     assert_eq!(status, 201, "{order}");
-    assert_eq!(app.stock_of(&variant).await, 10);
+    assert_eq!(app.stock_of(&variant).await, 9);
 
     // A guest's manual order is released after the guest hold (30 min), not the day.
-    let jobs = souk_storage::jobs::list(&app.db, None, None, 500)
+    let id = uuid::Uuid::parse_str(order["id"].as_str().unwrap()).unwrap();
+    let until = souk_storage::orders::detail(souk_storage::Exec::Db(&app.db), id)
         .await
-        .unwrap();
-    let expiry = jobs
-        .iter()
-        .find(|j| j.kind == "order_expire" && j.payload.contains(order["id"].as_str().unwrap()))
-        .expect("an expiry for the order");
+        .unwrap()
+        .unwrap()
+        .order
+        .hold_until
+        .expect("a hold deadline");
     let placed_at = souk_domain::time::parse_rfc3339(order["placed_at"].as_str().unwrap()).unwrap();
-    let hold = expiry.run_at - placed_at;
+    let hold = until - placed_at;
     assert!(
         (1_790_000..=1_810_000).contains(&hold),
         "held for {hold} ms"
@@ -1002,6 +1030,25 @@ async fn webhook_tests_and_recoveries_need_an_approved_vendor_and_are_limited() 
         statuses.push(status);
     }
     assert_eq!(statuses, [202, 202, 429]);
+    // A new endpoint does not bring a new budget.
+    let (_, again) = app
+        .send(
+            Method::POST,
+            "/api/vendor/webhooks",
+            &vendor,
+            Some(json!({"url": "http://127.0.0.1:9/other", "events": ["order.paid"]})),
+        )
+        .await;
+    let again = again["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/webhooks/{again}/test"),
+            &vendor,
+            None,
+        )
+        .await;
+    assert_eq!(status, 429);
 }
 
 /// Also found: IPv4-translated IPv6 addresses (`::ffff:0:a.b.c.d`) are not public.

@@ -200,26 +200,34 @@ pub struct CheckoutBody {
     pub payment_method: String,
 }
 
-/// Gives a reserved checkout back to its address's budget when the checkout ends without
-/// placing an order (however it ends: an error, a refusal, a dropped request).
+/// Gives a reserved checkout back to its budget when the checkout ends without placing an
+/// order (however it ends: an error, a refusal, a dropped request). A request dropped while its
+/// order committed keeps the reservation: the order is looked for first.
 struct RefundUnlessPlaced<'a> {
     state: &'a AppState,
-    bucket: Option<String>,
+    /// Bucket, window start, and the id the order would have.
+    reserved: Option<(String, i64, Uuid)>,
 }
 
 impl RefundUnlessPlaced<'_> {
     fn keep(mut self) {
-        self.bucket = None;
+        self.reserved = None;
     }
 }
 
 impl Drop for RefundUnlessPlaced<'_> {
     fn drop(&mut self) {
-        if let Some(bucket) = self.bucket.take() {
+        if let Some((bucket, window, order_id)) = self.reserved.take() {
             let db = self.state.db.clone();
             tokio::spawn(async move {
-                if let Err(e) = souk_storage::accounts::rate_limit_refund(&db, &bucket).await {
-                    tracing::warn!(error = %e, "cannot give a checkout back to its address's budget");
+                let refund = async {
+                    if orders::access_token_hash(&db, order_id).await?.is_none() {
+                        souk_storage::accounts::rate_limit_refund(&db, &bucket, window).await?;
+                    }
+                    Ok::<_, souk_storage::StorageError>(())
+                };
+                if let Err(e) = refund.await {
+                    tracing::warn!(error = %e, "cannot give a checkout back to its budget");
                 }
             });
         }
@@ -461,34 +469,51 @@ pub async fn checkout(
         ));
     }
 
-    // Checkouts per client address and hour: taken before the work, given back unless an order
-    // is placed (a shopper fixing an out-of-stock cart is not counted).
+    // Checkouts per hour — a guest's per client address, a customer's per account — taken
+    // before the work and given back unless an order is placed (a shopper fixing an
+    // out-of-stock cart is not counted).
     const HOUR_MS: i64 = 3600 * 1000;
-    let address_bucket = format!("checkout:address:{}", client.ip);
-    if let Err(start) = souk_storage::accounts::rate_limit_reserve(
+    let bucket = match &caller.0 {
+        Some(p) => format!("checkout:user:{}", p.user_id),
+        None => format!("checkout:address:{}", client.address_key()),
+    };
+    let window = match souk_storage::accounts::rate_limit_reserve(
         &state.db,
-        &address_bucket,
+        &bucket,
         HOUR_MS,
         state.config.limits.checkouts_per_address,
     )
     .await?
     {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_checkouts",
-            "Too many checkouts",
-            "too many orders from this address in the last hour; try again later",
-        );
-        let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
-        e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
-        return Err(e);
-    }
+        Ok(start) => start,
+        Err(start) => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_checkouts",
+                "Too many checkouts",
+                "too many orders from this address (or account) in the last hour; try again later",
+            );
+            let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
+            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
+            return Err(e);
+        }
+    };
+    // A guest's unpaid manual order holds stock for a shorter time: nothing proves a guest
+    // intends to pay, and the hold is what a hoarder is after.
+    let hold = if caller.0.is_none() && body.payment_method == "manual" {
+        state
+            .config
+            .limits
+            .guest_manual_hold
+            .min(state.config.order_hold)
+    } else {
+        state.config.order_hold
+    };
+    let order_id = Uuid::now_v7();
     let refund = RefundUnlessPlaced {
         state: &state,
-        bucket: Some(address_bucket),
+        reserved: Some((bucket, window, order_id)),
     };
-
-    let order_id = Uuid::now_v7();
     let token = order_access_token(&state.config.webhooks.server_key, &key, order_id.as_bytes());
     let request = CheckoutRequest {
         cart_id,
@@ -504,6 +529,7 @@ pub async fn checkout(
                 .map_or(email.as_str(), |p| p.email.as_str()),
         ),
         unpaid_limit: Some(state.config.limits.unpaid_orders_per_email),
+        hold_ms: i64::try_from(hold.as_millis()).unwrap_or(i64::MAX),
         scope,
         key_hash,
         request_hash: fingerprint,
@@ -511,35 +537,19 @@ pub async fn checkout(
         access_token_hash: token_hash(&token),
         default_commission_bps: state.config.commission_bps,
     };
-    // A guest's unpaid manual order holds stock for a shorter time: nothing proves a guest
-    // intends to pay, and the hold is what a hoarder is after.
-    let hold = if caller.0.is_none() && body.payment_method == "manual" {
-        state
-            .config
-            .limits
-            .guest_manual_hold
-            .min(state.config.order_hold)
-    } else {
-        state.config.order_hold
-    };
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
-        match orders::checkout(
-            &state.db,
-            &request,
-            |d| souk_jobs::orders::checkout_jobs(d, hold),
-            |d| {
-                let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
-                if d.order.payment_method == "stripe" {
-                    body.payment = Some(CheckoutPayment {
-                        provider: "stripe".to_owned(),
-                        client_secret: Some(CLIENT_SECRET_PLACEHOLDER.to_owned()),
-                    });
-                }
-                (201, serde_json::to_string(&body).expect("serializes"))
-            },
-        )
+        match orders::checkout(&state.db, &request, souk_jobs::orders::checkout_jobs, |d| {
+            let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
+            if d.order.payment_method == "stripe" {
+                body.payment = Some(CheckoutPayment {
+                    provider: "stripe".to_owned(),
+                    client_secret: Some(CLIENT_SECRET_PLACEHOLDER.to_owned()),
+                });
+            }
+            (201, serde_json::to_string(&body).expect("serializes"))
+        })
         .await
         {
             Err(e) if e.is_retryable_conflict() && attempt < 4 => continue,
@@ -550,14 +560,15 @@ pub async fn checkout(
         refund.keep();
     }
     match outcome {
-        CheckoutOutcome::TooManyUnpaid => {
+        CheckoutOutcome::TooManyUnpaid { released_at } => {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_unpaid_orders",
                 "Too many unpaid orders",
-                "this customer already has as many unpaid orders as allowed; pay or cancel one first",
+                "this customer already has as many unpaid orders as allowed; pay one, or order again when the oldest is released (see Retry-After)",
             );
-            e.retry_after = Some(60);
+            let wait = released_at.map_or(60, |at| (at - souk_storage::now_ms()) / 1000);
+            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
             Err(e)
         }
         CheckoutOutcome::Placed { status, body, .. } => {
