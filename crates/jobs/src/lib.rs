@@ -8,6 +8,7 @@ pub mod orders;
 pub mod payments;
 pub mod webhooks;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,9 +38,12 @@ pub enum JobError {
     Defer(Duration),
 }
 
-/// How long a worker with most of its slots busy waits for more jobs to finish before it
-/// records and claims: batches, without holding anything up for long.
-const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// A worker's round in flight: the jobs it records as done, and its claim.
+struct Round {
+    finished: Vec<Uuid>,
+    limit: i64,
+    task: tokio::task::JoinHandle<Result<Vec<ClaimedJob>, souk_storage::StorageError>>,
+}
 
 /// A finished job: a success goes into the next batch of completions.
 fn collect(finished: Option<Result<Option<Uuid>, tokio::task::JoinError>>, done: &mut Vec<Uuid>) {
@@ -197,12 +201,20 @@ impl Worker {
             this.config.poll_interval.min(Duration::from_secs(1)),
             shutdown.clone(),
         ));
-        // Slots are refilled as jobs finish, so one slow job (a webhook endpoint that does not
-        // answer) never holds up the jobs claimed with it. Finished jobs are marked done in the
-        // same write transaction as the next claim.
+        // Jobs are claimed in batches into a local queue and run `concurrency` at a time; slots
+        // are refilled as jobs finish, so one slow job (a webhook endpoint that does not answer)
+        // never holds up the others. Each round — one write transaction, run beside the jobs —
+        // records the jobs finished since the last and claims the next batch: on a busy SQLite
+        // writer a round waits its turn, and one round per batch (not two transactions per
+        // job) is what lets the queue keep up with a rush of orders.
+        let concurrency = this.config.concurrency.max(1);
+        let batch = (concurrency * 16).clamp(16, 256);
         let mut running: JoinSet<Option<Uuid>> = JoinSet::new();
+        let mut queue: VecDeque<ClaimedJob> = VecDeque::new();
         let mut done: Vec<Uuid> = Vec::new();
-        let half = this.config.concurrency.div_ceil(2);
+        let mut round: Option<Round> = None;
+        // The last round found nothing due: wait for a poll or a wake-up before looking again.
+        let mut idle = false;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -210,69 +222,73 @@ impl Worker {
             while let Some(finished) = running.try_join_next() {
                 collect(Some(finished), &mut done);
             }
-            // Most slots busy: give the others a moment to finish, so one transaction records
-            // several and claims several (bounded, so a slow job does not hold up the rest).
-            if running.len() > half {
-                let wait = tokio::time::sleep(BATCH_WAIT);
-                tokio::pin!(wait);
-                while running.len() > half {
-                    tokio::select! {
-                        Some(finished) = running.join_next() => collect(Some(finished), &mut done),
-                        () = &mut wait => break,
-                        _ = shutdown.changed() => break,
-                    }
-                }
-            }
-            let free = this.config.concurrency.saturating_sub(running.len());
-            if free == 0 && done.is_empty() {
-                tokio::select! {
-                    finished = running.join_next() => collect(finished, &mut done),
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let reclaim = free > 0 && Instant::now() >= next_reclaim;
-            let claimed = match jobs::complete_and_claim(
-                &this.db,
-                &this.id,
-                &done,
-                lease_ms,
-                free as i64,
-                reclaim,
-            )
-            .await
+            while running.len() < concurrency
+                && let Some(job) = queue.pop_front()
             {
-                Ok(claimed) => {
-                    done.clear();
-                    if reclaim {
-                        next_reclaim = Instant::now() + reclaim_every;
-                    }
-                    claimed
-                }
-                Err(e) => {
-                    // The finished jobs stay in `done` for the next round.
-                    tracing::warn!(error = %e, "cannot claim jobs; retrying");
-                    tokio::time::sleep(this.config.poll_interval.min(Duration::from_secs(1))).await;
-                    Vec::new()
-                }
-            };
-            let got = claimed.len();
-            for job in claimed {
                 let this = this.clone();
                 running.spawn(async move { this.execute(job).await });
             }
-            if got > 0 {
-                continue; // There may be more due right now.
+            let room = batch.saturating_sub(queue.len() + running.len());
+            let want_more = !idle && queue.len() < concurrency && room > 0;
+            let flush = done.len() >= batch / 2 || (!done.is_empty() && queue.is_empty());
+            if round.is_none() && (want_more || flush) {
+                let reclaim = want_more && Instant::now() >= next_reclaim;
+                if reclaim {
+                    next_reclaim = Instant::now() + reclaim_every;
+                }
+                let finished = std::mem::take(&mut done);
+                let limit = if want_more { room as i64 } else { 0 };
+                let (db, id) = (this.db.clone(), this.id.clone());
+                let ids = finished.clone();
+                round = Some(Round {
+                    finished,
+                    task: tokio::spawn(async move {
+                        jobs::complete_and_claim(&db, &id, &ids, lease_ms, limit, reclaim).await
+                    }),
+                    limit,
+                });
             }
             tokio::select! {
+                outcome = async { (&mut round.as_mut().expect("checked").task).await }, if round.is_some() => {
+                    let Round { finished, limit, .. } = round.take().expect("checked");
+                    match outcome {
+                        Ok(Ok(claimed)) => {
+                            idle = limit > 0 && claimed.is_empty();
+                            queue.extend(claimed);
+                        }
+                        failed => {
+                            match failed {
+                                Ok(Err(e)) => tracing::warn!(error = %e, "cannot claim jobs; retrying"),
+                                Err(e) => tracing::warn!(error = %e, "a claim round failed; retrying"),
+                                Ok(Ok(_)) => {}
+                            }
+                            // The finished jobs are recorded with a later round; wait a poll.
+                            done.extend(finished);
+                            idle = true;
+                        }
+                    }
+                }
                 Some(finished) = running.join_next(), if !running.is_empty() => collect(Some(finished), &mut done),
-                () = tokio::time::sleep(this.config.poll_interval) => {}
-                () = this.wake.notified() => {}
+                () = tokio::time::sleep(this.config.poll_interval), if idle => idle = false,
+                () = this.wake.notified() => idle = false,
                 _ = shutdown.changed() => {}
+            }
+        }
+        if let Some(r) = round.take() {
+            match r.task.await {
+                Ok(Ok(claimed)) => queue.extend(claimed),
+                _ => done.extend(r.finished),
             }
         }
         while let Some(finished) = running.join_next().await {
             collect(Some(finished), &mut done);
+        }
+        // Jobs claimed but not started go back to the queue at once (not after their lease).
+        let unstarted: Vec<Uuid> = queue.iter().map(|j| j.id).collect();
+        if !unstarted.is_empty()
+            && let Err(e) = jobs::release_claimed(&this.db, &this.id, &unstarted).await
+        {
+            tracing::warn!(error = %e, "cannot hand back unstarted jobs; they run after their lease");
         }
         if !done.is_empty()
             && let Err(e) =

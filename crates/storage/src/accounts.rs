@@ -400,9 +400,21 @@ pub async fn rate_limit_reserve(
     window_ms: i64,
     limit: i64,
 ) -> Result<Result<i64, i64>, StorageError> {
-    let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let taken: Option<i64> = on_tx!(&mut tx, conn => {
+    let outcome = take_rate_limit_hit(&mut tx, bucket, window_ms, limit).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`rate_limit_reserve`] inside the caller's transaction: the hit stands or falls with it.
+pub(crate) async fn take_rate_limit_hit(
+    tx: &mut Tx,
+    bucket: &str,
+    window_ms: i64,
+    limit: i64,
+) -> Result<Result<i64, i64>, StorageError> {
+    let now = now_ms();
+    let taken: Option<i64> = on_tx!(&mut *tx, conn => {
         sqlx::query_scalar(
             "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (bucket) DO UPDATE SET \
@@ -418,18 +430,16 @@ pub async fn rate_limit_reserve(
         .fetch_optional(&mut *conn)
         .await?
     });
-    let outcome = match taken {
+    Ok(match taken {
         Some(start) => Ok(start),
-        None => Err(on_tx!(&mut tx, conn => {
+        None => Err(on_tx!(&mut *tx, conn => {
             sqlx::query_scalar("SELECT window_start FROM rate_limits WHERE bucket = $1")
                 .bind(bucket)
                 .fetch_optional(&mut *conn)
                 .await?
                 .unwrap_or(now)
         })),
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    })
 }
 
 /// Gives back one hit taken by [`rate_limit_reserve`] in the window starting at

@@ -228,6 +228,35 @@ pub async fn complete_and_claim(
     Ok(claimed)
 }
 
+/// Hands jobs `worker` claimed but never started back to the queue (at shutdown), without
+/// counting the claim as an attempt.
+pub async fn release_claimed(db: &Db, worker: &str, ids: &[Uuid]) -> Result<(), StorageError> {
+    let now = now_ms();
+    let mut tx = db.begin_relaxed_write().await?;
+    for chunk in ids.chunks(500) {
+        let mut args = vec![
+            crate::db::Arg::Text(worker.to_owned()),
+            crate::db::Arg::I64(now),
+        ];
+        let placeholders: Vec<String> = chunk
+            .iter()
+            .map(|id| {
+                args.push(crate::db::Arg::Uuid(*id));
+                format!("${}", args.len())
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE jobs SET status = 'pending', attempts = attempts - 1, updated_at = $2, locked_by = NULL, \
+             locked_until = NULL WHERE locked_by = $1 AND status = 'running' AND attempts > 0 AND id IN ({})",
+            placeholders.join(", ")
+        );
+        on_tx!(&mut tx, conn => {
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    tx.commit().await
+}
+
 /// How far behind the queue is: due pending jobs (counted up to `cap`) and how long the oldest
 /// has waited, in ms (0 when none). Reads the `jobs_pending_due` index only.
 pub async fn backlog(db: &Db, cap: i64) -> Result<(i64, i64), StorageError> {

@@ -131,6 +131,8 @@ pub struct CheckoutRequest {
     pub unpaid_limit: Option<i64>,
     /// How long the order keeps its stock while unpaid (ms); then the sweep cancels it.
     pub hold_ms: i64,
+    /// Checkouts per window for this caller (a client address or an account); `None`: none.
+    pub rate_limit: Option<CheckoutRateLimit>,
     /// Idempotency: where the key is valid (the cart), its hash, and the request's fingerprint.
     pub scope: String,
     pub key_hash: Vec<u8>,
@@ -140,6 +142,15 @@ pub struct CheckoutRequest {
     pub order_id: Uuid,
     pub access_token_hash: Vec<u8>,
     pub default_commission_bps: i64,
+}
+
+/// A limit on placed orders per window, counted in the checkout's own transaction (so only
+/// placed orders count, and parallel checkouts cannot pass it together).
+#[derive(Debug, Clone)]
+pub struct CheckoutRateLimit {
+    pub bucket: String,
+    pub window_ms: i64,
+    pub limit: i64,
 }
 
 /// How a checkout ended. Everything but `Placed` wrote nothing.
@@ -164,6 +175,10 @@ pub enum CheckoutOutcome {
         order_id: Option<Uuid>,
     },
     Empty,
+    /// The caller placed the most orders allowed in the window that started at `window_start`.
+    TooManyCheckouts {
+        window_start: i64,
+    },
     /// The customer already holds the most unpaid orders allowed; the oldest is released at
     /// `released_at` (Unix ms) unless paid.
     TooManyUnpaid {
@@ -282,6 +297,14 @@ pub async fn checkout(
                 released_at: oldest,
             });
         }
+    }
+
+    if let Some(rate) = &req.rate_limit
+        && let Err(window_start) =
+            crate::accounts::take_rate_limit_hit(&mut tx, &rate.bucket, rate.window_ms, rate.limit)
+                .await?
+    {
+        return Ok(CheckoutOutcome::TooManyCheckouts { window_start });
     }
 
     // Stock: one conditional decrement per tracked variant, in id order (no deadlocks between

@@ -38,6 +38,8 @@ pub const PAYMENT_METHODS: &[&str] = &["manual", "stripe"];
 /// Where Stripe's client secret goes in a stored checkout response; filled in when it is sent
 /// (the secret is never stored: it is fetched from Stripe, and is the same for every replay).
 const CLIENT_SECRET_PLACEHOLDER: &str = "{{payment_client_secret}}";
+/// The window of the checkouts-per-hour limit.
+const CHECKOUT_WINDOW_MS: i64 = 3600 * 1000;
 /// How long checkout waits for Stripe before answering with a pending payment.
 const STRIPE_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
@@ -198,40 +200,6 @@ pub struct CheckoutBody {
     /// `manual` (bank transfer / cash on delivery: an admin records the payment) or `stripe`
     /// (when configured: the response carries Stripe's `client_secret`).
     pub payment_method: String,
-}
-
-/// Gives a reserved checkout back to its budget when the checkout ends without placing an
-/// order (however it ends: an error, a refusal, a dropped request). A request dropped while its
-/// order committed keeps the reservation: the order is looked for first.
-struct RefundUnlessPlaced<'a> {
-    state: &'a AppState,
-    /// Bucket, window start, and the id the order would have.
-    reserved: Option<(String, i64, Uuid)>,
-}
-
-impl RefundUnlessPlaced<'_> {
-    fn keep(mut self) {
-        self.reserved = None;
-    }
-}
-
-impl Drop for RefundUnlessPlaced<'_> {
-    fn drop(&mut self) {
-        if let Some((bucket, window, order_id)) = self.reserved.take() {
-            let db = self.state.db.clone();
-            tokio::spawn(async move {
-                let refund = async {
-                    if orders::access_token_hash(&db, order_id).await?.is_none() {
-                        souk_storage::accounts::rate_limit_refund(&db, &bucket, window).await?;
-                    }
-                    Ok::<_, souk_storage::StorageError>(())
-                };
-                if let Err(e) = refund.await {
-                    tracing::warn!(error = %e, "cannot give a checkout back to its budget");
-                }
-            });
-        }
-    }
 }
 
 /// Removes the key from this process's in-flight set when the checkout ends, however it ends.
@@ -469,34 +437,11 @@ pub async fn checkout(
         ));
     }
 
-    // Checkouts per hour — a guest's per client address, a customer's per account — taken
-    // before the work and given back unless an order is placed (a shopper fixing an
-    // out-of-stock cart is not counted).
-    const HOUR_MS: i64 = 3600 * 1000;
-    let bucket = match &caller.0 {
+    // Checkouts per hour — a guest's per client address, a customer's per account — counted
+    // inside the checkout transaction: only placed orders count, exactly, at no extra write.
+    let checkout_bucket = match &caller.0 {
         Some(p) => format!("checkout:user:{}", p.user_id),
         None => format!("checkout:address:{}", client.address_key()),
-    };
-    let window = match souk_storage::accounts::rate_limit_reserve(
-        &state.db,
-        &bucket,
-        HOUR_MS,
-        state.config.limits.checkouts_per_address,
-    )
-    .await?
-    {
-        Ok(start) => start,
-        Err(start) => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_checkouts",
-                "Too many checkouts",
-                "too many orders from this address (or account) in the last hour; try again later",
-            );
-            let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
-            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
-            return Err(e);
-        }
     };
     // A guest's unpaid manual order holds stock for a shorter time: nothing proves a guest
     // intends to pay, and the hold is what a hoarder is after.
@@ -510,10 +455,6 @@ pub async fn checkout(
         state.config.order_hold
     };
     let order_id = Uuid::now_v7();
-    let refund = RefundUnlessPlaced {
-        state: &state,
-        reserved: Some((bucket, window, order_id)),
-    };
     let token = order_access_token(&state.config.webhooks.server_key, &key, order_id.as_bytes());
     let request = CheckoutRequest {
         cart_id,
@@ -530,6 +471,11 @@ pub async fn checkout(
         ),
         unpaid_limit: Some(state.config.limits.unpaid_orders_per_email),
         hold_ms: i64::try_from(hold.as_millis()).unwrap_or(i64::MAX),
+        rate_limit: Some(orders::CheckoutRateLimit {
+            bucket: checkout_bucket,
+            window_ms: CHECKOUT_WINDOW_MS,
+            limit: state.config.limits.checkouts_per_address,
+        }),
         scope,
         key_hash,
         request_hash: fingerprint,
@@ -556,10 +502,18 @@ pub async fn checkout(
             other => break other?,
         }
     };
-    if matches!(outcome, CheckoutOutcome::Placed { .. }) {
-        refund.keep();
-    }
     match outcome {
+        CheckoutOutcome::TooManyCheckouts { window_start } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_checkouts",
+                "Too many checkouts",
+                "too many orders from this address (or account) in the last hour; try again later",
+            );
+            let wait = (window_start + CHECKOUT_WINDOW_MS - souk_storage::now_ms()) / 1000;
+            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
+            Err(e)
+        }
         CheckoutOutcome::TooManyUnpaid { released_at } => {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
