@@ -85,7 +85,7 @@ pub struct AbuseLimits {
     pub login_failures_per_address: i64,
     /// Registrations per client address per hour.
     pub registrations_per_address: i64,
-    /// Unpaid orders one email address (normalised) may hold at once.
+    /// Unpaid orders one customer may hold at once (0: no limit).
     pub unpaid_orders_per_email: i64,
     /// Checkouts per client address per hour.
     pub checkouts_per_address: i64,

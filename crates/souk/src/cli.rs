@@ -181,8 +181,9 @@ pub struct ServeArgs {
     /// Live event streams (SSE) open at once at most; beyond, 503 `too_many_streams`.
     #[arg(long, env = "SOUK_MAX_STREAMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_streams: u64,
-    /// Unpaid orders one email address may hold at once (beyond: 429 `too_many_unpaid_orders`).
-    #[arg(long, env = "SOUK_UNPAID_ORDERS_PER_EMAIL", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    /// Unpaid orders one customer may hold at once (beyond: 429 `too_many_unpaid_orders`);
+    /// 0 = no limit (load tests from one machine).
+    #[arg(long, env = "SOUK_UNPAID_ORDERS_PER_EMAIL", default_value_t = 3, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]
     pub unpaid_orders_per_email: i64,
     /// Checkouts from one client address per hour (beyond: 429 `too_many_checkouts`).
     #[arg(long, env = "SOUK_CHECKOUTS_PER_ADDRESS_PER_HOUR", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]

@@ -267,17 +267,18 @@ pub async fn checkout(
     if let Some(limit) = req.unpaid_limit
         && quote.totals.total > 0
     {
-        let (lock_key, sql, key) = match req.caller {
+        // Each count stops at the limit (it reads at most `limit` index entries, however many
+        // unpaid orders there are); the release time is only looked up for a refusal.
+        let (lock_key, filter, key) = match req.caller {
             Some(user) => (
                 format!("user:{user}"),
-                "SELECT COUNT(*), MIN(hold_until) FROM orders WHERE user_id = $1 AND status = 'pending_payment'",
-                crate::db::Arg::Uuid(user),
+                "user_id = $1 AND status = 'pending_payment'",
+                Arg::Uuid(user),
             ),
             None => (
                 format!("guest:{}", req.customer_key),
-                "SELECT COUNT(*), MIN(hold_until) FROM orders WHERE customer_key = $1 AND user_id IS NULL \
-                 AND status = 'pending_payment'",
-                crate::db::Arg::Text(req.customer_key.clone()),
+                "customer_key = $1 AND user_id IS NULL AND status = 'pending_payment'",
+                Arg::Text(req.customer_key.clone()),
             ),
         };
         if tx.backend() == crate::db::Backend::Postgres {
@@ -289,13 +290,23 @@ pub async fn checkout(
                     .rows_affected()
             });
         }
-        let (unpaid, oldest): (i64, Option<i64>) = on_tx!(&mut tx, conn => {
-            bind_args!(sqlx::query_as(sql), [key]).fetch_one(&mut *conn).await?
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE {filter} LIMIT $2) AS unpaid"
+        );
+        let args = [key.clone(), Arg::I64(limit)];
+        let unpaid: i64 = on_tx!(&mut tx, conn => {
+            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)), args.clone())
+                .fetch_one(&mut *conn)
+                .await?
         });
         if unpaid >= limit {
-            return Ok(CheckoutOutcome::TooManyUnpaid {
-                released_at: oldest,
+            let oldest_sql = format!("SELECT MIN(hold_until) FROM orders WHERE {filter}");
+            let released_at: Option<i64> = on_tx!(&mut tx, conn => {
+                bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(oldest_sql)), [key.clone()])
+                    .fetch_one(&mut *conn)
+                    .await?
             });
+            return Ok(CheckoutOutcome::TooManyUnpaid { released_at });
         }
     }
 

@@ -158,7 +158,7 @@ impl TestApp {
         if config.limits == souk_http::AbuseLimits::default() {
             config.limits = souk_http::AbuseLimits {
                 registrations_per_address: 1_000_000,
-                unpaid_orders_per_email: 1_000_000,
+                unpaid_orders_per_email: 0,
                 checkouts_per_address: 1_000_000,
                 guest_manual_hold: config.order_hold,
                 webhook_actions_per_endpoint: 1_000_000,

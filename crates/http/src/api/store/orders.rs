@@ -469,7 +469,7 @@ pub async fn checkout(
                 .as_ref()
                 .map_or(email.as_str(), |p| p.email.as_str()),
         ),
-        unpaid_limit: Some(state.config.limits.unpaid_orders_per_email),
+        unpaid_limit: Some(state.config.limits.unpaid_orders_per_email).filter(|n| *n > 0),
         hold_ms: i64::try_from(hold.as_millis()).unwrap_or(i64::MAX),
         rate_limit: Some(orders::CheckoutRateLimit {
             bucket: checkout_bucket,
