@@ -181,27 +181,16 @@ pub async fn complete_and_claim(
 ) -> Result<Vec<ClaimedJob>, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    for chunk in done.chunks(500) {
-        let mut args = vec![
-            crate::db::Arg::Text(worker.to_owned()),
-            crate::db::Arg::I64(now),
-        ];
-        let placeholders: Vec<String> = chunk
-            .iter()
-            .map(|id| {
-                args.push(crate::db::Arg::Uuid(*id));
-                format!("${}", args.len())
-            })
-            .collect();
-        let sql = format!(
-            "UPDATE jobs SET status = 'done', finished_at = $2, updated_at = $2, locked_by = NULL, locked_until = NULL, \
-             last_error = NULL WHERE locked_by = $1 AND status = 'running' AND id IN ({})",
-            placeholders.join(", ")
-        );
-        on_tx!(&mut tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
-        });
-    }
+    update_held(
+        &mut tx,
+        worker,
+        now,
+        done,
+        "status = 'done', finished_at = $2, updated_at = $2, locked_by = NULL, locked_until = NULL, \
+         last_error = NULL",
+        "",
+    )
+    .await?;
     let mut claimed: Vec<ClaimedJob> = Vec::new();
     let statements = if reclaim {
         vec![reclaim_sql(db.backend()), claim_sql(db.backend())]
@@ -233,6 +222,28 @@ pub async fn complete_and_claim(
 pub async fn release_claimed(db: &Db, worker: &str, ids: &[Uuid]) -> Result<(), StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
+    update_held(
+        &mut tx,
+        worker,
+        now,
+        ids,
+        "status = 'pending', attempts = attempts - 1, updated_at = $2, locked_by = NULL, locked_until = NULL",
+        " AND attempts > 0",
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Applies `set` (which may use `$2` = `now`) to the jobs of `ids` that `worker` still holds
+/// running (and match `and`), 500 ids per statement.
+async fn update_held(
+    tx: &mut Tx,
+    worker: &str,
+    now: i64,
+    ids: &[Uuid],
+    set: &str,
+    and: &str,
+) -> Result<(), StorageError> {
     for chunk in ids.chunks(500) {
         let mut args = vec![
             crate::db::Arg::Text(worker.to_owned()),
@@ -246,15 +257,14 @@ pub async fn release_claimed(db: &Db, worker: &str, ids: &[Uuid]) -> Result<(), 
             })
             .collect();
         let sql = format!(
-            "UPDATE jobs SET status = 'pending', attempts = attempts - 1, updated_at = $2, locked_by = NULL, \
-             locked_until = NULL WHERE locked_by = $1 AND status = 'running' AND attempts > 0 AND id IN ({})",
+            "UPDATE jobs SET {set} WHERE locked_by = $1 AND status = 'running'{and} AND id IN ({})",
             placeholders.join(", ")
         );
-        on_tx!(&mut tx, conn => {
+        on_tx!(&mut *tx, conn => {
             bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
         });
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// How far behind the queue is: due pending jobs (counted up to `cap`) and how long the oldest

@@ -138,6 +138,41 @@ async fn checkout_from(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A logged-in customer's checkout of one unit of `variant` (from `client_ip`, when given,
+/// through the trusted proxy): status and body.
+async fn customer_checkout(
+    app: &TestApp,
+    token: &str,
+    variant: &str,
+    key: &str,
+    email: &str,
+    client_ip: Option<&str>,
+) -> (u16, Value) {
+    let (status, cart) = app
+        .send(Method::POST, "/api/store/carts", token, None)
+        .await;
+    assert_eq!(status, 201, "{cart}");
+    let cart = cart["id"].as_str().unwrap().to_owned();
+    app.send(
+        Method::POST,
+        &format!("/api/store/carts/{cart}/items"),
+        token,
+        Some(json!({"variant_id": variant, "quantity": 1})),
+    )
+    .await;
+    let mut request = app
+        .client
+        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&checkout_body(email));
+    if let Some(ip) = client_ip {
+        request = request.header("x-forwarded-for", format!("{ip}, 127.0.0.1"));
+    }
+    let (status, body, _) = status_and_json(request.send().await.unwrap()).await;
+    (status, body)
+}
+
 /// Defect 2: a scripted hoarder — one address with many emails, one mailbox spelled many ways
 /// from many addresses — holds at most what the limits allow; honest shoppers still buy, and a
 /// guest's unpaid manual order holds its stock for the shorter guest hold.
@@ -212,28 +247,16 @@ async fn a_hoarder_cannot_hold_more_than_the_configured_share_of_stock() {
     // The account holder of the mailbox the guests hoarded under is not locked out:
     // customers are counted by account.
     let owner = app.register("hoard@example.com").await;
-    let (_, cart) = app
-        .send(Method::POST, "/api/store/carts", &owner, None)
-        .await;
-    let cart = cart["id"].as_str().unwrap().to_owned();
-    app.send(
-        Method::POST,
-        &format!("/api/store/carts/{cart}/items"),
+    let (status, _) = customer_checkout(
+        &app,
         &owner,
-        Some(json!({"variant_id": variant, "quantity": 1})),
+        &variant,
+        "owner",
+        "hoard@example.com",
+        Some("192.0.2.200"),
     )
     .await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
-        .bearer_auth(&owner)
-        .header("Idempotency-Key", "owner")
-        .header("x-forwarded-for", "192.0.2.200, 127.0.0.1")
-        .json(&checkout_body("hoard@example.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    assert_eq!(status, 201);
 
     // An honest shopper from their own address buys.
     let cart = app.cart_with(&variant, 3).await;
@@ -368,29 +391,16 @@ async fn one_user_holds_a_bounded_number_of_streams_and_admins_keep_a_reserve() 
         sessions.push(body["token"].as_str().unwrap().to_owned());
     }
     // The user's own order, to follow.
-    let (status, cart) = app
-        .send(Method::POST, "/api/store/carts", &sessions[0], None)
-        .await;
-    assert_eq!(status, 201);
-    let cart = cart["id"].as_str().unwrap().to_owned();
-    app.send(
-        Method::POST,
-        &format!("/api/store/carts/{cart}/items"),
+    let (status, order) = customer_checkout(
+        &app,
         &sessions[0],
-        Some(json!({"variant_id": variant, "quantity": 1})),
+        &variant,
+        "mine",
+        "many@example.com",
+        None,
     )
     .await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
-        .bearer_auth(&sessions[0])
-        .header("Idempotency-Key", "mine")
-        .json(&checkout_body("many@example.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let order: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{order}");
     let path = format!("/api/store/orders/{}/events", order["id"].as_str().unwrap());
     let mut held = Vec::new();
     for round in 0..4 {
@@ -421,27 +431,8 @@ async fn one_user_holds_a_bounded_number_of_streams_and_admins_keep_a_reserve() 
 
     // Another shopper takes the last general slot; then the server is full for shoppers…
     let other = app.register("other@example.com").await;
-    let (_, cart) = app
-        .send(Method::POST, "/api/store/carts", &other, None)
-        .await;
-    let cart = cart["id"].as_str().unwrap().to_owned();
-    app.send(
-        Method::POST,
-        &format!("/api/store/carts/{cart}/items"),
-        &other,
-        Some(json!({"variant_id": variant, "quantity": 1})),
-    )
-    .await;
-    let response = app
-        .client
-        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
-        .bearer_auth(&other)
-        .header("Idempotency-Key", "theirs")
-        .json(&checkout_body("other@example.com"))
-        .send()
-        .await
-        .unwrap();
-    let theirs: Value = response.json().await.unwrap();
+    let (_, theirs) =
+        customer_checkout(&app, &other, &variant, "theirs", "other@example.com", None).await;
     let their_path = format!(
         "/api/store/orders/{}/events",
         theirs["id"].as_str().unwrap()
