@@ -22,6 +22,7 @@ mod operations;
 mod payments;
 mod queue;
 mod roles;
+mod secrets_at_rest;
 mod secrets_in_logs;
 mod security;
 mod smtp;
