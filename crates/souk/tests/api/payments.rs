@@ -620,6 +620,58 @@ async fn webhooks_and_the_shoppers_confirmation_race_and_pay_each_order_once() {
     assert_eq!(fake.created(), ORDERS, "no second charge anywhere");
 }
 
+/// No webhook ever arrives (the endpoint is misconfigured, or Stripe is late): the shopper's
+/// confirmation alone asks Stripe, finds the payment, and pays the order, once, however many
+/// times the page confirms. Before the customer pays, confirming changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shoppers_confirmation_alone_pays_the_order_once() {
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(stripe_app(&fake).await);
+    app.seed("quiet", &[stocked("vase", &[3000], 10)]).await;
+    let variant = app.variant_ids("vase").await.remove(0);
+    let (id, token, intent) = stripe_order(&app, &variant, 1).await;
+    let confirm = |app: Arc<TestApp>, id: String, token: String| async move {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/store/orders/{id}/payment/confirm")))
+            .header("x-order-token", token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    // Not paid at Stripe yet: the order stays waiting.
+    let (status, body) = confirm(app.clone(), id.clone(), token.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(order_status(&app, &id).await, "pending_payment");
+    assert_eq!(count(&app, PAYMENTS_OF, &id).await, 0);
+
+    fake.pay(&intent);
+    let asked_before = fake.ledger.lock().unwrap().requests;
+    let tasks: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(confirm(app.clone(), id.clone(), token.clone())))
+        .collect();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(
+        fake.ledger.lock().unwrap().requests > asked_before,
+        "the confirmation asked Stripe"
+    );
+    assert_eq!(order_status(&app, &id).await, "paid");
+    assert_eq!(count(&app, PAYMENTS_OF, &id).await, 1, "one payment");
+    assert_eq!(count(&app, LEDGER_OF, &id).await, 2, "booked once");
+    assert_eq!(
+        count(&app, LEDGER_SUM, &id).await,
+        3000,
+        "earning + commission add up to the amount paid"
+    );
+    assert_eq!(paid_emails(&app, &id).await, 1, "one payment email");
+    assert_eq!(fake.created(), 1, "no second charge");
+}
+
 /// Stripe failing (500, 429), slow past the client timeout (the request was processed but the
 /// answer came too late): the shopper always gets a 201 (with a client secret, or pending with
 /// none), never a 500, and every order ends with exactly one PaymentIntent.
