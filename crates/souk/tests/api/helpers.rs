@@ -132,11 +132,17 @@ impl TestApp {
     /// The app with a job worker that delivers webhooks to loopback receivers (with the retry
     /// timings of `setup`); mail goes to `setup.smtp_url`, or to .eml files.
     pub async fn spawn_with_webhooks(setup: WorkerSetup) -> TestApp {
+        Self::spawn_with_webhook_policy(setup, true).await
+    }
+
+    /// Like [`TestApp::spawn_with_webhooks`]; `allow_private: false` is the shipped guard
+    /// against webhook URLs that reach the internal network.
+    pub async fn spawn_with_webhook_policy(setup: WorkerSetup, allow_private: bool) -> TestApp {
         let mut config = HttpConfig {
             catalog_cache_ttl: std::time::Duration::ZERO,
             ..HttpConfig::default()
         };
-        config.webhooks.policy.allow_private = true;
+        config.webhooks.policy.allow_private = allow_private;
         Self::spawn_inner(
             config,
             ServerLimits::default(),

@@ -1386,3 +1386,118 @@ async fn a_slow_endpoints_backlog_is_not_claimed_over_and_over() {
         .await;
     assert_eq!(hits.len(), 16);
 }
+
+/// A host name (not `localhost`, which is refused by name) that this machine resolves to a
+/// loopback address: the machine's own name, as in a stock `/etc/hosts`.
+fn name_resolving_to_loopback() -> String {
+    use std::net::ToSocketAddrs;
+    let own = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let candidates = [own.trim(), "ip6-localhost", "ip6-loopback", "localhost6"];
+    candidates
+        .iter()
+        .filter(|name| !name.is_empty())
+        .find(|name| {
+            (**name, 80)
+                .to_socket_addrs()
+                .is_ok_and(|mut addrs| addrs.any(|a| a.ip().is_loopback()))
+        })
+        .map(|name| (*name).to_owned())
+        .expect("no host name other than localhost resolves to a loopback address here (/etc/hosts)")
+}
+
+/// With the shipped guard on, a URL whose host name passes the check when saved but resolves
+/// to a private address at delivery reaches nothing: the attempt fails with a clear error.
+#[tokio::test]
+async fn with_the_guard_on_a_name_resolving_to_loopback_is_refused_at_send_time() {
+    let app = TestApp::spawn_with_webhook_policy(setup(100), false).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::ok().await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_owned();
+    let name = name_resolving_to_loopback();
+    let url = format!("http://{name}:{port}");
+    // Saved: the name itself is not private.
+    let (endpoint, _) = app
+        .endpoint("/api/admin/webhooks", &admin, &url, &["order.created"])
+        .await;
+    let (status, queued) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/webhooks/{endpoint}/test"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    // The attempt is made and fails; the receiver on 127.0.0.1 never hears of it.
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = app
+            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), &admin)
+            .await
+            .1;
+        if !log["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempt = &log["items"][0];
+    assert!(attempt.is_object(), "no delivery attempt was made: {log}");
+    assert!(attempt["status_code"].is_null(), "{attempt}");
+    let error = attempt["error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "{attempt}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.hits().is_empty(), "{url} was reached: {error}");
+}
+
+/// A receiver that answers with a redirect to another (internal) address: the redirect is not
+/// followed, the attempt counts as failed, and the redirect's target is never called.
+#[tokio::test]
+async fn a_redirect_is_not_followed_at_send_time() {
+    let app = TestApp::spawn_with_webhooks(setup(100)).await;
+    let admin = app.admin_token().await;
+    let internal = Receiver::ok().await;
+    let target = internal.url.clone();
+    let redirects = Arc::new(Mutex::new(0usize));
+    let counter = redirects.clone();
+    let redirector = Router::new().route(
+        "/hook",
+        post(move || {
+            let (target, counter) = (target.clone(), counter.clone());
+            async move {
+                *counter.lock().unwrap() += 1;
+                (StatusCode::TEMPORARY_REDIRECT, [("location", target)], "")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+    let (endpoint, _) = app
+        .endpoint("/api/admin/webhooks", &admin, &url, &["order.created"])
+        .await;
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/webhooks/{endpoint}/test"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = app
+            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), &admin)
+            .await
+            .1;
+        if !log["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log["items"][0]["status_code"], 307, "{log}");
+    assert_eq!(log["items"][0]["error"], "HTTP 307", "{log}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(*redirects.lock().unwrap() >= 1);
+    assert!(internal.hits().is_empty(), "the redirect was followed");
+}
