@@ -551,7 +551,7 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     let old_session = app.register("lin@example.com").await;
 
     // Verification email → link → verified.
-    let mail = smtp.wait_for(1, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
     if mail.is_empty() {
         let jobs = souk_storage::jobs::list(&app.db, None, None, 10)
             .await
@@ -600,7 +600,7 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     .await;
     assert_eq!(known, unknown);
     assert_eq!(known.0, 202);
-    let mail = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(2, Duration::from_secs(20)).await;
     assert_eq!(mail.len(), 2);
     let reset = mail
         .values()

@@ -1239,7 +1239,7 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
 
     // One confirmation for the customer, one new-order mail per vendor (with its lines only),
     // besides the two vendor owners' email verifications.
-    let mail = smtp.wait_for(5, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(5, Duration::from_secs(20)).await;
     assert_eq!(mail.len(), 5, "{:?}", mail.keys());
     let to = |addr: &str| {
         mail.values()
@@ -1318,7 +1318,7 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         .await;
     assert_eq!(status, 200);
     // 5 earlier + cancellation + (confirmation, new order for A, payment received, shipped).
-    let mail = smtp.wait_for(10, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(10, Duration::from_secs(20)).await;
     let subjects = |needle: &str| {
         mail.values()
             .filter(|(_, raw)| raw.contains("To: buyer@example.com") && raw.contains(needle))

@@ -72,7 +72,7 @@ async fn fifty_emails_queued_during_an_smtp_outage_all_arrive_once_it_is_back() 
     assert_ne!(job.status, "dead");
 
     smtp.start();
-    let messages = smtp.wait_for(50, Duration::from_secs(30)).await;
+    let messages = smtp.wait_for_exactly(50, Duration::from_secs(30)).await;
     assert_eq!(messages.len(), 50, "every queued email arrives");
     let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@souk.test>")).collect();
     assert_eq!(
@@ -159,12 +159,17 @@ async fn a_rolled_back_transaction_leaves_no_job() {
 async fn kill_9_of_souk_serve_with_jobs_in_flight_loses_none() {
     let database = test_database().await;
     let db = open_database(&database.url, 2).await.unwrap();
+    // A server that takes 100 ms per message keeps deliveries in flight when the kill comes.
+    let module_dir = database.dir.path().join("py");
+    std::fs::create_dir_all(&module_dir).unwrap();
+    std::fs::write(module_dir.join("slow.py"), SLOW_HANDLER).unwrap();
     let mut smtp = SmtpServer::new(free_port(), &database.dir.path().join("maildir"));
+    smtp.handler = Some(("slow.Slow".to_owned(), module_dir));
     smtp.start();
     let ids = enqueue_many(&db, 50).await;
     db.close().await;
 
-    let serve = |kill_after: Option<Duration>| {
+    let serve = || {
         let mut cmd = souk_command(&database);
         cmd.env("SOUK_SMTP_URL", smtp.url())
             .env("SOUK_MAIL_FROM", "shop@souk.test")
@@ -174,30 +179,28 @@ async fn kill_9_of_souk_serve_with_jobs_in_flight_loses_none() {
             .args(["serve", "--bind", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        if let Some(after) = kill_after {
-            std::thread::sleep(after);
-            // SIGKILL: no chance to finish anything.
-            child.kill().unwrap();
-            child.wait().unwrap();
-            None
-        } else {
-            Some(child)
-        }
+        cmd.spawn().unwrap()
     };
-    // Kill it at a moment between "nothing sent yet" and "some sent" (varies per run).
-    let millis = 100 + (Uuid::new_v4().as_u128() % 300) as u64;
-    serve(Some(Duration::from_millis(millis)));
+    // Kill it once some emails arrived and others are on the wire (how many varies per run).
+    let mut first = serve();
+    smtp.wait_for(3, Duration::from_secs(20)).await;
+    // SIGKILL: no chance to finish anything.
+    first.kill().unwrap();
+    first.wait().unwrap();
     let sent_before_restart = smtp.messages().len();
+    assert!(
+        (1..50).contains(&sent_before_restart),
+        "the kill came mid-delivery: {sent_before_restart} of 50 sent"
+    );
 
-    let mut child = serve(None).unwrap();
+    let mut child = serve();
     let messages = smtp.wait_for(50, Duration::from_secs(30)).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
         messages.len(),
         50,
-        "killed after {millis} ms with {sent_before_restart} sent: every job still ran"
+        "killed with {sent_before_restart} sent: every job still ran"
     );
     let expected: HashSet<String> = ids.iter().map(|id| format!("<{id}@souk.test>")).collect();
     assert_eq!(messages.keys().cloned().collect::<HashSet<_>>(), expected);
@@ -395,6 +398,17 @@ async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate
             .contains_key(&format!("<{untrusted}@souk.test>"))
     );
 }
+
+/// An SMTP server that takes 100 ms to accept each message.
+const SLOW_HANDLER: &str = r#"
+import asyncio
+from aiosmtpd.handlers import Mailbox
+
+class Slow(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.1)
+        return await super().handle_DATA(server, session, envelope)
+"#;
 
 /// An SMTP server that refuses some recipients: `nobody@…` does not exist (550 5.1.1, final),
 /// `quota@…` hits the server's sending quota (550 5.4.5, fixed on the server's side).

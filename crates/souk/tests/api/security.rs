@@ -743,7 +743,7 @@ async fn registration_answers_the_same_whether_or_not_the_email_exists() {
     let (status, _) = register("fourth@example.com").await;
     assert_eq!(status, 429, "the address's registrations per hour");
     // The owner of the taken address heard about it; the requester learned nothing.
-    let mail = smtp.wait_for(3, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(3, Duration::from_secs(20)).await;
     let to_first: Vec<_> = mail
         .values()
         .filter(|(_, raw)| raw.contains("To: first@example.com"))
@@ -902,7 +902,7 @@ async fn the_data_directory_and_its_files_are_private() {
     smtp.start();
     let app = TestApp::spawn_with_mail(&smtp.url()).await;
     let token = app.register("linked@example.com").await;
-    smtp.wait_for(1, Duration::from_secs(20)).await;
+    smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
     let response = app
         .post_json(
             "/api/auth/password-reset",
@@ -911,7 +911,7 @@ async fn the_data_directory_and_its_files_are_private() {
         )
         .await;
     assert_eq!(response.status(), 202);
-    let mail = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let mail = smtp.wait_for_exactly(2, Duration::from_secs(20)).await;
     let reset = mail
         .values()
         .find(|(_, raw)| raw.contains("reset-password"))

@@ -109,6 +109,34 @@ impl SmtpServer {
         out
     }
 
+    /// Waits until `n` distinct messages arrived, waits a little more for strays, and asserts
+    /// that exactly `n` arrived, each exactly once (where a test's flow promises "once").
+    pub async fn wait_for_exactly(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> HashMap<String, (usize, String)> {
+        self.wait_for(n, within).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let messages = self.messages();
+        let summary = || {
+            messages
+                .iter()
+                .map(|(id, (copies, raw))| {
+                    let subject = raw.lines().find(|l| l.starts_with("Subject: "));
+                    format!("{id} ×{copies} {}", subject.unwrap_or_default())
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(messages.len(), n, "distinct emails: {:#?}", summary());
+        assert!(
+            messages.values().all(|(copies, _)| *copies == 1),
+            "an email arrived more than once: {:#?}",
+            summary()
+        );
+        messages
+    }
+
     /// Waits until `n` distinct messages arrived.
     pub async fn wait_for(&self, n: usize, within: Duration) -> HashMap<String, (usize, String)> {
         let started = Instant::now();
