@@ -397,6 +397,30 @@ async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate
             .messages()
             .contains_key(&format!("<{untrusted}@souk.test>"))
     );
+
+    // A server that offers no STARTTLS at all (or an attacker who strips the offer): with
+    // `tls=starttls` Souk refuses to go on in clear; the email waits, unsent.
+    let mut plain = SmtpServer::new(free_port(), &dir.join("plain-mail"));
+    plain.start();
+    let mailer = Mailer::with_ca(
+        Some(&format!("smtp://localhost:{}?tls=starttls", plain.port)),
+        Some(&dir.join("ca.pem")),
+        "shop@souk.test",
+        dir,
+        "Test Shop",
+    )
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+    let refused = enqueue_many(&db, 1).await[0];
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    let job = jobs::get(&db, refused).await.unwrap().unwrap();
+    assert_ne!(job.status, "done", "{job:?}");
+    assert!(job.attempts >= 1 && job.last_error.is_some(), "{job:?}");
+    assert!(plain.messages().is_empty(), "sent in clear");
 }
 
 /// An SMTP server that takes 100 ms to accept each message.
