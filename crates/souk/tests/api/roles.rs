@@ -3,10 +3,12 @@
 
 use std::io::Write;
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, souk_command};
+use crate::smtp::{SmtpServer, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -86,6 +88,63 @@ async fn admin_create_takes_the_password_from_stdin_never_argv() {
         .unwrap()
         .unwrap();
     assert!(user.password_hash.starts_with("$argon2id$"));
+    // The process that waits for the password has it nowhere in its argv or environment,
+    // and there is no way to pass it there.
+    let secret = "argv canary passphrase 9d2e";
+    let mut child = souk_command(&app.database)
+        .args(["admin", "create", "--email", "argv@souk.test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the process runs (exec done), its argv and environment are public to the machine.
+    let mut cmdline = String::new();
+    for _ in 0..200 {
+        let raw = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+        cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains("admin create") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(cmdline.contains("admin create"), "{cmdline}");
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    assert!(!cmdline.contains(secret));
+    assert!(!String::from_utf8_lossy(&environ).contains(secret));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    for arg in ["--password", "--pass", "-p"] {
+        let out = souk_command(&app.database)
+            .args(["admin", "create", "--email", "flag@souk.test", arg, secret])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{arg} must not exist");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(secret));
+    }
+    let help = souk_command(&app.database)
+        .args(["admin", "create", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_lowercase();
+    assert!(help.contains("--email"), "{help}");
+    assert!(!help.contains("--pass"), "{help}");
+    assert!(!help.contains("password>"), "no option takes a password: {help}");
+    assert_eq!(
+        app.login("argv@souk.test", secret).await.status(),
+        200,
+        "the password came from stdin"
+    );
+    assert!(
+        souk_storage::accounts::user_by_email(&app.db, "flag@souk.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     // A weak password is refused and nothing is created.
     let mut child = souk_command(&app.database)
         .args(["admin", "create", "--email", "weak@souk.test"])
@@ -256,6 +315,76 @@ async fn admins_see_the_job_queue_and_retry_only_dead_jobs() {
             .await
             .status(),
         403
+    );
+}
+
+/// An SMTP server that refuses each recipient the first time (550 5.1.1: the job is dead at
+/// once) and accepts it afterwards (the mailbox was fixed).
+const REFUSES_ONCE: &str = r#"
+from aiosmtpd.handlers import Mailbox
+
+class RefusesOnce(Mailbox):
+    seen = set()
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address not in RefusesOnce.seen:
+            RefusesOnce.seen.add(address)
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+"#;
+
+/// A dead email job, retried by an admin over HTTP, runs again and the email arrives, once; a
+/// job that is not dead cannot be retried.
+#[tokio::test]
+async fn a_dead_job_retried_over_http_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("refuses_once.py"), REFUSES_ONCE).unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.handler = Some(("refuses_once.RefusesOnce".to_owned(), dir.path().to_owned()));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    let admin = app.admin_token().await;
+    app.register("fixed@example.com").await;
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        let (_, page) = app
+            .get_auth_json("/api/admin/jobs?status=dead", &admin)
+            .await;
+        if let Some(job) = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["payload"]["email"] == "fixed@example.com")
+        {
+            dead = job.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead["status"], "dead", "the refused email's job died: {dead}");
+    assert!(smtp.messages().is_empty());
+    let id = dead["id"].as_str().unwrap();
+    let (status, body) = app
+        .post_auth(&format!("/api/admin/jobs/{id}/retry"), &admin)
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let mail = smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
+    let (_, raw) = mail.values().next().unwrap();
+    assert!(raw.contains("To: fixed@example.com"), "{raw}");
+    let (_, page) = app
+        .get_auth_json("/api/admin/jobs?status=done", &admin)
+        .await;
+    assert!(
+        page["items"].as_array().unwrap().iter().any(|j| j["id"] == id),
+        "{page}"
+    );
+    // Done now, so not retried again.
+    let (status, problem) = app
+        .post_auth(&format!("/api/admin/jobs/{id}/retry"), &admin)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("job_not_dead"))
     );
 }
 
