@@ -115,6 +115,118 @@ async fn postgres_columns(db: &Db) -> Columns {
     out
 }
 
+/// (table, columns in order, unique, partial) of every index, named or made for a constraint
+/// (names differ between the backends: SQLite calls a primary key `sqlite_autoindex_…`).
+type Indexes = std::collections::BTreeSet<(String, String, bool, bool)>;
+/// (table, columns, referenced table, referenced columns, on delete) of every foreign key.
+type ForeignKeys = std::collections::BTreeSet<(String, String, String, String, String)>;
+/// Table → number of CHECK constraints.
+type Checks = BTreeMap<String, i64>;
+
+const SQLITE_TABLES: &str = "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+     AND name NOT LIKE '_sqlx%' AND name NOT LIKE 'product_search%'";
+
+async fn sqlite_constraints(db: &Db) -> (Indexes, ForeignKeys, Checks) {
+    let Db::Sqlite { read, .. } = db else {
+        unreachable!()
+    };
+    let tables: Vec<(String, String)> = sqlx::query_as(SQLITE_TABLES).fetch_all(read).await.unwrap();
+    let (mut indexes, mut keys, mut checks) = (Indexes::new(), ForeignKeys::new(), Checks::new());
+    for (table, sql) in tables {
+        let list: Vec<(String, bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT name, \"unique\", partial FROM pragma_index_list('{table}')"
+        )))
+        .fetch_all(read)
+        .await
+        .unwrap();
+        for (index, unique, partial) in list {
+            let columns: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT name FROM pragma_index_xinfo('{index}') WHERE key = 1 ORDER BY seqno"
+            )))
+            .fetch_all(read)
+            .await
+            .unwrap();
+            let columns: Vec<String> = columns
+                .into_iter()
+                .map(|c| c.unwrap_or_else(|| "<expr>".to_owned()))
+                .collect();
+            indexes.insert((table.clone(), columns.join(","), unique, partial));
+        }
+        let fks: Vec<(i64, String, String, Option<String>, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list('{table}') ORDER BY id, seq"
+            )))
+            .fetch_all(read)
+            .await
+            .unwrap();
+        let mut by_id: BTreeMap<i64, (String, Vec<String>, Vec<String>, String)> = BTreeMap::new();
+        for (id, target, from, to, on_delete) in fks {
+            let entry = by_id.entry(id).or_insert((target, vec![], vec![], on_delete));
+            entry.1.push(from);
+            entry.2.push(to.unwrap_or_default());
+        }
+        for (target, from, to, on_delete) in by_id.into_values() {
+            keys.insert((table.clone(), from.join(","), target, to.join(","), on_delete));
+        }
+        let upper = sql.to_uppercase();
+        let count = upper.matches("CHECK (").count() + upper.matches("CHECK(").count();
+        if count > 0 {
+            checks.insert(table, count as i64);
+        }
+    }
+    (indexes, keys, checks)
+}
+
+async fn postgres_constraints(db: &Db) -> (Indexes, ForeignKeys, Checks) {
+    let Db::Postgres(pool) = db else {
+        unreachable!()
+    };
+    let rows: Vec<(String, bool, bool, String)> = sqlx::query_as(
+        "SELECT tbl.relname::text, ix.indisunique, ix.indpred IS NOT NULL, \
+         array_to_string(ARRAY(SELECT COALESCE(a.attname::text, '<expr>') \
+           FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) \
+           LEFT JOIN pg_attribute a ON a.attrelid = tbl.oid AND a.attnum = k.attnum ORDER BY n), ',') \
+         FROM pg_index ix JOIN pg_class tbl ON tbl.oid = ix.indrelid \
+         JOIN pg_namespace ns ON ns.oid = tbl.relnamespace \
+         WHERE ns.nspname = 'public' AND tbl.relname NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut indexes = Indexes::new();
+    for (table, unique, partial, columns) in rows {
+        // SQLite's counterparts: `events.id` is an INTEGER PRIMARY KEY (the rowid, unique
+        // without an index); full-text search is the product_search FTS5 table.
+        if (table == "events" && columns == "id") || (table == "products" && columns == "search") {
+            continue;
+        }
+        indexes.insert((table, columns, unique, partial));
+    }
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT c.conrelid::regclass::text, \
+         array_to_string(ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o) \
+           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY o), ','), \
+         c.confrelid::regclass::text, \
+         array_to_string(ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, o) \
+           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY o), ','), \
+         CASE c.confdeltype WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' \
+           WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END \
+         FROM pg_constraint c WHERE c.contype = 'f'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let keys: ForeignKeys = rows.into_iter().collect();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text, COUNT(*) FROM pg_constraint \
+         WHERE contype = 'c' AND conrelid <> 0 GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (indexes, keys, rows.into_iter().collect())
+}
+
 #[tokio::test]
 async fn both_backends_have_the_same_schema() {
     if !on_postgres() {
@@ -127,6 +239,20 @@ async fn both_backends_have_the_same_schema() {
         .await
         .unwrap();
     assert_eq!(sqlite_columns(&lite).await, postgres_columns(&pg).await);
+    let (lite_indexes, lite_keys, lite_checks) = sqlite_constraints(&lite).await;
+    let (pg_indexes, pg_keys, pg_checks) = postgres_constraints(&pg).await;
+    assert!(lite_indexes.len() > 80 && lite_keys.len() > 30, "{lite_indexes:?}");
+    assert_eq!(
+        lite_indexes.difference(&pg_indexes).collect::<Vec<_>>(),
+        pg_indexes.difference(&lite_indexes).collect::<Vec<_>>(),
+        "indexes and unique constraints: only on SQLite (left) / only on PostgreSQL (right)"
+    );
+    assert_eq!(
+        lite_keys.difference(&pg_keys).collect::<Vec<_>>(),
+        pg_keys.difference(&lite_keys).collect::<Vec<_>>(),
+        "foreign keys: only on SQLite (left) / only on PostgreSQL (right)"
+    );
+    assert_eq!(lite_checks, pg_checks, "CHECK constraints per table");
 }
 
 /// Relaxed writes (cart edits, job bookkeeping) skip the disk flush; a durable write after one
