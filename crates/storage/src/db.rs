@@ -424,12 +424,49 @@ impl Db {
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<(), StorageError> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+    /// Commits. While [`commit_log`] is recording, first reads the durability the transaction
+    /// really runs at and notes it with the place in the code that commits (the use case).
+    #[track_caller]
+    pub fn commit(self) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let at = std::panic::Location::caller();
+        async move {
+            let mut tx = self;
+            let durable = if commit_log::recording() {
+                Some(tx.durable_now().await?)
+            } else {
+                None
+            };
+            match tx {
+                Tx::Sqlite(tx) => tx.commit().await?,
+                Tx::Postgres(tx) => tx.commit().await?,
+            }
+            if let Some(durable) = durable {
+                commit_log::record(at, durable);
+            }
+            Ok(())
         }
-        Ok(())
+    }
+
+    /// Whether this transaction's commit waits for the disk: SQLite `synchronous` FULL (or
+    /// EXTRA) in WAL mode, PostgreSQL `synchronous_commit` other than `off`.
+    async fn durable_now(&mut self) -> Result<bool, StorageError> {
+        Ok(match self {
+            Tx::Sqlite(tx) => {
+                // Not from the statement cache: SQLite evaluates this pragma when the statement
+                // is prepared, so a cached one answers with the level of its first use.
+                let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .persistent(false)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                level >= 2
+            }
+            Tx::Postgres(tx) => {
+                let level: String = sqlx::query_scalar("SHOW synchronous_commit")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                level != "off"
+            }
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -470,5 +507,51 @@ mod tests {
             "postgres://souk:***@db:5432/souk"
         );
         assert_eq!(super::redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}
+
+/// A record of committed write transactions and the durability each really had, so a test can
+/// guard which use cases may skip the disk flush: power-loss safety rests on every order,
+/// payment, stock and account write being durable (docs/operations.md, "Durability"). Off
+/// unless a test starts it; then each commit costs one extra statement.
+pub mod commit_log {
+    use std::panic::Location;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static RECORDING: AtomicBool = AtomicBool::new(false);
+    static COMMITS: Mutex<Vec<Commit>> = Mutex::new(Vec::new());
+
+    /// One committed write transaction: where it was committed and whether it was durable.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Commit {
+        pub file: &'static str,
+        pub line: u32,
+        pub durable: bool,
+    }
+
+    /// Starts recording (for the whole process).
+    pub fn start() {
+        RECORDING.store(true, Ordering::SeqCst);
+    }
+
+    /// The commits recorded so far, emptying the record.
+    pub fn take() -> Vec<Commit> {
+        std::mem::take(&mut *COMMITS.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn recording() -> bool {
+        RECORDING.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record(at: &'static Location<'static>, durable: bool) {
+        COMMITS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Commit {
+                file: at.file(),
+                line: at.line(),
+                durable,
+            });
     }
 }

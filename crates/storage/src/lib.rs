@@ -25,5 +25,5 @@ pub mod rates;
 pub mod vendors;
 pub mod webhooks;
 
-pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, now_ms, redact_url};
+pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, commit_log, now_ms, redact_url};
 pub use error::StorageError;

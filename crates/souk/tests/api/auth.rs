@@ -390,7 +390,11 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
     }
     // Logging out ends the session the rest of the table uses: last.
     routes.sort_by_key(|(_, path)| path == "/api/auth/logout");
-    assert!(routes.len() > 40, "only {} write routes found", routes.len());
+    assert!(
+        routes.len() > 40,
+        "only {} write routes found",
+        routes.len()
+    );
     let request = |method: &str, path: &str, token: &str| {
         // Any path parameter: a well-formed id that names nothing.
         let concrete = path
@@ -406,7 +410,10 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
             .join("/");
         app.client
             .request(method.parse().unwrap(), app.url(&concrete))
-            .header("cookie", format!("souk_session={session}; souk_csrf={csrf}"))
+            .header(
+                "cookie",
+                format!("souk_session={session}; souk_csrf={csrf}"),
+            )
             .header("origin", app.base.clone())
             .header("sec-fetch-site", "same-origin")
             .header("x-csrf-token", token)

@@ -39,7 +39,11 @@ async fn repeated_reads_are_served_from_cache_until_the_ttl_passes() {
     for _ in 0..2 {
         let response = app.get("/api/store/products/nope").await;
         assert_eq!(response.status(), 404);
-        assert_eq!(response.headers().get("x-cache"), None, "an error is not cached");
+        assert_eq!(
+            response.headers().get("x-cache"),
+            None,
+            "an error is not cached"
+        );
     }
     app.seed("acme", &[product("nope", "Nope", &[100])]).await;
     assert_eq!(app.get("/api/store/products/nope").await.status(), 200);

@@ -222,7 +222,10 @@ async fn export_then_import_round_trips() {
     for (a, b) in a.iter().zip(&b) {
         assert_eq!(without_ids(a), without_ids(b));
         let path = format!("/api/store/products/{}", a["handle"].as_str().unwrap());
-        let (a, b) = (first.get_json(&path).await.1, second.get_json(&path).await.1);
+        let (a, b) = (
+            first.get_json(&path).await.1,
+            second.get_json(&path).await.1,
+        );
         assert_eq!(without_ids(&a), without_ids(&b), "{path}");
     }
 

@@ -132,7 +132,10 @@ async fn admin_create_takes_the_password_from_stdin_never_argv() {
     let help = String::from_utf8_lossy(&help.stdout).to_lowercase();
     assert!(help.contains("--email"), "{help}");
     assert!(!help.contains("--pass"), "{help}");
-    assert!(!help.contains("password>"), "no option takes a password: {help}");
+    assert!(
+        !help.contains("password>"),
+        "no option takes a password: {help}"
+    );
     assert_eq!(
         app.login("argv@souk.test", secret).await.status(),
         200,
@@ -361,7 +364,10 @@ async fn a_dead_job_retried_over_http_runs_again() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(dead["status"], "dead", "the refused email's job died: {dead}");
+    assert_eq!(
+        dead["status"], "dead",
+        "the refused email's job died: {dead}"
+    );
     assert!(smtp.messages().is_empty());
     let id = dead["id"].as_str().unwrap();
     let (status, body) = app
@@ -375,7 +381,11 @@ async fn a_dead_job_retried_over_http_runs_again() {
         .get_auth_json("/api/admin/jobs?status=done", &admin)
         .await;
     assert!(
-        page["items"].as_array().unwrap().iter().any(|j| j["id"] == id),
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == id),
         "{page}"
     );
     // Done now, so not retried again.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::checkout::{checkout_body, stocked};
 use crate::helpers::{TestApp, on_postgres};
@@ -54,7 +54,10 @@ fn database_bytes(app: &TestApp) -> Vec<u8> {
         out.stdout
     } else {
         let mut bytes = Vec::new();
-        for entry in std::fs::read_dir(app.database.dir.path()).unwrap().flatten() {
+        for entry in std::fs::read_dir(app.database.dir.path())
+            .unwrap()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("souk.db") {
                 bytes.extend(std::fs::read(entry.path()).unwrap());
@@ -134,7 +137,10 @@ async fn no_token_or_piece_of_one_is_stored_in_the_database() {
     );
     let response = app
         .client
-        .get(app.url(&format!("/api/store/orders/{}", order["id"].as_str().unwrap())))
+        .get(app.url(&format!(
+            "/api/store/orders/{}",
+            order["id"].as_str().unwrap()
+        )))
         .header("X-Order-Token", &order_token)
         .send()
         .await
@@ -157,7 +163,11 @@ async fn no_token_or_piece_of_one_is_stored_in_the_database() {
         assert!(token.len() >= 24, "{what}: {token}");
         // The start, middle and end of the token, as text and as hex (how PostgreSQL dumps bytea).
         let mid = token.len() / 2 - 6;
-        for piece in [&token[..12], &token[mid..mid + 12], &token[token.len() - 12..]] {
+        for piece in [
+            &token[..12],
+            &token[mid..mid + 12],
+            &token[token.len() - 12..],
+        ] {
             let hex: String = piece.bytes().map(|b| format!("{b:02x}")).collect();
             assert!(
                 !contains(&stored, piece.as_bytes()),

@@ -1402,7 +1402,9 @@ fn name_resolving_to_loopback() -> String {
                 .is_ok_and(|mut addrs| addrs.any(|a| a.ip().is_loopback()))
         })
         .map(|name| (*name).to_owned())
-        .expect("no host name other than localhost resolves to a loopback address here (/etc/hosts)")
+        .expect(
+            "no host name other than localhost resolves to a loopback address here (/etc/hosts)",
+        )
 }
 
 /// With the shipped guard on, a URL whose host name passes the check when saved but resolves
@@ -1432,7 +1434,10 @@ async fn with_the_guard_on_a_name_resolving_to_loopback_is_refused_at_send_time(
     let mut log = Value::Null;
     for _ in 0..100 {
         log = app
-            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), &admin)
+            .get_auth_json(
+                &format!("/api/admin/webhooks/{endpoint}/deliveries"),
+                &admin,
+            )
             .await
             .1;
         if !log["items"].as_array().unwrap().is_empty() {
@@ -1487,7 +1492,10 @@ async fn a_redirect_is_not_followed_at_send_time() {
     let mut log = Value::Null;
     for _ in 0..100 {
         log = app
-            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), &admin)
+            .get_auth_json(
+                &format!("/api/admin/webhooks/{endpoint}/deliveries"),
+                &admin,
+            )
             .await
             .1;
         if !log["items"].as_array().unwrap().is_empty() {
