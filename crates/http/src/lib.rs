@@ -301,7 +301,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The OpenAPI document and the routes it describes, built together so no route escapes it.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(store::products::list_products))
         .routes(routes!(store::products::get_product))
         .routes(routes!(store::categories::list_categories))
@@ -428,7 +428,83 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    document_common_errors(&mut doc);
+    (router, doc)
+}
+
+/// Adds the errors that every operation of a kind can answer, so a client generator (and
+/// schemathesis' status-code check) knows them without each handler listing them: 401/403 where
+/// credentials are taken, 400/413/415 where a JSON body is read, 503 when shedding load.
+fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // Store carts and orders take optional credentials (a customer's session or key).
+        let optional_credentials =
+            path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let json_body = matches!(&operation.request_body, Some(RefOr::T(body))
+                if body.content.contains_key("application/json"));
+            let mut add = |status: &str, description: &str| {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description));
+            };
+            if secured || optional_credentials {
+                add(
+                    "401",
+                    "Credentials sent but not valid, or none where required (`unauthenticated`)",
+                );
+                add(
+                    "403",
+                    "Not allowed: role, API-key scope, or a cookie request without the CSRF token \
+                     (`forbidden`, `insufficient_scope`, `csrf_failed`)",
+                );
+            }
+            if json_body {
+                add(
+                    "400",
+                    "Malformed JSON or invalid fields (`invalid_json`, `validation_failed`)",
+                );
+                add("413", "Body too large (`payload_too_large`)");
+                add(
+                    "415",
+                    "The body is not `application/json` (`unsupported_media_type`)",
+                );
+            }
+            add(
+                "503",
+                "Shedding load, or the database is unreachable; retry after `Retry-After` \
+                 (`overloaded`, `database_unavailable`)",
+            );
+        }
+    }
 }
 
 /// The complete application: routes, docs and middleware.

@@ -140,6 +140,30 @@ async fn openapi_document_describes_every_route_and_error() {
         "{not_found}"
     );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // The errors every operation of a kind can answer are documented on each (client
+    // generators and schemathesis' status_code_conformance rely on it).
+    let mut checked = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let has = |status: &str| {
+                op["responses"][status]["content"]["application/problem+json"].is_object()
+            };
+            let route = format!("{method} {path}");
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                assert!(has("401") && has("403"), "{route}: 401 and 403");
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                assert!(
+                    has("400") && has("413") && has("415"),
+                    "{route}: 400, 413, 415"
+                );
+            }
+            assert!(has("503"), "{route}: 503");
+            checked += 1;
+        }
+    }
+    assert!(checked > 90, "{checked} operations");
 
     let page = app.get("/api/docs/").await;
     assert_eq!(page.status(), 200);
