@@ -596,7 +596,7 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_buyers_race_for_ten_units_and_exactly_ten_win() {
     let app = Arc::new(TestApp::spawn().await);
     app.seed("hot", &[stocked("drop", &[2500], 10)]).await;
@@ -653,7 +653,7 @@ async fn two_hundred_buyers_race_for_ten_units_and_exactly_ten_win() {
     assert!(watcher.await.unwrap() >= 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_quantities_and_repeated_lines_never_oversell() {
     let app = Arc::new(TestApp::spawn().await);
     app.seed("bulk", &[stocked("bolt", &[100], 25)]).await;
@@ -735,7 +735,7 @@ async fn random_quantities_and_repeated_lines_never_oversell() {
     assert_eq!(app.stock_of(&nut).await, 3, "nothing was taken");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders() {
     let app = Arc::new(TestApp::spawn().await);
     let admin = app.admin_token().await;
@@ -803,7 +803,7 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
     assert_eq!(coupons[0]["uses"], 5);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_per_customer_coupon_limit_holds_across_carts() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
@@ -923,7 +923,7 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checkout_is_idempotent_under_fifty_concurrent_retries() {
     let app = Arc::new(TestApp::spawn().await);
     app.seed("idem", &[stocked("cup", &[1200], 100)]).await;
@@ -1055,7 +1055,7 @@ async fn invalid_checkouts_write_nothing() {
     assert_eq!((status, body["status"].as_str()), (200, Some("open")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelling_gives_stock_back_exactly_once() {
     let app = Arc::new(TestApp::spawn().await);
     let admin = app.admin_token().await;

@@ -4,12 +4,15 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{on_postgres, run, souk_bin, souk_command, stderr, stdout, test_database};
+use crate::helpers::{
+    Backend, only_on, run, souk_bin, souk_command, stderr, stdout, test_database,
+};
 
 #[tokio::test]
-async fn serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
-    if on_postgres() {
-        return; // This test is about the zero-configuration SQLite default.
+async fn sqlite_only_serve_with_no_configuration_uses_souk_data_and_stops_on_sigterm() {
+    // This test is about the zero-configuration SQLite default.
+    if !only_on(Backend::Sqlite) {
+        return;
     }
     let cwd = tempfile::tempdir().unwrap();
     let mut child = Command::new(souk_bin())

@@ -423,8 +423,9 @@ async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
 /// two such commits gets the event with the lower id that commits after it opened, and not the
 /// one that had committed before. (SQLite's single writer commits ids in order.)
 #[tokio::test]
-async fn a_fresh_stream_gets_an_event_committed_after_it_opened_even_with_a_lower_id() {
-    if !crate::helpers::on_postgres() {
+async fn postgres_only_a_fresh_stream_gets_an_event_committed_after_it_opened_even_with_a_lower_id()
+{
+    if !crate::helpers::only_on(crate::helpers::Backend::Postgres) {
         return;
     }
     let app = TestApp::spawn().await;

@@ -23,6 +23,33 @@ pub fn on_postgres() -> bool {
     std::env::var("SOUK_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether a test about one backend should run on this pass. Such tests are named
+/// `sqlite_only_…` / `postgres_only_…`, and `scripts/test` filters each out of the other pass;
+/// with `SOUK_TEST_STRICT_BACKEND=1` (set by `scripts/test`) a test on the wrong pass fails
+/// instead of passing without doing anything, so a filter mistake cannot hide a skipped test.
+pub fn only_on(backend: Backend) -> bool {
+    let here = if on_postgres() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    if here == backend {
+        return true;
+    }
+    assert!(
+        std::env::var("SOUK_TEST_STRICT_BACKEND").is_err(),
+        "this test runs on {backend:?} only, and this pass is {here:?}: filter it out of this pass"
+    );
+    eprintln!("SKIPPED: this test runs on {backend:?} only");
+    false
+}
+
 pub async fn test_database() -> TestDatabase {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match std::env::var("SOUK_TEST_DATABASE_URL") {

@@ -122,7 +122,7 @@ async fn huge_bodies_wrong_methods_and_odd_requests_get_problems() {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overload_is_shed_with_retry_after() {
     let app = TestApp::spawn_with(souk_http::HttpConfig {
         max_in_flight: 1,

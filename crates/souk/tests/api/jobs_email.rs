@@ -206,7 +206,7 @@ async fn kill_9_of_souk_serve_with_jobs_in_flight_loses_none() {
     assert_eq!(messages.keys().cloned().collect::<HashSet<_>>(), expected);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_on_one_database_never_run_a_job_twice() {
     let database = test_database().await;
     let db = open_database(&database.url, 8).await.unwrap();

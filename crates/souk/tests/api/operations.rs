@@ -177,9 +177,9 @@ async fn openapi_document_describes_every_route_and_error() {
 /// Another process holding SQLite's write lock past the busy timeout (a long `souk import`, a
 /// `souk worker`) makes writes shed with 503 `overloaded` and `Retry-After`, not a 500.
 #[tokio::test]
-async fn a_write_lock_held_elsewhere_sheds_writes_with_503() {
+async fn sqlite_only_a_write_lock_held_elsewhere_sheds_writes_with_503() {
     use sqlx::Connection;
-    if crate::helpers::on_postgres() {
+    if !crate::helpers::only_on(crate::helpers::Backend::Sqlite) {
         return;
     }
     let app = TestApp::spawn().await;

@@ -538,7 +538,7 @@ print(json.dumps(out))
 /// Each order: `payment_intent.succeeded` delivered three times (two at once) while the
 /// shopper's confirmation races them. One payment, one paid transition, one ledger booking and
 /// one "payment received" email per order; the intent was created once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhooks_and_the_shoppers_confirmation_race_and_pay_each_order_once() {
     let fake = FakeStripe::start().await;
     let app = Arc::new(stripe_app(&fake).await);
@@ -1097,7 +1097,7 @@ async fn refunding_thirty_then_seventy_percent_balances_the_ledger() {
 
 /// Two refunds of one order completing at the same moment both count: the order ends
 /// `refunded` with the whole amount, and its ledger nets to zero.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_refunds_of_one_order_add_up() {
     let app = Arc::new(TestApp::spawn().await);
     app.seed("alpha", &[stocked("ring", &[3333], 50)]).await;

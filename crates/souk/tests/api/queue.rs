@@ -148,7 +148,7 @@ async fn claims_walk_an_index_in_order_at_a_million_jobs() {
 
 /// Two workers share a backlog of 10,000 jobs, claiming and completing in batches: each job is
 /// claimed exactly once and every one ends `done`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_run_each_of_ten_thousand_jobs_exactly_once() {
     let app = TestApp::spawn().await;
     let now = souk_storage::now_ms();

@@ -43,7 +43,7 @@ async fn status_and_json(response: reqwest::Response) -> (u16, Value, Option<u64
 
 /// Defect 1: a burst of parallel wrong passwords gets no more verdicts than the limit, for
 /// login and for change-password's current-password check.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_parallel_wrong_passwords_get_at_most_ten_verdicts() {
     let app = Arc::new(TestApp::spawn_with(config_with(shipped_limits())).await);
     let owner = app.register("target@example.com").await;
@@ -1101,9 +1101,10 @@ async fn bidi_controls_are_refused_in_names_and_addresses() {
 /// Also found: a request whose PostgreSQL connection dies under it answers 503
 /// `database_unavailable` with `Retry-After` (transient), and writes nothing.
 #[tokio::test]
-async fn a_request_whose_database_connection_dies_gets_503_database_unavailable() {
-    if !on_postgres() {
-        return; // SQLite is in the process: there is no connection to lose.
+async fn postgres_only_a_request_whose_database_connection_dies_gets_503_database_unavailable() {
+    // SQLite is in the process: there is no connection to lose.
+    if !crate::helpers::only_on(crate::helpers::Backend::Postgres) {
+        return;
     }
     use sqlx::Connection;
     let app = TestApp::spawn().await;

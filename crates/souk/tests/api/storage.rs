@@ -8,8 +8,8 @@ use souk_storage::Db;
 use crate::helpers::{on_postgres, test_database};
 
 #[tokio::test]
-async fn sqlite_is_opened_for_durability() {
-    if on_postgres() {
+async fn sqlite_only_sqlite_is_opened_for_durability() {
+    if !crate::helpers::only_on(crate::helpers::Backend::Sqlite) {
         return;
     }
     let database = test_database().await;
@@ -237,9 +237,10 @@ async fn postgres_constraints(db: &Db) -> (Indexes, ForeignKeys, Checks) {
 }
 
 #[tokio::test]
-async fn both_backends_have_the_same_schema() {
-    if !on_postgres() {
-        return; // needs both: runs in the PostgreSQL pass of scripts/test
+async fn postgres_only_both_backends_have_the_same_schema() {
+    // Needs both: runs in the PostgreSQL pass of scripts/test.
+    if !crate::helpers::only_on(crate::helpers::Backend::Postgres) {
+        return;
     }
     let pg = test_database().await;
     let pg = open_database(&pg.url, 2).await.unwrap();
