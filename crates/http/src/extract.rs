@@ -59,7 +59,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::invalid_json(format!("could not read the body: {e}"))
             }
         })?;
+        ensure_object(&bytes)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Every request body of the API is a JSON object. serde also fills a struct from an array
+/// (its fields in order), which would let `[null, null]` clear a cart's email and address
+/// unnoticed: refuse any other top-level value first.
+fn ensure_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(ApiError::validation(vec![FieldError {
+            field: "body".into(),
+            message: "expected a JSON object".into(),
+        }])),
     }
 }
 
@@ -122,6 +136,23 @@ mod tests {
     #[test]
     fn valid_body_parses() {
         assert!(parse_json::<Body>(br#"{"name":"a","qty":1}"#).is_ok());
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        assert!(ensure_object(br#" {"name":"a","qty":1}"#).is_ok());
+        for body in [
+            &b"[\"a\", 1]"[..],
+            b"  [null, null]",
+            b"\"a\"",
+            b"7",
+            b"null",
+        ] {
+            let e = ensure_object(body).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "validation_failed"));
+        }
+        // What the check stops: serde alone accepts an array for a struct.
+        assert!(parse_json::<Body>(br#"["a", 1]"#).is_ok());
     }
 
     #[test]

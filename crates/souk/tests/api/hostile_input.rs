@@ -203,3 +203,45 @@ async fn slow_clients_are_cut_off_and_do_not_block_others() {
     let text = String::from_utf8_lossy(&buf);
     assert!(buf.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+/// A body that is JSON but not an object (an array fills a struct's fields in order in serde)
+/// is refused, and changes nothing: `[null, null]` must not clear a cart's email and address.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    use serde_json::json;
+    let app = TestApp::spawn().await;
+    let cart: serde_json::Value = app
+        .client
+        .post(app.url("/api/store/carts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/store/carts/{}", cart["id"].as_str().unwrap());
+    let response = app
+        .client
+        .patch(app.url(&path))
+        .json(&json!({"email": "kept@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for body in ["[null, null]", r#"["thief@example.com"]"#, "\"x\"", "7"] {
+        let response = app
+            .client
+            .patch(app.url(&path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "validation_failed", "{body}");
+        assert_eq!(problem["errors"][0]["field"], "body");
+    }
+    let (_, after) = app.get_json(&path).await;
+    assert_eq!(after["email"], "kept@example.com");
+}
