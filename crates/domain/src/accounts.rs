@@ -268,6 +268,40 @@ mod tests {
     }
 
     #[test]
+    fn password_policy_boundaries() {
+        // Exactly the minimum and the maximum are accepted; one less / one more is not.
+        assert!(check_password_policy("tZ8#qLw2", None).is_ok(), "8 characters");
+        assert!(check_password_policy("tZ8#qLw", None).is_err(), "7 characters");
+        assert!(check_password_policy("éàüöçñßø", None).is_ok(), "8 characters, 16 bytes");
+        let max = format!("{}{}", "ab".repeat(511), "cd");
+        assert_eq!(max.len(), MAX_PASSWORD_BYTES);
+        assert!(check_password_policy(&max, None).is_ok(), "1024 bytes");
+        assert!(check_password_policy(&format!("{max}e"), None).is_err(), "1025 bytes");
+        // The email's local part alone is refused too; another address's is fine.
+        let email = Some("adalovelace@example.com");
+        assert!(check_password_policy("AdaLovelace", email).is_err());
+        assert!(check_password_policy("adalovelace", Some("grace@example.com")).is_ok());
+        // The list's comment lines are not passwords.
+        assert!(!common_passwords().iter().any(|p| p.starts_with('#') || p.is_empty()));
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("  Ada Lovelace "), Ok("Ada Lovelace".to_owned()));
+        assert!(validate_name("   ").is_err());
+        assert_eq!(validate_name(&"n".repeat(200)).map(|n| n.len()), Ok(200));
+        assert!(validate_name(&"n".repeat(201)).is_err());
+        assert!(validate_name("Ada\u{202E}nimda").is_err());
+    }
+
+    #[test]
+    fn an_email_displays_as_its_normalised_address() {
+        let email = Email::parse(" Ada@Example.COM ").unwrap();
+        assert_eq!(email.to_string(), email.as_str());
+        assert_eq!(format!("<{email}>"), format!("<{}>", email.as_str()));
+    }
+
+    #[test]
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let hash = hash_password("correct horse battery");
         assert!(
@@ -299,6 +333,44 @@ mod tests {
         assert_eq!(
             verify_password("correct horse battery", &weak),
             PasswordCheck::CorrectNeedsRehash
+        );
+        // Each parameter alone counts: only the memory below today's, or another variant.
+        for (algorithm, m) in [
+            (Algorithm::Argon2id, 8 * 1024),
+            (Algorithm::Argon2i, ARGON2_M_KIB),
+        ] {
+            let hash = Argon2::new(
+                algorithm,
+                Version::V0x13,
+                Params::new(m, ARGON2_T, ARGON2_P, None).unwrap(),
+            )
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+            assert_eq!(
+                verify_password("correct horse battery", &hash),
+                PasswordCheck::CorrectNeedsRehash,
+                "{hash}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        // An unknown email is checked against it: it must be a current argon2id hash, or the
+        // answer would come faster than for a wrong password (account enumeration).
+        assert!(
+            dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            dummy_hash()
+        );
+        assert_eq!(
+            verify_password("souk-dummy-password-for-timing", dummy_hash()),
+            PasswordCheck::Correct
+        );
+        assert_eq!(
+            verify_password("anything else", dummy_hash()),
+            PasswordCheck::Wrong
         );
     }
 

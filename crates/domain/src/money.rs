@@ -203,7 +203,29 @@ mod tests {
     }
 
     #[test]
+    fn formats_zero_and_negative_amounts() {
+        assert_eq!(format_decimal(0, usd()), "0.00");
+        assert_eq!(format_decimal(-1999, usd()), "-19.99");
+        assert_eq!(format_decimal(5, usd()), "0.05");
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(format_decimal(0, jpy), "0");
+        assert_eq!(format_decimal(-300, jpy), "-300");
+    }
+
+    #[test]
+    fn amounts_with_anything_but_digits_are_refused() {
+        for text in ["12a", "a.50", "1.5x", "1,50", "1.2.3", ".", "", " ", "+5", "1e3"] {
+            assert!(
+                matches!(parse_decimal(text, usd()), Err(MoneyError::InvalidAmount(_))),
+                "{text:?}: {:?}",
+                parse_decimal(text, usd())
+            );
+        }
+    }
+
+    #[test]
     fn currency_codes_are_validated() {
+        assert_eq!(Currency::parse("EUR").unwrap().to_string(), "EUR");
         assert!(Currency::parse("EUR").is_ok());
         for bad in ["eur", "EU", "EURO", "€UR", ""] {
             assert!(Currency::parse(bad).is_err());
