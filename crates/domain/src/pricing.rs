@@ -351,6 +351,44 @@ mod tests {
         );
         assert_eq!(t.total, t.lines.iter().map(|l| l.total).sum::<i64>() + 1200);
         assert_eq!(t.tax, t.lines.iter().map(|l| l.tax).sum::<i64>());
+        // 8 % of each line's net: (3998 − 400) × 8 % = 287.84 → 288, (5000 − 500) × 8 % = 360.
+        assert_eq!(
+            t.lines.iter().map(|l| (l.discount, l.tax)).collect::<Vec<_>>(),
+            [(400, 288), (500, 360)]
+        );
+        assert_eq!((t.tax, t.total), (648, 8998 - 900 + 648 + 1200));
+    }
+
+    #[test]
+    fn boundaries_of_prices_coupons_and_shipping() {
+        // Free goods are goods.
+        let t = price_cart(&[line("a", 0, 2)], None, &BTreeMap::new(), None).unwrap();
+        assert_eq!(t.total, 0);
+        // A coupon's minimum is inclusive.
+        let coupon = Coupon {
+            discount: Discount::Fixed(100),
+            min_subtotal: 1000,
+        };
+        let t = price_cart(&[line("a", 500, 2)], Some(&coupon), &BTreeMap::new(), None).unwrap();
+        assert_eq!((t.discount, t.coupon_rejected), (100, None));
+        // Started kilograms: under one is one, an exact number is that number.
+        let by_weight = ShippingRate::ByWeight {
+            base: 0,
+            per_kg: 100,
+        };
+        assert_eq!(shipping_cost(&by_weight, 0, 500), Ok(100));
+        assert_eq!(shipping_cost(&by_weight, 0, 2000), Ok(200));
+        assert_eq!(shipping_cost(&by_weight, 0, 2001), Ok(300));
+        assert_eq!(shipping_cost(&by_weight, 0, 0), Ok(0));
+        // The bound is inclusive.
+        assert_eq!(
+            shipping_cost(&ShippingRate::Flat(MAX_ORDER_TOTAL), 0, 0),
+            Ok(MAX_ORDER_TOTAL)
+        );
+        assert_eq!(
+            shipping_cost(&ShippingRate::Flat(MAX_ORDER_TOTAL + 1), 0, 0),
+            Err(PricingError::Overflow)
+        );
     }
 
     #[test]
