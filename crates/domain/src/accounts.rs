@@ -270,24 +270,43 @@ mod tests {
     #[test]
     fn password_policy_boundaries() {
         // Exactly the minimum and the maximum are accepted; one less / one more is not.
-        assert!(check_password_policy("tZ8#qLw2", None).is_ok(), "8 characters");
-        assert!(check_password_policy("tZ8#qLw", None).is_err(), "7 characters");
-        assert!(check_password_policy("éàüöçñßø", None).is_ok(), "8 characters, 16 bytes");
+        assert!(
+            check_password_policy("tZ8#qLw2", None).is_ok(),
+            "8 characters"
+        );
+        assert!(
+            check_password_policy("tZ8#qLw", None).is_err(),
+            "7 characters"
+        );
+        assert!(
+            check_password_policy("éàüöçñßø", None).is_ok(),
+            "8 characters, 16 bytes"
+        );
         let max = format!("{}{}", "ab".repeat(511), "cd");
         assert_eq!(max.len(), MAX_PASSWORD_BYTES);
         assert!(check_password_policy(&max, None).is_ok(), "1024 bytes");
-        assert!(check_password_policy(&format!("{max}e"), None).is_err(), "1025 bytes");
+        assert!(
+            check_password_policy(&format!("{max}e"), None).is_err(),
+            "1025 bytes"
+        );
         // The email's local part alone is refused too; another address's is fine.
         let email = Some("adalovelace@example.com");
         assert!(check_password_policy("AdaLovelace", email).is_err());
         assert!(check_password_policy("adalovelace", Some("grace@example.com")).is_ok());
         // The list's comment lines are not passwords.
-        assert!(!common_passwords().iter().any(|p| p.starts_with('#') || p.is_empty()));
+        assert!(
+            !common_passwords()
+                .iter()
+                .any(|p| p.starts_with('#') || p.is_empty())
+        );
     }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(validate_name("  Ada Lovelace "), Ok("Ada Lovelace".to_owned()));
+        assert_eq!(
+            validate_name("  Ada Lovelace "),
+            Ok("Ada Lovelace".to_owned())
+        );
         assert!(validate_name("   ").is_err());
         assert_eq!(validate_name(&"n".repeat(200)).map(|n| n.len()), Ok(200));
         assert!(validate_name(&"n".repeat(201)).is_err());

@@ -214,9 +214,14 @@ mod tests {
 
     #[test]
     fn amounts_with_anything_but_digits_are_refused() {
-        for text in ["12a", "a.50", "1.5x", "1,50", "1.2.3", ".", "", " ", "+5", "1e3"] {
+        for text in [
+            "12a", "a.50", "1.5x", "1,50", "1.2.3", ".", "", " ", "+5", "1e3",
+        ] {
             assert!(
-                matches!(parse_decimal(text, usd()), Err(MoneyError::InvalidAmount(_))),
+                matches!(
+                    parse_decimal(text, usd()),
+                    Err(MoneyError::InvalidAmount(_))
+                ),
                 "{text:?}: {:?}",
                 parse_decimal(text, usd())
             );

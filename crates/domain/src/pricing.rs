@@ -353,7 +353,10 @@ mod tests {
         assert_eq!(t.tax, t.lines.iter().map(|l| l.tax).sum::<i64>());
         // 8 % of each line's net: (3998 − 400) × 8 % = 287.84 → 288, (5000 − 500) × 8 % = 360.
         assert_eq!(
-            t.lines.iter().map(|l| (l.discount, l.tax)).collect::<Vec<_>>(),
+            t.lines
+                .iter()
+                .map(|l| (l.discount, l.tax))
+                .collect::<Vec<_>>(),
             [(400, 288), (500, 360)]
         );
         assert_eq!((t.tax, t.total), (648, 8998 - 900 + 648 + 1200));
