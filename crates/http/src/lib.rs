@@ -270,7 +270,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         title = "Souk API",
         description = "Souk, a multi-vendor marketplace backend. Errors are `application/problem+json` \
                        with a stable `code`; money is `{amount, currency}` in minor units; ids are opaque.",
-        license(name = "MIT OR Apache-2.0")
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
     tags(
         (name = "store", description = "What shoppers see: catalog, categories, vendors"),
@@ -293,6 +293,17 @@ impl utoipa::Modify for SecurityAddon {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // A browser session; changes also need `X-CSRF-Token` (the `souk_csrf` cookie's value).
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "souk_session",
+                    "The session cookie set by login; unsafe methods also need the \
+                     `X-CSRF-Token` header (the value of the `souk_csrf` cookie)",
+                ),
+            )),
         );
     }
 }
@@ -431,7 +442,57 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     document_common_errors(&mut doc);
+    name_operations_and_security(&mut doc);
     (router, doc)
+}
+
+/// The part of the API a path belongs to: the prefix of its operation ids.
+fn area(path: &str) -> &'static str {
+    for area in ["store", "auth", "vendor", "admin", "hooks"] {
+        if path.starts_with(&format!("/api/{area}/")) || path == format!("/api/{area}") {
+            return area;
+        }
+    }
+    "ops"
+}
+
+/// Operation ids that client generators can use as method names: unique, and prefixed with
+/// their area (`store_get_order`, `admin_get_order`); and each operation's security stated:
+/// `[]` where no credentials are taken, the bearer token or the session cookie where they are,
+/// and either or none on the store's carts and orders (guests and customers alike).
+fn name_operations_and_security(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    let bearer = || SecurityRequirement::new("bearer", Vec::<String>::new());
+    let cookie = || SecurityRequirement::new("cookie", Vec::<String>::new());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let area = area(path);
+        let optional_credentials =
+            path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(id) = &operation.operation_id
+                && !id.starts_with(&format!("{area}_"))
+            {
+                operation.operation_id = Some(format!("{area}_{id}"));
+            }
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            operation.security = Some(if secured {
+                vec![bearer(), cookie()]
+            } else if optional_credentials {
+                vec![SecurityRequirement::default(), bearer(), cookie()]
+            } else {
+                Vec::new()
+            });
+        }
+    }
 }
 
 /// Adds the errors that every operation of a kind can answer, so a client generator (and
@@ -507,6 +568,20 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The document as served: its `servers` is the shop's public URL (`SOUK_PUBLIC_URL`), or `/`
+/// (this server, however it is reached) when none is set.
+fn with_server(
+    mut openapi: utoipa::openapi::OpenApi,
+    config: &HttpConfig,
+) -> utoipa::openapi::OpenApi {
+    let url = config
+        .public_url
+        .as_deref()
+        .map_or("/".to_owned(), |u| u.trim_end_matches('/').to_owned());
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(url)]);
+    openapi
+}
+
 /// The complete application: routes, docs and middleware.
 pub fn app(state: AppState) -> Router {
     let (routes, openapi) = api_router();
@@ -520,7 +595,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(middleware::track_metrics));
     Router::new()
         .merge(routes)
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", with_server(openapi, &config)))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         .layer(
             ServiceBuilder::new()

@@ -85,7 +85,7 @@ async fn body_of(state: &AppState, id: Uuid) -> ApiResult<CategoryBody> {
 }
 
 /// Create a category.
-#[utoipa::path(post, path = "/api/admin/categories", tag = "admin", request_body = CategoryInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/admin/categories", operation_id = "admin_create_category", tag = "admin", request_body = CategoryInput, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = CategoryBody),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -161,7 +161,7 @@ pub async fn create(
 }
 
 /// Rename, move or reorder a category.
-#[utoipa::path(put, path = "/api/admin/categories/{id}", tag = "admin", request_body = CategoryUpdate, security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/admin/categories/{id}", operation_id = "admin_update_category", tag = "admin", request_body = CategoryUpdate, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Category id")),
     responses(
         (status = 200, description = "Updated", body = CategoryBody),
@@ -219,7 +219,7 @@ pub async fn update(
 }
 
 /// Delete a category that has no children; its products just lose it.
-#[utoipa::path(delete, path = "/api/admin/categories/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/admin/categories/{id}", operation_id = "admin_delete_category", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Category id")),
     responses(
         (status = 204, description = "Deleted"),

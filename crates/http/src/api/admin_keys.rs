@@ -79,7 +79,7 @@ fn person_only(admin: &Admin) -> ApiResult<()> {
 }
 
 /// Create an API key.
-#[utoipa::path(post, path = "/api/admin/api-keys", tag = "admin", request_body = ApiKeyRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/admin/api-keys", operation_id = "admin_create_api_key", tag = "admin", request_body = ApiKeyRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; the secret is in this response only", body = ApiKeyCreated),
         (status = 400, description = "Invalid scopes or vendor (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -178,7 +178,7 @@ pub async fn create(
 }
 
 /// Live API keys (never their secrets).
-#[utoipa::path(get, path = "/api/admin/api-keys", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/api-keys", operation_id = "admin_list_api_keys", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Keys", body = ApiKeyList),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -192,7 +192,7 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Jso
 }
 
 /// Revoke an API key: it stops working at once.
-#[utoipa::path(delete, path = "/api/admin/api-keys/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/admin/api-keys/{id}", operation_id = "admin_revoke_api_key", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 204, description = "Revoked"),

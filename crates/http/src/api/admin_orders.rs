@@ -48,7 +48,7 @@ pub struct OrderSearch {
 }
 
 /// All orders, newest first; search by customer email or order id.
-#[utoipa::path(get, path = "/api/admin/orders", tag = "admin", params(OrderSearch), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/orders", operation_id = "admin_list_orders", tag = "admin", params(OrderSearch), security(("bearer" = [])),
     responses(
         (status = 200, description = "Orders", body = OrderPage),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
@@ -97,7 +97,7 @@ async fn order(state: &AppState, id: Uuid) -> ApiResult<Json<OrderBody>> {
 }
 
 /// One order, in full.
-#[utoipa::path(get, path = "/api/admin/orders/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/orders/{id}", operation_id = "admin_get_order", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Order id")),
     responses(
         (status = 200, description = "The order", body = OrderBody),

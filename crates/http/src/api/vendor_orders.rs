@@ -90,7 +90,7 @@ pub struct VendorOrderPage {
 }
 
 /// This vendor's orders, newest first.
-#[utoipa::path(get, path = "/api/vendor/orders", tag = "vendor", params(PageParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/vendor/orders", operation_id = "vendor_list_orders", tag = "vendor", params(PageParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "Vendor orders", body = VendorOrderPage),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
@@ -116,7 +116,7 @@ pub async fn list(
 }
 
 /// One of this vendor's orders.
-#[utoipa::path(get, path = "/api/vendor/orders/{id}", tag = "vendor", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/vendor/orders/{id}", operation_id = "vendor_get_order", tag = "vendor", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Vendor order id")),
     responses(
         (status = 200, description = "The vendor order", body = VendorOrderBody),

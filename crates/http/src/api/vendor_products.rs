@@ -376,7 +376,7 @@ async fn load(state: &AppState, staff: &VendorStaff, id: Uuid) -> ApiResult<Prod
 }
 
 /// Your products, newest first (`status`: draft, published, archived).
-#[utoipa::path(get, path = "/api/vendor/products", tag = "vendor", params(PageParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/vendor/products", operation_id = "vendor_list_products", tag = "vendor", params(PageParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "Your products", body = VendorProductPage),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
@@ -400,7 +400,7 @@ pub async fn list(
 }
 
 /// Create a product.
-#[utoipa::path(post, path = "/api/vendor/products", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/vendor/products", operation_id = "vendor_create_product", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = VendorProductBody),
         (status = 400, description = "Invalid product (`validation_failed`, `invalid_json`)", body = Problem, content_type = "application/problem+json"),
@@ -441,7 +441,7 @@ pub async fn create(
 }
 
 /// One of your products.
-#[utoipa::path(get, path = "/api/vendor/products/{id}", tag = "vendor", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/vendor/products/{id}", operation_id = "vendor_get_product", tag = "vendor", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Product id")),
     responses(
         (status = 200, description = "The product", body = VendorProductBody),
@@ -460,7 +460,7 @@ pub async fn get(
 
 /// Replace one of your products (fields, variants — kept by option values — images, categories).
 /// The handle cannot change.
-#[utoipa::path(put, path = "/api/vendor/products/{id}", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/vendor/products/{id}", operation_id = "vendor_replace_product", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Product id")),
     responses(
         (status = 200, description = "Updated", body = VendorProductBody),
@@ -499,7 +499,7 @@ pub async fn replace(
 }
 
 /// Archive one of your products: it leaves the storefront but stays in your catalog.
-#[utoipa::path(post, path = "/api/vendor/products/{id}/archive", tag = "vendor", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/vendor/products/{id}/archive", operation_id = "vendor_archive_product", tag = "vendor", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Product id")),
     responses(
         (status = 200, description = "Archived", body = VendorProductBody),

@@ -677,7 +677,7 @@ macro_rules! webhook_routes {
             use super::*;
 
             /// Register a webhook endpoint; the response holds its signing secret.
-            #[utoipa::path(post, path = $list, tag = $tag, request_body = EndpointRequest, security(("bearer" = [])),
+            #[utoipa::path(post, path = $list, tag = $tag, operation_id = concat!($tag, "_create_webhook"), request_body = EndpointRequest, security(("bearer" = [])),
                 responses(
                     (status = 201, description = "Created", body = EndpointCreated),
                     (status = 400, description = "Invalid URL or event types (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -696,7 +696,7 @@ macro_rules! webhook_routes {
             }
 
             /// The webhook endpoints (never their secrets).
-            #[utoipa::path(get, path = $list, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(get, path = $list, tag = $tag, operation_id = concat!($tag, "_list_webhooks"), security(("bearer" = [])),
                 responses(
                     (status = 200, description = "Endpoints", body = EndpointList),
                     (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -708,7 +708,7 @@ macro_rules! webhook_routes {
             }
 
             /// One webhook endpoint.
-            #[utoipa::path(get, path = $one, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(get, path = $one, tag = $tag, operation_id = concat!($tag, "_get_webhook"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 200, description = "The endpoint", body = EndpointBody),
@@ -725,7 +725,7 @@ macro_rules! webhook_routes {
             }
 
             /// Change an endpoint's URL, events or description; disable or re-enable it.
-            #[utoipa::path(patch, path = $one, tag = $tag, request_body = EndpointPatch, security(("bearer" = [])),
+            #[utoipa::path(patch, path = $one, tag = $tag, operation_id = concat!($tag, "_update_webhook"), request_body = EndpointPatch, security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 200, description = "The changed endpoint", body = EndpointBody),
@@ -745,7 +745,7 @@ macro_rules! webhook_routes {
             }
 
             /// Delete an endpoint with its messages and delivery log.
-            #[utoipa::path(delete, path = $one, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(delete, path = $one, tag = $tag, operation_id = concat!($tag, "_delete_webhook"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 204, description = "Deleted"),
@@ -763,7 +763,7 @@ macro_rules! webhook_routes {
             }
 
             /// The endpoint's signing secret (people only, not API keys).
-            #[utoipa::path(get, path = $secret, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(get, path = $secret, tag = $tag, operation_id = concat!($tag, "_get_webhook_secret"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 200, description = "The secret", body = SecretBody),
@@ -781,7 +781,7 @@ macro_rules! webhook_routes {
             }
 
             /// Replace the signing secret at once; the old one stops verifying.
-            #[utoipa::path(post, path = $rotate, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(post, path = $rotate, tag = $tag, operation_id = concat!($tag, "_rotate_webhook_secret"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 200, description = "The new secret", body = SecretBody),
@@ -799,7 +799,7 @@ macro_rules! webhook_routes {
             }
 
             /// The endpoint's messages (one per event), newest first.
-            #[utoipa::path(get, path = $messages, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(get, path = $messages, tag = $tag, operation_id = concat!($tag, "_list_webhook_messages"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id"), PageParams),
                 responses(
                     (status = 200, description = "Messages", body = MessagePage),
@@ -818,7 +818,7 @@ macro_rules! webhook_routes {
             }
 
             /// The delivery log: every attempt with its status, latency and response, newest first.
-            #[utoipa::path(get, path = $deliveries, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(get, path = $deliveries, tag = $tag, operation_id = concat!($tag, "_list_webhook_deliveries"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id"), DeliveryParams),
                 responses(
                     (status = 200, description = "Attempts", body = AttemptPage),
@@ -837,7 +837,7 @@ macro_rules! webhook_routes {
             }
 
             /// Send a message again (same `webhook-id`), e.g. after fixing the receiver.
-            #[utoipa::path(post, path = $redeliver, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(post, path = $redeliver, tag = $tag, operation_id = concat!($tag, "_redeliver_webhook_message"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id"), ("message_id" = Uuid, Path, description = "Message id")),
                 responses(
                     (status = 202, description = "Queued", body = RedeliveryBody),
@@ -855,7 +855,7 @@ macro_rules! webhook_routes {
             }
 
             /// Send a `webhook.test` event to the endpoint now, whatever its event filter.
-            #[utoipa::path(post, path = $test, tag = $tag, security(("bearer" = [])),
+            #[utoipa::path(post, path = $test, tag = $tag, operation_id = concat!($tag, "_send_webhook_test"), security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 202, description = "Queued", body = RedeliveryBody),
@@ -876,7 +876,7 @@ macro_rules! webhook_routes {
 
             /// Send again every `failed` or `skipped` message created since a time (after an
             /// outage; at most 1000 per call).
-            #[utoipa::path(post, path = $recover, tag = $tag, request_body = RecoverRequest, security(("bearer" = [])),
+            #[utoipa::path(post, path = $recover, tag = $tag, operation_id = concat!($tag, "_recover_webhook_messages"), request_body = RecoverRequest, security(("bearer" = [])),
                 params(("id" = Uuid, Path, description = "Endpoint id")),
                 responses(
                     (status = 202, description = "Queued", body = RecoverBody),

@@ -165,6 +165,44 @@ async fn openapi_document_describes_every_route_and_error() {
     }
     assert!(checked > 90, "{checked} operations");
 
+    // Operation ids name client methods: unique, prefixed with their area; every operation
+    // states its security (`[]` for public ones); `servers` is set.
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().expect("an operationId").to_owned();
+            let area = path.split('/').nth(2).filter(|_| path.starts_with("/api/"));
+            let prefix = area.unwrap_or("ops");
+            assert!(id.starts_with(&format!("{prefix}_")), "{method} {path}: {id}");
+            assert!(op["security"].is_array(), "{method} {path}: no security");
+            if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(ids["store_get_order"], "get /api/store/orders/{id}");
+    assert_eq!(ids["admin_get_order"], "get /api/admin/orders/{id}");
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert_eq!(
+        doc["paths"]["/api/store/products"]["get"]["security"],
+        serde_json::json!([])
+    );
+
+    // The committed snapshot (docs/openapi.json, which the validators of scripts/test check)
+    // is the document the server serves: a change to the API shows in review.
+    let snapshot_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let served = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var("SOUK_UPDATE_OPENAPI_SNAPSHOT").is_ok() {
+        std::fs::write(&snapshot_path, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(&snapshot_path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json differs from the served document: review the change, then run \
+         SOUK_UPDATE_OPENAPI_SNAPSHOT=1 cargo nextest run -E 'test(openapi_document)'"
+    );
+
     let page = app.get("/api/docs/").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

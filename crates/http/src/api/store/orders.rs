@@ -636,7 +636,7 @@ pub(crate) async fn readable_order(
 }
 
 /// An order: to its customer, or to anyone with its access token (`X-Order-Token`).
-#[utoipa::path(get, path = "/api/store/orders/{id}", tag = "store",
+#[utoipa::path(get, path = "/api/store/orders/{id}", operation_id = "store_get_order", tag = "store",
     params(
         ("id" = Uuid, Path, description = "Order id"),
         ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
@@ -690,7 +690,7 @@ pub fn status_names() -> Vec<&'static str> {
 }
 
 /// The logged-in customer's orders, newest first.
-#[utoipa::path(get, path = "/api/store/orders", tag = "store", params(PageParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/store/orders", operation_id = "store_list_orders", tag = "store", params(PageParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "Orders", body = OrderPage),
         (status = 400, description = "Bad parameters", body = Problem, content_type = "application/problem+json"),
