@@ -725,6 +725,9 @@ async fn cookies_are_secure_when_the_shop_is_served_over_https() {
         ..souk_http::HttpConfig::default()
     })
     .await;
+    // The API document names the public URL as its server, for client generators.
+    let (_, doc) = app.get_json("/api/openapi.json").await;
+    assert_eq!(doc["servers"], json!([{"url": "https://shop.example"}]));
     let response = app
         .post_json(
             "/api/auth/register",

@@ -170,10 +170,16 @@ async fn openapi_document_describes_every_route_and_error() {
     let mut ids = std::collections::BTreeMap::new();
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"].as_str().expect("an operationId").to_owned();
+            let id = op["operationId"]
+                .as_str()
+                .expect("an operationId")
+                .to_owned();
             let area = path.split('/').nth(2).filter(|_| path.starts_with("/api/"));
             let prefix = area.unwrap_or("ops");
-            assert!(id.starts_with(&format!("{prefix}_")), "{method} {path}: {id}");
+            assert!(
+                id.starts_with(&format!("{prefix}_")),
+                "{method} {path}: {id}"
+            );
             assert!(op["security"].is_array(), "{method} {path}: no security");
             if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
                 panic!("operationId {id} is used by {other} and {method} {path}");
