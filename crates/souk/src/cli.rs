@@ -19,7 +19,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every subcommand takes; its help lists them after the subcommand's own.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory for the embedded SQLite database and other local data.
     #[arg(
@@ -237,11 +239,16 @@ pub enum AdminWhat {
 
 #[derive(Debug, Clone, Args)]
 pub struct AdminCreateArgs {
+    /// The admin's email address: their login.
     #[arg(long)]
     pub email: String,
     /// Display name (default: the part of the email before '@').
     #[arg(long)]
     pub name: Option<String>,
+    /// Create the database if there is none yet. Without it, a database that does not exist
+    /// (a mistyped --data-dir or SOUK_DATABASE_URL) is refused rather than created empty.
+    #[arg(long)]
+    pub init: bool,
 }
 
 #[derive(Debug, Subcommand)]

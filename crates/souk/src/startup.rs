@@ -99,6 +99,61 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
+/// A database URL for people: the SQLite file, or the PostgreSQL server without its password.
+pub fn describe_database(url: &str) -> String {
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => format!("SQLite {path}"),
+        None => format!("PostgreSQL {}", souk_storage::redact_url(url)),
+    }
+}
+
+/// Whether `url` names a Souk database that exists already (migrated at least once). Creates
+/// nothing: a SQLite file that is not there is not made.
+pub async fn database_exists(url: &str) -> anyhow::Result<bool> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if !Path::new(path).exists() {
+            return Ok(false);
+        }
+    }
+    let db = Db::connect(
+        url,
+        &DbOptions {
+            max_connections: 1,
+            ..DbOptions::default()
+        },
+    )
+    .await
+    .context("cannot open the database (SOUK_DATABASE_URL)")?;
+    let exists = db.has_schema().await?;
+    db.close().await;
+    Ok(exists)
+}
+
+/// Refuses a shop currency other than the one the catalog is priced in: every stored price
+/// would silently change its meaning.
+pub async fn check_catalog_currency(
+    db: &Db,
+    currency: souk_domain::money::Currency,
+    url: &str,
+) -> anyhow::Result<()> {
+    let found = souk_storage::catalog::priced_currencies(db).await?;
+    if let Some(other) = found.iter().find(|c| c.as_str() != currency.code()) {
+        anyhow::bail!(
+            "SOUK_CURRENCY is {currency}, but the catalog in {} is priced in {other}: start with \
+             --currency {other} (SOUK_CURRENCY={other}), or use another database",
+            describe_database(url)
+        );
+    }
+    Ok(())
+}
+
 /// Connects and migrates.
 pub async fn open_database(url: &str, max_connections: u32) -> anyhow::Result<Db> {
     let options = DbOptions {

@@ -9,8 +9,11 @@ pub fn init(format: LogFormat, filter: &str) {
         eprintln!("warning: invalid log filter '{filter}' ({e}); using 'info'");
         EnvFilter::new("info")
     });
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // `try_init`: tests may initialise more than once.
     let _ = match format {

@@ -40,4 +40,23 @@ impl Db {
         }
         Ok(())
     }
+
+    /// Whether the database holds Souk's schema (it was migrated at least once).
+    pub async fn has_schema(&self) -> Result<bool, StorageError> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(read)
+                .await?
+                    > 0
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
 }

@@ -8,7 +8,7 @@ use souk_domain::accounts::{self, Email};
 use souk_storage::accounts as store;
 
 use crate::cli::{AdminCreateArgs, GlobalArgs};
-use crate::startup::{database_url, open_database};
+use crate::startup::{database_exists, database_url, describe_database, open_database};
 
 /// The password: prompted twice without echo on a terminal, else the first line of stdin.
 fn read_password() -> anyhow::Result<String> {
@@ -46,6 +46,13 @@ pub async fn create(global: &GlobalArgs, args: AdminCreateArgs) -> anyhow::Resul
     let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await?;
 
     let url = database_url(global)?;
+    let place = describe_database(&url);
+    if !args.init && !database_exists(&url).await? {
+        bail!(
+            "there is no Souk database at {place}: check --data-dir and SOUK_DATABASE_URL \
+             (the shop's, as `souk serve` uses them), or pass --init to create a new one"
+        );
+    }
     let db = open_database(&url, 2).await?;
     let mut tx = db.begin_write().await?;
     let created = if store::promote_admin(&mut tx, email.as_str(), &hash).await? {
@@ -62,9 +69,9 @@ pub async fn create(global: &GlobalArgs, args: AdminCreateArgs) -> anyhow::Resul
     tx.commit().await?;
     db.close().await;
     if created {
-        println!("created platform admin {email}");
+        println!("created platform admin {email} in {place}");
     } else {
-        println!("{email} is now a platform admin (password replaced)");
+        println!("{email} is now a platform admin (password replaced) in {place}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use crate::cli::GlobalArgs;
-use crate::commands::serve::describe_database;
+use crate::startup::describe_database;
 use crate::startup::{database_url, open_database};
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {

@@ -7,13 +7,14 @@ use souk_http::server::ServerLimits;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
 use crate::startup::{
-    Application, background_worker, database_url, open_database, payment_providers, server_key,
-    shutdown_signal, webhook_policy,
+    Application, background_worker, check_catalog_currency, database_url, describe_database,
+    open_database, payment_providers, server_key, shutdown_signal, webhook_policy,
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let url = database_url(global)?;
     let db = open_database(&url, global.db_max_connections).await?;
+    check_catalog_currency(&db, global.currency, &url).await?;
     if args.demo {
         match seed::seed_demo(&db, global.currency).await? {
             0 => tracing::info!("--demo: the catalog is not empty, nothing seeded"),
@@ -81,15 +82,4 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where the data lives, for people: the SQLite file, or the PostgreSQL URL without password.
-pub fn describe_database(url: &str) -> String {
-    match url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        Some(path) => format!("SQLite {path}"),
-        None => format!("PostgreSQL {}", souk_storage::redact_url(url)),
-    }
 }

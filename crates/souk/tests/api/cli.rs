@@ -137,3 +137,171 @@ async fn unreachable_database_fails_with_a_clear_message() {
     assert!(err.contains("cannot open the database"), "{err}");
     assert!(!err.contains("secret-pw"), "no password in messages: {err}");
 }
+
+/// Runs `cmd` with `password` on stdin; its output.
+fn with_password(cmd: &mut Command, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `souk admin create` against a database that does not exist (a mistyped `--data-dir` or URL)
+/// refuses, and creates nothing, unless `--init`; it says which database it wrote to.
+#[tokio::test]
+async fn admin_create_needs_an_existing_database_or_init() {
+    let database = test_database().await; // SQLite: no file yet; PostgreSQL: an empty database
+    let password = "correct horse battery staple";
+    let out = with_password(
+        souk_command(&database).args(["admin", "create", "--email", "root@souk.test"]),
+        password,
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("there is no Souk database at"), "{err}");
+    assert!(err.contains("--init"), "{err}");
+    if !crate::helpers::on_postgres() {
+        assert!(
+            !database.dir.path().join("souk.db").exists(),
+            "no empty database was created"
+        );
+    }
+    let out = with_password(
+        souk_command(&database).args(["admin", "create", "--email", "root@souk.test", "--init"]),
+        password,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let expected = if crate::helpers::on_postgres() {
+        "created platform admin root@souk.test in PostgreSQL"
+    } else {
+        "created platform admin root@souk.test in SQLite"
+    };
+    assert!(said.contains(expected), "{said}");
+    // Now it exists: no --init needed.
+    let out = with_password(
+        souk_command(&database).args(["admin", "create", "--email", "second@souk.test"]),
+        password,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A shop whose catalog is priced in USD does not start in EUR: every price would silently
+/// change its meaning. The message names both.
+#[tokio::test]
+async fn serve_refuses_a_currency_other_than_the_catalogs() {
+    let database = test_database().await;
+    let csv = database.dir.path().join("one.csv");
+    std::fs::write(
+        &csv,
+        "Handle,Title,Variant SKU,Variant Price\nmug,Mug,MUG-1,12.50\n",
+    )
+    .unwrap();
+    let out = run(souk_command(&database)
+        .args(["import", "products", "--vendor", "acme"])
+        .arg(&csv));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut child = souk_command(&database)
+        .args(["--currency", "EUR", "serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("souk serve started in EUR over a USD catalog");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("SOUK_CURRENCY is EUR") && err.contains("priced in USD"),
+        "{err}"
+    );
+    // In its own currency it starts.
+    let mut child = souk_command(&database)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("souk listening on"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Pretty logs written to a file or a pipe carry no colour codes (they are for terminals).
+#[tokio::test]
+async fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
+    let database = test_database().await;
+    let log = database.dir.path().join("souk.log");
+    let mut child = Command::new(souk_bin())
+        .env_clear()
+        .arg("--database-url")
+        .arg(&database.url)
+        .arg("--data-dir")
+        .arg(database.dir.path().join("data"))
+        .args(["--log-level", "info", "serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO"), "info logs were written: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file: {text:?}"
+    );
+}
+
+/// Each subcommand's help lists its own options first, then the global ones under their own
+/// heading.
+#[test]
+fn each_subcommand_help_shows_its_own_options_first() {
+    for (args, own) in [
+        (&["admin", "create", "--help"][..], "--email"),
+        (&["serve", "--help"][..], "--bind"),
+        (&["import", "products", "--help"][..], "--vendor"),
+        (&["export", "products", "--help"][..], "--vendor"),
+    ] {
+        let out = run(Command::new(souk_bin()).env_clear().args(args));
+        assert!(out.status.success(), "{args:?}");
+        let help = stdout(&out);
+        let own_at = help.find(own).unwrap_or_else(|| panic!("{args:?}: {help}"));
+        let global_at = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{help}"));
+        let data_dir_at = help.find("--data-dir <DATA_DIR>").unwrap();
+        assert!(
+            own_at < global_at && global_at < data_dir_at,
+            "{args:?}: {help}"
+        );
+    }
+}

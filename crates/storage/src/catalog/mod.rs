@@ -24,8 +24,8 @@ pub use categories::{
 pub use export::{ExportCursor, export_page};
 pub use list::{ListQuery, Page, list_products};
 pub use vendor::{
-    category_ids, set_product_status, set_variant_stock, variant_for_sale, variant_stock,
-    vendor_by_id, vendor_product, vendor_products,
+    category_ids, priced_currencies, set_product_status, set_variant_stock, variant_for_sale,
+    variant_stock, vendor_by_id, vendor_product, vendor_products,
 };
 pub use write::{
     ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,

@@ -152,3 +152,12 @@ pub async fn variant_stock(db: &Db, variant_id: Uuid) -> Result<Option<i64>, Sto
             .await?
     }))
 }
+
+/// The currencies the catalog's prices are in (one, normally; none for an empty catalog).
+pub async fn priced_currencies(db: &Db) -> Result<Vec<String>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT DISTINCT currency FROM variants LIMIT 5")
+            .fetch_all(pool)
+            .await?
+    }))
+}
