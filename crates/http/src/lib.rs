@@ -50,6 +50,9 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` is believed when they are the TCP peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins of separate frontends (`https://shop.example`) allowed to call the API from a
+    /// browser (CORS), with bearer tokens. Exact matches only; empty: none.
+    pub cors_origins: Vec<String>,
     /// How long a login lasts.
     pub session_ttl: Duration,
     /// The shop's currency: prices in requests must be in it.
@@ -156,6 +159,7 @@ impl Default for HttpConfig {
             catalog_cache_bytes: 32 * 1024 * 1024,
             public_url: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             currency: souk_domain::money::Currency::USD,
             order_hold: Duration::from_secs(24 * 3600),
@@ -582,6 +586,43 @@ fn with_server(
     openapi
 }
 
+/// CORS for the listed origins only (exact match; an unlisted origin, `null` included, gets no
+/// CORS headers, so a browser keeps its page from reading the answer). Cross-origin calls use a
+/// bearer token: `Access-Control-Allow-Credentials` is never sent, so a browser never attaches
+/// the session cookie for another origin (the cookie and its CSRF defence are for the shop's own
+/// pages). Answers are readable with their `Retry-After`, `Location` and `X-Request-Id`.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-order-token"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, REQUEST_ID.clone()])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
 /// The complete application: routes, docs and middleware.
 pub fn app(state: AppState) -> Router {
     let (routes, openapi) = api_router();
@@ -613,6 +654,7 @@ pub fn app(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .option_layer(cors(&config.cors_origins))
                 .layer(axum::middleware::from_fn(middleware::problem_responses))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))

@@ -222,6 +222,10 @@ pub struct ServeArgs {
     /// (for throttling by client address). Default: none; the TCP peer is the client.
     #[arg(long, env = "SOUK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Comma-separated origins (`https://shop.example`) of separate frontends allowed to call the
+    /// API from a browser (CORS), with bearer tokens. Exact origins only; default: none.
+    #[arg(long, env = "SOUK_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
     /// Hours a login lasts.
     #[arg(long, env = "SOUK_SESSION_TTL_HOURS", default_value_t = 720, value_parser = clap::value_parser!(u64).range(1..=87_600))]
     pub session_ttl_hours: u64,
@@ -306,6 +310,21 @@ fn parse_ip(s: &str) -> Result<std::net::IpAddr, String> {
     s.trim().parse().map_err(|_| {
         format!("'{s}' is not an IP address (set by --trusted-proxies / SOUK_TRUSTED_PROXIES)")
     })
+}
+
+/// An origin exactly: `scheme://host[:port]`, no path, no wildcard.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let wrong = || {
+        format!(
+            "'{s}' is not an origin like https://shop.example (set by --cors-origins / SOUK_CORS_ORIGINS)"
+        )
+    };
+    let url = url::Url::parse(s.trim()).map_err(|_| wrong())?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != s.trim().trim_end_matches('/') {
+        return Err(wrong());
+    }
+    Ok(origin)
 }
 
 fn parse_currency(s: &str) -> Result<Currency, String> {

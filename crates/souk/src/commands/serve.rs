@@ -30,6 +30,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         catalog_cache_bytes: args.catalog_cache_mb * 1024 * 1024,
         public_url: global.public_url.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
+        cors_origins: args.cors_origins.clone(),
         session_ttl: Duration::from_secs(args.session_ttl_hours * 3600),
         currency: global.currency,
         order_hold: Duration::from_secs(global.order_hold_minutes * 60),

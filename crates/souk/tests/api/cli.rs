@@ -109,6 +109,26 @@ fn wrong_settings_fail_at_start_naming_the_setting() {
         .env_clear()
         .args(["--currency", "dollars", "migrate"]));
     assert!(stderr(&out).contains("SOUK_CURRENCY"), "{}", stderr(&out));
+    for origins in [
+        "*",
+        "https://shop.example/app",
+        "shop.example",
+        "ftp://shop.example",
+    ] {
+        // Bounded: accepting the value would start a server that never stops.
+        let out = run(Command::new("timeout")
+            .arg("20")
+            .arg(souk_bin())
+            .env_clear()
+            .env("SOUK_CORS_ORIGINS", format!("https://ok.example,{origins}"))
+            .args(["serve", "--bind", "127.0.0.1:0"]));
+        assert!(!out.status.success(), "{origins}");
+        assert!(
+            stderr(&out).contains("SOUK_CORS_ORIGINS"),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = run(Command::new(souk_bin()).arg("--help"));
     for command in ["serve", "migrate", "import", "export"] {
         assert!(stdout(&out).contains(command), "{}", stdout(&out));

@@ -13,6 +13,7 @@ mod catalog_listing;
 mod catalog_reads;
 mod checkout;
 mod cli;
+mod cors;
 mod crash;
 mod events;
 mod hostile_input;
