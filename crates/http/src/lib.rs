@@ -472,16 +472,7 @@ fn name_operations_and_security(doc: &mut utoipa::openapi::OpenApi) {
         let area = area(path);
         let optional_credentials =
             path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_mut(item) {
             if let Some(id) = &operation.operation_id
                 && !id.starts_with(&format!("{area}_"))
             {
@@ -497,6 +488,21 @@ fn name_operations_and_security(doc: &mut utoipa::openapi::OpenApi) {
             });
         }
     }
+}
+
+/// The operations of a path, whatever their method.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Adds the errors that every operation of a kind can answer, so a client generator (and
@@ -521,16 +527,7 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
         // Store carts and orders take optional credentials (a customer's session or key).
         let optional_credentials =
             path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_mut(item) {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let json_body = matches!(&operation.request_body, Some(RefOr::T(body))
                 if body.content.contains_key("application/json"));

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    Backend, only_on, run, souk_bin, souk_command, stderr, stdout, test_database,
+    Backend, only_on, run, run_with_stdin, souk_bin, souk_command, stderr, stdout, test_database,
 };
 
 #[tokio::test]
@@ -158,31 +158,13 @@ async fn unreachable_database_fails_with_a_clear_message() {
     assert!(!err.contains("secret-pw"), "no password in messages: {err}");
 }
 
-/// Runs `cmd` with `password` on stdin; its output.
-fn with_password(cmd: &mut Command, password: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 /// `souk admin create` against a database that does not exist (a mistyped `--data-dir` or URL)
 /// refuses, and creates nothing, unless `--init`; it says which database it wrote to.
 #[tokio::test]
 async fn admin_create_needs_an_existing_database_or_init() {
     let database = test_database().await; // SQLite: no file yet; PostgreSQL: an empty database
     let password = "correct horse battery staple";
-    let out = with_password(
+    let out = run_with_stdin(
         souk_command(&database).args(["admin", "create", "--email", "root@souk.test"]),
         password,
     );
@@ -196,7 +178,7 @@ async fn admin_create_needs_an_existing_database_or_init() {
             "no empty database was created"
         );
     }
-    let out = with_password(
+    let out = run_with_stdin(
         souk_command(&database).args(["admin", "create", "--email", "root@souk.test", "--init"]),
         password,
     );
@@ -209,7 +191,7 @@ async fn admin_create_needs_an_existing_database_or_init() {
     };
     assert!(said.contains(expected), "{said}");
     // Now it exists: no --init needed.
-    let out = with_password(
+    let out = run_with_stdin(
         souk_command(&database).args(["admin", "create", "--email", "second@souk.test"]),
         password,
     );

@@ -386,6 +386,24 @@ pub fn souk_command(database: &TestDatabase) -> Command {
     cmd
 }
 
+/// Runs `cmd` with `input` and a newline on its standard input (a password, say); its output.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run souk");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{input}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run souk")
 }

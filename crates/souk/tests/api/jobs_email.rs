@@ -306,6 +306,18 @@ async fn souk_worker_runs_queued_jobs_and_stops_on_sigterm() {
     }
 }
 
+/// One email queued and a worker with `mailer` given 700 ms to try it: its id and job.
+async fn one_email_attempted(db: &souk_storage::Db, mailer: Mailer) -> (Uuid, jobs::JobRecord) {
+    let (stop, stopped) = watch::channel(false);
+    let worker =
+        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
+    let id = enqueue_many(db, 1).await[0];
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    (id, jobs::get(db, id).await.unwrap().unwrap())
+}
+
 /// A throwaway certificate authority and a `localhost` server certificate it signed.
 fn make_certificates(dir: &std::path::Path) {
     let script = r#"set -e
@@ -382,14 +394,7 @@ async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate
         "Test Shop",
     )
     .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let worker =
-        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
-    let untrusted = enqueue_many(&db, 1).await[0];
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let _ = stop.send(true);
-    worker.await.unwrap();
-    let job = jobs::get(&db, untrusted).await.unwrap().unwrap();
+    let (untrusted, job) = one_email_attempted(&db, mailer).await;
     assert_ne!(job.status, "done", "{job:?}");
     assert!(job.attempts >= 1 && job.last_error.is_some(), "{job:?}");
     assert!(
@@ -410,14 +415,7 @@ async fn email_goes_over_starttls_and_smtps_and_refuses_an_untrusted_certificate
         "Test Shop",
     )
     .unwrap();
-    let (stop, stopped) = watch::channel(false);
-    let worker =
-        tokio::spawn(Worker::new(db.clone(), Arc::new(mailer), fast_worker_config()).run(stopped));
-    let refused = enqueue_many(&db, 1).await[0];
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let _ = stop.send(true);
-    worker.await.unwrap();
-    let job = jobs::get(&db, refused).await.unwrap().unwrap();
+    let (_, job) = one_email_attempted(&db, mailer).await;
     assert_ne!(job.status, "done", "{job:?}");
     assert!(job.attempts >= 1 && job.last_error.is_some(), "{job:?}");
     assert!(plain.messages().is_empty(), "sent in clear");

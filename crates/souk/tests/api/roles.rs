@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, souk_command};
+use crate::helpers::{TestApp, run_with_stdin, souk_command};
 use crate::smtp::{SmtpServer, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -15,20 +15,10 @@ const PASSWORD: &str = "correct horse battery staple";
 impl TestApp {
     /// A platform admin made with `souk admin create` (password on stdin); returns a token.
     pub async fn admin_token(&self) -> String {
-        let mut child = souk_command(&self.database)
-            .args(["admin", "create", "--email", "root@souk.test"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_with_stdin(
+            souk_command(&self.database).args(["admin", "create", "--email", "root@souk.test"]),
+            PASSWORD,
+        );
         assert!(
             out.status.success(),
             "{}",

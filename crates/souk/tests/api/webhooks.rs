@@ -1407,6 +1407,20 @@ fn name_resolving_to_loopback() -> String {
         )
 }
 
+/// The newest delivery attempt of a platform endpoint, once there is one (within 5 s), or null.
+async fn latest_attempt(app: &TestApp, admin: &str, endpoint: &str) -> Value {
+    for _ in 0..100 {
+        let (_, log) = app
+            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), admin)
+            .await;
+        if !log["items"].as_array().unwrap().is_empty() {
+            return log["items"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Value::Null
+}
+
 /// With the shipped guard on, a URL whose host name passes the check when saved but resolves
 /// to a private address at delivery reaches nothing: the attempt fails with a clear error.
 #[tokio::test]
@@ -1431,22 +1445,8 @@ async fn with_the_guard_on_a_name_resolving_to_loopback_is_refused_at_send_time(
         .await;
     assert_eq!(status, 202, "{queued}");
     // The attempt is made and fails; the receiver on 127.0.0.1 never hears of it.
-    let mut log = Value::Null;
-    for _ in 0..100 {
-        log = app
-            .get_auth_json(
-                &format!("/api/admin/webhooks/{endpoint}/deliveries"),
-                &admin,
-            )
-            .await
-            .1;
-        if !log["items"].as_array().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let attempt = &log["items"][0];
-    assert!(attempt.is_object(), "no delivery attempt was made: {log}");
+    let attempt = &latest_attempt(&app, &admin, &endpoint).await;
+    assert!(attempt.is_object(), "no delivery attempt was made");
     assert!(attempt["status_code"].is_null(), "{attempt}");
     let error = attempt["error"].as_str().unwrap_or_default();
     assert!(!error.is_empty(), "{attempt}");
@@ -1489,22 +1489,9 @@ async fn a_redirect_is_not_followed_at_send_time() {
         )
         .await;
     assert_eq!(status, 202);
-    let mut log = Value::Null;
-    for _ in 0..100 {
-        log = app
-            .get_auth_json(
-                &format!("/api/admin/webhooks/{endpoint}/deliveries"),
-                &admin,
-            )
-            .await
-            .1;
-        if !log["items"].as_array().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(log["items"][0]["status_code"], 307, "{log}");
-    assert_eq!(log["items"][0]["error"], "HTTP 307", "{log}");
+    let attempt = latest_attempt(&app, &admin, &endpoint).await;
+    assert_eq!(attempt["status_code"], 307, "{attempt}");
+    assert_eq!(attempt["error"], "HTTP 307", "{attempt}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(*redirects.lock().unwrap() >= 1);
     assert!(internal.hits().is_empty(), "the redirect was followed");
