@@ -493,9 +493,15 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     let c1 = app.register("c1@example.com").await;
     let c2 = app.register("c2@example.com").await;
     let created = |body: &Value| body["id"].as_str().unwrap().to_owned();
+    // Creates a row as `token`; its id.
+    let create = async |path: &str, token: &str, body: Value| {
+        let (status, row) = app.send(Method::POST, path, token, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {row}");
+        created(&row)
+    };
 
     // A's rows.
-    let (_, pa) = app
+    let (status, pa) = app
         .send(
             Method::POST,
             "/api/vendor/products",
@@ -503,48 +509,25 @@ async fn every_route_with_an_id_refuses_other_tenants() {
             Some(product_input("a-thing", "A-1")),
         )
         .await;
+    assert_eq!(status, 201, "{pa}");
     let pa_id = created(&pa);
     let va_id = pa["variants"][0]["id"].as_str().unwrap().to_owned();
     let rate = |name: &str| json!({"name": name, "kind": "flat", "amount": 500});
-    let (status, rate_a) = app
-        .send(
-            Method::POST,
-            "/api/vendor/shipping-rates",
-            &a,
-            Some(rate("A post")),
-        )
-        .await;
-    assert_eq!(status, 201, "{rate_a}");
-    let rate_a = created(&rate_a);
-    let (_, rate_b) = app
-        .send(
-            Method::POST,
-            "/api/vendor/shipping-rates",
-            &b,
-            Some(rate("B post")),
-        )
-        .await;
-    let rate_b = created(&rate_b);
+    let rate_a = create("/api/vendor/shipping-rates", &a, rate("A post")).await;
+    let rate_b = create("/api/vendor/shipping-rates", &b, rate("B post")).await;
     let hook = |url: &str| json!({"url": url, "events": ["order.created"]});
-    let (status, hook_a) = app
-        .send(
-            Method::POST,
-            "/api/vendor/webhooks",
-            &a,
-            Some(hook("https://hooks.example.com/a")),
-        )
-        .await;
-    assert_eq!(status, 201, "{hook_a}");
-    let hook_a = created(&hook_a);
-    let (_, hook_b) = app
-        .send(
-            Method::POST,
-            "/api/vendor/webhooks",
-            &b,
-            Some(hook("https://hooks.example.com/b")),
-        )
-        .await;
-    let hook_b = created(&hook_b);
+    let hook_a = create(
+        "/api/vendor/webhooks",
+        &a,
+        hook("https://hooks.example.com/a"),
+    )
+    .await;
+    let hook_b = create(
+        "/api/vendor/webhooks",
+        &b,
+        hook("https://hooks.example.com/b"),
+    )
+    .await;
     let (status, test_a) = app
         .send(
             Method::POST,
@@ -596,45 +579,27 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     let session_c1 = sessions["items"][0]["id"].as_str().unwrap().to_owned();
 
     // Admin rows.
-    let (_, key) = app
-        .send(
-            Method::POST,
-            "/api/admin/api-keys",
-            &admin,
-            Some(json!({"name": "k", "scopes": ["admin:read"]})),
-        )
-        .await;
-    let key_id = created(&key);
-    let (_, category) = app
-        .send(
-            Method::POST,
-            "/api/admin/categories",
-            &admin,
-            Some(json!({"name": "Lamps"})),
-        )
-        .await;
-    let category_id = created(&category);
-    let (_, coupon) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "KEEP", "kind": "percent", "value": 500})),
-        )
-        .await;
-    let coupon_id = created(&coupon);
+    let key_id = create(
+        "/api/admin/api-keys",
+        &admin,
+        json!({"name": "k", "scopes": ["admin:read"]}),
+    )
+    .await;
+    let category_id = create("/api/admin/categories", &admin, json!({"name": "Lamps"})).await;
+    let coupon_id = create(
+        "/api/admin/coupons",
+        &admin,
+        json!({"code": "KEEP", "kind": "percent", "value": 500}),
+    )
+    .await;
     let (_, jobs) = app.get_auth_json("/api/admin/jobs", &admin).await;
     let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
-    let (status, platform_hook) = app
-        .send(
-            Method::POST,
-            "/api/admin/webhooks",
-            &admin,
-            Some(hook("https://hooks.example.com/platform")),
-        )
-        .await;
-    assert_eq!(status, 201, "{platform_hook}");
-    let platform_hook = created(&platform_hook);
+    let platform_hook = create(
+        "/api/admin/webhooks",
+        &admin,
+        hook("https://hooks.example.com/platform"),
+    )
+    .await;
 
     // What the victims see before.
     let snapshot = async || {
