@@ -115,6 +115,31 @@ pub fn path_id(raw: &str, what: &str) -> ApiResult<Uuid> {
     Uuid::try_parse(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))
 }
 
+/// A required `Idempotency-Key` header, checked before the body is read: a client that forgot
+/// it learns that first, not after fixing its body (400 `idempotency_key_required`).
+pub struct RequiredIdempotencyKey(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequiredIdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        idempotency_key(&parts.headers)?
+            .map(RequiredIdempotencyKey)
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "idempotency_key_required",
+                    "Idempotency key required",
+                    "send an Idempotency-Key header (a UUID is a good choice) so the request can \
+                     be retried safely",
+                )
+            })
+    }
+}
+
 /// The `Idempotency-Key` header: `None` when absent, 400 `invalid_idempotency_key` unless it is
 /// 1–255 printable ASCII characters (Stripe's rule).
 pub fn idempotency_key(headers: &axum::http::HeaderMap) -> ApiResult<Option<String>> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{audit, idempotency_key, path_id};
+use crate::api::common::{RequiredIdempotencyKey, audit, path_id};
 use crate::api::schema::MoneyBody;
 use crate::api::store::orders::readable_order;
 use crate::auth::{Admin, MaybePrincipal};
@@ -271,19 +271,11 @@ pub async fn create_refund(
     State(state): State<AppState>,
     Admin(admin): Admin,
     client: ClientInfo,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    RequiredIdempotencyKey(key): RequiredIdempotencyKey,
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<RefundBody>)> {
     let order_id = path_id(&id, "order")?;
-    let Some(key) = idempotency_key(&headers)? else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "Idempotency key required",
-            "send an Idempotency-Key header so the refund can be retried safely",
-        ));
-    };
     let reason = body.reason.trim().to_owned();
     let mut errors = Vec::new();
     if body.amount <= 0 {

@@ -942,6 +942,16 @@ async fn checkout_is_idempotent_under_fifty_concurrent_retries() {
     assert_eq!(response.status(), 400);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "idempotency_key_required");
+    // The missing key is reported before anything wrong with the body.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
+        .json(&json!({"email": "not an address", "payment_method": "barter"}))
+        .send()
+        .await
+        .unwrap();
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_required", "{problem}");
 
     let barrier = Arc::new(Barrier::new(50));
     let mut tasks = Vec::new();

@@ -1014,6 +1014,18 @@ async fn refunding_thirty_then_seventy_percent_balances_the_ledger() {
             let status = r.status().as_u16();
             (status, r.json::<Value>().await.unwrap())
         };
+        // Without a key, even with a wrong body, the missing key is what is reported.
+        let response = app
+            .client
+            .post(app.url(&format!("/api/admin/orders/{id}/refunds")))
+            .bearer_auth(&admin)
+            .json(&json!({"amount": "lots"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "idempotency_key_required", "{problem}");
         let thirty = total * 3 / 10;
         let (status, first) = refund("r1", thirty).await;
         assert_eq!(status, 201, "{first}");

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::api::common::{PageParams, idempotency_key, next_cursor, path_id};
+use crate::api::common::{PageParams, RequiredIdempotencyKey, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyBody};
 use crate::api::store::carts::{load_cart, validate_address};
 use crate::auth::{MaybePrincipal, Principal};
@@ -341,17 +341,9 @@ pub async fn checkout(
     caller: MaybePrincipal,
     client: crate::api::auth::ClientInfo,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    RequiredIdempotencyKey(key): RequiredIdempotencyKey,
     ApiJson(body): ApiJson<CheckoutBody>,
 ) -> ApiResult<Response> {
-    let Some(key) = idempotency_key(&headers)? else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "Idempotency key required",
-            "send an Idempotency-Key header (a UUID is a good choice) so the checkout can be retried safely",
-        ));
-    };
     // Access first: a stored response carries the order's token, address and payment secret,
     // so only who may act on the cart gets it replayed (anyone else: 404, like the cart).
     let cart_id = load_cart(&state, &caller, &id).await?.id;
