@@ -64,6 +64,8 @@ pub struct ApiKeyCreated {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyList {
     pub items: Vec<ApiKeyBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 fn person_only(admin: &Admin) -> ApiResult<()> {
@@ -187,6 +189,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<ApiKeyList>> {
     let keys = api_keys::list(&state.db).await?;
     Ok(Json(ApiKeyList {
+        next_cursor: None,
         items: keys.iter().map(Into::into).collect(),
     }))
 }

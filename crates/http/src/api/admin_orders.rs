@@ -491,16 +491,26 @@ pub async fn create_coupon(
 /// All coupons, newest first.
 #[utoipa::path(get, path = "/api/admin/coupons", tag = "admin", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Coupons", body = [CouponBody]),
+        (status = 200, description = "Coupons", body = CouponList),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_coupons(
     State(state): State<AppState>,
     _admin: Admin,
-) -> ApiResult<Json<Vec<CouponBody>>> {
+) -> ApiResult<Json<CouponList>> {
     let rows = coupons::list(&state.db).await?;
     let cur = state.config.currency.code();
-    Ok(Json(rows.iter().map(|c| coupon_body(c, cur)).collect()))
+    Ok(Json(CouponList {
+        items: rows.iter().map(|c| coupon_body(c, cur)).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponList {
+    pub items: Vec<CouponBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -565,15 +575,15 @@ pub struct TaxRateBody {
 /// Tax rates by destination.
 #[utoipa::path(get, path = "/api/admin/tax-rates", tag = "admin", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Rates", body = [TaxRateBody]),
+        (status = 200, description = "Rates", body = TaxRateList),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_tax_rates(
     State(state): State<AppState>,
     _admin: Admin,
-) -> ApiResult<Json<Vec<TaxRateBody>>> {
-    Ok(Json(
-        rates::tax_rates(&state.db)
+) -> ApiResult<Json<TaxRateList>> {
+    Ok(Json(TaxRateList {
+        items: rates::tax_rates(&state.db)
             .await?
             .into_iter()
             .map(|r| TaxRateBody {
@@ -583,7 +593,15 @@ pub async fn list_tax_rates(
                 inclusive: r.inclusive,
             })
             .collect(),
-    ))
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaxRateList {
+    pub items: Vec<TaxRateBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 /// Set the tax rate of a country or region (replacing the one there was).
@@ -742,12 +760,20 @@ pub struct ReportParams {
     pub format: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutReport {
+    /// One line per vendor.
+    pub items: Vec<PayoutReportLine>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
+}
+
 /// What each vendor earned, what the platform earned, what was paid out and what is owed.
 /// `?format=csv` gives the same as a CSV file (amounts in minor units).
 #[utoipa::path(get, path = "/api/admin/payouts/report", tag = "admin", params(ReportParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "One line per vendor (JSON, or CSV with `format=csv`)",
-            content(([PayoutReportLine] = "application/json"), (String = "text/csv"))),
+            content((PayoutReport = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -759,14 +785,16 @@ pub async fn payout_report(
     let rows = ledger::report(&state.db).await?;
     let cur = state.config.currency.code();
     match params.format.as_deref() {
-        None | Some("json") => Ok(Json(
-            rows.iter()
+        None | Some("json") => Ok(Json(PayoutReport {
+            items: rows
+                .iter()
                 .map(|b| PayoutReportLine {
                     vendor_name: b.vendor_name.clone(),
                     balance: balance_body(b, cur),
                 })
-                .collect::<Vec<_>>(),
-        )
+                .collect(),
+            next_cursor: None,
+        })
         .into_response()),
         Some("csv") => {
             let mut w = csv::Writer::from_writer(Vec::new());

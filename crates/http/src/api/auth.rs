@@ -193,6 +193,8 @@ pub struct SessionBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
     pub items: Vec<SessionBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 fn field(field: &str, message: &str) -> FieldError {
@@ -685,6 +687,7 @@ pub async fn list_sessions(
 ) -> ApiResult<Json<SessionList>> {
     let sessions = store::list_sessions(&state.db, principal.user_id).await?;
     Ok(Json(SessionList {
+        next_cursor: None,
         items: sessions
             .into_iter()
             .map(|s| SessionBody {

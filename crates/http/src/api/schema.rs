@@ -189,6 +189,8 @@ impl From<CategoryNode> for CategoryNodeBody {
 pub struct CategoryTree {
     /// Root categories, each with its descendants.
     pub items: Vec<CategoryNodeBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

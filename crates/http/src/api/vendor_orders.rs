@@ -328,16 +328,26 @@ pub struct ShippingRateRequest {
 /// This vendor's shipping options.
 #[utoipa::path(get, path = "/api/vendor/shipping-rates", tag = "vendor", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Options", body = [ShippingRateBody]),
+        (status = 200, description = "Options", body = ShippingRateList),
         (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_rates(
     State(state): State<AppState>,
     staff: VendorStaff,
-) -> ApiResult<Json<Vec<ShippingRateBody>>> {
+) -> ApiResult<Json<ShippingRateList>> {
     let rows = rates::shipping_rates(&state.db, staff.vendor_id).await?;
     let cur = state.config.currency.code();
-    Ok(Json(rows.iter().map(|r| rate_body(r, cur)).collect()))
+    Ok(Json(ShippingRateList {
+        items: rows.iter().map(|r| rate_body(r, cur)).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShippingRateList {
+    pub items: Vec<ShippingRateBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 /// Add a shipping option. Without any, the vendor ships for free.

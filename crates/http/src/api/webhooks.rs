@@ -92,6 +92,8 @@ pub struct EndpointCreated {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointList {
     pub items: Vec<EndpointBody>,
+    /// Always null: the whole list is in this page (every list has this one shape).
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -289,6 +291,7 @@ async fn create(
 async fn list(state: &AppState, owner: Owner) -> ApiResult<Json<EndpointList>> {
     let endpoints = store::list(&state.db, owner).await?;
     Ok(Json(EndpointList {
+        next_cursor: None,
         items: endpoints.iter().map(Into::into).collect(),
     }))
 }

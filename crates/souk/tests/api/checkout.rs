@@ -550,7 +550,7 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     // (The report below shows 1000 paid out, not 3000.)
     let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
     assert_eq!(status, 200, "{report}");
-    let a_line = report
+    let a_line = report["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -800,7 +800,7 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
         "refused checkouts took no stock"
     );
     let (_, coupons) = app.get_auth_json("/api/admin/coupons", &admin).await;
-    assert_eq!(coupons[0]["uses"], 5);
+    assert_eq!(coupons["items"][0]["uses"], 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -194,6 +194,33 @@ async fn openapi_document_describes_every_route_and_error() {
         serde_json::json!([])
     );
 
+    // Every list has one shape: `{items, next_cursor}`; no response is a bare array.
+    let schemas = &doc["components"]["schemas"];
+    fn resolve<'a>(
+        schemas: &'a serde_json::Value,
+        mut schema: &'a serde_json::Value,
+    ) -> &'a serde_json::Value {
+        while let Some(name) = schema["$ref"].as_str() {
+            schema = &schemas[name.rsplit('/').next().unwrap()];
+        }
+        schema
+    }
+    for (path, item) in paths {
+        let Some(body) =
+            item["get"]["responses"]["200"]["content"]["application/json"].get("schema")
+        else {
+            continue;
+        };
+        let body = resolve(schemas, body);
+        assert_ne!(body["type"], "array", "GET {path} answers a bare array");
+        if body["properties"].get("items").is_some() {
+            assert!(
+                body["properties"].get("next_cursor").is_some(),
+                "GET {path}: a list without next_cursor"
+            );
+        }
+    }
+
     // The committed snapshot (docs/openapi.json, which the validators of scripts/test check)
     // is the document the server serves: a change to the API shows in review.
     let snapshot_path =

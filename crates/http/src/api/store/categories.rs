@@ -22,6 +22,7 @@ use crate::error::{ApiResult, Problem};
 pub async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<CategoryTree>> {
     let all = catalog::all_categories(&state.db).await?;
     Ok(Json(CategoryTree {
+        next_cursor: None,
         items: category_tree(all).into_iter().map(Into::into).collect(),
     }))
 }
