@@ -1,11 +1,11 @@
 //! The `souk` binary itself: zero-configuration start, settings errors, migrate, shutdown.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    Backend, only_on, run, run_with_stdin, souk_bin, souk_command, stderr, stdout, test_database,
+    Backend, listening, only_on, run, run_with_stdin, souk_bin, souk_command, stderr, stdout,
+    test_database,
 };
 
 #[tokio::test]
@@ -23,10 +23,7 @@ async fn sqlite_only_serve_with_no_configuration_uses_souk_data_and_stops_on_sig
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (line, base) = listening(&mut child);
     assert!(
         line.starts_with("souk listening on http://127.0.0.1:"),
         "{line}"
@@ -36,14 +33,7 @@ async fn sqlite_only_serve_with_no_configuration_uses_souk_data_and_stops_on_sig
         "says where the data lives: {line}"
     );
     assert!(cwd.path().join("souk-data/souk.db").exists());
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let addr = base.trim_start_matches("http://").to_owned();
 
     // reqwest is built with rustls and no provider of its own (see souk_payments).
     souk_payments::install_tls_provider();
@@ -244,10 +234,7 @@ async fn serve_refuses_a_currency_other_than_the_catalogs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (line, _) = listening(&mut child);
     assert!(line.starts_with("souk listening on"), "{line}");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -269,10 +256,7 @@ async fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    listening(&mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();

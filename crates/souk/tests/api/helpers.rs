@@ -404,6 +404,23 @@ pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Waits for the first line `souk serve` prints (`souk listening on http://ADDR (data: …)`);
+/// returns it and the base URL in it (`http://ADDR`).
+pub fn listening(child: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
+        .to_owned();
+    (line, format!("http://{addr}"))
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run souk")
 }

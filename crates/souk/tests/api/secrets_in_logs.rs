@@ -1,12 +1,11 @@
 //! No password, token or cookie value reaches the logs, even at the most verbose level.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{souk_bin, test_database};
+use crate::helpers::{listening, souk_bin, test_database};
 
 #[tokio::test]
 async fn canary_secrets_never_appear_in_trace_logs() {
@@ -25,19 +24,7 @@ async fn canary_secrets_never_appear_in_trace_logs() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = format!(
-        "http://{}",
-        line.split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-    );
+    let (_, base) = listening(&mut child);
     souk_payments::install_tls_provider();
     let client = reqwest::Client::new();
 
