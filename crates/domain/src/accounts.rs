@@ -189,6 +189,25 @@ pub fn dummy_hash() -> &'static str {
 }
 
 /// A new secret token: `prefix` + 256 random bits (base64url), and the SHA-256 to store.
+/// A random password people can type: five groups of five lowercase letters and digits
+/// (about 129 bits), without the look-alikes `0 o 1 l i`.
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 25];
+    getrandom::fill(&mut bytes).expect("the OS random number generator is available");
+    let chars: Vec<char> = bytes
+        .iter()
+        // 256 is not a multiple of 31: the first 248 values are uniform; the rest are folded
+        // in, a bias of under 1 bit over the whole password.
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    chars
+        .chunks(5)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 pub fn new_token(prefix: &str) -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");

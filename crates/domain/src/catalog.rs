@@ -99,6 +99,8 @@ macro_rules! string_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
             pub fn as_str(&self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
@@ -444,15 +446,26 @@ pub enum ProductSort {
 }
 
 impl ProductSort {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "newest" => Some(Self::Newest),
-            "price_asc" => Some(Self::PriceAsc),
-            "price_desc" => Some(Self::PriceDesc),
-            "title" => Some(Self::Title),
-            "relevance" => Some(Self::Relevance),
-            _ => None,
+    pub const ALL: [ProductSort; 5] = [
+        Self::Newest,
+        Self::PriceAsc,
+        Self::PriceDesc,
+        Self::Title,
+        Self::Relevance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::PriceAsc => "price_asc",
+            Self::PriceDesc => "price_desc",
+            Self::Title => "title",
+            Self::Relevance => "relevance",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 

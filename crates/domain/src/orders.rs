@@ -119,14 +119,14 @@ impl VendorOrderStatus {
         }
     }
 
+    pub const ALL: [VendorOrderStatus; 3] = [
+        VendorOrderStatus::Unfulfilled,
+        VendorOrderStatus::Fulfilled,
+        VendorOrderStatus::Cancelled,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            VendorOrderStatus::Unfulfilled,
-            VendorOrderStatus::Fulfilled,
-            VendorOrderStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 

@@ -38,16 +38,16 @@ impl PaymentState {
         }
     }
 
+    pub const ALL: [PaymentState; 5] = [
+        PaymentState::Pending,
+        PaymentState::Failed,
+        PaymentState::Processing,
+        PaymentState::Succeeded,
+        PaymentState::Canceled,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            PaymentState::Pending,
-            PaymentState::Failed,
-            PaymentState::Processing,
-            PaymentState::Succeeded,
-            PaymentState::Canceled,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     /// Final states (the money moved, or the payment was called off) never change.

@@ -447,6 +447,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut doc = doc;
     document_common_errors(&mut doc);
     name_operations_and_security(&mut doc);
+    type_filters_and_streams(&mut doc);
     (router, doc)
 }
 
@@ -486,6 +487,77 @@ fn name_operations_and_security(doc: &mut utoipa::openapi::OpenApi) {
             } else {
                 Vec::new()
             });
+        }
+    }
+}
+
+/// What the handler attributes cannot say: the vocabulary of each list's shared `status`
+/// filter, every closed set as a named schema, and the events of the live streams
+/// (`StreamEvent`, pointed to from each `text/event-stream` response).
+fn type_filters_and_streams(doc: &mut utoipa::openapi::OpenApi) {
+    use api::events::documented::StreamEvent;
+    use api::vocabulary::*;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Components, RefOr, extensions::ExtensionsBuilder};
+    fn add<T: utoipa::ToSchema>(components: &mut Components) {
+        let mut all = vec![(T::name().into_owned(), T::schema())];
+        T::schemas(&mut all);
+        for (name, schema) in all {
+            components.schemas.entry(name).or_insert(schema);
+        }
+    }
+    let components = doc.components.get_or_insert_with(Components::new);
+    add::<OrderStatus>(components);
+    add::<VendorOrderStatus>(components);
+    add::<VendorStatus>(components);
+    add::<ProductStatus>(components);
+    add::<JobStatus>(components);
+    add::<MessageStatus>(components);
+    add::<ProductSort>(components);
+    add::<StreamEvent>(components);
+    let stream = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Server-Sent Events: each event is a `StreamEvent` (`id:`, `event:`, one line of JSON \
+             `data:`); `: heartbeat` comments every 15 s.",
+        ))
+        .extensions(Some(
+            ExtensionsBuilder::new()
+                .add(
+                    "x-stream-event",
+                    serde_json::json!({"$ref": "#/components/schemas/StreamEvent"}),
+                )
+                .build(),
+        ))
+        .build();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let filter = api::vocabulary::status_filter(path);
+        for operation in operations_mut(item) {
+            // Lists that share the page parameters but have no status to filter by (the audit
+            // log, deliveries) do not offer the filter.
+            if filter.is_none()
+                && let Some(parameters) = &mut operation.parameters
+            {
+                parameters.retain(|p| !matches!(p, RefOr::T(p) if p.name == "status"));
+            }
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if parameter.name == "status"
+                    && parameter.parameter_in == utoipa::openapi::path::ParameterIn::Query
+                    && let Some(filter) = &filter
+                {
+                    parameter.schema = Some(filter.clone());
+                }
+            }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response
+                    && let Some(RefOr::T(content)) = response.content.get_mut("text/event-stream")
+                {
+                    content.schema = Some(RefOr::T(stream.clone().into()));
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
     /// `ok` (process up) or `ready` (database reachable).
+    #[schema(value_type = crate::api::vocabulary::HealthStatus)]
     pub status: &'static str,
     /// Said when this process's job worker sees due jobs waiting longer than 30 s (emails and
     /// webhooks are late; the shop still serves: not a failure).

@@ -32,15 +32,15 @@ impl JobStatus {
         }
     }
 
+    pub const ALL: [JobStatus; 4] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Dead,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            JobStatus::Pending,
-            JobStatus::Running,
-            JobStatus::Done,
-            JobStatus::Dead,
-        ]
-        .into_iter()
-        .find(|j| j.as_str() == s)
+        Self::ALL.into_iter().find(|j| j.as_str() == s)
     }
 }
 

@@ -24,8 +24,10 @@ pub struct VendorAdminBody {
     pub handle: String,
     pub name: String,
     /// `pending`, `active` or `suspended`.
+    #[schema(value_type = crate::api::vocabulary::VendorStatus)]
     pub status: String,
     pub owner_email: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: Option<String>,
 }
 
@@ -65,7 +67,7 @@ pub async fn list_vendors(
     _admin: Admin,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<VendorAdminPage>> {
-    let (limit, cursor, status) = params.parse(&["pending", "active", "suspended"])?;
+    let (limit, cursor, status) = params.parse(&crate::api::vocabulary::VendorStatus::values())?;
     let rows = vendors::list(&state.db, status.as_deref(), cursor, limit).await?;
     let next = next_cursor(rows.iter().map(|r| r.id), rows.len(), limit);
     Ok(Json(VendorAdminPage {
@@ -154,13 +156,17 @@ pub struct JobBody {
     pub id: Uuid,
     pub kind: String,
     /// `pending`, `running`, `done` or `dead`.
+    #[schema(value_type = crate::api::vocabulary::JobStatus)]
     pub status: String,
     pub attempts: i64,
     pub max_attempts: i64,
     /// When it runs next (pending) or ran last.
+    #[schema(format = DateTime)]
     pub run_at: String,
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
@@ -202,7 +208,7 @@ pub async fn list_jobs(
     _admin: Admin,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<JobPage>> {
-    let (limit, cursor, status) = params.parse(&["pending", "running", "done", "dead"])?;
+    let (limit, cursor, status) = params.parse(&crate::api::vocabulary::JobStatus::values())?;
     let rows = jobs::list(
         &state.db,
         status.as_deref().and_then(JobStatus::parse),
@@ -268,6 +274,7 @@ pub async fn retry_job(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditBody {
     pub id: Uuid,
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor_user_id: Option<Uuid>,
     pub actor_email: String,

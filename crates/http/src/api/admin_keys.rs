@@ -25,6 +25,7 @@ pub struct ApiKeyRequest {
     /// `catalog:read`, `catalog:write` (a vendor's products and stock), `orders:read`,
     /// `orders:write` (a vendor's orders, fulfilment, balance, shipping rates) — these with
     /// `vendor_id` — or `admin:read` (without).
+    #[schema(value_type = Vec<crate::api::vocabulary::ApiKeyScope>)]
     pub scopes: Vec<String>,
     /// The vendor a catalog key acts for.
     pub vendor_id: Option<Uuid>,
@@ -34,9 +35,12 @@ pub struct ApiKeyRequest {
 pub struct ApiKeyBody {
     pub id: Uuid,
     pub name: String,
+    #[schema(value_type = Vec<crate::api::vocabulary::ApiKeyScope>)]
     pub scopes: Vec<String>,
     pub vendor_id: Option<Uuid>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
 }
 

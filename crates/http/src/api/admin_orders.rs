@@ -327,15 +327,19 @@ pub struct CouponBody {
     pub id: Uuid,
     pub code: String,
     /// `percent` (value in basis points: 1000 = 10 %) or `fixed` (value in minor units).
+    #[schema(value_type = crate::api::vocabulary::CouponKind)]
     pub kind: String,
     pub value: i64,
     pub min_subtotal: MoneyBody,
+    #[schema(format = DateTime)]
     pub starts_at: Option<String>,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     pub max_uses: Option<i64>,
     pub per_customer_limit: Option<i64>,
     pub uses: i64,
     pub active: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -362,14 +366,17 @@ pub struct CouponRequest {
     /// Letters, digits, `-`, `_`; case-insensitive.
     pub code: String,
     /// `percent` or `fixed`.
+    #[schema(value_type = crate::api::vocabulary::CouponKind)]
     pub kind: String,
     /// Basis points (1–10000) for `percent`, minor units for `fixed`.
     pub value: i64,
     #[serde(default)]
     pub min_subtotal: i64,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub starts_at: Option<String>,
     /// RFC 3339; the coupon stops working at this instant.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Total uses over all customers.
     pub max_uses: Option<i64>,
@@ -855,6 +862,7 @@ pub struct PayoutBody {
     pub vendor_id: Uuid,
     pub amount: MoneyBody,
     pub reference: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// The vendor's balance after the payout.
     pub balance: BalanceBody,

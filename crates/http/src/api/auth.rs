@@ -83,8 +83,10 @@ impl FromRequestParts<AppState> for ClientInfo {
 pub struct VendorMembershipBody {
     pub vendor_id: Uuid,
     /// `owner` or `staff`.
+    #[schema(value_type = crate::api::vocabulary::VendorRole)]
     pub role: String,
     /// The vendor's status: `pending`, `active` or `suspended`.
+    #[schema(value_type = crate::api::vocabulary::VendorStatus)]
     pub vendor_status: String,
 }
 
@@ -175,14 +177,18 @@ pub struct ChangePasswordRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     /// Always `accepted`.
+    #[schema(value_type = crate::api::vocabulary::AcceptedStatus)]
     pub status: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionBody {
     pub id: Uuid,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub user_agent: String,
     pub ip: String,

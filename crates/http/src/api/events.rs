@@ -639,7 +639,7 @@ async fn open_stream(
         OrderStreamParams,
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `id`, `event` (the kind) and `data` (JSON) per event; `: heartbeat` comments every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A live stream of `StreamEvent`s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
@@ -678,7 +678,7 @@ pub async fn order_events(
         StreamParams,
     ),
     responses(
-        (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A live stream of `StreamEvent`s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a member of an approved vendor (`forbidden`, `vendor_not_approved`)", body = Problem, content_type = "application/problem+json"),
@@ -706,7 +706,7 @@ pub async fn vendor_events(
         StreamParams,
     ),
     responses(
-        (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A live stream of `StreamEvent`s", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`too_many_streams`", body = Problem, content_type = "application/problem+json"),
@@ -727,4 +727,151 @@ pub async fn admin_events(
         resume,
     )
     .await
+}
+
+/// The shapes of a live stream's events, for the OpenAPI document (`StreamEvent` and the
+/// `data` schemas; the streams' responses point to them). The data is the event log's row as
+/// it was committed; the stream tests check every event they receive against these schemas.
+pub mod documented {
+    #![allow(dead_code)] // Described, never built: the rows are written as JSON by their emitters.
+
+    use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
+    use uuid::Uuid;
+
+    use crate::api::vocabulary;
+
+    /// One Server-Sent Event: `id:` (resume with `Last-Event-ID`), `event:` (its type) and
+    /// `data:` (one line of JSON). Comments (`: heartbeat`) come every 15 s.
+    #[derive(ToSchema)]
+    pub struct StreamEvent {
+        /// Increasing; send the last one seen as `Last-Event-ID` to resume.
+        #[schema(value_type = String, pattern = "^[0-9]+$")]
+        id: String,
+        #[schema(value_type = vocabulary::StreamEventType)]
+        event: String,
+        data: StreamEventData,
+    }
+
+    /// The `data:` of an event: which shape goes with the `event:` type is said on each (any
+    /// of them, as one JSON object could fit more than one).
+    pub struct StreamEventData;
+
+    /// Each `data` shape with its name, for the document's components.
+    fn shapes() -> Vec<(String, RefOr<Schema>)> {
+        fn shape<T: ToSchema>() -> (String, RefOr<Schema>) {
+            (T::name().into_owned(), T::schema())
+        }
+        vec![
+            shape::<OrderEventData>(),
+            shape::<VendorOrderEventData>(),
+            shape::<PaymentFailedData>(),
+            shape::<ProductUpdatedData>(),
+            shape::<StockLowData>(),
+            shape::<VendorAppliedData>(),
+            shape::<JobFailedData>(),
+        ]
+    }
+
+    impl PartialSchema for StreamEventData {
+        fn schema() -> RefOr<Schema> {
+            let mut any = AnyOfBuilder::new().description(Some(
+                "The event's data (see each shape for the types it goes with).",
+            ));
+            for (name, _) in shapes() {
+                any = any.item(Ref::from_schema_name(name));
+            }
+            any.into()
+        }
+    }
+
+    impl ToSchema for StreamEventData {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.extend(shapes());
+            schemas.push(shape_of_change());
+        }
+    }
+
+    fn shape_of_change() -> (String, RefOr<Schema>) {
+        (ProductChange::name().into_owned(), ProductChange::schema())
+    }
+
+    /// `order.*` on a customer's order stream and the admin feed (the order's row).
+    #[derive(ToSchema)]
+    pub struct OrderEventData {
+        order_id: Uuid,
+        #[schema(value_type = vocabulary::OrderStatus)]
+        status: String,
+    }
+
+    /// `order.*` on a vendor's stream (that vendor's part of the order only).
+    #[derive(ToSchema)]
+    pub struct VendorOrderEventData {
+        order_id: Uuid,
+        vendor_order_id: Uuid,
+        #[schema(value_type = vocabulary::VendorOrderStatus)]
+        status: String,
+        #[schema(value_type = vocabulary::OrderStatus)]
+        order_status: String,
+    }
+
+    /// `payment.failed` (customer's order stream and the admin feed): the order stays payable.
+    #[derive(ToSchema)]
+    pub struct PaymentFailedData {
+        order_id: Uuid,
+        #[schema(value_type = vocabulary::PaymentState)]
+        payment_state: String,
+    }
+
+    /// `product.updated` (vendor stream, admin feed).
+    #[derive(ToSchema)]
+    pub struct ProductUpdatedData {
+        #[schema(value_type = ProductChange)]
+        change: String,
+        product_id: Uuid,
+        vendor_id: Uuid,
+        /// For `created` and `replaced`.
+        handle: Option<String>,
+        /// For `stock`.
+        variant_id: Option<Uuid>,
+        /// For `stock`.
+        stock: Option<i64>,
+    }
+
+    /// What happened to the product.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ProductChange {
+        Created,
+        Replaced,
+        Archived,
+        Stock,
+    }
+
+    /// `stock.low` (vendor stream, admin feed): a checkout took a variant to 5 or below.
+    #[derive(ToSchema)]
+    pub struct StockLowData {
+        variant_id: Uuid,
+        sku: String,
+        product_title: String,
+        stock: i64,
+    }
+
+    /// `vendor.applied` (admin feed): a vendor is waiting for approval.
+    #[derive(ToSchema)]
+    pub struct VendorAppliedData {
+        vendor_id: Uuid,
+        handle: String,
+        name: String,
+    }
+
+    /// `job.failed` (admin feed): a job gave up after its last attempt.
+    #[derive(ToSchema)]
+    pub struct JobFailedData {
+        job_id: Uuid,
+        /// The job's kind (`order_email`, `webhook_delivery`, …).
+        kind: String,
+        error: String,
+    }
 }

@@ -13,4 +13,5 @@ pub mod store;
 pub mod vendor;
 pub mod vendor_orders;
 pub mod vendor_products;
+pub mod vocabulary;
 pub mod webhooks;

@@ -106,10 +106,12 @@ fn not_configured() -> ApiError {
 pub struct PaymentBody {
     pub order_id: Uuid,
     /// The order's status after this call (`paid` once the payment arrived).
+    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub order_status: String,
     /// `manual` or `stripe`.
     pub provider: String,
     /// `pending`, `failed`, `processing`, `succeeded` or `canceled`.
+    #[schema(value_type = crate::api::vocabulary::PaymentState)]
     pub state: String,
     /// For Stripe.js to complete the payment; `null` when there is nothing to complete or the
     /// provider cannot be reached right now (ask again shortly).
@@ -242,8 +244,10 @@ pub struct RefundBody {
     pub amount: MoneyBody,
     pub reason: String,
     /// `pending` (the provider is working on it), `succeeded` or `failed`.
+    #[schema(value_type = crate::api::vocabulary::RefundStatus)]
     pub status: String,
     /// The order's status after the refund (`partially_refunded`, `refunded`, …).
+    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub order_status: String,
     pub order_refunded: MoneyBody,
 }
@@ -487,11 +491,14 @@ pub struct PaymentAttemptBody {
     /// The provider's id (Stripe: `pi_…`); `null` until the provider answered.
     pub provider_ref: Option<String>,
     /// `pending`, `failed`, `processing`, `succeeded` or `canceled`.
+    #[schema(value_type = crate::api::vocabulary::PaymentState)]
     pub state: String,
     pub amount: MoneyBody,
     /// Why the last call to the provider failed (it is retried by reconciliation).
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -500,14 +507,17 @@ pub struct RefundSummary {
     pub id: Uuid,
     pub amount: MoneyBody,
     pub reason: String,
+    #[schema(value_type = crate::api::vocabulary::RefundStatus)]
     pub status: String,
     pub provider_ref: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderPaymentsBody {
     pub order_id: Uuid,
+    #[schema(value_type = crate::api::vocabulary::PaymentMethod)]
     pub payment_method: String,
     pub paid: MoneyBody,
     pub refunded: MoneyBody,

@@ -37,8 +37,10 @@ pub struct VendorOrderBody {
     pub order_id: Uuid,
     pub order_number: String,
     /// The customer order's status (`pending_payment`: do not ship yet).
+    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub order_status: String,
     /// This vendor order's status: `unfulfilled`, `fulfilled`, `cancelled`.
+    #[schema(value_type = crate::api::vocabulary::VendorOrderStatus)]
     pub status: String,
     pub ship_to: AddressBody,
     pub shipping_option: Option<String>,
@@ -53,7 +55,9 @@ pub struct VendorOrderBody {
     pub commission_bps: i64,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    #[schema(format = DateTime)]
     pub placed_at: String,
+    #[schema(format = DateTime)]
     pub fulfilled_at: Option<String>,
 }
 
@@ -102,7 +106,8 @@ pub async fn list(
     staff: VendorStaff,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<VendorOrderPage>> {
-    let (limit, before, status) = params.parse(&["unfulfilled", "fulfilled", "cancelled"])?;
+    let (limit, before, status) =
+        params.parse(&crate::api::vocabulary::VendorOrderStatus::values())?;
     let rows =
         orders::vendor_orders(&state.db, staff.vendor_id, status.as_deref(), before, limit).await?;
     let currency = state.config.currency.code();
@@ -289,6 +294,7 @@ pub struct ShippingRateBody {
     pub id: Uuid,
     pub name: String,
     /// `flat`, `free_over` or `by_weight`.
+    #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
     pub kind: String,
     /// flat: the price; free_over: the price below the threshold; by_weight: the base price.
     pub amount: MoneyBody,
@@ -296,6 +302,7 @@ pub struct ShippingRateBody {
     pub threshold: Option<MoneyBody>,
     /// by_weight: added per started kilogram.
     pub per_kg: Option<MoneyBody>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -316,6 +323,7 @@ fn rate_body(r: &ShippingRateRow, currency: &str) -> ShippingRateBody {
 pub struct ShippingRateRequest {
     pub name: String,
     /// `flat`, `free_over` or `by_weight`.
+    #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
     pub kind: String,
     /// Minor units, ≥ 0.
     pub amount: i64,

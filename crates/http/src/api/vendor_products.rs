@@ -80,6 +80,7 @@ pub struct ProductInput {
     pub tags: Vec<String>,
     /// `draft` (default), `published` or `archived`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::api::vocabulary::ProductStatus>)]
     pub status: Option<String>,
     /// Category handles (they must exist).
     #[serde(default)]
@@ -119,6 +120,7 @@ pub struct VendorProductBody {
     pub id: Uuid,
     pub handle: String,
     pub title: String,
+    #[schema(value_type = crate::api::vocabulary::ProductStatus)]
     pub status: String,
     pub description_html: String,
     pub product_type: String,
@@ -388,7 +390,7 @@ pub async fn list(
     staff: VendorStaff,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<VendorProductPage>> {
-    let (limit, cursor, status) = params.parse(&["draft", "published", "archived"])?;
+    let (limit, cursor, status) = params.parse(&crate::api::vocabulary::ProductStatus::values())?;
     let products =
         catalog::vendor_products(&state.db, staff.vendor_id, status.as_deref(), cursor, limit)
             .await?;

@@ -32,6 +32,7 @@ pub struct EndpointRequest {
     /// `order.partially_fulfilled`, `order.completed`, `order.cancelled`, `order.refunded`,
     /// `order.partially_refunded`, `product.updated`, `stock.low`, and for platform endpoints
     /// only `payment.failed`.
+    #[schema(value_type = Vec<crate::api::vocabulary::EventType>)]
     pub events: Vec<String>,
     /// A note for people (up to 200 characters).
     pub description: Option<String>,
@@ -41,6 +42,7 @@ pub struct EndpointRequest {
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     pub url: Option<String>,
+    #[schema(value_type = Option<Vec<crate::api::vocabulary::EventType>>)]
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// `true` re-enables a disabled endpoint (and forgets its past failures).
@@ -54,13 +56,17 @@ pub struct EndpointBody {
     pub vendor_id: Option<Uuid>,
     pub url: String,
     pub description: String,
+    #[schema(value_type = Vec<crate::api::vocabulary::EventType>)]
     pub events: Vec<String>,
     pub enabled: bool,
     /// Why it is disabled (by its owner, or after failing for too long).
     pub disabled_reason: Option<String>,
     /// Since when every delivery has failed (`null`: healthy).
+    #[schema(format = DateTime)]
     pub failing_since: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -107,14 +113,18 @@ pub struct MessageBody {
     pub id: Uuid,
     /// The `webhook-id` header of every attempt of this message.
     pub webhook_id: String,
+    #[schema(value_type = crate::api::vocabulary::EventType)]
     pub event_type: String,
     /// `pending`, `delivered`, `failed` (gave up) or `skipped` (the endpoint was disabled).
+    #[schema(value_type = crate::api::vocabulary::MessageStatus)]
     pub status: String,
     pub attempts: i64,
     /// The exact JSON body sent.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
 }
 
@@ -137,6 +147,7 @@ pub struct AttemptBody {
     /// The first kilobyte of the response body.
     pub response_snippet: Option<String>,
     pub latency_ms: i64,
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
@@ -150,6 +161,7 @@ pub struct AttemptPage {
 pub struct RedeliveryBody {
     pub message_id: Uuid,
     pub webhook_id: String,
+    #[schema(value_type = crate::api::vocabulary::MessageStatus)]
     pub status: String,
 }
 
@@ -427,7 +439,7 @@ async fn messages(
     id: &str,
     params: PageParams,
 ) -> ApiResult<Json<MessagePage>> {
-    let (limit, before, status) = params.parse(&["pending", "delivered", "failed", "skipped"])?;
+    let (limit, before, status) = params.parse(crate::api::vocabulary::MESSAGE_STATUSES)?;
     let endpoint = get(state, owner, id).await?;
     let rows = store::messages(&state.db, endpoint.id, status.as_deref(), before, limit).await?;
     Ok(Json(MessagePage {

@@ -17,10 +17,68 @@ pub struct Received {
     pub data: Value,
 }
 
-/// A minimal `text/event-stream` reader over a streaming response.
+/// A `job.failed` event's data as the queue records it, with `error` as a marker.
+fn job_failed(error: &str) -> Value {
+    json!({"job_id": uuid::Uuid::now_v7(), "kind": "email", "error": error})
+}
+
+/// A minimal `text/event-stream` reader over a streaming response. Every event it reads is
+/// checked against the server's OpenAPI document: its type is a `StreamEventType` and its data
+/// fits one of the documented `StreamEventData` shapes exactly (no missing required field, no
+/// undocumented one, enum values from their lists).
 pub struct SseClient {
     response: reqwest::Response,
     buffer: String,
+    document: Value,
+}
+
+/// Whether `value` fits `schema` (the subset of JSON Schema the document's event shapes use).
+fn fits(document: &Value, schema: &Value, value: &Value) -> bool {
+    let schemas = &document["components"]["schemas"];
+    let mut schema = schema;
+    while let Some(name) = schema["$ref"].as_str() {
+        schema = &schemas[name.rsplit('/').next().unwrap()];
+    }
+    if let Some(alternatives) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        return alternatives.iter().any(|a| fits(document, a, value));
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        return values.contains(value);
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let type_ok = types.is_empty()
+        || types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            "array" => value.is_array(),
+            _ => false,
+        });
+    if !type_ok {
+        return false;
+    }
+    if schema["format"] == "uuid" && value.is_string() {
+        return uuid::Uuid::parse_str(value.as_str().unwrap()).is_ok();
+    }
+    if let (Some(object), Some(properties)) = (value.as_object(), schema["properties"].as_object())
+    {
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        return required.iter().all(|r| object.contains_key(*r))
+            && object
+                .iter()
+                .all(|(k, v)| properties.get(k).is_some_and(|p| fits(document, p, v)));
+    }
+    true
 }
 
 impl SseClient {
@@ -49,10 +107,30 @@ impl SseClient {
                 .starts_with("text/event-stream"),
             "{path}"
         );
+        let (status, document) = app.get_json("/api/openapi.json").await;
+        assert_eq!(status, 200);
         SseClient {
             response,
             buffer: String::new(),
+            document,
         }
+    }
+
+    /// Fails the test if `event` is not as the OpenAPI document describes.
+    fn check_documented(&self, event: &Received) {
+        let schemas = &self.document["components"]["schemas"];
+        assert!(
+            fits(
+                &self.document,
+                &schemas["StreamEventType"],
+                &json!(event.kind)
+            ),
+            "undocumented event type: {event:?}"
+        );
+        assert!(
+            fits(&self.document, &schemas["StreamEventData"], &event.data),
+            "the data of {event:?} fits none of the documented shapes"
+        );
     }
 
     /// The next event within `wait`, or `None`. Comments (heartbeats) are skipped.
@@ -72,11 +150,13 @@ impl SseClient {
                     }
                 }
                 if let Some(id) = id {
-                    return Some(Received {
+                    let event = Received {
                         id,
                         kind,
                         data: serde_json::from_str(&data).unwrap(),
-                    });
+                    };
+                    self.check_documented(&event);
+                    return Some(event);
                 }
                 continue;
             }
@@ -431,11 +511,11 @@ async fn postgres_only_a_fresh_stream_gets_an_event_committed_after_it_opened_ev
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let mut slow = app.db.begin_write().await.unwrap();
-    souk_storage::events::emit(&mut slow, "job.failed", None, None, &json!({"n": "late"}))
+    souk_storage::events::emit(&mut slow, "job.failed", None, None, &job_failed("late"))
         .await
         .unwrap();
     let mut quick = app.db.begin_write().await.unwrap();
-    souk_storage::events::emit(&mut quick, "job.failed", None, None, &json!({"n": "early"}))
+    souk_storage::events::emit(&mut quick, "job.failed", None, None, &job_failed("early"))
         .await
         .unwrap();
     quick.commit().await.unwrap();
@@ -445,7 +525,7 @@ async fn postgres_only_a_fresh_stream_gets_an_event_committed_after_it_opened_ev
         .next(Duration::from_secs(3))
         .await
         .expect("the event committed after the stream opened");
-    assert_eq!(event.data["n"], "late");
+    assert_eq!(event.data["error"], "late");
     assert!(
         feed.next(Duration::from_millis(700)).await.is_none(),
         "the event committed before the stream opened is not sent"
@@ -566,9 +646,15 @@ async fn a_long_replay_arrives_complete_and_in_order() {
     let before = souk_storage::events::latest_id(&app.db).await.unwrap();
     let mut tx = app.db.begin_write().await.unwrap();
     for n in 0..1200 {
-        souk_storage::events::emit(&mut tx, "job.failed", None, None, &json!({"n": n}))
-            .await
-            .unwrap();
+        souk_storage::events::emit(
+            &mut tx,
+            "job.failed",
+            None,
+            None,
+            &job_failed(&n.to_string()),
+        )
+        .await
+        .unwrap();
     }
     tx.commit().await.unwrap();
     // Let the server's poller pass them (it polls every 250 ms): they are history now.
@@ -576,7 +662,7 @@ async fn a_long_replay_arrives_complete_and_in_order() {
     let mut again = SseClient::open(&app, "/api/admin/events", Some(&admin), Some(before)).await;
     let mut expected = 0;
     while let Some(e) = again.next(Duration::from_secs(3)).await {
-        assert_eq!(e.data["n"], expected, "{e:?}");
+        assert_eq!(e.data["error"], expected.to_string(), "{e:?}");
         expected += 1;
         if expected == 1200 {
             break;

@@ -221,6 +221,95 @@ async fn openapi_document_describes_every_route_and_error() {
         }
     }
 
+    // Closed sets are enums, timestamps date-times, ids uuids: a generated client gets union
+    // types and dates, not strings. (A job's `kind` stays open: a newer instance may queue
+    // kinds this one does not know.)
+    let closed = |name: &str| {
+        matches!(
+            name,
+            "status"
+                | "kind"
+                | "sort"
+                | "role"
+                | "state"
+                | "payment_method"
+                | "event_type"
+                | "event"
+                | "scopes"
+                | "events"
+                | "change"
+        ) || name.ends_with("_status")
+    };
+    let is_enum = |schema: &serde_json::Value| {
+        let mut schema = schema;
+        if let Some(items) = schema.get("items") {
+            schema = items;
+        }
+        let variants: Vec<&serde_json::Value> = match schema["oneOf"].as_array() {
+            Some(alts) => alts.iter().filter(|a| a["type"] != "null").collect(),
+            None => vec![schema],
+        };
+        variants.iter().all(|v| {
+            resolve(schemas, v)["enum"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        })
+    };
+    let mut typed = 0;
+    for (name, schema) in schemas.as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            let open_kind = field == "kind" && (name == "JobBody" || name == "JobFailedData");
+            // (`Problem.status` is the HTTP status: a number.)
+            let numeric = property["type"] == "integer";
+            if closed(field) && !open_kind && !numeric {
+                assert!(
+                    is_enum(property),
+                    "{name}.{field} is not an enum: {property}"
+                );
+                typed += 1;
+            }
+            let types = property["type"].to_string();
+            if (field.ends_with("_at") || field == "at" || field == "failing_since")
+                && types.contains("string")
+            {
+                assert_eq!(property["format"], "date-time", "{name}.{field}");
+                typed += 1;
+            }
+            if (field == "id" || field.ends_with("_id")) && types.contains("string") {
+                // Webhook message ids (`msg_…`), audit subjects (an id of any table, or a key
+                // prefix) and stream event ids (a sequence number) are the exceptions.
+                if !matches!(field.as_str(), "webhook_id" | "subject_id") && name != "StreamEvent" {
+                    assert_eq!(property["format"], "uuid", "{name}.{field}");
+                }
+            }
+        }
+    }
+    assert!(typed > 60, "{typed} typed fields");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "query" && matches!(name, "status" | "sort") {
+                    assert!(
+                        is_enum(&parameter["schema"]),
+                        "{method} {path}: the {name} filter is not an enum: {}",
+                        parameter["schema"]
+                    );
+                }
+            }
+            for response in op["responses"].as_object().unwrap().values() {
+                if let Some(stream) = response["content"].get("text/event-stream") {
+                    assert_eq!(
+                        stream["schema"]["x-stream-event"]["$ref"],
+                        "#/components/schemas/StreamEvent",
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(schemas["StreamEvent"]["properties"]["data"].is_object());
+
     // The committed snapshot (docs/openapi.json, which the validators of scripts/test check)
     // is the document the server serves: a change to the API shows in review.
     let snapshot_path =

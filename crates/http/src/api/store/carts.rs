@@ -79,6 +79,7 @@ pub struct CartCouponBody {
 pub struct CartBody {
     pub id: Uuid,
     /// `open`, `ordered` (checked out) or `merged` (into a customer's cart at login).
+    #[schema(value_type = crate::api::vocabulary::CartStatus)]
     pub status: String,
     pub email: Option<String>,
     pub shipping_address: Option<AddressBody>,
@@ -95,7 +96,9 @@ pub struct CartBody {
     pub total: MoneyBody,
     /// Every line can be bought now.
     pub purchasable: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -579,6 +582,7 @@ pub struct ShippingOptionBody {
     pub id: Uuid,
     pub name: String,
     /// `flat`, `free_over` or `by_weight`.
+    #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
     pub kind: String,
     /// What this option costs for this cart.
     pub price: MoneyBody,

@@ -67,12 +67,14 @@ pub struct VendorOrderSummary {
     pub vendor_id: Uuid,
     pub vendor_name: String,
     /// `unfulfilled`, `fulfilled` or `cancelled`.
+    #[schema(value_type = crate::api::vocabulary::VendorOrderStatus)]
     pub status: String,
     pub shipping_option: Option<String>,
     pub shipping: MoneyBody,
     pub total: MoneyBody,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    #[schema(format = DateTime)]
     pub fulfilled_at: Option<String>,
 }
 
@@ -83,6 +85,7 @@ pub struct OrderBody {
     pub number: String,
     /// `pending_payment`, `paid`, `partially_fulfilled`, `fulfilled`, `completed`, `cancelled`,
     /// `partially_refunded`, `refunded`.
+    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub status: String,
     /// Only in the checkout response: lets whoever holds it read the order (send it as
     /// `X-Order-Token`). Not stored anywhere; keep it.
@@ -95,6 +98,7 @@ pub struct OrderBody {
     pub payment: Option<CheckoutPayment>,
     pub email: String,
     pub shipping_address: AddressBody,
+    #[schema(value_type = crate::api::vocabulary::PaymentMethod)]
     pub payment_method: String,
     pub currency: String,
     pub subtotal: MoneyBody,
@@ -108,8 +112,11 @@ pub struct OrderBody {
     pub lines: Vec<OrderLineBody>,
     pub vendor_orders: Vec<VendorOrderSummary>,
     pub cancel_reason: Option<String>,
+    #[schema(format = DateTime)]
     pub placed_at: String,
+    #[schema(format = DateTime)]
     pub paid_at: Option<String>,
+    #[schema(format = DateTime)]
     pub cancelled_at: Option<String>,
 }
 
@@ -199,6 +206,7 @@ pub struct CheckoutBody {
     pub shipping_address: AddressBody,
     /// `manual` (bank transfer / cash on delivery: an admin records the payment) or `stripe`
     /// (when configured: the response carries Stripe's `client_secret`).
+    #[schema(value_type = crate::api::vocabulary::PaymentMethod)]
     pub payment_method: String,
 }
 
@@ -651,9 +659,11 @@ pub async fn get_order(
 pub struct OrderSummaryBody {
     pub id: Uuid,
     pub number: String,
+    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub status: String,
     pub email: String,
     pub total: MoneyBody,
+    #[schema(format = DateTime)]
     pub placed_at: String,
 }
 

@@ -44,7 +44,7 @@ pub struct ListParams {
     in_stock: Option<String>,
     /// `newest` (default without `q`), `price_asc`, `price_desc` (by lowest variant price),
     /// `title`, `relevance` (default with `q`).
-    #[param(value_type = Option<String>, pattern = "^(newest|price_asc|price_desc|title|relevance)$")]
+    #[param(value_type = Option<crate::api::vocabulary::ProductSort>)]
     sort: Option<String>,
 }
 
