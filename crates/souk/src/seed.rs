@@ -139,10 +139,66 @@ pub fn demo_products() -> Vec<(&'static str, &'static str, ProductDraft)> {
     out
 }
 
-/// Seeds the demo catalog if there are no products yet; returns how many it created.
-pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<usize> {
+/// A sign-in made for the demo, shown once when the demo is seeded.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    /// `platform admin`, or the vendor's name for its owner.
+    pub role: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// What seeding the demo made.
+#[derive(Debug, Default)]
+pub struct DemoSeed {
+    pub products: usize,
+    /// A platform admin and one owner per demo vendor, with random passwords: so a newcomer
+    /// can sign in as each role. Not stored anywhere in plain text; printed once.
+    pub accounts: Vec<DemoAccount>,
+}
+
+/// The demo's sign-ins: a platform admin and one owner per vendor (`<vendor>@demo.example`,
+/// a reserved domain that never receives mail).
+fn demo_accounts(vendors: &[(&'static str, &'static str)]) -> Vec<DemoAccount> {
+    let mut accounts = vec![DemoAccount {
+        role: "platform admin".to_owned(),
+        email: "admin@demo.example".to_owned(),
+        password: souk_domain::accounts::random_password(),
+    }];
+    for (handle, name) in vendors {
+        accounts.push(DemoAccount {
+            role: format!("owner of {name}"),
+            email: format!("{handle}@demo.example"),
+            password: souk_domain::accounts::random_password(),
+        });
+    }
+    accounts
+}
+
+/// Seeds the demo marketplace if there are no products yet: the catalog, and the demo's
+/// accounts (see [`DemoSeed::accounts`]). Nothing when the catalog is not empty.
+pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<DemoSeed> {
     if catalog::count_products(db).await? > 0 {
-        return Ok(0);
+        return Ok(DemoSeed::default());
+    }
+    let mut vendor_names: Vec<(&'static str, &'static str)> = Vec::new();
+    for (handle, name, _) in demo_products() {
+        if !vendor_names.iter().any(|(h, _)| *h == handle) {
+            vendor_names.push((handle, name));
+        }
+    }
+    let accounts = demo_accounts(&vendor_names);
+    // Hashing is slow on purpose: off the async threads, all at once.
+    let hashing: Vec<_> = accounts
+        .iter()
+        .map(|a| {
+            let password = a.password.clone();
+            tokio::task::spawn_blocking(move || souk_domain::accounts::hash_password(&password))
+        })
+        .collect();
+    let mut hashes = Vec::new();
+    for hash in hashing {
+        hashes.push(hash.await?);
     }
     let products = demo_products();
     let now = now_ms();
@@ -169,8 +225,22 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<usize> {
         )
         .await?;
     }
+    for (i, (account, hash)) in accounts.iter().zip(&hashes).enumerate() {
+        let name = account.email.split('@').next().unwrap_or("demo");
+        let user = souk_storage::accounts::create_user(&mut tx, &account.email, name, hash, i == 0)
+            .await?;
+        souk_storage::accounts::mark_email_verified(&mut tx, user.id).await?;
+        if i > 0 {
+            let (handle, _) = vendor_names[i - 1];
+            souk_storage::vendors::add_member(&mut tx, vendors[handle].id, user.id, "owner")
+                .await?;
+        }
+    }
     tx.commit().await?;
-    Ok(products.len())
+    Ok(DemoSeed {
+        products: products.len(),
+        accounts,
+    })
 }
 
 #[cfg(test)]

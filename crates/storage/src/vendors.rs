@@ -41,6 +41,27 @@ pub async fn apply(
     Ok(record)
 }
 
+/// Makes `user_id` a member of `vendor_id` with `role` (`owner` or `staff`).
+pub async fn add_member(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> Result<(), StorageError> {
+    let now = now_ms();
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(vendor_id)
+            .bind(user_id)
+            .bind(role)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
 pub async fn is_member_anywhere(db: &Db, user_id: Uuid) -> Result<bool, StorageError> {
     let found: Option<i64> = on_reader!(db, pool => {
         sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?

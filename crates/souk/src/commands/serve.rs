@@ -15,11 +15,14 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     let url = database_url(global)?;
     let db = open_database(&url, global.db_max_connections).await?;
     check_catalog_currency(&db, global.currency, &url).await?;
+    let mut demo_accounts = Vec::new();
     if args.demo {
-        match seed::seed_demo(&db, global.currency).await? {
+        let seeded = seed::seed_demo(&db, global.currency).await?;
+        match seeded.products {
             0 => tracing::info!("--demo: the catalog is not empty, nothing seeded"),
             n => tracing::info!(products = n, "--demo: seeded the demo marketplace"),
         }
+        demo_accounts = seeded.accounts;
     }
     let server_key = server_key(global)?;
     let config = HttpConfig {
@@ -80,6 +83,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         app.local_addr(),
         describe_database(&url)
     );
+    // Shown once, on the terminal only (never logged): the passwords are not stored anywhere.
+    if !demo_accounts.is_empty() {
+        println!("demo sign-ins (shown only now; the demo is not for real customers):");
+        for account in &demo_accounts {
+            println!(
+                "  {:<36} {:<32} {}",
+                account.email, account.password, account.role
+            );
+        }
+        println!("  sign in with POST /api/auth/login {{\"email\", \"password\"}}");
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

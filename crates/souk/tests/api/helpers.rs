@@ -283,6 +283,22 @@ impl TestApp {
         }
     }
 
+    /// A view of a `souk serve` process (at `base`) on `database`: requests go to it; database
+    /// reads use a pool of this test's own.
+    pub async fn attach(base: String, database: TestDatabase) -> TestApp {
+        souk_payments::install_tls_provider();
+        let db = Db::connect(&database.url, &souk_storage::DbOptions::default())
+            .await
+            .unwrap();
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            db,
+            database,
+            shutdown: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -407,18 +423,29 @@ pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
 /// Waits for the first line `souk serve` prints (`souk listening on http://ADDR (data: …)`);
 /// returns it and the base URL in it (`http://ADDR`).
 pub fn listening(child: &mut std::process::Child) -> (String, String) {
+    let (line, base, _) = listening_then(child);
+    (line, base)
+}
+
+/// [`listening`], keeping the rest of the server's standard output to read.
+pub fn listening_then(
+    child: &mut std::process::Child,
+) -> (
+    String,
+    String,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
     use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout piped"));
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let addr = line
         .split("http://")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
         .to_owned();
-    (line, format!("http://{addr}"))
+    (line, format!("http://{addr}"), out)
 }
 
 pub fn run(cmd: &mut Command) -> Output {

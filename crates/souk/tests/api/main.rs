@@ -15,6 +15,7 @@ mod checkout;
 mod cli;
 mod cors;
 mod crash;
+mod demo;
 mod events;
 mod hostile_input;
 mod import_export;
