@@ -301,6 +301,19 @@ pub fn order_access_token(server_key: &[u8], idempotency_key: &str, order_id: &[
     )
 }
 
+/// The token in a guest's emailed order link: derived from the server key and the order id
+/// alone, so it is never stored, can be emailed again on request, and opens the order like the
+/// checkout's `access_token` does. (Rotating the server key invalidates every link.)
+pub fn order_link_token(server_key: &[u8], order_id: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(server_key).expect("any key length");
+    mac.update(b"souk-order-link:");
+    mac.update(order_id);
+    format!(
+        "souk_l_{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// The guest token of orders placed before tokens were keyed by the server key (HMAC keyed by
 /// the idempotency key alone): still accepted for their replays, never issued for new orders.
 pub fn order_access_token_unkeyed(idempotency_key: &str, order_id: &[u8]) -> String {

@@ -337,6 +337,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::orders::checkout))
         .routes(routes!(store::orders::list_orders))
         .routes(routes!(store::orders::get_order))
+        .routes(routes!(store::orders::request_order_link))
         .routes(routes!(api::payments::get_payment))
         .routes(routes!(api::events::order_events))
         .routes(routes!(api::events::vendor_events))

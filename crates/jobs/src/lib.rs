@@ -99,6 +99,21 @@ pub struct WorkerConfig {
     pub public_url: String,
     /// Runs after which a failing job is dead-lettered.
     pub max_attempts: i64,
+    /// The server key, to put a guest's order link in their emails (`None`: no links).
+    pub order_link_key: Option<Arc<[u8]>>,
+}
+
+impl WorkerConfig {
+    /// The page a guest opens to see their order (the storefront's; the same token opens
+    /// `GET /api/store/orders/{id}?access_token=`).
+    pub fn order_link(&self, order_id: Uuid) -> Option<String> {
+        let key = self.order_link_key.as_ref()?;
+        Some(format!(
+            "{}/orders/{order_id}?access_token={}",
+            self.public_url.trim_end_matches('/'),
+            souk_domain::orders::order_link_token(key, order_id.as_bytes())
+        ))
+    }
 }
 
 impl Default for WorkerConfig {
@@ -111,6 +126,7 @@ impl Default for WorkerConfig {
             retry_max: Duration::from_secs(3600),
             public_url: "http://127.0.0.1:8080".to_owned(),
             max_attempts: 25,
+            order_link_key: None,
         }
     }
 }
@@ -367,7 +383,7 @@ impl Worker {
             ORDER_EMAIL_JOB => {
                 let email: OrderEmail = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order email payload: {e}")))?;
-                orders::send(&self.db, &self.mailer, job.id, &email).await
+                orders::send(&self.db, &self.mailer, &self.config, job.id, &email).await
             }
             ORDER_EXPIRE_JOB => {
                 let expiry: OrderExpiry = serde_json::from_str(&job.payload)

@@ -194,6 +194,18 @@ const BUILTIN: &[(&str, &str)] = &[
         "order_cancelled.html",
         include_str!("../templates/email/order_cancelled.html"),
     ),
+    (
+        "order_link.subject.txt",
+        include_str!("../templates/email/order_link.subject.txt"),
+    ),
+    (
+        "order_link.txt",
+        include_str!("../templates/email/order_link.txt"),
+    ),
+    (
+        "order_link.html",
+        include_str!("../templates/email/order_link.html"),
+    ),
 ];
 
 impl Mailer {

@@ -46,6 +46,10 @@ pub enum OrderEmail {
     Cancelled {
         order_id: Uuid,
     },
+    /// To the customer, on request (`POST /api/store/orders/lookup`): the link to their order.
+    Link {
+        order_id: Uuid,
+    },
 }
 
 /// An order email job, to enqueue in the transaction of the change it tells about.
@@ -139,6 +143,7 @@ fn customer_name(address: &str) -> String {
 pub(crate) async fn send(
     db: &Db,
     mailer: &Mailer,
+    config: &crate::WorkerConfig,
     job_id: Uuid,
     job: &OrderEmail,
 ) -> Result<(), JobError> {
@@ -149,7 +154,8 @@ pub(crate) async fn send(
         | OrderEmail::PaymentReceived { order_id }
         | OrderEmail::Refunded { order_id, .. }
         | OrderEmail::Shipped { order_id, .. }
-        | OrderEmail::Cancelled { order_id } => *order_id,
+        | OrderEmail::Cancelled { order_id }
+        | OrderEmail::Link { order_id } => *order_id,
     };
     let Some(d) = orders::detail(Exec::Db(db), order_id)
         .await
@@ -197,6 +203,24 @@ pub(crate) async fn send(
                     "pending_payment": pending,
                     "pay_by": pay_by,
                     "address": address_text(&o.shipping_address),
+                    "order_link": config.order_link(o.id),
+                }),
+            };
+            mailer.send(job_id, &email).await
+        }
+        OrderEmail::Link { .. } => {
+            let Some(link) = config.order_link(o.id) else {
+                return Err(JobError::Permanent(
+                    "this worker has no server key to sign order links".into(),
+                ));
+            };
+            let email = EmailJob {
+                to: o.email.clone(),
+                template: "order_link".to_owned(),
+                vars: serde_json::json!({
+                    "name": customer_name(&o.shipping_address),
+                    "order_number": order_number(&o.id),
+                    "order_link": link,
                 }),
             };
             mailer.send(job_id, &email).await

@@ -266,6 +266,7 @@ pub fn background_worker(
         retry_base: Duration::from_millis(global.job_retry_base_ms),
         public_url: public_url.to_owned(),
         max_attempts: global.job_max_attempts,
+        order_link_key: Some(server_key.clone()),
         ..WorkerConfig::default()
     };
     // An attempt must end well inside the job's lease (the worker cuts a job off at 80 % of

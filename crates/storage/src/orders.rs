@@ -765,6 +765,26 @@ async fn insert_order(
 }
 
 /// An order with its vendor orders and lines.
+/// The ids of the orders placed with `email` whose number (see
+/// `souk_domain::orders::order_number`) is `number`, newest first. Reads the `orders_email`
+/// index: at most the address's latest 500 orders are considered.
+pub async fn ids_by_email_and_number(
+    db: &Db,
+    email: &str,
+    number: &str,
+) -> Result<Vec<Uuid>, StorageError> {
+    let ids: Vec<Uuid> = on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT id FROM orders WHERE email = $1 ORDER BY placed_at DESC LIMIT 500")
+            .bind(email)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(ids
+        .into_iter()
+        .filter(|id| souk_domain::orders::order_number(id) == number)
+        .collect())
+}
+
 pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, StorageError> {
     let order_sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1");
     let vo_sql = format!(

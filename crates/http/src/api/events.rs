@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::store::orders::{ORDER_TOKEN_HEADER, readable_order};
+use crate::api::store::orders::{readable_order, with_query_token};
 use crate::auth::{Admin, MaybePrincipal, Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
@@ -312,7 +312,8 @@ pub struct OrderStreamParams {
     /// Resume after this event id (for clients that cannot send the `Last-Event-ID` header).
     #[param(value_type = Option<i64>)]
     pub last_event_id: Option<String>,
-    /// The checkout's `access_token` (guests; `EventSource` cannot send headers).
+    /// The checkout's `access_token` or the order link's token (guests; `EventSource` cannot
+    /// send headers).
     pub access_token: Option<String>,
 }
 
@@ -652,12 +653,7 @@ pub async fn order_events(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<OrderStreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    if let Some(token) = &params.access_token
-        && !headers.contains_key(ORDER_TOKEN_HEADER)
-        && let Ok(value) = HeaderValue::from_str(token)
-    {
-        headers.insert(ORDER_TOKEN_HEADER, value);
-    }
+    with_query_token(&mut headers, params.access_token.as_deref());
     let detail = readable_order(&state, &caller, &headers, &id).await?;
     let resume = resume_point(&headers, params.last_event_id.as_deref())?;
     // The owner's session is checked again; a guest's token is not (it does not expire).

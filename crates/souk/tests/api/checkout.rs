@@ -1720,3 +1720,203 @@ async fn a_replay_of_an_older_checkout_keeps_its_token() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// A checkout body without `email` and `shipping_address` uses the ones saved on the cart, and
+/// charges exactly the tax and total the cart showed; without them anywhere it names each
+/// missing field; a body's own address still wins.
+#[tokio::test]
+async fn checkout_uses_the_email_and_address_saved_on_the_cart() {
+    let app = TestApp::spawn().await;
+    app.seed("acme", &[stocked("mug", &[1000], 20)]).await;
+    let admin = app.admin_token().await;
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/api/admin/tax-rates",
+            &admin,
+            Some(json!({"country": "de", "rate_bps": 1900, "inclusive": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mug = app.variant_ids("mug").await.remove(0);
+
+    // Nothing saved and nothing sent: both fields named, nothing ordered.
+    let bare = app.cart_with(&mug, 1).await;
+    let (status, problem, _) = app
+        .checkout(&bare, "saved-0", &json!({"payment_method": "manual"}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("validation_failed")),
+        "{problem}"
+    );
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "shipping_address"]);
+    assert_eq!(app.stock_of(&mug).await, 20, "nothing was reserved");
+
+    let cart = app.cart_with(&mug, 2).await;
+    let (status, shown) = app
+        .shop(
+            Method::PATCH,
+            &format!("/api/store/carts/{cart}"),
+            Some(json!({"email": "saved@example.com", "shipping_address": address()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["tax"]["amount"], 380, "19 % of 2000");
+    let (status, order, _) = app
+        .checkout(&cart, "saved-1", &json!({"payment_method": "manual"}))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["email"], "saved@example.com");
+    assert_eq!(order["shipping_address"]["city"], "Berlin");
+    assert_eq!(order["tax"], shown["tax"], "the tax the cart showed");
+    assert_eq!(order["total"], shown["total"]);
+
+    // A body's address wins over the saved one (an untaxed country here).
+    let other = app.cart_with(&mug, 1).await;
+    app.shop(
+        Method::PATCH,
+        &format!("/api/store/carts/{other}"),
+        Some(json!({"email": "saved@example.com", "shipping_address": address()})),
+    )
+    .await;
+    let mut elsewhere = address();
+    elsewhere["country"] = json!("FR");
+    elsewhere["city"] = json!("Paris");
+    elsewhere["postal_code"] = json!("75001");
+    let (status, order, _) = app
+        .checkout(
+            &other,
+            "saved-2",
+            &json!({"payment_method": "manual", "shipping_address": elsewhere}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["shipping_address"]["city"], "Paris");
+    assert_eq!(order["tax"]["amount"], 0);
+    assert_eq!(order["email"], "saved@example.com");
+}
+
+/// The order link in a raw email: `(order id, token)` of `…/orders/{id}?access_token={token}`.
+fn order_link(raw_email: &str) -> (String, String) {
+    // Quoted-printable may wrap long lines with "=\n"; undo that first.
+    let text = raw_email
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let at = text.find("/orders/").expect("an order link") + "/orders/".len();
+    let id: String = text[at..].chars().take(36).collect();
+    let start = text[at..].find("access_token=").unwrap() + at + "access_token=".len();
+    let token = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    (id, token)
+}
+
+/// A guest never loses their order: the confirmation email carries a link whose token opens it
+/// (`?access_token=`, like the checkout's token), and the link can be asked for again by email
+/// and order number, answered the same whether or not they match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_gets_an_order_link_by_email_and_can_ask_for_it_again() {
+    use crate::smtp::{SmtpServer, free_port};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    app.seed("acme", &[stocked("mug", &[1000], 20)]).await;
+    let mug = app.variant_ids("mug").await.remove(0);
+    let cart = app.cart_with(&mug, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "link-1", &checkout_body("guest@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let number = order["number"].as_str().unwrap().to_owned();
+    let checkout_token = order["access_token"].as_str().unwrap().to_owned();
+
+    // The confirmation email links to the order with a token that opens it.
+    let mail = smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
+    let (_, raw) = mail.values().next().expect("the confirmation email");
+    let (linked_id, link_token) = order_link(raw);
+    assert_eq!(linked_id, id);
+    assert!(link_token.starts_with("souk_l_"), "{link_token}");
+    assert_ne!(link_token, checkout_token);
+    for token in [&link_token, &checkout_token] {
+        let (status, body) = app
+            .get_json(&format!("/api/store/orders/{id}?access_token={token}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["number"], number.as_str());
+        assert!(body.get("access_token").is_none(), "never echoed");
+    }
+    // A wrong token, or another order's link, opens nothing.
+    let mut wrong = link_token.clone();
+    wrong.pop();
+    wrong.push(if link_token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        app.get_json(&format!("/api/store/orders/{id}?access_token={wrong}"))
+            .await
+            .0,
+        404
+    );
+    let other_cart = app.cart_with(&mug, 1).await;
+    let (_, other, _) = app
+        .checkout(&other_cart, "link-2", &checkout_body("other@example.com"))
+        .await;
+    let other_id = other["id"].as_str().unwrap();
+    assert_eq!(
+        app.get_json(&format!(
+            "/api/store/orders/{other_id}?access_token={link_token}"
+        ))
+        .await
+        .0,
+        404
+    );
+    smtp.wait_for_exactly(2, Duration::from_secs(20)).await;
+
+    // Asking again: the right email and number (any case, `#` optional) get the link mailed;
+    // a wrong pairing gets the same answer and no email.
+    let ask = |email: &str, number: &str| {
+        app.shop(
+            Method::POST,
+            "/api/store/orders/lookup",
+            Some(json!({"email": email, "number": number})),
+        )
+    };
+    let wrong_pair = ask("other@example.com", &number).await;
+    let right = ask(
+        "Guest@Example.com",
+        &number.trim_start_matches('#').to_lowercase(),
+    )
+    .await;
+    assert_eq!(right, wrong_pair, "the same answer either way");
+    assert_eq!(right.0, 202);
+    let mail = smtp.wait_for_exactly(3, Duration::from_secs(20)).await;
+    let resent: Vec<&String> = mail
+        .values()
+        .map(|(_, raw)| raw)
+        .filter(|raw| raw.contains("as you asked"))
+        .collect();
+    assert_eq!(resent.len(), 1, "one link email");
+    assert!(resent[0].contains("To: guest@example.com"));
+    assert_eq!(order_link(resent[0]), (id.clone(), link_token.clone()));
+    let (status, problem) = app
+        .shop(
+            Method::POST,
+            "/api/store/orders/lookup",
+            Some(json!({"email": "guest@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("validation_failed"))
+    );
+}

@@ -223,6 +223,7 @@ impl TestApp {
                     retry_base: setup.retry_base,
                     retry_max: setup.retry_max,
                     public_url: base.clone(),
+                    order_link_key: Some(webhooks.server_key.clone()),
                     ..souk_jobs::WorkerConfig::default()
                 };
                 let sender =

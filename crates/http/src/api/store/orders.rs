@@ -14,14 +14,16 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::{Email, secure_eq, token_hash};
 use souk_domain::orders::{
-    Address, order_access_token, order_access_token_unkeyed, order_number, request_fingerprint,
+    Address, order_access_token, order_access_token_unkeyed, order_link_token, order_number,
+    request_fingerprint,
 };
 use souk_storage::Exec;
 use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::api::auth::Accepted;
 use crate::api::common::{PageParams, RequiredIdempotencyKey, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyBody};
 use crate::api::store::carts::{load_cart, validate_address};
@@ -202,8 +204,14 @@ pub struct CheckoutPayment {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
-    pub email: String,
-    pub shipping_address: AddressBody,
+    /// The customer's email; when omitted, the one saved on the cart
+    /// (`PATCH /api/store/carts/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Where to ship; when omitted, the address saved on the cart, so the tax the cart showed
+    /// is the tax charged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<AddressBody>,
     /// `manual` (bank transfer / cash on delivery: an admin records the payment) or `stripe`
     /// (when configured: the response carries Stripe's `client_secret`).
     #[schema(value_type = crate::api::vocabulary::PaymentMethod)]
@@ -354,7 +362,8 @@ pub async fn checkout(
 ) -> ApiResult<Response> {
     // Access first: a stored response carries the order's token, address and payment secret,
     // so only who may act on the cart gets it replayed (anyone else: 404, like the cart).
-    let cart_id = load_cart(&state, &caller, &id).await?.id;
+    let cart = load_cart(&state, &caller, &id).await?;
+    let cart_id = cart.id;
     let scope = format!("checkout:{cart_id}");
     let key_hash = token_hash(&key);
     let fingerprint = request_fingerprint(&[
@@ -398,21 +407,42 @@ pub async fn checkout(
     };
 
     let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|m| {
-            errors.push(FieldError {
-                field: "email".into(),
-                message: m.to_string(),
+    let missing = |field: &str| FieldError {
+        field: field.into(),
+        message: "required: send it, or save it on the cart first (PATCH /api/store/carts/{id})"
+            .into(),
+    };
+    // What the body omits comes from the cart.
+    let email = match body.email.as_deref().or(cart.email.as_deref()) {
+        Some(raw) => Email::parse(raw)
+            .map_err(|m| {
+                errors.push(FieldError {
+                    field: "email".into(),
+                    message: m.to_string(),
+                })
             })
-        })
-        .ok();
-    let address = validate_address(
-        &state,
-        body.shipping_address.clone().into(),
-        "shipping_address",
-        &mut errors,
-    )
-    .await?;
+            .ok(),
+        None => {
+            errors.push(missing("email"));
+            None
+        }
+    };
+    let saved_address = cart
+        .shipping_address
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<Address>(json).ok());
+    let address = match body
+        .shipping_address
+        .clone()
+        .map(Address::from)
+        .or(saved_address)
+    {
+        Some(a) => validate_address(&state, a, "shipping_address", &mut errors).await?,
+        None => {
+            errors.push(missing("shipping_address"));
+            None
+        }
+    };
     let (Some(email), Some(address)) = (email, address) else {
         return Err(ApiError::validation(errors));
     };
@@ -609,6 +639,94 @@ pub async fn checkout(
 }
 
 /// Reads an order as its customer (logged in) or with its access token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLookupRequest {
+    /// The email the order was placed with.
+    pub email: String,
+    /// The order's number as shown in its emails (`#1A2B3C4D`; the `#` and case are optional).
+    pub number: String,
+}
+
+/// Links emailed per address, and lookups per client address, per hour.
+const LOOKUPS_PER_EMAIL: i64 = 5;
+const LOOKUPS_PER_ADDRESS: i64 = 30;
+const LOOKUP_WINDOW_MS: i64 = 3_600_000;
+
+/// A guest asks for their order link again: given the order's email and number, the link is
+/// emailed to that address. The answer is the same whether or not an order matches, so it
+/// tells nobody which addresses ordered.
+#[utoipa::path(post, path = "/api/store/orders/lookup", operation_id = "store_request_order_link", tag = "store",
+    request_body = OrderLookupRequest,
+    responses(
+        (status = 202, description = "If an order matches, its link is on its way to the order's email", body = Accepted),
+    ))]
+pub async fn request_order_link(
+    State(state): State<AppState>,
+    client: crate::api::auth::ClientInfo,
+    ApiJson(body): ApiJson<OrderLookupRequest>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let accepted = (StatusCode::ACCEPTED, Json(Accepted { status: "accepted" }));
+    let number = format!(
+        "#{}",
+        body.number
+            .trim()
+            .trim_start_matches('#')
+            .to_ascii_uppercase()
+    );
+    let Ok(email) = Email::parse(&body.email) else {
+        return Ok(accepted);
+    };
+    if number.len() != 9 || !number[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(accepted);
+    }
+    use souk_storage::accounts::rate_limit_hit;
+    let (by_address, _) = rate_limit_hit(
+        &state.db,
+        &format!("order-link:address:{}", client.address_key()),
+        LOOKUP_WINDOW_MS,
+    )
+    .await?;
+    if by_address > LOOKUPS_PER_ADDRESS {
+        return Ok(accepted);
+    }
+    // Counted before the lookup, matched or not: the work done does not tell either.
+    let (by_email, _) = rate_limit_hit(
+        &state.db,
+        &format!("order-link:email:{email}"),
+        LOOKUP_WINDOW_MS,
+    )
+    .await?;
+    if by_email > LOOKUPS_PER_EMAIL {
+        return Ok(accepted);
+    }
+    let ids = orders::ids_by_email_and_number(&state.db, email.as_str(), &number).await?;
+    if ids.is_empty() {
+        return Ok(accepted);
+    }
+    let mut tx = state.db.begin_write().await?;
+    let emails: Vec<_> = ids
+        .into_iter()
+        .map(|order_id| {
+            souk_jobs::orders::email_job(souk_jobs::orders::OrderEmail::Link { order_id })
+        })
+        .collect();
+    souk_storage::jobs::enqueue_many(&mut tx, &emails).await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok(accepted)
+}
+
+/// A token given as `?access_token=` counts as `X-Order-Token` (the header wins if both).
+pub(crate) fn with_query_token(headers: &mut HeaderMap, token: Option<&str>) {
+    if let Some(token) = token
+        && !headers.contains_key(ORDER_TOKEN_HEADER)
+        && let Ok(value) = HeaderValue::from_str(token)
+    {
+        headers.insert(ORDER_TOKEN_HEADER, value);
+    }
+}
+
 pub(crate) async fn readable_order(
     state: &AppState,
     caller: &MaybePrincipal,
@@ -624,10 +742,17 @@ pub(crate) async fn readable_order(
         .0
         .as_ref()
         .is_some_and(|p| detail.order.user_id == Some(p.user_id));
+    // The checkout's token (its hash is stored), or the emailed link's (derived, not stored).
     let token_ok = headers
         .get(ORDER_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| secure_eq(&token_hash(t), &detail.order.access_token_hash));
+        .is_some_and(|t| {
+            secure_eq(&token_hash(t), &detail.order.access_token_hash)
+                || secure_eq(
+                    t.as_bytes(),
+                    order_link_token(&state.config.webhooks.server_key, id.as_bytes()).as_bytes(),
+                )
+        });
     if owner || token_ok {
         Ok(detail)
     } else {
@@ -635,11 +760,22 @@ pub(crate) async fn readable_order(
     }
 }
 
-/// An order: to its customer, or to anyone with its access token (`X-Order-Token`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderAccessParams {
+    /// The checkout's `access_token`, or the token of the order link emailed to the customer
+    /// (for links and clients that cannot send `X-Order-Token`).
+    pub access_token: Option<String>,
+}
+
+/// An order: to its customer, or to anyone with its access token (`X-Order-Token` or
+/// `?access_token=`): the checkout's, or the one in the emailed order link.
 #[utoipa::path(get, path = "/api/store/orders/{id}", operation_id = "store_get_order", tag = "store",
     params(
         ("id" = Uuid, Path, description = "Order id"),
-        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
+        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token`, or the order link's token (guests)"),
+        OrderAccessParams,
     ),
     responses(
         (status = 200, description = "The order", body = OrderBody),
@@ -648,9 +784,11 @@ pub(crate) async fn readable_order(
 pub async fn get_order(
     State(state): State<AppState>,
     caller: MaybePrincipal,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<OrderAccessParams>,
 ) -> ApiResult<Json<OrderBody>> {
+    with_query_token(&mut headers, params.access_token.as_deref());
     let detail = readable_order(&state, &caller, &headers, &id).await?;
     Ok(Json(order_body(&detail, None)))
 }
