@@ -320,6 +320,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::products::list_products))
         .routes(routes!(store::products::get_product))
         .routes(routes!(store::categories::list_categories))
+        .routes(routes!(store::vendors::list_vendors))
+        .routes(routes!(api::vendor_orders::payouts))
         .routes(routes!(store::vendors::get_vendor))
         .routes(routes!(store::carts::create_cart))
         .routes(routes!(store::carts::get_cart, store::carts::update_cart))

@@ -176,6 +176,26 @@ pub async fn record_payout(
     Ok(Ok(payout))
 }
 
+/// A vendor's payouts, newest first, before the payout `before` (a cursor).
+pub async fn payouts_page(
+    db: &Db,
+    vendor_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<PayoutRow>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
+             WHERE vendor_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(vendor_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
 pub async fn payouts(db: &Db, vendor_id: Uuid) -> Result<Vec<PayoutRow>, StorageError> {
     Ok(on_reader!(db, pool => {
         sqlx::query_as(

@@ -103,6 +103,41 @@ async fn shoppers_see_only_published_products_of_active_vendors() {
     assert_eq!(handles(&items), vec!["live-thing"]);
 }
 
+/// `GET /api/store/vendors` lists the active vendors by handle, page by page, each with its
+/// published products counted; suspended ones are not listed.
+#[tokio::test]
+async fn the_vendor_list_shows_active_vendors_by_handle_page_by_page() {
+    let app = TestApp::spawn().await;
+    let mut draft = product("draft-thing", "Draft thing", &[100]);
+    draft.status = ProductStatus::Draft;
+    app.seed("zeta", &[product("z-thing", "Z thing", &[100]), draft])
+        .await;
+    app.seed("alpha", &[product("a-thing", "A thing", &[100])])
+        .await;
+    app.seed("mid", &[product("m-thing", "M thing", &[100])])
+        .await;
+    app.seed("shady", &[product("s-thing", "S thing", &[100])])
+        .await;
+    souk_storage_set_vendor_status(&app.db, "shady", "suspended").await;
+
+    let (status, page) = app.get_json("/api/store/vendors?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert!(page["next_cursor"].is_string());
+    let vendors = walk(&app, "/api/store/vendors?limit=1").await;
+    assert_eq!(handles(&vendors), vec!["alpha", "mid", "zeta"]);
+    assert_eq!(
+        vendors[2]["product_count"], 1,
+        "only published products count"
+    );
+    app.expect_problem(
+        "/api/store/vendors?cursor=nonsense",
+        400,
+        "validation_failed",
+    )
+    .await;
+}
+
 async fn souk_storage_set_vendor_status(db: &souk_storage::Db, handle: &str, status: &str) {
     // Vendor moderation arrives with the admin API; until then tests change the row directly.
     match db {

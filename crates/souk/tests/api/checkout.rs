@@ -548,6 +548,19 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let reused = pay(999).await.unwrap();
     assert_eq!(reused.status(), 422);
     // (The report below shows 1000 paid out, not 3000.)
+    // The vendor sees its payout history; the other vendor sees none of it.
+    let (status, history) = app.get_auth_json("/api/vendor/payouts", &a_token).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history["items"][0]["id"], ids[0].as_str());
+    assert_eq!(
+        history["items"][0]["amount"],
+        json!({"amount": 1000, "currency": "USD"})
+    );
+    assert_eq!(history["items"][0]["reference"], "wire 7");
+    assert_eq!(history["next_cursor"], Value::Null);
+    let (_, theirs) = app.get_auth_json("/api/vendor/payouts", &b_token).await;
+    assert_eq!(theirs["items"], json!([]));
     let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
     assert_eq!(status, 200, "{report}");
     let a_line = report["items"]

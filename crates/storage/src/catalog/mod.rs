@@ -288,6 +288,39 @@ struct VendorProfileRow {
     product_count: i64,
 }
 
+/// Active vendors by handle, after the vendor `after` (a cursor: the last id of the previous
+/// page), each with its number of published products.
+pub async fn active_vendors(
+    db: &Db,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<VendorProfile>, StorageError> {
+    let rows: Vec<VendorProfileRow> = on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+             (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
+             FROM vendors v WHERE v.status = 'active' \
+             AND ($1 IS NULL OR v.handle > (SELECT c.handle FROM vendors c WHERE c.id = $1)) \
+             ORDER BY v.handle LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| VendorProfile {
+            id: r.id,
+            handle: r.handle,
+            name: r.name,
+            status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
+            product_count: r.product_count,
+            created_at_ms: r.created_at,
+        })
+        .collect())
+}
+
 /// A vendor by handle; with `storefront_only`, only an active one, counting its published products.
 pub async fn vendor_by_handle(
     db: &Db,
