@@ -35,6 +35,97 @@ pub const ORDER_STATUSES: [OrderStatus; 8] = [
     OrderStatus::Refunded,
 ];
 
+/// Where the money of an order stands, apart from its shipping: Shopify's "financial status".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Waiting for the payment.
+    Pending,
+    /// Paid in full (or there was nothing to pay), nothing refunded.
+    Paid,
+    PartiallyRefunded,
+    /// Everything paid went back.
+    Refunded,
+    /// Called off before any money came in.
+    Voided,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 5] = [
+        Self::Pending,
+        Self::Paid,
+        Self::PartiallyRefunded,
+        Self::Refunded,
+        Self::Voided,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Paid => "paid",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            Self::Voided => "voided",
+        }
+    }
+
+    /// From the order's status and its money: `paid` and `refunded` in minor units.
+    pub fn of(status: OrderStatus, paid: i64, refunded: i64) -> PaymentStatus {
+        match status {
+            OrderStatus::PendingPayment => Self::Pending,
+            OrderStatus::Cancelled if paid == 0 => Self::Voided,
+            _ if refunded > 0 && refunded >= paid => Self::Refunded,
+            _ if refunded > 0 => Self::PartiallyRefunded,
+            _ => Self::Paid,
+        }
+    }
+}
+
+/// Where the goods of an order stand, apart from its money: from its vendor orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FulfillmentStatus {
+    Unfulfilled,
+    PartiallyFulfilled,
+    Fulfilled,
+    /// Nothing will ship: every vendor order was cancelled.
+    Cancelled,
+}
+
+impl FulfillmentStatus {
+    pub const ALL: [FulfillmentStatus; 4] = [
+        Self::Unfulfilled,
+        Self::PartiallyFulfilled,
+        Self::Fulfilled,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unfulfilled => "unfulfilled",
+            Self::PartiallyFulfilled => "partially_fulfilled",
+            Self::Fulfilled => "fulfilled",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the statuses of an order's vendor orders (cancelled ones do not count).
+    pub fn of(vendor_orders: impl IntoIterator<Item = VendorOrderStatus>) -> FulfillmentStatus {
+        let (mut shipped, mut open) = (0, 0);
+        for status in vendor_orders {
+            match status {
+                VendorOrderStatus::Fulfilled => shipped += 1,
+                VendorOrderStatus::Unfulfilled => open += 1,
+                VendorOrderStatus::Cancelled => {}
+            }
+        }
+        match (shipped, open) {
+            (0, 0) => Self::Cancelled,
+            (0, _) => Self::Unfulfilled,
+            (_, 0) => Self::Fulfilled,
+            _ => Self::PartiallyFulfilled,
+        }
+    }
+}
+
 /// What happens to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderEvent {
@@ -82,6 +173,9 @@ impl OrderStatus {
             // A partial refund does not stop the rest of the order from shipping.
             (PartiallyRefunded, OrderEvent::Fulfil { .. }) => Some(PartiallyRefunded),
             (Fulfilled, OrderEvent::Complete) => Some(Completed),
+            // A partial refund keeps the order open: once everything left has shipped it can
+            // be completed too (the caller checks that every vendor order is fulfilled).
+            (PartiallyRefunded, OrderEvent::Complete) => Some(Completed),
             // Nothing has shipped: the order can be called off (a paid one is refunded).
             (PendingPayment | Paid, OrderEvent::Cancel) => Some(Cancelled),
             (
@@ -347,6 +441,46 @@ pub fn request_fingerprint(parts: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payment_and_fulfilment_status_are_read_apart() {
+        use OrderStatus::*;
+        use PaymentStatus as P;
+        assert_eq!(P::of(PendingPayment, 0, 0), P::Pending);
+        assert_eq!(P::of(Cancelled, 0, 0), P::Voided);
+        assert_eq!(P::of(Paid, 1000, 0), P::Paid);
+        assert_eq!(P::of(Paid, 0, 0), P::Paid, "nothing to pay");
+        assert_eq!(P::of(Completed, 1000, 0), P::Paid);
+        assert_eq!(P::of(Completed, 1000, 300), P::PartiallyRefunded);
+        assert_eq!(P::of(PartiallyRefunded, 1000, 999), P::PartiallyRefunded);
+        assert_eq!(P::of(Refunded, 1000, 1000), P::Refunded);
+        assert_eq!(
+            P::of(Cancelled, 1000, 1000),
+            P::Refunded,
+            "a paid order called off"
+        );
+        use FulfillmentStatus as F;
+        use VendorOrderStatus::{Cancelled as C, Fulfilled as Shipped, Unfulfilled as Open};
+        assert_eq!(F::of([Open, Open]), F::Unfulfilled);
+        assert_eq!(F::of([Shipped, Open]), F::PartiallyFulfilled);
+        assert_eq!(F::of([Shipped, Shipped]), F::Fulfilled);
+        assert_eq!(
+            F::of([Shipped, C]),
+            F::Fulfilled,
+            "cancelled parts do not count"
+        );
+        assert_eq!(F::of([C, C]), F::Cancelled);
+        assert_eq!(F::of([]), F::Cancelled);
+        assert_eq!(
+            PartiallyRefunded.next(OrderEvent::Complete),
+            Some(Completed)
+        );
+        assert_eq!(
+            Paid.next(OrderEvent::Complete),
+            None,
+            "not before it shipped"
+        );
+    }
 
     #[test]
     fn state_machine_allows_only_forward_moves() {

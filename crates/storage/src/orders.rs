@@ -1216,7 +1216,14 @@ pub async fn complete(
 ) -> Result<Result<(), TransitionError>, StorageError> {
     let now = now_ms();
     let n = on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE orders SET status = 'completed', updated_at = $2 WHERE id = $1 AND status = 'fulfilled'")
+        // Fulfilled; or partially refunded with every vendor order that was not cancelled
+        // shipped (a refund does not keep a shipped order open forever).
+        sqlx::query(
+            "UPDATE orders SET status = 'completed', updated_at = $2 WHERE id = $1 AND (status = 'fulfilled' \
+             OR (status = 'partially_refunded' \
+                 AND EXISTS (SELECT 1 FROM vendor_orders v WHERE v.order_id = $1 AND v.status = 'fulfilled') \
+                 AND NOT EXISTS (SELECT 1 FROM vendor_orders v WHERE v.order_id = $1 AND v.status = 'unfulfilled')))",
+        )
             .bind(order_id)
             .bind(now)
             .execute(&mut *conn)

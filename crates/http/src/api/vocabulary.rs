@@ -43,6 +43,10 @@ macro_rules! vocabulary {
 vocabulary! {
     /// A customer order's status.
     OrderStatus => souk_domain::orders::ORDER_STATUSES.iter().map(|s| s.as_str()).collect();
+    /// Where an order's money stands (Shopify's financial status), apart from its shipping.
+    PaymentStatus => souk_domain::orders::PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+    /// Where an order's goods stand, from its vendor orders (`cancelled`: nothing will ship).
+    FulfillmentStatus => souk_domain::orders::FulfillmentStatus::ALL.iter().map(|s| s.as_str()).collect();
     /// One vendor's part of an order.
     VendorOrderStatus => souk_domain::orders::VendorOrderStatus::ALL.iter().map(|s| s.as_str()).collect();
     /// A vendor's standing: only `active` vendors sell.

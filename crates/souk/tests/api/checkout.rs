@@ -1933,3 +1933,127 @@ async fn a_guest_gets_an_order_link_by_email_and_can_ask_for_it_again() {
         (400, Some("validation_failed"))
     );
 }
+
+/// `payment_status` and `fulfillment_status` tell the money and the goods apart: a partly
+/// refunded order that then ships in full reads `partially_refunded` / `fulfilled`, and can be
+/// completed (its `status` alone, `partially_refunded`, could not say that everything shipped).
+#[tokio::test]
+async fn a_partly_refunded_order_that_shipped_can_be_completed() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (a_token, _) = app
+        .approved_vendor(&admin, "a@example.com", "vendor-a")
+        .await;
+    let (b_token, _) = app
+        .approved_vendor(&admin, "b@example.com", "vendor-b")
+        .await;
+    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
+    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
+        .await;
+    let apple = app.variant_ids("apple").await.remove(0);
+    let banana = app.variant_ids("banana").await.remove(0);
+    let cart = app.cart_with(&apple, 1).await;
+    app.add_to_cart(&cart, &banana, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "split-1", &checkout_body("split@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let statuses = |o: &Value| {
+        (
+            o["status"].as_str().unwrap().to_owned(),
+            o["payment_status"].as_str().unwrap().to_owned(),
+            o["fulfillment_status"].as_str().unwrap().to_owned(),
+        )
+    };
+    let read = || async {
+        let (status, o) = app
+            .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+            .await;
+        assert_eq!(status, 200, "{o}");
+        statuses(&o)
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        statuses(&order),
+        s("pending_payment", "pending", "unfulfilled")
+    );
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            Some(json!({"amount": 4000, "reference": "SEPA"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(read().await, s("paid", "paid", "unfulfilled"));
+
+    let ship = |token: &str| {
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            let (_, mine) = app.get_auth_json("/api/vendor/orders", &token).await;
+            let vo = mine["items"][0]["id"].as_str().unwrap().to_owned();
+            let (status, body) = app
+                .send(
+                    Method::POST,
+                    &format!("/api/vendor/orders/{vo}/fulfil"),
+                    &token,
+                    Some(json!({"carrier": "DHL", "tracking_number": "JJD1"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    ship(&a_token).await;
+    assert_eq!(
+        read().await,
+        s("partially_fulfilled", "paid", "partially_fulfilled")
+    );
+    let refund = app
+        .client
+        .post(app.url(&format!("/api/admin/orders/{id}/refunds")))
+        .bearer_auth(&admin)
+        .header("idempotency-key", "split-refund")
+        .json(&json!({"amount": 500, "reason": "dented"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status(), 201);
+    assert_eq!(
+        read().await,
+        s(
+            "partially_refunded",
+            "partially_refunded",
+            "partially_fulfilled"
+        )
+    );
+    // Not everything has shipped: completing is refused.
+    let complete = format!("/api/admin/orders/{id}/complete");
+    let (status, problem) = app.send(Method::POST, &complete, &admin, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+    ship(&b_token).await;
+    assert_eq!(
+        read().await,
+        s("partially_refunded", "partially_refunded", "fulfilled")
+    );
+    let (status, done) = app.send(Method::POST, &complete, &admin, None).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        statuses(&done),
+        s("completed", "partially_refunded", "fulfilled")
+    );
+    // The customer sees the same.
+    let token = order["access_token"].as_str().unwrap();
+    let (_, theirs) = app
+        .get_json(&format!("/api/store/orders/{id}?access_token={token}"))
+        .await;
+    assert_eq!(
+        statuses(&theirs),
+        s("completed", "partially_refunded", "fulfilled")
+    );
+}

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::{Email, secure_eq, token_hash};
 use souk_domain::orders::{
-    Address, order_access_token, order_access_token_unkeyed, order_link_token, order_number,
-    request_fingerprint,
+    Address, FulfillmentStatus, OrderStatus, PaymentStatus, VendorOrderStatus, order_access_token,
+    order_access_token_unkeyed, order_link_token, order_number, request_fingerprint,
 };
 use souk_storage::Exec;
 use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
@@ -89,6 +89,12 @@ pub struct OrderBody {
     /// `partially_refunded`, `refunded`.
     #[schema(value_type = crate::api::vocabulary::OrderStatus)]
     pub status: String,
+    /// The money alone: `pending`, `paid`, `partially_refunded`, `refunded`, `voided`.
+    #[schema(value_type = crate::api::vocabulary::PaymentStatus)]
+    pub payment_status: String,
+    /// The goods alone: `unfulfilled`, `partially_fulfilled`, `fulfilled`, `cancelled`.
+    #[schema(value_type = crate::api::vocabulary::FulfillmentStatus)]
+    pub fulfillment_status: String,
     /// Only in the checkout response: lets whoever holds it read the order (send it as
     /// `X-Order-Token`). Not stored anywhere; keep it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,6 +143,20 @@ pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
         id: o.id,
         number: order_number(&o.id),
         status: o.status.clone(),
+        payment_status: PaymentStatus::of(
+            OrderStatus::parse(&o.status).unwrap_or(OrderStatus::PendingPayment),
+            o.paid_amount,
+            o.refunded_amount,
+        )
+        .as_str()
+        .to_owned(),
+        fulfillment_status: FulfillmentStatus::of(
+            d.vendor_orders
+                .iter()
+                .filter_map(|v| VendorOrderStatus::parse(&v.status)),
+        )
+        .as_str()
+        .to_owned(),
         email: o.email.clone(),
         shipping_address: serde_json::from_str::<Address>(&o.shipping_address)
             .expect("stored addresses are valid")
