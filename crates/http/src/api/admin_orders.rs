@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{audit, idempotency_key, next_cursor, path_id};
-use crate::api::schema::MoneyBody;
+use crate::api::schema::{MoneyArg, MoneyBody};
 use crate::api::store::orders::{OrderBody, OrderPage, order_body, status_names, summary};
 use crate::api::vendor_orders::{BalanceBody, balance_body, invalid_transition};
 use crate::auth::Admin;
@@ -182,8 +182,8 @@ pub async fn cancel_order(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualPaymentRequest {
-    /// Minor units; must be the order total.
-    pub amount: i64,
+    /// Must be the order total.
+    pub amount: MoneyArg,
     /// Bank transfer reference, receipt number… (at most 200 characters).
     #[serde(default)]
     pub reference: String,
@@ -199,7 +199,7 @@ pub struct ManualPaymentRequest {
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already paid or cancelled (`invalid_transition`), or paid through a provider (`payment_method_mismatch`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not the amount due (`amount_mismatch`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not the amount due (`amount_mismatch`), or in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_payment(
     State(state): State<AppState>,
@@ -209,9 +209,10 @@ pub async fn record_payment(
     ApiJson(body): ApiJson<ManualPaymentRequest>,
 ) -> ApiResult<Json<OrderBody>> {
     let id = path_id(&id, "order")?;
+    let amount = body.amount.minor_units("amount", state.config.currency)?;
     let reference = body.reference.trim();
     let mut errors = Vec::new();
-    if body.amount <= 0 {
+    if amount <= 0 {
         errors.push(FieldError {
             field: "amount".into(),
             message: "must be positive".into(),
@@ -248,7 +249,7 @@ pub async fn record_payment(
         &mut tx,
         id,
         "manual",
-        body.amount,
+        amount,
         reference,
         Some(admin.user_id),
     )
@@ -274,7 +275,7 @@ pub async fn record_payment(
         "order",
         id,
         None,
-        serde_json::json!({"amount": body.amount, "reference": reference}),
+        serde_json::json!({"amount": amount, "reference": reference}),
     )
     .await?;
     souk_storage::jobs::enqueue_many(&mut tx, &[souk_jobs::payments::payment_received_email(id)])
@@ -370,8 +371,9 @@ pub struct CouponRequest {
     pub kind: String,
     /// Basis points (1–10000) for `percent`, minor units for `fixed`.
     pub value: i64,
+    /// The goods total from which the coupon applies (default none).
     #[serde(default)]
-    pub min_subtotal: i64,
+    pub min_subtotal: Option<MoneyArg>,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub starts_at: Option<String>,
@@ -387,6 +389,7 @@ pub struct CouponRequest {
 /// Create a coupon.
 #[utoipa::path(post, path = "/api/admin/coupons", tag = "admin", request_body = CouponRequest, security(("bearer" = [])),
     responses(
+        (status = 422, description = "An amount in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The coupon", body = CouponBody),
         (status = 400, description = "Invalid coupon (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
@@ -419,7 +422,11 @@ pub async fn create_coupon(
         "percent" | "fixed" => {}
         _ => err("kind", "must be percent or fixed"),
     }
-    if !(0..=1_000_000_000_000).contains(&body.min_subtotal) {
+    let min_subtotal = match &body.min_subtotal {
+        Some(m) => m.minor_units("min_subtotal", state.config.currency)?,
+        None => 0,
+    };
+    if !(0..=1_000_000_000_000).contains(&min_subtotal) {
         err("min_subtotal", "minor units, ≥ 0");
     }
     let mut time = |field: &str, v: &Option<String>| -> Option<i64> {
@@ -458,7 +465,7 @@ pub async fn create_coupon(
         code,
         kind: body.kind.clone(),
         value: body.value,
-        min_subtotal: body.min_subtotal,
+        min_subtotal,
         starts_at,
         expires_at,
         max_uses: body.max_uses,
@@ -849,8 +856,8 @@ pub async fn payout_report(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayoutRequest {
-    /// Minor units, at most the vendor's available balance.
-    pub amount: i64,
+    /// At most the vendor's available balance.
+    pub amount: MoneyArg,
     /// Transfer reference (at most 200 characters).
     #[serde(default)]
     pub reference: String,
@@ -880,7 +887,7 @@ pub struct PayoutBody {
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such vendor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "More than the available balance (`insufficient_balance`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The key was used for another payout (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used for another payout (`idempotency_key_reused`), or the amount is in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record_payout(
     State(state): State<AppState>,
@@ -892,8 +899,9 @@ pub async fn record_payout(
 ) -> ApiResult<(StatusCode, Json<PayoutBody>)> {
     let id = path_id(&id, "vendor")?;
     let key = idempotency_key(&headers)?;
+    let amount = body.amount.minor_units("amount", state.config.currency)?;
     let reference = body.reference.trim();
-    if body.amount <= 0 || reference.chars().count() > 200 {
+    if amount <= 0 || reference.chars().count() > 200 {
         return Err(ApiError::validation(vec![FieldError {
             field: "amount".into(),
             message: "must be positive (reference: at most 200 characters)".into(),
@@ -905,7 +913,7 @@ pub async fn record_payout(
     let key_hash = key.as_deref().map(souk_domain::accounts::token_hash);
     if let Some(key_hash) = &key_hash {
         let fingerprint = souk_domain::orders::request_fingerprint(&[
-            &body.amount.to_be_bytes(),
+            &amount.to_be_bytes(),
             reference.as_bytes(),
         ]);
         match ledger::claim_payout_key(&mut tx, &scope, key_hash, &fingerprint).await? {
@@ -928,8 +936,7 @@ pub async fn record_payout(
         }
     }
     let payout =
-        match ledger::record_payout(&mut tx, id, body.amount, cur, reference, admin.user_id).await?
-        {
+        match ledger::record_payout(&mut tx, id, amount, cur, reference, admin.user_id).await? {
             Ok(p) => p,
             Err(PayoutError::NoSuchVendor) => return Err(ApiError::not_found("no such vendor")),
             Err(PayoutError::InsufficientBalance { available }) => {
@@ -949,7 +956,7 @@ pub async fn record_payout(
         "payout",
         payout.id,
         Some(id),
-        serde_json::json!({"amount": body.amount, "reference": reference}),
+        serde_json::json!({"amount": amount, "reference": reference}),
     )
     .await?;
     if let Some(key_hash) = &key_hash {

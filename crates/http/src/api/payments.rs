@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{RequiredIdempotencyKey, audit, path_id};
-use crate::api::schema::MoneyBody;
+use crate::api::schema::{MoneyArg, MoneyBody};
 use crate::api::store::orders::readable_order;
 use crate::auth::{Admin, MaybePrincipal};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
@@ -231,8 +231,8 @@ async fn refresh_payment(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
-    /// Minor units; at most what was paid and not yet refunded.
-    pub amount: i64,
+    /// At most what was paid and not yet refunded.
+    pub amount: MoneyArg,
     #[serde(default)]
     pub reason: String,
 }
@@ -268,7 +268,7 @@ pub struct RefundBody {
         (status = 400, description = "`idempotency_key_required`, `invalid_idempotency_key`, `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not_refundable` (nothing paid) or `refund_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`, or `currency_mismatch` (an amount in another currency than the shop's)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "`refund_failed`: the provider refused the refund", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_refund(
@@ -280,9 +280,10 @@ pub async fn create_refund(
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<RefundBody>)> {
     let order_id = path_id(&id, "order")?;
+    let amount = body.amount.minor_units("amount", state.config.currency)?;
     let reason = body.reason.trim().to_owned();
     let mut errors = Vec::new();
-    if body.amount <= 0 {
+    if amount <= 0 {
         errors.push(FieldError {
             field: "amount".into(),
             message: "must be positive (minor units)".into(),
@@ -301,7 +302,7 @@ pub async fn create_refund(
     let opened = store::begin_refund(
         &mut tx,
         order_id,
-        body.amount,
+        amount,
         &reason,
         Some(token_hash(&format!("admin-refund:{key}"))),
         Some(admin.user_id),
@@ -344,7 +345,7 @@ pub async fn create_refund(
             "order",
             order_id,
             None,
-            serde_json::json!({"amount": body.amount, "reason": reason, "refund_id": refund.id}),
+            serde_json::json!({"amount": amount, "reason": reason, "refund_id": refund.id}),
         )
         .await?;
     }

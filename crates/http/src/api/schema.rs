@@ -250,3 +250,115 @@ impl From<souk_domain::orders::Address> for AddressBody {
         }
     }
 }
+
+/// Money in a request: `{"amount": minor units, "currency": "USD"}`, in the shop's currency.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyInput {
+    pub amount: i64,
+    #[schema(pattern = "^[A-Z]{3}$")]
+    pub currency: String,
+}
+
+impl MoneyInput {
+    /// The amount in minor units, if it is in the shop's currency (else 422
+    /// `currency_mismatch`: Souk does not convert).
+    pub fn minor_units(
+        &self,
+        field: &str,
+        shop: souk_domain::money::Currency,
+    ) -> Result<i64, crate::error::ApiError> {
+        if self.currency != shop.code() {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "currency_mismatch",
+                "Currency mismatch",
+                format!(
+                    "{field} is in {}, but this shop sells in {shop}; amounts are not converted",
+                    self.currency.escape_debug()
+                ),
+            ));
+        }
+        Ok(self.amount)
+    }
+}
+
+/// Money in a request where a bare integer used to be the shape: `{amount, currency}` (see
+/// [`MoneyInput`]), or, deprecated, a bare integer of minor units in the shop's currency.
+#[derive(Debug, Clone)]
+pub enum MoneyArg {
+    Money(MoneyInput),
+    /// Deprecated: minor units, in the shop's currency.
+    MinorUnits(i64),
+}
+
+impl<'de> Deserialize<'de> for MoneyArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Money(MoneyInput),
+            MinorUnits(i64),
+        }
+        match Shape::deserialize(d) {
+            Ok(Shape::Money(m)) => Ok(MoneyArg::Money(m)),
+            Ok(Shape::MinorUnits(n)) => Ok(MoneyArg::MinorUnits(n)),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected money: {\"amount\": minor units, \"currency\": the shop's currency code}",
+            )),
+        }
+    }
+}
+
+impl MoneyArg {
+    /// See [`MoneyInput::minor_units`]; a bare integer is taken as the shop's currency.
+    pub fn minor_units(
+        &self,
+        field: &str,
+        shop: souk_domain::money::Currency,
+    ) -> Result<i64, crate::error::ApiError> {
+        match self {
+            MoneyArg::Money(m) => m.minor_units(field, shop),
+            MoneyArg::MinorUnits(n) => Ok(*n),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for MoneyArg {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        use utoipa::openapi::{Deprecated, Ref};
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("MoneyInput"))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .deprecated(Some(Deprecated::True))
+                    .description(Some(
+                        "Deprecated: minor units in the shop's currency; send `{amount, currency}`.",
+                    )),
+            )
+            .description(Some(
+                "Money: `{amount, currency}` in the shop's currency (another currency is 422 \
+                 `currency_mismatch`); a bare integer of minor units is still accepted, deprecated.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for MoneyArg {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "MoneyInput".to_owned(),
+            <MoneyInput as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, audit, next_cursor, path_id};
-use crate::api::schema::{AddressBody, MoneyBody};
+use crate::api::schema::{AddressBody, MoneyArg, MoneyBody};
 use crate::api::store::orders::{OrderLineBody, line_body};
 use crate::auth::VendorStaff;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
@@ -374,12 +374,12 @@ pub struct ShippingRateRequest {
     /// `flat`, `free_over` or `by_weight`.
     #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
     pub kind: String,
-    /// Minor units, ≥ 0.
-    pub amount: i64,
+    /// ≥ 0.
+    pub amount: MoneyArg,
     /// Required for `free_over`.
-    pub threshold: Option<i64>,
+    pub threshold: Option<MoneyArg>,
     /// Required for `by_weight`.
-    pub per_kg: Option<i64>,
+    pub per_kg: Option<MoneyArg>,
 }
 
 /// This vendor's shipping options.
@@ -410,6 +410,7 @@ pub struct ShippingRateList {
 /// Add a shipping option. Without any, the vendor ships for free.
 #[utoipa::path(post, path = "/api/vendor/shipping-rates", tag = "vendor", request_body = ShippingRateRequest, security(("bearer" = [])),
     responses(
+        (status = 422, description = "An amount in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The option", body = ShippingRateBody),
         (status = 400, description = "Invalid option (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
@@ -421,6 +422,16 @@ pub async fn create_rate(
     client: ClientInfo,
     ApiJson(body): ApiJson<ShippingRateRequest>,
 ) -> ApiResult<(StatusCode, Json<ShippingRateBody>)> {
+    let shop = state.config.currency;
+    let amount = body.amount.minor_units("amount", shop)?;
+    let threshold = match &body.threshold {
+        Some(m) => Some(m.minor_units("threshold", shop)?),
+        None => None,
+    };
+    let per_kg = match &body.per_kg {
+        Some(m) => Some(m.minor_units("per_kg", shop)?),
+        None => None,
+    };
     let mut errors = Vec::new();
     let mut err = |field: &str, message: &str| {
         errors.push(FieldError {
@@ -434,18 +445,18 @@ pub async fn create_rate(
         err("name", "1–100 characters");
     }
     let money_ok = |v: i64| (0..=1_000_000_000_000).contains(&v);
-    if !money_ok(body.amount) {
+    if !money_ok(amount) {
         err("amount", "must be from 0 to 10^12 minor units");
     }
     match body.kind.as_str() {
         "flat" => {}
         "free_over" => {
-            if !body.threshold.is_some_and(money_ok) {
+            if !threshold.is_some_and(money_ok) {
                 err("threshold", "required for free_over, ≥ 0");
             }
         }
         "by_weight" => {
-            if !body.per_kg.is_some_and(money_ok) {
+            if !per_kg.is_some_and(money_ok) {
                 err("per_kg", "required for by_weight, ≥ 0");
             }
         }
@@ -457,11 +468,9 @@ pub async fn create_rate(
     let new = NewShippingRate {
         name: name.to_owned(),
         kind: body.kind.clone(),
-        amount: body.amount,
-        threshold: (body.kind == "free_over")
-            .then_some(body.threshold)
-            .flatten(),
-        per_kg: (body.kind == "by_weight").then_some(body.per_kg).flatten(),
+        amount,
+        threshold: (body.kind == "free_over").then_some(threshold).flatten(),
+        per_kg: (body.kind == "by_weight").then_some(per_kg).flatten(),
     };
     let mut tx = state.db.begin_write().await?;
     let row = rates::create_shipping_rate(&mut tx, staff.vendor_id, &new)

@@ -19,18 +19,10 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, audit, next_cursor, path_id};
-use crate::api::schema::{CategoryRefBody, ImageBody, MoneyBody, OptionBody};
+use crate::api::schema::{CategoryRefBody, ImageBody, MoneyBody, MoneyInput, OptionBody};
 use crate::auth::VendorStaff;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-
-/// Money in a request: minor units and the shop's currency.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoneyInput {
-    pub amount: i64,
-    pub currency: String,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +172,14 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 /// Turns the input into a valid draft and its category ids, or every problem at once.
 async fn to_draft(state: &AppState, input: ProductInput) -> ApiResult<(ProductDraft, Vec<Uuid>)> {
     let currency: Currency = state.config.currency;
+    // Another currency is refused as a whole (422), as everywhere money is sent.
+    for (i, v) in input.variants.iter().enumerate() {
+        v.price
+            .minor_units(&format!("variants[{i}].price"), currency)?;
+        if let Some(c) = &v.compare_at_price {
+            c.minor_units(&format!("variants[{i}].compare_at_price"), currency)?;
+        }
+    }
     let mut errors = Vec::new();
     let handle = Handle::parse(&input.handle)
         .map_err(|e| errors.push(err("handle", e.to_string())))
@@ -192,12 +192,6 @@ async fn to_draft(state: &AppState, input: ProductInput) -> ApiResult<(ProductDr
         }),
     };
     let mut money = |field: String, m: &MoneyInput| -> i64 {
-        if m.currency != currency.code() {
-            errors.push(err(
-                field.clone() + ".currency",
-                format!("must be the shop currency {currency}"),
-            ));
-        }
         if m.amount < 0 {
             errors.push(err(field + ".amount", "must not be negative"));
         }
@@ -404,6 +398,7 @@ pub async fn list(
 /// Create a product.
 #[utoipa::path(post, path = "/api/vendor/products", operation_id = "vendor_create_product", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
     responses(
+        (status = 422, description = "An amount in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = VendorProductBody),
         (status = 400, description = "Invalid product (`validation_failed`, `invalid_json`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -465,6 +460,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/vendor/products/{id}", operation_id = "vendor_replace_product", tag = "vendor", request_body = ProductInput, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Product id")),
     responses(
+        (status = 422, description = "An amount in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Updated", body = VendorProductBody),
         (status = 400, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),

@@ -2057,3 +2057,173 @@ async fn a_partly_refunded_order_that_shipped_can_be_completed() {
         s("completed", "partially_refunded", "fulfilled")
     );
 }
+
+/// Money in requests is `{amount, currency}` everywhere (payments, refunds, payouts, shipping
+/// rates, coupon minimums); the bare integer still works where it did; another currency is
+/// 422 `currency_mismatch` and changes nothing.
+#[tokio::test]
+async fn money_is_amount_and_currency_everywhere_and_another_currency_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (vendor, vendor_id) = app
+        .approved_vendor(&admin, "m@example.com", "money-shop")
+        .await;
+    app.seed("money-shop", &[stocked("mug", &[1000], 10)]).await;
+    let usd = |amount: i64| json!({"amount": amount, "currency": "USD"});
+    let eur = |amount: i64| json!({"amount": amount, "currency": "EUR"});
+    let refused = |(status, body): (u16, Value)| {
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("currency_mismatch")),
+            "{body}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains("EUR"), "{body}");
+    };
+
+    // Shipping rates: objects, the old bare integers, and EUR refused.
+    let rate = |amount: Value, threshold: Value| json!({"name": "Post", "kind": "free_over", "amount": amount, "threshold": threshold});
+    refused(
+        app.send(
+            Method::POST,
+            "/api/vendor/shipping-rates",
+            &vendor,
+            Some(rate(eur(500), usd(5000))),
+        )
+        .await,
+    );
+    refused(
+        app.send(
+            Method::POST,
+            "/api/vendor/shipping-rates",
+            &vendor,
+            Some(rate(usd(500), eur(5000))),
+        )
+        .await,
+    );
+    let (status, created) = app
+        .send(
+            Method::POST,
+            "/api/vendor/shipping-rates",
+            &vendor,
+            Some(rate(usd(500), usd(5000))),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["threshold"], usd(5000));
+    let (status, bare) = app
+        .send(
+            Method::POST,
+            "/api/vendor/shipping-rates",
+            &vendor,
+            Some(json!({"name": "Courier", "kind": "flat", "amount": 900})),
+        )
+        .await;
+    assert_eq!(
+        (status, bare["amount"].clone()),
+        (201, usd(900)),
+        "deprecated, still accepted"
+    );
+
+    // Coupon minimums.
+    let coupon =
+        |min: Value| json!({"code": "min", "kind": "fixed", "value": 100, "min_subtotal": min});
+    refused(
+        app.send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(coupon(eur(1))),
+        )
+        .await,
+    );
+    let (status, c) = app
+        .send(
+            Method::POST,
+            "/api/admin/coupons",
+            &admin,
+            Some(coupon(usd(2000))),
+        )
+        .await;
+    assert_eq!((status, c["min_subtotal"].clone()), (201, usd(2000)), "{c}");
+
+    // A manual payment, a refund and a payout.
+    let mug = app.variant_ids("mug").await.remove(0);
+    let cart = app.cart_with(&mug, 2).await;
+    let (_, order, _) = app
+        .checkout(&cart, "money-1", &checkout_body("money@example.com"))
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let total = order["total"]["amount"].as_i64().unwrap();
+    let pay = format!("/api/admin/orders/{id}/payments");
+    refused(
+        app.send(
+            Method::POST,
+            &pay,
+            &admin,
+            Some(json!({"amount": eur(total)})),
+        )
+        .await,
+    );
+    let (status, paid) = app
+        .send(
+            Method::POST,
+            &pay,
+            &admin,
+            Some(json!({"amount": usd(total)})),
+        )
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("paid")),
+        "{paid}"
+    );
+    let refund = |amount: Value, key: &str| {
+        app.client
+            .post(app.url(&format!("/api/admin/orders/{id}/refunds")))
+            .bearer_auth(&admin)
+            .header("idempotency-key", key)
+            .json(&json!({"amount": amount}))
+            .send()
+    };
+    let answer = refund(eur(100), "money-r1").await.unwrap();
+    assert_eq!(answer.status(), 422);
+    let answer = refund(usd(100), "money-r2").await.unwrap();
+    assert_eq!(answer.status(), 201);
+    let (_, after) = app
+        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .await;
+    assert_eq!(after["refunded"], usd(100), "only the USD refund was made");
+    let payout = format!("/api/admin/vendors/{vendor_id}/payouts");
+    refused(
+        app.send(
+            Method::POST,
+            &payout,
+            &admin,
+            Some(json!({"amount": eur(100)})),
+        )
+        .await,
+    );
+    let (status, p) = app
+        .send(
+            Method::POST,
+            &payout,
+            &admin,
+            Some(json!({"amount": usd(100)})),
+        )
+        .await;
+    assert_eq!((status, p["amount"].clone()), (201, usd(100)), "{p}");
+    // Neither a string nor a half object is money.
+    let (status, problem) = app
+        .send(
+            Method::POST,
+            &payout,
+            &admin,
+            Some(json!({"amount": {"amount": 5}})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (400, Some("amount")),
+        "{problem}"
+    );
+}
