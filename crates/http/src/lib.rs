@@ -322,6 +322,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::list_vendors))
         .routes(routes!(api::vendor_orders::payouts))
+        .routes(routes!(
+            api::vendor::get_profile,
+            api::vendor::update_profile
+        ))
         .routes(routes!(store::vendors::get_vendor))
         .routes(routes!(store::carts::create_cart))
         .routes(routes!(store::carts::get_cart, store::carts::update_cart))

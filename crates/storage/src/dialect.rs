@@ -52,6 +52,11 @@ pub(crate) struct SearchDoc<'a> {
 /// Splits text into words the way shoppers' queries are split (letters and digits; anything else
 /// separates), so "TEE-0" is indexed as "TEE 0" on both backends (PostgreSQL's parser would
 /// otherwise read "-0" as a signed number).
+/// The text a search column holds for `text` (see [`index_product`]).
+pub(crate) fn search_words(text: &str) -> String {
+    words(text)
+}
+
 fn words(text: &str) -> String {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

@@ -41,6 +41,56 @@ pub async fn apply(
     Ok(record)
 }
 
+/// A vendor's profile as its staff edit it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorProfileRecord {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+}
+
+pub async fn profile(
+    db: &Db,
+    vendor_id: Uuid,
+) -> Result<Option<VendorProfileRecord>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as("SELECT id, handle, name, description, status FROM vendors WHERE id = $1")
+            .bind(vendor_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// Changes a vendor's name and/or description; a new name is also written into the search
+/// index of every product of the vendor, in the same transaction (shoppers find a shop's
+/// products by its name).
+pub async fn update_profile(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Option<VendorProfileRecord>, StorageError> {
+    let now = now_ms();
+    let row: Option<VendorProfileRecord> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "UPDATE vendors SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4 \
+             WHERE id = $1 RETURNING id, handle, name, description, status",
+        )
+        .bind(vendor_id)
+        .bind(name)
+        .bind(description)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    if let (Some(row), Some(_)) = (&row, name) {
+        crate::catalog::reindex_vendor_name(tx, vendor_id, &row.name).await?;
+    }
+    Ok(row)
+}
+
 /// Makes `user_id` a member of `vendor_id` with `role` (`owner` or `staff`).
 pub async fn add_member(
     tx: &mut Tx,

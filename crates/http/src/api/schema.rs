@@ -198,6 +198,8 @@ pub struct VendorBody {
     pub id: Uuid,
     pub handle: String,
     pub name: String,
+    /// Plain text from the vendor.
+    pub description: String,
     /// Number of published products.
     pub product_count: i64,
 }

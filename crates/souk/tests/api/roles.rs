@@ -483,3 +483,81 @@ async fn admins_shape_the_category_tree() {
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+/// A vendor's owner edits its name and description: the storefront and search follow at once
+/// (the products are found by the new name, not the old); staff may read but not edit; bad
+/// input changes nothing.
+#[tokio::test]
+async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (owner, vendor_id) = app
+        .approved_vendor(&admin, "owner@example.com", "kiln")
+        .await;
+    app.seed("kiln", &[crate::helpers::product("bowl", "Bowl", &[1200])])
+        .await;
+    let (status, profile) = app.get_auth_json("/api/vendor/profile", &owner).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["handle"], "kiln");
+    assert_eq!(profile["description"], "");
+
+    let patch = json!({"name": "Zanzibar Ceramics", "description": "Hand-thrown.\nFired twice."});
+    let (status, changed) = app
+        .send(Method::PATCH, "/api/vendor/profile", &owner, Some(patch))
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["name"], "Zanzibar Ceramics");
+    let (_, public) = app.get_json("/api/store/vendors/kiln").await;
+    assert_eq!(public["name"], "Zanzibar Ceramics");
+    assert_eq!(public["description"], "Hand-thrown.\nFired twice.");
+    let (_, found) = app.get_json("/api/store/products?q=zanzibar").await;
+    assert_eq!(found["items"][0]["handle"], "bowl", "{found}");
+    let (_, old) = app.get_json("/api/store/products?q=kiln").await;
+    assert_eq!(
+        old["items"],
+        json!([]),
+        "the old name no longer finds it: {old}"
+    );
+
+    // Only what is sent changes; invalid input changes nothing.
+    let (status, _) = app
+        .send(
+            Method::PATCH,
+            "/api/vendor/profile",
+            &owner,
+            Some(json!({"description": "x".repeat(2001), "name": "Other"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, profile) = app.get_auth_json("/api/vendor/profile", &owner).await;
+    assert_eq!(profile["name"], "Zanzibar Ceramics");
+
+    // Staff read the profile but do not edit it.
+    let staff = app.register("staff@example.com").await;
+    let user = souk_storage::accounts::user_by_email(&app.db, "staff@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tx = app.db.begin_write().await.unwrap();
+    souk_storage::vendors::add_member(
+        &mut tx,
+        uuid::Uuid::parse_str(&vendor_id).unwrap(),
+        user.id,
+        "staff",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (status, _) = app.get_auth_json("/api/vendor/profile", &staff).await;
+    assert_eq!(status, 200);
+    let (status, problem) = app
+        .send(
+            Method::PATCH,
+            "/api/vendor/profile",
+            &staff,
+            Some(json!({"name": "Staff rename"})),
+        )
+        .await;
+    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
+}

@@ -29,7 +29,7 @@ pub use vendor::{
 };
 pub use write::{
     ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,
-    upsert_product,
+    reindex_vendor_name, upsert_product,
 };
 
 /// `$start, $start+1, …` for an `IN (…)` list of `n` values.
@@ -273,6 +273,7 @@ pub struct VendorProfile {
     pub id: Uuid,
     pub handle: String,
     pub name: String,
+    pub description: String,
     pub status: VendorStatus,
     pub product_count: i64,
     pub created_at_ms: i64,
@@ -283,6 +284,7 @@ struct VendorProfileRow {
     id: Uuid,
     handle: String,
     name: String,
+    description: String,
     status: String,
     created_at: i64,
     product_count: i64,
@@ -297,7 +299,7 @@ pub async fn active_vendors(
 ) -> Result<Vec<VendorProfile>, StorageError> {
     let rows: Vec<VendorProfileRow> = on_reader!(db, pool => {
         sqlx::query_as(
-            "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+            "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, \
              (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
              FROM vendors v WHERE v.status = 'active' \
              AND ($1 IS NULL OR v.handle > (SELECT c.handle FROM vendors c WHERE c.id = $1)) \
@@ -314,6 +316,7 @@ pub async fn active_vendors(
             id: r.id,
             handle: r.handle,
             name: r.name,
+            description: r.description,
             status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
             product_count: r.product_count,
             created_at_ms: r.created_at,
@@ -328,7 +331,7 @@ pub async fn vendor_by_handle(
     storefront_only: bool,
 ) -> Result<Option<VendorProfile>, StorageError> {
     let sql = format!(
-        "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+        "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, \
          (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
          FROM vendors v WHERE v.handle = $1{}",
         if storefront_only {
@@ -344,6 +347,7 @@ pub async fn vendor_by_handle(
         id: r.id,
         handle: r.handle,
         name: r.name,
+        description: r.description,
         status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
         product_count: r.product_count,
         created_at_ms: r.created_at,

@@ -398,3 +398,59 @@ pub async fn upsert_product(
     index_product(tx, id, &doc).await?;
     Ok(id)
 }
+
+/// Writes a vendor's (new) name into the search entries of all its products: SQLite updates the
+/// FTS column in one statement; PostgreSQL rebuilds each product's vector (its parts are
+/// weighted separately and cannot be edited one at a time).
+pub async fn reindex_vendor_name(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    name: &str,
+) -> Result<(), StorageError> {
+    match tx {
+        Tx::Sqlite(conn) => {
+            sqlx::query(
+                "UPDATE product_search SET vendor = $2 \
+                 WHERE rowid IN (SELECT rowid FROM products WHERE vendor_id = $1)",
+            )
+            .bind(vendor_id)
+            .bind(crate::dialect::search_words(name))
+            .execute(&mut **conn)
+            .await?;
+            Ok(())
+        }
+        Tx::Postgres(_) => {
+            let products: Vec<(Uuid, String, String)> = on_tx!(tx, conn => {
+                sqlx::query_as("SELECT id, title, description_html FROM products WHERE vendor_id = $1")
+                    .bind(vendor_id)
+                    .fetch_all(&mut *conn)
+                    .await?
+            });
+            let skus: Vec<(Uuid, String)> = on_tx!(tx, conn => {
+                sqlx::query_as(
+                    "SELECT v.product_id, v.sku FROM variants v JOIN products p ON p.id = v.product_id \
+                     WHERE p.vendor_id = $1 AND v.sku IS NOT NULL",
+                )
+                .bind(vendor_id)
+                .fetch_all(&mut *conn)
+                .await?
+            });
+            let mut by_product: HashMap<Uuid, Vec<&str>> = HashMap::new();
+            for (product, sku) in &skus {
+                by_product.entry(*product).or_default().push(sku);
+            }
+            for (id, title, description_html) in &products {
+                let body = html::to_text(description_html);
+                let skus = by_product.get(id).map(|s| s.join(" ")).unwrap_or_default();
+                let doc = SearchDoc {
+                    title,
+                    skus: &skus,
+                    vendor: name,
+                    body: &body,
+                };
+                index_product(tx, *id, &doc).await?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -40,6 +40,7 @@ pub async fn list_vendors(
                 id: v.id,
                 handle: v.handle,
                 name: v.name,
+                description: v.description,
                 product_count: v.product_count,
             })
             .collect(),
@@ -73,6 +74,7 @@ pub async fn get_vendor(
         id: vendor.id,
         handle: vendor.handle,
         name: vendor.name,
+        description: vendor.description,
         product_count: vendor.product_count,
     }))
 }
