@@ -322,6 +322,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::list_vendors))
         .routes(routes!(api::vendor_orders::payouts))
+        .routes(routes!(api::vendor_orders::correct_tracking))
         .routes(routes!(
             api::vendor::get_profile,
             api::vendor::update_profile
@@ -458,6 +459,13 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// Store carts and orders serve guests and customers alike: credentials are optional there.
+/// (Asking for an order link again takes none: it acts on no account.)
+fn takes_optional_credentials(path: &str) -> bool {
+    (path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders"))
+        && path != "/api/store/orders/lookup"
+}
+
 /// The part of the API a path belongs to: the prefix of its operation ids.
 fn area(path: &str) -> &'static str {
     for area in ["store", "auth", "vendor", "admin", "hooks"] {
@@ -478,8 +486,7 @@ fn name_operations_and_security(doc: &mut utoipa::openapi::OpenApi) {
     let cookie = || SecurityRequirement::new("cookie", Vec::<String>::new());
     for (path, item) in doc.paths.paths.iter_mut() {
         let area = area(path);
-        let optional_credentials =
-            path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
+        let optional_credentials = takes_optional_credentials(path);
         for operation in operations_mut(item) {
             if let Some(id) = &operation.operation_id
                 && !id.starts_with(&format!("{area}_"))
@@ -604,8 +611,7 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     };
     for (path, item) in doc.paths.paths.iter_mut() {
         // Store carts and orders take optional credentials (a customer's session or key).
-        let optional_credentials =
-            path.starts_with("/api/store/carts") || path.starts_with("/api/store/orders");
+        let optional_credentials = takes_optional_credentials(path);
         for operation in operations_mut(item) {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let json_body = matches!(&operation.request_body, Some(RefOr::T(body))

@@ -37,10 +37,13 @@ pub enum OrderEmail {
         order_id: Uuid,
         refund_id: Uuid,
     },
-    /// To the customer: one vendor's part shipped (carrier, tracking number).
+    /// To the customer: one vendor's part shipped (carrier, tracking number); `corrected`
+    /// when the vendor corrected the tracking of a shipment already announced.
     Shipped {
         order_id: Uuid,
         vendor_order_id: Uuid,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        corrected: bool,
     },
     /// To the customer: the order was called off (by an admin, or unpaid past its hold time).
     Cancelled {
@@ -262,7 +265,9 @@ pub(crate) async fn send(
             mailer.send(job_id, &email).await
         }
         OrderEmail::Shipped {
-            vendor_order_id, ..
+            vendor_order_id,
+            corrected,
+            ..
         } => {
             let Some(vo) = d.vendor_orders.iter().find(|v| v.id == *vendor_order_id) else {
                 return Err(JobError::Permanent(format!(
@@ -281,6 +286,7 @@ pub(crate) async fn send(
                     "tracking_number": vo.tracking_number,
                     "lines": d.lines.iter().filter(|l| l.vendor_order_id == vo.id).map(line).collect::<Vec<_>>(),
                     "all_shipped": o.status == "fulfilled" || o.status == "completed",
+                    "corrected": corrected,
                     "address": address_text(&o.shipping_address),
                 }),
             };

@@ -1128,6 +1128,50 @@ pub async fn cancel(
 }
 
 /// Marks a vendor's part shipped and moves the order to `partially_fulfilled` or `fulfilled`.
+/// Corrects the carrier and tracking number of a shipped vendor order. `Ok(Ok(true))` when
+/// they changed, `Ok(Ok(false))` when they were already so; `InvalidState` when it has not
+/// shipped (fulfil it instead).
+pub async fn correct_tracking(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    vendor_order_id: Uuid,
+    carrier: &str,
+    tracking_number: &str,
+) -> Result<Result<bool, TransitionError>, StorageError> {
+    let current: Option<(String, Option<String>, Option<String>)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT status, carrier, tracking_number FROM vendor_orders WHERE id = $1 AND vendor_id = $2",
+        )
+        .bind(vendor_order_id)
+        .bind(vendor_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let Some((status, old_carrier, old_number)) = current else {
+        return Ok(Err(TransitionError::NotFound));
+    };
+    if status != "fulfilled" {
+        return Ok(Err(TransitionError::InvalidState { status }));
+    }
+    if old_carrier.as_deref() == Some(carrier) && old_number.as_deref() == Some(tracking_number) {
+        return Ok(Ok(false));
+    }
+    let n = on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "UPDATE vendor_orders SET carrier = $3, tracking_number = $4 \
+             WHERE id = $1 AND vendor_id = $2 AND status = 'fulfilled'",
+        )
+        .bind(vendor_order_id)
+        .bind(vendor_id)
+        .bind(carrier)
+        .bind(tracking_number)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(Ok(n == 1))
+}
+
 pub async fn fulfil(
     tx: &mut Tx,
     vendor_id: Uuid,

@@ -147,6 +147,92 @@ pub struct FulfilRequest {
     pub tracking_number: String,
 }
 
+/// Correct the carrier and tracking number of a part already shipped (a typo, a parcel
+/// re-sent). The customer is emailed the corrected details; sending the same details again
+/// changes nothing and sends nothing.
+#[utoipa::path(put, path = "/api/vendor/orders/{id}/tracking", tag = "vendor", request_body = FulfilRequest, security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Vendor order id")),
+    responses(
+        (status = 200, description = "The vendor order with the corrected tracking", body = VendorOrderBody),
+        (status = 404, description = "No such vendor order of this vendor", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not shipped yet: fulfil it (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn correct_tracking(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FulfilRequest>,
+) -> ApiResult<Json<VendorOrderBody>> {
+    let id = path_id(&id, "vendor order")?;
+    let (carrier, number) = tracking_of(&body)?;
+    let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor order"))?
+        .vendor_order
+        .order_id;
+    let mut tx = state.db.begin_write().await?;
+    let changed =
+        match orders::correct_tracking(&mut tx, staff.vendor_id, id, carrier, number).await? {
+            Ok(changed) => changed,
+            Err(TransitionError::NotFound) => {
+                return Err(ApiError::not_found("no such vendor order"));
+            }
+            Err(e) => return Err(invalid_transition(&e)),
+        };
+    if changed {
+        audit(
+            &mut tx,
+            &staff.principal,
+            &client.ip,
+            "vendor_order.tracking",
+            "vendor_order",
+            id,
+            Some(staff.vendor_id),
+            serde_json::json!({"carrier": carrier}),
+        )
+        .await?;
+        souk_storage::jobs::enqueue_many(
+            &mut tx,
+            &[souk_jobs::orders::email_job(
+                souk_jobs::orders::OrderEmail::Shipped {
+                    order_id,
+                    vendor_order_id: id,
+                    corrected: true,
+                },
+            )],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    state.wake_jobs();
+    let d = orders::vendor_order(&state.db, staff.vendor_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
+    Ok(Json(vendor_order_body(&d, state.config.currency.code())))
+}
+
+/// The trimmed carrier and tracking number, or every problem with them.
+fn tracking_of(body: &FulfilRequest) -> ApiResult<(&str, &str)> {
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("carrier", &body.carrier),
+        ("tracking_number", &body.tracking_number),
+    ] {
+        let v = value.trim();
+        if v.is_empty() || v.chars().count() > 100 || souk_domain::text::has_hidden_controls(v) {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "1–100 characters, no control characters".into(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Ok((body.carrier.trim(), body.tracking_number.trim()))
+}
+
 /// Mark this vendor's part shipped. The order becomes `partially_fulfilled`, or `fulfilled`
 /// when every vendor has shipped. Only paid orders ship.
 #[utoipa::path(post, path = "/api/vendor/orders/{id}/fulfil", tag = "vendor", request_body = FulfilRequest, security(("bearer" = [])),
@@ -166,37 +252,14 @@ pub async fn fulfil(
     ApiJson(body): ApiJson<FulfilRequest>,
 ) -> ApiResult<Json<VendorOrderBody>> {
     let id = path_id(&id, "vendor order")?;
-    let mut errors = Vec::new();
-    for (field, value) in [
-        ("carrier", &body.carrier),
-        ("tracking_number", &body.tracking_number),
-    ] {
-        let v = value.trim();
-        if v.is_empty() || v.chars().count() > 100 || souk_domain::text::has_hidden_controls(v) {
-            errors.push(FieldError {
-                field: field.into(),
-                message: "1–100 characters, no control characters".into(),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let (carrier, number) = tracking_of(&body)?;
     let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor order"))?
         .vendor_order
         .order_id;
     let mut tx = state.db.begin_write().await?;
-    match orders::fulfil(
-        &mut tx,
-        staff.vendor_id,
-        id,
-        body.carrier.trim(),
-        body.tracking_number.trim(),
-    )
-    .await?
-    {
+    match orders::fulfil(&mut tx, staff.vendor_id, id, carrier, number).await? {
         Ok(_) => {}
         Err(TransitionError::NotFound) => {
             return Err(ApiError::not_found("no such vendor order"));
@@ -211,7 +274,7 @@ pub async fn fulfil(
         "vendor_order",
         id,
         Some(staff.vendor_id),
-        serde_json::json!({"carrier": body.carrier.trim()}),
+        serde_json::json!({"carrier": carrier}),
     )
     .await?;
     souk_storage::jobs::enqueue_many(
@@ -220,6 +283,7 @@ pub async fn fulfil(
             souk_jobs::orders::OrderEmail::Shipped {
                 order_id,
                 vendor_order_id: id,
+                corrected: false,
             },
         )],
     )

@@ -372,6 +372,7 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
         "POST /api/auth/password-reset/confirm",
         "POST /api/auth/verify-email",
         "POST /api/hooks/stripe",
+        "POST /api/store/orders/lookup",
     ];
     let app = TestApp::spawn().await;
     app.register("csrf-table@example.com").await;

@@ -2227,3 +2227,95 @@ async fn money_is_amount_and_currency_everywhere_and_another_currency_is_refused
         "{problem}"
     );
 }
+
+/// A vendor corrects the tracking of a part already shipped: the order shows the new number,
+/// the customer gets one "corrected tracking" email, and sending the same details again, or
+/// correcting a part that has not shipped or is another vendor's, changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
+    use crate::smtp::{SmtpServer, free_port};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    let admin = app.admin_token().await;
+    let (vendor, _) = app
+        .approved_vendor(&admin, "t@example.com", "track-shop")
+        .await;
+    let (other, _) = app
+        .approved_vendor(&admin, "o@example.com", "other-shop")
+        .await;
+    app.seed("track-shop", &[stocked("crate", &[1000], 5)])
+        .await;
+    let variant = app.variant_ids("crate").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (_, order, _) = app
+        .checkout(&cart, "track-1", &checkout_body("parcel@example.com"))
+        .await;
+    let id = order["id"].as_str().unwrap();
+    let (_, mine) = app.get_auth_json("/api/vendor/orders", &vendor).await;
+    let vo = mine["items"][0]["id"].as_str().unwrap().to_owned();
+    let tracking = format!("/api/vendor/orders/{vo}/tracking");
+    let details = |number: &str| json!({"carrier": "DHL", "tracking_number": number});
+
+    // Not shipped yet: fulfil it first.
+    let (status, problem) = app
+        .send(Method::PUT, &tracking, &vendor, Some(details("JJD2")))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            Some(json!({"amount": order["total"]["amount"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{vo}/fulfil"),
+            &vendor,
+            Some(details("JJD1")),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, corrected) = app
+        .send(Method::PUT, &tracking, &vendor, Some(details("JJD2")))
+        .await;
+    assert_eq!(status, 200, "{corrected}");
+    assert_eq!(corrected["tracking_number"], "JJD2");
+    let (status, again) = app
+        .send(Method::PUT, &tracking, &vendor, Some(details("JJD2")))
+        .await;
+    assert_eq!(
+        (status, again["tracking_number"].as_str()),
+        (200, Some("JJD2"))
+    );
+    let (status, _) = app
+        .send(Method::PUT, &tracking, &other, Some(details("X")))
+        .await;
+    assert_eq!(status, 404, "another vendor's part");
+    let token = order["access_token"].as_str().unwrap();
+    let (_, seen) = app
+        .get_json(&format!("/api/store/orders/{id}?access_token={token}"))
+        .await;
+    assert_eq!(seen["vendor_orders"][0]["tracking_number"], "JJD2");
+
+    // Two vendor sign-ups' verifications, then confirmation, new order (vendor), payment
+    // received, shipped, corrected: seven emails.
+    let mail = smtp.wait_for_exactly(7, Duration::from_secs(20)).await;
+    let corrections: Vec<&String> = mail
+        .values()
+        .map(|(_, raw)| raw)
+        .filter(|raw| raw.contains("Corrected tracking"))
+        .collect();
+    assert_eq!(corrections.len(), 1, "one correction email");
+    assert!(corrections[0].contains("JJD2") && corrections[0].contains("To: parcel@example.com"));
+}

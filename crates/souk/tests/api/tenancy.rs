@@ -747,6 +747,12 @@ async fn every_route_with_an_id_refuses_other_tenants() {
             Some(json!({"carrier": "DHL", "tracking_number": "JJD1"})),
         ),
         (
+            "PUT",
+            "/api/vendor/orders/{id}/tracking",
+            format!("/api/vendor/orders/{vo_a}/tracking"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JJD2"})),
+        ),
+        (
             "GET",
             "/api/vendor/products/{id}",
             format!("/api/vendor/products/{pa_id}"),
