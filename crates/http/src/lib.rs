@@ -327,6 +327,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             api::vendor::get_profile,
             api::vendor::update_profile
         ))
+        .routes(routes!(api::vendor::invite, api::vendor::list_invitations))
+        .routes(routes!(api::vendor::revoke_invitation))
+        .routes(routes!(api::vendor::accept_invitation))
         .routes(routes!(store::vendors::get_vendor))
         .routes(routes!(store::carts::create_cart))
         .routes(routes!(store::carts::get_cart, store::carts::update_cart))

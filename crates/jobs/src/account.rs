@@ -113,3 +113,69 @@ pub(crate) async fn send(
     };
     mailer.send(job_id, &email).await
 }
+
+pub const VENDOR_INVITATION_JOB: &str = "vendor_invitation";
+/// How long an invitation to join a vendor stays open.
+pub const VENDOR_INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The email inviting someone to a vendor's staff; the token is made when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorInvitationEmail {
+    pub invitation_id: Uuid,
+}
+
+pub async fn enqueue_vendor_invitation(
+    tx: &mut Tx,
+    email: &VendorInvitationEmail,
+) -> Result<Uuid, StorageError> {
+    souk_storage::jobs::enqueue(
+        tx,
+        &NewJob {
+            kind: VENDOR_INVITATION_JOB.to_owned(),
+            payload: serde_json::to_value(email).expect("serializes"),
+            max_attempts: crate::mail::EMAIL_MAX_ATTEMPTS,
+        },
+    )
+    .await
+}
+
+pub(crate) async fn send_vendor_invitation(
+    db: &Db,
+    mailer: &Mailer,
+    public_url: &str,
+    job_id: Uuid,
+    job: &VendorInvitationEmail,
+) -> Result<(), JobError> {
+    let retry = |e: StorageError| JobError::Retryable(e.to_string());
+    let Some((invitation, vendor_name, inviter)) =
+        souk_storage::vendors::invitation_for_email(db, job.invitation_id)
+            .await
+            .map_err(retry)?
+    else {
+        return Ok(()); // the vendor is gone
+    };
+    if invitation.status(now_ms()) != "pending" {
+        return Ok(()); // revoked (or accepted, expired) before the email went out
+    }
+    let (token, hash) = new_token("souk_i_");
+    let mut tx = db.begin_write().await.map_err(retry)?;
+    souk_storage::vendors::add_invitation_token(&mut tx, invitation.id, &hash)
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(retry)?;
+    let link = format!(
+        "{}/vendor/invitations/accept?token={token}",
+        public_url.trim_end_matches('/')
+    );
+    let email = EmailJob {
+        to: invitation.email,
+        template: "vendor_invitation".to_owned(),
+        vars: serde_json::json!({
+            "vendor_name": vendor_name,
+            "inviter": inviter.unwrap_or_default(),
+            "link": link,
+            "expires_at": souk_domain::time::rfc3339(invitation.expires_at).get(..10).unwrap_or("").to_owned(),
+        }),
+    };
+    mailer.send(job_id, &email).await
+}

@@ -380,6 +380,18 @@ impl Worker {
                 )
                 .await
             }
+            account::VENDOR_INVITATION_JOB => {
+                let email: account::VendorInvitationEmail = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad invitation payload: {e}")))?;
+                account::send_vendor_invitation(
+                    &self.db,
+                    &self.mailer,
+                    &self.config.public_url,
+                    job.id,
+                    &email,
+                )
+                .await
+            }
             ORDER_EMAIL_JOB => {
                 let email: OrderEmail = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order email payload: {e}")))?;

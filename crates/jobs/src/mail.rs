@@ -195,6 +195,18 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/email/order_cancelled.html"),
     ),
     (
+        "vendor_invitation.subject.txt",
+        include_str!("../templates/email/vendor_invitation.subject.txt"),
+    ),
+    (
+        "vendor_invitation.txt",
+        include_str!("../templates/email/vendor_invitation.txt"),
+    ),
+    (
+        "vendor_invitation.html",
+        include_str!("../templates/email/vendor_invitation.html"),
+    ),
+    (
         "order_link.subject.txt",
         include_str!("../templates/email/order_link.subject.txt"),
     ),

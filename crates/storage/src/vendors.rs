@@ -112,6 +112,16 @@ pub async fn add_member(
     Ok(())
 }
 
+/// The vendor `user_id` belongs to, if any.
+pub async fn member_vendor(db: &Db, user_id: Uuid) -> Result<Option<Uuid>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT vendor_id FROM vendor_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
 pub async fn is_member_anywhere(db: &Db, user_id: Uuid) -> Result<bool, StorageError> {
     let found: Option<i64> = on_reader!(db, pool => {
         sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?
@@ -186,4 +196,236 @@ pub async fn notification_emails(db: &Db, vendor_id: Uuid) -> Result<Vec<String>
         .fetch_all(pool)
         .await?
     }))
+}
+
+/// An invitation to join a vendor as staff.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvitationRecord {
+    pub id: Uuid,
+    pub vendor_id: Uuid,
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl InvitationRecord {
+    /// `pending`, `accepted`, `revoked` or `expired` at `now`.
+    pub fn status(&self, now: i64) -> &'static str {
+        if self.accepted_at.is_some() {
+            "accepted"
+        } else if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else {
+            "pending"
+        }
+    }
+}
+
+const INVITATION_COLUMNS: &str =
+    "id, vendor_id, email, created_at, expires_at, accepted_at, revoked_at";
+
+pub async fn create_invitation(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    email: &str,
+    invited_by: Uuid,
+    ttl_ms: i64,
+) -> Result<InvitationRecord, StorageError> {
+    let now = now_ms();
+    let record = InvitationRecord {
+        id: Uuid::now_v7(),
+        vendor_id,
+        email: email.to_owned(),
+        created_at: now,
+        expires_at: now + ttl_ms,
+        accepted_at: None,
+        revoked_at: None,
+    };
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO vendor_invitations (id, vendor_id, email, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(record.id)
+        .bind(vendor_id)
+        .bind(email)
+        .bind(invited_by)
+        .bind(now)
+        .bind(record.expires_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(record)
+}
+
+/// Open invitations of a vendor (not accepted, revoked or expired) to `email`: at most one
+/// pending invitation per address.
+pub async fn open_invitations_to(
+    db: &Db,
+    vendor_id: Uuid,
+    email: &str,
+) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM vendor_invitations WHERE vendor_id = $1 AND email = $2 \
+             AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(vendor_id)
+        .bind(email)
+        .bind(now_ms())
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// A vendor's invitations, newest first, before `before` (a cursor).
+pub async fn invitations(
+    db: &Db,
+    vendor_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<InvitationRecord>, StorageError> {
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE vendor_id = $1 \
+         AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    );
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(vendor_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// An invitation with what its email needs: the vendor's name and the inviter's name.
+pub async fn invitation_for_email(
+    db: &Db,
+    id: Uuid,
+) -> Result<Option<(InvitationRecord, String, Option<String>)>, StorageError> {
+    let sql = format!("SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE id = $1");
+    let Some(record): Option<InvitationRecord> = on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
+    }) else {
+        return Ok(None);
+    };
+    let names: Option<(String, Option<String>)> = on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT v.name, u.name FROM vendor_invitations i JOIN vendors v ON v.id = i.vendor_id \
+             LEFT JOIN users u ON u.id = i.invited_by WHERE i.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(names.map(|(vendor, inviter)| (record, vendor, inviter)))
+}
+
+/// Stores the hash of a token sent for an invitation.
+pub async fn add_invitation_token(
+    tx: &mut Tx,
+    invitation_id: Uuid,
+    token_hash: &[u8],
+) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO vendor_invitation_tokens (token_hash, invitation_id) VALUES ($1, $2)")
+            .bind(token_hash)
+            .bind(invitation_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Revokes a vendor's pending invitation; `false` when there is none with that id.
+pub async fn revoke_invitation(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    id: Uuid,
+) -> Result<bool, StorageError> {
+    let n = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE vendor_invitations SET revoked_at = $3 WHERE id = $1 AND vendor_id = $2 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(vendor_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Why an invitation could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptError {
+    /// No such token, or the invitation was accepted, revoked or has expired.
+    Invalid,
+    /// The invitation is for another email address than the signed-in account's.
+    OtherEmail,
+    /// The account already belongs to a vendor.
+    AlreadyMember,
+}
+
+/// Accepts the invitation of `token_hash` for `user_id` (whose email is `email`): the user
+/// becomes staff of the vendor, once (a conditional update: a second acceptance finds it
+/// taken).
+pub async fn accept_invitation(
+    tx: &mut Tx,
+    token_hash: &[u8],
+    user_id: Uuid,
+    email: &str,
+) -> Result<Result<Uuid, AcceptError>, StorageError> {
+    let now = now_ms();
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE id = \
+         (SELECT invitation_id FROM vendor_invitation_tokens WHERE token_hash = $1)"
+    );
+    let found: Option<InvitationRecord> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(&mut *conn).await?
+    });
+    let Some(invitation) = found.filter(|i| i.status(now) == "pending") else {
+        return Ok(Err(AcceptError::Invalid));
+    };
+    if invitation.email != email {
+        return Ok(Err(AcceptError::OtherEmail));
+    }
+    let member: Option<i64> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    if member.is_some() {
+        return Ok(Err(AcceptError::AlreadyMember));
+    }
+    let n = on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "UPDATE vendor_invitations SET accepted_at = $2, accepted_by = $3 WHERE id = $1 \
+             AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(invitation.id)
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if n != 1 {
+        return Ok(Err(AcceptError::Invalid));
+    }
+    match add_member(tx, invitation.vendor_id, user_id, "staff").await {
+        Ok(()) => Ok(Ok(invitation.vendor_id)),
+        Err(e) if e.is_unique_violation() => Ok(Err(AcceptError::AlreadyMember)),
+        Err(e) => Err(e),
+    }
 }

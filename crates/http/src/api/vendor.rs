@@ -1,7 +1,7 @@
 //! `/api/vendor`: what vendor staff do for their own vendor.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::validate_name;
@@ -13,10 +13,11 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::admin::VendorAdminBody;
 use crate::api::auth::ClientInfo;
-use crate::api::common::audit;
+use crate::api::auth::VendorMembershipBody;
+use crate::api::common::{PageParams, audit, next_cursor, path_id};
 use crate::auth::{Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,19 +182,7 @@ pub async fn update_profile(
     client: ClientInfo,
     ApiJson(body): ApiJson<VendorProfilePatch>,
 ) -> ApiResult<Json<VendorProfileBody>> {
-    let owner = staff
-        .principal
-        .vendor
-        .as_ref()
-        .is_some_and(|m| m.role == "owner");
-    if !owner {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
-            "only the vendor's owners edit its profile",
-        ));
-    }
+    require_owner(&staff, "only the vendor's owners edit its profile")?;
     let mut errors = Vec::new();
     let name = match &body.name {
         Some(n) => validate_name(n)
@@ -244,4 +233,291 @@ pub async fn update_profile(
     tx.commit().await?;
     state.invalidate_catalog();
     Ok(Json(profile.into()))
+}
+
+/// Refuses (403 `forbidden`) vendor staff who are not owners.
+fn require_owner(staff: &VendorStaff, why: &str) -> ApiResult<()> {
+    let owner = staff
+        .principal
+        .vendor
+        .as_ref()
+        .is_some_and(|m| m.role == "owner");
+    if owner {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            why.to_owned(),
+        ))
+    }
+}
+
+/// An invitation to join the vendor as staff.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationBody {
+    pub id: Uuid,
+    pub email: String,
+    #[schema(value_type = crate::api::vocabulary::InvitationStatus)]
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl InvitationBody {
+    fn of(i: &vendors::InvitationRecord) -> Self {
+        let t = souk_domain::time::rfc3339;
+        InvitationBody {
+            id: i.id,
+            email: i.email.clone(),
+            status: i.status(souk_storage::now_ms()).to_owned(),
+            created_at: t(i.created_at),
+            expires_at: t(i.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationPage {
+    pub items: Vec<InvitationBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    /// Who to invite; they accept while signed in with this address.
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The `token` of the emailed link.
+    pub token: String,
+}
+
+/// Invitations an owner may send per vendor and day.
+const INVITATIONS_PER_DAY: i64 = 20;
+
+/// Invite someone by email to join the vendor as staff (owners only). They get an email with
+/// a link, open for 7 days.
+#[utoipa::path(post, path = "/api/vendor/invitations", tag = "vendor", request_body = InvitationRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The invitation; its email is on its way", body = InvitationBody),
+        (status = 403, description = "Not an owner of the vendor (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An open invitation to this address exists (`invitation_pending`), or the address already belongs to this vendor (`already_vendor_staff`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "20 invitations today already (`too_many_attempts`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn invite(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<InvitationRequest>,
+) -> ApiResult<(StatusCode, Json<InvitationBody>)> {
+    require_owner(&staff, "only the vendor's owners invite staff")?;
+    let email = souk_domain::accounts::Email::parse(&body.email).map_err(|m| {
+        ApiError::validation(vec![FieldError {
+            field: "email".into(),
+            message: m.to_string(),
+        }])
+    })?;
+    let conflict = |code: &'static str, detail: &str| {
+        ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail.to_owned())
+    };
+    if let Some(user) = souk_storage::accounts::user_by_email(&state.db, email.as_str()).await?
+        && vendors::member_vendor(&state.db, user.id).await? == Some(staff.vendor_id)
+    {
+        return Err(conflict(
+            "already_vendor_staff",
+            "this address already belongs to your vendor",
+        ));
+    }
+    if vendors::open_invitations_to(&state.db, staff.vendor_id, email.as_str()).await? > 0 {
+        return Err(conflict(
+            "invitation_pending",
+            "an invitation to this address is open; revoke it to send a new one",
+        ));
+    }
+    let (sent, _) = souk_storage::accounts::rate_limit_hit(
+        &state.db,
+        &format!("invitations:{}", staff.vendor_id),
+        24 * 3_600_000,
+    )
+    .await?;
+    if sent > INVITATIONS_PER_DAY {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many invitations",
+            format!("at most {INVITATIONS_PER_DAY} invitations per vendor and day"),
+        );
+        e.retry_after = Some(3600);
+        return Err(e);
+    }
+    let mut tx = state.db.begin_write().await?;
+    let invitation = vendors::create_invitation(
+        &mut tx,
+        staff.vendor_id,
+        email.as_str(),
+        staff.principal.user_id,
+        souk_jobs::account::VENDOR_INVITATION_TTL_MS,
+    )
+    .await?;
+    souk_jobs::account::enqueue_vendor_invitation(
+        &mut tx,
+        &souk_jobs::account::VendorInvitationEmail {
+            invitation_id: invitation.id,
+        },
+    )
+    .await?;
+    audit(
+        &mut tx,
+        &staff.principal,
+        &client.ip,
+        "vendor.invite",
+        "vendor_invitation",
+        invitation.id,
+        Some(staff.vendor_id),
+        serde_json::json!({"email": email.as_str()}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_jobs();
+    Ok((StatusCode::CREATED, Json(InvitationBody::of(&invitation))))
+}
+
+/// The vendor's invitations, newest first (owners only).
+#[utoipa::path(get, path = "/api/vendor/invitations", tag = "vendor", params(PageParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Invitations", body = InvitationPage),
+        (status = 403, description = "Not an owner of the vendor (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<InvitationPage>> {
+    require_owner(&staff, "only the vendor's owners see its invitations")?;
+    let (limit, before, _) = params.parse(&[])?;
+    let rows = vendors::invitations(&state.db, staff.vendor_id, before, limit).await?;
+    let next = next_cursor(rows.iter().map(|i| i.id), rows.len(), limit);
+    Ok(Json(InvitationPage {
+        items: rows.iter().map(InvitationBody::of).collect(),
+        next_cursor: next,
+    }))
+}
+
+/// Withdraw an invitation not yet accepted (owners only): its link stops working.
+#[utoipa::path(delete, path = "/api/vendor/invitations/{id}", tag = "vendor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not an owner of the vendor (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No open invitation with this id", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_owner(&staff, "only the vendor's owners revoke invitations")?;
+    let id = path_id(&id, "invitation")?;
+    let mut tx = state.db.begin_write().await?;
+    if !vendors::revoke_invitation(&mut tx, staff.vendor_id, id).await? {
+        return Err(ApiError::not_found("no open invitation with this id"));
+    }
+    audit(
+        &mut tx,
+        &staff.principal,
+        &client.ip,
+        "vendor.invitation_revoke",
+        "vendor_invitation",
+        id,
+        Some(staff.vendor_id),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accept an invitation: the signed-in account (which must have the invited address) joins
+/// the vendor as staff. The link works once.
+#[utoipa::path(post, path = "/api/vendor/invitations/accept", tag = "vendor", request_body = AcceptInvitationRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "You are now staff of the vendor", body = VendorMembershipBody),
+        (status = 400, description = "The link is invalid, expired, revoked or used (`invalid_token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The invitation is for another address (`invitation_for_another_email`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This account already belongs to a vendor (`already_vendor_staff`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<AcceptInvitationRequest>,
+) -> ApiResult<Json<VendorMembershipBody>> {
+    let invalid = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Invalid token",
+            "the invitation link is invalid, expired, revoked or already used; ask for a new one",
+        )
+    };
+    if body.token.len() > 200 {
+        return Err(invalid());
+    }
+    let hash = souk_domain::accounts::token_hash(&body.token);
+    let mut tx = state.db.begin_write().await?;
+    let vendor_id =
+        match vendors::accept_invitation(&mut tx, &hash, principal.user_id, &principal.email)
+            .await?
+        {
+            Ok(vendor_id) => vendor_id,
+            Err(vendors::AcceptError::Invalid) => return Err(invalid()),
+            Err(vendors::AcceptError::OtherEmail) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "invitation_for_another_email",
+                    "Invitation for another address",
+                    "sign in with the address the invitation was sent to",
+                ));
+            }
+            Err(vendors::AcceptError::AlreadyMember) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_vendor_staff",
+                    "Already vendor staff",
+                    "you already belong to a vendor",
+                ));
+            }
+        };
+    // Following the emailed link proves the address.
+    souk_storage::accounts::mark_email_verified(&mut tx, principal.user_id).await?;
+    audit(
+        &mut tx,
+        &principal,
+        &client.ip,
+        "vendor.join",
+        "vendor",
+        vendor_id,
+        Some(vendor_id),
+        serde_json::json!({"role": "staff"}),
+    )
+    .await?;
+    tx.commit().await?;
+    let status = vendors::profile(&state.db, vendor_id)
+        .await?
+        .map(|p| p.status)
+        .unwrap_or_default();
+    Ok(Json(VendorMembershipBody {
+        vendor_id,
+        role: "staff".to_owned(),
+        vendor_status: status,
+    }))
 }

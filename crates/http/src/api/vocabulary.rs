@@ -72,6 +72,8 @@ vocabulary! {
     JobStatus => souk_storage::jobs::JobStatus::ALL.iter().map(|s| s.as_str()).collect();
     /// A webhook message's state: `failed` gave up, `skipped` (the endpoint was disabled).
     MessageStatus => MESSAGE_STATUSES.to_vec();
+    /// An invitation to a vendor's staff: `pending` until accepted, revoked or expired.
+    InvitationStatus => vec!["pending", "accepted", "revoked", "expired"];
     /// A member's role at a vendor.
     VendorRole => vec!["owner", "staff"];
     /// What an API key may do.

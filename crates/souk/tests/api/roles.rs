@@ -561,3 +561,139 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
         .await;
     assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
 }
+
+/// The token of the invitation link in the newest email to `to` whose subject starts "Join".
+fn invitation_token(mail: &std::collections::HashMap<String, (usize, String)>, to: &str) -> String {
+    let raw = mail
+        .values()
+        .map(|(_, raw)| {
+            raw.replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=")
+        })
+        .find(|raw| raw.contains(&format!("To: {to}")) && raw.contains("Subject: Join"))
+        .unwrap_or_else(|| panic!("no invitation email to {to}"));
+    let start = raw.find("token=").expect("a link") + "token=".len();
+    raw[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+/// An owner invites by email; the invitee, signed in with that address, accepts by the link
+/// once and becomes staff (and only staff); the link does nothing for another account, twice,
+/// or after it was revoked; staff cannot invite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_invites_staff_who_join_by_the_emailed_link() {
+    use crate::smtp::{SmtpServer, free_port};
+    use reqwest::Method;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    let admin = app.admin_token().await;
+    let (owner, vendor_id) = app
+        .approved_vendor(&admin, "boss@example.com", "team-shop")
+        .await;
+
+    let invite = |email: &str| {
+        app.send(
+            Method::POST,
+            "/api/vendor/invitations",
+            &owner,
+            Some(json!({"email": email})),
+        )
+    };
+    let (status, invitation) = invite("Helper@Example.com").await;
+    assert_eq!(status, 201, "{invitation}");
+    assert_eq!(invitation["status"], "pending");
+    assert_eq!(invitation["email"], "helper@example.com");
+    let (status, problem) = invite("helper@example.com").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invitation_pending"))
+    );
+    let (status, _) = invite("second@example.com").await;
+    assert_eq!(status, 201);
+
+    // The invitee signs up (a verification email) and gets the invitation email.
+    let helper = app.register("helper@example.com").await;
+    let stranger = app.register("stranger@example.com").await;
+    let mail = smtp.wait_for(5, Duration::from_secs(20)).await;
+    let token = invitation_token(&mail, "helper@example.com");
+    assert!(token.starts_with("souk_i_"), "{token}");
+    let app = &app;
+    let accept = |who: String, token: String| async move {
+        app.send(
+            Method::POST,
+            "/api/vendor/invitations/accept",
+            &who,
+            Some(json!({"token": token})),
+        )
+        .await
+    };
+    let (status, problem) = accept(stranger.clone(), token.clone()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("invitation_for_another_email"))
+    );
+    let (status, joined) = accept(helper.clone(), token.clone()).await;
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(joined["vendor_id"], vendor_id.as_str());
+    assert_eq!(joined["role"], "staff");
+    let (status, problem) = accept(helper.clone(), token.clone()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_token")),
+        "once"
+    );
+
+    // Staff work the vendor's orders but do not invite or see invitations.
+    let (status, _) = app.get_auth_json("/api/vendor/orders", &helper).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/vendor/invitations",
+            &helper,
+            Some(json!({"email": "x@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, list) = app.get_auth_json("/api/vendor/invitations", &owner).await;
+    assert_eq!(status, 200, "{list}");
+    let statuses: Vec<(&str, &str)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["email"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("second@example.com", "pending"),
+            ("helper@example.com", "accepted")
+        ]
+    );
+
+    // A revoked invitation's link stops working.
+    let second = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let second_user = app.register("second@example.com").await;
+    let mail = smtp.wait_for(6, Duration::from_secs(20)).await;
+    let second_token = invitation_token(&mail, "second@example.com");
+    let (status, _) = app
+        .send(
+            Method::DELETE,
+            &format!("/api/vendor/invitations/{second}"),
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = accept(second_user, second_token).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_token"))
+    );
+}

@@ -516,6 +516,12 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     let rate = |name: &str| json!({"name": name, "kind": "flat", "amount": 500});
     let rate_a = create("/api/vendor/shipping-rates", &a, rate("A post")).await;
     let rate_b = create("/api/vendor/shipping-rates", &b, rate("B post")).await;
+    let invitation_a = create(
+        "/api/vendor/invitations",
+        &a,
+        json!({"email": "helper-a@example.com"}),
+    )
+    .await;
     let hook = |url: &str| json!({"url": url, "events": ["order.created"]});
     let hook_a = create(
         "/api/vendor/webhooks",
@@ -745,6 +751,12 @@ async fn every_route_with_an_id_refuses_other_tenants() {
             "/api/vendor/orders/{id}/fulfil",
             format!("/api/vendor/orders/{vo_a}/fulfil"),
             Some(json!({"carrier": "DHL", "tracking_number": "JJD1"})),
+        ),
+        (
+            "DELETE",
+            "/api/vendor/invitations/{id}",
+            format!("/api/vendor/invitations/{invitation_a}"),
+            None,
         ),
         (
             "PUT",
