@@ -232,10 +232,80 @@ pub fn split_refund(amount: i64, shares: &[VendorShare]) -> Option<Vec<RefundSpl
     )
 }
 
+/// Like [`split_refund`], but the whole refund comes out of the vendor order at `target`
+/// (its vendor gives it back; the others are untouched). `None` if `amount` exceeds what that
+/// vendor order can still give back, or there is no such index.
+pub fn split_refund_to(
+    amount: i64,
+    shares: &[VendorShare],
+    target: usize,
+) -> Option<Vec<RefundSplit>> {
+    shares.get(target)?;
+    // Every other share is taken as already fully refunded: nothing is allocated to it, and
+    // its reversals (computed from cumulative totals) stay zero.
+    let aimed: Vec<VendorShare> = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == target {
+                *s
+            } else {
+                VendorShare {
+                    refunded: s.total.max(s.refunded),
+                    ..*s
+                }
+            }
+        })
+        .collect();
+    split_refund(amount, &aimed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_targeted_refund_comes_out_of_one_vendor_order_only() {
+        let shares = [
+            VendorShare {
+                total: 2000,
+                commission: 400,
+                refunded: 0,
+            },
+            VendorShare {
+                total: 3000,
+                commission: 300,
+                refunded: 0,
+            },
+        ];
+        let split = split_refund_to(1000, &shares, 1).unwrap();
+        assert_eq!(
+            split[0],
+            RefundSplit {
+                amount: 0,
+                commission_reversal: 0,
+                earning_reversal: 0
+            }
+        );
+        assert_eq!(
+            split[1],
+            RefundSplit {
+                amount: 1000,
+                commission_reversal: 100,
+                earning_reversal: 900
+            }
+        );
+        assert_eq!(
+            split_refund_to(3001, &shares, 1),
+            None,
+            "more than that part"
+        );
+        assert_eq!(split_refund_to(10, &shares, 2), None, "no such part");
+        // The untargeted split would have taken from both.
+        let spread = split_refund(1000, &shares).unwrap();
+        assert!(spread[0].amount > 0 && spread[1].amount > 0);
+    }
 
     const SECRET: &str = "whsec_test_secret";
 

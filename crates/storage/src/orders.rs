@@ -65,6 +65,8 @@ pub struct VendorOrderRow {
     pub shipping_rate: Option<String>,
     pub commission_bps: i64,
     pub commission: i64,
+    /// Given back to the customer from this part so far.
+    pub refunded: i64,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     pub fulfilled_at: Option<i64>,
@@ -72,7 +74,7 @@ pub struct VendorOrderRow {
 }
 
 const VENDOR_ORDER_COLUMNS: &str = "vo.id, vo.order_id, vo.vendor_id, vd.name AS vendor_name, vo.status, vo.subtotal, \
-     vo.discount, vo.shipping, vo.tax, vo.total, vo.shipping_rate, vo.commission_bps, vo.commission, vo.carrier, \
+     vo.discount, vo.shipping, vo.tax, vo.total, vo.shipping_rate, vo.commission_bps, vo.commission, vo.refunded, vo.carrier, \
      vo.tracking_number, vo.fulfilled_at, vo.created_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -424,6 +426,7 @@ pub async fn checkout(
             shipping_rate: v.rate.as_ref().map(|r| r.name.clone()),
             commission_bps: v.commission_bps,
             commission: commission(v.goods, v.commission_bps, v.total),
+            refunded: 0,
             carrier: None,
             tracking_number: None,
             fulfilled_at: None,

@@ -7,7 +7,7 @@
 //! order is paid once, its ledger entries and emails are written once, and stock is not touched.
 
 use souk_domain::orders::{OrderEvent, OrderStatus};
-use souk_domain::payments::{PaymentState, VendorShare, split_refund};
+use souk_domain::payments::{PaymentState, VendorShare, split_refund, split_refund_to};
 use uuid::Uuid;
 
 use crate::db::{Arg, Exec};
@@ -181,7 +181,7 @@ pub enum Applied {
     /// a full refund was opened (`refund`) for the caller to send to the provider.
     MustRefund {
         payment: ProviderPaymentRow,
-        refund: RefundRow,
+        refund: Box<RefundRow>,
     },
 }
 
@@ -270,7 +270,10 @@ pub async fn apply_observation(
                 _ => "not_payable",
             };
             let refund = record_unpayable_payment(tx, &payment, provider_ref, reason).await?;
-            Ok(Applied::MustRefund { payment, refund })
+            Ok(Applied::MustRefund {
+                payment,
+                refund: Box::new(refund),
+            })
         }
     }
 }
@@ -328,6 +331,8 @@ async fn record_unpayable_payment(
 pub struct RefundRow {
     pub id: Uuid,
     pub order_id: Uuid,
+    /// The vendor order the refund is aimed at (`None`: spread over all of them).
+    pub vendor_order_id: Option<Uuid>,
     pub provider: String,
     pub provider_ref: Option<String>,
     pub amount: i64,
@@ -339,7 +344,7 @@ pub struct RefundRow {
     pub updated_at: i64,
 }
 
-const REFUND_COLUMNS: &str = "id, order_id, provider, provider_ref, amount, currency, reason, status, \
+const REFUND_COLUMNS: &str = "id, order_id, vendor_order_id, provider, provider_ref, amount, currency, reason, status, \
      created_by, created_at, updated_at";
 
 impl RefundRow {
@@ -361,8 +366,10 @@ pub enum RefundError {
     TooMuch {
         refundable: i64,
     },
-    /// The idempotency key was used before for another amount.
+    /// The idempotency key was used before for another amount or vendor order.
     KeyReused,
+    /// The vendor order aimed at is not one of this order's.
+    NoSuchVendorOrder,
 }
 
 pub async fn refunds_of(exec: Exec<'_>, order_id: Uuid) -> Result<Vec<RefundRow>, StorageError> {
@@ -390,6 +397,20 @@ pub async fn begin_refund(
     key_hash: Option<Vec<u8>>,
     created_by: Option<Uuid>,
 ) -> Result<Result<(RefundRow, bool), RefundError>, StorageError> {
+    begin_refund_to(tx, order_id, None, amount, reason, key_hash, created_by).await
+}
+
+/// [`begin_refund`], optionally aimed at one vendor order of the order (`target`): the amount
+/// must then fit what that vendor order can still give back.
+pub async fn begin_refund_to(
+    tx: &mut Tx,
+    order_id: Uuid,
+    target: Option<Uuid>,
+    amount: i64,
+    reason: &str,
+    key_hash: Option<Vec<u8>>,
+    created_by: Option<Uuid>,
+) -> Result<Result<(RefundRow, bool), RefundError>, StorageError> {
     let lock = for_update(tx.backend());
     let sql = format!(
         "SELECT status, paid_amount, refunded_amount, currency, payment_method FROM orders WHERE id = $1{lock}"
@@ -407,11 +428,13 @@ pub async fn begin_refund(
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(key).fetch_optional(&mut *conn).await?
         });
         if let Some(existing) = existing {
-            return Ok(if existing.amount == amount {
-                Ok((existing, true))
-            } else {
-                Err(RefundError::KeyReused)
-            });
+            return Ok(
+                if existing.amount == amount && existing.vendor_order_id == target {
+                    Ok((existing, true))
+                } else {
+                    Err(RefundError::KeyReused)
+                },
+            );
         }
     }
     let allowed = OrderStatus::parse(&status)
@@ -427,14 +450,38 @@ pub async fn begin_refund(
         .fetch_one(&mut *conn)
         .await?
     });
-    let refundable = paid - refunded - pending;
+    let mut refundable = paid - refunded - pending;
+    if let Some(target) = target {
+        let part: Option<(i64, i64)> = on_tx!(&mut *tx, conn => {
+            sqlx::query_as("SELECT total, refunded FROM vendor_orders WHERE id = $1 AND order_id = $2")
+                .bind(target)
+                .bind(order_id)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        let Some((total, part_refunded)) = part else {
+            return Ok(Err(RefundError::NoSuchVendorOrder));
+        };
+        let pending_here: i64 = on_tx!(&mut *tx, conn => {
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+                 WHERE vendor_order_id = $1 AND status = 'pending'",
+            )
+            .bind(target)
+            .fetch_one(&mut *conn)
+            .await?
+        });
+        refundable = refundable.min(total - part_refunded - pending_here);
+    }
     if amount > refundable {
-        return Ok(Err(RefundError::TooMuch { refundable }));
+        return Ok(Err(RefundError::TooMuch {
+            refundable: refundable.max(0),
+        }));
     }
     let now = now_ms();
     let sql = format!(
-        "INSERT INTO refunds (id, order_id, provider, amount, currency, reason, status, key_hash, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $9) RETURNING {REFUND_COLUMNS}"
+        "INSERT INTO refunds (id, order_id, vendor_order_id, provider, amount, currency, reason, status, key_hash, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $10, $3, $4, $5, $6, 'pending', $7, $8, $9, $9) RETURNING {REFUND_COLUMNS}"
     );
     let row: RefundRow = on_tx!(&mut *tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -447,6 +494,7 @@ pub async fn begin_refund(
             .bind(key_hash)
             .bind(created_by)
             .bind(now)
+            .bind(target)
             .fetch_one(&mut *conn)
             .await?
     });
@@ -473,9 +521,15 @@ pub async fn complete_refund(
     let Some(refund) = done else {
         return Ok(None);
     };
-    book_refund(tx, refund.order_id, refund.amount, now)
-        .await
-        .map(Some)
+    book_refund(
+        tx,
+        refund.order_id,
+        refund.vendor_order_id,
+        refund.amount,
+        now,
+    )
+    .await
+    .map(Some)
 }
 
 /// A refund the provider reports that Souk did not ask for (made in the provider's
@@ -541,6 +595,7 @@ pub async fn fail_refund(tx: &mut Tx, refund_id: Uuid) -> Result<bool, StorageEr
 async fn book_refund(
     tx: &mut Tx,
     order_id: Uuid,
+    target: Option<Uuid>,
     amount: i64,
     now: i64,
 ) -> Result<OrderStatus, StorageError> {
@@ -598,7 +653,11 @@ async fn book_refund(
             refunded: *refunded,
         })
         .collect();
-    let Some(splits) = split_refund(amount, &shares) else {
+    let split = match target.and_then(|t| parts.iter().position(|(id, ..)| *id == t)) {
+        Some(index) => split_refund_to(amount, &shares, index),
+        None => split_refund(amount, &shares),
+    };
+    let Some(splits) = split else {
         return Err(StorageError::Conflict(
             "refund exceeds what the vendor orders can give back".to_owned(),
         ));

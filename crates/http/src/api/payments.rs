@@ -231,8 +231,12 @@ async fn refresh_payment(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
-    /// At most what was paid and not yet refunded.
+    /// At most what was paid and not yet refunded (of that vendor order, when aimed at one).
     pub amount: MoneyArg,
+    /// Aim the refund at one vendor order of this order: it then comes out of that vendor's
+    /// part only. Omitted: spread over the vendor orders in proportion.
+    #[serde(default)]
+    pub vendor_order_id: Option<Uuid>,
     #[serde(default)]
     pub reason: String,
 }
@@ -241,6 +245,8 @@ pub struct RefundRequest {
 pub struct RefundBody {
     pub id: Uuid,
     pub order_id: Uuid,
+    /// The vendor order it was aimed at, if any.
+    pub vendor_order_id: Option<Uuid>,
     pub amount: MoneyBody,
     pub reason: String,
     /// `pending` (the provider is working on it), `succeeded` or `failed`.
@@ -255,7 +261,8 @@ pub struct RefundBody {
 /// Refunds part or all of a paid order. Requires an `Idempotency-Key`: a retry with the same
 /// key and amount returns the same refund. For Stripe orders the refund is sent through the
 /// Refunds API; for manual orders it records money returned outside Souk. Vendors' earnings and
-/// the platform's commission are reversed in proportion; the customer is emailed.
+/// the platform's commission are reversed in proportion — or, with `vendor_order_id`, from that
+/// vendor order only; the customer is emailed.
 #[utoipa::path(post, path = "/api/admin/orders/{id}/refunds", tag = "admin", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Order id"),
@@ -299,9 +306,10 @@ pub async fn create_refund(
         return Err(ApiError::validation(errors));
     }
     let mut tx = state.db.begin_write().await?;
-    let opened = store::begin_refund(
+    let opened = store::begin_refund_to(
         &mut tx,
         order_id,
+        body.vendor_order_id,
         amount,
         &reason,
         Some(token_hash(&format!("admin-refund:{key}"))),
@@ -326,6 +334,12 @@ pub async fn create_refund(
                 "Refund too large",
                 format!("at most {refundable} can still be refunded"),
             ));
+        }
+        Err(RefundError::NoSuchVendorOrder) => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "vendor_order_id".into(),
+                message: "is not a vendor order of this order".into(),
+            }]));
         }
         Err(RefundError::KeyReused) => {
             return Err(ApiError::new(
@@ -411,6 +425,7 @@ pub async fn create_refund(
         Json(RefundBody {
             id: refund.id,
             order_id,
+            vendor_order_id: refund.vendor_order_id,
             amount: MoneyBody {
                 amount: refund.amount,
                 currency: refund.currency.clone(),
@@ -506,6 +521,8 @@ pub struct PaymentAttemptBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RefundSummary {
     pub id: Uuid,
+    /// The vendor order it was aimed at, if any.
+    pub vendor_order_id: Option<Uuid>,
     pub amount: MoneyBody,
     pub reason: String,
     #[schema(value_type = crate::api::vocabulary::RefundStatus)]
@@ -569,6 +586,7 @@ pub async fn order_payments(
         .into_iter()
         .map(|r| RefundSummary {
             id: r.id,
+            vendor_order_id: r.vendor_order_id,
             amount: money(r.amount, &r.currency),
             reason: r.reason,
             status: r.status,

@@ -53,6 +53,9 @@ pub struct VendorOrderBody {
     /// The platform's commission on this vendor order, and its rate in basis points.
     pub commission: MoneyBody,
     pub commission_bps: i64,
+    /// Given back to the customer from this part: refunds aimed at it, and its share of
+    /// refunds of the whole order (each reverses the earning and commission in proportion).
+    pub refunded: MoneyBody,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     #[schema(format = DateTime)]
@@ -80,6 +83,7 @@ fn vendor_order_body(d: &VendorOrderDetail, currency: &str) -> VendorOrderBody {
         total: money(v.total, currency),
         commission: money(v.commission, currency),
         commission_bps: v.commission_bps,
+        refunded: money(v.refunded, currency),
         carrier: v.carrier.clone(),
         tracking_number: v.tracking_number.clone(),
         placed_at: rfc3339(d.placed_at),

@@ -2319,3 +2319,134 @@ async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
     assert_eq!(corrections.len(), 1, "one correction email");
     assert!(corrections[0].contains("JJD2") && corrections[0].contains("To: parcel@example.com"));
 }
+
+/// A refund aimed at one vendor order comes out of that vendor's earnings only (and the
+/// platform's commission on it), up to what that part can give back; vendors see what was
+/// refunded from their part; an untargeted refund is still spread over both.
+#[tokio::test]
+async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (a_token, a_id) = app
+        .approved_vendor(&admin, "a@example.com", "vendor-a")
+        .await;
+    let (b_token, _) = app
+        .approved_vendor(&admin, "b@example.com", "vendor-b")
+        .await;
+    app.send(
+        Method::PUT,
+        &format!("/api/admin/vendors/{a_id}/commission"),
+        &admin,
+        Some(json!({"commission_bps": 2000})),
+    )
+    .await;
+    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
+    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
+        .await;
+    let apple = app.variant_ids("apple").await.remove(0);
+    let banana = app.variant_ids("banana").await.remove(0);
+    let cart = app.cart_with(&apple, 2).await;
+    app.add_to_cart(&cart, &banana, 1).await;
+    let (_, order, _) = app
+        .checkout(&cart, "aimed-1", &checkout_body("aimed@example.com"))
+        .await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    app.send(
+        Method::POST,
+        &format!("/api/admin/orders/{id}/payments"),
+        &admin,
+        Some(json!({"amount": 5000})),
+    )
+    .await;
+    let balance = |token: String| {
+        let app = &app;
+        async move {
+            let (_, b) = app.get_auth_json("/api/vendor/balance", &token).await;
+            b["available"]["amount"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(
+        (
+            balance(a_token.clone()).await,
+            balance(b_token.clone()).await
+        ),
+        (1600, 2700)
+    );
+    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    let b_vo = b_orders["items"][0]["id"].as_str().unwrap().to_owned();
+    let refund = |key: &str, body: Value| {
+        app.client
+            .post(app.url(&format!("/api/admin/orders/{id}/refunds")))
+            .bearer_auth(&admin)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let answer = refund(
+        "aimed-r1",
+        json!({"amount": 1000, "vendor_order_id": b_vo, "reason": "bruised"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 201);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["vendor_order_id"], b_vo.as_str());
+    // B gives back 1000 less its 10 % commission; A is untouched.
+    assert_eq!(
+        (
+            balance(a_token.clone()).await,
+            balance(b_token.clone()).await
+        ),
+        (1600, 1800)
+    );
+    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    assert_eq!(b_orders["items"][0]["refunded"]["amount"], 1000);
+    let (_, a_orders) = app.get_auth_json("/api/vendor/orders", &a_token).await;
+    assert_eq!(a_orders["items"][0]["refunded"]["amount"], 0);
+
+    // More than B's part can give back, or a vendor order of another order: refused.
+    let answer = refund("aimed-r2", json!({"amount": 2001, "vendor_order_id": b_vo}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 409);
+    let answer = refund(
+        "aimed-r3",
+        json!({"amount": 10, "vendor_order_id": uuid::Uuid::now_v7()}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+    let problem: Value = answer.json().await.unwrap();
+    assert_eq!(
+        problem["errors"][0]["field"], "vendor_order_id",
+        "{problem}"
+    );
+    // The same key aimed elsewhere is another request.
+    let answer = refund("aimed-r1", json!({"amount": 1000, "reason": "bruised"}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+
+    // Untargeted: spread over what both parts can still give back.
+    let answer = refund("aimed-r4", json!({"amount": 400})).await.unwrap();
+    assert_eq!(answer.status(), 201);
+    let (a_after, b_after) = (
+        balance(a_token.clone()).await,
+        balance(b_token.clone()).await,
+    );
+    assert!(
+        a_after < 1600 && b_after < 1800,
+        "both gave back: {a_after} {b_after}"
+    );
+    let (_, payments) = app
+        .get_auth_json(&format!("/api/admin/orders/{id}/payments"), &admin)
+        .await;
+    let aimed: Vec<&Value> = payments["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["vendor_order_id"])
+        .collect();
+    assert_eq!(aimed.len(), 2, "{payments}");
+    assert!(aimed.contains(&&json!(b_vo)) && aimed.contains(&&Value::Null));
+}
