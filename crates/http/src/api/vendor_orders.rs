@@ -185,31 +185,68 @@ pub async fn correct_tracking(
             Err(e) => return Err(invalid_transition(&e)),
         };
     if changed {
-        audit(
-            &mut tx,
-            &staff.principal,
-            &client.ip,
-            "vendor_order.tracking",
-            "vendor_order",
-            id,
-            Some(staff.vendor_id),
-            serde_json::json!({"carrier": carrier}),
-        )
-        .await?;
-        souk_storage::jobs::enqueue_many(
-            &mut tx,
-            &[souk_jobs::orders::email_job(
-                souk_jobs::orders::OrderEmail::Shipped {
-                    order_id,
-                    vendor_order_id: id,
-                    corrected: true,
-                },
-            )],
-        )
-        .await?;
+        let shipment = Shipment {
+            order_id,
+            vendor_order_id: id,
+            carrier,
+        };
+        announce(&mut tx, &staff, &client, &shipment, true).await?;
     }
     tx.commit().await?;
     state.wake_jobs();
+    reloaded(&state, &staff, id).await
+}
+
+/// A shipment to tell the customer about.
+struct Shipment<'a> {
+    order_id: Uuid,
+    vendor_order_id: Uuid,
+    carrier: &'a str,
+}
+
+/// Audits a shipment (or its corrected tracking) and queues the customer's email, in `tx`.
+async fn announce(
+    tx: &mut souk_storage::Tx,
+    staff: &VendorStaff,
+    client: &ClientInfo,
+    shipment: &Shipment<'_>,
+    corrected: bool,
+) -> ApiResult<()> {
+    audit(
+        tx,
+        &staff.principal,
+        &client.ip,
+        if corrected {
+            "vendor_order.tracking"
+        } else {
+            "vendor_order.fulfil"
+        },
+        "vendor_order",
+        shipment.vendor_order_id,
+        Some(staff.vendor_id),
+        serde_json::json!({"carrier": shipment.carrier}),
+    )
+    .await?;
+    souk_storage::jobs::enqueue_many(
+        tx,
+        &[souk_jobs::orders::email_job(
+            souk_jobs::orders::OrderEmail::Shipped {
+                order_id: shipment.order_id,
+                vendor_order_id: shipment.vendor_order_id,
+                corrected,
+            },
+        )],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The vendor order as it is now, for the answer.
+async fn reloaded(
+    state: &AppState,
+    staff: &VendorStaff,
+    id: Uuid,
+) -> ApiResult<Json<VendorOrderBody>> {
     let d = orders::vendor_order(&state.db, staff.vendor_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
@@ -270,34 +307,15 @@ pub async fn fulfil(
         }
         Err(e) => return Err(invalid_transition(&e)),
     }
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "vendor_order.fulfil",
-        "vendor_order",
-        id,
-        Some(staff.vendor_id),
-        serde_json::json!({"carrier": carrier}),
-    )
-    .await?;
-    souk_storage::jobs::enqueue_many(
-        &mut tx,
-        &[souk_jobs::orders::email_job(
-            souk_jobs::orders::OrderEmail::Shipped {
-                order_id,
-                vendor_order_id: id,
-                corrected: false,
-            },
-        )],
-    )
-    .await?;
+    let shipment = Shipment {
+        order_id,
+        vendor_order_id: id,
+        carrier,
+    };
+    announce(&mut tx, &staff, &client, &shipment, false).await?;
     tx.commit().await?;
     state.wake_jobs();
-    let d = orders::vendor_order(&state.db, staff.vendor_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
-    Ok(Json(vendor_order_body(&d, state.config.currency.code())))
+    reloaded(&state, &staff, id).await
 }
 
 pub fn invalid_transition(e: &TransitionError) -> ApiError {
