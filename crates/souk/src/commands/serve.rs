@@ -85,14 +85,20 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     );
     // Shown once, on the terminal only (never logged): the passwords are not stored anywhere.
     if !demo_accounts.is_empty() {
-        println!("demo sign-ins (shown only now; the demo is not for real customers):");
+        let mut text =
+            String::from("demo sign-ins (shown only now; the demo is not for real customers):\n");
         for account in &demo_accounts {
-            println!(
-                "  {:<36} {:<32} {}",
+            text.push_str(&format!(
+                "  {:<36} {:<32} {}\n",
                 account.email, account.password, account.role
-            );
+            ));
         }
-        println!("  sign in with POST /api/auth/login {{\"email\", \"password\"}}");
+        text.push_str("  sign in with POST /api/auth/login {\"email\", \"password\"}\n");
+        // Whoever started the server may have stopped reading its output (a supervisor, a
+        // test): a closed stdout must not stop the shop (`println!` would panic on it).
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
