@@ -637,6 +637,16 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
                      (`forbidden`, `insufficient_scope`, `csrf_failed`)",
                 );
             }
+            // Query strings are read strictly: unknown or malformed parameters are refused.
+            let takes_query = operation.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+            });
+            if takes_query {
+                add(
+                    "400",
+                    "Unknown, repeated or invalid query parameters (`invalid_query`, `validation_failed`)",
+                );
+            }
             if json_body {
                 add(
                     "400",

@@ -159,6 +159,12 @@ async fn openapi_document_describes_every_route_and_error() {
                     "{route}: 400, 413, 415"
                 );
             }
+            let takes_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            if takes_query {
+                assert!(has("400"), "{route}: 400 for its query parameters");
+            }
             assert!(has("503"), "{route}: 503");
             checked += 1;
         }
