@@ -146,6 +146,7 @@ impl From<vendors::VendorProfileRecord> for VendorProfileBody {
 /// and does not change.)
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct VendorProfilePatch {
     /// The shop's display name (1–100 characters).
     pub name: Option<String>,
@@ -183,6 +184,12 @@ pub async fn update_profile(
     ApiJson(body): ApiJson<VendorProfilePatch>,
 ) -> ApiResult<Json<VendorProfileBody>> {
     require_owner(&staff, "only the vendor's owners edit its profile")?;
+    if body.name.is_none() && body.description.is_none() {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "name".into(),
+            message: "nothing to change: send name and/or description".into(),
+        }]));
+    }
     let mut errors = Vec::new();
     let name = match &body.name {
         Some(n) => validate_name(n)

@@ -520,7 +520,17 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
         "the old name no longer finds it: {old}"
     );
 
-    // Only what is sent changes; invalid input changes nothing.
+    // A patch with nothing in it is refused; only what is sent changes; invalid input changes
+    // nothing.
+    let (status, _) = app
+        .send(
+            Method::PATCH,
+            "/api/vendor/profile",
+            &owner,
+            Some(json!({"description": null})),
+        )
+        .await;
+    assert_eq!(status, 400);
     let (status, _) = app
         .send(
             Method::PATCH,
