@@ -174,9 +174,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "SOUK_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
-    pub bind: SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:8080; with only `PORT` set (platforms as a
+    /// service), 0.0.0.0:PORT].
+    #[arg(long, env = "SOUK_BIND", value_parser = parse_bind)]
+    pub bind: Option<SocketAddr>,
     /// Seed a demo marketplace (3 vendors, 60 products) if the catalog is empty.
     #[arg(long, env = "SOUK_DEMO")]
     pub demo: bool,
@@ -287,6 +288,24 @@ pub struct ExportProductsArgs {
     /// Only this vendor's products.
     #[arg(long)]
     pub vendor: Option<String>,
+}
+
+impl ServeArgs {
+    /// The address to listen on: `--bind` / `SOUK_BIND`; else, as platforms as a service
+    /// expect, every interface on `PORT` when it is set; else 127.0.0.1:8080.
+    pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
+        if let Some(bind) = self.bind {
+            return Ok(bind);
+        }
+        match std::env::var("PORT") {
+            Ok(port) if !port.trim().is_empty() => port
+                .trim()
+                .parse::<u16>()
+                .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+                .map_err(|_| anyhow::anyhow!("PORT '{port}' is not a port number (1–65535)")),
+            _ => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
+        }
+    }
 }
 
 fn parse_bind(s: &str) -> Result<SocketAddr, String> {

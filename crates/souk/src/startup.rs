@@ -21,13 +21,18 @@ use crate::cli::GlobalArgs;
 /// The database URL to use: the configured one, else SQLite inside the data directory
 /// (created if needed).
 pub fn database_url(global: &GlobalArgs) -> anyhow::Result<String> {
-    if let Some(url) = &global.database_url {
+    // Platforms as a service hand the database over as `DATABASE_URL`: used when
+    // `SOUK_DATABASE_URL` (or `--database-url`) is not set.
+    let from_platform = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if let Some(url) = global.database_url.as_ref().or(from_platform.as_ref()) {
         // Checked here rather than by the argument parser, whose error would print the URL
         // with its password.
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if !known.iter().any(|scheme| url.starts_with(scheme)) {
             anyhow::bail!(
-                "invalid --database-url / SOUK_DATABASE_URL {}: expected sqlite://PATH or postgres://…",
+                "invalid --database-url / SOUK_DATABASE_URL / DATABASE_URL {}: expected sqlite://PATH or postgres://…",
                 souk_storage::redact_url(url)
             );
         }

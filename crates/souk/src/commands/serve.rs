@@ -12,6 +12,7 @@ use crate::startup::{
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let bind = args.listen_address()?;
     let url = database_url(global)?;
     let db = open_database(&url, global.db_max_connections).await?;
     check_catalog_currency(&db, global.currency, &url).await?;
@@ -64,7 +65,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     let public_url = global
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", args.bind));
+        .unwrap_or_else(|| format!("http://{bind}"));
     let providers = payment_providers(global)?;
     let worker = background_worker(
         global,
@@ -74,7 +75,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         server_key.clone(),
     )?
     .map(|w| w.with_providers(providers.clone()));
-    let app = Application::build(db, args.bind, config, limits)
+    let app = Application::build(db, bind, config, limits)
         .await?
         .with_providers(providers)
         .with_worker(worker);

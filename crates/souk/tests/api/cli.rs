@@ -291,3 +291,78 @@ fn each_subcommand_help_shows_its_own_options_first() {
         );
     }
 }
+
+/// Platform-as-a-service conventions: with only `PORT` and `DATABASE_URL` set, `souk migrate`
+/// and `souk serve` use them (listening on every interface); `SOUK_BIND` and
+/// `SOUK_DATABASE_URL` win over them; a `PORT` that is not a port stops the start, naming it.
+#[tokio::test]
+async fn sqlite_only_port_and_database_url_are_honoured_when_souk_settings_are_unset() {
+    if !only_on(Backend::Sqlite) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("platform.db");
+    let url = format!("sqlite://{}", db.display());
+    let port = crate::smtp::free_port().to_string();
+    let souk = |args: &[&str]| {
+        let mut cmd = Command::new(souk_bin());
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("PORT", &port)
+            .env("DATABASE_URL", &url)
+            .args(args);
+        cmd
+    };
+    let out = run(&mut souk(&["migrate"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(db.exists(), "migrated the DATABASE_URL database");
+
+    let mut child = souk(&["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (line, _) = listening(&mut child);
+    assert!(
+        line.starts_with(&format!("souk listening on http://0.0.0.0:{port} ")),
+        "{line}"
+    );
+    assert!(line.contains("platform.db"), "{line}");
+    souk_payments::install_tls_provider();
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    // Souk's own settings win.
+    let mut child = souk(&["serve"])
+        .env("SOUK_BIND", "127.0.0.1:0")
+        .env(
+            "SOUK_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("own.db").display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (line, _) = listening(&mut child);
+    assert!(
+        line.starts_with("souk listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.contains("own.db"), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let out = run(souk(&["serve"]).env("PORT", "eighty"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PORT"), "{}", stderr(&out));
+}
