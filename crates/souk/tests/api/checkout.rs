@@ -123,6 +123,39 @@ impl TestApp {
     }
 }
 
+/// Two approved vendors with one product each, for orders that span them: vendor A
+/// (`a@example.com`, `vendor-a`) sells `apple` at 10.00 and vendor B (`b@example.com`,
+/// `vendor-b`) `banana` at 30.00, 10 of each in stock.
+pub struct TwoVendors {
+    pub a_token: String,
+    pub a_id: String,
+    pub b_token: String,
+    pub apple: String,
+    pub banana: String,
+}
+
+impl TestApp {
+    pub async fn two_vendors(&self, admin: &str) -> TwoVendors {
+        let (a_token, a_id) = self
+            .approved_vendor(admin, "a@example.com", "vendor-a")
+            .await;
+        let (b_token, _) = self
+            .approved_vendor(admin, "b@example.com", "vendor-b")
+            .await;
+        self.seed("vendor-a", &[stocked("apple", &[1000], 10)])
+            .await;
+        self.seed("vendor-b", &[stocked("banana", &[3000], 10)])
+            .await;
+        TwoVendors {
+            a_token,
+            a_id,
+            b_token,
+            apple: self.variant_ids("apple").await.remove(0),
+            banana: self.variant_ids("banana").await.remove(0),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
     let app = TestApp::spawn().await;
@@ -352,16 +385,13 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
 async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let mut vendors = Vec::new();
-    for (email, handle) in [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")] {
-        let (token, id) = app.approved_vendor(&admin, email, handle).await;
-        vendors.push((token, id));
-    }
-    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
-    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
-        .await;
-    let (a_token, a_id) = vendors[0].clone();
-    let (b_token, _) = vendors[1].clone();
+    let TwoVendors {
+        a_token,
+        a_id,
+        b_token,
+        apple,
+        banana,
+    } = app.two_vendors(&admin).await;
     // Vendor A takes 20 % instead of the platform's default 10 %.
     let (status, body) = app
         .send(
@@ -373,8 +403,6 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         .await;
     assert_eq!((status, body["effective_bps"].as_i64()), (200, Some(2000)));
 
-    let apple = app.variant_ids("apple").await.remove(0);
-    let banana = app.variant_ids("banana").await.remove(0);
     let cart = app.cart_with(&apple, 2).await;
     app.add_to_cart(&cart, &banana, 1).await;
     let (status, order, _) = app
@@ -1941,17 +1969,13 @@ async fn a_guest_gets_an_order_link_by_email_and_can_ask_for_it_again() {
 async fn a_partly_refunded_order_that_shipped_can_be_completed() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (a_token, _) = app
-        .approved_vendor(&admin, "a@example.com", "vendor-a")
-        .await;
-    let (b_token, _) = app
-        .approved_vendor(&admin, "b@example.com", "vendor-b")
-        .await;
-    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
-    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
-        .await;
-    let apple = app.variant_ids("apple").await.remove(0);
-    let banana = app.variant_ids("banana").await.remove(0);
+    let TwoVendors {
+        a_token,
+        b_token,
+        apple,
+        banana,
+        ..
+    } = app.two_vendors(&admin).await;
     let cart = app.cart_with(&apple, 1).await;
     app.add_to_cart(&cart, &banana, 1).await;
     let (status, order, _) = app
@@ -2327,12 +2351,13 @@ async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
 async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (a_token, a_id) = app
-        .approved_vendor(&admin, "a@example.com", "vendor-a")
-        .await;
-    let (b_token, _) = app
-        .approved_vendor(&admin, "b@example.com", "vendor-b")
-        .await;
+    let TwoVendors {
+        a_token,
+        a_id,
+        b_token,
+        apple,
+        banana,
+    } = app.two_vendors(&admin).await;
     app.send(
         Method::PUT,
         &format!("/api/admin/vendors/{a_id}/commission"),
@@ -2340,11 +2365,6 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
         Some(json!({"commission_bps": 2000})),
     )
     .await;
-    app.seed("vendor-a", &[stocked("apple", &[1000], 10)]).await;
-    app.seed("vendor-b", &[stocked("banana", &[3000], 10)])
-        .await;
-    let apple = app.variant_ids("apple").await.remove(0);
-    let banana = app.variant_ids("banana").await.remove(0);
     let cart = app.cart_with(&apple, 2).await;
     app.add_to_cart(&cart, &banana, 1).await;
     let (_, order, _) = app

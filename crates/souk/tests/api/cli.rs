@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{
     Backend, listening, only_on, run, run_with_stdin, souk_bin, souk_command, stderr, stdout,
-    test_database,
+    stop_gracefully, test_database,
 };
 
 #[tokio::test]
@@ -333,11 +333,7 @@ async fn sqlite_only_port_and_database_url_are_honoured_when_souk_settings_are_u
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop_gracefully(&mut child);
 
     // Souk's own settings win.
     let mut child = souk(&["serve"])
@@ -356,11 +352,7 @@ async fn sqlite_only_port_and_database_url_are_honoured_when_souk_settings_are_u
         "{line}"
     );
     assert!(line.contains("own.db"), "{line}");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop_gracefully(&mut child);
 
     let out = run(souk(&["serve"]).env("PORT", "eighty"));
     assert!(!out.status.success());

@@ -2,29 +2,16 @@
 //! sign-ins take a demo order from checkout to shipped.
 
 use std::io::{BufRead, Read};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::checkout::checkout_body;
-use crate::helpers::{TestApp, listening_then, souk_command, test_database};
+use crate::helpers::{TestApp, listening_then, souk_command, stop_gracefully, test_database};
 
 /// A demo sign-in as printed: email, password, role.
 type SignIn = (String, String, String);
-
-fn stop(child: &mut Child) {
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20), "did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_a_sign_in_per_role_once_and_they_ship_a_demo_order() {
@@ -151,7 +138,7 @@ async fn the_demo_prints_a_sign_in_per_role_once_and_they_ship_a_demo_order() {
     assert_eq!(theirs["items"], json!([]), "{theirs}");
 
     // A second start prints no sign-in; the first passwords still work.
-    stop(&mut child);
+    stop_gracefully(&mut child);
     let mut child = souk_command(&app.database)
         .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -175,7 +162,7 @@ async fn the_demo_prints_a_sign_in_per_role_once_and_they_ship_a_demo_order() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    stop(&mut child);
+    stop_gracefully(&mut child);
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(!rest.contains("@demo.example"), "printed again: {rest}");

@@ -449,6 +449,22 @@ pub fn listening_then(
     (line, format!("http://{addr}"), out)
 }
 
+/// Sends `souk serve` SIGTERM and waits (at most 20 s) for it to exit.
+pub fn stop_gracefully(child: &mut std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "did not stop after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run souk")
 }
