@@ -107,19 +107,25 @@ impl FulfillmentStatus {
         }
     }
 
-    /// From the statuses of an order's vendor orders (cancelled ones do not count).
-    pub fn of(vendor_orders: impl IntoIterator<Item = VendorOrderStatus>) -> FulfillmentStatus {
-        let (mut shipped, mut open) = (0, 0);
-        for status in vendor_orders {
+    /// From the vendor orders' statuses and units: each part is (status, units shipped,
+    /// units ordered); cancelled parts do not count. A part that shipped some of its units is
+    /// partially fulfilled even while its status is still `unfulfilled`.
+    pub fn of(parts: impl IntoIterator<Item = (VendorOrderStatus, i64, i64)>) -> FulfillmentStatus {
+        let (mut shipped, mut open, mut some) = (0, 0, false);
+        for (status, sent, ordered) in parts {
             match status {
-                VendorOrderStatus::Fulfilled => shipped += 1,
-                VendorOrderStatus::Unfulfilled => open += 1,
                 VendorOrderStatus::Cancelled => {}
+                VendorOrderStatus::Fulfilled => shipped += 1,
+                VendorOrderStatus::Unfulfilled if sent >= ordered && ordered > 0 => shipped += 1,
+                VendorOrderStatus::Unfulfilled => {
+                    open += 1;
+                    some |= sent > 0;
+                }
             }
         }
         match (shipped, open) {
             (0, 0) => Self::Cancelled,
-            (0, _) => Self::Unfulfilled,
+            (0, _) if !some => Self::Unfulfilled,
             (_, 0) => Self::Fulfilled,
             _ => Self::PartiallyFulfilled,
         }
@@ -461,15 +467,23 @@ mod tests {
         );
         use FulfillmentStatus as F;
         use VendorOrderStatus::{Cancelled as C, Fulfilled as Shipped, Unfulfilled as Open};
-        assert_eq!(F::of([Open, Open]), F::Unfulfilled);
-        assert_eq!(F::of([Shipped, Open]), F::PartiallyFulfilled);
-        assert_eq!(F::of([Shipped, Shipped]), F::Fulfilled);
+        assert_eq!(F::of([(Open, 0, 2), (Open, 0, 1)]), F::Unfulfilled);
         assert_eq!(
-            F::of([Shipped, C]),
+            F::of([(Shipped, 2, 2), (Open, 0, 1)]),
+            F::PartiallyFulfilled
+        );
+        assert_eq!(
+            F::of([(Open, 1, 3)]),
+            F::PartiallyFulfilled,
+            "a part sent in parcels, one so far"
+        );
+        assert_eq!(F::of([(Shipped, 2, 2), (Shipped, 1, 1)]), F::Fulfilled);
+        assert_eq!(
+            F::of([(Shipped, 1, 1), (C, 0, 4)]),
             F::Fulfilled,
             "cancelled parts do not count"
         );
-        assert_eq!(F::of([C, C]), F::Cancelled);
+        assert_eq!(F::of([(C, 0, 1), (C, 0, 1)]), F::Cancelled);
         assert_eq!(F::of([]), F::Cancelled);
         assert_eq!(
             PartiallyRefunded.next(OrderEvent::Complete),

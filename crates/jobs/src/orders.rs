@@ -42,6 +42,9 @@ pub enum OrderEmail {
     Shipped {
         order_id: Uuid,
         vendor_order_id: Uuid,
+        /// The parcel (jobs queued before partial shipments have none: the whole part).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipment_id: Option<Uuid>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         corrected: bool,
     },
@@ -266,6 +269,7 @@ pub(crate) async fn send(
         }
         OrderEmail::Shipped {
             vendor_order_id,
+            shipment_id,
             corrected,
             ..
         } => {
@@ -274,6 +278,32 @@ pub(crate) async fn send(
                     "no vendor order {vendor_order_id}"
                 )));
             };
+            let shipment = shipment_id.and_then(|id| d.shipments.iter().find(|s| s.id == id));
+            // The parcel's lines with the units in it; without one, the whole part.
+            let parcel: Vec<serde_json::Value> = match shipment {
+                Some(s) => s
+                    .lines
+                    .iter()
+                    .filter_map(|sl| {
+                        let l = d.lines.iter().find(|l| l.id == sl.order_line_id)?;
+                        let mut v = line(l);
+                        v["quantity"] = sl.quantity.into();
+                        Some(v)
+                    })
+                    .collect(),
+                None => d
+                    .lines
+                    .iter()
+                    .filter(|l| l.vendor_order_id == vo.id)
+                    .map(line)
+                    .collect(),
+            };
+            let left: i64 = d
+                .lines
+                .iter()
+                .filter(|l| l.vendor_order_id == vo.id)
+                .map(|l| l.quantity - l.shipped_quantity)
+                .sum();
             let email = EmailJob {
                 to: o.email.clone(),
                 template: "order_shipped".to_owned(),
@@ -282,9 +312,10 @@ pub(crate) async fn send(
                     "order_number": order_number(&o.id),
                     "order_id": o.id,
                     "vendor_name": vo.vendor_name,
-                    "carrier": vo.carrier,
-                    "tracking_number": vo.tracking_number,
-                    "lines": d.lines.iter().filter(|l| l.vendor_order_id == vo.id).map(line).collect::<Vec<_>>(),
+                    "carrier": shipment.map_or(vo.carrier.as_deref(), |s| Some(s.carrier.as_str())),
+                    "tracking_number": shipment.map_or(vo.tracking_number.as_deref(), |s| Some(s.tracking_number.as_str())),
+                    "lines": parcel,
+                    "units_left": left,
                     "all_shipped": o.status == "fulfilled" || o.status == "completed",
                     "corrected": corrected,
                     "address": address_text(&o.shipping_address),

@@ -21,13 +21,13 @@ macro_rules! migrations {
 
 fn sqlite() -> Migrator {
     Migrator::with_migrations(
-        migrations!("sqlite": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql"), (3, "accounts", "0003_accounts.sql"), (4, "audit", "0004_audit.sql"), (5, "api_keys", "0005_api_keys.sql"), (6, "orders", "0006_orders.sql"), (7, "payments", "0007_payments.sql"), (8, "events", "0008_events.sql"), (9, "webhooks", "0009_webhooks.sql"), (10, "housekeeping_indexes", "0010_housekeeping_indexes.sql"), (11, "unpaid_orders", "0011_unpaid_orders.sql"), (12, "queue_at_any_backlog", "0012_queue_at_any_backlog.sql"), (13, "vendor_profiles", "0013_vendor_profiles.sql"), (14, "vendor_invitations", "0014_vendor_invitations.sql"), (15, "targeted_refunds", "0015_targeted_refunds.sql")),
+        migrations!("sqlite": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql"), (3, "accounts", "0003_accounts.sql"), (4, "audit", "0004_audit.sql"), (5, "api_keys", "0005_api_keys.sql"), (6, "orders", "0006_orders.sql"), (7, "payments", "0007_payments.sql"), (8, "events", "0008_events.sql"), (9, "webhooks", "0009_webhooks.sql"), (10, "housekeeping_indexes", "0010_housekeeping_indexes.sql"), (11, "unpaid_orders", "0011_unpaid_orders.sql"), (12, "queue_at_any_backlog", "0012_queue_at_any_backlog.sql"), (13, "vendor_profiles", "0013_vendor_profiles.sql"), (14, "vendor_invitations", "0014_vendor_invitations.sql"), (15, "targeted_refunds", "0015_targeted_refunds.sql"), (16, "shipments", "0016_shipments.sql")),
     )
 }
 
 fn postgres() -> Migrator {
     Migrator::with_migrations(
-        migrations!("postgres": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql"), (3, "accounts", "0003_accounts.sql"), (4, "audit", "0004_audit.sql"), (5, "api_keys", "0005_api_keys.sql"), (6, "orders", "0006_orders.sql"), (7, "payments", "0007_payments.sql"), (8, "events", "0008_events.sql"), (9, "webhooks", "0009_webhooks.sql"), (10, "housekeeping_indexes", "0010_housekeeping_indexes.sql"), (11, "unpaid_orders", "0011_unpaid_orders.sql"), (12, "queue_at_any_backlog", "0012_queue_at_any_backlog.sql"), (13, "vendor_profiles", "0013_vendor_profiles.sql"), (14, "vendor_invitations", "0014_vendor_invitations.sql"), (15, "targeted_refunds", "0015_targeted_refunds.sql")),
+        migrations!("postgres": (1, "catalog", "0001_catalog.sql"), (2, "jobs", "0002_jobs.sql"), (3, "accounts", "0003_accounts.sql"), (4, "audit", "0004_audit.sql"), (5, "api_keys", "0005_api_keys.sql"), (6, "orders", "0006_orders.sql"), (7, "payments", "0007_payments.sql"), (8, "events", "0008_events.sql"), (9, "webhooks", "0009_webhooks.sql"), (10, "housekeeping_indexes", "0010_housekeeping_indexes.sql"), (11, "unpaid_orders", "0011_unpaid_orders.sql"), (12, "queue_at_any_backlog", "0012_queue_at_any_backlog.sql"), (13, "vendor_profiles", "0013_vendor_profiles.sql"), (14, "vendor_invitations", "0014_vendor_invitations.sql"), (15, "targeted_refunds", "0015_targeted_refunds.sql"), (16, "shipments", "0016_shipments.sql")),
     )
 }
 

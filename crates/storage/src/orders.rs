@@ -95,17 +95,44 @@ pub struct OrderLineRow {
     pub tax: i64,
     pub total: i64,
     pub stock_reserved: bool,
+    /// Units sent so far, over all of the vendor order's shipments.
+    pub shipped_quantity: i64,
+    /// Units given money back for by refunds aimed at this line (succeeded ones).
+    pub refunded_quantity: i64,
 }
 
 const LINE_COLUMNS: &str = "l.id, l.order_id, l.vendor_order_id, l.variant_id, l.position, l.product_title, \
-     l.variant_title, l.sku, l.note, l.unit_price, l.quantity, l.amount, l.discount, l.tax, l.total, l.stock_reserved";
+     l.variant_title, l.sku, l.note, l.unit_price, l.quantity, l.amount, l.discount, l.tax, l.total, l.stock_reserved, \
+     l.shipped_quantity, CAST(COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id \
+     WHERE rl.order_line_id = l.id AND r.status = 'succeeded'), 0) AS BIGINT) AS refunded_quantity";
 
-/// An order with its vendor orders and lines.
+/// One parcel of a vendor order: its tracking and the units of each line in it.
+#[derive(Debug, Clone)]
+pub struct ShipmentRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub vendor_order_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub lines: Vec<ShipmentLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipmentLine {
+    pub order_line_id: Uuid,
+    pub quantity: i64,
+}
+
+/// An order with its vendor orders, lines and shipments.
 #[derive(Debug, Clone)]
 pub struct OrderDetail {
     pub order: OrderRow,
     pub vendor_orders: Vec<VendorOrderRow>,
     pub lines: Vec<OrderLineRow>,
+    /// Oldest first.
+    pub shipments: Vec<ShipmentRow>,
 }
 
 /// A variant the cart wants more of than there is.
@@ -459,12 +486,15 @@ pub async fn checkout(
             tax: t.tax,
             total: t.total,
             stock_reserved: l.track_inventory,
+            shipped_quantity: 0,
+            refunded_quantity: 0,
         })
         .collect();
     let detail = OrderDetail {
         order,
         vendor_orders,
         lines,
+        shipments: Vec::new(),
     };
     insert_order(&mut tx, &detail, &req.customer_key).await?;
     if let Some(coupon) = &snapshot.coupon {
@@ -813,7 +843,21 @@ pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, Sto
                     .bind(id)
                     .fetch_all(&mut *conn)
                     .await?;
-                Some(OrderDetail { order, vendor_orders, lines })
+                let heads: Vec<ShipmentHead> = sqlx::query_as(
+                    "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
+                     FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                    "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
+                     JOIN shipments s ON s.id = sl.shipment_id WHERE s.order_id = $1",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                Some(OrderDetail { order, vendor_orders, lines, shipments: assemble_shipments(heads, parts) })
             }
         }
     }))
@@ -876,6 +920,43 @@ pub struct VendorOrderDetail {
     pub shipping_address: String,
     pub placed_at: i64,
     pub lines: Vec<OrderLineRow>,
+    /// Oldest first.
+    pub shipments: Vec<ShipmentRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShipmentHead {
+    id: Uuid,
+    order_id: Uuid,
+    vendor_order_id: Uuid,
+    carrier: String,
+    tracking_number: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// Shipments with their lines, in the order of `heads`.
+fn assemble_shipments(heads: Vec<ShipmentHead>, parts: Vec<(Uuid, Uuid, i64)>) -> Vec<ShipmentRow> {
+    heads
+        .into_iter()
+        .map(|h| ShipmentRow {
+            lines: parts
+                .iter()
+                .filter(|(shipment, _, _)| *shipment == h.id)
+                .map(|&(_, order_line_id, quantity)| ShipmentLine {
+                    order_line_id,
+                    quantity,
+                })
+                .collect(),
+            id: h.id,
+            order_id: h.order_id,
+            vendor_order_id: h.vendor_order_id,
+            carrier: h.carrier,
+            tracking_number: h.tracking_number,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        })
+        .collect()
 }
 
 pub async fn vendor_orders(
@@ -937,7 +1018,7 @@ async fn vendor_order_parts(
     let line_sql = format!(
         "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.vendor_order_id = $1 ORDER BY l.position"
     );
-    let (order_status, shipping_address, placed_at, lines) = on_reader!(db, pool => {
+    let (order_status, shipping_address, placed_at, lines, shipments) = on_reader!(db, pool => {
         let (status, address, placed): (String, String, i64) = sqlx::query_as(
             "SELECT status, shipping_address, placed_at FROM orders WHERE id = $1",
         )
@@ -948,7 +1029,21 @@ async fn vendor_order_parts(
             .bind(vo.id)
             .fetch_all(pool)
             .await?;
-        (status, address, placed, lines)
+        let heads: Vec<ShipmentHead> = sqlx::query_as(
+            "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
+             FROM shipments WHERE vendor_order_id = $1 ORDER BY created_at, id",
+        )
+        .bind(vo.id)
+        .fetch_all(pool)
+        .await?;
+        let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+            "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
+             JOIN shipments s ON s.id = sl.shipment_id WHERE s.vendor_order_id = $1",
+        )
+        .bind(vo.id)
+        .fetch_all(pool)
+        .await?;
+        (status, address, placed, lines, assemble_shipments(heads, parts))
     });
     Ok(VendorOrderDetail {
         vendor_order: vo,
@@ -956,6 +1051,7 @@ async fn vendor_order_parts(
         shipping_address,
         placed_at,
         lines,
+        shipments,
     })
 }
 
@@ -1130,58 +1226,112 @@ pub async fn cancel(
     Ok(Ok(order))
 }
 
-/// Marks a vendor's part shipped and moves the order to `partially_fulfilled` or `fulfilled`.
-/// Corrects the carrier and tracking number of a shipped vendor order. `Ok(Ok(true))` when
-/// they changed, `Ok(Ok(false))` when they were already so; `InvalidState` when it has not
-/// shipped (fulfil it instead).
+/// Units of one order line to put in a shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipLine {
+    pub line_id: Uuid,
+    pub quantity: i64,
+}
+
+/// Why a shipment was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FulfilError {
+    Transition(TransitionError),
+    /// The `index`th requested line is not one of this vendor order's lines, is named twice,
+    /// or asks for more units than are left to ship.
+    Line {
+        index: usize,
+        message: String,
+    },
+}
+
+/// What a shipment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shipped {
+    pub shipment_id: Uuid,
+    pub order_status: OrderStatus,
+    /// Every unit of the vendor order has now shipped.
+    pub vendor_order_complete: bool,
+}
+
+/// Corrects the carrier and tracking number of one shipment of a vendor order (the latest
+/// when `shipment_id` is `None`). `Ok(Ok(Some(id)))` with the shipment's id when they changed,
+/// `Ok(Ok(None))` when they were already so; `InvalidState` when nothing has shipped yet.
 pub async fn correct_tracking(
     tx: &mut Tx,
     vendor_id: Uuid,
     vendor_order_id: Uuid,
+    shipment_id: Option<Uuid>,
     carrier: &str,
     tracking_number: &str,
-) -> Result<Result<bool, TransitionError>, StorageError> {
-    let current: Option<(String, Option<String>, Option<String>)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
-            "SELECT status, carrier, tracking_number FROM vendor_orders WHERE id = $1 AND vendor_id = $2",
-        )
-        .bind(vendor_order_id)
-        .bind(vendor_id)
-        .fetch_optional(&mut *conn)
-        .await?
+) -> Result<Result<Option<Uuid>, FulfilError>, StorageError> {
+    let status: Option<String> = on_tx!(&mut *tx, conn => {
+        sqlx::query_scalar("SELECT status FROM vendor_orders WHERE id = $1 AND vendor_id = $2")
+            .bind(vendor_order_id)
+            .bind(vendor_id)
+            .fetch_optional(&mut *conn)
+            .await?
     });
-    let Some((status, old_carrier, old_number)) = current else {
-        return Ok(Err(TransitionError::NotFound));
+    let Some(status) = status else {
+        return Ok(Err(FulfilError::Transition(TransitionError::NotFound)));
     };
-    if status != "fulfilled" {
-        return Ok(Err(TransitionError::InvalidState { status }));
-    }
-    if old_carrier.as_deref() == Some(carrier) && old_number.as_deref() == Some(tracking_number) {
-        return Ok(Ok(false));
-    }
-    let n = on_tx!(&mut *tx, conn => {
-        sqlx::query(
-            "UPDATE vendor_orders SET carrier = $3, tracking_number = $4 \
-             WHERE id = $1 AND vendor_id = $2 AND status = 'fulfilled'",
+    // The shipments of this vendor order, newest last.
+    let shipments: Vec<(Uuid, String, String)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT id, carrier, tracking_number FROM shipments WHERE vendor_order_id = $1 ORDER BY created_at, id",
         )
         .bind(vendor_order_id)
-        .bind(vendor_id)
-        .bind(carrier)
-        .bind(tracking_number)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?
-        .rows_affected()
     });
-    Ok(Ok(n == 1))
+    let Some(latest) = shipments.last().map(|s| s.0) else {
+        return Ok(Err(FulfilError::Transition(
+            TransitionError::InvalidState { status },
+        )));
+    };
+    let target = shipment_id.unwrap_or(latest);
+    let Some((_, old_carrier, old_number)) = shipments.iter().find(|s| s.0 == target) else {
+        return Ok(Err(FulfilError::Line {
+            index: 0,
+            message: "is not a shipment of this vendor order".to_owned(),
+        }));
+    };
+    if old_carrier == carrier && old_number == tracking_number {
+        return Ok(Ok(None));
+    }
+    let now = now_ms();
+    on_tx!(&mut *tx, conn => {
+        sqlx::query("UPDATE shipments SET carrier = $2, tracking_number = $3, updated_at = $4 WHERE id = $1")
+            .bind(target)
+            .bind(carrier)
+            .bind(tracking_number)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        // The vendor order's own tracking fields mirror its latest shipment.
+        if target == latest {
+            sqlx::query("UPDATE vendor_orders SET carrier = $2, tracking_number = $3 WHERE id = $1")
+                .bind(vendor_order_id)
+                .bind(carrier)
+                .bind(tracking_number)
+                .execute(&mut *conn)
+                .await?;
+        }
+    });
+    Ok(Ok(Some(target)))
 }
 
+/// Records a shipment of a vendor's part: the given units of its lines (`None`: everything
+/// left to ship). The vendor order becomes `fulfilled` once every unit has shipped, and the
+/// order `partially_fulfilled` or `fulfilled`. Only paid orders ship.
 pub async fn fulfil(
     tx: &mut Tx,
     vendor_id: Uuid,
     vendor_order_id: Uuid,
     carrier: &str,
     tracking_number: &str,
-) -> Result<Result<OrderStatus, TransitionError>, StorageError> {
+    requested: Option<&[ShipLine]>,
+) -> Result<Result<Shipped, FulfilError>, StorageError> {
     let now = now_ms();
     let lock = for_update(tx.backend());
     let sql = format!(
@@ -1192,7 +1342,7 @@ pub async fn fulfil(
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(vendor_order_id).bind(vendor_id).fetch_optional(&mut *conn).await?
     });
     let Some((order_id, order_status, vo_status)) = row else {
-        return Ok(Err(TransitionError::NotFound));
+        return Ok(Err(FulfilError::Transition(TransitionError::NotFound)));
     };
     let current = OrderStatus::parse(&order_status);
     if vo_status != "unfulfilled"
@@ -1200,23 +1350,81 @@ pub async fn fulfil(
             .and_then(|s| s.next(OrderEvent::Fulfil { all: false }))
             .is_none()
     {
-        return Ok(Err(TransitionError::InvalidState {
-            status: if vo_status == "unfulfilled" {
-                order_status
-            } else {
-                vo_status
+        return Ok(Err(FulfilError::Transition(
+            TransitionError::InvalidState {
+                status: if vo_status == "unfulfilled" {
+                    order_status
+                } else {
+                    vo_status
+                },
             },
-        }));
+        )));
     }
+    let lines: Vec<(Uuid, i64, i64)> = on_tx!(&mut *tx, conn => {
+        sqlx::query_as(
+            "SELECT id, quantity, shipped_quantity FROM order_lines WHERE vendor_order_id = $1 ORDER BY position",
+        )
+        .bind(vendor_order_id)
+        .fetch_all(&mut *conn)
+        .await?
+    });
+    let parcel = match parcel_of(&lines, requested) {
+        Ok(parcel) => parcel,
+        Err(e) => return Ok(Err(e)),
+    };
+    let shipment_id = Uuid::now_v7();
+    let complete = lines.iter().all(|&(id, quantity, shipped)| {
+        shipped
+            + parcel
+                .iter()
+                .find(|p| p.line_id == id)
+                .map_or(0, |p| p.quantity)
+            >= quantity
+    });
     let next = on_tx!(&mut *tx, conn => {
+        sqlx::query(
+            "INSERT INTO shipments (id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(shipment_id)
+        .bind(order_id)
+        .bind(vendor_order_id)
+        .bind(carrier)
+        .bind(tracking_number)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        for p in &parcel {
+            sqlx::query("INSERT INTO shipment_lines (shipment_id, order_line_id, quantity) VALUES ($1, $2, $3)")
+                .bind(shipment_id)
+                .bind(p.line_id)
+                .bind(p.quantity)
+                .execute(&mut *conn)
+                .await?;
+            // Guarded, so a unit can never ship twice whatever the interleaving.
+            let n = sqlx::query(
+                "UPDATE order_lines SET shipped_quantity = shipped_quantity + $2 \
+                 WHERE id = $1 AND shipped_quantity + $2 <= quantity",
+            )
+            .bind(p.line_id)
+            .bind(p.quantity)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StorageError::Conflict("a line shipped more than ordered".to_owned()));
+            }
+        }
         let n = sqlx::query(
-            "UPDATE vendor_orders SET status = 'fulfilled', carrier = $3, tracking_number = $4, fulfilled_at = $5 \
+            "UPDATE vendor_orders SET status = CASE WHEN $5 THEN 'fulfilled' ELSE status END, \
+             carrier = $3, tracking_number = $4, fulfilled_at = CASE WHEN $5 THEN $6 ELSE fulfilled_at END \
              WHERE id = $1 AND vendor_id = $2 AND status = 'unfulfilled'",
         )
         .bind(vendor_order_id)
         .bind(vendor_id)
         .bind(carrier)
         .bind(tracking_number)
+        .bind(complete)
         .bind(now)
         .execute(&mut *conn)
         .await?
@@ -1242,18 +1450,64 @@ pub async fn fulfil(
             Some((next, left == 0))
         }
     });
-    if let Some((next, all_shipped)) = next {
-        let kind = if all_shipped {
-            "order.fulfilled"
-        } else {
-            "order.partially_fulfilled"
-        };
-        crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
-    }
-    let next = next.map(|(status, _)| status);
-    Ok(next.ok_or(TransitionError::InvalidState {
-        status: "fulfilled".to_owned(),
+    let Some((next, all_shipped)) = next else {
+        return Ok(Err(FulfilError::Transition(
+            TransitionError::InvalidState {
+                status: "fulfilled".to_owned(),
+            },
+        )));
+    };
+    let kind = if all_shipped {
+        "order.fulfilled"
+    } else {
+        "order.partially_fulfilled"
+    };
+    crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
+    Ok(Ok(Shipped {
+        shipment_id,
+        order_status: next,
+        vendor_order_complete: complete,
     }))
+}
+
+/// The units a shipment takes: what was asked for, checked against what is left to ship of
+/// each line (`lines`: id, ordered, shipped), or everything left.
+fn parcel_of(
+    lines: &[(Uuid, i64, i64)],
+    requested: Option<&[ShipLine]>,
+) -> Result<Vec<ShipLine>, FulfilError> {
+    let Some(requested) = requested else {
+        return Ok(lines
+            .iter()
+            .filter(|&&(_, quantity, shipped)| quantity > shipped)
+            .map(|&(line_id, quantity, shipped)| ShipLine {
+                line_id,
+                quantity: quantity - shipped,
+            })
+            .collect());
+    };
+    let mut parcel: Vec<ShipLine> = Vec::with_capacity(requested.len());
+    for (index, want) in requested.iter().enumerate() {
+        let fail = |message: String| Err(FulfilError::Line { index, message });
+        let Some(&(_, quantity, shipped)) = lines.iter().find(|l| l.0 == want.line_id) else {
+            return fail("is not a line of this vendor order".to_owned());
+        };
+        if parcel.iter().any(|p| p.line_id == want.line_id) {
+            return fail("is named twice".to_owned());
+        }
+        let left = quantity - shipped;
+        if want.quantity < 1 || want.quantity > left {
+            return fail(format!("{left} left to ship of this line"));
+        }
+        parcel.push(*want);
+    }
+    if parcel.is_empty() {
+        return Err(FulfilError::Line {
+            index: 0,
+            message: "name at least one line to ship".to_owned(),
+        });
+    }
+    Ok(parcel)
 }
 
 /// Moves a fulfilled order to `completed`.

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use souk_domain::accounts::token_hash;
 use souk_jobs::payments::{self as flows, Observed, RefundSent};
-use souk_storage::payments::{self as store, RefundError};
+use souk_storage::payments::{self as store, RefundError, RefundLine};
 use souk_storage::{Exec, orders};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -232,13 +232,59 @@ async fn refresh_payment(
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// At most what was paid and not yet refunded (of that vendor order, when aimed at one).
-    pub amount: MoneyArg,
+    /// Required unless `lines` is given; with `lines`, it may be omitted and, if given, must be
+    /// what the units are worth.
+    #[serde(default)]
+    pub amount: Option<MoneyArg>,
     /// Aim the refund at one vendor order of this order: it then comes out of that vendor's
     /// part only. Omitted: spread over the vendor orders in proportion.
     #[serde(default)]
     pub vendor_order_id: Option<Uuid>,
+    /// Aim the refund at units of order lines, all of one vendor order: the amount is what
+    /// they are worth (each line's total, tax and discount included, spread over its units),
+    /// and it comes out of that vendor's part. Shipping is refunded by amount.
+    #[serde(default)]
+    #[schema(min_items = 1)]
+    pub lines: Option<Vec<RefundLineRequest>>,
     #[serde(default)]
     pub reason: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineRequest {
+    /// An order line (`lines[].id` of the order).
+    pub line_id: Uuid,
+    /// At most the units not refunded yet (`quantity - refunded_quantity`).
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+/// Units of a line a refund gave money back for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundLineBody {
+    pub line_id: Uuid,
+    pub quantity: i64,
+    pub amount: MoneyBody,
+}
+
+/// The lines of refund `id` among an order's refund lines.
+fn lines_of_refund(
+    all: &[(Uuid, Uuid, i64, i64)],
+    id: Uuid,
+    currency: &str,
+) -> Vec<RefundLineBody> {
+    all.iter()
+        .filter(|(refund, ..)| *refund == id)
+        .map(|&(_, line_id, quantity, amount)| RefundLineBody {
+            line_id,
+            quantity,
+            amount: MoneyBody {
+                amount,
+                currency: currency.to_owned(),
+            },
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -247,6 +293,8 @@ pub struct RefundBody {
     pub order_id: Uuid,
     /// The vendor order it was aimed at, if any.
     pub vendor_order_id: Option<Uuid>,
+    /// The lines it was aimed at (empty for a refund by amount).
+    pub lines: Vec<RefundLineBody>,
     pub amount: MoneyBody,
     pub reason: String,
     /// `pending` (the provider is working on it), `succeeded` or `failed`.
@@ -287,14 +335,26 @@ pub async fn create_refund(
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<(StatusCode, Json<RefundBody>)> {
     let order_id = path_id(&id, "order")?;
-    let amount = body.amount.minor_units("amount", state.config.currency)?;
+    let amount = match &body.amount {
+        Some(a) => Some(a.minor_units("amount", state.config.currency)?),
+        None => None,
+    };
     let reason = body.reason.trim().to_owned();
     let mut errors = Vec::new();
-    if amount <= 0 {
-        errors.push(FieldError {
+    match (amount, &body.lines) {
+        (None, None) => errors.push(FieldError {
+            field: "amount".into(),
+            message: "give the amount to refund, or the lines".into(),
+        }),
+        (Some(a), _) if a <= 0 => errors.push(FieldError {
             field: "amount".into(),
             message: "must be positive (minor units)".into(),
-        });
+        }),
+        (_, Some(lines)) if lines.is_empty() => errors.push(FieldError {
+            field: "lines".into(),
+            message: "name at least one line, or refund by amount".into(),
+        }),
+        _ => {}
     }
     if reason.chars().count() > 200 || souk_domain::text::has_hidden_controls(&reason) {
         errors.push(FieldError {
@@ -305,17 +365,42 @@ pub async fn create_refund(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let key_hash = Some(token_hash(&format!("admin-refund:{key}")));
     let mut tx = state.db.begin_write().await?;
-    let opened = store::begin_refund_to(
-        &mut tx,
-        order_id,
-        body.vendor_order_id,
-        amount,
-        &reason,
-        Some(token_hash(&format!("admin-refund:{key}"))),
-        Some(admin.user_id),
-    )
-    .await?;
+    let opened = match (&body.lines, amount) {
+        (Some(lines), declared) => {
+            let lines: Vec<RefundLine> = lines
+                .iter()
+                .map(|l| RefundLine {
+                    line_id: l.line_id,
+                    quantity: l.quantity,
+                })
+                .collect();
+            store::begin_line_refund(
+                &mut tx,
+                order_id,
+                body.vendor_order_id,
+                &lines,
+                declared,
+                &reason,
+                key_hash,
+                Some(admin.user_id),
+            )
+            .await?
+        }
+        (None, amount) => {
+            store::begin_refund_to(
+                &mut tx,
+                order_id,
+                body.vendor_order_id,
+                amount.expect("checked above"),
+                &reason,
+                key_hash,
+                Some(admin.user_id),
+            )
+            .await?
+        }
+    };
     let (refund, existed) = match opened {
         Ok(r) => r,
         Err(RefundError::NotFound) => return Err(ApiError::not_found("no such order")),
@@ -348,6 +433,18 @@ pub async fn create_refund(
                 "Idempotency key reused",
                 "this Idempotency-Key was used for a refund of another amount",
             ));
+        }
+        Err(RefundError::Line { index, message }) => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: format!("lines[{index}]"),
+                message,
+            }]));
+        }
+        Err(RefundError::AmountNotLines { worth }) => {
+            return Err(ApiError::validation(vec![FieldError {
+                field: "amount".into(),
+                message: format!("those units are worth {worth}: give that amount, or omit it"),
+            }]));
         }
     };
     if !existed {
@@ -415,6 +512,7 @@ pub async fn create_refund(
         .await?
         .ok_or_else(ApiError::internal)?
         .order;
+    let refund_lines = store::refund_lines_of(Exec::Db(&state.db), order_id).await?;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -426,6 +524,7 @@ pub async fn create_refund(
             id: refund.id,
             order_id,
             vendor_order_id: refund.vendor_order_id,
+            lines: lines_of_refund(&refund_lines, refund.id, &refund.currency),
             amount: MoneyBody {
                 amount: refund.amount,
                 currency: refund.currency.clone(),
@@ -523,6 +622,8 @@ pub struct RefundSummary {
     pub id: Uuid,
     /// The vendor order it was aimed at, if any.
     pub vendor_order_id: Option<Uuid>,
+    /// The lines it was aimed at (empty for a refund by amount).
+    pub lines: Vec<RefundLineBody>,
     pub amount: MoneyBody,
     pub reason: String,
     #[schema(value_type = crate::api::vocabulary::RefundStatus)]
@@ -581,12 +682,14 @@ pub async fn order_payments(
             updated_at: t(p.updated_at),
         })
         .collect();
+    let refund_lines = store::refund_lines_of(Exec::Db(&state.db), order_id).await?;
     let refunds = store::refunds_of(Exec::Db(&state.db), order_id)
         .await?
         .into_iter()
         .map(|r| RefundSummary {
             id: r.id,
             vendor_order_id: r.vendor_order_id,
+            lines: lines_of_refund(&refund_lines, r.id, &r.currency),
             amount: money(r.amount, &r.currency),
             reason: r.reason,
             status: r.status,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use souk_domain::orders::{Address, order_number};
 use souk_domain::time::rfc3339;
 use souk_storage::ledger;
-use souk_storage::orders::{self, TransitionError, VendorOrderDetail};
+use souk_storage::orders::{self, FulfilError, ShipLine, TransitionError, VendorOrderDetail};
 use souk_storage::rates::{self, NewShippingRate, ShippingRateRow};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -17,7 +17,9 @@ use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, audit, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyArg, MoneyBody};
-use crate::api::store::orders::{OrderLineBody, line_body};
+use crate::api::store::orders::{
+    OrderLineBody, ShipmentBody, line_body, part_fulfillment, shipment_body,
+};
 use crate::auth::VendorStaff;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -42,6 +44,10 @@ pub struct VendorOrderBody {
     /// This vendor order's status: `unfulfilled`, `fulfilled`, `cancelled`.
     #[schema(value_type = crate::api::vocabulary::VendorOrderStatus)]
     pub status: String,
+    /// The goods: `unfulfilled`, `partially_fulfilled` (some units shipped), `fulfilled`,
+    /// `cancelled`.
+    #[schema(value_type = crate::api::vocabulary::FulfillmentStatus)]
+    pub fulfillment_status: String,
     pub ship_to: AddressBody,
     pub shipping_option: Option<String>,
     pub lines: Vec<OrderLineBody>,
@@ -56,12 +62,16 @@ pub struct VendorOrderBody {
     /// Given back to the customer from this part: refunds aimed at it, and its share of
     /// refunds of the whole order (each reverses the earning and commission in proportion).
     pub refunded: MoneyBody,
+    /// The latest shipment's carrier and tracking number (every parcel is in `shipments`).
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     #[schema(format = DateTime)]
     pub placed_at: String,
+    /// When the last unit shipped.
     #[schema(format = DateTime)]
     pub fulfilled_at: Option<String>,
+    /// The parcels sent, oldest first.
+    pub shipments: Vec<ShipmentBody>,
 }
 
 fn vendor_order_body(d: &VendorOrderDetail, currency: &str) -> VendorOrderBody {
@@ -72,6 +82,7 @@ fn vendor_order_body(d: &VendorOrderDetail, currency: &str) -> VendorOrderBody {
         order_number: order_number(&v.order_id),
         order_status: d.order_status.clone(),
         status: v.status.clone(),
+        fulfillment_status: part_fulfillment(&v.status, &d.lines, v.id),
         ship_to: serde_json::from_str::<Address>(&d.shipping_address)
             .expect("stored addresses are valid")
             .into(),
@@ -88,6 +99,7 @@ fn vendor_order_body(d: &VendorOrderDetail, currency: &str) -> VendorOrderBody {
         tracking_number: v.tracking_number.clone(),
         placed_at: rfc3339(d.placed_at),
         fulfilled_at: v.fulfilled_at.map(rfc3339),
+        shipments: d.shipments.iter().map(shipment_body).collect(),
     }
 }
 
@@ -149,15 +161,40 @@ pub async fn get(
 pub struct FulfilRequest {
     pub carrier: String,
     pub tracking_number: String,
+    /// The units in this parcel, for a partial shipment. Omitted: everything left to ship.
+    #[serde(default)]
+    #[schema(min_items = 1)]
+    pub lines: Option<Vec<ShipLineRequest>>,
 }
 
-/// Correct the carrier and tracking number of a part already shipped (a typo, a parcel
-/// re-sent). The customer is emailed the corrected details; sending the same details again
-/// changes nothing and sends nothing.
-#[utoipa::path(put, path = "/api/vendor/orders/{id}/tracking", tag = "vendor", request_body = FulfilRequest, security(("bearer" = [])),
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipLineRequest {
+    /// An order line of this vendor order (`lines[].id`).
+    pub line_id: Uuid,
+    /// At most what is left to ship of the line (`quantity - shipped_quantity`).
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingRequest {
+    pub carrier: String,
+    pub tracking_number: String,
+    /// The shipment to correct; omitted: the latest one.
+    #[serde(default)]
+    pub shipment_id: Option<Uuid>,
+}
+
+/// Correct the carrier and tracking number of a shipment already sent (a typo, a parcel
+/// re-sent): the latest one, or the one named by `shipment_id`. The customer is emailed the
+/// corrected details; sending the same details again changes nothing and sends nothing.
+#[utoipa::path(put, path = "/api/vendor/orders/{id}/tracking", tag = "vendor", request_body = TrackingRequest, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Vendor order id")),
     responses(
         (status = 200, description = "The vendor order with the corrected tracking", body = VendorOrderBody),
+        (status = 400, description = "Missing carrier or tracking number, or `shipment_id` not a shipment of this vendor order (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such vendor order of this vendor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not shipped yet: fulfil it (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -166,28 +203,31 @@ pub async fn correct_tracking(
     staff: VendorStaff,
     client: ClientInfo,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<FulfilRequest>,
+    ApiJson(body): ApiJson<TrackingRequest>,
 ) -> ApiResult<Json<VendorOrderBody>> {
     let id = path_id(&id, "vendor order")?;
-    let (carrier, number) = tracking_of(&body)?;
+    let (carrier, number) = tracking_of(&body.carrier, &body.tracking_number)?;
     let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor order"))?
         .vendor_order
         .order_id;
     let mut tx = state.db.begin_write().await?;
-    let changed =
-        match orders::correct_tracking(&mut tx, staff.vendor_id, id, carrier, number).await? {
-            Ok(changed) => changed,
-            Err(TransitionError::NotFound) => {
-                return Err(ApiError::not_found("no such vendor order"));
-            }
-            Err(e) => return Err(invalid_transition(&e)),
-        };
-    if changed {
+    let changed = orders::correct_tracking(
+        &mut tx,
+        staff.vendor_id,
+        id,
+        body.shipment_id,
+        carrier,
+        number,
+    )
+    .await?
+    .map_err(|e| fulfil_error(e, "shipment_id"))?;
+    if let Some(shipment_id) = changed {
         let shipment = Shipment {
             order_id,
             vendor_order_id: id,
+            shipment_id,
             carrier,
         };
         announce(&mut tx, &staff, &client, &shipment, true).await?;
@@ -201,6 +241,7 @@ pub async fn correct_tracking(
 struct Shipment<'a> {
     order_id: Uuid,
     vendor_order_id: Uuid,
+    shipment_id: Uuid,
     carrier: &'a str,
 }
 
@@ -224,7 +265,7 @@ async fn announce(
         "vendor_order",
         shipment.vendor_order_id,
         Some(staff.vendor_id),
-        serde_json::json!({"carrier": shipment.carrier}),
+        serde_json::json!({"carrier": shipment.carrier, "shipment_id": shipment.shipment_id}),
     )
     .await?;
     souk_storage::jobs::enqueue_many(
@@ -233,6 +274,7 @@ async fn announce(
             souk_jobs::orders::OrderEmail::Shipped {
                 order_id: shipment.order_id,
                 vendor_order_id: shipment.vendor_order_id,
+                shipment_id: Some(shipment.shipment_id),
                 corrected,
             },
         )],
@@ -254,12 +296,9 @@ async fn reloaded(
 }
 
 /// The trimmed carrier and tracking number, or every problem with them.
-fn tracking_of(body: &FulfilRequest) -> ApiResult<(&str, &str)> {
+fn tracking_of<'a>(carrier: &'a str, tracking_number: &'a str) -> ApiResult<(&'a str, &'a str)> {
     let mut errors = Vec::new();
-    for (field, value) in [
-        ("carrier", &body.carrier),
-        ("tracking_number", &body.tracking_number),
-    ] {
+    for (field, value) in [("carrier", carrier), ("tracking_number", tracking_number)] {
         let v = value.trim();
         if v.is_empty() || v.chars().count() > 100 || souk_domain::text::has_hidden_controls(v) {
             errors.push(FieldError {
@@ -271,16 +310,38 @@ fn tracking_of(body: &FulfilRequest) -> ApiResult<(&str, &str)> {
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    Ok((body.carrier.trim(), body.tracking_number.trim()))
+    Ok((carrier.trim(), tracking_number.trim()))
 }
 
-/// Mark this vendor's part shipped. The order becomes `partially_fulfilled`, or `fulfilled`
-/// when every vendor has shipped. Only paid orders ship.
+/// A refused shipment or correction as the API says it; `field` names what a `Line` error
+/// points at (`lines` for a shipment, `shipment_id` for a correction).
+fn fulfil_error(e: FulfilError, field: &str) -> ApiError {
+    match e {
+        FulfilError::Transition(TransitionError::NotFound) => {
+            ApiError::not_found("no such vendor order")
+        }
+        FulfilError::Transition(e) => invalid_transition(&e),
+        FulfilError::Line { index, message } => ApiError::validation(vec![FieldError {
+            field: if field == "lines" {
+                format!("lines[{index}]")
+            } else {
+                field.to_owned()
+            },
+            message,
+        }]),
+    }
+}
+
+/// Ship this vendor's part, whole or in parcels: each call records one shipment (carrier,
+/// tracking number, and the units of each line in it — all that is left when `lines` is
+/// omitted). The vendor order becomes `fulfilled` when its last unit ships; the order
+/// `partially_fulfilled`, or `fulfilled` when every vendor has shipped everything. Only paid
+/// orders ship; once anything has shipped the order can no longer be cancelled (refund instead).
 #[utoipa::path(post, path = "/api/vendor/orders/{id}/fulfil", tag = "vendor", request_body = FulfilRequest, security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Vendor order id")),
     responses(
-        (status = 200, description = "The vendor order, fulfilled", body = VendorOrderBody),
-        (status = 400, description = "Missing carrier or tracking number", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The vendor order with its new shipment", body = VendorOrderBody),
+        (status = 400, description = "Missing carrier or tracking number, or a line that is not this vendor order's, named twice or with more units than are left (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such vendor order of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not paid yet, cancelled or already fulfilled (`invalid_transition`)", body = Problem, content_type = "application/problem+json"),
@@ -293,23 +354,42 @@ pub async fn fulfil(
     ApiJson(body): ApiJson<FulfilRequest>,
 ) -> ApiResult<Json<VendorOrderBody>> {
     let id = path_id(&id, "vendor order")?;
-    let (carrier, number) = tracking_of(&body)?;
+    let (carrier, number) = tracking_of(&body.carrier, &body.tracking_number)?;
+    let requested: Option<Vec<ShipLine>> = body.lines.as_ref().map(|lines| {
+        lines
+            .iter()
+            .map(|l| ShipLine {
+                line_id: l.line_id,
+                quantity: l.quantity,
+            })
+            .collect()
+    });
+    if requested.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::validation(vec![FieldError {
+            field: "lines".into(),
+            message: "name at least one line, or omit it to ship everything left".into(),
+        }]));
+    }
     let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such vendor order"))?
         .vendor_order
         .order_id;
     let mut tx = state.db.begin_write().await?;
-    match orders::fulfil(&mut tx, staff.vendor_id, id, carrier, number).await? {
-        Ok(_) => {}
-        Err(TransitionError::NotFound) => {
-            return Err(ApiError::not_found("no such vendor order"));
-        }
-        Err(e) => return Err(invalid_transition(&e)),
-    }
+    let shipped = orders::fulfil(
+        &mut tx,
+        staff.vendor_id,
+        id,
+        carrier,
+        number,
+        requested.as_deref(),
+    )
+    .await?
+    .map_err(|e| fulfil_error(e, "lines"))?;
     let shipment = Shipment {
         order_id,
         vendor_order_id: id,
+        shipment_id: shipped.shipment_id,
         carrier,
     };
     announce(&mut tx, &staff, &client, &shipment, false).await?;

@@ -17,6 +17,7 @@ mod cors;
 mod crash;
 mod demo;
 mod events;
+mod fulfilment;
 mod hostile_input;
 mod import_export;
 mod jobs_email;

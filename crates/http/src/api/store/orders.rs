@@ -56,6 +56,10 @@ pub struct OrderLineBody {
     pub sku: Option<String>,
     pub note: String,
     pub quantity: i64,
+    /// Units shipped so far (over the vendor order's shipments).
+    pub shipped_quantity: i64,
+    /// Units given money back for by refunds aimed at this line.
+    pub refunded_quantity: i64,
     pub unit_price: MoneyBody,
     pub amount: MoneyBody,
     pub discount: MoneyBody,
@@ -71,13 +75,84 @@ pub struct VendorOrderSummary {
     /// `unfulfilled`, `fulfilled` or `cancelled`.
     #[schema(value_type = crate::api::vocabulary::VendorOrderStatus)]
     pub status: String,
+    /// This part's goods: `partially_fulfilled` once some of its units have shipped.
+    #[schema(value_type = crate::api::vocabulary::FulfillmentStatus)]
+    pub fulfillment_status: String,
     pub shipping_option: Option<String>,
     pub shipping: MoneyBody,
     pub total: MoneyBody,
+    /// The latest shipment's carrier and tracking number (every parcel is in `shipments`).
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    /// When the last unit shipped.
     #[schema(format = DateTime)]
     pub fulfilled_at: Option<String>,
+    /// The parcels sent, oldest first.
+    pub shipments: Vec<ShipmentBody>,
+}
+
+/// One parcel of a vendor order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentBody {
+    pub id: Uuid,
+    pub vendor_order_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub lines: Vec<ShipmentLineBody>,
+    #[schema(format = DateTime)]
+    pub shipped_at: String,
+    /// Later than `shipped_at` when the tracking was corrected.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentLineBody {
+    pub line_id: Uuid,
+    pub quantity: i64,
+}
+
+pub fn shipment_body(s: &orders::ShipmentRow) -> ShipmentBody {
+    ShipmentBody {
+        id: s.id,
+        vendor_order_id: s.vendor_order_id,
+        carrier: s.carrier.clone(),
+        tracking_number: s.tracking_number.clone(),
+        lines: s
+            .lines
+            .iter()
+            .map(|l| ShipmentLineBody {
+                line_id: l.order_line_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+        shipped_at: souk_domain::time::rfc3339(s.created_at),
+        updated_at: souk_domain::time::rfc3339(s.updated_at),
+    }
+}
+
+/// One part's fulfilment from its status and its lines' units.
+fn part_of(
+    status: &str,
+    lines: &[orders::OrderLineRow],
+    vendor_order_id: Uuid,
+) -> (VendorOrderStatus, i64, i64) {
+    let (sent, ordered) = lines
+        .iter()
+        .filter(|l| l.vendor_order_id == vendor_order_id)
+        .fold((0, 0), |(s, o), l| (s + l.shipped_quantity, o + l.quantity));
+    (
+        VendorOrderStatus::parse(status).unwrap_or(VendorOrderStatus::Unfulfilled),
+        sent,
+        ordered,
+    )
+}
+
+/// The fulfilment status of one vendor order.
+pub fn part_fulfillment(status: &str, lines: &[orders::OrderLineRow], id: Uuid) -> String {
+    FulfillmentStatus::of([part_of(status, lines, id)])
+        .as_str()
+        .to_owned()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,7 +228,7 @@ pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
         fulfillment_status: FulfillmentStatus::of(
             d.vendor_orders
                 .iter()
-                .filter_map(|v| VendorOrderStatus::parse(&v.status)),
+                .map(|v| part_of(&v.status, &d.lines, v.id)),
         )
         .as_str()
         .to_owned(),
@@ -180,12 +255,19 @@ pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {
                 vendor_id: v.vendor_id,
                 vendor_name: v.vendor_name.clone(),
                 status: v.status.clone(),
+                fulfillment_status: part_fulfillment(&v.status, &d.lines, v.id),
                 shipping_option: v.shipping_rate.clone(),
                 shipping: money(v.shipping, cur),
                 total: money(v.total, cur),
                 carrier: v.carrier.clone(),
                 tracking_number: v.tracking_number.clone(),
                 fulfilled_at: v.fulfilled_at.map(t),
+                shipments: d
+                    .shipments
+                    .iter()
+                    .filter(|s| s.vendor_order_id == v.id)
+                    .map(shipment_body)
+                    .collect(),
             })
             .collect(),
         access_token,
@@ -207,6 +289,8 @@ pub fn line_body(l: &orders::OrderLineRow, cur: &str) -> OrderLineBody {
         sku: l.sku.clone(),
         note: l.note.clone(),
         quantity: l.quantity,
+        shipped_quantity: l.shipped_quantity,
+        refunded_quantity: l.refunded_quantity,
         unit_price: money(l.unit_price, cur),
         amount: money(l.amount, cur),
         discount: money(l.discount, cur),
