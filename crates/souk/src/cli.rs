@@ -170,6 +170,22 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Fill an empty catalog with generated products (benchmarks, query-plan checks, trials at
+    /// a real shop's size).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How many products to generate (1–1,000,000), each with 1–5 variants.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub products: u64,
+    /// Over how many vendors they are spread.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub vendors: u64,
+    /// The generator's seed: the same seed makes the same catalog.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]

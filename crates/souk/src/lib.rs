@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod generate;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Export {
                 what: ExportWhat::Products(args),
             } => commands::export::run(&cli.global, args).await,
+            Command::Demo(args) => commands::demo::run(&cli.global, args).await,
         }
     });
     match result {

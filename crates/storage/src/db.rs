@@ -95,6 +95,7 @@ macro_rules! bind_args {
                 $crate::db::Arg::Uuid(v) => q.bind(v),
                 $crate::db::Arg::OptText(v) => q.bind(v),
                 $crate::db::Arg::OptUuid(v) => q.bind(v),
+                $crate::db::Arg::OptI64(v) => q.bind(v),
                 $crate::db::Arg::Bool(v) => q.bind(v),
             };
         }
@@ -111,6 +112,7 @@ pub(crate) enum Arg {
     Uuid(uuid::Uuid),
     OptText(Option<String>),
     OptUuid(Option<uuid::Uuid>),
+    OptI64(Option<i64>),
     Bool(bool),
 }
 

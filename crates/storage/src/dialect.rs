@@ -26,18 +26,52 @@ pub(crate) fn fts_query(backend: Backend, terms: &[String]) -> String {
     }
 }
 
-/// A derived table `s(sid, score)` of matching products, higher score = better match.
-/// `$param` is bound to [`fts_query`]'s output.
-pub(crate) fn search_join(backend: Backend, param: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!(
-            "JOIN (SELECT rowid AS sid, -bm25(product_search, 10.0, 4.0, 2.0, 1.0) AS score \
-             FROM product_search WHERE product_search MATCH ${param}) s ON s.sid = p.rowid"
+/// The `FROM` of a product listing: products `p` with their vendor `v`, and, with a search
+/// (`$param` bound to [`fts_query`]'s output), the derived table `s(sid, score)` of matching
+/// products, higher score = better match.
+///
+/// On SQLite the match is the outer loop, forced with `CROSS JOIN` (SQLite never reorders its
+/// operands): left to itself, the planner may walk products in sort order and run the
+/// full-text query once per product — products × matches, 7 s for one search on 20,000
+/// products. Starting from the match costs what the match returns, whatever the catalog size.
+///
+/// `category_first` (SQLite, no search; the query's `WITH` defines `cat`): start from the
+/// products of the category tree `cat`, for a category small enough to sort whole.
+pub(crate) fn listing_from(
+    backend: Backend,
+    search_param: Option<usize>,
+    category_first: bool,
+) -> String {
+    match (backend, search_param) {
+        (Backend::Sqlite, None) if category_first => {
+            "(SELECT DISTINCT product_id FROM product_categories WHERE category_id IN (SELECT id FROM cat)) c \
+             CROSS JOIN products p ON p.id = c.product_id JOIN vendors v ON v.id = p.vendor_id"
+                .to_owned()
+        }
+        (_, None) => "products p JOIN vendors v ON v.id = p.vendor_id".to_owned(),
+        (Backend::Sqlite, Some(param)) => format!(
+            "(SELECT rowid AS sid, -bm25(product_search, 10.0, 4.0, 2.0, 1.0) AS score \
+             FROM product_search WHERE product_search MATCH ${param}) s \
+             CROSS JOIN products p ON p.rowid = s.sid JOIN vendors v ON v.id = p.vendor_id"
         ),
-        Backend::Postgres => format!(
-            "JOIN (SELECT id AS sid, ts_rank(search, to_tsquery('english', ${param}))::float8 AS score \
-             FROM products WHERE search @@ to_tsquery('english', ${param})) s ON s.sid = p.id"
-        ),
+        // `s` is the query's `WITH` entry [`listing_search_cte`].
+        (Backend::Postgres, Some(_)) => {
+            "s JOIN products p ON p.id = s.sid JOIN vendors v ON v.id = p.vendor_id".to_owned()
+        }
+    }
+}
+
+/// PostgreSQL: the search match as a `WITH` entry of its own, `MATERIALIZED` so it is planned
+/// alone (from the full-text index) and then leads: inlined, the planner may instead walk
+/// products in sort order and test each one (it did, on 20,000 products). `None` on SQLite,
+/// where [`listing_from`] orders the loops.
+pub(crate) fn listing_search_cte(backend: Backend, search_param: Option<usize>) -> Option<String> {
+    match (backend, search_param) {
+        (Backend::Postgres, Some(param)) => Some(format!(
+            "s AS MATERIALIZED (SELECT id AS sid, ts_rank(search, to_tsquery('english', ${param}))::float8 AS score \
+             FROM products WHERE search @@ to_tsquery('english', ${param}))"
+        )),
+        _ => None,
     }
 }
 

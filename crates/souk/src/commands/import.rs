@@ -103,6 +103,7 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
+    catalog::refresh_statistics(&db).await?;
     db.close().await;
     println!(
         "imported {} product(s) from {} row(s) for vendor '{}' in {:.1}s{}",

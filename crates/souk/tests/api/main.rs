@@ -10,6 +10,7 @@ mod api_keys;
 mod auth;
 mod catalog_cache;
 mod catalog_listing;
+mod catalog_plans;
 mod catalog_reads;
 mod checkout;
 mod cli;

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::{PRODUCT_COLUMNS, ProductRow, hydrate};
 use crate::db::Arg;
-use crate::dialect::{fts_query, search_join};
-use crate::{Db, StorageError};
+use crate::dialect::{fts_query, listing_from, listing_search_cte};
+use crate::{Backend, Db, StorageError};
 
 /// What the storefront asked for; validated by the caller (limit 1..=100, sort allowed).
 #[derive(Debug, Clone, PartialEq)]
@@ -91,8 +91,46 @@ fn decode_cursor(sort: ProductSort, cursor: &str) -> Result<(Key, Uuid), Storage
     Ok((key, id))
 }
 
-/// Published products of active vendors matching `query`, one page of them.
-pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
+/// A category with at most this many products is listed starting from its products (then
+/// sorted); a larger one by walking the sort order and keeping its products, which finds a
+/// page within about `limit × catalog / CATEGORY_FIRST_MAX` rows. Either way a page costs at
+/// most a few thousand rows, never the whole catalog.
+const CATEGORY_FIRST_MAX: i64 = 2000;
+
+const CATEGORY_TREE: &str = "cat(id) AS (SELECT id FROM categories WHERE handle = $1 \
+     UNION ALL SELECT c.id FROM categories c JOIN cat ON c.parent_id = cat.id)";
+
+/// Whether a category listing should start from the category's products (SQLite: its planner
+/// has no statistics to choose by; PostgreSQL chooses from its own).
+async fn category_first(db: &Db, query: &ListQuery) -> Result<bool, StorageError> {
+    let (Some(category), Db::Sqlite { read, .. }) = (&query.category, db) else {
+        return Ok(false);
+    };
+    if query
+        .search
+        .as_deref()
+        .is_some_and(|q| !search_terms(q).is_empty())
+    {
+        return Ok(false); // the search match leads
+    }
+    let sql = format!(
+        "WITH RECURSIVE {CATEGORY_TREE} SELECT COUNT(*) FROM (SELECT 1 FROM product_categories \
+         WHERE category_id IN (SELECT id FROM cat) LIMIT {})",
+        CATEGORY_FIRST_MAX + 1
+    );
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(category)
+        .fetch_one(read)
+        .await?;
+    Ok(n <= CATEGORY_FIRST_MAX)
+}
+
+/// Builds the listing query of `query` for `backend`.
+fn listing_sql(
+    backend: Backend,
+    query: &ListQuery,
+    category_first: bool,
+) -> Result<ListingSql, StorageError> {
     let mut args: Vec<Arg> = Vec::new();
     let next = |args: &mut Vec<Arg>, a: Arg| {
         args.push(a);
@@ -110,32 +148,35 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
         query.sort
     };
 
-    let mut with = String::new();
-    let mut join = String::new();
+    let mut ctes: Vec<String> = Vec::new();
+    let mut search_param = None;
     let mut filters = vec![
         "p.status = 'published'".to_owned(),
         "v.status = 'active'".to_owned(),
     ];
 
     if !terms.is_empty() {
-        let n = next(&mut args, Arg::Text(fts_query(db.backend(), &terms)));
-        join = search_join(db.backend(), n);
+        let n = next(&mut args, Arg::Text(fts_query(backend, &terms)));
+        search_param = Some(n);
     }
     if let Some(category) = &query.category {
         let n = next(&mut args, Arg::Text(category.clone()));
-        with = format!(
-            "WITH RECURSIVE cat(id) AS (SELECT id FROM categories WHERE handle = ${n} \
-             UNION ALL SELECT c.id FROM categories c JOIN cat ON c.parent_id = cat.id) "
-        );
-        filters.push(
-            "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
-             AND pc.category_id IN (SELECT id FROM cat))"
-                .to_owned(),
-        );
+        ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
+        if !category_first {
+            filters.push(
+                "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
+                 AND pc.category_id IN (SELECT id FROM cat))"
+                    .to_owned(),
+            );
+        }
     }
     if let Some(vendor) = &query.vendor {
         let n = next(&mut args, Arg::Text(vendor.clone()));
-        filters.push(format!("v.handle = ${n}"));
+        // By id, so the planner starts from the vendor's own (vendor_id, status, sort) index
+        // whatever the vendor's size; a join on the handle is planned for an average vendor.
+        filters.push(format!(
+            "p.vendor_id = (SELECT id FROM vendors WHERE handle = ${n})"
+        ));
     }
     if query.min_price.is_some() || query.max_price.is_some() {
         // A product matches when one of its variants is in the price range.
@@ -186,12 +227,34 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
     let dir = if descending { "DESC" } else { "ASC" };
     let limit = next(&mut args, Arg::I64(i64::from(query.limit) + 1));
     let score = if terms.is_empty() { "" } else { ", s.score" };
+    ctes.extend(listing_search_cte(backend, search_param));
+    // RECURSIVE allows the plain entries beside the category tree.
+    let with = if ctes.is_empty() {
+        String::new()
+    } else {
+        format!("WITH RECURSIVE {} ", ctes.join(", "))
+    };
     let sql = format!(
-        "{with}SELECT {PRODUCT_COLUMNS}{score} FROM products p JOIN vendors v ON v.id = p.vendor_id {join} \
+        "{with}SELECT {PRODUCT_COLUMNS}{score} FROM {} \
          WHERE {} ORDER BY {key_col} {dir}, p.id {dir} LIMIT ${limit}",
+        listing_from(backend, search_param, category_first),
         filters.join(" AND ")
     );
+    Ok(ListingSql { sql, args, sort })
+}
 
+/// The SQL of one listing page, its arguments and the sort it really uses (relevance without
+/// search terms falls back to newest).
+struct ListingSql {
+    sql: String,
+    args: Vec<Arg>,
+    sort: ProductSort,
+}
+
+/// Published products of active vendors matching `query`, one page of them.
+pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
+    let first = category_first(db, query).await?;
+    let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, first)?;
     let mut rows: Vec<ProductRow> = on_reader!(db, pool => {
         bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
     });
@@ -213,6 +276,59 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
         items: hydrate(db, rows).await?,
         next_cursor,
     })
+}
+
+/// The plan the linked database library chooses for a listing page, one line per step:
+/// SQLite's `EXPLAIN QUERY PLAN` indented by depth (a step below and after another at the same
+/// depth runs inside its loop), or PostgreSQL's `EXPLAIN`. For the plan guard test and for
+/// operators looking at a slow listing.
+///
+/// `price_out_seq_scans` (PostgreSQL): plan with sequential scans priced out. PostgreSQL
+/// chooses by cost from statistics, so on a small catalog reading the whole table can be the
+/// cheapest plan; priced out, a sequential scan that remains means no index can serve the
+/// query — a plan that will grow with the catalog.
+pub async fn explain_listing(
+    db: &Db,
+    query: &ListQuery,
+    price_out_seq_scans: bool,
+) -> Result<Vec<String>, StorageError> {
+    let first = category_first(db, query).await?;
+    let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, first)?;
+    match db {
+        Db::Sqlite { read, .. } => {
+            let rows: Vec<(i64, i64, i64, String)> = bind_args!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))),
+                args
+            )
+            .fetch_all(read)
+            .await?;
+            let mut depth: std::collections::HashMap<i64, usize> = Default::default();
+            Ok(rows
+                .into_iter()
+                .map(|(id, parent, _, detail)| {
+                    let d = depth.get(&parent).map_or(0, |d| d + 1);
+                    depth.insert(id, d);
+                    format!("{}{detail}", "  ".repeat(d))
+                })
+                .collect())
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            if price_out_seq_scans {
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows: Vec<(String,)> = bind_args!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
+                args
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            Ok(rows.into_iter().map(|(line,)| line).collect())
+        }
+    }
 }
 
 #[cfg(test)]

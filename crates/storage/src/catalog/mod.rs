@@ -22,14 +22,14 @@ pub use categories::{
     DeleteCategory, create_category, delete_category, update_category, would_cycle,
 };
 pub use export::{ExportCursor, export_page};
-pub use list::{ListQuery, Page, list_products};
+pub use list::{ListQuery, Page, explain_listing, list_products};
 pub use vendor::{
     category_ids, priced_currencies, set_product_status, set_variant_stock, variant_for_sale,
     variant_stock, vendor_by_id, vendor_product, vendor_products,
 };
 pub use write::{
-    ImportConflicts, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,
-    reindex_vendor_name, upsert_product,
+    ImportConflicts, NewProduct, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,
+    insert_new_products, reindex_vendor_name, upsert_product,
 };
 
 /// `$start, $start+1, …` for an `IN (…)` list of `n` values.
@@ -359,4 +359,17 @@ pub async fn count_products(db: &Db) -> Result<i64, StorageError> {
     Ok(
         on_reader!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await?),
     )
+}
+
+/// Refreshes PostgreSQL's planner statistics after a bulk load (an import, a generated
+/// catalog), so the next queries are planned for the catalog as it now is rather than waiting
+/// for autovacuum. Nothing on SQLite: its listing plans are fixed by the query shape (see
+/// `dialect::listing_from`) and do not rely on statistics.
+pub async fn refresh_statistics(db: &Db) -> Result<(), StorageError> {
+    if let Db::Postgres(pool) = db {
+        sqlx::query("ANALYZE products, variants, product_categories, categories, vendors")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }

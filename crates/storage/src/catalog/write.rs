@@ -8,8 +8,8 @@ use souk_domain::money::Currency;
 use uuid::Uuid;
 
 use super::placeholders;
-use crate::db::Arg;
-use crate::dialect::{SearchDoc, index_product};
+use crate::db::{Arg, values_placeholders};
+use crate::dialect::{SearchDoc, index_product, search_words};
 use crate::{Db, StorageError, Tx};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -397,6 +397,174 @@ pub async fn upsert_product(
     };
     index_product(tx, id, &doc).await?;
     Ok(id)
+}
+
+/// A product to add in bulk: its vendor, draft, categories and creation time.
+pub struct NewProduct<'a> {
+    pub vendor: &'a VendorRecord,
+    pub draft: &'a ProductDraft,
+    pub categories: &'a [Uuid],
+    pub created_at: i64,
+}
+
+/// Adds many new products at once (a generated catalog, a first import): the same rows
+/// [`upsert_product`] writes, in one multi-row statement per table instead of a dozen
+/// statements per product. Every handle must be new (a taken one fails the whole call: use
+/// `upsert_product` to update). Rows per statement are bounded to stay within both databases'
+/// parameter limits.
+pub async fn insert_new_products(
+    tx: &mut Tx,
+    products: &[NewProduct<'_>],
+    currency: Currency,
+) -> Result<(), StorageError> {
+    // sqlx binds SQLite parameters by looking each one's name up among all of the statement's
+    // (quadratic in their number): small statements there; PostgreSQL takes large ones.
+    let chunk_len = match tx.backend() {
+        crate::Backend::Sqlite => 12,
+        crate::Backend::Postgres => 100,
+    };
+    for chunk in products.chunks(chunk_len) {
+        let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+        let mut product_args = Vec::with_capacity(chunk.len() * 16);
+        let mut variant_args = Vec::new();
+        let mut image_args = Vec::new();
+        let mut category_args = Vec::new();
+        let mut search_args = Vec::with_capacity(chunk.len() * 5);
+        for (p, &id) in chunk.iter().zip(&ids) {
+            let d = p.draft;
+            let title = d.title.trim();
+            let option = |i: usize| Arg::OptText(d.option_names.get(i).cloned());
+            product_args.extend([
+                Arg::Uuid(id),
+                Arg::Uuid(p.vendor.id),
+                Arg::Text(d.handle.as_str().to_owned()),
+                Arg::Text(title.to_owned()),
+                Arg::Text(title.to_lowercase()),
+                Arg::Text(d.description_html.clone()),
+                Arg::Text(d.product_type.clone()),
+                Arg::Text(d.tags.join(",")),
+                Arg::Text(d.status.as_str().to_owned()),
+                option(0),
+                option(1),
+                option(2),
+                Arg::I64(d.variants.iter().map(|v| v.price).min().unwrap_or(0)),
+                Arg::Text(currency.code().to_owned()),
+                Arg::I64(p.created_at),
+                Arg::I64(p.created_at),
+            ]);
+            for (position, v) in d.variants.iter().enumerate() {
+                let value = |i: usize| Arg::OptText(v.option_values.get(i).cloned());
+                variant_args.extend([
+                    Arg::Uuid(Uuid::now_v7()),
+                    Arg::Uuid(id),
+                    Arg::I64(position as i64),
+                    Arg::OptText(v.sku.clone().filter(|s| !s.is_empty())),
+                    value(0),
+                    value(1),
+                    value(2),
+                    Arg::I64(v.price),
+                    Arg::OptI64(v.compare_at_price),
+                    Arg::Text(currency.code().to_owned()),
+                    Arg::I64(v.stock.unwrap_or(0)),
+                    Arg::Bool(v.track_inventory),
+                    Arg::I64(v.grams),
+                    Arg::I64(p.created_at),
+                    Arg::I64(p.created_at),
+                ]);
+            }
+            for (position, image) in d.images.iter().enumerate() {
+                image_args.extend([
+                    Arg::Uuid(Uuid::now_v7()),
+                    Arg::Uuid(id),
+                    Arg::I64(position as i64),
+                    Arg::Text(image.url.clone()),
+                    Arg::Text(image.alt.clone()),
+                ]);
+            }
+            for category in p.categories {
+                category_args.extend([Arg::Uuid(id), Arg::Uuid(*category)]);
+            }
+            let skus: Vec<&str> = d.variants.iter().filter_map(|v| v.sku.as_deref()).collect();
+            search_args.extend([
+                Arg::Uuid(id),
+                Arg::Text(search_words(title)),
+                Arg::Text(search_words(&skus.join(" "))),
+                Arg::Text(search_words(&p.vendor.name)),
+                Arg::Text(search_words(&html::to_text(&d.description_html))),
+            ]);
+        }
+        let statements = [
+            (
+                "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
+                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) VALUES",
+                16,
+                product_args,
+            ),
+            (
+                "INSERT INTO variants (id, product_id, position, sku, option1, option2, option3, price, compare_at_price, \
+                 currency, stock, track_inventory, grams, created_at, updated_at) VALUES",
+                15,
+                variant_args,
+            ),
+            (
+                "INSERT INTO product_images (id, product_id, position, url, alt) VALUES",
+                5,
+                image_args,
+            ),
+            (
+                "INSERT INTO product_categories (product_id, category_id) VALUES",
+                2,
+                category_args,
+            ),
+        ];
+        for (insert, cols, args) in statements {
+            if args.is_empty() {
+                continue;
+            }
+            let sql = format!("{insert} {}", values_placeholders(args.len() / cols, cols));
+            on_tx!(&mut *tx, conn => {
+                bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?;
+            });
+        }
+        index_new_products(tx, search_args).await?;
+    }
+    Ok(())
+}
+
+/// Writes Souk's search entries of many new products (`args`: id, title, skus, vendor and
+/// body words, per product) in one statement.
+async fn index_new_products(tx: &mut Tx, args: Vec<Arg>) -> Result<(), StorageError> {
+    let rows = args.len() / 5;
+    if rows == 0 {
+        return Ok(());
+    }
+    let values = values_placeholders(rows, 5);
+    match tx {
+        Tx::Sqlite(conn) => {
+            let sql = format!(
+                "INSERT INTO product_search (rowid, title, skus, vendor, body) \
+                 SELECT p.rowid, d.column2, d.column3, d.column4, d.column5 \
+                 FROM (VALUES {values}) d JOIN products p ON p.id = d.column1"
+            );
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                .execute(&mut **conn)
+                .await?;
+        }
+        Tx::Postgres(conn) => {
+            let sql = format!(
+                "UPDATE products SET search = \
+                 setweight(to_tsvector('english', d.t), 'A') || \
+                 setweight(to_tsvector('simple', d.s), 'B') || \
+                 setweight(to_tsvector('english', d.v), 'B') || \
+                 setweight(to_tsvector('english', d.b), 'C') \
+                 FROM (VALUES {values}) d (id, t, s, v, b) WHERE products.id = d.id"
+            );
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                .execute(&mut **conn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a vendor's (new) name into the search entries of all its products: SQLite updates the
