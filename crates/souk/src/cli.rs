@@ -170,9 +170,54 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// Back the shop up (database, server key, media) into one archive, or restore one.
+    Backup {
+        #[command(subcommand)]
+        what: BackupWhat,
+    },
     /// Fill an empty catalog with generated products (benchmarks, query-plan checks, trials at
     /// a real shop's size).
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupWhat {
+    /// Take a backup now; the shop may keep serving (default PATH:
+    /// DATA_DIR/backups/souk-backup-<UTC time>.tar.gz).
+    Create(BackupCreateArgs),
+    /// Restore an archive into an empty data directory (`--data-dir`).
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupCreateArgs {
+    /// Where to write the archive (must not exist).
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupRestoreArgs {
+    /// The archive made by `souk backup create`.
+    pub archive: PathBuf,
+}
+
+/// A period like `30m`, `6h` or `1d` (at least one minute).
+pub fn parse_period(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a period like 30m, 6h or 1d, not {s:?}"))?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.saturating_mul(60),
+        "d" => n.saturating_mul(24 * 60),
+        _ => return Err(format!("expected a period like 30m, 6h or 1d, not {s:?}")),
+    };
+    if minutes == 0 || minutes > 366 * 24 * 60 {
+        return Err("between 1m and 366d".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(minutes * 60))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -249,6 +294,13 @@ pub struct ServeArgs {
     /// Memory bound of that cache, in MiB.
     #[arg(long, env = "SOUK_CATALOG_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65536))]
     pub catalog_cache_mb: u64,
+    /// Take a backup this often (`30m`, `6h`, `1d`) into DATA_DIR/backups while serving. Off by
+    /// default; with several instances, set it on one.
+    #[arg(long, env = "SOUK_BACKUP_EVERY", value_parser = parse_period)]
+    pub backup_every: Option<std::time::Duration>,
+    /// How many scheduled backups to keep (the oldest are removed).
+    #[arg(long, env = "SOUK_BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub backup_keep: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -364,8 +364,13 @@ pub fn product(spec: &CatalogSpec, i: usize) -> (usize, ProductDraft) {
             alt: format!("{title}, view {n}"),
         })
         .collect();
+    let article = if adjective.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "An"
+    } else {
+        "A"
+    };
     let description = format!(
-        "<p>A {} {} {} in {}.</p><p>{} {}</p>",
+        "<p>{article} {} {} {} in {}.</p><p>{} {}</p>",
         adjective.to_lowercase(),
         material.to_lowercase(),
         noun.to_lowercase(),

@@ -1,6 +1,7 @@
 //! Souk's composition root: command line, configuration, wiring of storage and HTTP, the
 //! commands (`serve`, `migrate`, `import`, `export`) and the demo catalog.
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod generate;
@@ -10,7 +11,7 @@ pub mod telemetry;
 
 use std::process::ExitCode;
 
-use cli::{AdminWhat, Cli, Command, ExportWhat, ImportWhat};
+use cli::{AdminWhat, BackupWhat, Cli, Command, ExportWhat, ImportWhat};
 
 /// Runs a parsed command line to completion and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
@@ -40,6 +41,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 what: ExportWhat::Products(args),
             } => commands::export::run(&cli.global, args).await,
             Command::Demo(args) => commands::demo::run(&cli.global, args).await,
+            Command::Backup {
+                what: BackupWhat::Create(args),
+            } => commands::backup::create(&cli.global, args).await,
+            Command::Backup {
+                what: BackupWhat::Restore(args),
+            } => commands::backup::restore(&cli.global, args).await,
         }
     });
     match result {

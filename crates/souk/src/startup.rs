@@ -75,7 +75,7 @@ pub fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// Creates the database file (empty: SQLite starts a new database in it) with mode 0600, or
 /// makes an existing one and its WAL files 0600. SQLite gives the `-wal` and `-shm` files the
 /// database file's mode when it creates them.
-fn private_file(db: &Path) -> anyhow::Result<()> {
+pub fn private_file(db: &Path) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]

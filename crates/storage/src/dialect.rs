@@ -35,19 +35,18 @@ pub(crate) fn fts_query(backend: Backend, terms: &[String]) -> String {
 /// full-text query once per product — products × matches, 7 s for one search on 20,000
 /// products. Starting from the match costs what the match returns, whatever the catalog size.
 ///
-/// `category_first` (SQLite, no search; the query's `WITH` defines `cat`): start from the
-/// products of the category tree `cat`, for a category small enough to sort whole.
+/// `lead` (SQLite, no search): a derived table `c(product_id)` to start from instead (a small
+/// category's or a narrow price range's products), then each product by id, then sorted.
 pub(crate) fn listing_from(
     backend: Backend,
     search_param: Option<usize>,
-    category_first: bool,
+    lead: Option<&str>,
 ) -> String {
     match (backend, search_param) {
-        (Backend::Sqlite, None) if category_first => {
-            "(SELECT DISTINCT product_id FROM product_categories WHERE category_id IN (SELECT id FROM cat)) c \
-             CROSS JOIN products p ON p.id = c.product_id JOIN vendors v ON v.id = p.vendor_id"
-                .to_owned()
-        }
+        (Backend::Sqlite, None) if lead.is_some() => format!(
+            "{} CROSS JOIN products p ON p.id = c.product_id JOIN vendors v ON v.id = p.vendor_id",
+            lead.unwrap_or_default()
+        ),
         (_, None) => "products p JOIN vendors v ON v.id = p.vendor_id".to_owned(),
         (Backend::Sqlite, Some(param)) => format!(
             "(SELECT rowid AS sid, -bm25(product_search, 10.0, 4.0, 2.0, 1.0) AS score \

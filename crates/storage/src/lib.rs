@@ -10,6 +10,7 @@ mod db;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod carts;
 pub mod catalog;
 pub mod coupons;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod admin;
+pub mod backup;
 pub mod demo;
 pub mod export;
 pub mod import;

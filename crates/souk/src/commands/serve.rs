@@ -75,6 +75,15 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         server_key.clone(),
     )?
     .map(|w| w.with_providers(providers.clone()));
+    if let Some(every) = args.backup_every {
+        tokio::spawn(super::backup::schedule(
+            db.clone(),
+            url.clone(),
+            global.data_dir.clone(),
+            every,
+            args.backup_keep as usize,
+        ));
+    }
     let app = Application::build(db, bind, config, limits)
         .await?
         .with_providers(providers)

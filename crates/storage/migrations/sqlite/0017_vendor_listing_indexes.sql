@@ -6,3 +6,5 @@ CREATE INDEX products_vendor_price ON products (vendor_id, status, price_min, id
 CREATE INDEX products_vendor_title ON products (vendor_id, status, title_sort, id);
 -- products_vendor_newest serves everything products_vendor did (its first column).
 DROP INDEX products_vendor;
+-- A narrow price range is listed starting from the variants in it.
+CREATE INDEX variants_price ON variants (price, product_id);

@@ -91,45 +91,77 @@ fn decode_cursor(sort: ProductSort, cursor: &str) -> Result<(Key, Uuid), Storage
     Ok((key, id))
 }
 
-/// A category with at most this many products is listed starting from its products (then
-/// sorted); a larger one by walking the sort order and keeping its products, which finds a
-/// page within about `limit × catalog / CATEGORY_FIRST_MAX` rows. Either way a page costs at
-/// most a few thousand rows, never the whole catalog.
-const CATEGORY_FIRST_MAX: i64 = 2000;
+/// Where a listing without search starts on SQLite, whose planner has no statistics to choose
+/// by (PostgreSQL chooses from its own and always gets `SortOrder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// Walk the sort order and keep the products that pass the filters: a page costs about
+    /// `limit ÷ (share of products that pass)` rows — little when many pass.
+    SortOrder,
+    /// Start from the category tree's products, then sort them.
+    Category,
+    /// Start from the variants in the price range (index on price), then sort their products.
+    PriceRange,
+}
+
+/// A category with at most this many products starts from its products; a price range with at
+/// most this many variants starts from them. Beyond, so many products pass that walking the
+/// sort order finds a page quickly — unless the filter is correlated with the sort (a range of
+/// high prices walked from the cheapest), the one case still bounded only by the catalog.
+const LEAD_MAX: i64 = 10_000;
 
 const CATEGORY_TREE: &str = "cat(id) AS (SELECT id FROM categories WHERE handle = $1 \
      UNION ALL SELECT c.id FROM categories c JOIN cat ON c.parent_id = cat.id)";
 
-/// Whether a category listing should start from the category's products (SQLite: its planner
-/// has no statistics to choose by; PostgreSQL chooses from its own).
-async fn category_first(db: &Db, query: &ListQuery) -> Result<bool, StorageError> {
-    let (Some(category), Db::Sqlite { read, .. }) = (&query.category, db) else {
-        return Ok(false);
+/// Chooses the [`Lead`] of a listing by counting (at most `LEAD_MAX + 1` index entries) what
+/// each selective filter would start from.
+async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
+    let Db::Sqlite { read, .. } = db else {
+        return Ok(Lead::SortOrder);
     };
     if query
         .search
         .as_deref()
         .is_some_and(|q| !search_terms(q).is_empty())
     {
-        return Ok(false); // the search match leads
+        return Ok(Lead::SortOrder); // the search match leads (see `listing_from`)
     }
-    let sql = format!(
-        "WITH RECURSIVE {CATEGORY_TREE} SELECT COUNT(*) FROM (SELECT 1 FROM product_categories \
-         WHERE category_id IN (SELECT id FROM cat) LIMIT {})",
-        CATEGORY_FIRST_MAX + 1
-    );
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(category)
-        .fetch_one(read)
-        .await?;
-    Ok(n <= CATEGORY_FIRST_MAX)
+    if let Some(category) = &query.category {
+        let sql = format!(
+            "WITH RECURSIVE {CATEGORY_TREE} SELECT COUNT(*) FROM (SELECT 1 FROM product_categories \
+             WHERE category_id IN (SELECT id FROM cat) LIMIT {})",
+            LEAD_MAX + 1
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(category)
+            .fetch_one(read)
+            .await?;
+        if n <= LEAD_MAX {
+            return Ok(Lead::Category);
+        }
+    }
+    if query.min_price.is_some() || query.max_price.is_some() {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM variants WHERE price >= $1 AND price <= $2 LIMIT {})",
+            LEAD_MAX + 1
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(query.min_price.unwrap_or(0))
+            .bind(query.max_price.unwrap_or(i64::MAX))
+            .fetch_one(read)
+            .await?;
+        if n <= LEAD_MAX {
+            return Ok(Lead::PriceRange);
+        }
+    }
+    Ok(Lead::SortOrder)
 }
 
 /// Builds the listing query of `query` for `backend`.
 fn listing_sql(
     backend: Backend,
     query: &ListQuery,
-    category_first: bool,
+    lead: Lead,
 ) -> Result<ListingSql, StorageError> {
     let mut args: Vec<Arg> = Vec::new();
     let next = |args: &mut Vec<Arg>, a: Arg| {
@@ -162,7 +194,7 @@ fn listing_sql(
     if let Some(category) = &query.category {
         let n = next(&mut args, Arg::Text(category.clone()));
         ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
-        if !category_first {
+        if lead != Lead::Category {
             filters.push(
                 "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
                  AND pc.category_id IN (SELECT id FROM cat))"
@@ -178,21 +210,29 @@ fn listing_sql(
             "p.vendor_id = (SELECT id FROM vendors WHERE handle = ${n})"
         ));
     }
+    let mut lead_source = None;
     if query.min_price.is_some() || query.max_price.is_some() {
         // A product matches when one of its variants is in the price range.
-        let mut cond = vec!["x.product_id = p.id".to_owned()];
-        if let Some(min) = query.min_price {
-            let n = next(&mut args, Arg::I64(min));
-            cond.push(format!("x.price >= ${n}"));
+        let lo = next(&mut args, Arg::I64(query.min_price.unwrap_or(0)));
+        let hi = next(&mut args, Arg::I64(query.max_price.unwrap_or(i64::MAX)));
+        if lead == Lead::PriceRange {
+            lead_source = Some(format!(
+                "(SELECT DISTINCT product_id FROM variants WHERE price >= ${lo} AND price <= ${hi}) c"
+            ));
+        } else {
+            filters.push(format!(
+                "EXISTS (SELECT 1 FROM variants x WHERE x.product_id = p.id AND x.price >= ${lo} AND x.price <= ${hi})"
+            ));
         }
-        if let Some(max) = query.max_price {
-            let n = next(&mut args, Arg::I64(max));
-            cond.push(format!("x.price <= ${n}"));
-        }
-        filters.push(format!(
-            "EXISTS (SELECT 1 FROM variants x WHERE {})",
-            cond.join(" AND ")
-        ));
+        // Implied (the product's lowest price is at most the matching variant's) and usable
+        // on the price index: a walk from the most expensive starts at the range.
+        filters.push(format!("p.price_min <= ${hi}"));
+    }
+    if lead == Lead::Category {
+        lead_source = Some(
+            "(SELECT DISTINCT product_id FROM product_categories WHERE category_id IN (SELECT id FROM cat)) c"
+                .to_owned(),
+        );
     }
     if query.in_stock {
         filters.push(
@@ -237,7 +277,7 @@ fn listing_sql(
     let sql = format!(
         "{with}SELECT {PRODUCT_COLUMNS}{score} FROM {} \
          WHERE {} ORDER BY {key_col} {dir}, p.id {dir} LIMIT ${limit}",
-        listing_from(backend, search_param, category_first),
+        listing_from(backend, search_param, lead_source.as_deref()),
         filters.join(" AND ")
     );
     Ok(ListingSql { sql, args, sort })
@@ -253,8 +293,8 @@ struct ListingSql {
 
 /// Published products of active vendors matching `query`, one page of them.
 pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
-    let first = category_first(db, query).await?;
-    let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, first)?;
+    let lead = choose_lead(db, query).await?;
+    let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead)?;
     let mut rows: Vec<ProductRow> = on_reader!(db, pool => {
         bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
     });
@@ -292,8 +332,8 @@ pub async fn explain_listing(
     query: &ListQuery,
     price_out_seq_scans: bool,
 ) -> Result<Vec<String>, StorageError> {
-    let first = category_first(db, query).await?;
-    let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, first)?;
+    let lead = choose_lead(db, query).await?;
+    let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, lead)?;
     match db {
         Db::Sqlite { read, .. } => {
             let rows: Vec<(i64, i64, i64, String)> = bind_args!(
