@@ -8,6 +8,7 @@ mod helpers;
 
 mod api_keys;
 mod auth;
+mod backup;
 mod catalog_cache;
 mod catalog_listing;
 mod catalog_plans;
