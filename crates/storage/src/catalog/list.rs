@@ -106,8 +106,9 @@ enum Lead {
 
 /// A category with at most this many products starts from its products; a price range with at
 /// most this many variants starts from them. Beyond, so many products pass that walking the
-/// sort order finds a page quickly — unless the filter is correlated with the sort (a range of
-/// high prices walked from the cheapest), the one case still bounded only by the catalog.
+/// sort order finds a page quickly. When the filter is correlated with the sort (high prices
+/// walked from the cheapest), the walk skips the products that cannot match from the price
+/// index alone (`price_min`/`price_max`), without reading their variants.
 const LEAD_MAX: i64 = 10_000;
 
 const CATEGORY_TREE: &str = "cat(id) AS (SELECT id FROM categories WHERE handle = $1 \
@@ -145,12 +146,12 @@ async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
             "SELECT COUNT(*) FROM (SELECT 1 FROM variants WHERE price >= $1 AND price <= $2 LIMIT {})",
             LEAD_MAX + 1
         );
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let in_range: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(query.min_price.unwrap_or(0))
             .bind(query.max_price.unwrap_or(i64::MAX))
             .fetch_one(read)
             .await?;
-        if n <= LEAD_MAX {
+        if in_range <= LEAD_MAX {
             return Ok(Lead::PriceRange);
         }
     }
@@ -224,9 +225,11 @@ fn listing_sql(
                 "EXISTS (SELECT 1 FROM variants x WHERE x.product_id = p.id AND x.price >= ${lo} AND x.price <= ${hi})"
             ));
         }
-        // Implied (the product's lowest price is at most the matching variant's) and usable
-        // on the price index: a walk from the most expensive starts at the range.
+        // Implied by a matching variant, and read from the price index alone: a walk in price
+        // order starts at the range and skips products that cannot match without reading
+        // their variants.
         filters.push(format!("p.price_min <= ${hi}"));
+        filters.push(format!("p.price_max >= ${lo}"));
     }
     if lead == Lead::Category {
         lead_source = Some(

@@ -228,6 +228,7 @@ pub async fn upsert_product(
     });
     let title = draft.title.trim();
     let price_min = draft.variants.iter().map(|v| v.price).min().unwrap_or(0);
+    let price_max = draft.variants.iter().map(|v| v.price).max().unwrap_or(0);
     let option = |i: usize| draft.option_names.get(i).cloned();
     let tags = draft.tags.join(",");
     let taken = || {
@@ -245,12 +246,13 @@ pub async fn upsert_product(
         _ => on_tx!(tx, conn => {
             sqlx::query_scalar(
                 "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
-                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at, price_max) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
                  ON CONFLICT (handle) DO UPDATE SET title = excluded.title, title_sort = excluded.title_sort, \
                  description_html = excluded.description_html, product_type = excluded.product_type, tags = excluded.tags, \
                  status = excluded.status, option1_name = excluded.option1_name, option2_name = excluded.option2_name, \
-                 option3_name = excluded.option3_name, price_min = excluded.price_min, currency = excluded.currency, \
+                 option3_name = excluded.option3_name, price_min = excluded.price_min, price_max = excluded.price_max, \
+                 currency = excluded.currency, \
                  updated_at = excluded.updated_at \
                  WHERE products.vendor_id = excluded.vendor_id \
                  RETURNING id",
@@ -270,6 +272,7 @@ pub async fn upsert_product(
             .bind(price_min)
             .bind(currency.code())
             .bind(now)
+            .bind(price_max)
             .fetch_optional(&mut *conn)
             .await?
         }),
@@ -425,7 +428,7 @@ pub async fn insert_new_products(
     };
     for chunk in products.chunks(chunk_len) {
         let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
-        let mut product_args = Vec::with_capacity(chunk.len() * 16);
+        let mut product_args = Vec::with_capacity(chunk.len() * 17);
         let mut variant_args = Vec::new();
         let mut image_args = Vec::new();
         let mut category_args = Vec::new();
@@ -451,6 +454,7 @@ pub async fn insert_new_products(
                 Arg::Text(currency.code().to_owned()),
                 Arg::I64(p.created_at),
                 Arg::I64(p.created_at),
+                Arg::I64(d.variants.iter().map(|v| v.price).max().unwrap_or(0)),
             ]);
             for (position, v) in d.variants.iter().enumerate() {
                 let value = |i: usize| Arg::OptText(v.option_values.get(i).cloned());
@@ -496,8 +500,8 @@ pub async fn insert_new_products(
         let statements = [
             (
                 "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
-                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at) VALUES",
-                16,
+                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at, price_max) VALUES",
+                17,
                 product_args,
             ),
             (
