@@ -751,6 +751,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .option_layer(cors(&config.cors_origins))
                 .layer(axum::middleware::from_fn(middleware::problem_responses))
+                .layer(axum::middleware::from_fn(middleware::unbuffered_streams))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
                 .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))

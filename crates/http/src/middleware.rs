@@ -47,6 +47,23 @@ pub async fn shed_load(State(state): State<AppState>, req: Request, next: Next) 
 
 /// Rewrites error responses that did not come from Souk's own handlers (unknown routes, wrong
 /// methods, body limits, timeouts, extractor rejections) as problem+json.
+/// Live event streams carry `X-Accel-Buffering: no`, so a reverse proxy in front (nginx)
+/// passes each event on as it comes rather than holding it in a buffer.
+pub async fn unbuffered_streams(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("x-accel-buffering"),
+            header::HeaderValue::from_static("no"),
+        );
+    }
+    response
+}
+
 pub async fn problem_responses(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();

@@ -107,6 +107,21 @@ impl SseClient {
                 .starts_with("text/event-stream"),
             "{path}"
         );
+        // nginx reads (and drops) the header; straight from Souk it must be there.
+        let via_nginx = response
+            .headers()
+            .get("server")
+            .is_some_and(|s| s.as_bytes().starts_with(b"nginx"));
+        if !via_nginx {
+            assert_eq!(
+                response
+                    .headers()
+                    .get("x-accel-buffering")
+                    .map(|v| v.as_bytes()),
+                Some(&b"no"[..]),
+                "{path}: a proxy in front must not buffer the stream"
+            );
+        }
         let (status, document) = app.get_json("/api/openapi.json").await;
         assert_eq!(status, 200);
         SseClient {

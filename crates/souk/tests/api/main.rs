@@ -27,6 +27,7 @@ mod operations;
 mod payments;
 mod queue;
 mod roles;
+mod scale_out;
 mod secrets_at_rest;
 mod secrets_in_logs;
 mod security;
