@@ -6,10 +6,18 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use souk_domain::money::Currency;
 
+/// `0.1.0 (git 0123456789ab)`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("SOUK_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "souk",
-    version,
+    version = VERSION,
     about = "Souk: a multi-vendor marketplace backend in one binary"
 )]
 pub struct Cli {

@@ -69,6 +69,27 @@ async fn sqlite_only_serve_with_no_configuration_uses_souk_data_and_stops_on_sig
     }
 }
 
+/// `souk --version` names the release and the commit the binary was built from.
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let out = run(Command::new(souk_bin()).arg("--version"));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    assert!(
+        text.starts_with(&format!("souk {} (git ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    if !commit.is_empty() {
+        assert!(text.contains(&commit), "{text} does not name {commit}");
+    }
+}
+
 #[test]
 fn wrong_settings_fail_at_start_naming_the_setting() {
     let out = run(Command::new(souk_bin())
