@@ -26,9 +26,16 @@ use crate::AppState;
 /// Largest response body kept.
 const MAX_ENTRY_BYTES: usize = 1024 * 1024;
 
+/// A cached body with the headers that describe it (its content coding, if compressed).
+#[derive(Clone)]
+struct Entry {
+    body: Bytes,
+    encoding: Option<HeaderValue>,
+}
+
 #[derive(Clone)]
 pub struct ResponseCache {
-    entries: Option<Cache<String, Bytes>>,
+    entries: Option<Cache<String, Entry>>,
 }
 
 impl ResponseCache {
@@ -37,8 +44,10 @@ impl ResponseCache {
         let entries = (!ttl.is_zero() && max_bytes > 0).then(|| {
             Cache::builder()
                 .time_to_live(ttl)
-                .weigher(|key: &String, body: &Bytes| {
-                    (key.len() + body.len()).try_into().unwrap_or(u32::MAX)
+                .weigher(|key: &String, entry: &Entry| {
+                    (key.len() + entry.body.len())
+                        .try_into()
+                        .unwrap_or(u32::MAX)
                 })
                 .max_capacity(max_bytes)
                 .build()
@@ -53,14 +62,18 @@ impl ResponseCache {
     }
 }
 
-fn json_response(body: Bytes, cache: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json_response(entry: Entry, cache: &'static str) -> Response {
+    let mut response = Response::new(Body::from(entry.body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert("x-cache", HeaderValue::from_static(cache));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(encoding) = entry.encoding {
+        headers.insert(header::CONTENT_ENCODING, encoding);
+    }
     response
 }
 
@@ -107,12 +120,19 @@ pub async fn cache_catalog_reads(
     if req.method() != Method::GET || !is_public_catalog(req.uri().path()) {
         return next.run(req).await;
     }
-    let key = req
-        .uri()
-        .path_and_query()
-        .map_or_else(String::new, |pq| pq.as_str().to_owned());
-    if let Some(body) = entries.get(&key).await {
-        return json_response(body, "hit");
+    // Kept compressed as sent (the cache sits outside compression, so a hit costs no
+    // compression): one entry per query and `Accept-Encoding`, which decides the coding.
+    let accepts = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = format!(
+        "{}\n{accepts}",
+        req.uri().path_and_query().map_or("", |pq| pq.as_str())
+    );
+    if let Some(entry) = entries.get(&key).await {
+        return json_response(entry, "hit");
     }
     let result = entries
         .try_get_with(key, async move {
@@ -126,7 +146,10 @@ pub async fn cache_catalog_reads(
                     body: Bytes::new(),
                 })?;
             if parts.status == StatusCode::OK {
-                Ok(bytes)
+                Ok(Entry {
+                    body: bytes,
+                    encoding: parts.headers.get(header::CONTENT_ENCODING).cloned(),
+                })
             } else {
                 Err(Uncacheable {
                     status: parts.status,
@@ -145,5 +168,85 @@ pub async fn cache_catalog_reads(
             }
             e.to_response()
         }
+    }
+}
+
+/// `Cache-Control` of public catalog responses: browsers and shared caches may reuse one for
+/// 5 s, and for 30 s more while they revalidate it in the background (a price change reaches a
+/// shopper within 35 s at most; checkout always reads the live price).
+pub const CATALOG_CACHE_CONTROL: &str = "public, max-age=5, stale-while-revalidate=30";
+
+/// HTTP caching of public catalog responses: a strong `ETag` (a digest of the bytes sent, so
+/// each content coding has its own), `Cache-Control`, and `304 Not Modified` without a body
+/// when the client's `If-None-Match` names the current version.
+pub async fn http_caching(req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || !is_public_catalog(req.uri().path())
+    {
+        return next.run(req).await;
+    }
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let response = next.run(req).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ENTRY_BYTES * 2).await else {
+        return crate::error::ApiError::internal().into_response();
+    };
+    let etag = etag_of(&bytes);
+    parts.headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header value"),
+    );
+    parts.headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CATALOG_CACHE_CONTROL),
+    );
+    if if_none_match.is_some_and(|v| names(&v, &etag)) {
+        let mut not_modified = Response::new(Body::empty());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        for name in [header::ETAG, header::CACHE_CONTROL, header::VARY] {
+            if let Some(v) = parts.headers.get(&name) {
+                not_modified.headers_mut().insert(name, v.clone());
+            }
+        }
+        return not_modified;
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A strong entity tag: 128 bits of the body's SHA-256.
+fn etag_of(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Whether an `If-None-Match` value names `etag` (`*`, or a list compared weakly, as RFC 9110
+/// prescribes for this header).
+fn names(if_none_match: &HeaderValue, etag: &str) -> bool {
+    let Ok(text) = if_none_match.to_str() else {
+        return false;
+    };
+    text.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_names_an_etag_in_a_list_weakly_or_by_star() {
+        let etag = etag_of(b"{}");
+        assert_eq!(etag.len(), 34);
+        let v = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert!(names(&v(&etag), &etag));
+        assert!(names(&v(&format!("\"x\", W/{etag}")), &etag));
+        assert!(names(&v("*"), &etag));
+        assert!(!names(&v("\"other\""), &etag));
+        assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
     }
 }

@@ -718,16 +718,36 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// gzip or brotli, as the client prefers, for bodies over 1 KiB (smaller ones gain little for
+/// the CPU); never for event streams, whose events must leave as they happen.
+fn compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::Predicate;
+    use tower_http::compression::predicate::{NotForContentType, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::SSE)
+                .and(NotForContentType::IMAGES),
+        )
+}
+
 /// The complete application: routes, docs and middleware.
 pub fn app(state: AppState) -> Router {
     let (routes, openapi) = api_router();
     let config = state.config.clone();
-    // Route layers run after routing; the last added is the outermost, so metrics count cache hits.
+    // Route layers run after routing; the last added is the outermost: metrics count cache
+    // hits, the ETag is a digest of the bytes sent (compressed or not), and the cache keeps
+    // bodies already compressed.
     let routes = routes
+        .route_layer(compression())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cache::cache_catalog_reads,
         ))
+        .route_layer(axum::middleware::from_fn(cache::http_caching))
         .route_layer(axum::middleware::from_fn(middleware::track_metrics));
     Router::new()
         .merge(routes)

@@ -106,3 +106,133 @@ async fn carts_and_orders_are_never_served_from_the_shared_cache() {
     let hit = app.get("/api/store/products/mug").await;
     assert_eq!(hit.headers()["x-cache"], "hit");
 }
+
+/// Public catalog responses carry a strong `ETag` and `Cache-Control`; a client that sends the
+/// `ETag` back gets `304` with no body until the catalog changes; per-shopper routes get none.
+#[tokio::test]
+async fn catalog_responses_revalidate_with_etags() {
+    let app = TestApp::spawn().await;
+    app.seed("acme", &[product("mug", "Mug", &[1000])]).await;
+    let url = app.url("/api/store/products");
+    let first = app.client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert_eq!(
+        first.headers()["cache-control"],
+        "public, max-age=5, stale-while-revalidate=30"
+    );
+    let again = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    // Another tag, or a changed catalog: the full answer with a new tag.
+    let other = app
+        .client
+        .get(&url)
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    app.seed("acme", &[product("bowl", "Bowl", &[900])]).await;
+    let changed = app
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    // A cart is one shopper's: never tagged for shared caches.
+    let cart = app
+        .client
+        .post(app.url("/api/store/carts"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(cart.headers().get("etag").is_none());
+    assert!(
+        cart.headers()
+            .get("cache-control")
+            .is_none_or(|v| v != "public, max-age=5, stale-while-revalidate=30")
+    );
+}
+
+/// gzip and brotli are negotiated; each compressed body decodes to the same JSON as the plain
+/// one, has its own strong tag, and says it varies by `Accept-Encoding`; tiny bodies are sent
+/// as they are.
+#[tokio::test]
+async fn compressed_catalog_bodies_decode_to_the_same_json() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let products: Vec<_> = (0..20)
+        .map(|i| product(&format!("mug-{i}"), &format!("Mug {i}"), &[1000 + i]))
+        .collect();
+    app.seed("acme", &products).await;
+    let url = app.url("/api/store/products?limit=20");
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_tag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    let mut tags = vec![plain_tag];
+    for encoding in ["gzip", "br"] {
+        let response = app
+            .client
+            .get(&url)
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], encoding);
+        assert!(
+            response.headers()["vary"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("accept-encoding")
+        );
+        tags.push(response.headers()["etag"].to_str().unwrap().to_owned());
+        let compressed = response.bytes().await.unwrap();
+        let mut text = String::new();
+        match encoding {
+            "gzip" => {
+                flate2::read::GzDecoder::new(&compressed[..])
+                    .read_to_string(&mut text)
+                    .unwrap();
+            }
+            _ => {
+                brotli::Decompressor::new(&compressed[..], 4096)
+                    .read_to_string(&mut text)
+                    .unwrap();
+            }
+        }
+        let decoded: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(decoded, plain, "{encoding}");
+        assert!(
+            compressed.len() * 3 < text.len(),
+            "{encoding} barely compressed"
+        );
+    }
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags.len(), 3, "one strong tag per coding");
+    // Small answers are not worth compressing.
+    let small = app
+        .client
+        .get(app.url("/api/store/categories"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+}
