@@ -103,8 +103,20 @@ pub async fn create(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+    // The archive holds the database and the server key: a directory made for it is private
+    // (an existing one is left as it is: it may be /tmp or a mounted volume).
+    if !parent.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     let staging = tempfile_dir(parent)?;
     let result = stage_and_pack(db, database_url, data_dir, dest, &staging).await;
     let _ = std::fs::remove_dir_all(&staging);
@@ -197,7 +209,15 @@ async fn stage_and_pack(
 
     let partial = dest.with_extension("partial");
     {
-        let file = std::fs::File::create(&partial)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
         let mut tar = tar::Builder::new(gz);

@@ -13,9 +13,15 @@ use crate::startup::{database_url, describe_database, open_database};
 pub async fn create(global: &GlobalArgs, args: BackupCreateArgs) -> anyhow::Result<ExitCode> {
     let url = database_url(global)?;
     let db = open_database(&url, 2).await?;
-    let dest = args
-        .path
-        .unwrap_or_else(|| global.data_dir.join("backups").join(backup::default_name()));
+    let dest = match args.path {
+        Some(path) => path,
+        None => {
+            // Ours: made private (the archive holds the database and the server key).
+            let dir = global.data_dir.join("backups");
+            crate::startup::private_data_dir(&dir)?;
+            dir.join(backup::default_name())
+        }
+    };
     let started = Instant::now();
     let made = backup::create(&db, &url, &global.data_dir, &dest).await;
     db.close().await;
@@ -76,6 +82,10 @@ pub async fn schedule(
     keep: usize,
 ) {
     let dir = data_dir.join("backups");
+    if let Err(e) = crate::startup::private_data_dir(&dir) {
+        tracing::error!(error = %format!("{e:#}"), "scheduled backups are off");
+        return;
+    }
     clear_leftovers(&dir);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -75,6 +75,17 @@ async fn sqlite_only_a_backup_taken_during_a_rush_restores_every_acknowledged_or
     }
     assert!(made.status.success(), "{}", stderr(&made));
     assert!(stdout(&made).contains("backup of"), "{}", stdout(&made));
+    // It holds the database and the server key: readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&archive), 0o600, "the archive");
+        assert_eq!(
+            mode(archive.parent().unwrap()),
+            0o700,
+            "the backups directory"
+        );
+    }
     let during = acked.lock().unwrap().len();
     assert!(
         !before.is_empty() && during > before.len(),
