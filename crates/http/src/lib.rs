@@ -410,6 +410,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::admin::approve_vendor))
         .routes(routes!(api::admin::suspend_vendor))
         .routes(routes!(api::admin::list_jobs))
+        .routes(routes!(api::admin_inventory::list))
         .routes(routes!(api::admin::retry_job))
         .routes(routes!(api::admin::audit_log))
         .routes(routes!(api::admin_keys::create, api::admin_keys::list))

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_categories;
+pub mod admin_inventory;
 pub mod admin_keys;
 pub mod admin_orders;
 pub mod auth;

@@ -22,6 +22,7 @@ mod events;
 mod fulfilment;
 mod hostile_input;
 mod import_export;
+mod inventory;
 mod jobs_email;
 mod operations;
 mod payments;

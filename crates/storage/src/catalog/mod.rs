@@ -2,6 +2,7 @@
 
 mod categories;
 mod export;
+mod inventory;
 mod list;
 mod vendor;
 mod write;
@@ -22,6 +23,7 @@ pub use categories::{
     DeleteCategory, create_category, delete_category, update_category, would_cycle,
 };
 pub use export::{ExportCursor, export_page};
+pub use inventory::{InventoryFilter, InventoryRow, inventory};
 pub use list::{ListQuery, Page, explain_listing, list_products};
 pub use vendor::{
     category_ids, priced_currencies, set_product_status, set_variant_stock, variant_for_sale,
