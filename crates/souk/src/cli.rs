@@ -186,6 +186,60 @@ pub enum Command {
     /// Fill an empty catalog with generated products (benchmarks, query-plan checks, trials at
     /// a real shop's size).
     Demo(DemoArgs),
+    /// Simulate shoppers against a running shop (this one or any Souk deployment), then audit
+    /// through the admin API that no acknowledged order was lost and no stock was oversold.
+    Loadtest(LoadtestArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadtestArgs {
+    /// The shop's base URL, e.g. http://127.0.0.1:8080. Only loopback addresses unless
+    /// --i-own-this-host is given.
+    pub url: String,
+    /// Shoppers at once; each repeats browse, search, product page, cart and checkout.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=2000))]
+    pub shoppers: u64,
+    /// How long to run (`90s`, `5m`, `1h`; at most 24h).
+    #[arg(long, default_value = "30s", value_parser = parse_run_time)]
+    pub duration: std::time::Duration,
+    /// Stop earlier once this many orders were acknowledged.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_orders: u64,
+    /// How many in-stock products the shoppers buy from (the first ones the catalog lists).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub products: u64,
+    /// A platform admin's API key (scope `admin:read` suffices) for the audit at the end.
+    #[arg(long, env = "SOUK_LOADTEST_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Skip the audit (no admin key needed); the verdict then covers only the requests.
+    #[arg(long, conflicts_with = "admin_key")]
+    pub no_audit: bool,
+    /// Also write the figures and the audit as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Allow a target that is not a loopback address. Only against a shop you run: this is
+    /// real load and creates real orders.
+    #[arg(long)]
+    pub i_own_this_host: bool,
+}
+
+/// A run time like `45s`, `10m` or `1h` (1 s to 24 h).
+pub fn parse_run_time(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a time like 45s, 10m or 1h, not {s:?}"))?;
+    let seconds = match unit {
+        "s" | "" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("expected a time like 45s, 10m or 1h, not {s:?}")),
+    };
+    if seconds == 0 || seconds > 24 * 3600 {
+        return Err("between 1s and 24h".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod generate;
+pub mod loadtest;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 what: ExportWhat::Products(args),
             } => commands::export::run(&cli.global, args).await,
             Command::Demo(args) => commands::demo::run(&cli.global, args).await,
+            Command::Loadtest(args) => loadtest::run(args).await,
             Command::Backup {
                 what: BackupWhat::Create(args),
             } => commands::backup::create(&cli.global, args).await,

@@ -47,7 +47,7 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
     assert_eq!(item["track_inventory"], true);
 
     // One product's variants, and paging walks every variant once.
-    let (_, apple) = app.get_json(&format!("/api/store/products/apple")).await;
+    let (_, apple) = app.get_json("/api/store/products/apple").await;
     let product_id = apple["id"].as_str().unwrap();
     let (_, one) = app
         .get_auth_json(

@@ -24,6 +24,7 @@ mod hostile_input;
 mod import_export;
 mod inventory;
 mod jobs_email;
+mod loadtest;
 mod operations;
 mod payments;
 mod queue;
