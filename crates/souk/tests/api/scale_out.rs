@@ -9,7 +9,10 @@ use serde_json::json;
 
 use crate::checkout::{checkout_body, stocked};
 use crate::events::SseClient;
-use crate::helpers::{Backend, TestApp, only_on, souk_command};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, listening, only_on, souk_command, stdout, test_database,
+};
+use crate::loadtest::loadtest;
 use crate::smtp::{SmtpServer, free_port};
 
 /// Kills the processes a test started, whatever happens.
@@ -219,4 +222,125 @@ async fn postgres_only_three_instances_behind_nginx_act_as_one_shop() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// One `souk serve` of the shop at `port`, started and listening.
+fn start_instance(database: &TestDatabase, port: u16, demo: bool) -> Child {
+    let mut cmd = souk_command(database);
+    cmd.env("SOUK_TRUSTED_PROXIES", "127.0.0.1")
+        .env("SOUK_CHECKOUTS_PER_ADDRESS_PER_HOUR", "1000000")
+        .env("SOUK_SHUTDOWN_GRACE_SECS", "20")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    if demo {
+        cmd.arg("--demo");
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    listening(&mut child);
+    child
+}
+
+/// A rolling restart under load: 50 `souk loadtest` shoppers through nginx while each of the
+/// three instances in turn is sent SIGTERM, drains, exits and is started again. No order the
+/// shoppers were told succeeded is lost (the audit), and no request that a client may retry
+/// (reads, new carts, lines checked before they are re-sent, checkouts with their key) failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_only_a_rolling_restart_under_fifty_shoppers_loses_and_fails_nothing() {
+    if !only_on(Backend::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = test_database().await;
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    // The first seeds the demo catalog; the others join it.
+    let mut processes = Processes(vec![start_instance(&database, ports[0], true)]);
+    for port in &ports[1..] {
+        processes.0.push(start_instance(&database, *port, false));
+    }
+    let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let proxy_port = free_port();
+    let nginx = start_nginx(&dir.path().join("nginx"), &addresses, proxy_port);
+    let shop = TestApp::attach(format!("http://{}", addresses[0]), database).await;
+    // Enough stock that the shoppers keep buying through all three restarts.
+    let stocked = match &shop.db {
+        souk_storage::Db::Postgres(pool) => {
+            sqlx::query("UPDATE variants SET stock = 100000 WHERE track_inventory")
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+        souk_storage::Db::Sqlite { .. } => unreachable!("PostgreSQL only"),
+    };
+    assert!(stocked > 0);
+    let admin = shop.admin_token().await;
+    let (_, key) = shop
+        .send(
+            Method::POST,
+            "/api/admin/api-keys",
+            &admin,
+            Some(json!({"name": "rolling restart audit", "scopes": ["admin:read"]})),
+        )
+        .await;
+    let key = key["secret"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1200)).await; // catalog caches (1 s) see the stock
+
+    let report_path = dir.path().join("report.json");
+    let run = loadtest(
+        &format!("http://127.0.0.1:{proxy_port}"),
+        &key,
+        &["--shoppers", "50", "--duration", "30s"],
+        &report_path,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut load = Processes(vec![nginx, run]);
+
+    // Each instance in turn: SIGTERM, a clean exit, a start on the same address.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut drains = Vec::new();
+    for (n, port) in ports.iter().enumerate() {
+        let stopping = Instant::now();
+        let instance = &mut processes.0[n];
+        Command::new("kill")
+            .args(["-TERM", &instance.id().to_string()])
+            .status()
+            .unwrap();
+        let exit = loop {
+            if let Some(exit) = instance.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                stopping.elapsed() < Duration::from_secs(25),
+                "instance {n} did not stop"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(
+            exit.success(),
+            "instance {n} exits 0 after SIGTERM: {exit:?}"
+        );
+        drains.push(stopping.elapsed());
+        processes.0[n] = start_instance(&shop.database, *port, false);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+
+    let run = load.0.pop().unwrap();
+    let out = run.wait_with_output().unwrap();
+    let text = format!("{}\n{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    eprintln!("rolling restart: drains {drains:?}\n{text}");
+    assert!(out.status.success(), "{text}");
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert_eq!(report["load"]["failed"], 0, "{report}");
+    assert_eq!(report["audit"]["violations"], json!([]));
+    let orders = report["load"]["orders"].as_u64().unwrap();
+    assert!(orders > 100, "the shoppers kept buying: {report}");
+    assert_eq!(report["audit"]["acknowledged_orders_checked"], orders);
 }
