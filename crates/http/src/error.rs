@@ -9,6 +9,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use souk_app::{AppError, Kind};
 use souk_storage::StorageError;
 use utoipa::ToSchema;
 
@@ -184,33 +185,64 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::InvalidCursor => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
-                "Invalid cursor",
-                "the cursor is not one this listing returned; start again without it",
-            ),
-            StorageError::Conflict(detail) => {
-                Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+/// Every use case's error reaches the API through [`AppError`]; this is its one mapping.
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        match e.into() {
+            AppError::Storage(e) => storage_error(e),
+            AppError::Refused {
+                kind,
+                code,
+                title,
+                detail,
+                fields,
+            } => {
+                let status = match kind {
+                    Kind::NotFound => StatusCode::NOT_FOUND,
+                    Kind::Invalid => StatusCode::BAD_REQUEST,
+                    Kind::Conflict => StatusCode::CONFLICT,
+                    Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError {
+                    errors: fields
+                        .into_iter()
+                        .map(|f| FieldError {
+                            field: f.field,
+                            message: f.message,
+                        })
+                        .collect(),
+                    ..ApiError::new(status, code, title, detail)
+                }
             }
-            other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "database unavailable: shedding the request");
-                Self::unavailable(
-                    "database_unavailable",
-                    "the database cannot be reached right now; retry shortly",
-                )
-            }
-            other if other.is_overloaded() => {
-                tracing::warn!("database pool exhausted: shedding the request");
-                Self::unavailable("overloaded", "the server is busy; retry shortly")
-            }
-            other => {
-                tracing::error!(error = %other, "storage failure");
-                Self::internal()
-            }
+        }
+    }
+}
+
+fn storage_error(e: StorageError) -> ApiError {
+    match e {
+        StorageError::InvalidCursor => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "Invalid cursor",
+            "the cursor is not one this listing returned; start again without it",
+        ),
+        StorageError::Conflict(detail) => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+        }
+        other if other.is_unavailable() => {
+            tracing::warn!(error = %other, "database unavailable: shedding the request");
+            ApiError::unavailable(
+                "database_unavailable",
+                "the database cannot be reached right now; retry shortly",
+            )
+        }
+        other if other.is_overloaded() => {
+            tracing::warn!("database pool exhausted: shedding the request");
+            ApiError::unavailable("overloaded", "the server is busy; retry shortly")
+        }
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            ApiError::internal()
         }
     }
 }

@@ -188,16 +188,43 @@ pub struct AppState {
     pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
     pub providers: souk_jobs::payments::Providers,
     pub events: api::events::EventHub,
+    /// The use cases, told of commits through [`HttpSignals`].
+    pub app: souk_app::App,
     in_flight: Arc<Semaphore>,
+}
+
+/// What the use cases signal after a commit, delivered to this process's worker, live streams
+/// and catalog cache.
+struct HttpSignals {
+    job_waker: Option<Arc<tokio::sync::Notify>>,
+    events: api::events::EventHub,
+    cache: cache::ResponseCache,
+}
+
+impl souk_app::Signals for HttpSignals {
+    fn jobs_committed(&self) {
+        if let Some(waker) = &self.job_waker {
+            waker.notify_one();
+        }
+        // Whatever committed jobs may have committed events too.
+        self.events.wake();
+    }
+
+    fn catalog_changed(&self) {
+        self.cache.invalidate_all();
+    }
 }
 
 impl AppState {
     pub fn new(db: Db, config: HttpConfig) -> Self {
+        let cache = cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes);
+        let events = api::events::EventHub::new(config.max_streams);
         AppState {
+            app: souk_app::App::quiet(db.clone()),
             db,
             metrics: metrics_handle(),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
-            cache: cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes),
+            cache,
             hashing: Arc::new(Semaphore::new(
                 std::thread::available_parallelism()
                     .map_or(2, std::num::NonZero::get)
@@ -207,13 +234,20 @@ impl AppState {
             job_waker: None,
             checkouts: Arc::default(),
             providers: souk_jobs::payments::Providers::default(),
-            events: api::events::EventHub::new(config.max_streams),
+            events,
             config: Arc::new(config),
         }
+        .with_job_waker(None)
     }
 
     pub fn with_job_waker(mut self, waker: Option<Arc<tokio::sync::Notify>>) -> Self {
         self.job_waker = waker;
+        let signals = HttpSignals {
+            job_waker: self.job_waker.clone(),
+            events: self.events.clone(),
+            cache: self.cache.clone(),
+        };
+        self.app = souk_app::App::new(self.db.clone(), Arc::new(signals));
         self
     }
 

@@ -300,7 +300,6 @@ pub async fn complete(db: &Db, id: Uuid, worker: &str) -> Result<bool, StorageEr
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
     Ok(n == 1)
 }
 
@@ -431,10 +430,9 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<JobRecord>, StorageError> {
 
 /// Puts a dead job back in the queue with a fresh set of attempts. Returns false if the job is
 /// not dead (a pending, running or done job is left alone).
-pub async fn retry(db: &Db, id: Uuid) -> Result<bool, StorageError> {
+pub async fn retry(tx: &mut Tx, id: Uuid) -> Result<bool, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
+    let n = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $2, updated_at = $2, finished_at = NULL \
              WHERE id = $1 AND status = 'dead'",
@@ -445,7 +443,6 @@ pub async fn retry(db: &Db, id: Uuid) -> Result<bool, StorageError> {
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
     Ok(n == 1)
 }
 

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 use souk_domain::time::rfc3339;
 use souk_storage::catalog::VendorRecord;
@@ -13,9 +12,9 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{PageParams, audit as record_audit, next_cursor, path_id};
+use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::ApiQuery;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,35 +85,6 @@ pub async fn list_vendors(
     }))
 }
 
-async fn set_vendor_status(
-    state: &AppState,
-    admin: &Admin,
-    client: &ClientInfo,
-    id: &str,
-    status: &str,
-) -> ApiResult<Json<VendorAdminBody>> {
-    let id = path_id(id, "vendor")?;
-    let mut tx = state.db.begin_write().await?;
-    let vendor = vendors::set_status(&mut tx, id, status)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor"))?;
-    record_audit(
-        &mut tx,
-        &admin.0,
-        &client.ip,
-        &format!("vendor.{status}"),
-        "vendor",
-        id,
-        Some(id),
-        serde_json::json!({"status": status}),
-    )
-    .await?;
-    tx.commit().await?;
-    // The vendor's products appear in or vanish from the storefront.
-    state.invalidate_catalog();
-    Ok(Json(VendorAdminBody::from_record(&vendor, None, None)))
-}
-
 /// Approve a vendor: it becomes active and its published products are shown.
 #[utoipa::path(post, path = "/api/admin/vendors/{id}/approve", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Vendor id")),
@@ -130,7 +100,13 @@ pub async fn approve_vendor(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VendorAdminBody>> {
-    set_vendor_status(&state, &admin, &client, &id, "active").await
+    let vendor = souk_app::vendors::approve(
+        &state.app,
+        &actor(&admin.0, &client),
+        path_id(&id, "vendor")?,
+    )
+    .await?;
+    Ok(Json(VendorAdminBody::from_record(&vendor, None, None)))
 }
 
 /// Suspend a vendor: its products disappear from the storefront and its staff lose access.
@@ -148,7 +124,13 @@ pub async fn suspend_vendor(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VendorAdminBody>> {
-    set_vendor_status(&state, &admin, &client, &id, "suspended").await
+    let vendor = souk_app::vendors::suspend(
+        &state.app,
+        &actor(&admin.0, &client),
+        path_id(&id, "vendor")?,
+    )
+    .await?;
+    Ok(Json(VendorAdminBody::from_record(&vendor, None, None)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -239,35 +221,9 @@ pub async fn retry_job(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobBody>> {
-    let id = path_id(&id, "job")?;
-    let job = jobs::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such job"))?;
-    if !jobs::retry(&state.db, id).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_not_dead",
-            "Job not dead",
-            format!("the job is {}; only dead jobs are retried", job.status),
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    record_audit(
-        &mut tx,
-        &admin.0,
-        &client.ip,
-        "job.retry",
-        "job",
-        id,
-        None,
-        serde_json::json!({"kind": job.kind}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    let job = jobs::get(&state.db, id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let job =
+        souk_app::jobs::retry_dead(&state.app, &actor(&admin.0, &client), path_id(&id, "job")?)
+            .await?;
     Ok(Json(job.into()))
 }
 

@@ -110,6 +110,15 @@ pub async fn audit(
     Ok(())
 }
 
+/// The audit log's view of who asks, for the use cases.
+pub fn actor(principal: &Principal, client: &crate::api::auth::ClientInfo) -> souk_app::Actor {
+    souk_app::Actor {
+        user_id: principal.user_id,
+        email: principal.email.clone(),
+        ip: client.ip.clone(),
+    }
+}
+
 /// An id from a path; anything that is not one of ours is simply not found.
 pub fn path_id(raw: &str, what: &str) -> ApiResult<Uuid> {
     Uuid::try_parse(raw).map_err(|_| ApiError::not_found(format!("no such {what}")))

@@ -136,11 +136,13 @@ async fn a_job_that_can_never_succeed_is_dead_lettered_and_can_be_retried() {
     let eml = std::fs::read_to_string(database.dir.path().join("mail").join(format!("{good}.eml")))
         .unwrap();
     assert!(eml.contains("To: shopper2@example.com"));
-    assert!(jobs::retry(&db, bad).await.unwrap());
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(jobs::retry(&mut tx, bad).await.unwrap());
     assert!(
-        !jobs::retry(&db, good).await.unwrap(),
+        !jobs::retry(&mut tx, good).await.unwrap(),
         "only dead jobs are retried"
     );
+    tx.commit().await.unwrap();
     let _ = stop.send(true);
     worker.await.unwrap();
 }

@@ -1,0 +1,93 @@
+//! The application layer's one error type. A use case's own error enum converts into it beside
+//! its definition, so each face maps failures in one place: the JSON API to a status and
+//! problem+json, a page to a message beside the field.
+
+use souk_storage::StorageError;
+
+/// What kind of refusal, for a face to choose how to show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The thing asked for does not exist (or is not the caller's to see).
+    NotFound,
+    /// The input breaks a rule; see the field problems.
+    Invalid,
+    /// The current state does not allow it (already shipped, not dead, …).
+    Conflict,
+    /// Understood, but cannot be done with this content (e.g. a reused idempotency key).
+    Unprocessable,
+}
+
+/// A problem with one input field (`lines[0].quantity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A rule said no. `code` is stable (clients branch on it); `detail` says exactly why.
+    #[error("{detail}")]
+    Refused {
+        kind: Kind,
+        code: &'static str,
+        title: &'static str,
+        detail: String,
+        fields: Vec<FieldProblem>,
+    },
+    /// The database failed (unreachable, overloaded, or a bug): not the caller's fault.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl AppError {
+    pub fn refused(
+        kind: Kind,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        AppError::Refused {
+            kind,
+            code,
+            title,
+            detail: detail.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::refused(Kind::NotFound, "not_found", "Not found", detail)
+    }
+
+    /// `validation_failed` with per-field problems.
+    pub fn invalid(fields: Vec<FieldProblem>) -> Self {
+        let detail = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        AppError::Refused {
+            kind: Kind::Invalid,
+            code: "validation_failed",
+            title: "Validation failed",
+            detail,
+            fields,
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldProblem {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    /// The stable code, for faces and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Refused { code, .. } => code,
+            AppError::Storage(_) => "storage",
+        }
+    }
+}

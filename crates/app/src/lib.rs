@@ -1,0 +1,94 @@
+//! Souk's use cases: one function per user intent. Each owns its transaction, its audit entry,
+//! the jobs and events it commits with the change, and the signals sent after the commit (wake
+//! the job worker, drop cached catalog pages). Faces — the JSON API, the HTML pages, the job
+//! worker, the CLI — parse input, call one function here and render what it returns; none of
+//! them opens a write transaction.
+//!
+//! Errors: each area's typed error converts into [`AppError`] beside its definition; a face
+//! maps [`AppError`] once (the JSON API to problem+json, a page to a message by the field).
+
+pub mod error;
+pub mod jobs;
+pub mod vendors;
+
+use std::sync::Arc;
+
+use souk_storage::{Db, Tx, audit};
+use uuid::Uuid;
+
+pub use error::{AppError, FieldProblem, Kind};
+
+/// What a face tells the use cases about the running process, to hear of commits that concern
+/// it. Every method has a no-op default (a CLI command needs none of them).
+pub trait Signals: Send + Sync + 'static {
+    /// Jobs or events were committed: wake this process's worker and live streams.
+    fn jobs_committed(&self) {}
+    /// The public catalog changed: cached catalog responses are stale.
+    fn catalog_changed(&self) {}
+}
+
+/// Signals nobody listens to.
+pub struct NoSignals;
+
+impl Signals for NoSignals {}
+
+/// The handle every use case takes: the database and the process's signals.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    signals: Arc<dyn Signals>,
+}
+
+impl App {
+    pub fn new(db: Db, signals: Arc<dyn Signals>) -> Self {
+        App { db, signals }
+    }
+
+    /// Without signals (CLI commands, tests).
+    pub fn quiet(db: Db) -> Self {
+        App::new(db, Arc::new(NoSignals))
+    }
+
+    pub(crate) fn jobs_committed(&self) {
+        self.signals.jobs_committed();
+    }
+
+    pub(crate) fn catalog_changed(&self) {
+        self.signals.catalog_changed();
+    }
+}
+
+/// Who asks, as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub email: String,
+    /// The client address the request came from.
+    pub ip: String,
+}
+
+/// One audit-log entry, written in the caller's transaction.
+pub(crate) async fn record_audit(
+    tx: &mut Tx,
+    actor: &Actor,
+    action: &str,
+    subject: (&str, Uuid),
+    vendor_id: Option<Uuid>,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    audit::record(
+        tx,
+        &audit::AuditEntry {
+            actor_user_id: actor.user_id,
+            actor_email: &actor.email,
+            action,
+            subject_type: subject.0,
+            subject_id: subject.1.to_string(),
+            vendor_id,
+            ip: &actor.ip,
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
