@@ -7,6 +7,8 @@
 //! Errors: each area's typed error converts into [`AppError`] beside its definition; a face
 //! maps [`AppError`] once (the JSON API to problem+json, a page to a message by the field).
 
+pub mod api_keys;
+pub mod categories;
 pub mod error;
 pub mod jobs;
 pub mod vendors;

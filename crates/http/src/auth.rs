@@ -24,16 +24,7 @@ pub const SESSION_COOKIE: &str = "souk_session";
 pub const CSRF_COOKIE: &str = "souk_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_PREFIX: &str = "souk_s_";
-pub const API_KEY_PREFIX: &str = "souk_k_";
-/// What an API key may do. Vendor keys act on `/api/vendor/…` for their vendor; admin keys read
-/// `/api/admin/…`. Nothing else (no `/api/auth`, no writes to admin resources) is open to keys.
-pub const API_KEY_SCOPES: &[&str] = &[
-    "catalog:read",
-    "catalog:write",
-    "orders:read",
-    "orders:write",
-    "admin:read",
-];
+pub use souk_app::api_keys::{API_KEY_PREFIX, API_KEY_SCOPES};
 
 /// The peer address of the TCP connection, set by the server loop.
 #[derive(Debug, Clone, Copy)]

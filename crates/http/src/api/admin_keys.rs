@@ -4,18 +4,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use souk_domain::accounts::new_token;
+use souk_app::api_keys::{self, NewApiKey};
 use souk_domain::time::rfc3339;
-use souk_storage::api_keys::{self, ApiKey};
-use souk_storage::catalog;
+use souk_storage::api_keys::ApiKey;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{audit, path_id};
-use crate::auth::{API_KEY_PREFIX, API_KEY_SCOPES, Admin};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::api::common::{actor, path_id};
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,81 +98,12 @@ pub async fn create(
     ApiJson(body): ApiJson<ApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyCreated>)> {
     person_only(&admin)?;
-    let mut errors = Vec::new();
-    let mut fail = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
+    let input = NewApiKey {
+        name: body.name,
+        scopes: body.scopes,
+        vendor_id: body.vendor_id,
     };
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        fail("name", "must be 1 to 100 characters".into());
-    }
-    let mut scopes: Vec<String> = body.scopes.clone();
-    scopes.sort();
-    scopes.dedup();
-    if scopes.is_empty() {
-        fail("scopes", "name at least one scope".into());
-    }
-    for s in &scopes {
-        if !API_KEY_SCOPES.contains(&s.as_str()) {
-            fail(
-                "scopes",
-                format!("unknown scope '{s}'; use {}", API_KEY_SCOPES.join(", ")),
-            );
-        }
-    }
-    let catalog_scope = scopes
-        .iter()
-        .any(|s| s.starts_with("catalog:") || s.starts_with("orders:"));
-    let admin_scope = scopes.iter().any(|s| s.starts_with("admin:"));
-    if catalog_scope && admin_scope {
-        fail(
-            "scopes",
-            "a key is either a vendor's key (catalog, orders) or an admin key".into(),
-        );
-    }
-    match (catalog_scope, body.vendor_id) {
-        (true, None) => fail(
-            "vendor_id",
-            "catalog and orders scopes need the vendor the key acts for".into(),
-        ),
-        (false, Some(_)) => fail(
-            "vendor_id",
-            "only catalog and orders keys belong to a vendor".into(),
-        ),
-        (true, Some(v)) if catalog::vendor_by_id(&state.db, v).await?.is_none() => {
-            fail("vendor_id", "no such vendor".into())
-        }
-        _ => {}
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let (secret, hash) = new_token(API_KEY_PREFIX);
-    let mut tx = state.db.begin_write().await?;
-    let key = api_keys::create(
-        &mut tx,
-        &hash,
-        name,
-        &scopes,
-        body.vendor_id,
-        admin.0.user_id,
-    )
-    .await?;
-    audit(
-        &mut tx,
-        &admin.0,
-        &client.ip,
-        "api_key.create",
-        "api_key",
-        key.id,
-        body.vendor_id,
-        serde_json::json!({"name": name, "scopes": scopes}),
-    )
-    .await?;
-    tx.commit().await?;
+    let (key, secret) = api_keys::create(&state.app, &actor(&admin.0, &client), input).await?;
     Ok((
         StatusCode::CREATED,
         Json(ApiKeyCreated {
@@ -191,7 +121,7 @@ pub async fn create(
         (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<ApiKeyList>> {
-    let keys = api_keys::list(&state.db).await?;
+    let keys = souk_storage::api_keys::list(&state.db).await?;
     Ok(Json(ApiKeyList {
         next_cursor: None,
         items: keys.iter().map(Into::into).collect(),
@@ -215,21 +145,6 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     person_only(&admin)?;
     let id = path_id(&id, "API key")?;
-    let mut tx = state.db.begin_write().await?;
-    if !api_keys::revoke(&mut tx, id).await? {
-        return Err(ApiError::not_found("no such API key"));
-    }
-    audit(
-        &mut tx,
-        &admin.0,
-        &client.ip,
-        "api_key.revoke",
-        "api_key",
-        id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    api_keys::revoke(&state.app, &actor(&admin.0, &client), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
