@@ -1,51 +1,162 @@
-//! The job queue as staff see it: a dead job run again.
+//! Every job kind Souk queues and the payload it carries, defined once. The use cases enqueue
+//! them in the transaction of the change they follow from; the worker (`souk_jobs`) decodes the
+//! same structs. Payloads carry ids, not rendered content, so a job reads current data when it
+//! runs and a fixed template applies to retries.
 
-use souk_storage::jobs::{self, JobRecord};
+use serde::{Deserialize, Serialize};
+use souk_storage::jobs::{NewJob, ScheduledJob, enqueue};
+use souk_storage::{StorageError, Tx, now_ms};
 use uuid::Uuid;
 
-use crate::{Actor, App, AppError, Kind, record_audit};
+/// A rendered-on-send email (template + variables).
+pub const EMAIL_JOB: &str = "email";
+/// An email with a secret link (verification, password reset); the token is made on send.
+pub const ACCOUNT_EMAIL_JOB: &str = "account_email";
+/// An invitation to join a vendor's staff; the token is made on send.
+pub const VENDOR_INVITATION_JOB: &str = "vendor_invitation";
+/// An email about an order (see [`OrderEmail`]).
+pub const ORDER_EMAIL_JOB: &str = "order_email";
+/// The release of an unpaid order's stock when its hold ends (orders placed before the sweep).
+pub const ORDER_EXPIRE_JOB: &str = "order_expire";
+/// A pending refund sent to the payment provider.
+pub const REFUND_JOB: &str = "payment_refund";
 
-/// Why a dead job cannot be run again.
-#[derive(Debug, thiserror::Error)]
-pub enum RetryError {
-    #[error("no such job")]
-    NotFound,
-    #[error("the job is {status}; only dead jobs are retried")]
-    NotDead { status: String },
+/// SMTP outages are common and short: keep trying for a long time.
+pub const EMAIL_MAX_ATTEMPTS: i64 = 25;
+/// A provider outage may last hours: keep trying a refund as long as an email.
+pub const REFUND_MAX_ATTEMPTS: i64 = 25;
+
+/// What an email job carries: the template and its variables, not the rendered text, so a
+/// template fixed by the operator applies to retries too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailJob {
+    pub to: String,
+    pub template: String,
+    pub vars: serde_json::Value,
 }
 
-impl From<RetryError> for AppError {
-    fn from(e: RetryError) -> Self {
-        match &e {
-            RetryError::NotFound => AppError::not_found(e.to_string()),
-            RetryError::NotDead { .. } => AppError::refused(
-                Kind::Conflict,
-                "job_not_dead",
-                "Job not dead",
-                e.to_string(),
-            ),
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountEmailPurpose {
+    VerifyEmail,
+    PasswordReset,
+    /// Someone tried to register an address that has an account: its owner is told (with a
+    /// reset link) instead of the requester.
+    AccountExists,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEmail {
+    pub purpose: AccountEmailPurpose,
+    /// Normalised email address of the account (which may not exist).
+    pub email: String,
+}
+
+/// The email inviting someone to a vendor's staff; the token is made when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorInvitationEmail {
+    pub invitation_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum OrderEmail {
+    Customer {
+        order_id: Uuid,
+    },
+    Vendor {
+        order_id: Uuid,
+        vendor_order_id: Uuid,
+    },
+    /// To the customer: the payment arrived (sent once, by the transition that paid).
+    PaymentReceived {
+        order_id: Uuid,
+    },
+    /// To the customer: money went back.
+    Refunded {
+        order_id: Uuid,
+        refund_id: Uuid,
+    },
+    /// To the customer: one vendor's part shipped (carrier, tracking number); `corrected`
+    /// when the vendor corrected the tracking of a shipment already announced.
+    Shipped {
+        order_id: Uuid,
+        vendor_order_id: Uuid,
+        /// The parcel (jobs queued before partial shipments have none: the whole part).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipment_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        corrected: bool,
+    },
+    /// To the customer: the order was called off (by an admin, or unpaid past its hold time).
+    Cancelled {
+        order_id: Uuid,
+    },
+    /// To the customer, on request (guest order lookup): the link to their order.
+    Link {
+        order_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderExpiry {
+    pub order_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub refund_id: Uuid,
+}
+
+fn job(kind: &str, payload: impl Serialize, max_attempts: i64) -> NewJob {
+    NewJob {
+        kind: kind.to_owned(),
+        payload: serde_json::to_value(payload).expect("a job payload serializes"),
+        max_attempts,
     }
 }
 
-/// Puts a dead job back in the queue with a fresh set of attempts, audited, and wakes the
-/// worker. Returns the job as it now stands.
-pub async fn retry_dead(app: &App, actor: &Actor, id: Uuid) -> Result<JobRecord, AppError> {
-    let job = jobs::get(&app.db, id).await?.ok_or(RetryError::NotFound)?;
-    let mut tx = app.db.begin_write().await?;
-    if !jobs::retry(&mut tx, id).await? {
-        return Err(RetryError::NotDead { status: job.status }.into());
+fn now(job: NewJob) -> ScheduledJob {
+    ScheduledJob {
+        job,
+        run_at: now_ms(),
     }
-    record_audit(
-        &mut tx,
-        actor,
-        "job.retry",
-        ("job", id),
-        None,
-        serde_json::json!({"kind": job.kind}),
-    )
-    .await?;
-    tx.commit().await?;
-    app.jobs_committed();
-    Ok(jobs::get(&app.db, id).await?.ok_or(RetryError::NotFound)?)
+}
+
+/// An order email job, to enqueue in the transaction of the change it tells about.
+pub fn email_job(email: OrderEmail) -> ScheduledJob {
+    now(job(ORDER_EMAIL_JOB, email, EMAIL_MAX_ATTEMPTS))
+}
+
+/// The "payment received" email, to enqueue in the transaction that paid the order.
+pub fn payment_received_email(order_id: Uuid) -> ScheduledJob {
+    email_job(OrderEmail::PaymentReceived { order_id })
+}
+
+/// The job that sends a pending refund to its provider.
+pub fn refund_job(refund_id: Uuid) -> ScheduledJob {
+    now(job(
+        REFUND_JOB,
+        RefundJob { refund_id },
+        REFUND_MAX_ATTEMPTS,
+    ))
+}
+
+/// Queues an email inside `tx`: it is sent if and only if the transaction commits.
+pub async fn enqueue_email(tx: &mut Tx, email: &EmailJob) -> Result<Uuid, StorageError> {
+    enqueue(tx, &job(EMAIL_JOB, email, EMAIL_MAX_ATTEMPTS)).await
+}
+
+pub async fn enqueue_account_email(
+    tx: &mut Tx,
+    email: &AccountEmail,
+) -> Result<Uuid, StorageError> {
+    enqueue(tx, &job(ACCOUNT_EMAIL_JOB, email, EMAIL_MAX_ATTEMPTS)).await
+}
+
+pub async fn enqueue_vendor_invitation(
+    tx: &mut Tx,
+    email: &VendorInvitationEmail,
+) -> Result<Uuid, StorageError> {
+    enqueue(tx, &job(VENDOR_INVITATION_JOB, email, EMAIL_MAX_ATTEMPTS)).await
 }

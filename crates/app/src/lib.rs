@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod categories;
 pub mod error;
 pub mod jobs;
+pub mod queue;
 pub mod vendors;
 
 use std::sync::Arc;

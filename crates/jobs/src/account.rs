@@ -6,51 +6,20 @@
 //! looks the account up itself, so a reset request for an unknown address costs the HTTP
 //! handler exactly as much as one for a known address (no account enumeration by timing).
 
-use serde::{Deserialize, Serialize};
 use souk_domain::accounts::new_token;
 use souk_storage::accounts::{self, TokenPurpose};
-use souk_storage::jobs::NewJob;
-use souk_storage::{Db, StorageError, Tx, now_ms};
+use souk_storage::{Db, StorageError, now_ms};
 use uuid::Uuid;
 
 use crate::JobError;
 use crate::mail::{EmailJob, Mailer};
 
-pub const ACCOUNT_EMAIL_JOB: &str = "account_email";
+pub use souk_app::jobs::{
+    ACCOUNT_EMAIL_JOB, AccountEmail, AccountEmailPurpose, VENDOR_INVITATION_JOB,
+    VendorInvitationEmail, enqueue_account_email, enqueue_vendor_invitation,
+};
 pub const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
 pub const PASSWORD_RESET_TTL_MS: i64 = 30 * 60 * 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountEmailPurpose {
-    VerifyEmail,
-    PasswordReset,
-    /// Someone tried to register an address that has an account: its owner is told (with a
-    /// reset link) instead of the requester.
-    AccountExists,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountEmail {
-    pub purpose: AccountEmailPurpose,
-    /// Normalised email address of the account (which may not exist).
-    pub email: String,
-}
-
-pub async fn enqueue_account_email(
-    tx: &mut Tx,
-    email: &AccountEmail,
-) -> Result<Uuid, StorageError> {
-    souk_storage::jobs::enqueue(
-        tx,
-        &NewJob {
-            kind: ACCOUNT_EMAIL_JOB.to_owned(),
-            payload: serde_json::to_value(email).expect("serializes"),
-            max_attempts: crate::mail::EMAIL_MAX_ATTEMPTS,
-        },
-    )
-    .await
-}
 
 pub(crate) async fn send(
     db: &Db,
@@ -114,30 +83,8 @@ pub(crate) async fn send(
     mailer.send(job_id, &email).await
 }
 
-pub const VENDOR_INVITATION_JOB: &str = "vendor_invitation";
 /// How long an invitation to join a vendor stays open.
 pub const VENDOR_INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-
-/// The email inviting someone to a vendor's staff; the token is made when it is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VendorInvitationEmail {
-    pub invitation_id: Uuid,
-}
-
-pub async fn enqueue_vendor_invitation(
-    tx: &mut Tx,
-    email: &VendorInvitationEmail,
-) -> Result<Uuid, StorageError> {
-    souk_storage::jobs::enqueue(
-        tx,
-        &NewJob {
-            kind: VENDOR_INVITATION_JOB.to_owned(),
-            payload: serde_json::to_value(email).expect("serializes"),
-            max_attempts: crate::mail::EMAIL_MAX_ATTEMPTS,
-        },
-    )
-    .await
-}
 
 pub(crate) async fn send_vendor_invitation(
     db: &Db,

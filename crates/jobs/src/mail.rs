@@ -13,38 +13,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
-use serde::{Deserialize, Serialize};
-use souk_storage::jobs::NewJob;
-use souk_storage::{StorageError, Tx};
 use uuid::Uuid;
 
 use crate::JobError;
 
-pub const EMAIL_JOB: &str = "email";
-/// SMTP outages are common and short: keep trying for a long time.
-pub const EMAIL_MAX_ATTEMPTS: i64 = 25;
-
-/// What an email job carries: the template and its variables, not the rendered text, so a
-/// template fixed by the operator applies to retries too.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EmailJob {
-    pub to: String,
-    pub template: String,
-    pub vars: serde_json::Value,
-}
-
-/// Queues an email inside `tx`: it is sent if and only if the transaction commits.
-pub async fn enqueue_email(tx: &mut Tx, email: &EmailJob) -> Result<Uuid, StorageError> {
-    souk_storage::jobs::enqueue(
-        tx,
-        &NewJob {
-            kind: EMAIL_JOB.to_owned(),
-            payload: serde_json::to_value(email).expect("an email job serializes"),
-            max_attempts: EMAIL_MAX_ATTEMPTS,
-        },
-    )
-    .await
-}
+pub use souk_app::jobs::{EMAIL_JOB, EMAIL_MAX_ATTEMPTS, EmailJob, enqueue_email};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailConfigError {

@@ -4,76 +4,17 @@
 //!
 //! The jobs carry ids only; the emails are rendered from the order as it is when they are sent.
 
-use serde::{Deserialize, Serialize};
 use souk_domain::money::{Currency, format_decimal};
 use souk_domain::orders::{Address, order_number};
-use souk_storage::jobs::{NewJob, ScheduledJob};
+use souk_storage::jobs::ScheduledJob;
 use souk_storage::orders::{self, OrderDetail, TransitionError};
 use souk_storage::{Db, Exec, StorageError, now_ms, vendors};
 use uuid::Uuid;
 
 use crate::JobError;
-use crate::mail::{EMAIL_MAX_ATTEMPTS, EmailJob, Mailer};
+use crate::mail::{EmailJob, Mailer};
 
-pub const ORDER_EMAIL_JOB: &str = "order_email";
-pub const ORDER_EXPIRE_JOB: &str = "order_expire";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "snake_case")]
-pub enum OrderEmail {
-    Customer {
-        order_id: Uuid,
-    },
-    Vendor {
-        order_id: Uuid,
-        vendor_order_id: Uuid,
-    },
-    /// To the customer: the payment arrived (sent once, by the transition that paid).
-    PaymentReceived {
-        order_id: Uuid,
-    },
-    /// To the customer: money went back.
-    Refunded {
-        order_id: Uuid,
-        refund_id: Uuid,
-    },
-    /// To the customer: one vendor's part shipped (carrier, tracking number); `corrected`
-    /// when the vendor corrected the tracking of a shipment already announced.
-    Shipped {
-        order_id: Uuid,
-        vendor_order_id: Uuid,
-        /// The parcel (jobs queued before partial shipments have none: the whole part).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        shipment_id: Option<Uuid>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        corrected: bool,
-    },
-    /// To the customer: the order was called off (by an admin, or unpaid past its hold time).
-    Cancelled {
-        order_id: Uuid,
-    },
-    /// To the customer, on request (`POST /api/store/orders/lookup`): the link to their order.
-    Link {
-        order_id: Uuid,
-    },
-}
-
-/// An order email job, to enqueue in the transaction of the change it tells about.
-pub fn email_job(email: OrderEmail) -> ScheduledJob {
-    ScheduledJob {
-        job: NewJob {
-            kind: ORDER_EMAIL_JOB.to_owned(),
-            payload: serde_json::to_value(email).expect("serializes"),
-            max_attempts: EMAIL_MAX_ATTEMPTS,
-        },
-        run_at: now_ms(),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderExpiry {
-    pub order_id: Uuid,
-}
+pub use souk_app::jobs::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry, email_job};
 
 /// The jobs to enqueue in the checkout transaction of `order`: the confirmation emails.
 pub fn checkout_jobs(order: &OrderDetail) -> Vec<ScheduledJob> {

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use souk_domain::payments::PaymentState;
 use souk_payments::{
     CreatePayment, PaymentProvider, ProviderError, ProviderPayment, RefundPayment,
 };
-use souk_storage::jobs::{NewJob, ScheduledJob, enqueue_many};
+use souk_storage::jobs::{ScheduledJob, enqueue_many};
 use souk_storage::orders::{self, OrderRow};
 use souk_storage::payments::{self as store, Applied, ProviderPaymentRow};
 use souk_storage::{Db, Exec, StorageError, Tx, now_ms};
@@ -20,13 +20,7 @@ use uuid::Uuid;
 use crate::JobError;
 use crate::orders::{OrderEmail, email_job};
 
-/// Sends a pending refund to the provider (retried with backoff while the provider is down).
-pub const REFUND_JOB: &str = "payment_refund";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundJob {
-    pub refund_id: Uuid,
-}
+pub use souk_app::jobs::{REFUND_JOB, RefundJob, payment_received_email, refund_job};
 
 /// The payment providers this instance can talk to (`None`: not configured).
 #[derive(Clone, Default)]
@@ -40,22 +34,6 @@ impl Providers {
             "stripe" => self.stripe.as_ref(),
             _ => None,
         }
-    }
-}
-
-/// The "payment received" email, to enqueue in the transaction that paid the order.
-pub fn payment_received_email(order_id: Uuid) -> ScheduledJob {
-    email_job(OrderEmail::PaymentReceived { order_id })
-}
-
-fn refund_job(refund_id: Uuid) -> ScheduledJob {
-    ScheduledJob {
-        job: NewJob {
-            kind: REFUND_JOB.to_owned(),
-            payload: serde_json::to_value(RefundJob { refund_id }).expect("serializes"),
-            max_attempts: 25,
-        },
-        run_at: now_ms(),
     }
 }
 

@@ -222,7 +222,7 @@ pub async fn retry_job(
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobBody>> {
     let job =
-        souk_app::jobs::retry_dead(&state.app, &actor(&admin.0, &client), path_id(&id, "job")?)
+        souk_app::queue::retry_dead(&state.app, &actor(&admin.0, &client), path_id(&id, "job")?)
             .await?;
     Ok(Json(job.into()))
 }
