@@ -9,13 +9,18 @@
 
 pub mod api_keys;
 pub mod categories;
+pub mod coupons;
 pub mod error;
 pub mod jobs;
+pub mod orders;
+pub mod payouts;
 pub mod queue;
+pub mod tax;
 pub mod vendors;
 
 use std::sync::Arc;
 
+use souk_domain::money::Currency;
 use souk_storage::{Db, Tx, audit};
 use uuid::Uuid;
 
@@ -35,21 +40,44 @@ pub struct NoSignals;
 
 impl Signals for NoSignals {}
 
-/// The handle every use case takes: the database and the process's signals.
+/// The marketplace's settings the rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The one currency the shop sells in.
+    pub currency: Currency,
+    /// The platform's commission on vendors without their own rate, in basis points.
+    pub commission_bps: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            currency: Currency::USD,
+            commission_bps: 1000,
+        }
+    }
+}
+
+/// The handle every use case takes: the database, the settings and the process's signals.
 #[derive(Clone)]
 pub struct App {
     pub db: Db,
+    pub settings: Arc<Settings>,
     signals: Arc<dyn Signals>,
 }
 
 impl App {
-    pub fn new(db: Db, signals: Arc<dyn Signals>) -> Self {
-        App { db, signals }
+    pub fn new(db: Db, settings: Settings, signals: Arc<dyn Signals>) -> Self {
+        App {
+            db,
+            settings: Arc::new(settings),
+            signals,
+        }
     }
 
     /// Without signals (CLI commands, tests).
-    pub fn quiet(db: Db) -> Self {
-        App::new(db, Arc::new(NoSignals))
+    pub fn quiet(db: Db, settings: Settings) -> Self {
+        App::new(db, settings, Arc::new(NoSignals))
     }
 
     pub(crate) fn jobs_committed(&self) {
@@ -75,7 +103,7 @@ pub(crate) async fn record_audit(
     tx: &mut Tx,
     actor: &Actor,
     action: &str,
-    subject: (&str, Uuid),
+    subject: (&str, impl std::fmt::Display),
     vendor_id: Option<Uuid>,
     details: serde_json::Value,
 ) -> Result<(), AppError> {

@@ -220,7 +220,7 @@ impl AppState {
         let cache = cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes);
         let events = api::events::EventHub::new(config.max_streams);
         AppState {
-            app: souk_app::App::quiet(db.clone()),
+            app: souk_app::App::quiet(db.clone(), souk_app::Settings::default()),
             db,
             metrics: metrics_handle(),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
@@ -247,7 +247,11 @@ impl AppState {
             events: self.events.clone(),
             cache: self.cache.clone(),
         };
-        self.app = souk_app::App::new(self.db.clone(), Arc::new(signals));
+        let settings = souk_app::Settings {
+            currency: self.config.currency,
+            commission_bps: self.config.commission_bps,
+        };
+        self.app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals));
         self
     }
 

@@ -9,12 +9,11 @@ use crate::{Db, StorageError, Tx, now_ms};
 
 /// Sets a vendor's commission rate (`None`: the platform default). False: no such vendor.
 pub async fn set_commission(
-    db: &Db,
+    tx: &mut Tx,
     vendor_id: Uuid,
     bps: Option<i64>,
 ) -> Result<bool, StorageError> {
-    let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
+    let n = on_tx!(tx, conn => {
         sqlx::query("UPDATE vendors SET commission_bps = $2, updated_at = $3 WHERE id = $1")
             .bind(vendor_id)
             .bind(bps)
@@ -23,7 +22,6 @@ pub async fn set_commission(
             .await?
             .rows_affected()
     });
-    tx.commit().await?;
     Ok(n == 1)
 }
 

@@ -6,26 +6,25 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use souk_domain::orders::normalise_coupon_code;
 use souk_domain::time::rfc3339;
 use souk_storage::carts::CouponRow;
-use souk_storage::coupons::{self, NewCoupon};
-use souk_storage::ledger::{self, PayoutError, PayoutKey};
-use souk_storage::orders::{self, OrderFilter, TransitionError};
-use souk_storage::rates::{self, TaxRateRow};
-use souk_storage::{Exec, now_ms};
+use souk_storage::coupons::{self};
+use souk_storage::ledger::{self};
+use souk_storage::orders::{self, OrderFilter};
+use souk_storage::rates::{self};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{audit, idempotency_key, next_cursor, path_id};
+use crate::api::common::{actor, idempotency_key, next_cursor, path_id};
 use crate::api::schema::{MoneyArg, MoneyBody};
 use crate::api::store::orders::{OrderBody, OrderPage, order_body, status_names, summary};
-use crate::api::vendor_orders::{BalanceBody, balance_body, invalid_transition};
+use crate::api::vendor_orders::{BalanceBody, balance_body};
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use souk_app::coupons::CouponDraft;
 
 fn money(amount: i64, currency: &str) -> MoneyBody {
     MoneyBody {
@@ -90,9 +89,7 @@ pub async fn list_orders(
 }
 
 async fn order(state: &AppState, id: Uuid) -> ApiResult<Json<OrderBody>> {
-    let d = orders::detail(Exec::Db(&state.db), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    let d = souk_app::orders::get(&state.app, id).await?;
     Ok(Json(order_body(&d, None)))
 }
 
@@ -137,46 +134,8 @@ pub async fn cancel_order(
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<OrderBody>> {
     let id = path_id(&id, "order")?;
-    let reason = body.reason.trim();
-    if reason.chars().count() > 200 {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "reason".into(),
-            message: "at most 200 characters".into(),
-        }]));
-    }
-    let reason = if reason.is_empty() {
-        "cancelled_by_admin"
-    } else {
-        reason
-    };
-    let mut tx = state.db.begin_write().await?;
-    match orders::cancel(&mut tx, id, reason).await? {
-        Ok(_) => {}
-        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
-        Err(e) => return Err(invalid_transition(&e)),
-    }
-    souk_storage::jobs::enqueue_many(
-        &mut tx,
-        &[souk_jobs::orders::email_job(
-            souk_jobs::orders::OrderEmail::Cancelled { order_id: id },
-        )],
-    )
-    .await?;
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "order.cancel",
-        "order",
-        id,
-        None,
-        serde_json::json!({"reason": reason}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.invalidate_catalog();
-    state.wake_jobs();
-    order(&state, id).await
+    let d = souk_app::orders::cancel(&state.app, &actor(&admin, &client), id, &body.reason).await?;
+    Ok(Json(order_body(&d, None)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -210,79 +169,15 @@ pub async fn record_payment(
 ) -> ApiResult<Json<OrderBody>> {
     let id = path_id(&id, "order")?;
     let amount = body.amount.minor_units("amount", state.config.currency)?;
-    let reference = body.reference.trim();
-    let mut errors = Vec::new();
-    if amount <= 0 {
-        errors.push(FieldError {
-            field: "amount".into(),
-            message: "must be positive".into(),
-        });
-    }
-    if reference.chars().count() > 200 || souk_domain::text::has_hidden_controls(reference) {
-        errors.push(FieldError {
-            field: "reference".into(),
-            message: "at most 200 characters".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    // A provider's order is paid through its provider; recording money here as well could
-    // take a payment twice.
-    let method = orders::detail(Exec::Db(&state.db), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?
-        .order
-        .payment_method;
-    if method != "manual" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "payment_method_mismatch",
-            "Paid through a provider",
-            format!(
-                "this order is paid with {method}; its payment is recorded from the provider, not by hand"
-            ),
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    match orders::mark_paid(
-        &mut tx,
+    let d = souk_app::orders::record_manual_payment(
+        &state.app,
+        &actor(&admin, &client),
         id,
-        "manual",
         amount,
-        reference,
-        Some(admin.user_id),
-    )
-    .await?
-    {
-        Ok(_) => {}
-        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
-        Err(TransitionError::AmountMismatch { due }) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "amount_mismatch",
-                "Wrong amount",
-                format!("the amount due is {due}"),
-            ));
-        }
-        Err(e) => return Err(invalid_transition(&e)),
-    }
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "order.payment",
-        "order",
-        id,
-        None,
-        serde_json::json!({"amount": amount, "reference": reference}),
+        &body.reference,
     )
     .await?;
-    souk_storage::jobs::enqueue_many(&mut tx, &[souk_jobs::payments::payment_received_email(id)])
-        .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    order(&state, id).await
+    Ok(Json(order_body(&d, None)))
 }
 
 /// Close a fulfilled order.
@@ -301,26 +196,8 @@ pub async fn complete_order(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderBody>> {
     let id = path_id(&id, "order")?;
-    let mut tx = state.db.begin_write().await?;
-    match orders::complete(&mut tx, id).await? {
-        Ok(()) => {}
-        Err(TransitionError::NotFound) => return Err(ApiError::not_found("no such order")),
-        Err(e) => return Err(invalid_transition(&e)),
-    }
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "order.complete",
-        "order",
-        id,
-        None,
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    order(&state, id).await
+    let d = souk_app::orders::complete(&state.app, &actor(&admin, &client), id).await?;
+    Ok(Json(order_body(&d, None)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -401,101 +278,21 @@ pub async fn create_coupon(
     client: ClientInfo,
     ApiJson(body): ApiJson<CouponRequest>,
 ) -> ApiResult<(StatusCode, Json<CouponBody>)> {
-    let mut errors = Vec::new();
-    let mut err = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
-    let code = normalise_coupon_code(&body.code);
-    if code.is_none() {
-        err("code", "1–64 letters, digits, '-' or '_'");
-    }
-    match body.kind.as_str() {
-        "percent" if !(1..=10_000).contains(&body.value) => {
-            err("value", "basis points from 1 to 10000")
-        }
-        "fixed" if !(1..=1_000_000_000_000).contains(&body.value) => {
-            err("value", "minor units, at least 1")
-        }
-        "percent" | "fixed" => {}
-        _ => err("kind", "must be percent or fixed"),
-    }
     let min_subtotal = match &body.min_subtotal {
         Some(m) => m.minor_units("min_subtotal", state.config.currency)?,
         None => 0,
     };
-    if !(0..=1_000_000_000_000).contains(&min_subtotal) {
-        err("min_subtotal", "minor units, ≥ 0");
-    }
-    let mut time = |field: &str, v: &Option<String>| -> Option<i64> {
-        let v = v.as_deref()?;
-        match souk_domain::time::parse_rfc3339(v) {
-            Some(t) => Some(t),
-            None => {
-                err(field, "an RFC 3339 time like 2026-12-31T23:59:59Z");
-                None
-            }
-        }
-    };
-    let starts_at = time("starts_at", &body.starts_at);
-    let expires_at = time("expires_at", &body.expires_at);
-    if let (Some(s), Some(e)) = (starts_at, expires_at)
-        && e <= s
-    {
-        err("expires_at", "must be after starts_at");
-    }
-    if body
-        .max_uses
-        .is_some_and(|m| !(0..=1_000_000_000).contains(&m))
-    {
-        err("max_uses", "from 0 to 10^9");
-    }
-    if body
-        .per_customer_limit
-        .is_some_and(|m| !(1..=1_000_000).contains(&m))
-    {
-        err("per_customer_limit", "from 1 to 10^6");
-    }
-    let Some(code) = code.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    let new = NewCoupon {
-        code,
-        kind: body.kind.clone(),
+    let draft = CouponDraft {
+        code: body.code,
+        kind: body.kind,
         value: body.value,
         min_subtotal,
-        starts_at,
-        expires_at,
+        starts_at: body.starts_at,
+        expires_at: body.expires_at,
         max_uses: body.max_uses,
         per_customer_limit: body.per_customer_limit,
     };
-    let mut tx = state.db.begin_write().await?;
-    let c = match coupons::create(&mut tx, &new).await {
-        Ok(c) => c,
-        Err(e) if e.is_unique_violation() => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "coupon_code_taken",
-                "Code taken",
-                "a coupon with this code exists",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "coupon.create",
-        "coupon",
-        c.id,
-        None,
-        serde_json::json!({"code": c.code, "kind": c.kind, "value": c.value}),
-    )
-    .await?;
-    tx.commit().await?;
+    let c = souk_app::coupons::create(&state.app, &actor(&admin, &client), &draft).await?;
     Ok((
         StatusCode::CREATED,
         Json(coupon_body(&c, state.config.currency.code())),
@@ -549,26 +346,8 @@ pub async fn set_coupon_active(
     ApiJson(body): ApiJson<CouponActiveRequest>,
 ) -> ApiResult<Json<CouponBody>> {
     let id = path_id(&id, "coupon")?;
-    let mut tx = state.db.begin_write().await?;
-    let c = coupons::set_active(&mut tx, id, body.active)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such coupon"))?;
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        if body.active {
-            "coupon.activate"
-        } else {
-            "coupon.deactivate"
-        },
-        "coupon",
-        id,
-        None,
-        serde_json::json!({"code": c.code}),
-    )
-    .await?;
-    tx.commit().await?;
+    let c =
+        souk_app::coupons::set_active(&state.app, &actor(&admin, &client), id, body.active).await?;
     Ok(Json(coupon_body(&c, state.config.currency.code())))
 }
 
@@ -631,66 +410,20 @@ pub async fn put_tax_rate(
     client: ClientInfo,
     ApiJson(body): ApiJson<TaxRateBody>,
 ) -> ApiResult<Json<TaxRateBody>> {
-    let country = body.country.trim().to_ascii_uppercase();
-    let mut region = String::new();
-    let mut errors = Vec::new();
-    if !souk_domain::geo::is_country(&country) {
-        errors.push(FieldError {
-            field: "country".into(),
-            message: "an ISO 3166-1 alpha-2 code, like DE".into(),
-        });
-    } else if !body.region.trim().is_empty() {
-        // Regions are ISO 3166-2 codes (a name is turned into its code), the same key shipping
-        // addresses are normalised to: no spelling of a taxed region escapes its rate.
-        match souk_domain::geo::subdivision(&country, &body.region) {
-            Some(code) => code.clone_into(&mut region),
-            None => errors.push(FieldError {
-                field: "region".into(),
-                message: format!(
-                    "an ISO 3166-2 subdivision of {country} (its code or name), one of: {}",
-                    souk_domain::geo::subdivision_codes(&country)
-                ),
-            }),
-        }
-    }
-    if !(0..=10_000).contains(&body.rate_bps) {
-        errors.push(FieldError {
-            field: "rate_bps".into(),
-            message: "from 0 to 10000".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let mut tx = state.db.begin_write().await?;
-    rates::put_tax_rate(
-        &mut tx,
-        &TaxRateRow {
-            country: country.clone(),
-            region: region.clone(),
-            rate_bps: body.rate_bps,
-            inclusive: body.inclusive,
-            updated_at: now_ms(),
-        },
+    let rate = souk_app::tax::put_rate(
+        &state.app,
+        &actor(&admin, &client),
+        &body.country,
+        &body.region,
+        body.rate_bps,
+        body.inclusive,
     )
     .await?;
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "tax_rate.put",
-        "tax_rate",
-        format!("{country}/{region}"),
-        None,
-        serde_json::json!({"rate_bps": body.rate_bps, "inclusive": body.inclusive}),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(Json(TaxRateBody {
-        country,
-        region,
-        rate_bps: body.rate_bps,
-        inclusive: body.inclusive,
+        country: rate.country,
+        region: rate.region,
+        rate_bps: rate.rate_bps,
+        inclusive: rate.inclusive,
     }))
 }
 
@@ -727,35 +460,17 @@ pub async fn set_commission(
     ApiJson(body): ApiJson<CommissionRequest>,
 ) -> ApiResult<Json<CommissionBody>> {
     let id = path_id(&id, "vendor")?;
-    if body
-        .commission_bps
-        .is_some_and(|b| !(0..=10_000).contains(&b))
-    {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "commission_bps".into(),
-            message: "from 0 to 10000, or null".into(),
-        }]));
-    }
-    if !ledger::set_commission(&state.db, id, body.commission_bps).await? {
-        return Err(ApiError::not_found("no such vendor"));
-    }
-    let mut tx = state.db.begin_write().await?;
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "vendor.commission",
-        "vendor",
+    let effective_bps = souk_app::payouts::set_commission(
+        &state.app,
+        &actor(&admin, &client),
         id,
-        Some(id),
-        serde_json::json!({"commission_bps": body.commission_bps}),
+        body.commission_bps,
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(CommissionBody {
         vendor_id: id,
         commission_bps: body.commission_bps,
-        effective_bps: body.commission_bps.unwrap_or(state.config.commission_bps),
+        effective_bps,
     }))
 }
 
@@ -900,91 +615,26 @@ pub async fn record_payout(
     let id = path_id(&id, "vendor")?;
     let key = idempotency_key(&headers)?;
     let amount = body.amount.minor_units("amount", state.config.currency)?;
-    let reference = body.reference.trim();
-    if amount <= 0 || reference.chars().count() > 200 {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "amount".into(),
-            message: "must be positive (reference: at most 200 characters)".into(),
-        }]));
-    }
-    let cur = state.config.currency.code();
-    let mut tx = state.db.begin_write().await?;
-    let scope = format!("payout:{id}");
-    let key_hash = key.as_deref().map(souk_domain::accounts::token_hash);
-    if let Some(key_hash) = &key_hash {
-        let fingerprint = souk_domain::orders::request_fingerprint(&[
-            &amount.to_be_bytes(),
-            reference.as_bytes(),
-        ]);
-        match ledger::claim_payout_key(&mut tx, &scope, key_hash, &fingerprint).await? {
-            PayoutKey::New => {}
-            PayoutKey::Replay(payout_id) => {
-                let payout = ledger::payout(&mut tx, payout_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("no such payout"))?;
-                drop(tx);
-                return payout_response(&state, id, payout).await;
-            }
-            PayoutKey::Reused => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "Idempotency key reused",
-                    "this Idempotency-Key was used for a different payout; use a new key for a new payout",
-                ));
-            }
-        }
-    }
-    let payout =
-        match ledger::record_payout(&mut tx, id, amount, cur, reference, admin.user_id).await? {
-            Ok(p) => p,
-            Err(PayoutError::NoSuchVendor) => return Err(ApiError::not_found("no such vendor")),
-            Err(PayoutError::InsufficientBalance { available }) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "insufficient_balance",
-                    "Insufficient balance",
-                    format!("the vendor's available balance is {available}"),
-                ));
-            }
-        };
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "vendor.payout",
-        "payout",
-        payout.id,
-        Some(id),
-        serde_json::json!({"amount": amount, "reference": reference}),
+    let recorded = souk_app::payouts::record(
+        &state.app,
+        &actor(&admin, &client),
+        id,
+        amount,
+        &body.reference,
+        key.as_deref(),
     )
     .await?;
-    if let Some(key_hash) = &key_hash {
-        ledger::remember_payout(&mut tx, &scope, key_hash, payout.id).await?;
-    }
-    tx.commit().await?;
-    payout_response(&state, id, payout).await
-}
-
-/// A recorded payout with the vendor's balance now.
-async fn payout_response(
-    state: &AppState,
-    vendor_id: Uuid,
-    payout: ledger::PayoutRow,
-) -> ApiResult<(StatusCode, Json<PayoutBody>)> {
     let cur = state.config.currency.code();
-    let balance = ledger::balance(&state.db, vendor_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor"))?;
+    let payout = recorded.payout;
     Ok((
         StatusCode::CREATED,
         Json(PayoutBody {
             id: payout.id,
-            vendor_id,
+            vendor_id: id,
             amount: money(payout.amount, cur),
             reference: payout.reference,
             created_at: rfc3339(payout.created_at),
-            balance: balance_body(&balance, cur),
+            balance: balance_body(&recorded.balance, cur),
         }),
     ))
 }

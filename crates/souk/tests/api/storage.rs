@@ -587,7 +587,8 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
     for file in [
         "crates/storage/src/orders.rs",           // checkout
         "crates/storage/src/accounts.rs",         // registration, sessions
-        "crates/http/src/api/admin_orders.rs",    // manual payment, payout
+        "crates/app/src/orders.rs",               // manual payment
+        "crates/app/src/payouts.rs",              // payout
         "crates/http/src/api/payments.rs",        // refund
         "crates/http/src/api/vendor_orders.rs",   // fulfilment
         "crates/http/src/api/vendor_products.rs", // catalog and stock

@@ -1,0 +1,134 @@
+//! Vendor money as platform staff manage it: the commission rate, and payouts recorded against
+//! the available balance, exactly once per idempotency key.
+
+use souk_storage::ledger::{self, Balance, PayoutError, PayoutKey, PayoutRow};
+use uuid::Uuid;
+
+use crate::{Actor, App, AppError, Kind, record_audit};
+
+/// Sets a vendor's commission rate in basis points (`None`: the platform default). Placed
+/// orders keep the rate they were placed with. Returns the rate that now applies.
+pub async fn set_commission(
+    app: &App,
+    actor: &Actor,
+    vendor_id: Uuid,
+    bps: Option<i64>,
+) -> Result<i64, AppError> {
+    if bps.is_some_and(|b| !(0..=10_000).contains(&b)) {
+        return Err(AppError::field(
+            "commission_bps",
+            "from 0 to 10000, or null",
+        ));
+    }
+    let mut tx = app.db.begin_write().await?;
+    if !ledger::set_commission(&mut tx, vendor_id, bps).await? {
+        return Err(AppError::not_found("no such vendor"));
+    }
+    record_audit(
+        &mut tx,
+        actor,
+        "vendor.commission",
+        ("vendor", vendor_id),
+        Some(vendor_id),
+        serde_json::json!({"commission_bps": bps}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(bps.unwrap_or(app.settings.commission_bps))
+}
+
+/// A payout with the vendor's balance after it.
+pub struct Recorded {
+    pub payout: PayoutRow,
+    pub balance: Balance,
+}
+
+/// Records money sent to a vendor, deducted from its available balance. With an idempotency
+/// key, a retry (same key, same amount and reference) returns the payout already recorded; the
+/// same key for a different payout is refused.
+pub async fn record(
+    app: &App,
+    actor: &Actor,
+    vendor_id: Uuid,
+    amount: i64,
+    reference: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Recorded, AppError> {
+    let reference = reference.trim();
+    if amount <= 0 || reference.chars().count() > 200 {
+        return Err(AppError::field(
+            "amount",
+            "must be positive (reference: at most 200 characters)",
+        ));
+    }
+    let mut tx = app.db.begin_write().await?;
+    let scope = format!("payout:{vendor_id}");
+    let key_hash = idempotency_key.map(souk_domain::accounts::token_hash);
+    if let Some(key_hash) = &key_hash {
+        let fingerprint = souk_domain::orders::request_fingerprint(&[
+            &amount.to_be_bytes(),
+            reference.as_bytes(),
+        ]);
+        match ledger::claim_payout_key(&mut tx, &scope, key_hash, &fingerprint).await? {
+            PayoutKey::New => {}
+            PayoutKey::Replay(payout_id) => {
+                let payout = ledger::payout(&mut tx, payout_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("no such payout"))?;
+                drop(tx);
+                return with_balance(app, vendor_id, payout).await;
+            }
+            PayoutKey::Reused => {
+                return Err(AppError::refused(
+                    Kind::Unprocessable,
+                    "idempotency_key_reused",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used for a different payout; use a new key for a new payout",
+                ));
+            }
+        }
+    }
+    let currency = app.settings.currency.code();
+    let payout = match ledger::record_payout(
+        &mut tx,
+        vendor_id,
+        amount,
+        currency,
+        reference,
+        actor.user_id,
+    )
+    .await?
+    {
+        Ok(p) => p,
+        Err(PayoutError::NoSuchVendor) => return Err(AppError::not_found("no such vendor")),
+        Err(PayoutError::InsufficientBalance { available }) => {
+            return Err(AppError::refused(
+                Kind::Conflict,
+                "insufficient_balance",
+                "Insufficient balance",
+                format!("the vendor's available balance is {available}"),
+            ));
+        }
+    };
+    record_audit(
+        &mut tx,
+        actor,
+        "vendor.payout",
+        ("payout", payout.id),
+        Some(vendor_id),
+        serde_json::json!({"amount": amount, "reference": reference}),
+    )
+    .await?;
+    if let Some(key_hash) = &key_hash {
+        ledger::remember_payout(&mut tx, &scope, key_hash, payout.id).await?;
+    }
+    tx.commit().await?;
+    with_balance(app, vendor_id, payout).await
+}
+
+async fn with_balance(app: &App, vendor_id: Uuid, payout: PayoutRow) -> Result<Recorded, AppError> {
+    let balance = ledger::balance(&app.db, vendor_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    Ok(Recorded { payout, balance })
+}
