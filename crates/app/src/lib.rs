@@ -11,10 +11,12 @@ pub mod api_keys;
 pub mod categories;
 pub mod coupons;
 pub mod error;
+pub mod fulfilment;
 pub mod jobs;
 pub mod orders;
 pub mod payouts;
 pub mod queue;
+pub mod shipping;
 pub mod tax;
 pub mod vendors;
 

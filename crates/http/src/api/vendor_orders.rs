@@ -5,23 +5,25 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use souk_app::fulfilment::{self, Tracking};
+use souk_app::shipping::{self, RateDraft};
 use souk_domain::orders::{Address, order_number};
 use souk_domain::time::rfc3339;
 use souk_storage::ledger;
-use souk_storage::orders::{self, FulfilError, ShipLine, TransitionError, VendorOrderDetail};
-use souk_storage::rates::{self, NewShippingRate, ShippingRateRow};
+use souk_storage::orders::{self, ShipLine, VendorOrderDetail};
+use souk_storage::rates::{self, ShippingRateRow};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyArg, MoneyBody};
 use crate::api::store::orders::{
     OrderLineBody, ShipmentBody, line_body, part_fulfillment, shipment_body,
 };
 use crate::auth::VendorStaff;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 
 fn money(amount: i64, currency: &str) -> MoneyBody {
@@ -205,131 +207,20 @@ pub async fn correct_tracking(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TrackingRequest>,
 ) -> ApiResult<Json<VendorOrderBody>> {
-    let id = path_id(&id, "vendor order")?;
-    let (carrier, number) = tracking_of(&body.carrier, &body.tracking_number)?;
-    let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor order"))?
-        .vendor_order
-        .order_id;
-    let mut tx = state.db.begin_write().await?;
-    let changed = orders::correct_tracking(
-        &mut tx,
+    let tracking = Tracking {
+        carrier: body.carrier,
+        tracking_number: body.tracking_number,
+    };
+    let d = fulfilment::correct_tracking(
+        &state.app,
+        &actor(&staff.principal, &client),
         staff.vendor_id,
-        id,
+        path_id(&id, "vendor order")?,
+        &tracking,
         body.shipment_id,
-        carrier,
-        number,
-    )
-    .await?
-    .map_err(|e| fulfil_error(e, "shipment_id"))?;
-    if let Some(shipment_id) = changed {
-        let shipment = Shipment {
-            order_id,
-            vendor_order_id: id,
-            shipment_id,
-            carrier,
-        };
-        announce(&mut tx, &staff, &client, &shipment, true).await?;
-    }
-    tx.commit().await?;
-    state.wake_jobs();
-    reloaded(&state, &staff, id).await
-}
-
-/// A shipment to tell the customer about.
-struct Shipment<'a> {
-    order_id: Uuid,
-    vendor_order_id: Uuid,
-    shipment_id: Uuid,
-    carrier: &'a str,
-}
-
-/// Audits a shipment (or its corrected tracking) and queues the customer's email, in `tx`.
-async fn announce(
-    tx: &mut souk_storage::Tx,
-    staff: &VendorStaff,
-    client: &ClientInfo,
-    shipment: &Shipment<'_>,
-    corrected: bool,
-) -> ApiResult<()> {
-    audit(
-        tx,
-        &staff.principal,
-        &client.ip,
-        if corrected {
-            "vendor_order.tracking"
-        } else {
-            "vendor_order.fulfil"
-        },
-        "vendor_order",
-        shipment.vendor_order_id,
-        Some(staff.vendor_id),
-        serde_json::json!({"carrier": shipment.carrier, "shipment_id": shipment.shipment_id}),
     )
     .await?;
-    souk_storage::jobs::enqueue_many(
-        tx,
-        &[souk_jobs::orders::email_job(
-            souk_jobs::orders::OrderEmail::Shipped {
-                order_id: shipment.order_id,
-                vendor_order_id: shipment.vendor_order_id,
-                shipment_id: Some(shipment.shipment_id),
-                corrected,
-            },
-        )],
-    )
-    .await?;
-    Ok(())
-}
-
-/// The vendor order as it is now, for the answer.
-async fn reloaded(
-    state: &AppState,
-    staff: &VendorStaff,
-    id: Uuid,
-) -> ApiResult<Json<VendorOrderBody>> {
-    let d = orders::vendor_order(&state.db, staff.vendor_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor order"))?;
     Ok(Json(vendor_order_body(&d, state.config.currency.code())))
-}
-
-/// The trimmed carrier and tracking number, or every problem with them.
-fn tracking_of<'a>(carrier: &'a str, tracking_number: &'a str) -> ApiResult<(&'a str, &'a str)> {
-    let mut errors = Vec::new();
-    for (field, value) in [("carrier", carrier), ("tracking_number", tracking_number)] {
-        let v = value.trim();
-        if v.is_empty() || v.chars().count() > 100 || souk_domain::text::has_hidden_controls(v) {
-            errors.push(FieldError {
-                field: field.into(),
-                message: "1–100 characters, no control characters".into(),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    Ok((carrier.trim(), tracking_number.trim()))
-}
-
-/// A refused shipment or correction as the API says it; `field` names what a `Line` error
-/// points at (`lines` for a shipment, `shipment_id` for a correction).
-fn fulfil_error(e: FulfilError, field: &str) -> ApiError {
-    match e {
-        FulfilError::Transition(TransitionError::NotFound) => {
-            ApiError::not_found("no such vendor order")
-        }
-        FulfilError::Transition(e) => invalid_transition(&e),
-        FulfilError::Line { index, message } => ApiError::validation(vec![FieldError {
-            field: if field == "lines" {
-                format!("lines[{index}]")
-            } else {
-                field.to_owned()
-            },
-            message,
-        }]),
-    }
 }
 
 /// Ship this vendor's part, whole or in parcels: each call records one shipment (carrier,
@@ -353,65 +244,29 @@ pub async fn fulfil(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<FulfilRequest>,
 ) -> ApiResult<Json<VendorOrderBody>> {
-    let id = path_id(&id, "vendor order")?;
-    let (carrier, number) = tracking_of(&body.carrier, &body.tracking_number)?;
-    let requested: Option<Vec<ShipLine>> = body.lines.as_ref().map(|lines| {
+    let tracking = Tracking {
+        carrier: body.carrier,
+        tracking_number: body.tracking_number,
+    };
+    let lines = body.lines.map(|lines| {
         lines
-            .iter()
+            .into_iter()
             .map(|l| ShipLine {
                 line_id: l.line_id,
                 quantity: l.quantity,
             })
             .collect()
     });
-    if requested.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "lines".into(),
-            message: "name at least one line, or omit it to ship everything left".into(),
-        }]));
-    }
-    let order_id = orders::vendor_order(&state.db, staff.vendor_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor order"))?
-        .vendor_order
-        .order_id;
-    let mut tx = state.db.begin_write().await?;
-    let shipped = orders::fulfil(
-        &mut tx,
+    let d = fulfilment::fulfil(
+        &state.app,
+        &actor(&staff.principal, &client),
         staff.vendor_id,
-        id,
-        carrier,
-        number,
-        requested.as_deref(),
+        path_id(&id, "vendor order")?,
+        &tracking,
+        lines,
     )
-    .await?
-    .map_err(|e| fulfil_error(e, "lines"))?;
-    let shipment = Shipment {
-        order_id,
-        vendor_order_id: id,
-        shipment_id: shipped.shipment_id,
-        carrier,
-    };
-    announce(&mut tx, &staff, &client, &shipment, false).await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    reloaded(&state, &staff, id).await
-}
-
-pub fn invalid_transition(e: &TransitionError) -> ApiError {
-    let detail = match e {
-        TransitionError::InvalidState { status } => {
-            format!("not possible while the order is {status}")
-        }
-        TransitionError::AmountMismatch { due } => format!("the amount due is {due}"),
-        TransitionError::NotFound => "no such order".to_owned(),
-    };
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "invalid_transition",
-        "Not possible in this state",
-        detail,
-    )
+    .await?;
+    Ok(Json(vendor_order_body(&d, state.config.currency.code())))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -598,69 +453,20 @@ pub async fn create_rate(
         Some(m) => Some(m.minor_units("per_kg", shop)?),
         None => None,
     };
-    let mut errors = Vec::new();
-    let mut err = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || souk_domain::text::has_hidden_controls(name)
-    {
-        err("name", "1–100 characters");
-    }
-    let money_ok = |v: i64| (0..=1_000_000_000_000).contains(&v);
-    if !money_ok(amount) {
-        err("amount", "must be from 0 to 10^12 minor units");
-    }
-    match body.kind.as_str() {
-        "flat" => {}
-        "free_over" => {
-            if !threshold.is_some_and(money_ok) {
-                err("threshold", "required for free_over, ≥ 0");
-            }
-        }
-        "by_weight" => {
-            if !per_kg.is_some_and(money_ok) {
-                err("per_kg", "required for by_weight, ≥ 0");
-            }
-        }
-        _ => err("kind", "must be flat, free_over or by_weight"),
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let new = NewShippingRate {
-        name: name.to_owned(),
-        kind: body.kind.clone(),
+    let draft = RateDraft {
+        name: body.name,
+        kind: body.kind,
         amount,
-        threshold: (body.kind == "free_over").then_some(threshold).flatten(),
-        per_kg: (body.kind == "by_weight").then_some(per_kg).flatten(),
+        threshold,
+        per_kg,
     };
-    let mut tx = state.db.begin_write().await?;
-    let row = rates::create_shipping_rate(&mut tx, staff.vendor_id, &new)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "too_many_shipping_rates",
-                "Too many shipping options",
-                format!("at most {} options per vendor", rates::MAX_SHIPPING_RATES),
-            )
-        })?;
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "shipping_rate.create",
-        "shipping_rate",
-        row.id,
-        Some(staff.vendor_id),
-        serde_json::json!({"name": row.name, "kind": row.kind, "amount": row.amount}),
+    let row = shipping::create(
+        &state.app,
+        &actor(&staff.principal, &client),
+        staff.vendor_id,
+        &draft,
     )
     .await?;
-    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(rate_body(&row, state.config.currency.code())),
@@ -682,21 +488,12 @@ pub async fn delete_rate(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, "shipping option")?;
-    let mut tx = state.db.begin_write().await?;
-    if !rates::delete_shipping_rate(&mut tx, staff.vendor_id, id).await? {
-        return Err(ApiError::not_found("no such shipping option"));
-    }
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "shipping_rate.delete",
-        "shipping_rate",
+    shipping::delete(
+        &state.app,
+        &actor(&staff.principal, &client),
+        staff.vendor_id,
         id,
-        Some(staff.vendor_id),
-        serde_json::json!({}),
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

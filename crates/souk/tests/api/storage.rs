@@ -590,7 +590,7 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
         "crates/app/src/orders.rs",               // manual payment
         "crates/app/src/payouts.rs",              // payout
         "crates/http/src/api/payments.rs",        // refund
-        "crates/http/src/api/vendor_orders.rs",   // fulfilment
+        "crates/app/src/fulfilment.rs",           // fulfilment
         "crates/http/src/api/vendor_products.rs", // catalog and stock
     ] {
         assert!(
