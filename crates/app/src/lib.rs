@@ -15,6 +15,7 @@ pub mod fulfilment;
 pub mod jobs;
 pub mod orders;
 pub mod payouts;
+pub mod products;
 pub mod queue;
 pub mod shipping;
 pub mod tax;

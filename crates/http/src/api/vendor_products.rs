@@ -7,22 +7,20 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use souk_domain::catalog::{
-    Handle, ImageDraft, MAX_STOCK, Product, ProductDraft, ProductStatus, VariantDraft,
-};
-use souk_domain::html;
+use souk_domain::catalog::Product;
 use souk_domain::money::Currency;
-use souk_storage::{catalog, now_ms};
+use souk_storage::catalog;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::api::schema::{CategoryRefBody, ImageBody, MoneyBody, MoneyInput, OptionBody};
 use crate::auth::VendorStaff;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use souk_app::products::{self, ProductForm, VariantForm};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -162,213 +160,48 @@ pub struct VendorProductPage {
     pub next_cursor: Option<String>,
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// Turns the input into a valid draft and its category ids, or every problem at once.
-async fn to_draft(state: &AppState, input: ProductInput) -> ApiResult<(ProductDraft, Vec<Uuid>)> {
-    let currency: Currency = state.config.currency;
-    // Another currency is refused as a whole (422), as everywhere money is sent.
-    for (i, v) in input.variants.iter().enumerate() {
-        v.price
-            .minor_units(&format!("variants[{i}].price"), currency)?;
-        if let Some(c) = &v.compare_at_price {
-            c.minor_units(&format!("variants[{i}].compare_at_price"), currency)?;
+impl ProductInput {
+    /// The form the use cases take; money in another currency is refused as a whole (422), as
+    /// everywhere money is sent.
+    fn into_form(self, currency: Currency) -> ApiResult<ProductForm> {
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (i, v) in self.variants.into_iter().enumerate() {
+            let price = v
+                .price
+                .minor_units(&format!("variants[{i}].price"), currency)?;
+            let compare_at_price = match &v.compare_at_price {
+                Some(c) => {
+                    Some(c.minor_units(&format!("variants[{i}].compare_at_price"), currency)?)
+                }
+                None => None,
+            };
+            variants.push(VariantForm {
+                sku: v.sku,
+                options: v.options,
+                price,
+                compare_at_price,
+                stock: v.stock,
+                track_inventory: v.track_inventory,
+                grams: v.grams,
+            });
         }
-    }
-    let mut errors = Vec::new();
-    let handle = Handle::parse(&input.handle)
-        .map_err(|e| errors.push(err("handle", e.to_string())))
-        .ok();
-    let status = match input.status.as_deref() {
-        None => ProductStatus::Draft,
-        Some(s) => ProductStatus::parse(s).unwrap_or_else(|| {
-            errors.push(err("status", "must be draft, published or archived"));
-            ProductStatus::Draft
-        }),
-    };
-    let mut money = |field: String, m: &MoneyInput| -> i64 {
-        if m.amount < 0 {
-            errors.push(err(field + ".amount", "must not be negative"));
-        }
-        m.amount
-    };
-    let variants: Vec<VariantDraft> = input
-        .variants
-        .iter()
-        .enumerate()
-        .map(|(i, v)| VariantDraft {
-            sku: v
-                .sku
-                .as_ref()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty()),
-            option_values: v.options.iter().map(|o| o.trim().to_owned()).collect(),
-            price: money(format!("variants[{i}].price"), &v.price),
-            compare_at_price: v
-                .compare_at_price
-                .as_ref()
-                .map(|c| money(format!("variants[{i}].compare_at_price"), c)),
-            stock: v.stock,
-            track_inventory: v.track_inventory,
-            grams: v.grams,
+        Ok(ProductForm {
+            handle: self.handle,
+            title: self.title,
+            description_html: self.description_html,
+            product_type: self.product_type,
+            tags: self.tags,
+            status: self.status,
+            categories: self.categories,
+            options: self.options,
+            variants,
+            images: self.images.into_iter().map(|i| (i.url, i.alt)).collect(),
         })
-        .collect();
-    let categories = catalog::category_ids(&state.db, &input.categories).await?;
-    for handle in &input.categories {
-        if !categories.contains_key(handle) {
-            errors.push(err(
-                "categories",
-                format!("no category with handle '{handle}'"),
-            ));
-        }
     }
-    let Some(handle) = handle else {
-        return Err(ApiError::validation(errors));
-    };
-    let draft = ProductDraft {
-        handle,
-        title: input.title.trim().to_owned(),
-        description_html: html::sanitize(&input.description_html),
-        product_type: input.product_type.trim().to_owned(),
-        tags: input
-            .tags
-            .iter()
-            .map(|t| t.trim().replace(',', " "))
-            .filter(|t| !t.is_empty())
-            .collect(),
-        status,
-        category_path: Vec::new(),
-        option_names: input.options.iter().map(|o| o.trim().to_owned()).collect(),
-        variants,
-        images: input
-            .images
-            .into_iter()
-            .map(|i| ImageDraft {
-                url: i.url,
-                alt: i.alt,
-            })
-            .collect(),
-    };
-    errors.extend(draft.validate().into_iter().map(|p| err("body", p)));
-    if errors.is_empty() {
-        Ok((
-            draft,
-            input
-                .categories
-                .iter()
-                .filter_map(|h| categories.get(h).copied())
-                .collect(),
-        ))
-    } else {
-        Err(ApiError::validation(errors))
-    }
-}
-
-fn conflict(code: &'static str, detail: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail)
-}
-
-/// Writes a draft for the caller's vendor (create or replace), with the same checks as imports.
-async fn save(
-    state: &AppState,
-    staff: &VendorStaff,
-    client: &ClientInfo,
-    draft: &ProductDraft,
-    categories: &[Uuid],
-    action: &str,
-) -> ApiResult<Uuid> {
-    // Handles and SKUs are global names: a vendor awaiting approval takes none, so applying
-    // cannot squat the names a real vendor's catalog needs.
-    staff.require_approved()?;
-    let vendor = catalog::vendor_by_id(&state.db, staff.vendor_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let conflicts = catalog::find_conflicts(&state.db, &vendor.handle, &[draft]).await?;
-    if !conflicts.handles.is_empty() {
-        return Err(conflict(
-            "handle_taken",
-            format!("the handle '{}' is taken", draft.handle),
-        ));
-    }
-    if let Some((sku, _)) = conflicts.skus.iter().next() {
-        return Err(conflict(
-            "sku_taken",
-            format!("the SKU '{sku}' is used by another product"),
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let id = match catalog::upsert_product(
-        &mut tx,
-        &vendor,
-        draft,
-        categories,
-        state.config.currency,
-        now_ms(),
-    )
-    .await
-    {
-        Ok(id) => id,
-        Err(e) if e.is_unique_violation() => {
-            return Err(conflict(
-                "conflict",
-                "a handle or SKU was taken meanwhile; retry".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        action,
-        "product",
-        id,
-        Some(vendor.id),
-        serde_json::json!({"handle": draft.handle}),
-    )
-    .await?;
-    let change = if action.ends_with("create") {
-        "created"
-    } else {
-        "replaced"
-    };
-    product_updated(
-        &mut tx,
-        vendor.id,
-        id,
-        serde_json::json!({"change": change, "handle": draft.handle.as_str()}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.invalidate_catalog();
-    // Wakes the worker for the `product.updated` webhook deliveries.
-    state.wake_jobs();
-    Ok(id)
-}
-
-/// Records `product.updated` for the vendor's stream and webhooks (and platform webhooks), in
-/// the transaction of the change.
-async fn product_updated(
-    tx: &mut souk_storage::Tx,
-    vendor_id: Uuid,
-    product_id: Uuid,
-    mut data: serde_json::Value,
-) -> ApiResult<()> {
-    data["product_id"] = serde_json::json!(product_id);
-    data["vendor_id"] = serde_json::json!(vendor_id);
-    souk_storage::events::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
-    Ok(())
 }
 
 async fn load(state: &AppState, staff: &VendorStaff, id: Uuid) -> ApiResult<Product> {
-    catalog::vendor_product(&state.db, staff.vendor_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such product"))
+    Ok(products::get(&state.app, staff.vendor_id, id).await?)
 }
 
 /// Your products, newest first (`status`: draft, published, archived).
@@ -411,30 +244,13 @@ pub async fn create(
     client: ClientInfo,
     ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<(StatusCode, Json<VendorProductBody>)> {
+    // Handles and SKUs are global names: a vendor awaiting approval takes none, so applying
+    // cannot squat the names a real vendor's catalog needs.
     staff.require_approved()?;
-    let (draft, categories) = to_draft(&state, input).await?;
-    if catalog::product_by_handle(&state.db, draft.handle.as_str(), false)
-        .await?
-        .is_some()
-    {
-        return Err(conflict(
-            "handle_taken",
-            format!("the handle '{}' is taken", draft.handle),
-        ));
-    }
-    let id = save(
-        &state,
-        &staff,
-        &client,
-        &draft,
-        &categories,
-        "product.create",
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(load(&state, &staff, id).await?.into()),
-    ))
+    let form = input.into_form(state.config.currency)?;
+    let who = actor(&staff.principal, &client);
+    let product = products::create(&state.app, &who, staff.vendor_id, form).await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
 }
 
 /// One of your products.
@@ -476,24 +292,11 @@ pub async fn replace(
     ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<Json<VendorProductBody>> {
     let id = path_id(&id, "product")?;
-    let existing = load(&state, &staff, id).await?;
-    let (draft, categories) = to_draft(&state, input).await?;
-    if draft.handle.as_str() != existing.handle {
-        return Err(ApiError::validation(vec![err(
-            "handle",
-            "cannot be changed",
-        )]));
-    }
-    save(
-        &state,
-        &staff,
-        &client,
-        &draft,
-        &categories,
-        "product.update",
-    )
-    .await?;
-    Ok(Json(load(&state, &staff, id).await?.into()))
+    staff.require_approved()?;
+    let form = input.into_form(state.config.currency)?;
+    let who = actor(&staff.principal, &client);
+    let product = products::replace(&state.app, &who, staff.vendor_id, id, form).await?;
+    Ok(Json(product.into()))
 }
 
 /// Archive one of your products: it leaves the storefront but stays in your catalog.
@@ -512,33 +315,9 @@ pub async fn archive(
     Path(id): Path<String>,
 ) -> ApiResult<Json<VendorProductBody>> {
     let id = path_id(&id, "product")?;
-    let mut tx = state.db.begin_write().await?;
-    if !catalog::set_product_status(&mut tx, staff.vendor_id, id, "archived").await? {
-        return Err(ApiError::not_found("no such product"));
-    }
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "product.archive",
-        "product",
-        id,
-        Some(staff.vendor_id),
-        serde_json::json!({}),
-    )
-    .await?;
-    product_updated(
-        &mut tx,
-        staff.vendor_id,
-        id,
-        serde_json::json!({"change": "archived"}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.invalidate_catalog();
-    // Wakes the worker for the `product.updated` webhook deliveries.
-    state.wake_jobs();
-    Ok(Json(load(&state, &staff, id).await?.into()))
+    let who = actor(&staff.principal, &client);
+    let product = products::archive(&state.app, &who, staff.vendor_id, id).await?;
+    Ok(Json(product.into()))
 }
 
 /// Set the stock of one of your variants.
@@ -559,37 +338,7 @@ pub async fn set_stock(
     ApiJson(input): ApiJson<StockInput>,
 ) -> ApiResult<Json<VendorProductBody>> {
     let id = path_id(&id, "variant")?;
-    if !(0..=MAX_STOCK).contains(&input.stock) {
-        return Err(ApiError::validation(vec![err(
-            "stock",
-            format!("must be a whole number from 0 to {MAX_STOCK}"),
-        )]));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let product_id = catalog::set_variant_stock(&mut tx, staff.vendor_id, id, input.stock)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such variant"))?;
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "variant.stock",
-        "variant",
-        id,
-        Some(staff.vendor_id),
-        serde_json::json!({"stock": input.stock}),
-    )
-    .await?;
-    product_updated(
-        &mut tx,
-        staff.vendor_id,
-        product_id,
-        serde_json::json!({"change": "stock", "variant_id": id, "stock": input.stock}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.invalidate_catalog();
-    // Wakes the worker for the `product.updated` webhook deliveries.
-    state.wake_jobs();
-    Ok(Json(load(&state, &staff, product_id).await?.into()))
+    let who = actor(&staff.principal, &client);
+    let product = products::set_stock(&state.app, &who, staff.vendor_id, id, input.stock).await?;
+    Ok(Json(product.into()))
 }

@@ -591,7 +591,7 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
         "crates/app/src/payouts.rs",              // payout
         "crates/http/src/api/payments.rs",        // refund
         "crates/app/src/fulfilment.rs",           // fulfilment
-        "crates/http/src/api/vendor_products.rs", // catalog and stock
+        "crates/app/src/products.rs",             // catalog and stock
     ] {
         assert!(
             durable_in(file),
