@@ -15,6 +15,10 @@ pub enum Kind {
     Conflict,
     /// Understood, but cannot be done with this content (e.g. a reused idempotency key).
     Unprocessable,
+    /// The caller may not do this to this thing (e.g. an invitation for another address).
+    Forbidden,
+    /// Too many attempts; try again after `retry_after` seconds.
+    Throttled,
 }
 
 /// A problem with one input field (`lines[0].quantity`).
@@ -34,6 +38,8 @@ pub enum AppError {
         title: &'static str,
         detail: String,
         fields: Vec<FieldProblem>,
+        /// Seconds after which trying again may succeed (throttling).
+        retry_after: Option<u32>,
     },
     /// The database failed (unreachable, overloaded, or a bug): not the caller's fault.
     #[error(transparent)]
@@ -53,6 +59,24 @@ impl AppError {
             title,
             detail: detail.into(),
             fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many attempts: `detail` says the limit; try again after `seconds`.
+    pub fn throttled(
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+        seconds: u32,
+    ) -> Self {
+        AppError::Refused {
+            kind: Kind::Throttled,
+            code,
+            title,
+            detail: detail.into(),
+            fields: Vec::new(),
+            retry_after: Some(seconds),
         }
     }
 
@@ -73,6 +97,7 @@ impl AppError {
             title: "Validation failed",
             detail,
             fields,
+            retry_after: None,
         }
     }
 

@@ -196,12 +196,15 @@ impl<E: Into<AppError>> From<E> for ApiError {
                 title,
                 detail,
                 fields,
+                retry_after,
             } => {
                 let status = match kind {
                     Kind::NotFound => StatusCode::NOT_FOUND,
                     Kind::Invalid => StatusCode::BAD_REQUEST,
                     Kind::Conflict => StatusCode::CONFLICT,
                     Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+                    Kind::Forbidden => StatusCode::FORBIDDEN,
+                    Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
                 };
                 ApiError {
                     errors: fields
@@ -211,6 +214,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
                             message: f.message,
                         })
                         .collect(),
+                    retry_after,
                     ..ApiError::new(status, code, title, detail)
                 }
             }

@@ -83,9 +83,6 @@ pub(crate) async fn send(
     mailer.send(job_id, &email).await
 }
 
-/// How long an invitation to join a vendor stays open.
-pub const VENDOR_INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-
 pub(crate) async fn send_vendor_invitation(
     db: &Db,
     mailer: &Mailer,

@@ -4,8 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use souk_domain::accounts::validate_name;
-use souk_domain::catalog::Handle;
 use souk_storage::vendors;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,9 +12,9 @@ use crate::AppState;
 use crate::api::admin::VendorAdminBody;
 use crate::api::auth::ClientInfo;
 use crate::api::auth::VendorMembershipBody;
-use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::auth::{Principal, VendorStaff};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,71 +41,13 @@ pub async fn apply(
     client: ClientInfo,
     ApiJson(body): ApiJson<VendorApplication>,
 ) -> ApiResult<(StatusCode, Json<VendorAdminBody>)> {
-    let mut errors = Vec::new();
-    let name = validate_name(&body.name)
-        .map_err(|m| {
-            errors.push(FieldError {
-                field: "name".into(),
-                message: m.into(),
-            })
-        })
-        .ok();
-    let handle = Handle::parse(&body.handle)
-        .map_err(|e| {
-            errors.push(FieldError {
-                field: "handle".into(),
-                message: e.to_string(),
-            })
-        })
-        .ok();
-    let (Some(name), Some(handle)) = (name, handle) else {
-        return Err(ApiError::validation(errors));
-    };
-    if principal.vendor.is_some()
-        || vendors::is_member_anywhere(&state.db, principal.user_id).await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_vendor_staff",
-            "Already vendor staff",
-            "you already belong to a vendor",
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let vendor = match vendors::apply(&mut tx, principal.user_id, handle.as_str(), &name).await {
-        Ok(v) => v,
-        Err(e) if e.is_unique_violation() => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "handle_taken",
-                "Handle taken",
-                format!("the handle '{handle}' is taken"),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    audit(
-        &mut tx,
-        &principal,
-        &client.ip,
-        "vendor.apply",
-        "vendor",
-        vendor.id,
-        Some(vendor.id),
-        serde_json::json!({"handle": vendor.handle}),
+    let vendor = souk_app::vendors::apply(
+        &state.app,
+        &actor(&principal, &client),
+        &body.name,
+        &body.handle,
     )
     .await?;
-    // The admins' live feed: a vendor is waiting for approval.
-    souk_storage::events::emit(
-        &mut tx,
-        "vendor.applied",
-        None,
-        None,
-        &serde_json::json!({"vendor_id": vendor.id, "handle": vendor.handle, "name": vendor.name}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
     Ok((
         StatusCode::CREATED,
         Json(VendorAdminBody::from_record(
@@ -184,61 +124,14 @@ pub async fn update_profile(
     ApiJson(body): ApiJson<VendorProfilePatch>,
 ) -> ApiResult<Json<VendorProfileBody>> {
     require_owner(&staff, "only the vendor's owners edit its profile")?;
-    if body.name.is_none() && body.description.is_none() {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "name".into(),
-            message: "nothing to change: send name and/or description".into(),
-        }]));
-    }
-    let mut errors = Vec::new();
-    let name = match &body.name {
-        Some(n) => validate_name(n)
-            .map_err(|m| {
-                errors.push(FieldError {
-                    field: "name".into(),
-                    message: m.into(),
-                })
-            })
-            .ok(),
-        None => None,
-    };
-    let description = body.description.as_deref().map(|d| d.trim().to_owned());
-    if let Some(d) = &description
-        && (d.chars().count() > 2000
-            || d.chars().any(|c| {
-                !matches!(c, '\n' | '\r' | '\t') && souk_domain::text::is_hidden_control(c)
-            }))
-    {
-        errors.push(FieldError {
-            field: "description".into(),
-            message: "plain text, at most 2000 characters".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let profile = vendors::update_profile(
-        &mut tx,
+    let profile = souk_app::vendors::update_profile(
+        &state.app,
+        &actor(&staff.principal, &client),
         staff.vendor_id,
-        name.as_deref(),
-        description.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("no such vendor"))?;
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "vendor.profile",
-        "vendor",
-        staff.vendor_id,
-        Some(staff.vendor_id),
-        serde_json::json!({"name": body.name.is_some(), "description": body.description.is_some()}),
+        body.name.as_deref(),
+        body.description.as_deref(),
     )
     .await?;
-    tx.commit().await?;
-    state.invalidate_catalog();
     Ok(Json(profile.into()))
 }
 
@@ -307,9 +200,6 @@ pub struct AcceptInvitationRequest {
     pub token: String,
 }
 
-/// Invitations an owner may send per vendor and day.
-const INVITATIONS_PER_DAY: i64 = 20;
-
 /// Invite someone by email to join the vendor as staff (owners only). They get an email with
 /// a link, open for 7 days.
 #[utoipa::path(post, path = "/api/vendor/invitations", tag = "vendor", request_body = InvitationRequest, security(("bearer" = [])),
@@ -326,74 +216,13 @@ pub async fn invite(
     ApiJson(body): ApiJson<InvitationRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationBody>)> {
     require_owner(&staff, "only the vendor's owners invite staff")?;
-    let email = souk_domain::accounts::Email::parse(&body.email).map_err(|m| {
-        ApiError::validation(vec![FieldError {
-            field: "email".into(),
-            message: m.to_string(),
-        }])
-    })?;
-    let conflict = |code: &'static str, detail: &str| {
-        ApiError::new(StatusCode::CONFLICT, code, "Conflict", detail.to_owned())
-    };
-    if let Some(user) = souk_storage::accounts::user_by_email(&state.db, email.as_str()).await?
-        && vendors::member_vendor(&state.db, user.id).await? == Some(staff.vendor_id)
-    {
-        return Err(conflict(
-            "already_vendor_staff",
-            "this address already belongs to your vendor",
-        ));
-    }
-    if vendors::open_invitations_to(&state.db, staff.vendor_id, email.as_str()).await? > 0 {
-        return Err(conflict(
-            "invitation_pending",
-            "an invitation to this address is open; revoke it to send a new one",
-        ));
-    }
-    let (sent, _) = souk_storage::accounts::rate_limit_hit(
-        &state.db,
-        &format!("invitations:{}", staff.vendor_id),
-        24 * 3_600_000,
-    )
-    .await?;
-    if sent > INVITATIONS_PER_DAY {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "Too many invitations",
-            format!("at most {INVITATIONS_PER_DAY} invitations per vendor and day"),
-        );
-        e.retry_after = Some(3600);
-        return Err(e);
-    }
-    let mut tx = state.db.begin_write().await?;
-    let invitation = vendors::create_invitation(
-        &mut tx,
+    let invitation = souk_app::vendors::invite(
+        &state.app,
+        &actor(&staff.principal, &client),
         staff.vendor_id,
-        email.as_str(),
-        staff.principal.user_id,
-        souk_jobs::account::VENDOR_INVITATION_TTL_MS,
+        &body.email,
     )
     .await?;
-    souk_jobs::account::enqueue_vendor_invitation(
-        &mut tx,
-        &souk_jobs::account::VendorInvitationEmail {
-            invitation_id: invitation.id,
-        },
-    )
-    .await?;
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "vendor.invite",
-        "vendor_invitation",
-        invitation.id,
-        Some(staff.vendor_id),
-        serde_json::json!({"email": email.as_str()}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
     Ok((StatusCode::CREATED, Json(InvitationBody::of(&invitation))))
 }
 
@@ -434,22 +263,13 @@ pub async fn revoke_invitation(
 ) -> ApiResult<StatusCode> {
     require_owner(&staff, "only the vendor's owners revoke invitations")?;
     let id = path_id(&id, "invitation")?;
-    let mut tx = state.db.begin_write().await?;
-    if !vendors::revoke_invitation(&mut tx, staff.vendor_id, id).await? {
-        return Err(ApiError::not_found("no open invitation with this id"));
-    }
-    audit(
-        &mut tx,
-        &staff.principal,
-        &client.ip,
-        "vendor.invitation_revoke",
-        "vendor_invitation",
+    souk_app::vendors::revoke_invitation(
+        &state.app,
+        &actor(&staff.principal, &client),
+        staff.vendor_id,
         id,
-        Some(staff.vendor_id),
-        serde_json::json!({}),
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -468,63 +288,12 @@ pub async fn accept_invitation(
     client: ClientInfo,
     ApiJson(body): ApiJson<AcceptInvitationRequest>,
 ) -> ApiResult<Json<VendorMembershipBody>> {
-    let invalid = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_token",
-            "Invalid token",
-            "the invitation link is invalid, expired, revoked or already used; ask for a new one",
-        )
-    };
-    if body.token.len() > 200 {
-        return Err(invalid());
-    }
-    let hash = souk_domain::accounts::token_hash(&body.token);
-    let mut tx = state.db.begin_write().await?;
-    let vendor_id =
-        match vendors::accept_invitation(&mut tx, &hash, principal.user_id, &principal.email)
-            .await?
-        {
-            Ok(vendor_id) => vendor_id,
-            Err(vendors::AcceptError::Invalid) => return Err(invalid()),
-            Err(vendors::AcceptError::OtherEmail) => {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "invitation_for_another_email",
-                    "Invitation for another address",
-                    "sign in with the address the invitation was sent to",
-                ));
-            }
-            Err(vendors::AcceptError::AlreadyMember) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already_vendor_staff",
-                    "Already vendor staff",
-                    "you already belong to a vendor",
-                ));
-            }
-        };
-    // Following the emailed link proves the address.
-    souk_storage::accounts::mark_email_verified(&mut tx, principal.user_id).await?;
-    audit(
-        &mut tx,
-        &principal,
-        &client.ip,
-        "vendor.join",
-        "vendor",
-        vendor_id,
-        Some(vendor_id),
-        serde_json::json!({"role": "staff"}),
-    )
-    .await?;
-    tx.commit().await?;
-    let status = vendors::profile(&state.db, vendor_id)
-        .await?
-        .map(|p| p.status)
-        .unwrap_or_default();
+    let (vendor_id, vendor_status) =
+        souk_app::vendors::accept_invitation(&state.app, &actor(&principal, &client), &body.token)
+            .await?;
     Ok(Json(VendorMembershipBody {
         vendor_id,
         role: "staff".to_owned(),
-        vendor_status: status,
+        vendor_status,
     }))
 }
