@@ -19,6 +19,8 @@ pub enum Kind {
     Forbidden,
     /// Too many attempts; try again after `retry_after` seconds.
     Throttled,
+    /// The credentials given are wrong.
+    Unauthenticated,
 }
 
 /// A problem with one input field (`lines[0].quantity`).
@@ -44,6 +46,9 @@ pub enum AppError {
     /// The database failed (unreachable, overloaded, or a bug): not the caller's fault.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Something inside Souk failed (logged; the caller gets a generic answer).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl AppError {
@@ -108,11 +113,16 @@ impl AppError {
         }])
     }
 
+    pub fn internal(what: impl Into<String>) -> Self {
+        AppError::Internal(what.into())
+    }
+
     /// The stable code, for faces and tests.
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Refused { code, .. } => code,
             AppError::Storage(_) => "storage",
+            AppError::Internal(_) => "internal_error",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Errors: each area's typed error converts into [`AppError`] beside its definition; a face
 //! maps [`AppError`] once (the JSON API to problem+json, a page to a message by the field).
 
+pub mod accounts;
 pub mod api_keys;
 pub mod categories;
 pub mod coupons;
@@ -50,6 +51,7 @@ pub struct Settings {
     pub currency: Currency,
     /// The platform's commission on vendors without their own rate, in basis points.
     pub commission_bps: i64,
+    pub accounts: accounts::AccountLimits,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
         Settings {
             currency: Currency::USD,
             commission_bps: 1000,
+            accounts: accounts::AccountLimits::default(),
         }
     }
 }
@@ -67,20 +70,34 @@ pub struct App {
     pub db: Db,
     pub settings: Arc<Settings>,
     signals: Arc<dyn Signals>,
+    /// Bounds concurrent password hashes (each takes tens of milliseconds of a core).
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
     pub fn new(db: Db, settings: Settings, signals: Arc<dyn Signals>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         App {
             db,
             settings: Arc::new(settings),
             signals,
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
         }
     }
 
     /// Without signals (CLI commands, tests).
     pub fn quiet(db: Db, settings: Settings) -> Self {
         App::new(db, settings, Arc::new(NoSignals))
+    }
+
+    pub(crate) async fn hashing_permit(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        self.hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::internal("the hashing pool is closed"))
     }
 
     pub(crate) fn jobs_committed(&self) {

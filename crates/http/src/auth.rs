@@ -1,5 +1,5 @@
 //! Who is calling: sessions (bearer token or cookie), CSRF protection for cookies, client
-//! addresses, and password hashing off the async runtime.
+//! addresses. (Password hashing is in the accounts use cases.)
 //!
 //! API clients send `Authorization: Bearer <token>`; browsers get the same token in an
 //! `HttpOnly` `SameSite=Lax` cookie (`Secure` when the public URL is https). A state-changing
@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use souk_domain::accounts::{self, PasswordCheck, csrf_token, secure_eq, token_hash};
+use souk_domain::accounts::{csrf_token, secure_eq, token_hash};
 use souk_storage::accounts::SessionUser;
 use souk_storage::now_ms;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use crate::error::ApiError;
 pub const SESSION_COOKIE: &str = "souk_session";
 pub const CSRF_COOKIE: &str = "souk_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-pub const SESSION_PREFIX: &str = "souk_s_";
+pub use souk_app::accounts::SESSION_PREFIX;
 pub use souk_app::api_keys::{API_KEY_PREFIX, API_KEY_SCOPES};
 
 /// The peer address of the TCP connection, set by the server loop.
@@ -374,45 +374,6 @@ pub fn clear_cookies(state: &AppState) -> [HeaderValue; 2] {
         ))
         .expect("ASCII"),
     ]
-}
-
-/// Runs argon2 on the blocking pool, a bounded number at a time, so a login flood cannot starve
-/// the async runtime or exhaust memory (19 MiB per hash).
-///
-/// The permit moves into the blocking task: a request dropped mid-hash (the client hung up, the
-/// request timed out) frees its slot only when the hash has finished, not before — otherwise
-/// every dropped request would let one more hash start and the bound would not hold.
-pub async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let permit = hashing_permit(state).await?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        accounts::hash_password(&password)
-    })
-    .await
-    .map_err(|_| ApiError::internal())
-}
-
-async fn hashing_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    state
-        .hashing
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::internal())
-}
-
-pub async fn verify_password(
-    state: &AppState,
-    password: String,
-    hash: String,
-) -> Result<PasswordCheck, ApiError> {
-    let permit = hashing_permit(state).await?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        accounts::verify_password(&password, &hash)
-    })
-    .await
-    .map_err(|_| ApiError::internal())
 }
 
 /// 403 `vendor_not_approved`: the vendor has applied but is not approved yet.

@@ -190,6 +190,10 @@ impl<E: Into<AppError>> From<E> for ApiError {
     fn from(e: E) -> Self {
         match e.into() {
             AppError::Storage(e) => storage_error(e),
+            AppError::Internal(what) => {
+                tracing::error!(error = %what, "internal failure");
+                ApiError::internal()
+            }
             AppError::Refused {
                 kind,
                 code,
@@ -205,6 +209,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
                     Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
                     Kind::Forbidden => StatusCode::FORBIDDEN,
                     Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                    Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
                 };
                 ApiError {
                     errors: fields

@@ -180,8 +180,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub config: Arc<HttpConfig>,
     pub cache: cache::ResponseCache,
-    /// Bounds concurrent argon2 computations.
-    pub hashing: Arc<Semaphore>,
     /// Wakes this process's job worker after a commit that enqueued jobs.
     pub job_waker: Option<Arc<tokio::sync::Notify>>,
     /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
@@ -225,12 +223,6 @@ impl AppState {
             metrics: metrics_handle(),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             cache,
-            hashing: Arc::new(Semaphore::new(
-                std::thread::available_parallelism()
-                    .map_or(2, std::num::NonZero::get)
-                    .max(1)
-                    * 2,
-            )),
             job_waker: None,
             checkouts: Arc::default(),
             providers: souk_jobs::payments::Providers::default(),
@@ -247,9 +239,18 @@ impl AppState {
             events: self.events.clone(),
             cache: self.cache.clone(),
         };
+        let limits = &self.config.limits;
         let settings = souk_app::Settings {
             currency: self.config.currency,
             commission_bps: self.config.commission_bps,
+            accounts: souk_app::accounts::AccountLimits {
+                login_window_ms: limits.login_window_ms(),
+                login_failures_per_account: limits.login_failures_per_account,
+                login_failures_per_address: limits.login_failures_per_address,
+                registrations_per_address: limits.registrations_per_address,
+                session_ttl_ms: i64::try_from(self.config.session_ttl.as_millis())
+                    .unwrap_or(i64::MAX / 2),
+            },
         };
         self.app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals));
         self

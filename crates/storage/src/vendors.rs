@@ -123,10 +123,9 @@ pub async fn member_vendor(db: &Db, user_id: Uuid) -> Result<Option<Uuid>, Stora
 }
 
 pub async fn is_member_anywhere(db: &Db, user_id: Uuid) -> Result<bool, StorageError> {
-    let found: Option<i64> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?
-    });
-    Ok(found.is_some())
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM vendor_members WHERE user_id = $1)").bind(user_id).fetch_one(pool).await?
+    }))
 }
 
 /// Sets a vendor's status; returns the vendor, or `None` if there is no such vendor.

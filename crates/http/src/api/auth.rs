@@ -7,25 +7,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use souk_domain::accounts::{self, Email, PasswordCheck, new_token};
+use souk_app::accounts;
 use souk_domain::time::rfc3339;
-use souk_jobs::account::{AccountEmail, AccountEmailPurpose, enqueue_account_email};
-use souk_storage::accounts::{self as store, NewSession, TokenPurpose};
-use souk_storage::now_ms;
+use souk_storage::accounts as store;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{
-    Principal, SESSION_PREFIX, check_same_origin, clear_cookies, client_ip, hash_password,
-    session_cookies, verify_password,
-};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::auth::{Principal, check_same_origin, clear_cookies, client_ip, session_cookies};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
-
-/// Password-reset emails per address and window (beyond: accepted, not sent).
-pub const RESETS_PER_EMAIL: i64 = 5;
-pub const RESET_WINDOW_MS: i64 = 60 * 60 * 1000;
 
 /// The request facts a login records: client address and user agent.
 pub struct ClientInfo {
@@ -41,20 +32,16 @@ impl ClientInfo {
     }
 }
 
-/// See [`ClientInfo::address_key`].
-pub fn address_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("{prefix}/64")
-            }
-        },
-        _ => ip.to_owned(),
+impl From<ClientInfo> for accounts::Client {
+    fn from(c: ClientInfo) -> Self {
+        accounts::Client {
+            ip: c.ip,
+            user_agent: c.user_agent,
+        }
     }
 }
+
+pub use souk_app::accounts::address_key;
 
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
@@ -203,22 +190,6 @@ pub struct SessionList {
     pub next_cursor: Option<String>,
 }
 
-fn field(field: &str, message: &str) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }
-}
-
-fn invalid_token() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_token",
-        "Invalid token",
-        "the link is invalid, expired or already used; ask for a new one",
-    )
-}
-
 fn with_cookies(
     status: StatusCode,
     cookies: [axum::http::HeaderValue; 2],
@@ -229,29 +200,6 @@ fn with_cookies(
         response.headers_mut().append(header::SET_COOKIE, c);
     }
     response
-}
-
-/// Opens a session for `user_id` in `tx`; returns the token.
-async fn open_session(
-    tx: &mut souk_storage::Tx,
-    state: &AppState,
-    user_id: Uuid,
-    client: &ClientInfo,
-) -> ApiResult<String> {
-    let (token, hash) = new_token(SESSION_PREFIX);
-    let ttl_ms = i64::try_from(state.config.session_ttl.as_millis()).unwrap_or(i64::MAX / 2);
-    store::create_session(
-        tx,
-        &NewSession {
-            user_id,
-            token_hash: &hash,
-            expires_at: now_ms() + ttl_ms,
-            user_agent: &client.user_agent,
-            ip: &client.ip,
-        },
-    )
-    .await?;
-    Ok(token)
 }
 
 /// Create an account.
@@ -275,76 +223,15 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     check_same_origin(&state, &headers)?;
-    let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|m| errors.push(field("email", m)))
-        .ok();
-    let name = accounts::validate_name(&body.name)
-        .map_err(|m| errors.push(field("name", m)))
-        .ok();
-    if let Err(m) =
-        accounts::check_password_policy(&body.password, email.as_ref().map(Email::as_str))
-    {
-        errors.push(field("password", m));
-    }
-    let (Some(email), Some(name), true) = (email, name, errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    const HOUR_MS: i64 = 3600 * 1000;
-    let bucket = format!("register:address:{}", client.address_key());
-    if let Err(start) = store::rate_limit_reserve(
-        &state.db,
-        &bucket,
-        HOUR_MS,
-        state.config.limits.registrations_per_address,
-    )
-    .await?
-    {
-        return Err(too_many_attempts(start + HOUR_MS - now_ms()));
-    }
-    // Hashed whether or not the account exists: both answers take the same time.
-    let hash = hash_password(&state, body.password).await?;
-    let mut tx = state.db.begin_write().await?;
-    let purpose = match store::create_user(&mut tx, email.as_str(), &name, &hash, false).await {
-        Ok(_) => AccountEmailPurpose::VerifyEmail,
-        Err(e) if e.is_unique_violation() => {
-            drop(tx);
-            // The owner's notice carries a reset link: it counts against the address's reset
-            // emails, so registering someone's address over and over cannot flood them.
-            let (hits, _) =
-                store::rate_limit_hit(&state.db, &format!("reset:{email}"), RESET_WINDOW_MS)
-                    .await?;
-            if hits > RESETS_PER_EMAIL {
-                return Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })));
-            }
-            // The failed insert ended the transaction on PostgreSQL: queue in a new one.
-            tx = state.db.begin_write().await?;
-            AccountEmailPurpose::AccountExists
-        }
-        Err(e) => return Err(e.into()),
-    };
-    enqueue_account_email(
-        &mut tx,
-        &AccountEmail {
-            purpose,
-            email: email.to_string(),
-        },
+    accounts::register(
+        &state.app,
+        &client.into(),
+        &body.email,
+        &body.name,
+        body.password,
     )
     .await?;
-    tx.commit().await?;
-    state.wake_jobs();
     Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })))
-}
-
-fn too_many_attempts(retry_after_ms: i64) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "Too many attempts",
-        "too many attempts; wait before trying again (see Retry-After)",
-    );
-    e.retry_after = Some(u32::try_from((retry_after_ms / 1000).max(1)).unwrap_or(u32::MAX));
-    e
 }
 
 /// Log in.
@@ -366,104 +253,38 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     check_same_origin(&state, &headers)?;
-    let email = body.email.trim().to_lowercase();
-    // No address is longer than 254 characters: a longer one cannot grow the bucket table.
-    let account_bucket = format!(
-        "login:account:{}",
-        email.chars().take(254).collect::<String>()
-    );
-    let address_bucket = format!("login:address:{}", client.address_key());
-    let limits = &state.config.limits;
-    let window = limits.login_window_ms();
-    // Both attempts are reserved before the hash runs, so parallel guesses count at once; a
-    // right password gives them back.
-    let account_window = match store::rate_limit_reserve(
-        &state.db,
-        &account_bucket,
-        window,
-        limits.login_failures_per_account,
+    let session = accounts::login(
+        &state.app,
+        &client.into(),
+        &body.email,
+        &body.password,
+        body.cart_id,
     )
-    .await?
-    {
-        Ok(start) => start,
-        Err(start) => return Err(too_many_attempts(start + window - now_ms())),
-    };
-    let address_window = match store::rate_limit_reserve(
-        &state.db,
-        &address_bucket,
-        window,
-        limits.login_failures_per_address,
-    )
-    .await?
-    {
-        Ok(start) => start,
-        Err(start) => {
-            store::rate_limit_refund(&state.db, &account_bucket, account_window).await?;
-            return Err(too_many_attempts(start + window - now_ms()));
-        }
-    };
-    let user = if body.password.len() > accounts::MAX_PASSWORD_BYTES || email.len() > 254 {
-        None
-    } else {
-        store::user_by_email(&state.db, &email).await?
-    };
-    let stored = user.as_ref().map_or_else(
-        || accounts::dummy_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
-    let password: String = body
-        .password
-        .chars()
-        .take(accounts::MAX_PASSWORD_BYTES)
-        .collect();
-    let check = verify_password(&state, password.clone(), stored).await?;
-    let user = match (user, check) {
-        (Some(user), PasswordCheck::Correct | PasswordCheck::CorrectNeedsRehash) => user,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid credentials",
-                "wrong email or password",
-            ));
-        }
-    };
-    store::rate_limit_refund(&state.db, &address_bucket, address_window).await?;
-    let rehash = if check == PasswordCheck::CorrectNeedsRehash {
-        Some(hash_password(&state, password).await?)
-    } else {
-        None
-    };
-    let mut tx = state.db.begin_write().await?;
-    if let Some(hash) = rehash {
-        store::set_password_hash(&mut tx, user.id, &hash).await?;
-    }
-    // A fresh token at every login: a session id planted before login is useless after it.
-    let token = open_session(&mut tx, &state, user.id, &client).await?;
-    tx.commit().await?;
-    store::rate_limit_reset(&state.db, &account_bucket).await?;
-    let principal = full_principal(&state, &token).await?;
-    let cart_id = match body.cart_id {
-        Some(guest) => souk_storage::carts::merge_into_customer(&state.db, guest, user.id).await?,
-        None => None,
-    };
-    let cookies = session_cookies(&state, &token);
+    .await?;
+    signed_in(&state, session).await
+}
+
+/// The answer to a login or password change: the session's cookies and the user.
+async fn signed_in(state: &AppState, session: accounts::Session) -> ApiResult<Response> {
+    let principal = full_principal(state, &session.token).await?;
+    let cookies = session_cookies(state, &session.token);
     Ok(with_cookies(
         StatusCode::OK,
         cookies,
         Json(SessionCreated {
             user: (&principal).into(),
-            token,
-            cart_id,
+            token: session.token,
+            cart_id: session.cart_id,
         }),
     ))
 }
 
 /// The principal of a session just opened.
 async fn full_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
-    let session = store::session_by_token_hash(&state.db, &accounts::token_hash(token))
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let session =
+        store::session_by_token_hash(&state.db, &souk_domain::accounts::token_hash(token))
+            .await?
+            .ok_or_else(ApiError::internal)?;
     Ok(Principal {
         user_id: session.user_id,
         email: session.email,
@@ -495,7 +316,7 @@ async fn full_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
         (status = 403, description = "Cookie without CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
-    store::revoke_session(&state.db, principal.user_id, principal.session_id).await?;
+    accounts::end_session(&state.app, principal.user_id, principal.session_id).await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
         clear_cookies(&state),
@@ -526,27 +347,8 @@ pub async fn request_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasswordResetRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let accepted = (StatusCode::ACCEPTED, Json(Accepted { status: "accepted" }));
-    let Ok(email) = Email::parse(&body.email) else {
-        return Ok(accepted);
-    };
-    let (hits, _) =
-        store::rate_limit_hit(&state.db, &format!("reset:{email}"), RESET_WINDOW_MS).await?;
-    if hits > RESETS_PER_EMAIL {
-        return Ok(accepted);
-    }
-    let mut tx = state.db.begin_write().await?;
-    enqueue_account_email(
-        &mut tx,
-        &AccountEmail {
-            purpose: AccountEmailPurpose::PasswordReset,
-            email: email.to_string(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    Ok(accepted)
+    accounts::request_password_reset(&state.app, &body.email).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })))
 }
 
 /// Set a new password with the token from the reset email. Ends every session of the account.
@@ -559,27 +361,7 @@ pub async fn confirm_password_reset(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasswordResetConfirm>,
 ) -> ApiResult<StatusCode> {
-    if let Err(m) = accounts::check_password_policy(&body.password, None) {
-        return Err(ApiError::validation(vec![field("password", m)]));
-    }
-    if body.token.len() > 200 {
-        return Err(invalid_token());
-    }
-    let hash = hash_password(&state, body.password).await?;
-    let mut tx = state.db.begin_write().await?;
-    let user_id = store::consume_user_token(
-        &mut tx,
-        &accounts::token_hash(&body.token),
-        TokenPurpose::PasswordReset,
-    )
-    .await?
-    .ok_or_else(invalid_token)?;
-    store::set_password_hash(&mut tx, user_id, &hash).await?;
-    store::revoke_all_sessions(&mut tx, user_id).await?;
-    store::expire_user_tokens(&mut tx, user_id, TokenPurpose::PasswordReset).await?;
-    // Following the emailed link proves the address too.
-    store::mark_email_verified(&mut tx, user_id).await?;
-    tx.commit().await?;
+    accounts::confirm_password_reset(&state.app, &body.token, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -593,19 +375,7 @@ pub async fn verify_email(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<StatusCode> {
-    if body.token.len() > 200 {
-        return Err(invalid_token());
-    }
-    let mut tx = state.db.begin_write().await?;
-    let user_id = store::consume_user_token(
-        &mut tx,
-        &accounts::token_hash(&body.token),
-        TokenPurpose::VerifyEmail,
-    )
-    .await?
-    .ok_or_else(invalid_token)?;
-    store::mark_email_verified(&mut tx, user_id).await?;
-    tx.commit().await?;
+    accounts::verify_email(&state.app, &body.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -624,61 +394,15 @@ pub async fn change_password(
     client: ClientInfo,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Response> {
-    if let Err(m) = accounts::check_password_policy(&body.new_password, Some(&principal.email)) {
-        return Err(ApiError::validation(vec![field("new_password", m)]));
-    }
-    let user = store::user_by_id(&state.db, principal.user_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let current: String = body
-        .current_password
-        .chars()
-        .take(accounts::MAX_PASSWORD_BYTES)
-        .collect();
-    // The current-password check is a login in disguise: it takes from the same per-account
-    // budget as logging in (a stolen session gets no extra guesses), before the hash.
-    let limits = &state.config.limits;
-    let window = limits.login_window_ms();
-    let bucket = format!("login:account:{}", user.email);
-    if let Err(start) = store::rate_limit_reserve(
-        &state.db,
-        &bucket,
-        window,
-        limits.login_failures_per_account,
+    let session = accounts::change_password(
+        &state.app,
+        &client.into(),
+        principal.user_id,
+        &body.current_password,
+        body.new_password,
     )
-    .await?
-    {
-        return Err(too_many_attempts(start + window - now_ms()));
-    }
-    if verify_password(&state, current, user.password_hash).await? == PasswordCheck::Wrong {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Invalid credentials",
-            "the current password is wrong",
-        ));
-    }
-    let hash = hash_password(&state, body.new_password).await?;
-    let mut tx = state.db.begin_write().await?;
-    store::set_password_hash(&mut tx, user.id, &hash).await?;
-    store::revoke_all_sessions(&mut tx, user.id).await?;
-    // A reset link mailed before the change must not undo it.
-    store::expire_user_tokens(&mut tx, user.id, TokenPurpose::PasswordReset).await?;
-    let token = open_session(&mut tx, &state, user.id, &client).await?;
-    tx.commit().await?;
-    store::rate_limit_reset(&state.db, &bucket).await?;
-    let principal = full_principal(&state, &token).await?;
-    let cart_id = None;
-    let cookies = session_cookies(&state, &token);
-    Ok(with_cookies(
-        StatusCode::OK,
-        cookies,
-        Json(SessionCreated {
-            user: (&principal).into(),
-            token,
-            cart_id,
-        }),
-    ))
+    .await?;
+    signed_in(&state, session).await
 }
 
 /// The caller's active sessions (devices), newest first.
@@ -725,7 +449,7 @@ pub async fn revoke_session(
 ) -> ApiResult<StatusCode> {
     let not_found = || ApiError::not_found("no such session");
     let id = Uuid::try_parse(&id).map_err(|_| not_found())?;
-    if store::revoke_session(&state.db, principal.user_id, id).await? {
+    if accounts::end_session(&state.app, principal.user_id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())
