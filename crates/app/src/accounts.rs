@@ -428,3 +428,66 @@ pub async fn change_password(
         cart_id: None,
     })
 }
+
+/// How long an emailed verification link works.
+pub const VERIFY_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+/// How long an emailed password-reset link works.
+pub const PASSWORD_RESET_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// The account-email job's step: a fresh single-use token for the account (only its hash is
+/// stored) and the email carrying its link, or `None` when there is nothing to send (no such
+/// account — the requester is not told — or an address already verified). Looking the account
+/// up here, not in the request, makes a reset request for an unknown address cost the request
+/// exactly what one for a known address costs.
+pub async fn account_email(
+    db: &souk_storage::Db,
+    public_url: &str,
+    job: &AccountEmail,
+) -> Result<Option<crate::jobs::EmailJob>, souk_storage::StorageError> {
+    let Some(user) = store::user_by_email(db, &job.email).await? else {
+        return Ok(None);
+    };
+    let (purpose, prefix, ttl, path, template) = match job.purpose {
+        AccountEmailPurpose::VerifyEmail => {
+            if user.email_verified_at.is_some() {
+                return Ok(None);
+            }
+            (
+                TokenPurpose::VerifyEmail,
+                "souk_v_",
+                VERIFY_EMAIL_TTL_MS,
+                "verify-email",
+                "verify_email",
+            )
+        }
+        AccountEmailPurpose::PasswordReset => (
+            TokenPurpose::PasswordReset,
+            "souk_r_",
+            PASSWORD_RESET_TTL_MS,
+            "reset-password",
+            "password_reset",
+        ),
+        AccountEmailPurpose::AccountExists => (
+            TokenPurpose::PasswordReset,
+            "souk_r_",
+            PASSWORD_RESET_TTL_MS,
+            "reset-password",
+            "account_exists",
+        ),
+    };
+    let (token, hash) = new_token(prefix);
+    let mut tx = db.begin_write().await?;
+    store::create_user_token(&mut tx, user.id, purpose, &hash, now_ms() + ttl).await?;
+    tx.commit().await?;
+    let link = format!("{}/{path}?token={token}", public_url.trim_end_matches('/'));
+    Ok(Some(crate::jobs::EmailJob {
+        to: user.email,
+        template: template.to_owned(),
+        vars: serde_json::json!({
+            "name": user.name,
+            "link": link,
+            "expires_minutes": ttl / 60_000,
+            "expires_hours": ttl / 3_600_000,
+        }),
+    }))
+}

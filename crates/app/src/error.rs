@@ -21,6 +21,9 @@ pub enum Kind {
     Throttled,
     /// The credentials given are wrong.
     Unauthenticated,
+    /// A third party Souk relies on refused or failed (e.g. the payment provider refused a
+    /// refund).
+    Upstream,
 }
 
 /// A problem with one input field (`lines[0].quantity`).

@@ -8,6 +8,24 @@ use souk_storage::jobs::{NewJob, ScheduledJob, enqueue};
 use souk_storage::{StorageError, Tx, now_ms};
 use uuid::Uuid;
 
+/// How a job's step ended badly; the worker decides from it whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth trying again later (network, a server that is down).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will never succeed (bad payload, refused address): dead-lettered at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// Not run now (e.g. its webhook endpoint already has enough deliveries in flight): back in
+    /// the queue after this long, without using an attempt.
+    #[error("deferred for {0:?}")]
+    Defer(std::time::Duration),
+}
+
+/// Due jobs that have waited longer than this are a backlog (`/readyz` says so).
+pub const BACKLOG_WARN_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A rendered-on-send email (template + variables).
 pub const EMAIL_JOB: &str = "email";
 /// An email with a secret link (verification, password reset); the token is made on send.
@@ -135,11 +153,15 @@ pub fn payment_received_email(order_id: Uuid) -> ScheduledJob {
 
 /// The job that sends a pending refund to its provider.
 pub fn refund_job(refund_id: Uuid) -> ScheduledJob {
-    now(job(
-        REFUND_JOB,
-        RefundJob { refund_id },
-        REFUND_MAX_ATTEMPTS,
-    ))
+    refund_job_at(refund_id, now_ms())
+}
+
+/// [`refund_job`], first run at `run_at` (ms since the epoch).
+pub fn refund_job_at(refund_id: Uuid, run_at: i64) -> ScheduledJob {
+    ScheduledJob {
+        job: job(REFUND_JOB, RefundJob { refund_id }, REFUND_MAX_ATTEMPTS),
+        run_at,
+    }
 }
 
 /// Queues an email inside `tx`: it is sent if and only if the transaction commits.
@@ -159,4 +181,18 @@ pub async fn enqueue_vendor_invitation(
     email: &VendorInvitationEmail,
 ) -> Result<Uuid, StorageError> {
     enqueue(tx, &job(VENDOR_INVITATION_JOB, email, EMAIL_MAX_ATTEMPTS)).await
+}
+
+/// The jobs to enqueue in the checkout transaction of `order`: the confirmation emails.
+pub fn checkout_jobs(order: &souk_storage::orders::OrderDetail) -> Vec<ScheduledJob> {
+    let mut jobs = vec![email_job(OrderEmail::Customer {
+        order_id: order.order.id,
+    })];
+    jobs.extend(order.vendor_orders.iter().map(|vo| {
+        email_job(OrderEmail::Vendor {
+            order_id: order.order.id,
+            vendor_order_id: vo.id,
+        })
+    }));
+    jobs
 }

@@ -15,12 +15,14 @@ pub mod error;
 pub mod fulfilment;
 pub mod jobs;
 pub mod orders;
+pub mod payments;
 pub mod payouts;
 pub mod products;
 pub mod queue;
 pub mod shipping;
 pub mod tax;
 pub mod vendors;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -52,6 +54,9 @@ pub struct Settings {
     /// The platform's commission on vendors without their own rate, in basis points.
     pub commission_bps: i64,
     pub accounts: accounts::AccountLimits,
+    pub webhooks: webhooks::WebhookSettings,
+    /// Test events and recoveries an endpoint owner may ask for per hour.
+    pub webhook_sends_per_hour: i64,
 }
 
 impl Default for Settings {
@@ -60,6 +65,8 @@ impl Default for Settings {
             currency: Currency::USD,
             commission_bps: 1000,
             accounts: accounts::AccountLimits::default(),
+            webhooks: webhooks::WebhookSettings::default(),
+            webhook_sends_per_hour: 20,
         }
     }
 }
@@ -69,6 +76,8 @@ impl Default for Settings {
 pub struct App {
     pub db: Db,
     pub settings: Arc<Settings>,
+    /// The payment providers this instance can talk to.
+    pub providers: payments::Providers,
     signals: Arc<dyn Signals>,
     /// Bounds concurrent password hashes (each takes tens of milliseconds of a core).
     hashing: Arc<tokio::sync::Semaphore>,
@@ -80,9 +89,16 @@ impl App {
         App {
             db,
             settings: Arc::new(settings),
+            providers: payments::Providers::default(),
             signals,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
         }
+    }
+
+    /// The payment providers checkout, webhooks and refunds talk to.
+    pub fn with_providers(mut self, providers: payments::Providers) -> Self {
+        self.providers = providers;
+        self
     }
 
     /// Without signals (CLI commands, tests).

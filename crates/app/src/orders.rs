@@ -1,5 +1,6 @@
-//! Orders as platform staff act on them: cancel an unpaid order, record a manual payment,
-//! complete a fulfilled order.
+//! Orders after checkout: what platform staff do to them (cancel an unpaid order, record a
+//! manual payment, complete a fulfilled order), the release of unpaid orders whose hold ran
+//! out, and a guest's request for their order link.
 
 use souk_storage::orders::{self, OrderDetail, TransitionError};
 use souk_storage::{Exec, jobs};
@@ -156,4 +157,110 @@ pub async fn complete(app: &App, actor: &Actor, id: Uuid) -> Result<OrderDetail,
     tx.commit().await?;
     app.jobs_committed();
     get(app, id).await
+}
+
+/// Cancels the order if it is still unpaid (its stock goes back, the customer is emailed); a
+/// paid order is left alone. `Ok(true)` when this call cancelled it: the cancellation is a
+/// conditional transition, so on several workers at once each order is cancelled once.
+pub async fn expire_unpaid(
+    db: &souk_storage::Db,
+    order_id: Uuid,
+) -> Result<bool, souk_storage::StorageError> {
+    let mut tx = db.begin_write().await?;
+    match orders::cancel(&mut tx, order_id, "payment_timeout").await? {
+        Ok(_) => {
+            jobs::enqueue_many(&mut tx, &[email_job(OrderEmail::Cancelled { order_id })]).await?;
+            tx.commit().await?;
+            tracing::info!(order = %order_id, "unpaid order cancelled after its hold time");
+            Ok(true)
+        }
+        Err(
+            TransitionError::NotFound
+            | TransitionError::InvalidState { .. }
+            | TransitionError::AmountMismatch { .. },
+        ) => Ok(false),
+    }
+}
+
+/// Orders released per sweep pass at most (the next pass takes the rest).
+const RELEASE_BATCH: i64 = 200;
+
+/// One pass of the release sweep: cancels every unpaid order whose hold ran out. Returns how
+/// many this pass cancelled.
+pub async fn release_overdue(db: &souk_storage::Db) -> Result<usize, souk_storage::StorageError> {
+    let mut released = 0;
+    loop {
+        let due = orders::overdue_unpaid(db, souk_storage::now_ms(), RELEASE_BATCH).await?;
+        for order_id in &due {
+            match expire_unpaid(db, *order_id).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(order = %order_id, error = %e, "cannot release an unpaid order; the next pass retries");
+                }
+            }
+        }
+        if (due.len() as i64) < RELEASE_BATCH {
+            return Ok(released);
+        }
+    }
+}
+
+/// Order links emailed per address, and lookups per client address, per hour.
+const LOOKUPS_PER_EMAIL: i64 = 5;
+const LOOKUPS_PER_ADDRESS: i64 = 30;
+const LOOKUP_WINDOW_MS: i64 = 3_600_000;
+
+/// A guest asks for their order link again with the order's email and number (`#1A2B3C4D`; the
+/// `#` and case optional): if an order matches, its link is emailed to the order's address.
+/// The caller learns nothing either way — same answer, and the rate limits are counted before
+/// the lookup, matched or not — so nobody can probe which addresses ordered.
+pub async fn request_order_link(
+    app: &App,
+    email: &str,
+    number: &str,
+    client_address_key: &str,
+) -> Result<(), AppError> {
+    use souk_storage::accounts::rate_limit_hit;
+    let number = format!(
+        "#{}",
+        number.trim().trim_start_matches('#').to_ascii_uppercase()
+    );
+    let Ok(email) = souk_domain::accounts::Email::parse(email) else {
+        return Ok(());
+    };
+    if number.len() != 9 || !number[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    let (by_address, _) = rate_limit_hit(
+        &app.db,
+        &format!("order-link:address:{client_address_key}"),
+        LOOKUP_WINDOW_MS,
+    )
+    .await?;
+    if by_address > LOOKUPS_PER_ADDRESS {
+        return Ok(());
+    }
+    let (by_email, _) = rate_limit_hit(
+        &app.db,
+        &format!("order-link:email:{email}"),
+        LOOKUP_WINDOW_MS,
+    )
+    .await?;
+    if by_email > LOOKUPS_PER_EMAIL {
+        return Ok(());
+    }
+    let ids = orders::ids_by_email_and_number(&app.db, email.as_str(), &number).await?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let emails: Vec<_> = ids
+        .into_iter()
+        .map(|order_id| email_job(OrderEmail::Link { order_id }))
+        .collect();
+    let mut tx = app.db.begin_write().await?;
+    jobs::enqueue_many(&mut tx, &emails).await?;
+    tx.commit().await?;
+    app.jobs_committed();
+    Ok(())
 }

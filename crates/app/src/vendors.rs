@@ -319,3 +319,39 @@ pub async fn accept_invitation(
         .unwrap_or_default();
     Ok((vendor_id, status))
 }
+
+/// The invitation-email job's step: a fresh token for a still-pending invitation (only its
+/// hash is stored) and the email with its link; `None` when the invitation was revoked,
+/// accepted or expired before the email went out, or its vendor is gone.
+pub async fn invitation_email(
+    db: &souk_storage::Db,
+    public_url: &str,
+    job: &VendorInvitationEmail,
+) -> Result<Option<crate::jobs::EmailJob>, souk_storage::StorageError> {
+    let Some((invitation, vendor_name, inviter)) =
+        vendors::invitation_for_email(db, job.invitation_id).await?
+    else {
+        return Ok(None);
+    };
+    if invitation.status(souk_storage::now_ms()) != "pending" {
+        return Ok(None);
+    }
+    let (token, hash) = souk_domain::accounts::new_token("souk_i_");
+    let mut tx = db.begin_write().await?;
+    vendors::add_invitation_token(&mut tx, invitation.id, &hash).await?;
+    tx.commit().await?;
+    let link = format!(
+        "{}/vendor/invitations/accept?token={token}",
+        public_url.trim_end_matches('/')
+    );
+    Ok(Some(crate::jobs::EmailJob {
+        to: invitation.email,
+        template: "vendor_invitation".to_owned(),
+        vars: serde_json::json!({
+            "vendor_name": vendor_name,
+            "inviter": inviter.unwrap_or_default(),
+            "link": link,
+            "expires_at": souk_domain::time::rfc3339(invitation.expires_at).get(..10).unwrap_or("").to_owned(),
+        }),
+    }))
+}

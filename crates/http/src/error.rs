@@ -210,6 +210,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
                     Kind::Forbidden => StatusCode::FORBIDDEN,
                     Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
                     Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    Kind::Upstream => StatusCode::BAD_GATEWAY,
                 };
                 ApiError {
                     errors: fields

@@ -119,35 +119,7 @@ impl Default for AbuseLimits {
     }
 }
 
-/// What the webhook API needs: the server key (to show an endpoint's derived secret) and the
-/// target policy (to refuse URLs that could not be delivered to).
-#[derive(Clone)]
-pub struct WebhookSettings {
-    pub server_key: Arc<[u8]>,
-    pub policy: souk_domain::webhooks::TargetPolicy,
-}
-
-impl std::fmt::Debug for WebhookSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSettings")
-            .field("server_key", &"<redacted>")
-            .field("policy", &self.policy)
-            .finish()
-    }
-}
-
-impl Default for WebhookSettings {
-    /// A random key for this process (tests, embedding); `souk serve` passes the configured one.
-    fn default() -> Self {
-        WebhookSettings {
-            server_key: souk_domain::webhooks::random_key().to_vec().into(),
-            policy: souk_domain::webhooks::TargetPolicy {
-                allow_http: true,
-                allow_private: false,
-            },
-        }
-    }
-}
+pub use souk_app::webhooks::WebhookSettings;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -184,7 +156,6 @@ pub struct AppState {
     pub job_waker: Option<Arc<tokio::sync::Notify>>,
     /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
     pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
-    pub providers: souk_jobs::payments::Providers,
     pub events: api::events::EventHub,
     /// The use cases, told of commits through [`HttpSignals`].
     pub app: souk_app::App,
@@ -225,7 +196,6 @@ impl AppState {
             cache,
             job_waker: None,
             checkouts: Arc::default(),
-            providers: souk_jobs::payments::Providers::default(),
             events,
             config: Arc::new(config),
         }
@@ -251,14 +221,18 @@ impl AppState {
                 session_ttl_ms: i64::try_from(self.config.session_ttl.as_millis())
                     .unwrap_or(i64::MAX / 2),
             },
+            webhooks: self.config.webhooks.clone(),
+            webhook_sends_per_hour: limits.webhook_actions_per_endpoint,
         };
-        self.app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals));
+        let providers = self.app.providers.clone();
+        self.app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals))
+            .with_providers(providers);
         self
     }
 
     /// The payment providers checkout, webhooks and refunds talk to.
-    pub fn with_providers(mut self, providers: souk_jobs::payments::Providers) -> Self {
-        self.providers = providers;
+    pub fn with_providers(mut self, providers: souk_app::payments::Providers) -> Self {
+        self.app = self.app.with_providers(providers);
         self
     }
 

@@ -38,7 +38,7 @@ async fn backlog(state: &AppState, cap: i64) -> Option<Backlog> {
     let (due, age_ms) = souk_storage::jobs::backlog(&state.db, cap).await.ok()?;
     metrics::gauge!("souk_jobs_due").set(due as f64);
     metrics::gauge!("souk_jobs_oldest_due_seconds").set(age_ms as f64 / 1000.0);
-    let limit = i64::try_from(souk_jobs::BACKLOG_WARN_AFTER.as_millis()).unwrap_or(i64::MAX);
+    let limit = i64::try_from(souk_app::jobs::BACKLOG_WARN_AFTER.as_millis()).unwrap_or(i64::MAX);
     (age_ms > limit).then_some(Backlog {
         jobs_due: due,
         oldest_due_seconds: age_ms / 1000,

@@ -21,22 +21,10 @@ use uuid::Uuid;
 use crate::account::{ACCOUNT_EMAIL_JOB, AccountEmail};
 use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
 use crate::orders::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry};
-use crate::payments::{Providers, REFUND_JOB, RefundJob};
+use souk_app::jobs::{REFUND_JOB, RefundJob};
+use souk_app::payments::Providers;
 
-/// How a job run ended badly.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth trying again later (network, a server that is down).
-    #[error("{0}")]
-    Retryable(String),
-    /// Will never succeed (bad payload, refused address): dead-lettered at once.
-    #[error("{0}")]
-    Permanent(String),
-    /// Not run now (e.g. its webhook endpoint already has enough deliveries in flight): back in
-    /// the queue after this long, without using an attempt.
-    #[error("deferred for {0:?}")]
-    Defer(Duration),
-}
+pub use souk_app::jobs::JobError;
 
 /// A worker's round in flight: the jobs it records as done, and its claim.
 struct Round {
@@ -59,7 +47,7 @@ async fn release_sweep(db: Db, every: Duration, shutdown: watch::Receiver<bool>)
     self::every(every, shutdown, || {
         let db = db.clone();
         async move {
-            match orders::release_overdue(&db).await {
+            match souk_app::orders::release_overdue(&db).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(orders = n, "released unpaid orders past their hold"),
                 Err(e) => {
@@ -71,8 +59,7 @@ async fn release_sweep(db: Db, every: Duration, shutdown: watch::Receiver<bool>)
     .await;
 }
 
-/// Due jobs that have waited longer than this are a backlog (`/readyz` says so).
-pub const BACKLOG_WARN_AFTER: Duration = Duration::from_secs(30);
+pub use souk_app::jobs::BACKLOG_WARN_AFTER;
 
 /// A job that panicked: its lease runs out and it is tried again (or dead-lettered after its
 /// last attempt by housekeeping); say so, or the failure would leave no trace.
@@ -400,12 +387,15 @@ impl Worker {
             ORDER_EXPIRE_JOB => {
                 let expiry: OrderExpiry = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order expiry payload: {e}")))?;
-                orders::expire(&self.db, &expiry).await.map(|_| ())
+                souk_app::orders::expire_unpaid(&self.db, expiry.order_id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| JobError::Retryable(e.to_string()))
             }
             REFUND_JOB => {
                 let refund: RefundJob = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad refund payload: {e}")))?;
-                payments::run_refund_job(&self.db, &self.providers, &refund).await
+                souk_app::payments::run_refund_job(&self.db, &self.providers, &refund).await
             }
             souk_storage::webhooks::DELIVERY_JOB => match &self.webhooks {
                 Some(sender) => {

@@ -1,67 +1,17 @@
-//! Jobs a checkout leaves behind: the confirmation emails (customer, and each vendor); and the
-//! release sweep, which cancels orders still unpaid when their hold time (`orders.hold_until`)
-//! runs out. (Orders placed before the sweep existed have an `order_expire` job instead.)
-//!
-//! The jobs carry ids only; the emails are rendered from the order as it is when they are sent.
+//! Order emails (confirmation to the customer and each vendor, payment received, shipped,
+//! refunded, cancelled, the order link), rendered from the order as it is when they are sent:
+//! the jobs carry ids only.
 
 use souk_domain::money::{Currency, format_decimal};
 use souk_domain::orders::{Address, order_number};
-use souk_storage::jobs::ScheduledJob;
-use souk_storage::orders::{self, OrderDetail, TransitionError};
-use souk_storage::{Db, Exec, StorageError, now_ms, vendors};
+use souk_storage::orders;
+use souk_storage::{Db, Exec, StorageError, vendors};
 use uuid::Uuid;
 
 use crate::JobError;
 use crate::mail::{EmailJob, Mailer};
 
-pub use souk_app::jobs::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry, email_job};
-
-/// The jobs to enqueue in the checkout transaction of `order`: the confirmation emails.
-pub fn checkout_jobs(order: &OrderDetail) -> Vec<ScheduledJob> {
-    let mut jobs = vec![email_job(OrderEmail::Customer {
-        order_id: order.order.id,
-    })];
-    jobs.extend(order.vendor_orders.iter().map(|vo| {
-        email_job(OrderEmail::Vendor {
-            order_id: order.order.id,
-            vendor_order_id: vo.id,
-        })
-    }));
-    jobs
-}
-
-/// Orders released per sweep pass at most (the next pass takes the rest).
-const RELEASE_BATCH: i64 = 200;
-
-/// One pass of the release sweep: cancels every unpaid order whose hold ran out (stock goes
-/// back, the customer is emailed). Safe on several instances at once: the cancellation is a
-/// conditional transition, so each order is cancelled (and emailed) once. Returns how many
-/// this pass cancelled.
-pub async fn release_overdue(db: &Db) -> Result<usize, StorageError> {
-    let mut released = 0;
-    loop {
-        let due = orders::overdue_unpaid(db, now_ms(), RELEASE_BATCH).await?;
-        for order_id in &due {
-            match expire(
-                db,
-                &OrderExpiry {
-                    order_id: *order_id,
-                },
-            )
-            .await
-            {
-                Ok(true) => released += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(order = %order_id, error = %e, "cannot release an unpaid order; the next pass retries")
-                }
-            }
-        }
-        if (due.len() as i64) < RELEASE_BATCH {
-            return Ok(released);
-        }
-    }
-}
+pub use souk_app::jobs::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry};
 
 fn address_text(json: &str) -> String {
     match serde_json::from_str::<Address>(json) {
@@ -309,32 +259,5 @@ pub(crate) async fn send(
             };
             mailer.send(job_id, &email).await
         }
-    }
-}
-
-/// Cancels the order if it is still unpaid (stock goes back); a paid order is left alone.
-/// `Ok(true)` when this call cancelled it.
-pub(crate) async fn expire(db: &Db, job: &OrderExpiry) -> Result<bool, JobError> {
-    let retry = |e: StorageError| JobError::Retryable(e.to_string());
-    let mut tx = db.begin_write().await.map_err(retry)?;
-    match orders::cancel(&mut tx, job.order_id, "payment_timeout")
-        .await
-        .map_err(retry)?
-    {
-        Ok(_) => {
-            souk_storage::jobs::enqueue_many(
-                &mut tx,
-                &[email_job(OrderEmail::Cancelled {
-                    order_id: job.order_id,
-                })],
-            )
-            .await
-            .map_err(retry)?;
-            tx.commit().await.map_err(retry)?;
-            tracing::info!(order = %job.order_id, "unpaid order cancelled after its hold time");
-            Ok(true)
-        }
-        Err(TransitionError::NotFound) | Err(TransitionError::InvalidState { .. }) => Ok(false),
-        Err(TransitionError::AmountMismatch { .. }) => Ok(false),
     }
 }

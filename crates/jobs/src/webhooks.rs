@@ -19,7 +19,6 @@ use souk_storage::{Db, now_ms};
 use uuid::Uuid;
 
 use crate::JobError;
-use crate::mail::{EmailJob, enqueue_email};
 
 /// Messages one process sends to one endpoint at once.
 pub const PER_ENDPOINT_IN_FLIGHT: usize = 2;
@@ -248,35 +247,9 @@ impl WebhookSender {
         };
         let disable_after_ms =
             i64::try_from(self.config.disable_after.as_millis()).unwrap_or(i64::MAX);
-        let mut tx = db.begin_write().await.map_err(retry)?;
-        let after = store::record_attempt(&mut tx, &record, disable_after_ms)
+        let after = souk_app::webhooks::record_delivery(db, &endpoint, &record, disable_after_ms)
             .await
             .map_err(retry)?;
-        let notify = if after == AfterAttempt::EndpointDisabled {
-            store::owner_emails(&mut tx, endpoint.id)
-                .await
-                .map_err(retry)?
-        } else {
-            Vec::new()
-        };
-        for to in notify {
-            let api_path = match endpoint.vendor_id {
-                Some(_) => format!("/api/vendor/webhooks/{}", endpoint.id),
-                None => format!("/api/admin/webhooks/{}", endpoint.id),
-            };
-            let email = EmailJob {
-                to,
-                template: "webhook_disabled".to_owned(),
-                vars: serde_json::json!({
-                    "url": endpoint.url,
-                    "endpoint_id": endpoint.id,
-                    "reason": error.clone().unwrap_or_default(),
-                    "api_path": api_path,
-                }),
-            };
-            enqueue_email(&mut tx, &email).await.map_err(retry)?;
-        }
-        tx.commit().await.map_err(retry)?;
         metrics::counter!("souk_webhook_attempts_total", "outcome" => if delivered { "delivered" } else { "failed" })
             .increment(1);
         match after {

@@ -2,7 +2,7 @@
 //! payment for an order (with an idempotency key derived from the order and attempt), fetch its
 //! current state, refund, and verify + parse its webhooks. The rules that do not depend on a
 //! provider's transport (state ordering, signature scheme, refund split) live in
-//! `souk_domain::payments`; what Souk does with the answers lives in `souk_jobs::payments`.
+//! `souk_domain::payments`; what Souk does with the answers lives in `souk_app::payments`.
 //!
 //! The `manual` method (bank transfer, cash on delivery) needs no provider: an admin records
 //! the payment.

@@ -300,7 +300,7 @@ pub fn background_worker(
 
 /// The payment providers configured by the environment. Stripe needs both its secret key and
 /// its webhook secret; one without the other is a configuration error.
-pub fn payment_providers(global: &GlobalArgs) -> anyhow::Result<souk_jobs::payments::Providers> {
+pub fn payment_providers(global: &GlobalArgs) -> anyhow::Result<souk_app::payments::Providers> {
     let key = global
         .stripe_secret_key
         .as_deref()
@@ -335,7 +335,7 @@ pub fn payment_providers(global: &GlobalArgs) -> anyhow::Result<souk_jobs::payme
             "SOUK_STRIPE_WEBHOOK_SECRET is set but SOUK_STRIPE_SECRET_KEY is not: set both to enable Stripe"
         ),
     };
-    Ok(souk_jobs::payments::Providers { stripe })
+    Ok(souk_app::payments::Providers { stripe })
 }
 
 /// A bound, ready-to-run server.
@@ -374,7 +374,7 @@ impl Application {
     }
 
     /// Payment providers for checkout, webhooks, refunds and the reconciliation loop.
-    pub fn with_providers(mut self, providers: souk_jobs::payments::Providers) -> Self {
+    pub fn with_providers(mut self, providers: souk_app::payments::Providers) -> Self {
         self.state = self.state.with_providers(providers);
         self
     }
@@ -400,11 +400,11 @@ impl Application {
         });
         let db = self.state.db.clone();
         let (stop_worker, worker_stopped) = watch::channel(false);
-        let reconcile = self.state.providers.stripe.is_some().then(|| {
+        let reconcile = self.state.app.providers.stripe.is_some().then(|| {
             let config = &self.state.config;
             tokio::spawn(souk_jobs::payments::reconcile_forever(
                 db.clone(),
-                self.state.providers.clone(),
+                self.state.app.providers.clone(),
                 config
                     .payment_reconcile_interval
                     .max(Duration::from_secs(1)),

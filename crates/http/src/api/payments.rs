@@ -1,6 +1,6 @@
 //! Payments over HTTP: the provider's webhook (`/api/hooks/stripe`), the shopper's payment
 //! status and "I have paid" confirmation, admin refunds and an on-demand reconciliation pass.
-//! Every path that learns a payment's state goes through `souk_jobs::payments::observe`, the
+//! Every path that learns a payment's state goes through `souk_app::payments`' one, the
 //! one idempotent transition.
 
 use axum::Json;
@@ -8,20 +8,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use souk_domain::accounts::token_hash;
-use souk_jobs::payments::{self as flows, Observed, RefundSent};
-use souk_storage::payments::{self as store, RefundError, RefundLine};
+use souk_app::payments::{self as flows, PaymentView, RefundAsk, RefundMade};
+use souk_storage::payments::{self as store, RefundLine};
 use souk_storage::{Exec, orders};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{RequiredIdempotencyKey, audit, path_id};
+use crate::api::common::{RequiredIdempotencyKey, actor, path_id};
 use crate::api::schema::{MoneyArg, MoneyBody};
 use crate::api::store::orders::readable_order;
 use crate::auth::{Admin, MaybePrincipal};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,10 +29,6 @@ pub struct WebhookAck {
     /// `processed`, `duplicate` (seen before: nothing changed), `ignored` (not an event Souk
     /// acts on) or `unknown_payment`.
     pub outcome: &'static str,
-}
-
-fn now_secs() -> i64 {
-    souk_storage::now_ms() / 1000
 }
 
 /// Stripe's webhook. The `Stripe-Signature` header is verified over the raw body before
@@ -53,53 +48,14 @@ pub async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<WebhookAck>> {
-    let Some(stripe) = state.providers.stripe.clone() else {
-        return Err(not_configured());
-    };
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let event = stripe
-        .parse_webhook(signature, &body, now_secs())
-        .map_err(|e| match e {
-            souk_payments::WebhookError::Signature(m) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_signature",
-                "Invalid signature",
-                m,
-            ),
-            souk_payments::WebhookError::Malformed(m) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", "Invalid event", m)
-            }
-        })?;
-    let Some(payment) = &event.payment else {
-        return Ok(Json(WebhookAck {
-            received: true,
-            outcome: "ignored",
-        }));
-    };
-    let outcome =
-        flows::observe(&state.db, "stripe", payment, Some((&event.id, &event.kind))).await?;
-    state.wake_jobs();
+    let outcome = flows::receive_stripe_webhook(&state.app, signature, &body).await?;
     Ok(Json(WebhookAck {
         received: true,
-        outcome: match outcome {
-            Observed::DuplicateEvent => "duplicate",
-            Observed::UnknownPayment => "unknown_payment",
-            Observed::Applied(_) => "processed",
-        },
+        outcome: outcome.as_str(),
     }))
-}
-
-/// Without Stripe keys the endpoint does not exist for this shop (a lasting configuration
-/// state, not a temporary outage, hence 404 rather than 503).
-fn not_configured() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "provider_not_configured",
-        "Payment provider not configured",
-        "Stripe is not configured on this server (set SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET)",
-    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,27 +75,20 @@ pub struct PaymentBody {
     pub amount: MoneyBody,
 }
 
-async fn payment_body(
-    state: &AppState,
-    order_id: Uuid,
-    provider: &str,
-    payment_state: &str,
-    client_secret: Option<String>,
-) -> ApiResult<PaymentBody> {
-    let detail = orders::detail(Exec::Db(&state.db), order_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?;
-    Ok(PaymentBody {
-        order_id,
-        order_status: detail.order.status.clone(),
-        provider: provider.to_owned(),
-        state: payment_state.to_owned(),
-        client_secret,
-        amount: MoneyBody {
-            amount: detail.order.total,
-            currency: detail.order.currency.clone(),
-        },
-    })
+impl From<PaymentView> for PaymentBody {
+    fn from(view: PaymentView) -> Self {
+        PaymentBody {
+            order_id: view.order.id,
+            order_status: view.order.status,
+            provider: view.provider,
+            state: view.state.as_str().to_owned(),
+            client_secret: view.client_secret,
+            amount: MoneyBody {
+                amount: view.order.total,
+                currency: view.order.currency,
+            },
+        }
+    }
 }
 
 /// Where the order's payment stands, with Stripe's `client_secret` for the storefront (the
@@ -190,42 +139,8 @@ async fn refresh_payment(
     id: &str,
 ) -> ApiResult<Json<PaymentBody>> {
     let detail = readable_order(state, caller, headers, id).await?;
-    let order = &detail.order;
-    let Some(provider) = state.providers.get(&order.payment_method).cloned() else {
-        let paid = order.paid_amount > 0;
-        let body = payment_body(
-            state,
-            order.id,
-            &order.payment_method,
-            if paid { "succeeded" } else { "pending" },
-            None,
-        )
-        .await?;
-        return Ok(Json(body));
-    };
-    let done = !matches!(order.status.as_str(), "pending_payment");
-    let status = if done {
-        // Paid, shipped or cancelled: report what is recorded, no provider call needed.
-        let payment = store::latest_for_order(Exec::Db(&state.db), order.id).await?;
-        flows::PaymentStatus {
-            provider: order.payment_method.clone(),
-            state: payment.map_or(souk_domain::payments::PaymentState::Pending, |p| p.state()),
-            client_secret: None,
-            last_error: None,
-        }
-    } else {
-        flows::start(&state.db, provider.as_ref(), order).await?
-    };
-    state.wake_jobs();
-    let body = payment_body(
-        state,
-        order.id,
-        &status.provider,
-        status.state.as_str(),
-        status.client_secret,
-    )
-    .await?;
-    Ok(Json(body))
+    let view = flows::refresh(&state.app, &detail.order).await?;
+    Ok(Json(view.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -339,181 +254,28 @@ pub async fn create_refund(
         Some(a) => Some(a.minor_units("amount", state.config.currency)?),
         None => None,
     };
-    let reason = body.reason.trim().to_owned();
-    let mut errors = Vec::new();
-    match (amount, &body.lines) {
-        (None, None) => errors.push(FieldError {
-            field: "amount".into(),
-            message: "give the amount to refund, or the lines".into(),
-        }),
-        (Some(a), _) if a <= 0 => errors.push(FieldError {
-            field: "amount".into(),
-            message: "must be positive (minor units)".into(),
-        }),
-        (_, Some(lines)) if lines.is_empty() => errors.push(FieldError {
-            field: "lines".into(),
-            message: "name at least one line, or refund by amount".into(),
-        }),
-        _ => {}
-    }
-    if reason.chars().count() > 200 || souk_domain::text::has_hidden_controls(&reason) {
-        errors.push(FieldError {
-            field: "reason".into(),
-            message: "at most 200 characters, no control characters".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let key_hash = Some(token_hash(&format!("admin-refund:{key}")));
-    let mut tx = state.db.begin_write().await?;
-    let opened = match (&body.lines, amount) {
-        (Some(lines), declared) => {
-            let lines: Vec<RefundLine> = lines
+    let ask = RefundAsk {
+        amount,
+        vendor_order_id: body.vendor_order_id,
+        lines: body.lines.map(|lines| {
+            lines
                 .iter()
                 .map(|l| RefundLine {
                     line_id: l.line_id,
                     quantity: l.quantity,
                 })
-                .collect();
-            store::begin_line_refund(
-                &mut tx,
-                order_id,
-                body.vendor_order_id,
-                &lines,
-                declared,
-                &reason,
-                key_hash,
-                Some(admin.user_id),
-            )
-            .await?
-        }
-        (None, amount) => {
-            store::begin_refund_to(
-                &mut tx,
-                order_id,
-                body.vendor_order_id,
-                amount.expect("checked above"),
-                &reason,
-                key_hash,
-                Some(admin.user_id),
-            )
-            .await?
-        }
+                .collect()
+        }),
+        reason: body.reason,
+        idempotency_key: key,
     };
-    let (refund, existed) = match opened {
-        Ok(r) => r,
-        Err(RefundError::NotFound) => return Err(ApiError::not_found("no such order")),
-        Err(RefundError::NotRefundable { status }) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_refundable",
-                "Not refundable",
-                format!("nothing to refund while the order is {status}"),
-            ));
-        }
-        Err(RefundError::TooMuch { refundable }) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "refund_too_large",
-                "Refund too large",
-                format!("at most {refundable} can still be refunded"),
-            ));
-        }
-        Err(RefundError::NoSuchVendorOrder) => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: "vendor_order_id".into(),
-                message: "is not a vendor order of this order".into(),
-            }]));
-        }
-        Err(RefundError::KeyReused) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "Idempotency key reused",
-                "this Idempotency-Key was used for a refund of another amount",
-            ));
-        }
-        Err(RefundError::Line { index, message }) => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: format!("lines[{index}]"),
-                message,
-            }]));
-        }
-        Err(RefundError::AmountNotLines { worth }) => {
-            return Err(ApiError::validation(vec![FieldError {
-                field: "amount".into(),
-                message: format!("those units are worth {worth}: give that amount, or omit it"),
-            }]));
-        }
-    };
-    if !existed {
-        audit(
-            &mut tx,
-            &admin,
-            &client.ip,
-            "order.refund",
-            "order",
-            order_id,
-            None,
-            serde_json::json!({"amount": amount, "reason": reason, "refund_id": refund.id}),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    let sent = flows::send_refund(&state.db, &state.providers, refund.id).await;
-    state.wake_jobs();
-    let retry_in = match sent {
-        Ok(RefundSent::Failed(why)) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "refund_failed",
-                "Refund failed",
-                format!("the payment provider refused the refund: {why}"),
-            ));
-        }
-        Ok(RefundSent::Done) => None,
-        // Accepted by the provider, not finished: look again later (or its webhook finishes it).
-        Ok(RefundSent::Pending) => Some(60_000),
-        // The provider is unreachable: the refund stays pending and a job retries it.
-        Err(souk_jobs::JobError::Retryable(e)) => {
-            tracing::warn!(refund = %refund.id, error = %e, "refund not sent yet; queued for retry");
-            Some(5_000)
-        }
-        Err(souk_jobs::JobError::Permanent(e)) => {
-            tracing::error!(refund = %refund.id, error = %e, "refund cannot be sent");
-            return Err(ApiError::internal());
-        }
-        Err(souk_jobs::JobError::Defer(after)) => {
-            Some(i64::try_from(after.as_millis()).unwrap_or(5_000))
-        }
-    };
-    // A replay of a pending refund already has its job.
-    if let Some(delay) = retry_in.filter(|_| !existed) {
-        let mut tx = state.db.begin_write().await?;
-        souk_storage::jobs::enqueue_many(
-            &mut tx,
-            &[souk_storage::jobs::ScheduledJob {
-                job: souk_storage::jobs::NewJob {
-                    kind: flows::REFUND_JOB.to_owned(),
-                    payload: serde_json::json!({"refund_id": refund.id}),
-                    max_attempts: 25,
-                },
-                run_at: souk_storage::now_ms() + delay,
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    let refund = store::refund(Exec::Db(&state.db), refund.id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let order = orders::detail(Exec::Db(&state.db), order_id)
-        .await?
-        .ok_or_else(ApiError::internal)?
-        .order;
-    let refund_lines = store::refund_lines_of(Exec::Db(&state.db), order_id).await?;
-    let status = if existed {
+    let RefundMade {
+        refund,
+        replayed,
+        order,
+        refund_lines,
+    } = flows::refund(&state.app, &actor(&admin, &client), order_id, ask).await?;
+    let status = if replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -568,35 +330,19 @@ pub async fn reconcile(
     Admin(admin): Admin,
     client: ClientInfo,
 ) -> ApiResult<Json<ReconcileBody>> {
-    let r = flows::reconcile(
-        &state.db,
-        &state.providers,
+    let r = flows::reconcile_now(
+        &state.app,
+        &actor(&admin, &client),
         state.config.payment_reconcile_age,
     )
     .await?;
-    state.wake_jobs();
-    let body = ReconcileBody {
+    Ok(Json(ReconcileBody {
         checked: r.checked,
         succeeded: r.succeeded,
         created: r.created,
         refunds: r.refunds,
         errors: r.errors,
-    };
-    // Who ran a pass and what it did (each payment change is also on its order).
-    let mut tx = state.db.begin_write().await?;
-    audit(
-        &mut tx,
-        &admin,
-        &client.ip,
-        "payments.reconcile",
-        "payments",
-        "reconcile",
-        None,
-        serde_json::to_value(&body).expect("serializes"),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(body))
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

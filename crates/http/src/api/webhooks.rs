@@ -7,17 +7,16 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use souk_app::webhooks as flows;
 use souk_domain::time::rfc3339;
-use souk_domain::webhooks::{
-    EVENT_TYPES, PLATFORM_ONLY_TYPES, check_target, endpoint_key, format_secret, message_header_id,
-};
-use souk_storage::webhooks::{self as store, Endpoint, EndpointChanges, MAX_ENDPOINTS, Owner};
+use souk_domain::webhooks::message_header_id;
+use souk_storage::webhooks::{self as store, Endpoint, Owner};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
-use crate::api::common::{PageParams, audit, next_cursor, path_id};
+use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::auth::{Admin, Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -182,69 +181,13 @@ pub struct DeliveryParams {
 struct Caller<'a> {
     owner: Owner,
     principal: &'a Principal,
-    ip: &'a str,
+    client: &'a ClientInfo,
 }
 
-fn not_found() -> ApiError {
-    ApiError::not_found("no such webhook endpoint")
-}
-
-fn check_events(owner: Owner, events: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let mut list: Vec<String> = events.iter().map(|e| e.trim().to_owned()).collect();
-    list.sort();
-    list.dedup();
-    if list.is_empty() {
-        errors.push(FieldError {
-            field: "events".into(),
-            message: "name at least one event type".into(),
-        });
+impl Caller<'_> {
+    fn actor(&self) -> souk_app::Actor {
+        actor(self.principal, self.client)
     }
-    for e in &list {
-        if !EVENT_TYPES.contains(&e.as_str()) {
-            errors.push(FieldError {
-                field: "events".into(),
-                message: format!("unknown event type '{e}'; use {}", EVENT_TYPES.join(", ")),
-            });
-        } else if matches!(owner, Owner::Vendor(_)) && PLATFORM_ONLY_TYPES.contains(&e.as_str()) {
-            errors.push(FieldError {
-                field: "events".into(),
-                message: format!("'{e}' is a platform event; vendor endpoints cannot receive it"),
-            });
-        }
-    }
-    list
-}
-
-fn check_url(state: &AppState, url: &str, errors: &mut Vec<FieldError>) -> String {
-    match check_target(url, state.config.webhooks.policy) {
-        Ok(url) => url.to_string(),
-        Err(e) => {
-            errors.push(FieldError {
-                field: "url".into(),
-                message: e.to_string(),
-            });
-            String::new()
-        }
-    }
-}
-
-fn check_description(description: &str, errors: &mut Vec<FieldError>) -> String {
-    let description = description.trim();
-    if description.chars().count() > 200 {
-        errors.push(FieldError {
-            field: "description".into(),
-            message: "must be at most 200 characters".into(),
-        });
-    }
-    description.to_owned()
-}
-
-fn secret(state: &AppState, e: &Endpoint) -> String {
-    format_secret(&endpoint_key(
-        &state.config.webhooks.server_key,
-        e.id,
-        e.secret_version,
-    ))
 }
 
 async fn create(
@@ -252,50 +195,17 @@ async fn create(
     caller: Caller<'_>,
     body: EndpointRequest,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
-    let mut errors = Vec::new();
-    let url = check_url(state, &body.url, &mut errors);
-    let events = check_events(caller.owner, &body.events, &mut errors);
-    let description = check_description(body.description.as_deref().unwrap_or(""), &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let mut tx = state.db.begin_write().await?;
-    if store::count(&mut tx, caller.owner).await? >= MAX_ENDPOINTS {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "too_many_endpoints",
-            "Too many webhook endpoints",
-            format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
-        ));
-    }
-    let endpoint = store::create(
-        &mut tx,
-        &store::NewEndpoint {
-            owner: caller.owner,
-            url: &url,
-            description: &description,
-            event_types: &events,
-            created_by: caller.principal.user_id,
-        },
-    )
-    .await?;
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.create",
-        "webhook_endpoint",
-        endpoint.id,
-        endpoint.vendor_id,
-        serde_json::json!({"url": url, "events": events}),
-    )
-    .await?;
-    tx.commit().await?;
+    let new = flows::NewEndpoint {
+        url: body.url,
+        events: body.events,
+        description: body.description,
+    };
+    let made = flows::create(&state.app, &caller.actor(), caller.owner, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(EndpointCreated {
-            secret: secret(state, &endpoint),
-            endpoint: (&endpoint).into(),
+            secret: made.secret,
+            endpoint: (&made.endpoint).into(),
         }),
     ))
 }
@@ -310,9 +220,7 @@ async fn list(state: &AppState, owner: Owner) -> ApiResult<Json<EndpointList>> {
 
 async fn get(state: &AppState, owner: Owner, id: &str) -> ApiResult<Endpoint> {
     let id = path_id(id, "webhook endpoint")?;
-    store::get(&state.db, owner, id)
-        .await?
-        .ok_or_else(not_found)
+    Ok(flows::endpoint(&state.app, owner, id).await?)
 }
 
 async fn update(
@@ -322,73 +230,20 @@ async fn update(
     body: EndpointPatch,
 ) -> ApiResult<Json<EndpointBody>> {
     let id = path_id(id, "webhook endpoint")?;
-    let mut errors = Vec::new();
-    let changes = EndpointChanges {
-        url: body
-            .url
-            .as_deref()
-            .map(|u| check_url(state, u, &mut errors)),
-        event_types: body
-            .events
-            .as_deref()
-            .map(|e| check_events(caller.owner, e, &mut errors)),
-        description: body
-            .description
-            .as_deref()
-            .map(|d| check_description(d, &mut errors)),
+    let patch = flows::EndpointPatch {
+        url: body.url,
+        events: body.events,
+        description: body.description,
         enabled: body.enabled,
-        rotate_secret: false,
     };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let endpoint = store::update(&mut tx, caller.owner, id, &changes)
-        .await?
-        .ok_or_else(not_found)?;
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.update",
-        "webhook_endpoint",
-        id,
-        endpoint.vendor_id,
-        serde_json::json!({"url": changes.url, "events": changes.event_types, "enabled": changes.enabled}),
-    )
-    .await?;
-    tx.commit().await?;
+    let endpoint = flows::update(&state.app, &caller.actor(), caller.owner, id, patch).await?;
     Ok(Json((&endpoint).into()))
 }
 
 async fn delete(state: &AppState, caller: Caller<'_>, id: &str) -> ApiResult<StatusCode> {
     let id = path_id(id, "webhook endpoint")?;
-    let mut tx = state.db.begin_write().await?;
-    if !store::delete(&mut tx, caller.owner, id).await? {
-        return Err(not_found());
-    }
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.delete",
-        "webhook_endpoint",
-        id,
-        caller.owner_vendor(),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    flows::delete(&state.app, &caller.actor(), caller.owner, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-impl Caller<'_> {
-    fn owner_vendor(&self) -> Option<Uuid> {
-        match self.owner {
-            Owner::Vendor(v) => Some(v),
-            Owner::Platform => None,
-        }
-    }
 }
 
 /// Reading a secret back is for people: a read-only API key could otherwise learn it and forge
@@ -408,28 +263,9 @@ fn person_only(principal: &Principal) -> ApiResult<()> {
 
 async fn rotate(state: &AppState, caller: Caller<'_>, id: &str) -> ApiResult<Json<SecretBody>> {
     let id = path_id(id, "webhook endpoint")?;
-    let mut tx = state.db.begin_write().await?;
-    let changes = EndpointChanges {
-        rotate_secret: true,
-        ..EndpointChanges::default()
-    };
-    let endpoint = store::update(&mut tx, caller.owner, id, &changes)
-        .await?
-        .ok_or_else(not_found)?;
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.rotate_secret",
-        "webhook_endpoint",
-        id,
-        endpoint.vendor_id,
-        serde_json::json!({"secret_version": endpoint.secret_version}),
-    )
-    .await?;
-    tx.commit().await?;
+    let keyed = flows::rotate_secret(&state.app, &caller.actor(), caller.owner, id).await?;
     Ok(Json(SecretBody {
-        secret: secret(state, &endpoint),
+        secret: keyed.secret,
     }))
 }
 
@@ -508,36 +344,18 @@ async fn redeliver(
     id: &str,
     message_id: &str,
 ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
-    let endpoint = get(state, caller.owner, id).await?;
+    let id = path_id(id, "webhook endpoint")?;
     let message_id = path_id(message_id, "message")?;
-    let mut tx = state.db.begin_write().await?;
-    if store::redeliver(&mut tx, endpoint.id, message_id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("no such message of this endpoint"));
-    }
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.redeliver",
-        "webhook_message",
+    flows::redeliver(&state.app, &caller.actor(), caller.owner, id, message_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(queued(message_id))))
+}
+
+fn queued(message_id: Uuid) -> RedeliveryBody {
+    RedeliveryBody {
         message_id,
-        endpoint.vendor_id,
-        serde_json::json!({"endpoint_id": endpoint.id}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RedeliveryBody {
-            message_id,
-            webhook_id: message_header_id(message_id),
-            status: "pending".to_owned(),
-        }),
-    ))
+        webhook_id: message_header_id(message_id),
+        status: "pending".to_owned(),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -555,88 +373,14 @@ pub struct RecoverBody {
     pub more: bool,
 }
 
-fn endpoint_disabled() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "endpoint_disabled",
-        "Endpoint disabled",
-        "the endpoint is disabled; re-enable it first (PATCH with {\"enabled\": true})",
-    )
-}
-
-/// Sending on demand (test events, recovery) is for approved vendors and the platform, a
-/// bounded number of times per owner and hour: otherwise anyone who applies as a vendor
-/// could use the shop as a request reflector towards any public host.
-async fn may_send_now(state: &AppState, caller: &Caller<'_>) -> ApiResult<()> {
-    if matches!(caller.owner, Owner::Vendor(_))
-        && caller
-            .principal
-            .vendor
-            .as_ref()
-            .is_none_or(|m| m.vendor_status != "active")
-    {
-        return Err(crate::auth::vendor_not_approved());
-    }
-    const HOUR_MS: i64 = 3600 * 1000;
-    // Per owner, not per endpoint: deleting and creating endpoints buys no new budget.
-    let bucket = match caller.owner {
-        Owner::Vendor(vendor) => format!("webhook-send:vendor:{vendor}"),
-        Owner::Platform => "webhook-send:platform".to_owned(),
-    };
-    if let Err(start) = souk_storage::accounts::rate_limit_reserve(
-        &state.db,
-        &bucket,
-        HOUR_MS,
-        state.config.limits.webhook_actions_per_endpoint,
-    )
-    .await?
-    {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "Too many requests",
-            "too many test events or recoveries this hour; wait before trying again",
-        );
-        let wait = (start + HOUR_MS - souk_storage::now_ms()) / 1000;
-        e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
-        return Err(e);
-    }
-    Ok(())
-}
-
 async fn send_test(
     state: &AppState,
     caller: Caller<'_>,
     id: &str,
 ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
-    let endpoint = get(state, caller.owner, id).await?;
-    if !endpoint.enabled() {
-        return Err(endpoint_disabled());
-    }
-    may_send_now(state, &caller).await?;
-    let mut tx = state.db.begin_write().await?;
-    let message_id = store::queue_test(&mut tx, endpoint.id).await?;
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.test",
-        "webhook_endpoint",
-        endpoint.id,
-        endpoint.vendor_id,
-        serde_json::json!({"message_id": message_id}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RedeliveryBody {
-            message_id,
-            webhook_id: message_header_id(message_id),
-            status: "pending".to_owned(),
-        }),
-    ))
+    let id = path_id(id, "webhook endpoint")?;
+    let message_id = flows::send_test(&state.app, &caller.actor(), caller.owner, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(queued(message_id))))
 }
 
 async fn recover(
@@ -645,37 +389,13 @@ async fn recover(
     id: &str,
     body: RecoverRequest,
 ) -> ApiResult<(StatusCode, Json<RecoverBody>)> {
-    let Some(since) = souk_domain::time::parse_rfc3339(&body.since) else {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "since".into(),
-            message: "must be an RFC 3339 time like 2026-12-01T00:00:00Z".into(),
-        }]));
-    };
-    let endpoint = get(state, caller.owner, id).await?;
-    if !endpoint.enabled() {
-        return Err(endpoint_disabled());
-    }
-    may_send_now(state, &caller).await?;
-    let mut tx = state.db.begin_write().await?;
-    let queued = store::recover(&mut tx, endpoint.id, since).await?;
-    audit(
-        &mut tx,
-        caller.principal,
-        caller.ip,
-        "webhook.recover",
-        "webhook_endpoint",
-        endpoint.id,
-        endpoint.vendor_id,
-        serde_json::json!({"since": body.since, "queued": queued}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.wake_jobs();
+    let id = path_id(id, "webhook endpoint")?;
+    let done = flows::recover(&state.app, &caller.actor(), caller.owner, id, &body.since).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RecoverBody {
-            queued,
-            more: queued as i64 == store::RECOVER_MAX,
+            queued: done.queued,
+            more: done.more,
         }),
     ))
 }
@@ -706,7 +426,7 @@ macro_rules! webhook_routes {
                 client: ClientInfo,
                 ApiJson(body): ApiJson<EndpointRequest>,
             ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::create(&state, caller, body).await
             }
 
@@ -755,7 +475,7 @@ macro_rules! webhook_routes {
                 Path(id): Path<String>,
                 ApiJson(body): ApiJson<EndpointPatch>,
             ) -> ApiResult<Json<EndpointBody>> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::update(&state, caller, &id, body).await
             }
 
@@ -773,7 +493,7 @@ macro_rules! webhook_routes {
                 client: ClientInfo,
                 Path(id): Path<String>,
             ) -> ApiResult<StatusCode> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::delete(&state, caller, &id).await
             }
 
@@ -792,7 +512,7 @@ macro_rules! webhook_routes {
             ) -> ApiResult<Json<SecretBody>> {
                 person_only($principal)?;
                 let endpoint = super::get(&state, $owner, &id).await?;
-                Ok(Json(SecretBody { secret: super::secret(&state, &endpoint) }))
+                Ok(Json(SecretBody { secret: flows::secret(&state.app, &endpoint) }))
             }
 
             /// Replace the signing secret at once; the old one stops verifying.
@@ -809,7 +529,7 @@ macro_rules! webhook_routes {
                 client: ClientInfo,
                 Path(id): Path<String>,
             ) -> ApiResult<Json<SecretBody>> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::rotate(&state, caller, &id).await
             }
 
@@ -865,7 +585,7 @@ macro_rules! webhook_routes {
                 client: ClientInfo,
                 Path((id, message_id)): Path<(String, String)>,
             ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::redeliver(&state, caller, &id, &message_id).await
             }
 
@@ -885,7 +605,7 @@ macro_rules! webhook_routes {
                 client: ClientInfo,
                 Path(id): Path<String>,
             ) -> ApiResult<(StatusCode, Json<RedeliveryBody>)> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::send_test(&state, caller, &id).await
             }
 
@@ -908,7 +628,7 @@ macro_rules! webhook_routes {
                 Path(id): Path<String>,
                 ApiJson(body): ApiJson<RecoverRequest>,
             ) -> ApiResult<(StatusCode, Json<RecoverBody>)> {
-                let caller = Caller { owner: $owner, principal: $principal, ip: &client.ip };
+                let caller = Caller { owner: $owner, principal: $principal, client: &client };
                 super::recover(&state, caller, &id, body).await
             }
         }

@@ -147,7 +147,7 @@ impl TestApp {
         config: HttpConfig,
         limits: ServerLimits,
         smtp_url: Option<String>,
-        providers: souk_jobs::payments::Providers,
+        providers: souk_app::payments::Providers,
     ) -> TestApp {
         let worker = smtp_url.map(|url| WorkerSetup {
             smtp_url: Some(url),
@@ -183,7 +183,7 @@ impl TestApp {
         mut config: HttpConfig,
         limits: ServerLimits,
         worker: Option<WorkerSetup>,
-        providers: souk_jobs::payments::Providers,
+        providers: souk_app::payments::Providers,
     ) -> TestApp {
         // Every test's requests come from 127.0.0.1, many from one email: the per-address
         // and per-customer limits are lifted unless a test sets its own (the tests of the

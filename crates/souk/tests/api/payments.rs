@@ -78,7 +78,7 @@ impl FakeStripe {
         FakeStripe { base, ledger }
     }
 
-    fn provider(&self) -> souk_jobs::payments::Providers {
+    fn provider(&self) -> souk_app::payments::Providers {
         let stripe = Stripe::new(StripeConfig {
             secret_key: SECRET_KEY.to_owned(),
             webhook_secret: WHSEC.to_owned(),
@@ -87,7 +87,7 @@ impl FakeStripe {
             max_retries: 2,
         })
         .unwrap();
-        souk_jobs::payments::Providers {
+        souk_app::payments::Providers {
             stripe: Some(Arc::new(stripe)),
         }
     }

@@ -404,7 +404,7 @@ async fn with_client_secret(
         return Ok(body);
     }
     let mut secret = None;
-    if let (Some(id), Some(stripe)) = (order_id, state.providers.stripe.clone())
+    if let (Some(id), Some(stripe)) = (order_id, state.app.providers.stripe.clone())
         && let Some(detail) = orders::detail(Exec::Db(&state.db), id).await?
         && detail.order.payment_method == "stripe"
         && detail.order.status == "pending_payment"
@@ -413,7 +413,7 @@ async fn with_client_secret(
         // the payment is completed by `GET …/payment` or reconciliation with the same key.
         let started = tokio::time::timeout(
             STRIPE_BUDGET,
-            souk_jobs::payments::start(&state.db, stripe.as_ref(), &detail.order),
+            souk_app::payments::start(&state.db, stripe.as_ref(), &detail.order),
         )
         .await;
         secret = match started {
@@ -550,7 +550,7 @@ pub async fn checkout(
     let (Some(email), Some(address)) = (email, address) else {
         return Err(ApiError::validation(errors));
     };
-    let stripe_unset = body.payment_method == "stripe" && state.providers.stripe.is_none();
+    let stripe_unset = body.payment_method == "stripe" && state.app.providers.stripe.is_none();
     if stripe_unset {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -620,7 +620,7 @@ pub async fn checkout(
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
-        match orders::checkout(&state.db, &request, souk_jobs::orders::checkout_jobs, |d| {
+        match orders::checkout(&state.db, &request, souk_app::jobs::checkout_jobs, |d| {
             let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
             if d.order.payment_method == "stripe" {
                 body.payment = Some(CheckoutPayment {
@@ -752,11 +752,6 @@ pub struct OrderLookupRequest {
     pub number: String,
 }
 
-/// Links emailed per address, and lookups per client address, per hour.
-const LOOKUPS_PER_EMAIL: i64 = 5;
-const LOOKUPS_PER_ADDRESS: i64 = 30;
-const LOOKUP_WINDOW_MS: i64 = 3_600_000;
-
 /// A guest asks for their order link again: given the order's email and number, the link is
 /// emailed to that address. The answer is the same whether or not an order matches, so it
 /// tells nobody which addresses ordered.
@@ -770,55 +765,14 @@ pub async fn request_order_link(
     client: crate::api::auth::ClientInfo,
     ApiJson(body): ApiJson<OrderLookupRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let accepted = (StatusCode::ACCEPTED, Json(Accepted { status: "accepted" }));
-    let number = format!(
-        "#{}",
-        body.number
-            .trim()
-            .trim_start_matches('#')
-            .to_ascii_uppercase()
-    );
-    let Ok(email) = Email::parse(&body.email) else {
-        return Ok(accepted);
-    };
-    if number.len() != 9 || !number[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(accepted);
-    }
-    use souk_storage::accounts::rate_limit_hit;
-    let (by_address, _) = rate_limit_hit(
-        &state.db,
-        &format!("order-link:address:{}", client.address_key()),
-        LOOKUP_WINDOW_MS,
+    souk_app::orders::request_order_link(
+        &state.app,
+        &body.email,
+        &body.number,
+        &client.address_key(),
     )
     .await?;
-    if by_address > LOOKUPS_PER_ADDRESS {
-        return Ok(accepted);
-    }
-    // Counted before the lookup, matched or not: the work done does not tell either.
-    let (by_email, _) = rate_limit_hit(
-        &state.db,
-        &format!("order-link:email:{email}"),
-        LOOKUP_WINDOW_MS,
-    )
-    .await?;
-    if by_email > LOOKUPS_PER_EMAIL {
-        return Ok(accepted);
-    }
-    let ids = orders::ids_by_email_and_number(&state.db, email.as_str(), &number).await?;
-    if ids.is_empty() {
-        return Ok(accepted);
-    }
-    let mut tx = state.db.begin_write().await?;
-    let emails: Vec<_> = ids
-        .into_iter()
-        .map(|order_id| {
-            souk_jobs::orders::email_job(souk_jobs::orders::OrderEmail::Link { order_id })
-        })
-        .collect();
-    souk_storage::jobs::enqueue_many(&mut tx, &emails).await?;
-    tx.commit().await?;
-    state.wake_jobs();
-    Ok(accepted)
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted" })))
 }
 
 /// A token given as `?access_token=` counts as `X-Order-Token` (the header wins if both).
