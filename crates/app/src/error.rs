@@ -33,6 +33,15 @@ pub struct FieldProblem {
     pub message: String,
 }
 
+/// Facts some refusals carry beyond their message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// `out_of_stock`: each variant short, with what was asked and what is left.
+    pub shortages: Vec<souk_storage::orders::Shortage>,
+    /// `cart_already_ordered`: the order the cart became.
+    pub order_id: Option<uuid::Uuid>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// A rule said no. `code` is stable (clients branch on it); `detail` says exactly why.
@@ -45,6 +54,8 @@ pub enum AppError {
         fields: Vec<FieldProblem>,
         /// Seconds after which trying again may succeed (throttling).
         retry_after: Option<u32>,
+        /// What a client needs to act on some refusals (boxed: rarely there).
+        extra: Option<Box<Extra>>,
     },
     /// The database failed (unreachable, overloaded, or a bug): not the caller's fault.
     #[error(transparent)]
@@ -68,7 +79,24 @@ impl AppError {
             detail: detail.into(),
             fields: Vec::new(),
             retry_after: None,
+            extra: None,
         }
+    }
+
+    /// Adds what a client needs to act on this refusal.
+    pub fn with_extra(mut self, more: Extra) -> Self {
+        if let AppError::Refused { extra, .. } = &mut self {
+            *extra = Some(Box::new(more));
+        }
+        self
+    }
+
+    /// Adds a `Retry-After` to a refusal that is worth retrying shortly.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        if let AppError::Refused { retry_after, .. } = &mut self {
+            *retry_after = Some(seconds);
+        }
+        self
     }
 
     /// Too many attempts: `detail` says the limit; try again after `seconds`.
@@ -85,6 +113,7 @@ impl AppError {
             detail: detail.into(),
             fields: Vec::new(),
             retry_after: Some(seconds),
+            extra: None,
         }
     }
 
@@ -106,6 +135,7 @@ impl AppError {
             detail,
             fields,
             retry_after: None,
+            extra: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod categories;
+pub mod checkout;
 pub mod coupons;
 pub mod error;
 pub mod fulfilment;
@@ -30,7 +31,7 @@ use souk_domain::money::Currency;
 use souk_storage::{Db, Tx, audit};
 use uuid::Uuid;
 
-pub use error::{AppError, FieldProblem, Kind};
+pub use error::{AppError, Extra, FieldProblem, Kind};
 
 /// What a face tells the use cases about the running process, to hear of commits that concern
 /// it. Every method has a no-op default (a CLI command needs none of them).
@@ -55,6 +56,7 @@ pub struct Settings {
     pub commission_bps: i64,
     pub accounts: accounts::AccountLimits,
     pub webhooks: webhooks::WebhookSettings,
+    pub checkout: checkout::CheckoutRules,
     /// Test events and recoveries an endpoint owner may ask for per hour.
     pub webhook_sends_per_hour: i64,
 }
@@ -66,6 +68,7 @@ impl Default for Settings {
             commission_bps: 1000,
             accounts: accounts::AccountLimits::default(),
             webhooks: webhooks::WebhookSettings::default(),
+            checkout: checkout::CheckoutRules::default(),
             webhook_sends_per_hour: 20,
         }
     }
@@ -79,6 +82,8 @@ pub struct App {
     /// The payment providers this instance can talk to.
     pub providers: payments::Providers,
     signals: Arc<dyn Signals>,
+    /// Idempotency keys of checkouts running in this process (a duplicate is told to retry).
+    checkouts: checkout::InFlight,
     /// Bounds concurrent password hashes (each takes tens of milliseconds of a core).
     hashing: Arc<tokio::sync::Semaphore>,
 }
@@ -90,6 +95,7 @@ impl App {
             db,
             settings: Arc::new(settings),
             providers: payments::Providers::default(),
+            checkouts: checkout::InFlight::default(),
             signals,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
         }

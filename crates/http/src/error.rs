@@ -201,6 +201,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
                 detail,
                 fields,
                 retry_after,
+                extra,
             } => {
                 let status = match kind {
                     Kind::NotFound => StatusCode::NOT_FOUND,
@@ -221,6 +222,20 @@ impl<E: Into<AppError>> From<E> for ApiError {
                         })
                         .collect(),
                     retry_after,
+                    variants: extra
+                        .as_ref()
+                        .map(|x| {
+                            x.shortages
+                                .iter()
+                                .map(|s| StockShortage {
+                                    variant_id: s.variant_id,
+                                    requested: s.requested,
+                                    available: s.available,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    order_id: extra.and_then(|x| x.order_id).map(Box::new),
                     ..ApiError::new(status, code, title, detail)
                 }
             }

@@ -154,8 +154,6 @@ pub struct AppState {
     pub cache: cache::ResponseCache,
     /// Wakes this process's job worker after a commit that enqueued jobs.
     pub job_waker: Option<Arc<tokio::sync::Notify>>,
-    /// Idempotency keys of checkouts running in this process (a duplicate gets 409).
-    pub checkouts: Arc<std::sync::Mutex<std::collections::HashSet<Vec<u8>>>>,
     pub events: api::events::EventHub,
     /// The use cases, told of commits through [`HttpSignals`].
     pub app: souk_app::App,
@@ -195,7 +193,6 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             cache,
             job_waker: None,
-            checkouts: Arc::default(),
             events,
             config: Arc::new(config),
         }
@@ -222,6 +219,12 @@ impl AppState {
                     .unwrap_or(i64::MAX / 2),
             },
             webhooks: self.config.webhooks.clone(),
+            checkout: souk_app::checkout::CheckoutRules {
+                order_hold: self.config.order_hold,
+                guest_manual_hold: limits.guest_manual_hold,
+                unpaid_orders_per_customer: limits.unpaid_orders_per_email,
+                checkouts_per_hour: limits.checkouts_per_address,
+            },
             webhook_sends_per_hour: limits.webhook_actions_per_endpoint,
         };
         let providers = self.app.providers.clone();

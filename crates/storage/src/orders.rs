@@ -10,7 +10,6 @@ use uuid::Uuid;
 use crate::carts::{self, CART_COLUMNS, CartRow, LineProblem};
 use crate::db::{Arg, Exec};
 use crate::dialect::for_update;
-use crate::jobs::{ScheduledJob, enqueue_many};
 use crate::{Db, StorageError, Tx, now_ms};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -185,10 +184,9 @@ pub struct CheckoutRateLimit {
 /// How a checkout ended. Everything but `Placed` wrote nothing.
 #[derive(Debug)]
 pub enum CheckoutOutcome {
+    /// Written in the caller's transaction, not yet committed.
     Placed {
         order: Box<OrderDetail>,
-        status: u16,
-        body: String,
     },
     /// The key was used before with the same request: its stored response.
     Replay {
@@ -222,19 +220,18 @@ pub enum CheckoutOutcome {
     Coupon(&'static str),
 }
 
-/// Turns an open cart into an order in one transaction: re-reads and re-prices the cart,
-/// takes stock with conditional updates, consumes the coupon, writes the order, one vendor
-/// order per vendor and the lines, enqueues `jobs(order)` and stores the response `render(order)`
-/// under the idempotency key. Either all of it commits or nothing does.
-pub async fn checkout(
-    db: &Db,
+/// Turns an open cart into an order inside the caller's write transaction: replays a stored
+/// response for the same idempotency key, re-reads and re-prices the cart, takes stock with
+/// conditional updates, consumes the coupon, writes the order, one vendor order per vendor and
+/// the lines, and its `order.created` (and `stock.low`) events. Anything but `Placed` wrote
+/// nothing the caller should keep: it must not commit then. After `Placed`, the caller adds its
+/// follow-up jobs and [`store_checkout_response`] and commits, so all of it or none lands.
+pub async fn place_order(
+    tx: &mut Tx,
     req: &CheckoutRequest,
-    jobs: impl FnOnce(&OrderDetail) -> Vec<ScheduledJob>,
-    render: impl FnOnce(&OrderDetail) -> (u16, String),
 ) -> Result<CheckoutOutcome, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    if let Some(stored) = stored_response(&mut tx, req).await? {
+    if let Some(stored) = stored_response(&mut *tx, req).await? {
         return Ok(stored);
     }
     // Claim the cart: on PostgreSQL this row lock also queues concurrent checkouts of one cart.
@@ -242,19 +239,19 @@ pub async fn checkout(
         "UPDATE carts SET status = 'ordered', updated_at = $2 WHERE id = $1 AND status = 'open' \
          RETURNING {CART_COLUMNS}"
     );
-    let claimed: Option<CartRow> = on_tx!(&mut tx, conn => {
+    let claimed: Option<CartRow> = on_tx!(&mut *tx, conn => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(req.cart_id).bind(now).fetch_optional(&mut *conn).await?
     });
     let Some(mut cart) = claimed else {
         // A concurrent request with the same key may have just committed: replay it.
-        if let Some(stored) = stored_response(&mut tx, req).await? {
+        if let Some(stored) = stored_response(&mut *tx, req).await? {
             return Ok(stored);
         }
-        let existing = carts::get(Exec::Tx(&mut tx), req.cart_id).await?;
+        let existing = carts::get(Exec::Tx(&mut *tx), req.cart_id).await?;
         return Ok(match existing {
             Some(c) if owned_by_other(&c, req.caller) => CheckoutOutcome::CartNotFound,
             Some(_) => CheckoutOutcome::CartNotOpen {
-                order_id: on_tx!(&mut tx, conn => {
+                order_id: on_tx!(&mut *tx, conn => {
                     sqlx::query_scalar("SELECT id FROM orders WHERE cart_id = $1")
                         .bind(req.cart_id)
                         .fetch_optional(&mut *conn)
@@ -269,7 +266,7 @@ pub async fn checkout(
     }
     cart.email = Some(req.email.clone());
     cart.shipping_address = Some(req.shipping_address.clone());
-    let snapshot = carts::snapshot(Exec::Tx(&mut tx), cart).await?;
+    let snapshot = carts::snapshot(Exec::Tx(&mut *tx), cart).await?;
     if snapshot.lines.is_empty() {
         return Ok(CheckoutOutcome::Empty);
     }
@@ -311,7 +308,7 @@ pub async fn checkout(
             ),
         };
         if tx.backend() == crate::db::Backend::Postgres {
-            on_tx!(&mut tx, conn => {
+            on_tx!(&mut *tx, conn => {
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                     .bind(&lock_key)
                     .execute(&mut *conn)
@@ -323,14 +320,14 @@ pub async fn checkout(
             "SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE {filter} LIMIT $2) AS unpaid"
         );
         let args = [key.clone(), Arg::I64(limit)];
-        let unpaid: i64 = on_tx!(&mut tx, conn => {
+        let unpaid: i64 = on_tx!(&mut *tx, conn => {
             bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)), args.clone())
                 .fetch_one(&mut *conn)
                 .await?
         });
         if unpaid >= limit {
             let oldest_sql = format!("SELECT MIN(hold_until) FROM orders WHERE {filter}");
-            let released_at: Option<i64> = on_tx!(&mut tx, conn => {
+            let released_at: Option<i64> = on_tx!(&mut *tx, conn => {
                 bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(oldest_sql)), [key.clone()])
                     .fetch_one(&mut *conn)
                     .await?
@@ -341,7 +338,7 @@ pub async fn checkout(
 
     if let Some(rate) = &req.rate_limit
         && let Err(window_start) =
-            crate::accounts::take_rate_limit_hit(&mut tx, &rate.bucket, rate.window_ms, rate.limit)
+            crate::accounts::take_rate_limit_hit(&mut *tx, &rate.bucket, rate.window_ms, rate.limit)
                 .await?
     {
         return Ok(CheckoutOutcome::TooManyCheckouts { window_start });
@@ -356,7 +353,7 @@ pub async fn checkout(
     let mut short = Vec::new();
     let mut low = Vec::new();
     for (variant, qty) in &wanted {
-        let left: Option<i64> = on_tx!(&mut tx, conn => {
+        let left: Option<i64> = on_tx!(&mut *tx, conn => {
             sqlx::query_scalar("UPDATE variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1 RETURNING stock")
                 .bind(qty)
                 .bind(variant)
@@ -375,7 +372,7 @@ pub async fn checkout(
     if !short.is_empty() {
         let mut shortages = Vec::with_capacity(short.len());
         for (variant_id, requested) in short {
-            let available: i64 = on_tx!(&mut tx, conn => {
+            let available: i64 = on_tx!(&mut *tx, conn => {
                 sqlx::query_scalar("SELECT stock FROM variants WHERE id = $1")
                     .bind(variant_id)
                     .fetch_optional(&mut *conn)
@@ -392,7 +389,7 @@ pub async fn checkout(
     }
 
     if let Some(coupon) = &snapshot.coupon {
-        let n = on_tx!(&mut tx, conn => {
+        let n = on_tx!(&mut *tx, conn => {
             sqlx::query(
                 "UPDATE coupons SET uses = uses + 1, updated_at = $2 WHERE id = $1 AND active \
                  AND (max_uses IS NULL OR uses < max_uses) AND (starts_at IS NULL OR starts_at <= $2) \
@@ -496,7 +493,7 @@ pub async fn checkout(
         lines,
         shipments: Vec::new(),
     };
-    insert_order(&mut tx, &detail, &req.customer_key).await?;
+    insert_order(&mut *tx, &detail, &req.customer_key).await?;
     if let Some(coupon) = &snapshot.coupon {
         // One row per use by this customer, numbered 1, 2, …: the unique (coupon, customer,
         // seq) key is what holds the per-customer limit under concurrency. With a limit, the
@@ -507,7 +504,7 @@ pub async fn checkout(
              VALUES ($1, $2, $5, $3, $4) ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq";
         let mut recorded = false;
         for _ in 0..3 {
-            let taken: Vec<i64> = on_tx!(&mut tx, conn => {
+            let taken: Vec<i64> = on_tx!(&mut *tx, conn => {
                 sqlx::query_scalar(
                     "SELECT seq FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 ORDER BY seq",
                 )
@@ -529,7 +526,7 @@ pub async fn checkout(
                 break;
             }
             for seq in candidates {
-                let inserted: Option<i64> = on_tx!(&mut tx, conn => {
+                let inserted: Option<i64> = on_tx!(&mut *tx, conn => {
                     sqlx::query_scalar(INSERT)
                         .bind(coupon.id)
                         .bind(&req.customer_key)
@@ -556,7 +553,7 @@ pub async fn checkout(
     if detail.order.total == 0 {
         // Nothing to pay (a full discount, free shipping): paid as placed, so it ships and is
         // never cancelled as unpaid. No payment row and no ledger entries: no money moved.
-        on_tx!(&mut tx, conn => {
+        on_tx!(&mut *tx, conn => {
             sqlx::query("UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1")
                 .bind(order_id)
                 .bind(now)
@@ -567,18 +564,30 @@ pub async fn checkout(
         detail.order.status = OrderStatus::Paid.as_str().to_owned();
         detail.order.paid_at = Some(now);
     }
-    crate::events::order_status_event(&mut tx, order_id, "order.created", &detail.order.status)
+    crate::events::order_status_event(&mut *tx, order_id, "order.created", &detail.order.status)
         .await?;
     for (variant_id, left) in low {
         if let Some(l) = snapshot.lines.iter().find(|l| l.variant_id == variant_id) {
             let data = serde_json::json!({"variant_id": variant_id, "sku": l.sku,
                 "product_title": l.product_title, "stock": left});
-            crate::events::emit(&mut tx, "stock.low", None, Some(l.vendor_id), &data).await?;
+            crate::events::emit(&mut *tx, "stock.low", None, Some(l.vendor_id), &data).await?;
         }
     }
-    enqueue_many(&mut tx, &jobs(&detail)).await?;
-    let (status, body) = render(&detail);
-    on_tx!(&mut tx, conn => {
+    Ok(CheckoutOutcome::Placed {
+        order: Box::new(detail),
+    })
+}
+
+/// Stores the response a placed order's checkout answered with under its idempotency key (with
+/// the order id, so a face that keeps no body can render its own replay), in the transaction
+/// that placed it.
+pub async fn store_checkout_response(
+    tx: &mut Tx,
+    req: &CheckoutRequest,
+    status: u16,
+    body: &str,
+) -> Result<(), StorageError> {
+    on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, order_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -587,19 +596,14 @@ pub async fn checkout(
         .bind(&req.key_hash)
         .bind(&req.request_hash)
         .bind(i64::from(status))
-        .bind(&body)
-        .bind(order_id)
-        .bind(now)
+        .bind(body)
+        .bind(req.order_id)
+        .bind(now_ms())
         .execute(&mut *conn)
         .await?
         .rows_affected()
     });
-    tx.commit().await?;
-    Ok(CheckoutOutcome::Placed {
-        order: Box::new(detail),
-        status,
-        body,
-    })
+    Ok(())
 }
 
 fn owned_by_other(cart: &CartRow, caller: Option<Uuid>) -> bool {

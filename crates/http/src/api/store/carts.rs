@@ -473,35 +473,20 @@ pub async fn update_cart(
     reload(&state, cart.id).await
 }
 
-/// Checks and normalises an address (errors named `{field}.{part}`). In a country with tax
-/// rates per region, the region must be one of its ISO 3166-2 subdivisions.
+/// An address checked by the same rules as checkout's; problems go into `errors`.
 pub(crate) async fn validate_address(
     state: &AppState,
     a: Address,
     field: &str,
     errors: &mut Vec<FieldError>,
 ) -> ApiResult<Option<Address>> {
-    match a.validate() {
-        Ok(mut a) => {
-            if souk_storage::rates::has_regional_tax(&state.db, &a.country).await?
-                && let Err(message) = a.normalise_region()
-            {
-                errors.push(FieldError {
-                    field: format!("{field}.region"),
-                    message,
-                });
-                return Ok(None);
-            }
-            Ok(Some(a))
-        }
-        Err(problems) => {
-            errors.extend(problems.into_iter().map(|(f, m)| FieldError {
-                field: format!("{field}.{f}"),
-                message: m,
-            }));
-            Ok(None)
-        }
-    }
+    let mut problems = Vec::new();
+    let checked = souk_app::checkout::checked_address(&state.db, a, field, &mut problems).await?;
+    errors.extend(problems.into_iter().map(|p| FieldError {
+        field: p.field,
+        message: p.message,
+    }));
+    Ok(checked)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -12,13 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use souk_domain::accounts::{Email, secure_eq, token_hash};
+use souk_app::checkout::{CheckoutAsk, Customer};
+use souk_domain::accounts::{secure_eq, token_hash};
 use souk_domain::orders::{
-    Address, FulfillmentStatus, OrderStatus, PaymentStatus, VendorOrderStatus, order_access_token,
-    order_access_token_unkeyed, order_link_token, order_number, request_fingerprint,
+    Address, FulfillmentStatus, OrderStatus, PaymentStatus, VendorOrderStatus, order_link_token,
+    order_number, request_fingerprint,
 };
 use souk_storage::Exec;
-use souk_storage::orders::{self, CheckoutOutcome, CheckoutRequest, OrderDetail, OrderFilter};
+use souk_storage::orders::{self, OrderDetail, OrderFilter};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -26,9 +27,9 @@ use crate::AppState;
 use crate::api::auth::Accepted;
 use crate::api::common::{PageParams, RequiredIdempotencyKey, next_cursor, path_id};
 use crate::api::schema::{AddressBody, MoneyBody};
-use crate::api::store::carts::{load_cart, validate_address};
+use crate::api::store::carts::load_cart;
 use crate::auth::{MaybePrincipal, Principal};
-use crate::error::{ApiError, ApiResult, FieldError, Problem, StockShortage};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 
 /// Where the access token goes in a stored response; filled in when it is sent.
@@ -36,14 +37,10 @@ const TOKEN_PLACEHOLDER: &str = "{{order_access_token}}";
 pub const ORDER_TOKEN_HEADER: &str = "x-order-token";
 /// Payment methods checkout accepts. `manual`: bank transfer or cash on delivery, recorded by
 /// an admin.
-pub const PAYMENT_METHODS: &[&str] = &["manual", "stripe"];
+pub use souk_app::checkout::PAYMENT_METHODS;
 /// Where Stripe's client secret goes in a stored checkout response; filled in when it is sent
 /// (the secret is never stored: it is fetched from Stripe, and is the same for every replay).
 const CLIENT_SECRET_PLACEHOLDER: &str = "{{payment_client_secret}}";
-/// The window of the checkouts-per-hour limit.
-const CHECKOUT_WINDOW_MS: i64 = 3600 * 1000;
-/// How long checkout waits for Stripe before answering with a pending payment.
-const STRIPE_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderLineBody {
@@ -322,20 +319,6 @@ pub struct CheckoutBody {
     pub payment_method: String,
 }
 
-/// Removes the key from this process's in-flight set when the checkout ends, however it ends.
-struct InFlight<'a> {
-    state: &'a AppState,
-    key: Vec<u8>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut set) = self.state.checkouts.lock() {
-            set.remove(&self.key);
-        }
-    }
-}
-
 /// Puts a secret into a stored checkout response in place of its placeholder: the JSON
 /// `"field":"{{placeholder}}"`, key and value together. Text a shopper or vendor chose is a
 /// JSON string whose quotes are escaped, and no response object has keys they choose, so only
@@ -356,21 +339,6 @@ fn fill_in(body: &str, field: &str, placeholder: &str, value_json: &str) -> Stri
     }
 }
 
-/// The guest token of a replayed checkout. Orders placed before tokens were keyed by the server
-/// key carry the hash of the older derivation; their replays get that token back.
-async fn replay_token(state: &AppState, key: &str, order_id: Uuid) -> ApiResult<String> {
-    let token = order_access_token(&state.config.webhooks.server_key, key, order_id.as_bytes());
-    if let Some(stored) = orders::access_token_hash(&state.db, order_id).await?
-        && stored != token_hash(&token)
-    {
-        let older = order_access_token_unkeyed(key, order_id.as_bytes());
-        if stored == token_hash(&older) {
-            return Ok(older);
-        }
-    }
-    Ok(token)
-}
-
 fn stored(status: u16, body: &str, token: Option<&str>) -> Response {
     let body = match token {
         Some(token) => fill_in(
@@ -388,55 +356,6 @@ fn stored(status: u16, body: &str, token: Option<&str>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Fills in a Stripe order's client secret: the payment is created at Stripe now (after the
-/// order committed, never inside its transaction), or fetched on a replay. If Stripe cannot be
-/// reached the answer still stands, with `client_secret: null` (pending), never an error.
-async fn with_client_secret(
-    state: &AppState,
-    body: String,
-    order_id: Option<Uuid>,
-) -> ApiResult<String> {
-    if !body.contains(&format!(
-        "\"client_secret\":\"{CLIENT_SECRET_PLACEHOLDER}\""
-    )) {
-        return Ok(body);
-    }
-    let mut secret = None;
-    if let (Some(id), Some(stripe)) = (order_id, state.app.providers.stripe.clone())
-        && let Some(detail) = orders::detail(Exec::Db(&state.db), id).await?
-        && detail.order.payment_method == "stripe"
-        && detail.order.status == "pending_payment"
-    {
-        // Bounded well inside the request timeout: a slow Stripe gives a pending answer, and
-        // the payment is completed by `GET …/payment` or reconciliation with the same key.
-        let started = tokio::time::timeout(
-            STRIPE_BUDGET,
-            souk_app::payments::start(&state.db, stripe.as_ref(), &detail.order),
-        )
-        .await;
-        secret = match started {
-            Ok(status) => status?.client_secret,
-            Err(_) => None,
-        };
-    }
-    let value = serde_json::to_string(&secret).expect("serializes");
-    Ok(fill_in(
-        &body,
-        "client_secret",
-        CLIENT_SECRET_PLACEHOLDER,
-        &value,
-    ))
-}
-
-fn key_reused() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-        "Idempotency key reused",
-        "this Idempotency-Key was used with a different request; use a new key for a new request",
-    )
 }
 
 /// Check out: turn the cart into an order, in one transaction.
@@ -467,279 +386,43 @@ pub async fn checkout(
     // Access first: a stored response carries the order's token, address and payment secret,
     // so only who may act on the cart gets it replayed (anyone else: 404, like the cart).
     let cart = load_cart(&state, &caller, &id).await?;
-    let cart_id = cart.id;
-    let scope = format!("checkout:{cart_id}");
-    let key_hash = token_hash(&key);
-    let fingerprint = request_fingerprint(&[
-        cart_id.as_bytes(),
-        &serde_json::to_vec(&body).expect("serializes"),
-    ]);
-
-    // Fast path: a retry of a request that already succeeded.
-    if let Some(prior) = orders::idempotent_response(&state.db, &scope, &key_hash).await? {
-        if prior.request_hash != fingerprint {
-            return Err(key_reused());
-        }
-        let body = with_client_secret(&state, prior.response_body, prior.order_id).await?;
-        let token = match prior.order_id {
-            Some(id) => Some(replay_token(&state, &key, id).await?),
-            None => None,
-        };
-        return Ok(stored(
-            prior.response_status as u16,
-            &body,
-            token.as_deref(),
-        ));
-    }
-    let in_flight_key = [scope.as_bytes(), &key_hash].concat();
-    let _guard = {
-        let mut set = state.checkouts.lock().map_err(|_| ApiError::internal())?;
-        if !set.insert(in_flight_key.clone()) {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "request_in_progress",
-                "Request in progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            );
-            e.retry_after = Some(1);
-            return Err(e);
-        }
-        InFlight {
-            state: &state,
-            key: in_flight_key,
-        }
-    };
-
-    let mut errors = Vec::new();
-    let missing = |field: &str| FieldError {
-        field: field.into(),
-        message: "required: send it, or save it on the cart first (PATCH /api/store/carts/{id})"
-            .into(),
-    };
-    // What the body omits comes from the cart.
-    let email = match body.email.as_deref().or(cart.email.as_deref()) {
-        Some(raw) => Email::parse(raw)
-            .map_err(|m| {
-                errors.push(FieldError {
-                    field: "email".into(),
-                    message: m.to_string(),
-                })
-            })
-            .ok(),
-        None => {
-            errors.push(missing("email"));
-            None
-        }
-    };
-    let saved_address = cart
-        .shipping_address
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<Address>(json).ok());
-    let address = match body
-        .shipping_address
-        .clone()
-        .map(Address::from)
-        .or(saved_address)
-    {
-        Some(a) => validate_address(&state, a, "shipping_address", &mut errors).await?,
-        None => {
-            errors.push(missing("shipping_address"));
-            None
-        }
-    };
-    let (Some(email), Some(address)) = (email, address) else {
-        return Err(ApiError::validation(errors));
-    };
-    let stripe_unset = body.payment_method == "stripe" && state.app.providers.stripe.is_none();
-    if stripe_unset {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "payment_method_unavailable",
-            "Payment method unavailable",
-            "stripe is not configured on this shop (SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET are unset)",
-        ));
-    }
-    if !PAYMENT_METHODS.contains(&body.payment_method.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "payment_method_unavailable",
-            "Payment method unavailable",
-            format!(
-                "payment_method must be one of: {}",
-                PAYMENT_METHODS.join(", ")
-            ),
-        ));
-    }
-
-    // Checkouts per hour — a guest's per client address, a customer's per account — counted
-    // inside the checkout transaction: only placed orders count, exactly, at no extra write.
-    let checkout_bucket = match &caller.0 {
-        Some(p) => format!("checkout:user:{}", p.user_id),
-        None => format!("checkout:address:{}", client.address_key()),
-    };
-    // A guest's unpaid manual order holds stock for a shorter time: nothing proves a guest
-    // intends to pay, and the hold is what a hoarder is after.
-    let hold = if caller.0.is_none() && body.payment_method == "manual" {
-        state
-            .config
-            .limits
-            .guest_manual_hold
-            .min(state.config.order_hold)
-    } else {
-        state.config.order_hold
-    };
-    let order_id = Uuid::now_v7();
-    let token = order_access_token(&state.config.webhooks.server_key, &key, order_id.as_bytes());
-    let request = CheckoutRequest {
-        cart_id,
-        caller: caller.0.as_ref().map(|p| p.user_id),
-        email: email.as_str().to_owned(),
-        shipping_address: serde_json::to_string(&address).expect("serializes"),
-        payment_method: body.payment_method.clone(),
-        // A logged-in customer is counted by their account, whatever address they type.
-        customer_key: souk_domain::accounts::customer_key(
-            caller
-                .0
-                .as_ref()
-                .map_or(email.as_str(), |p| p.email.as_str()),
-        ),
-        unpaid_limit: Some(state.config.limits.unpaid_orders_per_email).filter(|n| *n > 0),
-        hold_ms: i64::try_from(hold.as_millis()).unwrap_or(i64::MAX),
-        rate_limit: Some(orders::CheckoutRateLimit {
-            bucket: checkout_bucket,
-            window_ms: CHECKOUT_WINDOW_MS,
-            limit: state.config.limits.checkouts_per_address,
+    let ask = CheckoutAsk {
+        cart: &cart,
+        customer: caller.0.as_ref().map(|p| Customer {
+            user_id: p.user_id,
+            email: p.email.clone(),
         }),
-        scope,
-        key_hash,
-        request_hash: fingerprint,
-        order_id,
-        access_token_hash: token_hash(&token),
-        default_commission_bps: state.config.commission_bps,
+        email: body.email.clone(),
+        shipping_address: body.shipping_address.clone().map(Address::from),
+        payment_method: body.payment_method.clone(),
+        idempotency_key: &key,
+        fingerprint: request_fingerprint(&[
+            cart.id.as_bytes(),
+            &serde_json::to_vec(&body).expect("serializes"),
+        ]),
+        client_address_key: client.address_key(),
     };
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        match orders::checkout(&state.db, &request, souk_app::jobs::checkout_jobs, |d| {
-            let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
-            if d.order.payment_method == "stripe" {
-                body.payment = Some(CheckoutPayment {
-                    provider: "stripe".to_owned(),
-                    client_secret: Some(CLIENT_SECRET_PLACEHOLDER.to_owned()),
-                });
-            }
-            (201, serde_json::to_string(&body).expect("serializes"))
-        })
-        .await
-        {
-            Err(e) if e.is_retryable_conflict() && attempt < 4 => continue,
-            other => break other?,
-        }
-    };
-    match outcome {
-        CheckoutOutcome::TooManyCheckouts { window_start } => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_checkouts",
-                "Too many checkouts",
-                "too many orders from this address (or account) in the last hour; try again later",
-            );
-            let wait = (window_start + CHECKOUT_WINDOW_MS - souk_storage::now_ms()) / 1000;
-            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
-            Err(e)
-        }
-        CheckoutOutcome::TooManyUnpaid { released_at } => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_unpaid_orders",
-                "Too many unpaid orders",
-                "this customer already has as many unpaid orders as allowed; pay one, or order again when the oldest is released (see Retry-After)",
-            );
-            let wait = released_at.map_or(60, |at| (at - souk_storage::now_ms()) / 1000);
-            e.retry_after = Some(u32::try_from(wait.max(1)).unwrap_or(u32::MAX));
-            Err(e)
-        }
-        CheckoutOutcome::Placed { status, body, .. } => {
-            state.wake_jobs();
-            let body = with_client_secret(&state, body, Some(order_id)).await?;
-            Ok(stored(status, &body, Some(&token)))
-        }
-        CheckoutOutcome::Replay {
-            status,
-            body,
-            order_id,
-        } => {
-            let body = with_client_secret(&state, body, order_id).await?;
-            let token = match order_id {
-                Some(id) => Some(replay_token(&state, &key, id).await?),
-                None => None,
-            };
-            Ok(stored(status, &body, token.as_deref()))
-        }
-        CheckoutOutcome::KeyReused => Err(key_reused()),
-        CheckoutOutcome::CartNotFound => Err(ApiError::not_found("no such cart")),
-        CheckoutOutcome::CartNotOpen { order_id } => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "cart_already_ordered",
-                "Cart already checked out",
-                "this cart was already checked out; one cart makes one order",
-            );
-            e.order_id = order_id.map(Box::new);
-            Err(e)
-        }
-        CheckoutOutcome::Empty => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cart_empty",
-            "Cart empty",
-            "add something to the cart first",
-        )),
-        CheckoutOutcome::Unpriceable(detail) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cart_invalid",
-            "Cart cannot be priced",
-            detail,
-        )),
-        CheckoutOutcome::Invalid(lines) => {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cart_invalid",
-                "Cart cannot be checked out",
-                "some lines are no longer for sale; remove them",
-            );
-            e.errors = lines
-                .into_iter()
-                .map(|(i, m)| FieldError {
-                    field: format!("lines[{i}]"),
-                    message: m.to_owned(),
-                })
-                .collect();
-            Err(e)
-        }
-        CheckoutOutcome::OutOfStock(shortages) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "out_of_stock",
-                "Out of stock",
-                "not enough stock for some variants; see `variants` for what is left",
-            );
-            e.variants = shortages
-                .into_iter()
-                .map(|s| StockShortage {
-                    variant_id: s.variant_id,
-                    requested: s.requested,
-                    available: s.available,
-                })
-                .collect();
-            Err(e)
-        }
-        CheckoutOutcome::Coupon(code) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            code,
-            "Coupon cannot be used",
-            "the cart's coupon cannot be used any more; remove it to check out without it",
-        )),
+    let done = souk_app::checkout::checkout(&state.app, ask, render_placed).await?;
+    let body = fill_in(
+        &done.body,
+        "client_secret",
+        CLIENT_SECRET_PLACEHOLDER,
+        &serde_json::to_string(&done.client_secret).expect("serializes"),
+    );
+    Ok(stored(done.status, &body, done.access_token.as_deref()))
+}
+
+/// The answer stored for a placed order: the order with placeholders where the secrets go,
+/// filled in each time it is sent (secrets are never stored).
+fn render_placed(d: &OrderDetail) -> (u16, String) {
+    let mut body = order_body(d, Some(TOKEN_PLACEHOLDER.to_owned()));
+    if d.order.payment_method == "stripe" {
+        body.payment = Some(CheckoutPayment {
+            provider: "stripe".to_owned(),
+            client_secret: Some(CLIENT_SECRET_PLACEHOLDER.to_owned()),
+        });
     }
+    (201, serde_json::to_string(&body).expect("serializes"))
 }
 
 /// Reads an order as its customer (logged in) or with its access token.
