@@ -26,6 +26,9 @@ pub enum JobError {
 /// Due jobs that have waited longer than this are a backlog (`/readyz` says so).
 pub const BACKLOG_WARN_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Delivers one webhook message; queued by the outbox with the event it carries.
+pub use souk_domain::webhooks::{DELIVERY_JOB as WEBHOOK_DELIVERY_JOB, DeliveryJob};
+
 /// A rendered-on-send email (template + variables).
 pub const EMAIL_JOB: &str = "email";
 /// An email with a secret link (verification, password reset); the token is made on send.

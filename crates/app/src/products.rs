@@ -6,7 +6,7 @@ use souk_domain::catalog::{
     Handle, ImageDraft, MAX_STOCK, Product, ProductDraft, ProductStatus, VariantDraft,
 };
 use souk_domain::html;
-use souk_storage::{Tx, catalog, events, now_ms};
+use souk_storage::{Tx, catalog, now_ms};
 use uuid::Uuid;
 
 use crate::{Actor, App, AppError, FieldProblem, Kind, record_audit};
@@ -148,7 +148,7 @@ async fn announce(
 ) -> Result<(), AppError> {
     data["product_id"] = serde_json::json!(product_id);
     data["vendor_id"] = serde_json::json!(vendor_id);
-    events::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
+    souk_storage::outbox::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 
 use souk_domain::accounts::{Email, validate_name};
 use souk_domain::catalog::Handle;
+use souk_storage::accounts;
 use souk_storage::catalog::VendorRecord;
 use souk_storage::vendors::{self, InvitationRecord, VendorProfileRecord};
-use souk_storage::{accounts, events};
 use uuid::Uuid;
 
 use crate::jobs::{VendorInvitationEmail, enqueue_vendor_invitation};
@@ -99,7 +99,7 @@ pub async fn apply(
     // The admins' live feed: a vendor is waiting for approval.
     let data =
         serde_json::json!({"vendor_id": vendor.id, "handle": vendor.handle, "name": vendor.name});
-    events::emit(&mut tx, "vendor.applied", None, None, &data).await?;
+    souk_storage::outbox::emit(&mut tx, "vendor.applied", None, None, &data).await?;
     tx.commit().await?;
     app.jobs_committed();
     Ok(vendor)

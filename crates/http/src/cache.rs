@@ -4,7 +4,7 @@
 //! popular product). Caching their serialized bytes for a short time lets one instance serve
 //! them at close to the machine's ceiling. Bounded staleness is the price: an entry lives at
 //! most `ttl` (default 1 s), and writes made through this instance invalidate everything at
-//! once (`AppState::invalidate_catalog`). Writes by another process (`souk import`) or another
+//! once (the use cases signal `catalog_changed`). Writes by another process (`souk import`) or another
 //! instance show up within `ttl`. Only 200 responses of public, unauthenticated routes are
 //! cached; checkout always re-reads prices and stock from the database.
 //!

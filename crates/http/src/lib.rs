@@ -239,25 +239,11 @@ impl AppState {
         self
     }
 
-    /// Call after committing jobs, so this process's worker starts them at once.
-    pub fn wake_jobs(&self) {
-        if let Some(waker) = &self.job_waker {
-            waker.notify_one();
-        }
-        // Whatever committed jobs may have committed events too.
-        self.events.wake();
-    }
-
     pub fn secure_cookies(&self) -> bool {
         self.config
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
-    }
-
-    /// Call after any catalog write made through this instance: cached reads are dropped.
-    pub fn invalidate_catalog(&self) {
-        self.cache.invalidate_all();
     }
 
     pub fn in_flight(&self) -> usize {

@@ -324,11 +324,12 @@ impl Worker {
                 let delay = backoff(&self.config, job.attempts);
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, retry_in = ?delay, error = %e, "job failed; will retry");
                 let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                jobs::fail(&self.db, job.id, &self.id, e, Some(at)).await
+                souk_storage::outbox::fail_job(&self.db, job.id, &self.id, e, Some(at)).await
             }
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed for good (dead-lettered)");
-                jobs::fail(&self.db, job.id, &self.id, &e.to_string(), None).await
+                souk_storage::outbox::fail_job(&self.db, job.id, &self.id, &e.to_string(), None)
+                    .await
             }
         };
         let retries_left = job.attempts < job.max_attempts.min(self.config.max_attempts);
@@ -397,7 +398,7 @@ impl Worker {
                     .map_err(|e| JobError::Permanent(format!("bad refund payload: {e}")))?;
                 souk_app::payments::run_refund_job(&self.db, &self.providers, &refund).await
             }
-            souk_storage::webhooks::DELIVERY_JOB => match &self.webhooks {
+            souk_app::jobs::WEBHOOK_DELIVERY_JOB => match &self.webhooks {
                 Some(sender) => {
                     let last = job.attempts >= job.max_attempts.min(self.config.max_attempts);
                     sender.run_job(&self.db, &job.payload, last).await

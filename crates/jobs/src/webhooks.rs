@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use souk_domain::webhooks::{
     TargetPolicy, check_target, endpoint_key, ip_is_public, literal_ip, message_header_id, sign,
 };
@@ -110,11 +109,6 @@ impl Drop for Slot<'_> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct DeliveryJob {
-    message_id: Uuid,
-}
-
 impl WebhookSender {
     pub fn new(config: WebhookConfig) -> Result<Self, String> {
         let http = souk_payments::https_client_builder()?
@@ -192,7 +186,7 @@ impl WebhookSender {
 
     /// Runs one delivery job. `last` is true when the queue will not run it again.
     pub async fn run_job(&self, db: &Db, payload: &str, last: bool) -> Result<(), JobError> {
-        let job: DeliveryJob = serde_json::from_str(payload)
+        let job: souk_app::jobs::DeliveryJob = serde_json::from_str(payload)
             .map_err(|e| JobError::Permanent(format!("bad webhook payload: {e}")))?;
         let Some((message, endpoint)) = store::message_for_delivery(db, job.message_id)
             .await

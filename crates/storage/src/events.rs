@@ -1,12 +1,11 @@
 //! The durable event log behind live streams: one row per change and audience, written in the
 //! transaction of the change. Readers follow it by id (`after`), so a client that reconnects
-//! with the last id it saw gets exactly what it missed. Recording an event also queues it for
-//! the webhook endpoints subscribed to it ([`crate::webhooks::fan_out`]), in the same transaction.
+//! with the last id it saw gets exactly what it missed. Events are written through
+//! [`crate::outbox`], which also queues their webhook deliveries in the same transaction.
 
 use uuid::Uuid;
 
 use crate::db::{Arg, Exec};
-use crate::webhooks::Emitted;
 use crate::{Db, StorageError, Tx, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -23,9 +22,8 @@ pub struct EventRow {
 
 const EVENT_COLUMNS: &str = "id, kind, order_id, vendor_id, data, created_at";
 
-/// Records one event in `tx` for one audience: `vendor_id` set for that vendor only; unset for
-/// the customer of `order_id` (if any) and admins.
-pub async fn emit(
+/// Inserts one event row in `tx` (no webhook fan-out: use [`crate::outbox::emit`]).
+pub(crate) async fn insert(
     tx: &mut Tx,
     kind: &str,
     order_id: Option<Uuid>,
@@ -43,52 +41,31 @@ pub async fn emit(
             .await?
             .rows_affected()
     });
-    crate::webhooks::fan_out(tx, kind, &[Emitted { vendor_id, data }]).await?;
     Ok(())
 }
 
-/// Records an order event in `tx`: one row for the customer and admins with `data`, and one
-/// per vendor of the order with that vendor's part (`vendor_data` is called per vendor order:
-/// `(vendor_order_id, vendor_order_status)`), so no vendor ever sees another's.
-pub async fn emit_order_event(
+/// Inserts an order event's rows in `tx`: one per audience (`None`: the customer and admins;
+/// `Some(vendor)`: that vendor only).
+pub(crate) async fn insert_order_rows(
     tx: &mut Tx,
     order_id: Uuid,
     kind: &str,
-    data: serde_json::Value,
-    vendor_data: impl Fn(Uuid, &str) -> serde_json::Value,
+    rows: &[(Option<Uuid>, &serde_json::Value)],
 ) -> Result<(), StorageError> {
-    let parts: Vec<(Uuid, Uuid, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as("SELECT id, vendor_id, status FROM vendor_orders WHERE order_id = $1 ORDER BY id")
-            .bind(order_id)
-            .fetch_all(&mut *conn)
-            .await?
-    });
-    let vendor_parts: Vec<(Uuid, serde_json::Value)> = parts
-        .iter()
-        .map(|(vendor_order_id, vendor_id, status)| {
-            (*vendor_id, vendor_data(*vendor_order_id, status))
-        })
-        .collect();
     let now = now_ms();
-    let mut args = vec![
-        Arg::Text(kind.to_owned()),
-        Arg::Uuid(order_id),
-        Arg::OptUuid(None),
-        Arg::Text(data.to_string()),
-        Arg::I64(now),
-    ];
-    for (vendor_id, vendor_data) in &vendor_parts {
+    let mut args = Vec::with_capacity(rows.len() * 5);
+    for (vendor_id, data) in rows {
         args.extend([
             Arg::Text(kind.to_owned()),
             Arg::Uuid(order_id),
-            Arg::OptUuid(Some(*vendor_id)),
-            Arg::Text(vendor_data.to_string()),
+            Arg::OptUuid(*vendor_id),
+            Arg::Text(data.to_string()),
             Arg::I64(now),
         ]);
     }
     let sql = format!(
         "INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES {}",
-        crate::db::values_placeholders(parts.len() + 1, 5)
+        crate::db::values_placeholders(rows.len(), 5)
     );
     on_tx!(&mut *tx, conn => {
         bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
@@ -96,37 +73,7 @@ pub async fn emit_order_event(
             .await?
             .rows_affected()
     });
-    let mut emitted = vec![Emitted {
-        vendor_id: None,
-        data: &data,
-    }];
-    emitted.extend(vendor_parts.iter().map(|(vendor_id, data)| Emitted {
-        vendor_id: Some(*vendor_id),
-        data,
-    }));
-    crate::webhooks::fan_out(tx, kind, &emitted).await?;
     Ok(())
-}
-
-/// The standard order event: the order's new status for everyone, and each vendor's own
-/// vendor order status for that vendor.
-pub async fn order_status_event(
-    tx: &mut Tx,
-    order_id: Uuid,
-    kind: &str,
-    status: &str,
-) -> Result<(), StorageError> {
-    emit_order_event(
-        tx,
-        order_id,
-        kind,
-        serde_json::json!({"order_id": order_id, "status": status}),
-        |vendor_order_id, vo_status| {
-            serde_json::json!({"order_id": order_id, "vendor_order_id": vendor_order_id,
-                               "status": vo_status, "order_status": status})
-        },
-    )
-    .await
 }
 
 /// Events after `cursor` (any audience), oldest first: what the process-wide poller reads.

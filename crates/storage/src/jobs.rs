@@ -303,18 +303,28 @@ pub async fn complete(db: &Db, id: Uuid, worker: &str) -> Result<bool, StorageEr
     Ok(n == 1)
 }
 
-/// Records a failed run: back to `pending` at `retry_at`, or `dead` when `retry_at` is `None`.
+/// A job that gave up.
+#[derive(Debug, Clone)]
+pub struct DeadJob {
+    pub id: Uuid,
+    pub kind: String,
+    /// JSON (filled by [`dead_letter_abandoned`], which needs it to tell what was abandoned).
+    pub payload: String,
+    pub error: String,
+}
+
+/// Records a failed run in `tx`: back to `pending` at `retry_at`, or `dead` when `retry_at` is
+/// `None` (then it returns the dead job; [`crate::outbox::fail_job`] also tells the admins).
 pub async fn fail(
-    db: &Db,
+    tx: &mut Tx,
     id: Uuid,
     worker: &str,
     error: &str,
     retry_at: Option<i64>,
-) -> Result<(), StorageError> {
+) -> Result<Option<DeadJob>, StorageError> {
     let now = now_ms();
     let error: String = error.chars().take(2000).collect();
-    let mut tx = db.begin_relaxed_write().await?;
-    let dead: Option<String> = on_tx!(&mut tx, conn => {
+    let dead: Option<String> = on_tx!(tx, conn => {
         match retry_at {
             Some(at) => {
                 sqlx::query(
@@ -342,13 +352,12 @@ pub async fn fail(
             .await?,
         }
     });
-    if let Some(kind) = dead {
-        // The admins' live feed shows jobs that gave up (an email that will never be sent).
-        let data = serde_json::json!({"job_id": id, "kind": kind, "error": error});
-        crate::events::emit(&mut tx, "job.failed", None, None, &data).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    Ok(dead.map(|kind| DeadJob {
+        id,
+        kind,
+        payload: String::new(),
+        error,
+    }))
 }
 
 /// Puts a claimed job back to wait until `run_at` without counting this run as an attempt
@@ -462,13 +471,12 @@ pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
     .await
 }
 
-/// Dead-letters jobs whose last allowed attempt never finished (its worker crashed or was
-/// killed and the lease ran out): they are not claimed again, and show as `dead` with a
-/// `job.failed` event like any other job that gave up. Returns how many.
-pub async fn dead_letter_abandoned(db: &Db) -> Result<u64, StorageError> {
+/// Dead-letters, in `tx`, jobs whose last allowed attempt never finished (its worker crashed
+/// or was killed and the lease ran out): they are not claimed again and show as `dead`.
+/// [`crate::outbox::dead_letter_abandoned`] runs it with what follows from it.
+pub async fn dead_letter_abandoned(tx: &mut Tx) -> Result<Vec<DeadJob>, StorageError> {
     let now = now_ms();
-    let mut tx = db.begin_relaxed_write().await?;
-    let dead: Vec<(Uuid, String, String)> = on_tx!(&mut tx, conn => {
+    let dead: Vec<(Uuid, String, String)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "UPDATE jobs SET status = 'dead', finished_at = $1, updated_at = $1, locked_by = NULL, locked_until = NULL, \
              last_error = 'its last attempt never finished (the worker stopped or crashed)' \
@@ -478,32 +486,13 @@ pub async fn dead_letter_abandoned(db: &Db) -> Result<u64, StorageError> {
         .fetch_all(&mut *conn)
         .await?
     });
-    for (_, kind, payload) in &dead {
-        // A webhook message whose last delivery never finished has failed (recoverable), not
-        // waiting for ever.
-        if kind == crate::webhooks::DELIVERY_JOB
-            && let Some(message) = serde_json::from_str::<serde_json::Value>(payload)
-                .ok()
-                .and_then(|p| {
-                    p["message_id"]
-                        .as_str()
-                        .and_then(|m| Uuid::parse_str(m).ok())
-                })
-        {
-            on_tx!(&mut tx, conn => {
-                sqlx::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
-                    .bind(message)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-            });
-        }
-    }
-    for (id, kind, _) in &dead {
-        let data = serde_json::json!({"job_id": id, "kind": kind, "error": "its last attempt never finished"});
-        crate::events::emit(&mut tx, "job.failed", None, None, &data).await?;
-    }
-    tx.commit().await?;
-    Ok(dead.len() as u64)
+    Ok(dead
+        .into_iter()
+        .map(|(id, kind, payload)| DeadJob {
+            id,
+            kind,
+            payload,
+            error: "its last attempt never finished".to_owned(),
+        })
+        .collect())
 }

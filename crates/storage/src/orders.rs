@@ -564,13 +564,13 @@ pub async fn place_order(
         detail.order.status = OrderStatus::Paid.as_str().to_owned();
         detail.order.paid_at = Some(now);
     }
-    crate::events::order_status_event(&mut *tx, order_id, "order.created", &detail.order.status)
+    crate::outbox::order_status_event(&mut *tx, order_id, "order.created", &detail.order.status)
         .await?;
     for (variant_id, left) in low {
         if let Some(l) = snapshot.lines.iter().find(|l| l.variant_id == variant_id) {
             let data = serde_json::json!({"variant_id": variant_id, "sku": l.sku,
                 "product_title": l.product_title, "stock": left});
-            crate::events::emit(&mut *tx, "stock.low", None, Some(l.vendor_id), &data).await?;
+            crate::outbox::emit(&mut *tx, "stock.low", None, Some(l.vendor_id), &data).await?;
         }
     }
     Ok(CheckoutOutcome::Placed {
@@ -1159,7 +1159,7 @@ pub async fn mark_paid(
                 .rows_affected()
         });
     }
-    crate::events::order_status_event(tx, order_id, "order.paid", "paid").await?;
+    crate::outbox::order_status_event(tx, order_id, "order.paid", "paid").await?;
     Ok(Ok(order))
 }
 
@@ -1226,7 +1226,7 @@ pub async fn cancel(
         }
         0u64
     });
-    crate::events::order_status_event(tx, order_id, "order.cancelled", "cancelled").await?;
+    crate::outbox::order_status_event(tx, order_id, "order.cancelled", "cancelled").await?;
     Ok(Ok(order))
 }
 
@@ -1466,7 +1466,7 @@ pub async fn fulfil(
     } else {
         "order.partially_fulfilled"
     };
-    crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
+    crate::outbox::order_status_event(tx, order_id, kind, next.as_str()).await?;
     Ok(Ok(Shipped {
         shipment_id,
         order_status: next,
@@ -1536,7 +1536,7 @@ pub async fn complete(
             .rows_affected()
     });
     if n == 1 {
-        crate::events::order_status_event(tx, order_id, "order.completed", "completed").await?;
+        crate::outbox::order_status_event(tx, order_id, "order.completed", "completed").await?;
         return Ok(Ok(()));
     }
     let status: Option<String> = on_tx!(&mut *tx, conn => {

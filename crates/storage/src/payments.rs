@@ -240,7 +240,7 @@ pub async fn apply_observation(
         if next == PaymentState::Failed {
             // The shopper's stream shows it at once (they may try another card).
             let data = serde_json::json!({"order_id": payment.order_id, "payment_state": "failed"});
-            crate::events::emit(tx, "payment.failed", Some(payment.order_id), None, &data).await?;
+            crate::outbox::emit(tx, "payment.failed", Some(payment.order_id), None, &data).await?;
         }
         return Ok(Applied::Advanced { payment });
     }
@@ -798,7 +798,7 @@ async fn book_refund(
     } else {
         "order.partially_refunded"
     };
-    crate::events::order_status_event(tx, order_id, kind, next.as_str()).await?;
+    crate::outbox::order_status_event(tx, order_id, kind, next.as_str()).await?;
     if paid_at.is_none() {
         return Ok(next); // nobody earned from this order: nothing to reverse
     }

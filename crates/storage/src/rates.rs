@@ -147,17 +147,3 @@ pub async fn tax_rates(db: &Db) -> Result<Vec<TaxRateRow>, StorageError> {
         .await?
     }))
 }
-
-pub async fn delete_tax_rate(db: &Db, country: &str, region: &str) -> Result<bool, StorageError> {
-    let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM tax_rates WHERE country = $1 AND region = $2")
-            .bind(country)
-            .bind(region)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(n == 1)
-}

@@ -11,12 +11,7 @@ use crate::db::Arg;
 use crate::jobs::{NewJob, ScheduledJob};
 use crate::{Db, StorageError, Tx, now_ms};
 
-/// The job that delivers one message (payload `{"message_id": …}`).
-pub const DELIVERY_JOB: &str = "webhook.deliver";
-/// Attempts per message before it is marked failed; the worker's `SOUK_JOB_MAX_ATTEMPTS`
-/// (default 25) caps it. With the default backoff (5 s doubling, capped at an hour, equal
-/// jitter) 25 attempts span about 8 to 15 hours.
-pub const DELIVERY_MAX_ATTEMPTS: i64 = 30;
+pub use souk_domain::webhooks::{DELIVERY_JOB, DELIVERY_MAX_ATTEMPTS, DeliveryJob};
 /// Endpoints per owner (a vendor, or the platform).
 pub const MAX_ENDPOINTS: i64 = 20;
 
@@ -328,7 +323,7 @@ fn delivery_job(message_id: Uuid, run_at: i64) -> ScheduledJob {
     ScheduledJob {
         job: NewJob {
             kind: DELIVERY_JOB.to_owned(),
-            payload: serde_json::json!({ "message_id": message_id }),
+            payload: serde_json::to_value(DeliveryJob { message_id }).expect("serializes"),
             max_attempts: DELIVERY_MAX_ATTEMPTS,
         },
         run_at,
@@ -770,4 +765,27 @@ pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
         before_ms,
     )
     .await
+}
+
+/// Marks failed (recoverable) the messages whose delivery jobs were dead-lettered because their
+/// last attempt never finished, rather than leaving them pending for ever.
+pub async fn fail_abandoned_deliveries(
+    tx: &mut Tx,
+    dead: &[crate::jobs::DeadJob],
+) -> Result<(), StorageError> {
+    let now = now_ms();
+    for job in dead.iter().filter(|j| j.kind == DELIVERY_JOB) {
+        let Ok(delivery) = serde_json::from_str::<DeliveryJob>(&job.payload) else {
+            continue;
+        };
+        on_tx!(&mut *tx, conn => {
+            sqlx::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+                .bind(delivery.message_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+    }
+    Ok(())
 }

@@ -1,8 +1,6 @@
 //! Pieces shared by the authenticated APIs: list parameters and the audit helper.
 
 use serde::Deserialize;
-use souk_storage::Tx;
-use souk_storage::audit::{self, AuditEntry};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -79,35 +77,6 @@ pub fn next_cursor(
     } else {
         None
     }
-}
-
-/// Records an audit entry for `actor` inside `tx`.
-#[allow(clippy::too_many_arguments)]
-pub async fn audit(
-    tx: &mut Tx,
-    actor: &Principal,
-    ip: &str,
-    action: &str,
-    subject_type: &str,
-    subject_id: impl ToString,
-    vendor_id: Option<Uuid>,
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    audit::record(
-        tx,
-        &AuditEntry {
-            actor_user_id: actor.user_id,
-            actor_email: &actor.email,
-            action,
-            subject_type,
-            subject_id: subject_id.to_string(),
-            vendor_id,
-            ip,
-            details,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// The audit log's view of who asks, for the use cases.

@@ -492,7 +492,7 @@ async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
         .await
         .unwrap();
     assert!(claimed.iter().any(|c| c.id == job));
-    souk_storage::jobs::fail(&app.db, job, "test-worker", "smtp said no", None)
+    souk_storage::outbox::fail_job(&app.db, job, "test-worker", "smtp said no", None)
         .await
         .unwrap();
     let mut seen = Vec::new();
@@ -526,11 +526,11 @@ async fn postgres_only_a_fresh_stream_gets_an_event_committed_after_it_opened_ev
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let mut slow = app.db.begin_write().await.unwrap();
-    souk_storage::events::emit(&mut slow, "job.failed", None, None, &job_failed("late"))
+    souk_storage::outbox::emit(&mut slow, "job.failed", None, None, &job_failed("late"))
         .await
         .unwrap();
     let mut quick = app.db.begin_write().await.unwrap();
-    souk_storage::events::emit(&mut quick, "job.failed", None, None, &job_failed("early"))
+    souk_storage::outbox::emit(&mut quick, "job.failed", None, None, &job_failed("early"))
         .await
         .unwrap();
     quick.commit().await.unwrap();
@@ -661,7 +661,7 @@ async fn a_long_replay_arrives_complete_and_in_order() {
     let before = souk_storage::events::latest_id(&app.db).await.unwrap();
     let mut tx = app.db.begin_write().await.unwrap();
     for n in 0..1200 {
-        souk_storage::events::emit(
+        souk_storage::outbox::emit(
             &mut tx,
             "job.failed",
             None,

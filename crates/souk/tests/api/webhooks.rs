@@ -193,7 +193,7 @@ impl TestApp {
 
     async fn emit(&self, kind: &str, vendor: Option<Uuid>, data: Value) {
         let mut tx = self.db.begin_write().await.unwrap();
-        souk_storage::events::emit(&mut tx, kind, None, vendor, &data)
+        souk_storage::outbox::emit(&mut tx, kind, None, vendor, &data)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -670,7 +670,7 @@ async fn a_rolled_back_change_sends_nothing_and_a_committed_one_queues_its_deliv
         }
     };
     let mut tx = app.db.begin_write().await.unwrap();
-    souk_storage::events::emit(&mut tx, "order.paid", None, None, &json!({"order_id": "x"}))
+    souk_storage::outbox::emit(&mut tx, "order.paid", None, None, &json!({"order_id": "x"}))
         .await
         .unwrap();
     drop(tx); // Dropped without commit: rolled back.
