@@ -36,4 +36,5 @@ mod security;
 mod smtp;
 mod storage;
 mod tenancy;
+mod use_cases;
 mod webhooks;
