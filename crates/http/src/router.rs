@@ -1,0 +1,270 @@
+//! The routes — each registered with its OpenAPI operation, so none escapes the document — and
+//! the middleware stack around them.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::store;
+use crate::state::AppState;
+use crate::{api, cache, error, middleware, openapi, ops};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The OpenAPI document and the routes it describes, built together so no route escapes it.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(store::products::list_products))
+        .routes(routes!(store::products::get_product))
+        .routes(routes!(store::categories::list_categories))
+        .routes(routes!(store::vendors::list_vendors))
+        .routes(routes!(api::vendor_orders::payouts))
+        .routes(routes!(api::vendor_orders::correct_tracking))
+        .routes(routes!(
+            api::vendor::get_profile,
+            api::vendor::update_profile
+        ))
+        .routes(routes!(api::vendor::invite, api::vendor::list_invitations))
+        .routes(routes!(api::vendor::revoke_invitation))
+        .routes(routes!(api::vendor::accept_invitation))
+        .routes(routes!(store::vendors::get_vendor))
+        .routes(routes!(store::carts::create_cart))
+        .routes(routes!(store::carts::get_cart, store::carts::update_cart))
+        .routes(routes!(store::carts::add_item))
+        .routes(routes!(
+            store::carts::update_item,
+            store::carts::remove_item
+        ))
+        .routes(routes!(
+            store::carts::apply_coupon,
+            store::carts::remove_coupon
+        ))
+        .routes(routes!(store::carts::shipping_options))
+        .routes(routes!(store::carts::choose_shipping))
+        .routes(routes!(store::orders::checkout))
+        .routes(routes!(store::orders::list_orders))
+        .routes(routes!(store::orders::get_order))
+        .routes(routes!(store::orders::request_order_link))
+        .routes(routes!(api::payments::get_payment))
+        .routes(routes!(api::events::order_events))
+        .routes(routes!(api::events::vendor_events))
+        .routes(routes!(api::events::admin_events))
+        .routes(routes!(api::payments::confirm_payment))
+        .routes(routes!(api::payments::stripe_webhook))
+        .routes(routes!(api::payments::create_refund))
+        .routes(routes!(api::payments::reconcile))
+        .routes(routes!(api::vendor_orders::list))
+        .routes(routes!(api::vendor_orders::get))
+        .routes(routes!(api::vendor_orders::fulfil))
+        .routes(routes!(api::vendor_orders::balance))
+        .routes(routes!(
+            api::vendor_orders::list_rates,
+            api::vendor_orders::create_rate
+        ))
+        .routes(routes!(api::vendor_orders::delete_rate))
+        .routes(routes!(api::admin_orders::list_orders))
+        .routes(routes!(api::admin_orders::get_order))
+        .routes(routes!(api::admin_orders::cancel_order))
+        .routes(routes!(
+            api::admin_orders::record_payment,
+            api::payments::order_payments
+        ))
+        .routes(routes!(api::admin_orders::complete_order))
+        .routes(routes!(
+            api::admin_orders::create_coupon,
+            api::admin_orders::list_coupons
+        ))
+        .routes(routes!(api::admin_orders::set_coupon_active))
+        .routes(routes!(
+            api::admin_orders::list_tax_rates,
+            api::admin_orders::put_tax_rate
+        ))
+        .routes(routes!(api::admin_orders::set_commission))
+        .routes(routes!(api::admin_orders::payout_report))
+        .routes(routes!(api::admin_orders::record_payout))
+        .routes(routes!(api::auth::register))
+        .routes(routes!(api::auth::login))
+        .routes(routes!(api::auth::logout))
+        .routes(routes!(api::auth::me))
+        .routes(routes!(api::auth::request_password_reset))
+        .routes(routes!(api::auth::confirm_password_reset))
+        .routes(routes!(api::auth::verify_email))
+        .routes(routes!(api::auth::change_password))
+        .routes(routes!(api::auth::list_sessions))
+        .routes(routes!(api::auth::revoke_session))
+        .routes(routes!(api::vendor::apply))
+        .routes(routes!(
+            api::vendor_products::list,
+            api::vendor_products::create
+        ))
+        .routes(routes!(
+            api::vendor_products::get,
+            api::vendor_products::replace
+        ))
+        .routes(routes!(api::vendor_products::archive))
+        .routes(routes!(api::vendor_products::set_stock))
+        .routes(routes!(api::admin::list_vendors))
+        .routes(routes!(api::admin::approve_vendor))
+        .routes(routes!(api::admin::suspend_vendor))
+        .routes(routes!(api::admin::list_jobs))
+        .routes(routes!(api::admin_inventory::list))
+        .routes(routes!(api::admin::retry_job))
+        .routes(routes!(api::admin::audit_log))
+        .routes(routes!(api::admin_keys::create, api::admin_keys::list))
+        .routes(routes!(api::admin_keys::revoke))
+        .routes(routes!(api::admin_categories::create))
+        .routes(routes!(
+            api::admin_categories::update,
+            api::admin_categories::delete
+        ))
+        .routes(routes!(
+            api::webhooks::vendor::create,
+            api::webhooks::vendor::list
+        ))
+        .routes(routes!(
+            api::webhooks::vendor::get,
+            api::webhooks::vendor::update,
+            api::webhooks::vendor::delete
+        ))
+        .routes(routes!(api::webhooks::vendor::secret))
+        .routes(routes!(api::webhooks::vendor::rotate_secret))
+        .routes(routes!(api::webhooks::vendor::messages))
+        .routes(routes!(api::webhooks::vendor::deliveries))
+        .routes(routes!(api::webhooks::vendor::redeliver))
+        .routes(routes!(api::webhooks::vendor::send_test))
+        .routes(routes!(api::webhooks::vendor::recover))
+        .routes(routes!(
+            api::webhooks::admin::create,
+            api::webhooks::admin::list
+        ))
+        .routes(routes!(
+            api::webhooks::admin::get,
+            api::webhooks::admin::update,
+            api::webhooks::admin::delete
+        ))
+        .routes(routes!(api::webhooks::admin::secret))
+        .routes(routes!(api::webhooks::admin::rotate_secret))
+        .routes(routes!(api::webhooks::admin::messages))
+        .routes(routes!(api::webhooks::admin::deliveries))
+        .routes(routes!(api::webhooks::admin::redeliver))
+        .routes(routes!(api::webhooks::admin::send_test))
+        .routes(routes!(api::webhooks::admin::recover))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let mut doc = doc;
+    openapi::complete(&mut doc);
+    (router, doc)
+}
+
+/// CORS for the listed origins only (exact match; an unlisted origin, `null` included, gets no
+/// CORS headers, so a browser keeps its page from reading the answer). Cross-origin calls use a
+/// bearer token: `Access-Control-Allow-Credentials` is never sent, so a browser never attaches
+/// the session cookie for another origin (the cookie and its CSRF defence are for the shop's own
+/// pages). Answers are readable with their `Retry-After`, `Location` and `X-Request-Id`.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-order-token"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, REQUEST_ID.clone()])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// gzip or brotli, as the client prefers, for bodies over 1 KiB (smaller ones gain little for
+/// the CPU); never for event streams, whose events must leave as they happen.
+fn compression()
+-> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::Predicate;
+    use tower_http::compression::predicate::{NotForContentType, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::SSE)
+                .and(NotForContentType::IMAGES),
+        )
+}
+
+/// The complete application: routes, docs and middleware.
+pub fn app(state: AppState) -> Router {
+    let (routes, openapi) = api_router();
+    let config = state.config.clone();
+    // Route layers run after routing; the last added is the outermost: metrics count cache
+    // hits, the ETag is a digest of the bytes sent (compressed or not), and the cache keeps
+    // bodies already compressed.
+    let routes = routes
+        .route_layer(compression())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::cache_catalog_reads,
+        ))
+        .route_layer(axum::middleware::from_fn(cache::http_caching))
+        .route_layer(axum::middleware::from_fn(middleware::track_metrics));
+    Router::new()
+        .merge(routes)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::with_server(openapi, &config)))
+        .fallback(|| async { error::ApiError::not_found("no such resource") })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .option_layer(cors(&config.cors_origins))
+                .layer(axum::middleware::from_fn(middleware::problem_responses))
+                .layer(axum::middleware::from_fn(middleware::unbuffered_streams))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+                .layer(RequestBodyLimitLayer::new(config.body_limit)),
+        )
+        .with_state(state)
+}
