@@ -30,15 +30,18 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::products::get_product))
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::list_vendors))
-        .routes(routes!(api::vendor_orders::payouts))
-        .routes(routes!(api::vendor_orders::correct_tracking))
+        .routes(routes!(api::vendor::money::payouts))
+        .routes(routes!(api::vendor::orders::correct_tracking))
         .routes(routes!(
-            api::vendor::get_profile,
-            api::vendor::update_profile
+            api::vendor::profile::get_profile,
+            api::vendor::profile::update_profile
         ))
-        .routes(routes!(api::vendor::invite, api::vendor::list_invitations))
-        .routes(routes!(api::vendor::revoke_invitation))
-        .routes(routes!(api::vendor::accept_invitation))
+        .routes(routes!(
+            api::vendor::team::invite,
+            api::vendor::team::list_invitations
+        ))
+        .routes(routes!(api::vendor::team::revoke_invitation))
+        .routes(routes!(api::vendor::team::accept_invitation))
         .routes(routes!(store::vendors::get_vendor))
         .routes(routes!(store::carts::create_cart))
         .routes(routes!(store::carts::get_cart, store::carts::update_cart))
@@ -57,43 +60,43 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(store::orders::list_orders))
         .routes(routes!(store::orders::get_order))
         .routes(routes!(store::orders::request_order_link))
-        .routes(routes!(api::payments::get_payment))
+        .routes(routes!(store::payments::get_payment))
         .routes(routes!(api::events::order_events))
         .routes(routes!(api::events::vendor_events))
         .routes(routes!(api::events::admin_events))
-        .routes(routes!(api::payments::confirm_payment))
-        .routes(routes!(api::payments::stripe_webhook))
-        .routes(routes!(api::payments::create_refund))
-        .routes(routes!(api::payments::reconcile))
-        .routes(routes!(api::vendor_orders::list))
-        .routes(routes!(api::vendor_orders::get))
-        .routes(routes!(api::vendor_orders::fulfil))
-        .routes(routes!(api::vendor_orders::balance))
+        .routes(routes!(store::payments::confirm_payment))
+        .routes(routes!(api::hooks::stripe_webhook))
+        .routes(routes!(api::admin::payments::create_refund))
+        .routes(routes!(api::admin::payments::reconcile))
+        .routes(routes!(api::vendor::orders::list))
+        .routes(routes!(api::vendor::orders::get))
+        .routes(routes!(api::vendor::orders::fulfil))
+        .routes(routes!(api::vendor::money::balance))
         .routes(routes!(
-            api::vendor_orders::list_rates,
-            api::vendor_orders::create_rate
+            api::vendor::shipping::list_rates,
+            api::vendor::shipping::create_rate
         ))
-        .routes(routes!(api::vendor_orders::delete_rate))
-        .routes(routes!(api::admin_orders::list_orders))
-        .routes(routes!(api::admin_orders::get_order))
-        .routes(routes!(api::admin_orders::cancel_order))
+        .routes(routes!(api::vendor::shipping::delete_rate))
+        .routes(routes!(api::admin::orders::list_orders))
+        .routes(routes!(api::admin::orders::get_order))
+        .routes(routes!(api::admin::orders::cancel_order))
         .routes(routes!(
-            api::admin_orders::record_payment,
-            api::payments::order_payments
+            api::admin::orders::record_payment,
+            api::admin::payments::order_payments
         ))
-        .routes(routes!(api::admin_orders::complete_order))
+        .routes(routes!(api::admin::orders::complete_order))
         .routes(routes!(
-            api::admin_orders::create_coupon,
-            api::admin_orders::list_coupons
+            api::admin::coupons::create_coupon,
+            api::admin::coupons::list_coupons
         ))
-        .routes(routes!(api::admin_orders::set_coupon_active))
+        .routes(routes!(api::admin::coupons::set_coupon_active))
         .routes(routes!(
-            api::admin_orders::list_tax_rates,
-            api::admin_orders::put_tax_rate
+            api::admin::tax::list_tax_rates,
+            api::admin::tax::put_tax_rate
         ))
-        .routes(routes!(api::admin_orders::set_commission))
-        .routes(routes!(api::admin_orders::payout_report))
-        .routes(routes!(api::admin_orders::record_payout))
+        .routes(routes!(api::admin::payouts::set_commission))
+        .routes(routes!(api::admin::payouts::payout_report))
+        .routes(routes!(api::admin::payouts::record_payout))
         .routes(routes!(api::auth::register))
         .routes(routes!(api::auth::login))
         .routes(routes!(api::auth::logout))
@@ -104,30 +107,33 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::auth::change_password))
         .routes(routes!(api::auth::list_sessions))
         .routes(routes!(api::auth::revoke_session))
-        .routes(routes!(api::vendor::apply))
+        .routes(routes!(api::vendor::profile::apply))
         .routes(routes!(
-            api::vendor_products::list,
-            api::vendor_products::create
+            api::vendor::products::list,
+            api::vendor::products::create
         ))
         .routes(routes!(
-            api::vendor_products::get,
-            api::vendor_products::replace
+            api::vendor::products::get,
+            api::vendor::products::replace
         ))
-        .routes(routes!(api::vendor_products::archive))
-        .routes(routes!(api::vendor_products::set_stock))
-        .routes(routes!(api::admin::list_vendors))
-        .routes(routes!(api::admin::approve_vendor))
-        .routes(routes!(api::admin::suspend_vendor))
-        .routes(routes!(api::admin::list_jobs))
-        .routes(routes!(api::admin_inventory::list))
-        .routes(routes!(api::admin::retry_job))
-        .routes(routes!(api::admin::audit_log))
-        .routes(routes!(api::admin_keys::create, api::admin_keys::list))
-        .routes(routes!(api::admin_keys::revoke))
-        .routes(routes!(api::admin_categories::create))
+        .routes(routes!(api::vendor::products::archive))
+        .routes(routes!(api::vendor::products::set_stock))
+        .routes(routes!(api::admin::vendors::list_vendors))
+        .routes(routes!(api::admin::vendors::approve_vendor))
+        .routes(routes!(api::admin::vendors::suspend_vendor))
+        .routes(routes!(api::admin::jobs::list_jobs))
+        .routes(routes!(api::admin::inventory::list))
+        .routes(routes!(api::admin::jobs::retry_job))
+        .routes(routes!(api::admin::audit::audit_log))
         .routes(routes!(
-            api::admin_categories::update,
-            api::admin_categories::delete
+            api::admin::api_keys::create,
+            api::admin::api_keys::list
+        ))
+        .routes(routes!(api::admin::api_keys::revoke))
+        .routes(routes!(api::admin::categories::create))
+        .routes(routes!(
+            api::admin::categories::update,
+            api::admin::categories::delete
         ))
         .routes(routes!(
             api::webhooks::vendor::create,

@@ -20,6 +20,14 @@ pub struct MoneyBody {
     pub currency: String,
 }
 
+/// An amount in a currency, as the API shows it.
+pub fn money(amount: i64, currency: &str) -> MoneyBody {
+    MoneyBody {
+        amount,
+        currency: currency.to_owned(),
+    }
+}
+
 impl From<Money> for MoneyBody {
     fn from(m: Money) -> Self {
         MoneyBody {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::common::path_id;
-use crate::api::schema::{AddressBody, MoneyBody};
+use crate::api::schema::{AddressBody, MoneyBody, money};
 use crate::auth::MaybePrincipal;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::ApiJson;
@@ -100,13 +100,6 @@ pub struct CartBody {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
-}
-
-fn money(amount: i64, currency: &str) -> MoneyBody {
-    MoneyBody {
-        amount,
-        currency: currency.to_owned(),
-    }
 }
 
 fn cart_body(s: &CartSnapshot, q: &Quote) -> CartBody {

@@ -4,5 +4,6 @@
 pub mod carts;
 pub mod categories;
 pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod vendors;

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::api::auth::Accepted;
 use crate::api::common::{PageParams, RequiredIdempotencyKey, next_cursor, path_id};
-use crate::api::schema::{AddressBody, MoneyBody};
+use crate::api::schema::{AddressBody, MoneyBody, money};
 use crate::api::store::carts::load_cart;
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -198,13 +198,6 @@ pub struct OrderBody {
     pub paid_at: Option<String>,
     #[schema(format = DateTime)]
     pub cancelled_at: Option<String>,
-}
-
-fn money(amount: i64, currency: &str) -> MoneyBody {
-    MoneyBody {
-        amount,
-        currency: currency.to_owned(),
-    }
 }
 
 pub fn order_body(d: &OrderDetail, access_token: Option<String>) -> OrderBody {

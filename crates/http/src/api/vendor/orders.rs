@@ -1,37 +1,26 @@
-//! `/api/vendor`: a vendor's orders (only its own vendor orders and lines), fulfilment, its
-//! shipping options and its balance.
+//! `/api/vendor/orders`: the vendor's own vendor orders and lines, fulfilment in parcels, and
+//! tracking corrections.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use souk_app::fulfilment::{self, Tracking};
-use souk_app::shipping::{self, RateDraft};
 use souk_domain::orders::{Address, order_number};
 use souk_domain::time::rfc3339;
-use souk_storage::ledger;
 use souk_storage::orders::{self, ShipLine, VendorOrderDetail};
-use souk_storage::rates::{self, ShippingRateRow};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, actor, next_cursor, path_id};
-use crate::api::schema::{AddressBody, MoneyArg, MoneyBody};
+use crate::api::schema::{AddressBody, MoneyBody, money};
 use crate::api::store::orders::{
     OrderLineBody, ShipmentBody, line_body, part_fulfillment, shipment_body,
 };
 use crate::auth::VendorStaff;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-
-fn money(amount: i64, currency: &str) -> MoneyBody {
-    MoneyBody {
-        amount,
-        currency: currency.to_owned(),
-    }
-}
 
 /// A vendor's part of an order. The customer's email and other vendors' lines are not shown;
 /// the shipping address is, because the vendor ships.
@@ -267,233 +256,4 @@ pub async fn fulfil(
     )
     .await?;
     Ok(Json(vendor_order_body(&d, state.config.currency.code())))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalanceBody {
-    pub vendor_id: Uuid,
-    /// From paid orders, after commission (and refunds).
-    pub earned: MoneyBody,
-    /// The platform's commission on those orders.
-    pub commission: MoneyBody,
-    pub paid_out: MoneyBody,
-    /// Owed to the vendor now: earned − paid out.
-    pub available: MoneyBody,
-    /// Vendor-order totals of orders awaiting payment (not earned yet).
-    pub pending: MoneyBody,
-}
-
-pub fn balance_body(b: &ledger::Balance, currency: &str) -> BalanceBody {
-    BalanceBody {
-        vendor_id: b.vendor_id,
-        earned: money(b.earned, currency),
-        commission: money(b.commission, currency),
-        paid_out: money(b.paid_out, currency),
-        available: money(b.available, currency),
-        pending: money(b.pending, currency),
-    }
-}
-
-/// This vendor's money.
-#[utoipa::path(get, path = "/api/vendor/balance", tag = "vendor", security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The balance", body = BalanceBody),
-        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn balance(
-    State(state): State<AppState>,
-    staff: VendorStaff,
-) -> ApiResult<Json<BalanceBody>> {
-    let b = ledger::balance(&state.db, staff.vendor_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such vendor"))?;
-    Ok(Json(balance_body(&b, state.config.currency.code())))
-}
-
-/// Money the platform sent this vendor.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VendorPayoutBody {
-    pub id: Uuid,
-    pub amount: MoneyBody,
-    /// The platform's reference (a bank transfer's, say).
-    pub reference: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VendorPayoutPage {
-    pub items: Vec<VendorPayoutBody>,
-    pub next_cursor: Option<String>,
-}
-
-/// This vendor's payout history, newest first (the balance says what is still owed).
-#[utoipa::path(get, path = "/api/vendor/payouts", tag = "vendor", params(PageParams), security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Payouts", body = VendorPayoutPage),
-        (status = 400, description = "Invalid `limit` or `cursor` (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn payouts(
-    State(state): State<AppState>,
-    staff: VendorStaff,
-    ApiQuery(params): ApiQuery<PageParams>,
-) -> ApiResult<Json<VendorPayoutPage>> {
-    let (limit, before, _) = params.parse(&[])?;
-    let rows = ledger::payouts_page(&state.db, staff.vendor_id, before, limit).await?;
-    let next = next_cursor(rows.iter().map(|p| p.id), rows.len(), limit);
-    Ok(Json(VendorPayoutPage {
-        items: rows
-            .into_iter()
-            .map(|p| VendorPayoutBody {
-                id: p.id,
-                amount: MoneyBody {
-                    amount: p.amount,
-                    currency: p.currency,
-                },
-                reference: p.reference,
-                created_at: souk_domain::time::rfc3339(p.created_at),
-            })
-            .collect(),
-        next_cursor: next,
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShippingRateBody {
-    pub id: Uuid,
-    pub name: String,
-    /// `flat`, `free_over` or `by_weight`.
-    #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
-    pub kind: String,
-    /// flat: the price; free_over: the price below the threshold; by_weight: the base price.
-    pub amount: MoneyBody,
-    /// free_over: goods (after discount) from which shipping is free.
-    pub threshold: Option<MoneyBody>,
-    /// by_weight: added per started kilogram.
-    pub per_kg: Option<MoneyBody>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-fn rate_body(r: &ShippingRateRow, currency: &str) -> ShippingRateBody {
-    ShippingRateBody {
-        id: r.id,
-        name: r.name.clone(),
-        kind: r.kind.clone(),
-        amount: money(r.amount, currency),
-        threshold: r.threshold.map(|t| money(t, currency)),
-        per_kg: r.per_kg.map(|p| money(p, currency)),
-        created_at: rfc3339(r.created_at),
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShippingRateRequest {
-    pub name: String,
-    /// `flat`, `free_over` or `by_weight`.
-    #[schema(value_type = crate::api::vocabulary::ShippingRateKind)]
-    pub kind: String,
-    /// ≥ 0.
-    pub amount: MoneyArg,
-    /// Required for `free_over`.
-    pub threshold: Option<MoneyArg>,
-    /// Required for `by_weight`.
-    pub per_kg: Option<MoneyArg>,
-}
-
-/// This vendor's shipping options.
-#[utoipa::path(get, path = "/api/vendor/shipping-rates", tag = "vendor", security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Options", body = ShippingRateList),
-        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn list_rates(
-    State(state): State<AppState>,
-    staff: VendorStaff,
-) -> ApiResult<Json<ShippingRateList>> {
-    let rows = rates::shipping_rates(&state.db, staff.vendor_id).await?;
-    let cur = state.config.currency.code();
-    Ok(Json(ShippingRateList {
-        items: rows.iter().map(|r| rate_body(r, cur)).collect(),
-        next_cursor: None,
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShippingRateList {
-    pub items: Vec<ShippingRateBody>,
-    /// Always null: the whole list is in this page (every list has this one shape).
-    pub next_cursor: Option<String>,
-}
-
-/// Add a shipping option. Without any, the vendor ships for free.
-#[utoipa::path(post, path = "/api/vendor/shipping-rates", tag = "vendor", request_body = ShippingRateRequest, security(("bearer" = [])),
-    responses(
-        (status = 422, description = "An amount in another currency than the shop's (`currency_mismatch`)", body = Problem, content_type = "application/problem+json"),
-        (status = 201, description = "The option", body = ShippingRateBody),
-        (status = 400, description = "Invalid option (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many options (`too_many_shipping_rates`)", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn create_rate(
-    State(state): State<AppState>,
-    staff: VendorStaff,
-    client: ClientInfo,
-    ApiJson(body): ApiJson<ShippingRateRequest>,
-) -> ApiResult<(StatusCode, Json<ShippingRateBody>)> {
-    let shop = state.config.currency;
-    let amount = body.amount.minor_units("amount", shop)?;
-    let threshold = match &body.threshold {
-        Some(m) => Some(m.minor_units("threshold", shop)?),
-        None => None,
-    };
-    let per_kg = match &body.per_kg {
-        Some(m) => Some(m.minor_units("per_kg", shop)?),
-        None => None,
-    };
-    let draft = RateDraft {
-        name: body.name,
-        kind: body.kind,
-        amount,
-        threshold,
-        per_kg,
-    };
-    let row = shipping::create(
-        &state.app,
-        &actor(&staff.principal, &client),
-        staff.vendor_id,
-        &draft,
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(rate_body(&row, state.config.currency.code())),
-    ))
-}
-
-/// Remove a shipping option (carts that chose it fall back to the cheapest).
-#[utoipa::path(delete, path = "/api/vendor/shipping-rates/{id}", tag = "vendor", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Option id")),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 403, description = "Not vendor staff", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such option of yours", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn delete_rate(
-    State(state): State<AppState>,
-    staff: VendorStaff,
-    client: ClientInfo,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    let id = path_id(&id, "shipping option")?;
-    shipping::delete(
-        &state.app,
-        &actor(&staff.principal, &client),
-        staff.vendor_id,
-        id,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
 }

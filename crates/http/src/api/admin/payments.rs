@@ -1,14 +1,11 @@
-//! Payments over HTTP: the provider's webhook (`/api/hooks/stripe`), the shopper's payment
-//! status and "I have paid" confirmation, admin refunds and an on-demand reconciliation pass.
-//! Every path that learns a payment's state goes through `souk_app::payments`' one, the
-//! one idempotent transition.
+//! `/api/admin`: refunds, an order's payment attempts and refunds, and an on-demand payment
+//! reconciliation pass.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use souk_app::payments::{self as flows, PaymentView, RefundAsk, RefundMade};
+use souk_app::payments::{self as flows, RefundAsk, RefundMade};
 use souk_storage::payments::{self as store, RefundLine};
 use souk_storage::{Exec, orders};
 use utoipa::ToSchema;
@@ -18,130 +15,9 @@ use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{RequiredIdempotencyKey, actor, path_id};
 use crate::api::schema::{MoneyArg, MoneyBody};
-use crate::api::store::orders::readable_order;
-use crate::auth::{Admin, MaybePrincipal};
+use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookAck {
-    pub received: bool,
-    /// `processed`, `duplicate` (seen before: nothing changed), `ignored` (not an event Souk
-    /// acts on) or `unknown_payment`.
-    pub outcome: &'static str,
-}
-
-/// Stripe's webhook. The `Stripe-Signature` header is verified over the raw body before
-/// anything is parsed or written; a failed check is 400 and writes nothing. Each event id is
-/// processed once; duplicates, late and out-of-order events are answered 200 and never move a
-/// payment out of a final state (succeeded, canceled).
-#[utoipa::path(post, path = "/api/hooks/stripe", tag = "hooks",
-    request_body(content = String, description = "The raw Stripe event JSON", content_type = "application/json"),
-    params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
-    responses(
-        (status = 200, description = "Accepted (processed, duplicate or ignored)", body = WebhookAck),
-        (status = 400, description = "`invalid_signature` or `invalid_event`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`provider_not_configured`: Stripe is not set up on this server", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn stripe_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<WebhookAck>> {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    let outcome = flows::receive_stripe_webhook(&state.app, signature, &body).await?;
-    Ok(Json(WebhookAck {
-        received: true,
-        outcome: outcome.as_str(),
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentBody {
-    pub order_id: Uuid,
-    /// The order's status after this call (`paid` once the payment arrived).
-    #[schema(value_type = crate::api::vocabulary::OrderStatus)]
-    pub order_status: String,
-    /// `manual` or `stripe`.
-    pub provider: String,
-    /// `pending`, `failed`, `processing`, `succeeded` or `canceled`.
-    #[schema(value_type = crate::api::vocabulary::PaymentState)]
-    pub state: String,
-    /// For Stripe.js to complete the payment; `null` when there is nothing to complete or the
-    /// provider cannot be reached right now (ask again shortly).
-    pub client_secret: Option<String>,
-    pub amount: MoneyBody,
-}
-
-impl From<PaymentView> for PaymentBody {
-    fn from(view: PaymentView) -> Self {
-        PaymentBody {
-            order_id: view.order.id,
-            order_status: view.order.status,
-            provider: view.provider,
-            state: view.state.as_str().to_owned(),
-            client_secret: view.client_secret,
-            amount: MoneyBody {
-                amount: view.order.total,
-                currency: view.order.currency,
-            },
-        }
-    }
-}
-
-/// Where the order's payment stands, with Stripe's `client_secret` for the storefront (the
-/// payment is created at the provider now if that did not happen at checkout).
-#[utoipa::path(get, path = "/api/store/orders/{id}/payment", tag = "store",
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
-    ),
-    responses(
-        (status = 200, description = "The payment", body = PaymentBody),
-        (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn get_payment(
-    State(state): State<AppState>,
-    caller: MaybePrincipal,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<PaymentBody>> {
-    refresh_payment(&state, &caller, &headers, &id).await
-}
-
-/// "I have paid": the storefront's confirmation after Stripe.js finished. Souk asks the
-/// provider (it never trusts the client) and applies the answer through the same idempotent
-/// transition as the webhook, so racing both pays the order once.
-#[utoipa::path(post, path = "/api/store/orders/{id}/payment/confirm", tag = "store",
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("X-Order-Token" = Option<String>, Header, description = "The checkout's `access_token` (guests)"),
-    ),
-    responses(
-        (status = 200, description = "The payment as the provider reports it now", body = PaymentBody),
-        (status = 404, description = "No such order, or not yours", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn confirm_payment(
-    State(state): State<AppState>,
-    caller: MaybePrincipal,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<PaymentBody>> {
-    refresh_payment(&state, &caller, &headers, &id).await
-}
-
-async fn refresh_payment(
-    state: &AppState,
-    caller: &MaybePrincipal,
-    headers: &HeaderMap,
-    id: &str,
-) -> ApiResult<Json<PaymentBody>> {
-    let detail = readable_order(state, caller, headers, id).await?;
-    let view = flows::refresh(&state.app, &detail.order).await?;
-    Ok(Json(view.into()))
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
