@@ -461,71 +461,18 @@ async fn open_stream(
     resume_after: Option<i64>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
     let hub = &state.events;
-    let permit = match hub.streams.clone().try_acquire_owned() {
-        Ok(permit) => Ok(permit),
-        // The admin feed may use the reserve when the rest is taken.
-        Err(_) if matches!(audience, Audience::Admin) => {
-            hub.admin_streams.clone().try_acquire_owned()
-        }
-        Err(e) => Err(e),
-    };
-    let Ok(permit) = permit else {
-        return Err(too_many_streams());
-    };
-    let slot = Slot::new(permit, hub, holders).ok_or_else(too_many_streams)?;
-    let evicted = slot.evicted.clone();
+    let slot = take_slot(hub, &audience, holders)?;
     // Subscribe before reading the backlog, and replay only up to what the poller has
     // broadcast (it waits for ids committed out of order; the table alone does not): every
     // event is then in the replay or in the live channel, and duplicates are skipped by id.
     let live = hub.live.subscribe();
     let upto = hub.cursor.load(Ordering::SeqCst);
-    let backlog = VecDeque::new();
-    let mut replay = None;
-    let last_sent;
-    let mut already_there = HashSet::new();
-    if let Some(cursor) = resume_after {
-        if cursor > events::latest_id(&state.db).await? {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_last_event_id",
-                "Invalid Last-Event-ID",
-                "Last-Event-ID is not an event id this server sent",
-            ));
-        }
-        replay = Some(Replay {
-            read_to: cursor,
-            upto,
-            since: now_ms() - REPLAY_WINDOW.as_millis() as i64,
-            sent: 0,
-        });
-        last_sent = cursor;
-    } else {
-        // From now on: what committed before the stream opened is not sent, even if the poller
-        // has not broadcast it yet. Ids are not committed in order on PostgreSQL: an event
-        // with a lower id than the newest may still commit after this point, and must be sent.
-        // So skip exactly the ids committed now that the poller has not broadcast yet.
-        // One read, so nothing commits between "what is there" and "from where". The poller
-        // is normally at most a poll behind; if it is far behind (stalled), start after the
-        // newest event instead of holding every id since.
-        const BEHIND_MAX: i64 = 10_000;
-        let start = if upto == i64::MAX {
-            events::latest_id(&state.db).await?
-        } else {
-            upto
-        };
-        let committed = events::ids_after(&state.db, start, BEHIND_MAX + 1).await?;
-        if committed.len() as i64 > BEHIND_MAX {
-            last_sent = events::latest_id(&state.db).await?;
-        } else {
-            last_sent = start;
-            already_there.extend(committed);
-        }
-    }
+    let (replay, last_sent, already_there) = starting_point(state, resume_after, upto).await?;
     let s = StreamState {
         audience,
-        backlog,
+        backlog: VecDeque::new(),
         replay,
-        evicted,
+        evicted: slot.evicted.clone(),
         live,
         closing: hub.closing.subscribe(),
         last_sent,
@@ -537,66 +484,145 @@ async fn open_stream(
         next_check: tokio::time::Instant::now() + jittered(state.config.stream_recheck),
         _slot: slot,
     };
-    let stream = futures_util::stream::unfold(s, |mut s| async move {
-        if *s.closing.borrow() {
+    let stream = futures_util::stream::unfold(s, StreamState::next);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+/// A place among the open streams, or 429: the admin feed may use the reserve when the rest
+/// is taken.
+fn take_slot(hub: &EventHub, audience: &Audience, holders: Vec<Holder>) -> ApiResult<Slot> {
+    let permit = match hub.streams.clone().try_acquire_owned() {
+        Ok(permit) => Ok(permit),
+        Err(_) if matches!(audience, Audience::Admin) => {
+            hub.admin_streams.clone().try_acquire_owned()
+        }
+        Err(e) => Err(e),
+    };
+    let Ok(permit) = permit else {
+        return Err(too_many_streams());
+    };
+    Slot::new(permit, hub, holders).ok_or_else(too_many_streams)
+}
+
+/// Where a stream starts: after `Last-Event-ID` (with the replay to read up to `upto`), or now.
+async fn starting_point(
+    state: &AppState,
+    resume_after: Option<i64>,
+    upto: i64,
+) -> ApiResult<(Option<Replay>, i64, HashSet<i64>)> {
+    if let Some(cursor) = resume_after {
+        if cursor > events::latest_id(&state.db).await? {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_last_event_id",
+                "Invalid Last-Event-ID",
+                "Last-Event-ID is not an event id this server sent",
+            ));
+        }
+        let replay = Replay {
+            read_to: cursor,
+            upto,
+            since: now_ms() - REPLAY_WINDOW.as_millis() as i64,
+            sent: 0,
+        };
+        return Ok((Some(replay), cursor, HashSet::new()));
+    }
+    // From now on: what committed before the stream opened is not sent, even if the poller
+    // has not broadcast it yet. Ids are not committed in order on PostgreSQL: an event with a
+    // lower id than the newest may still commit after this point, and must be sent. So skip
+    // exactly the ids committed now that the poller has not broadcast yet. One read, so
+    // nothing commits between "what is there" and "from where". The poller is normally at most
+    // a poll behind; if it is far behind (stalled), start after the newest event instead of
+    // holding every id since.
+    const BEHIND_MAX: i64 = 10_000;
+    let start = if upto == i64::MAX {
+        events::latest_id(&state.db).await?
+    } else {
+        upto
+    };
+    let committed = events::ids_after(&state.db, start, BEHIND_MAX + 1).await?;
+    if committed.len() as i64 > BEHIND_MAX {
+        return Ok((None, events::latest_id(&state.db).await?, HashSet::new()));
+    }
+    Ok((None, start, committed.into_iter().collect()))
+}
+
+impl StreamState {
+    /// The stream's next event: the replay first, a page at a time, then live events. `None`
+    /// ends the stream (shutdown, eviction, revoked access, a client too slow for the live
+    /// buffer, or a replay cut at its bound): the client reconnects with `Last-Event-ID`.
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        if *self.closing.borrow() {
             return None;
         }
-        if s.backlog.is_empty()
-            && let Some(r) = &mut s.replay
-        {
-            if r.sent >= REPLAY_MAX {
-                // Far behind: end here; the client resumes from the last event it got.
-                s.truncated = true;
-                s.replay = None;
-            } else {
-                let page = events::backlog(
-                    Exec::Db(&s.db),
-                    s.audience,
-                    r.read_to,
-                    r.upto,
-                    r.since,
-                    REPLAY_PAGE,
-                )
-                .await;
-                match page {
-                    Ok(rows) => {
-                        let done = (rows.len() as i64) < REPLAY_PAGE;
-                        if let Some(last) = rows.last() {
-                            r.read_to = last.id;
-                        }
-                        r.sent += rows.len();
-                        s.backlog.extend(rows);
-                        if done {
-                            s.replay = None;
-                        }
-                    }
-                    // The client reconnects with the last id it got and the replay goes on.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a stream's replay; ending it");
-                        return None;
-                    }
+        if self.backlog.is_empty() && self.replay.is_some() {
+            self.read_replay_page().await?;
+        }
+        if let Some(e) = self.backlog.pop_front() {
+            self.last_sent = e.id;
+            return Some((Ok(sse_event(&e)), self));
+        }
+        if self.truncated {
+            return None;
+        }
+        let e = self.next_live().await?;
+        Some((Ok(sse_event(&e)), self))
+    }
+
+    /// Reads the next page of the replay into the backlog (`None`: the stream ends).
+    async fn read_replay_page(&mut self) -> Option<()> {
+        let r = self.replay.as_mut()?;
+        if r.sent >= REPLAY_MAX {
+            // Far behind: end here; the client resumes from the last event it got.
+            self.truncated = true;
+            self.replay = None;
+            return Some(());
+        }
+        let page = events::backlog(
+            Exec::Db(&self.db),
+            self.audience,
+            r.read_to,
+            r.upto,
+            r.since,
+            REPLAY_PAGE,
+        )
+        .await;
+        match page {
+            Ok(rows) => {
+                let done = (rows.len() as i64) < REPLAY_PAGE;
+                if let Some(last) = rows.last() {
+                    r.read_to = last.id;
                 }
+                r.sent += rows.len();
+                self.backlog.extend(rows);
+                if done {
+                    self.replay = None;
+                }
+                Some(())
+            }
+            // The client reconnects with the last id it got and the replay goes on.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a stream's replay; ending it");
+                None
             }
         }
-        if let Some(e) = s.backlog.pop_front() {
-            s.last_sent = e.id;
-            return Some((Ok(sse_event(&e)), s));
-        }
-        if s.truncated {
-            return None;
-        }
+    }
+
+    /// Waits for the next live event this stream's audience may see, re-checking its access
+    /// now and then.
+    async fn next_live(&mut self) -> Option<Arc<EventRow>> {
         loop {
-            if *s.closing.borrow() {
+            if *self.closing.borrow() {
                 return None;
             }
             let received = tokio::select! {
-                r = s.live.recv() => r,
-                _ = s.closing.changed() => return None,
-                () = s.evicted.notified() => return None,
-                () = tokio::time::sleep_until(s.next_check) => {
+                r = self.live.recv() => r,
+                _ = self.closing.changed() => return None,
+                () = self.evicted.notified() => return None,
+                () = tokio::time::sleep_until(self.next_check) => {
                     // Bounded, so a slow database cannot hold the stream (and let its live
                     // buffer overflow); an unanswered check keeps the stream until the next.
-                    let check = still_allowed(&s.db, s.grant, s.audience);
+                    let check = still_allowed(&self.db, self.grant, self.audience);
                     let allowed = tokio::time::timeout(Duration::from_secs(2), check)
                         .await
                         .unwrap_or(true);
@@ -604,17 +630,17 @@ async fn open_stream(
                         metrics::counter!("souk_sse_revoked_total").increment(1);
                         return None;
                     }
-                    s.next_check = tokio::time::Instant::now() + jittered(s.recheck_every);
+                    self.next_check = tokio::time::Instant::now() + jittered(self.recheck_every);
                     continue;
                 }
             };
             match received {
-                Ok(e) if e.id > s.last_sent && s.already_there.remove(&e.id) => {
-                    s.last_sent = e.id;
+                Ok(e) if e.id > self.last_sent && self.already_there.remove(&e.id) => {
+                    self.last_sent = e.id;
                 }
-                Ok(e) if e.id > s.last_sent && s.audience.admits(&e) => {
-                    s.last_sent = e.id;
-                    return Some((Ok(sse_event(&e)), s));
+                Ok(e) if e.id > self.last_sent && self.audience.admits(&e) => {
+                    self.last_sent = e.id;
+                    return Some(e);
                 }
                 Ok(_) => {}
                 // Too slow for the live buffer: end the stream; the client reconnects with
@@ -626,8 +652,7 @@ async fn open_stream(
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    }
 }
 
 /// Live changes of one order (`order.paid`, `order.fulfilled`, …) for its customer: logged in,
