@@ -585,13 +585,13 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
     // The record is real: both kinds were seen, checkout's own durable commit among them.
     let durable_in = |file: &str| commits.iter().any(|c| c.durable && c.file == file);
     for file in [
-        "crates/app/src/checkout.rs",     // checkout
-        "crates/storage/src/accounts.rs", // registration, sessions
-        "crates/app/src/orders.rs",       // manual payment
-        "crates/app/src/payouts.rs",      // payout
-        "crates/app/src/payments.rs",     // refund
-        "crates/app/src/fulfilment.rs",   // fulfilment
-        "crates/app/src/products.rs",     // catalog and stock
+        "crates/app/src/checkout.rs",         // checkout
+        "crates/storage/src/accounts.rs",     // registration, sessions
+        "crates/app/src/orders.rs",           // manual payment
+        "crates/app/src/payouts.rs",          // payout
+        "crates/app/src/payments/refunds.rs", // refund
+        "crates/app/src/fulfilment.rs",       // fulfilment
+        "crates/app/src/products.rs",         // catalog and stock
     ] {
         assert!(
             durable_in(file),
