@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod carts;
 pub mod categories;
 pub mod checkout;
 pub mod coupons;

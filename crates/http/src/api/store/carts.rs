@@ -8,20 +8,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
-use souk_domain::accounts::Email;
-use souk_domain::orders::{Address, normalise_coupon_code};
-use souk_storage::carts::{
-    self, AddOutcome, CartDetails, CartRow, CartSnapshot, ChooseOutcome, LineProblem, Quote,
-};
-use souk_storage::{Exec, coupons, now_ms};
+use souk_domain::orders::Address;
+use souk_storage::carts::{CartRow, CartSnapshot, LineProblem, Quote};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use souk_app::carts::{self as flows, PricedCart};
 
 use crate::AppState;
 use crate::api::common::path_id;
 use crate::api::schema::{AddressBody, MoneyBody, money};
 use crate::auth::MaybePrincipal;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::ApiJson;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,42 +186,16 @@ pub(crate) async fn load_cart(
     raw_id: &str,
 ) -> ApiResult<CartRow> {
     let id = path_id(raw_id, "cart")?;
-    let cart = carts::get(Exec::Db(&state.db), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such cart"))?;
-    if cart.user_id.is_some() && cart.user_id != caller.0.as_ref().map(|p| p.user_id) {
-        return Err(ApiError::not_found("no such cart"));
-    }
-    Ok(cart)
+    Ok(flows::cart_for(&state.app, customer(caller), id).await?)
 }
 
-async fn priced(state: &AppState, cart: CartRow) -> ApiResult<Json<CartBody>> {
-    let snapshot = carts::snapshot(Exec::Db(&state.db), cart).await?;
-    let quote = carts::quote(&snapshot, now_ms(), state.config.commission_bps).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cart_invalid",
-            "Cart cannot be priced",
-            e.to_string(),
-        )
-    })?;
-    Ok(Json(cart_body(&snapshot, &quote)))
+/// Who the cart belongs to: the signed-in customer, or nobody (a guest cart).
+fn customer(caller: &MaybePrincipal) -> Option<Uuid> {
+    caller.0.as_ref().map(|p| p.user_id)
 }
 
-async fn reload(state: &AppState, id: Uuid) -> ApiResult<Json<CartBody>> {
-    let cart = carts::get(Exec::Db(&state.db), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such cart"))?;
-    priced(state, cart).await
-}
-
-fn not_open() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "cart_not_open",
-        "Cart closed",
-        "this cart was checked out or merged and cannot change any more",
-    )
+fn render(cart: PricedCart) -> Json<CartBody> {
+    Json(cart_body(&cart.snapshot, &cart.quote))
 }
 
 /// Start a cart. A logged-in customer gets their open cart (created if needed); anyone else a
@@ -237,13 +209,8 @@ pub async fn create_cart(
     State(state): State<AppState>,
     caller: MaybePrincipal,
 ) -> ApiResult<(StatusCode, Json<CartBody>)> {
-    let id = carts::create(
-        &state.db,
-        caller.0.as_ref().map(|p| p.user_id),
-        state.config.currency.code(),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, reload(&state, id).await?))
+    let cart = flows::open(&state.app, customer(&caller)).await?;
+    Ok((StatusCode::CREATED, render(cart)))
 }
 
 /// A cart with its current prices, availability, coupon, shipping and tax.
@@ -259,7 +226,7 @@ pub async fn get_cart(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CartBody>> {
     let cart = load_cart(&state, &caller, &id).await?;
-    priced(&state, cart).await
+    Ok(render(flows::priced(&state.app, cart).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -290,42 +257,17 @@ pub async fn add_item(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AddItemRequest>,
 ) -> ApiResult<(StatusCode, Json<CartBody>)> {
-    let mut errors = Vec::new();
-    if !(1..=carts::MAX_QUANTITY).contains(&body.quantity) {
-        errors.push(FieldError {
-            field: "quantity".into(),
-            message: format!("must be from 1 to {}", carts::MAX_QUANTITY),
-        });
-    }
-    let note = body.note.trim();
-    if note.chars().count() > 500 || souk_domain::text::has_hidden_controls(note) {
-        errors.push(FieldError {
-            field: "note".into(),
-            message: "at most 500 characters, no control characters".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let cart = load_cart(&state, &caller, &id).await?;
-    if !souk_storage::catalog::variant_for_sale(&state.db, body.variant_id, &cart.currency).await? {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "variant_unavailable",
-            "Variant not for sale",
-            "no such variant is for sale",
-        ));
-    }
-    match carts::add_item(&state.db, cart.id, body.variant_id, body.quantity, note).await? {
-        AddOutcome::Added => Ok((StatusCode::CREATED, reload(&state, cart.id).await?)),
-        AddOutcome::NotOpen => Err(not_open()),
-        AddOutcome::TooManyLines => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "cart_full",
-            "Cart full",
-            format!("a cart holds at most {} lines", carts::MAX_LINES),
-        )),
-    }
+    let id = path_id(&id, "cart")?;
+    let cart = flows::add_item(
+        &state.app,
+        customer(&caller),
+        id,
+        body.variant_id,
+        body.quantity,
+        &body.note,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, render(cart)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -350,12 +292,6 @@ pub async fn update_item(
     Path((id, line_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateItemRequest>,
 ) -> ApiResult<Json<CartBody>> {
-    if !(0..=carts::MAX_QUANTITY).contains(&body.quantity) {
-        return Err(ApiError::validation(vec![FieldError {
-            field: "quantity".into(),
-            message: format!("must be from 0 to {}", carts::MAX_QUANTITY),
-        }]));
-    }
     change_line(&state, &caller, &id, &line_id, body.quantity).await
 }
 
@@ -382,15 +318,10 @@ async fn change_line(
     line_id: &str,
     quantity: i64,
 ) -> ApiResult<Json<CartBody>> {
-    let cart = load_cart(state, caller, id).await?;
+    let id = path_id(id, "cart")?;
     let line_id = path_id(line_id, "line")?;
-    if cart.status != "open" {
-        return Err(not_open());
-    }
-    if !carts::set_quantity(&state.db, cart.id, line_id, quantity).await? {
-        return Err(ApiError::not_found("no such line in this cart"));
-    }
-    reload(state, cart.id).await
+    let cart = flows::set_quantity(&state.app, customer(caller), id, line_id, quantity).await?;
+    Ok(render(cart))
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -429,57 +360,11 @@ pub async fn update_cart(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateCartRequest>,
 ) -> ApiResult<Json<CartBody>> {
-    let mut errors = Vec::new();
-    let email = match body.email {
-        Some(Some(e)) => match Email::parse(&e) {
-            Ok(e) => Some(Some(e.as_str().to_owned())),
-            Err(m) => {
-                errors.push(FieldError {
-                    field: "email".into(),
-                    message: m.to_string(),
-                });
-                None
-            }
-        },
-        Some(None) => Some(None),
-        None => None,
-    };
-    let address = match body.shipping_address {
-        Some(Some(a)) => validate_address(&state, a.into(), "shipping_address", &mut errors)
-            .await?
-            .map(|a| Some(serde_json::to_string(&a).expect("serializes"))),
-        Some(None) => Some(None),
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let cart = load_cart(&state, &caller, &id).await?;
-    let details = CartDetails {
-        email,
-        shipping_address: address,
-        coupon_code: None,
-    };
-    if !carts::update_details(&state.db, cart.id, details).await? {
-        return Err(not_open());
-    }
-    reload(&state, cart.id).await
-}
-
-/// An address checked by the same rules as checkout's; problems go into `errors`.
-pub(crate) async fn validate_address(
-    state: &AppState,
-    a: Address,
-    field: &str,
-    errors: &mut Vec<FieldError>,
-) -> ApiResult<Option<Address>> {
-    let mut problems = Vec::new();
-    let checked = souk_app::checkout::checked_address(&state.db, a, field, &mut problems).await?;
-    errors.extend(problems.into_iter().map(|p| FieldError {
-        field: p.field,
-        message: p.message,
-    }));
-    Ok(checked)
+    let id = path_id(&id, "cart")?;
+    let address = body.shipping_address.map(|a| a.map(Address::from));
+    let cart =
+        flows::update_details(&state.app, customer(&caller), id, body.email, address).await?;
+    Ok(render(cart))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -504,31 +389,9 @@ pub async fn apply_coupon(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApplyCouponRequest>,
 ) -> ApiResult<Json<CartBody>> {
-    let cart = load_cart(&state, &caller, &id).await?;
-    let unusable = |code: &'static str, detail: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            "Coupon cannot be used",
-            detail,
-        )
-    };
-    let code = normalise_coupon_code(&body.code)
-        .ok_or_else(|| unusable("coupon_not_found", "no such coupon"))?;
-    let coupon = coupons::by_code(&state.db, &code)
-        .await?
-        .ok_or_else(|| unusable("coupon_not_found", "no such coupon"))?;
-    if let Err(r) = coupon.limits().check(now_ms(), 0) {
-        return Err(unusable(r.code(), "this coupon cannot be used now"));
-    }
-    let details = CartDetails {
-        coupon_code: Some(Some(code)),
-        ..CartDetails::default()
-    };
-    if !carts::update_details(&state.db, cart.id, details).await? {
-        return Err(not_open());
-    }
-    reload(&state, cart.id).await
+    let id = path_id(&id, "cart")?;
+    let cart = flows::apply_coupon(&state.app, customer(&caller), id, &body.code).await?;
+    Ok(render(cart))
 }
 
 /// Remove the coupon.
@@ -544,15 +407,9 @@ pub async fn remove_coupon(
     caller: MaybePrincipal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CartBody>> {
-    let cart = load_cart(&state, &caller, &id).await?;
-    let details = CartDetails {
-        coupon_code: Some(None),
-        ..CartDetails::default()
-    };
-    if !carts::update_details(&state.db, cart.id, details).await? {
-        return Err(not_open());
-    }
-    reload(&state, cart.id).await
+    let id = path_id(&id, "cart")?;
+    let cart = flows::remove_coupon(&state.app, customer(&caller), id).await?;
+    Ok(render(cart))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -594,15 +451,10 @@ pub async fn shipping_options(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ShippingOptionsBody>> {
     let cart = load_cart(&state, &caller, &id).await?;
-    let s = carts::snapshot(Exec::Db(&state.db), cart).await?;
-    let q = carts::quote(&s, now_ms(), state.config.commission_bps).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cart_invalid",
-            "Cart cannot be priced",
-            e.to_string(),
-        )
-    })?;
+    let PricedCart {
+        snapshot: s,
+        quote: q,
+    } = flows::priced(&state.app, cart).await?;
     let cur = s.cart.currency.as_str();
     let vendors = q
         .vendors
@@ -659,15 +511,7 @@ pub async fn choose_shipping(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ChooseShippingRequest>,
 ) -> ApiResult<Json<CartBody>> {
-    let cart = load_cart(&state, &caller, &id).await?;
-    match carts::choose_shipping(&state.db, cart.id, body.option_id).await? {
-        ChooseOutcome::Chosen => reload(&state, cart.id).await,
-        ChooseOutcome::NotOpen => Err(not_open()),
-        ChooseOutcome::UnknownOption => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_shipping_option",
-            "Unknown shipping option",
-            "not a shipping option of a vendor in this cart",
-        )),
-    }
+    let id = path_id(&id, "cart")?;
+    let cart = flows::choose_shipping(&state.app, customer(&caller), id, body.option_id).await?;
+    Ok(render(cart))
 }
