@@ -91,12 +91,7 @@ pub async fn create(app: &App, actor: &Actor, input: NewCategory) -> Result<Cate
     {
         Ok(id) => id,
         Err(e) if e.is_unique_violation() => {
-            return Err(AppError::refused(
-                Kind::Conflict,
-                "handle_taken",
-                "Handle taken",
-                format!("the handle '{handle}' is taken"),
-            ));
+            return Err(AppError::handle_taken(&handle));
         }
         Err(e) => return Err(e.into()),
     };

@@ -117,6 +117,16 @@ impl AppError {
         }
     }
 
+    /// `handle_taken`: a vendor, category or product handle in use.
+    pub fn handle_taken(handle: impl std::fmt::Display) -> Self {
+        Self::refused(
+            Kind::Conflict,
+            "handle_taken",
+            "Handle taken",
+            format!("the handle '{handle}' is taken"),
+        )
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::refused(Kind::NotFound, "not_found", "Not found", detail)
     }

@@ -166,10 +166,7 @@ async fn save(
         .ok_or_else(|| AppError::not_found("no such vendor"))?;
     let conflicts = catalog::find_conflicts(&app.db, &vendor.handle, &[draft]).await?;
     if !conflicts.handles.is_empty() {
-        return Err(conflict(
-            "handle_taken",
-            format!("the handle '{}' is taken", draft.handle),
-        ));
+        return Err(AppError::handle_taken(&draft.handle));
     }
     if let Some((sku, _)) = conflicts.skus.iter().next() {
         return Err(conflict(
@@ -232,10 +229,7 @@ pub async fn create(
         .await?
         .is_some()
     {
-        return Err(conflict(
-            "handle_taken",
-            format!("the handle '{}' is taken", draft.handle),
-        ));
+        return Err(AppError::handle_taken(&draft.handle));
     }
     let id = save(app, actor, vendor_id, &draft, &categories, "product.create").await?;
     get(app, vendor_id, id).await

@@ -78,12 +78,7 @@ pub async fn apply(
     let vendor = match vendors::apply(&mut tx, actor.user_id, handle.as_str(), &name).await {
         Ok(v) => v,
         Err(e) if e.is_unique_violation() => {
-            return Err(AppError::refused(
-                Kind::Conflict,
-                "handle_taken",
-                "Handle taken",
-                format!("the handle '{handle}' is taken"),
-            ));
+            return Err(AppError::handle_taken(&handle));
         }
         Err(e) => return Err(e.into()),
     };
