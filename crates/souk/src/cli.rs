@@ -503,4 +503,29 @@ mod tests {
             .to_string();
         assert!(err.contains("log-format"), "{err}");
     }
+
+    #[test]
+    fn scheduled_backups_take_a_period_and_a_count() {
+        let cli = Cli::try_parse_from([
+            "souk",
+            "serve",
+            "--backup-every",
+            "6h",
+            "--backup-keep",
+            "3",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            args.backup_every,
+            Some(std::time::Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(args.backup_keep, 3);
+        let err = Cli::try_parse_from(["souk", "serve", "--backup-every", "0m"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("between 1m and 366d"), "{err}");
+    }
 }

@@ -256,3 +256,78 @@ async fn postgres_only_a_backup_holds_a_pg_dump_that_restores_every_order() {
         );
     }
 }
+
+/// `souk serve --backup-every` / `--backup-keep`: a backup every period into DATA_DIR/backups,
+/// only the newest `keep` kept, the newest restorable into a shop with the catalog it saw. (The
+/// loop `souk serve` runs, driven here with a period of about a second; the flags themselves
+/// are checked in `cli::tests`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_only_scheduled_backups_keep_the_newest_and_the_newest_restores() {
+    if !only_on(Backend::Sqlite) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    app.seed("sched-shop", &[stocked("mug", &[900], 5)]).await;
+    let data = app.database.dir.path().join("sched-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("secret.key"), "s".repeat(64)).unwrap();
+    let schedule = tokio::spawn(souk::commands::backup::schedule(
+        app.db.clone(),
+        app.database.url.clone(),
+        data.clone(),
+        Duration::from_millis(1100),
+        2,
+    ));
+    let dir = data.join("backups");
+    let archives = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .filter(|n| n.starts_with("souk-backup-") && n.ends_with(".tar.gz"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    // Watch the directory until four backups have been seen (two of them pruned by then).
+    let mut seen = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    while seen.len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {seen:?} after 30 s"
+        );
+        seen.extend(archives());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    schedule.abort();
+    let _ = schedule.await;
+    let kept = archives();
+    seen.extend(kept.iter().cloned());
+    let newest: Vec<String> = seen.iter().rev().take(2).rev().cloned().collect();
+    assert_eq!(kept, newest, "the two newest are kept (seen {seen:?})");
+
+    let target = app.database.dir.path().join("restored");
+    let restored = souk::backup::restore(&dir.join(kept.last().unwrap()), &target)
+        .await
+        .expect("the newest scheduled backup restores");
+    assert_eq!(
+        std::fs::read(target.join("secret.key")).unwrap(),
+        "s".repeat(64).into_bytes(),
+        "the server key comes back"
+    );
+    let sqlite = restored.sqlite.expect("the archive holds the database");
+    let db = souk::startup::open_database(&souk::startup::sqlite_url(&sqlite), 2)
+        .await
+        .unwrap();
+    assert!(
+        souk_storage::catalog::product_by_handle(&db, "mug", false)
+            .await
+            .unwrap()
+            .is_some(),
+        "the restored shop has the catalog"
+    );
+}
