@@ -25,7 +25,7 @@ use souk_storage::{Db, Exec, jobs, now_ms, rates};
 use uuid::Uuid;
 
 use crate::jobs::checkout_jobs;
-use crate::{App, AppError, Extra, FieldProblem, Kind};
+use crate::{App, AppError, Extra, FieldProblem, Kind, outbox};
 
 /// The ways an order can be paid.
 pub const PAYMENT_METHODS: &[&str] = &["manual", "stripe"];
@@ -280,7 +280,7 @@ pub async fn checkout(
         }
     };
     match outcome {
-        (CheckoutOutcome::Placed { order }, Some((status, body))) => {
+        (CheckoutOutcome::Placed { order, .. }, Some((status, body))) => {
             app.jobs_committed();
             Ok(Checkout {
                 order_id: Some(order_id),
@@ -354,10 +354,11 @@ async fn place(
 ) -> Result<(CheckoutOutcome, Option<(u16, String)>), souk_storage::StorageError> {
     let mut tx = app.db.begin_write().await?;
     let outcome = orders::place_order(&mut tx, request).await?;
-    let CheckoutOutcome::Placed { order } = &outcome else {
+    let CheckoutOutcome::Placed { order, low_stock } = &outcome else {
         // Nothing was written to keep: dropping `tx` rolls it back.
         return Ok((outcome, None));
     };
+    outbox::order_placed(&mut tx, order, low_stock).await?;
     jobs::enqueue_many(&mut tx, &checkout_jobs(order)).await?;
     let (status, body) = render(order);
     orders::store_checkout_response(&mut tx, request, status, &body).await?;

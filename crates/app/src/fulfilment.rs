@@ -6,7 +6,7 @@ use souk_storage::{Tx, jobs};
 use uuid::Uuid;
 
 use crate::jobs::{OrderEmail, email_job};
-use crate::{Actor, App, AppError, FieldProblem, record_audit};
+use crate::{Actor, App, AppError, FieldProblem, outbox, record_audit};
 
 /// A carrier and tracking number as given.
 #[derive(Debug, Clone)]
@@ -128,6 +128,12 @@ pub async fn fulfil(
     let shipped = orders::fulfil(&mut tx, vendor_id, id, carrier, number, lines.as_deref())
         .await?
         .map_err(|e| refused(e, "lines"))?;
+    let kind = if shipped.all_shipped {
+        "order.fulfilled"
+    } else {
+        "order.partially_fulfilled"
+    };
+    outbox::order_status_event(&mut tx, order_id, kind, shipped.order_status.as_str()).await?;
     let parcel = (order_id, id, shipped.shipment_id);
     announce(&mut tx, actor, vendor_id, parcel, carrier, false).await?;
     tx.commit().await?;

@@ -27,7 +27,11 @@ pub enum JobError {
 pub const BACKLOG_WARN_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Delivers one webhook message; queued by the outbox with the event it carries.
-pub use souk_domain::webhooks::{DELIVERY_JOB as WEBHOOK_DELIVERY_JOB, DeliveryJob};
+pub const WEBHOOK_DELIVERY_JOB: &str = "webhook.deliver";
+/// Attempts per webhook message before it is marked failed (recoverable); the worker's
+/// `SOUK_JOB_MAX_ATTEMPTS` (default 25) caps it. With the default backoff (5 s doubling, capped
+/// at an hour, equal jitter) 25 attempts span about 8 to 15 hours.
+pub const WEBHOOK_DELIVERY_MAX_ATTEMPTS: i64 = 30;
 
 /// A rendered-on-send email (template + variables).
 pub const EMAIL_JOB: &str = "email";
@@ -117,6 +121,24 @@ pub enum OrderEmail {
     Link {
         order_id: Uuid,
     },
+}
+
+/// The payload of a [`WEBHOOK_DELIVERY_JOB`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub message_id: Uuid,
+}
+
+/// The job that delivers webhook message `message_id`, due at `run_at`.
+pub fn delivery_job(message_id: Uuid, run_at: i64) -> ScheduledJob {
+    ScheduledJob {
+        job: job(
+            WEBHOOK_DELIVERY_JOB,
+            DeliveryJob { message_id },
+            WEBHOOK_DELIVERY_MAX_ATTEMPTS,
+        ),
+        run_at,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

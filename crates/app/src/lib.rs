@@ -17,6 +17,7 @@ pub mod error;
 pub mod fulfilment;
 pub mod jobs;
 pub mod orders;
+pub mod outbox;
 pub mod payments;
 pub mod payouts;
 pub mod products;

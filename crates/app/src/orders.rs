@@ -3,11 +3,11 @@
 //! out, and a guest's request for their order link.
 
 use souk_storage::orders::{self, OrderDetail, TransitionError};
-use souk_storage::{Exec, jobs};
+use souk_storage::{Exec, StorageError, Tx, jobs};
 use uuid::Uuid;
 
 use crate::jobs::{OrderEmail, email_job, payment_received_email};
-use crate::{Actor, App, AppError, Kind, record_audit};
+use crate::{Actor, App, AppError, Kind, outbox, record_audit};
 
 impl From<TransitionError> for AppError {
     fn from(e: TransitionError) -> Self {
@@ -55,11 +55,7 @@ pub async fn cancel(
     };
     let mut tx = app.db.begin_write().await?;
     orders::cancel(&mut tx, id, reason).await??;
-    jobs::enqueue_many(
-        &mut tx,
-        &[email_job(OrderEmail::Cancelled { order_id: id })],
-    )
-    .await?;
+    cancelled(&mut tx, id).await?;
     record_audit(
         &mut tx,
         actor,
@@ -74,6 +70,12 @@ pub async fn cancel(
     app.catalog_changed();
     app.jobs_committed();
     get(app, id).await
+}
+
+/// What follows a cancellation, in its transaction: the event and the customer's email.
+async fn cancelled(tx: &mut Tx, order_id: Uuid) -> Result<(), StorageError> {
+    outbox::order_status_event(tx, order_id, "order.cancelled", "cancelled").await?;
+    jobs::enqueue_many(tx, &[email_job(OrderEmail::Cancelled { order_id })]).await
 }
 
 /// Records a manual payment (bank transfer, cash) of the order's total: the order becomes
@@ -126,6 +128,7 @@ pub async fn record_manual_payment(
         Some(actor.user_id),
     )
     .await??;
+    outbox::order_paid(&mut tx, id).await?;
     record_audit(
         &mut tx,
         actor,
@@ -145,6 +148,7 @@ pub async fn record_manual_payment(
 pub async fn complete(app: &App, actor: &Actor, id: Uuid) -> Result<OrderDetail, AppError> {
     let mut tx = app.db.begin_write().await?;
     orders::complete(&mut tx, id).await??;
+    outbox::order_status_event(&mut tx, id, "order.completed", "completed").await?;
     record_audit(
         &mut tx,
         actor,
@@ -169,7 +173,7 @@ pub async fn expire_unpaid(
     let mut tx = db.begin_write().await?;
     match orders::cancel(&mut tx, order_id, "payment_timeout").await? {
         Ok(_) => {
-            jobs::enqueue_many(&mut tx, &[email_job(OrderEmail::Cancelled { order_id })]).await?;
+            cancelled(&mut tx, order_id).await?;
             tx.commit().await?;
             tracing::info!(order = %order_id, "unpaid order cancelled after its hold time");
             Ok(true)

@@ -37,6 +37,39 @@ pub async fn set_commission(
     Ok(bps.unwrap_or(app.settings.commission_bps))
 }
 
+/// The payout report as a CSV file: one line per vendor, amounts in minor units of
+/// `currency`, names neutralised so a spreadsheet never runs them as formulas.
+pub fn report_csv(rows: &[Balance], currency: &str) -> Result<Vec<u8>, AppError> {
+    let failed = |e: csv::Error| AppError::Internal(format!("payout report: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "vendor_id",
+        "vendor_name",
+        "currency",
+        "earned",
+        "commission",
+        "paid_out",
+        "available",
+        "pending",
+    ])
+    .map_err(failed)?;
+    for b in rows {
+        w.write_record([
+            b.vendor_id.to_string(),
+            souk_domain::shopify::neutralise_cell(&b.vendor_name).into_owned(),
+            currency.to_owned(),
+            b.earned.to_string(),
+            b.commission.to_string(),
+            b.paid_out.to_string(),
+            b.available.to_string(),
+            b.pending.to_string(),
+        ])
+        .map_err(failed)?;
+    }
+    w.into_inner()
+        .map_err(|e| AppError::Internal(format!("payout report: {e}")))
+}
+
 /// A payout with the vendor's balance after it.
 pub struct Recorded {
     pub payout: PayoutRow,

@@ -148,7 +148,7 @@ async fn announce(
 ) -> Result<(), AppError> {
     data["product_id"] = serde_json::json!(product_id);
     data["vendor_id"] = serde_json::json!(vendor_id);
-    souk_storage::outbox::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
+    crate::outbox::emit(tx, "product.updated", None, Some(vendor_id), &data).await?;
     Ok(())
 }
 

@@ -94,7 +94,7 @@ pub async fn apply(
     // The admins' live feed: a vendor is waiting for approval.
     let data =
         serde_json::json!({"vendor_id": vendor.id, "handle": vendor.handle, "name": vendor.name});
-    souk_storage::outbox::emit(&mut tx, "vendor.applied", None, None, &data).await?;
+    crate::outbox::emit(&mut tx, "vendor.applied", None, None, &data).await?;
     tx.commit().await?;
     app.jobs_committed();
     Ok(vendor)

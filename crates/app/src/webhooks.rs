@@ -12,7 +12,8 @@ use souk_storage::webhooks::{self as store, Endpoint, EndpointChanges, MAX_ENDPO
 use souk_storage::{accounts, now_ms, vendors};
 use uuid::Uuid;
 
-use crate::{Actor, App, AppError, FieldProblem, Kind, record_audit};
+use crate::jobs::delivery_job;
+use crate::{Actor, App, AppError, FieldProblem, Kind, outbox, record_audit};
 
 /// How endpoint secrets are derived and which targets are allowed.
 #[derive(Clone)]
@@ -312,9 +313,14 @@ pub async fn redeliver(
 ) -> Result<(), AppError> {
     let endpoint = endpoint(app, owner, endpoint_id).await?;
     let mut tx = app.db.begin_write().await?;
-    if store::redeliver(&mut tx, endpoint.id, message_id)
-        .await?
-        .is_none()
+    if store::redeliver(
+        &mut tx,
+        endpoint.id,
+        message_id,
+        &delivery_job(message_id, now_ms()).job,
+    )
+    .await?
+    .is_none()
     {
         return Err(AppError::not_found("no such message of this endpoint"));
     }
@@ -398,6 +404,7 @@ pub async fn send_test(
     may_send_now(app, &endpoint, owner).await?;
     let mut tx = app.db.begin_write().await?;
     let message_id = store::queue_test(&mut tx, endpoint.id).await?;
+    outbox::queue_deliveries(&mut tx, &[message_id]).await?;
     record_audit(
         &mut tx,
         actor,
@@ -430,7 +437,9 @@ pub async fn recover(
     let endpoint = endpoint(app, owner, endpoint_id).await?;
     may_send_now(app, &endpoint, owner).await?;
     let mut tx = app.db.begin_write().await?;
-    let queued = store::recover(&mut tx, endpoint.id, since_ms).await?;
+    let recovered = store::recover(&mut tx, endpoint.id, since_ms).await?;
+    outbox::queue_deliveries(&mut tx, &recovered).await?;
+    let queued = recovered.len();
     record_audit(
         &mut tx,
         actor,

@@ -12,21 +12,6 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-/// The job that delivers one webhook message. The outbox queues it with the message, in the
-/// transaction of the event; the worker runs it. Defined here, with the rest of the webhook
-/// vocabulary, because storage's fan-out and the worker both name it.
-pub const DELIVERY_JOB: &str = "webhook.deliver";
-/// Attempts per message before it is marked failed (recoverable); the worker's
-/// `SOUK_JOB_MAX_ATTEMPTS` (default 25) caps it. With the default backoff (5 s doubling, capped
-/// at an hour, equal jitter) 25 attempts span about 8 to 15 hours.
-pub const DELIVERY_MAX_ATTEMPTS: i64 = 30;
-
-/// The payload of a [`DELIVERY_JOB`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DeliveryJob {
-    pub message_id: Uuid,
-}
-
 /// Event types an endpoint may subscribe to. Vendors receive only their own part of an order
 /// event; platform (admin) endpoints receive the whole order and every vendor's catalog and
 /// stock events.

@@ -134,31 +134,7 @@ pub async fn cache_catalog_reads(
     if let Some(entry) = entries.get(&key).await {
         return json_response(entry, "hit");
     }
-    let result = entries
-        .try_get_with(key, async move {
-            let response = next.run(req).await;
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, MAX_ENTRY_BYTES)
-                .await
-                .map_err(|_| Uncacheable {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    headers: HeaderMap::new(),
-                    body: Bytes::new(),
-                })?;
-            if parts.status == StatusCode::OK {
-                Ok(Entry {
-                    body: bytes,
-                    encoding: parts.headers.get(header::CONTENT_ENCODING).cloned(),
-                })
-            } else {
-                Err(Uncacheable {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: bytes,
-                })
-            }
-        })
-        .await;
+    let result = entries.try_get_with(key, fill(req, next)).await;
     match result {
         Ok(body) => json_response(body, "miss"),
         Err(e) => {
@@ -168,6 +144,31 @@ pub async fn cache_catalog_reads(
             }
             e.to_response()
         }
+    }
+}
+
+/// Runs the request on a miss: a 200 becomes the entry, anything else is passed on uncached.
+async fn fill(req: Request, next: Next) -> Result<Entry, Uncacheable> {
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ENTRY_BYTES)
+        .await
+        .map_err(|_| Uncacheable {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        })?;
+    if parts.status == StatusCode::OK {
+        Ok(Entry {
+            body: bytes,
+            encoding: parts.headers.get(header::CONTENT_ENCODING).cloned(),
+        })
+    } else {
+        Err(Uncacheable {
+            status: parts.status,
+            headers: parts.headers,
+            body: bytes,
+        })
     }
 }
 

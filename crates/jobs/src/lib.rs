@@ -324,12 +324,11 @@ impl Worker {
                 let delay = backoff(&self.config, job.attempts);
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, retry_in = ?delay, error = %e, "job failed; will retry");
                 let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                souk_storage::outbox::fail_job(&self.db, job.id, &self.id, e, Some(at)).await
+                souk_app::outbox::fail_job(&self.db, job.id, &self.id, e, Some(at)).await
             }
             Err(e) => {
                 tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed for good (dead-lettered)");
-                souk_storage::outbox::fail_job(&self.db, job.id, &self.id, &e.to_string(), None)
-                    .await
+                souk_app::outbox::fail_job(&self.db, job.id, &self.id, &e.to_string(), None).await
             }
         };
         let retries_left = job.attempts < job.max_attempts.min(self.config.max_attempts);

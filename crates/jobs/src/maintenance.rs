@@ -51,7 +51,7 @@ pub async fn run_once(db: &Db) -> Result<Purged, StorageError> {
         webhook_messages: webhooks::purge(db, ago(WEBHOOK_MESSAGES_KEPT)).await?,
         expired_sign_ins: accounts::purge_expired(db, ago(EXPIRED_KEPT)).await?,
         abandoned_carts: carts::purge_abandoned(db, ago(ABANDONED_CARTS_KEPT)).await?,
-        abandoned_jobs: souk_storage::outbox::dead_letter_abandoned(db).await?,
+        abandoned_jobs: souk_app::outbox::dead_letter_abandoned(db).await?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The durable event log behind live streams: one row per change and audience, written in the
 //! transaction of the change. Readers follow it by id (`after`), so a client that reconnects
 //! with the last id it saw gets exactly what it missed. Events are written through
-//! [`crate::outbox`], which also queues their webhook deliveries in the same transaction.
+//! the application's outbox, which also queues their webhook deliveries in the same transaction.
 
 use uuid::Uuid;
 
@@ -22,8 +22,8 @@ pub struct EventRow {
 
 const EVENT_COLUMNS: &str = "id, kind, order_id, vendor_id, data, created_at";
 
-/// Inserts one event row in `tx` (no webhook fan-out: use [`crate::outbox::emit`]).
-pub(crate) async fn insert(
+/// Inserts one event row in `tx` (no webhook fan-out: the outbox adds that).
+pub async fn insert(
     tx: &mut Tx,
     kind: &str,
     order_id: Option<Uuid>,
@@ -46,7 +46,7 @@ pub(crate) async fn insert(
 
 /// Inserts an order event's rows in `tx`: one per audience (`None`: the customer and admins;
 /// `Some(vendor)`: that vendor only).
-pub(crate) async fn insert_order_rows(
+pub async fn insert_order_rows(
     tx: &mut Tx,
     order_id: Uuid,
     kind: &str,

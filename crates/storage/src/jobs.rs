@@ -314,7 +314,7 @@ pub struct DeadJob {
 }
 
 /// Records a failed run in `tx`: back to `pending` at `retry_at`, or `dead` when `retry_at` is
-/// `None` (then it returns the dead job; [`crate::outbox::fail_job`] also tells the admins).
+/// `None` (then it returns the dead job; the application's outbox also tells the admins).
 pub async fn fail(
     tx: &mut Tx,
     id: Uuid,
@@ -473,7 +473,7 @@ pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
 
 /// Dead-letters, in `tx`, jobs whose last allowed attempt never finished (its worker crashed
 /// or was killed and the lease ran out): they are not claimed again and show as `dead`.
-/// [`crate::outbox::dead_letter_abandoned`] runs it with what follows from it.
+/// The application's outbox runs it with what follows from it.
 pub async fn dead_letter_abandoned(tx: &mut Tx) -> Result<Vec<DeadJob>, StorageError> {
     let now = now_ms();
     let dead: Vec<(Uuid, String, String)> = on_tx!(tx, conn => {

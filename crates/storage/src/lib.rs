@@ -21,7 +21,6 @@ pub mod jobs;
 pub mod ledger;
 mod migrate;
 pub mod orders;
-pub mod outbox;
 pub mod payments;
 pub mod rates;
 pub mod vendors;

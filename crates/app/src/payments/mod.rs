@@ -21,6 +21,7 @@ use souk_storage::payments::{self as store, Applied, ProviderPaymentRow};
 use souk_storage::{Db, Exec, StorageError, Tx};
 
 use crate::jobs::{OrderEmail, email_job, refund_job};
+use crate::outbox;
 
 pub use reconcile::{Reconciled, reconcile, reconcile_now};
 pub use refunds::{RefundAsk, RefundMade, RefundSent, refund, run_refund_job, send_refund};
@@ -195,8 +196,25 @@ async fn observe_once(
             tx.commit().await?; // the event id is kept: a redelivery is a duplicate too
             return Ok(Observed::UnknownPayment);
         }
-        Applied::Unchanged { payment } | Applied::Advanced { payment } => payment,
+        Applied::Unchanged { payment } => payment,
+        Applied::Advanced { payment } => {
+            if payment.state() == PaymentState::Failed {
+                // The shopper's stream shows it at once (they may try another card).
+                let data =
+                    serde_json::json!({"order_id": payment.order_id, "payment_state": "failed"});
+                outbox::emit(
+                    &mut tx,
+                    "payment.failed",
+                    Some(payment.order_id),
+                    None,
+                    &data,
+                )
+                .await?;
+            }
+            payment
+        }
         Applied::Paid { payment, order } => {
+            outbox::order_paid(&mut tx, order.id).await?;
             jobs.push(email_job(OrderEmail::PaymentReceived {
                 order_id: order.id,
             }));
@@ -236,7 +254,8 @@ async fn refunds_reported(
             break;
         }
         covered += r.amount;
-        if store::complete_refund(tx, r.id, None).await?.is_some() {
+        if let Some(status) = store::complete_refund(tx, r.id, None).await? {
+            outbox::refund_booked(tx, payment.order_id, status).await?;
             jobs.push(email_job(OrderEmail::Refunded {
                 order_id: payment.order_id,
                 refund_id: r.id,
@@ -244,14 +263,17 @@ async fn refunds_reported(
         }
     }
     // Beyond that: refunds made at the provider (its dashboard) that Souk did not ask for.
-    if store::record_provider_refunds(
+    let booked = store::record_provider_refunds(
         tx,
         payment,
         remote.amount_refunded,
         remote.latest_refund_ref.as_deref(),
     )
-    .await?
-    .is_some()
+    .await?;
+    if let Some(status) = booked {
+        outbox::refund_booked(tx, payment.order_id, status).await?;
+    }
+    if booked.is_some()
         && let Some(latest) = store::refunds_of(Exec::Tx(tx), payment.order_id)
             .await?
             .into_iter()

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::Providers;
 use crate::jobs::{JobError, OrderEmail, RefundJob, email_job, refund_job_at};
-use crate::{Actor, App, AppError, FieldProblem, Kind, record_audit};
+use crate::{Actor, App, AppError, FieldProblem, Kind, outbox, record_audit};
 
 /// What happened to a refund sent to its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +80,13 @@ pub async fn send_refund(
         }
     }
     let mut tx = db.begin_write().await.map_err(retry)?;
-    if store::complete_refund(&mut tx, refund.id, provider_ref.as_deref())
+    if let Some(status) = store::complete_refund(&mut tx, refund.id, provider_ref.as_deref())
         .await
         .map_err(retry)?
-        .is_some()
     {
+        outbox::refund_booked(&mut tx, refund.order_id, status)
+            .await
+            .map_err(retry)?;
         enqueue_many(
             &mut tx,
             &[email_job(OrderEmail::Refunded {

@@ -15,8 +15,13 @@ async fn keys_act_within_their_scopes_and_die_when_revoked() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (_, vendor_id) = app.vendor_owner("owner@example.com", "keyed-shop").await;
-    app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
-        .await;
+    app.send(
+        Method::POST,
+        &format!("/api/admin/vendors/{vendor_id}/approve"),
+        &admin,
+        None,
+    )
+    .await;
 
     let (status, created) = app
         .send(

@@ -2,53 +2,36 @@
 
 use std::time::Duration;
 
-use reqwest::Response;
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, status_json};
 use crate::smtp::{SmtpServer, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
-    pub async fn post_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Response {
-        let mut request = self.client.post(self.url(path)).json(&body);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
-
-    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// Registers, logs in and returns the bearer token.
     pub async fn register(&self, email: &str) -> String {
-        let response = self
-            .post_json(
+        let (status, body) = self
+            .shop(
+                Method::POST,
                 "/api/auth/register",
-                json!({"email": email, "password": PASSWORD, "name": "Ada Lovelace"}),
-                None,
+                Some(json!({"email": email, "password": PASSWORD, "name": "Ada Lovelace"})),
             )
             .await;
-        assert_eq!(response.status(), 202);
-        let response = self.login(email, PASSWORD).await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{body}");
+        let (status, body) = status_json(self.login(email, PASSWORD).await).await;
+        assert_eq!(status, 200, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_json(
+        self.request_raw(
+            Method::POST,
             "/api/auth/login",
-            json!({"email": email, "password": password}),
             None,
+            Some(json!({"email": email, "password": password})),
         )
         .await
     }
@@ -85,23 +68,19 @@ fn link_token(raw_email: &str) -> String {
         .collect()
 }
 
-async fn status_of(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn register_stores_an_owasp_argon2id_hash_and_logs_in_with_a_cookie() {
     let app = TestApp::spawn().await;
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.shop(
+            Method::POST,
             "/api/auth/register",
-            json!({"email": " Ada@Example.com ", "password": PASSWORD, "name": "Ada"}),
-            None,
+            Some(json!({"email": " Ada@Example.com ", "password": PASSWORD, "name": "Ada"})),
         )
-        .await;
-    assert_eq!(response.status(), 202);
+        .await
+        .0,
+        202
+    );
     let response = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), 200);
     let cookies = set_cookies(&response);
@@ -136,7 +115,7 @@ async fn register_stores_an_owasp_argon2id_hash_and_logs_in_with_a_cookie() {
     );
     assert!(!user.password_hash.contains(PASSWORD));
 
-    let (status, me) = status_of(app.get_auth("/api/auth/me", token).await).await;
+    let (status, me) = app.send(Method::GET, "/api/auth/me", token, None).await;
     assert_eq!(
         (status, me["email"].as_str()),
         (200, Some("ada@example.com"))
@@ -144,15 +123,13 @@ async fn register_stores_an_owasp_argon2id_hash_and_logs_in_with_a_cookie() {
 
     // Same email again, any case: the same answer as a new address (the owner is emailed
     // instead), and the account is unchanged.
-    let (status, body) = status_of(
-        app.post_json(
+    let (status, body) = app
+        .shop(
+            Method::POST,
             "/api/auth/register",
-            json!({"email": "ADA@example.com", "password": "another long passphrase", "name": "Eve"}),
-            None,
+            Some(json!({"email": "ADA@example.com", "password": "another long passphrase", "name": "Eve"})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!((status, body), (202, json!({"status": "accepted"})));
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
 }
@@ -160,15 +137,13 @@ async fn register_stores_an_owasp_argon2id_hash_and_logs_in_with_a_cookie() {
 #[tokio::test]
 async fn weak_or_malformed_registrations_are_refused_per_field() {
     let app = TestApp::spawn().await;
-    let (status, problem) = status_of(
-        app.post_json(
+    let (status, problem) = app
+        .shop(
+            Method::POST,
             "/api/auth/register",
-            json!({"email": "nope", "password": "password1", "name": ""}),
-            None,
+            Some(json!({"email": "nope", "password": "password1", "name": ""})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("validation_failed"))
@@ -180,15 +155,13 @@ async fn weak_or_malformed_registrations_are_refused_per_field() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["email", "name", "password"]);
-    let (status, problem) = status_of(
-        app.post_json(
+    let (status, problem) = app
+        .shop(
+            Method::POST,
             "/api/auth/register",
-            json!({"email": "a@b.co", "password": PASSWORD, "name": "A", "is_admin": true}),
-            None,
+            Some(json!({"email": "a@b.co", "password": PASSWORD, "name": "A", "is_admin": true})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("validation_failed")),
@@ -206,8 +179,8 @@ async fn weak_or_malformed_registrations_are_refused_per_field() {
 async fn login_answers_the_same_for_unknown_email_and_wrong_password_and_rotates_the_session() {
     let app = TestApp::spawn().await;
     let first = app.register("grace@example.com").await;
-    let unknown = status_of(app.login("nobody@example.com", PASSWORD).await).await;
-    let wrong = status_of(app.login("grace@example.com", "not the password").await).await;
+    let unknown = status_json(app.login("nobody@example.com", PASSWORD).await).await;
+    let wrong = status_json(app.login("grace@example.com", "not the password").await).await;
     assert_eq!(unknown, wrong);
     assert_eq!(wrong.0, 401);
     assert_eq!(wrong.1["code"], "invalid_credentials");
@@ -220,7 +193,12 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password_and_rotates
 
     // Logout ends that session on the server; the other one lives on.
     let response = app
-        .post_json("/api/auth/logout", json!({}), Some(&second))
+        .request_raw(
+            Method::POST,
+            "/api/auth/logout",
+            Some(&second),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(response.status(), 204);
     assert!(
@@ -228,8 +206,14 @@ async fn login_answers_the_same_for_unknown_email_and_wrong_password_and_rotates
             .iter()
             .any(|c| c.starts_with("souk_session=;") && c.contains("Max-Age=0"))
     );
-    assert_eq!(app.get_auth("/api/auth/me", &second).await.status(), 401);
-    assert_eq!(app.get_auth("/api/auth/me", &first).await.status(), 200);
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", &second, None).await.0,
+        401
+    );
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", &first, None).await.0,
+        200
+    );
     let response = app.get("/api/auth/me").await;
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -315,13 +299,13 @@ async fn cookie_authenticated_changes_need_the_csrf_token_and_our_origin() {
         .unwrap();
     assert_eq!(me.status(), 200);
     // No token: refused, nothing changes.
-    let (status, problem) = status_of(logout(vec![]).await.unwrap()).await;
+    let (status, problem) = status_json(logout(vec![]).await.unwrap()).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (403, Some("csrf_failed"))
     );
     // Right token from a foreign origin: refused.
-    let (status, _) = status_of(
+    let (status, _) = status_json(
         logout(vec![
             ("x-csrf-token", csrf.clone()),
             ("origin", "https://evil.example".into()),
@@ -331,7 +315,7 @@ async fn cookie_authenticated_changes_need_the_csrf_token_and_our_origin() {
     )
     .await;
     assert_eq!(status, 403);
-    let (status, _) = status_of(
+    let (status, _) = status_json(
         logout(vec![
             ("x-csrf-token", csrf.clone()),
             ("sec-fetch-site", "cross-site".into()),
@@ -342,7 +326,9 @@ async fn cookie_authenticated_changes_need_the_csrf_token_and_our_origin() {
     .await;
     assert_eq!(status, 403);
     assert_eq!(
-        app.get_auth("/api/auth/me", &session).await.status(),
+        app.send(Method::GET, "/api/auth/me", &session, None)
+            .await
+            .0,
         200,
         "still logged in"
     );
@@ -356,7 +342,12 @@ async fn cookie_authenticated_changes_need_the_csrf_token_and_our_origin() {
     .await
     .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(app.get_auth("/api/auth/me", &session).await.status(), 401);
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", &session, None)
+            .await
+            .0,
+        401
+    );
 }
 
 /// Every route that changes something and accepts a session (cookie or bearer) refuses a cookie
@@ -427,7 +418,7 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
     for (method, path) in &routes {
         let route = format!("{method} {path}");
         for token in [wrong.as_str(), "x", ""] {
-            let (status, problem) = status_of(request(method, path, token).await.unwrap()).await;
+            let (status, problem) = status_json(request(method, path, token).await.unwrap()).await;
             if NO_SESSION.contains(&route.as_str()) {
                 assert_ne!(problem["code"], "csrf_failed", "{route} takes no session");
             } else {
@@ -439,7 +430,7 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
             }
         }
         if !NO_SESSION.contains(&route.as_str()) {
-            let (status, problem) = status_of(request(method, path, &csrf).await.unwrap()).await;
+            let (status, problem) = status_json(request(method, path, &csrf).await.unwrap()).await;
             assert_ne!(
                 problem["code"], "csrf_failed",
                 "{route} refused the right token ({status})"
@@ -449,7 +440,9 @@ async fn every_cookie_authenticated_change_refuses_a_wrong_csrf_token_from_our_o
     }
     assert_eq!(checked, routes.len() - NO_SESSION.len());
     assert_eq!(
-        app.get_auth("/api/auth/me", &session).await.status(),
+        app.send(Method::GET, "/api/auth/me", &session, None)
+            .await
+            .0,
         401,
         "the right token reached logout"
     );
@@ -474,14 +467,18 @@ async fn sessions_can_be_listed_and_revoked_and_die_with_a_password_change() {
         .unwrap();
     let tablet = tablet["token"].as_str().unwrap().to_owned();
 
-    let (_, list) = status_of(app.get_auth("/api/auth/sessions", &laptop).await).await;
+    let (_, list) = app
+        .send(Method::GET, "/api/auth/sessions", &laptop, None)
+        .await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
     assert!(items[0]["created_at"].as_str().unwrap().ends_with('Z'));
     // Revoke the tablet from the laptop.
     let tablet_id = {
-        let (_, list) = status_of(app.get_auth("/api/auth/sessions", &tablet).await).await;
+        let (_, list) = app
+            .send(Method::GET, "/api/auth/sessions", &tablet, None)
+            .await;
         list["items"]
             .as_array()
             .unwrap()
@@ -500,7 +497,10 @@ async fn sessions_can_be_listed_and_revoked_and_die_with_a_password_change() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(app.get_auth("/api/auth/me", &tablet).await.status(), 401);
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", &tablet, None).await.0,
+        401
+    );
     // Someone else's session id is simply not found.
     let other = app.register("other@example.com").await;
     let response = app
@@ -513,34 +513,38 @@ async fn sessions_can_be_listed_and_revoked_and_die_with_a_password_change() {
     assert_eq!(response.status(), 404);
 
     // Changing the password ends every session and opens a fresh one.
-    let (status, problem) = status_of(
-        app.post_json(
+    let (status, problem) = app
+        .send(
+            Method::POST,
             "/api/auth/change-password",
-            json!({"current_password": "wrong!wrong!", "new_password": "a new long passphrase"}),
-            Some(&laptop),
+            &laptop,
+            Some(json!({"current_password": "wrong!wrong!", "new_password": "a new long passphrase"})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (401, Some("invalid_credentials"))
     );
-    let (status, body) = status_of(
-        app.post_json(
+    let (status, body) = app
+        .send(
+            Method::POST,
             "/api/auth/change-password",
-            json!({"current_password": PASSWORD, "new_password": "a new long passphrase"}),
-            Some(&laptop),
+            &laptop,
+            Some(json!({"current_password": PASSWORD, "new_password": "a new long passphrase"})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(status, 200);
     let fresh = body["token"].as_str().unwrap();
     for old in [&phone, &laptop] {
-        assert_eq!(app.get_auth("/api/auth/me", old).await.status(), 401);
+        assert_eq!(
+            app.send(Method::GET, "/api/auth/me", old, None).await.0,
+            401
+        );
     }
-    assert_eq!(app.get_auth("/api/auth/me", fresh).await.status(), 200);
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", fresh, None).await.0,
+        200
+    );
     assert_eq!(app.login("multi@example.com", PASSWORD).await.status(), 401);
     assert_eq!(
         app.login("multi@example.com", "a new long passphrase")
@@ -570,17 +574,27 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     assert!(raw.contains("To: lin@example.com"));
     let token = link_token(raw);
     assert!(token.starts_with("souk_v_"), "{token}");
-    let response = app
-        .post_json("/api/auth/verify-email", json!({"token": token}), None)
+    assert_eq!(
+        app.shop(
+            Method::POST,
+            "/api/auth/verify-email",
+            Some(json!({"token": token})),
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, me) = app
+        .send(Method::GET, "/api/auth/me", &old_session, None)
         .await;
-    assert_eq!(response.status(), 204);
-    let (_, me) = status_of(app.get_auth("/api/auth/me", &old_session).await).await;
     assert_eq!(me["email_verified"], true);
-    let (status, problem) = status_of(
-        app.post_json("/api/auth/verify-email", json!({"token": token}), None)
-            .await,
-    )
-    .await;
+    let (status, problem) = app
+        .shop(
+            Method::POST,
+            "/api/auth/verify-email",
+            Some(json!({"token": token})),
+        )
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("invalid_token")),
@@ -588,24 +602,20 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     );
 
     // Reset: known and unknown addresses get the same answer; only the known one gets mail.
-    let known = status_of(
-        app.post_json(
+    let known = app
+        .shop(
+            Method::POST,
             "/api/auth/password-reset",
-            json!({"email": "lin@example.com"}),
-            None,
+            Some(json!({"email": "lin@example.com"})),
         )
-        .await,
-    )
-    .await;
-    let unknown = status_of(
-        app.post_json(
+        .await;
+    let unknown = app
+        .shop(
+            Method::POST,
             "/api/auth/password-reset",
-            json!({"email": "ghost@example.com"}),
-            None,
+            Some(json!({"email": "ghost@example.com"})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(known, unknown);
     assert_eq!(known.0, 202);
     let mail = smtp.wait_for_exactly(2, Duration::from_secs(20)).await;
@@ -623,26 +633,28 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
     let token = link_token(reset);
     assert!(token.starts_with("souk_r_"));
 
-    let (status, _) = status_of(
-        app.post_json(
+    let (status, _) = app
+        .shop(
+            Method::POST,
             "/api/auth/password-reset/confirm",
-            json!({"token": token, "password": "short"}),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 400, "policy applies");
-    let response = app
-        .post_json(
-            "/api/auth/password-reset/confirm",
-            json!({"token": token, "password": "brand new passphrase"}),
-            None,
+            Some(json!({"token": token, "password": "short"})),
         )
         .await;
-    assert_eq!(response.status(), 204);
+    assert_eq!(status, 400, "policy applies");
     assert_eq!(
-        app.get_auth("/api/auth/me", &old_session).await.status(),
+        app.shop(
+            Method::POST,
+            "/api/auth/password-reset/confirm",
+            Some(json!({"token": token, "password": "brand new passphrase"})),
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        app.send(Method::GET, "/api/auth/me", &old_session, None)
+            .await
+            .0,
         401,
         "sessions die with the reset"
     );
@@ -652,15 +664,13 @@ async fn verification_and_reset_emails_arrive_over_smtp_and_their_links_work_onc
             .status(),
         200
     );
-    let (status, problem) = status_of(
-        app.post_json(
+    let (status, problem) = app
+        .shop(
+            Method::POST,
             "/api/auth/password-reset/confirm",
-            json!({"token": token, "password": "another new passphrase"}),
-            None,
+            Some(json!({"token": token, "password": "another new passphrase"})),
         )
-        .await,
-    )
-    .await;
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("invalid_token")),
@@ -729,14 +739,16 @@ async fn cookies_are_secure_when_the_shop_is_served_over_https() {
     // The API document names the public URL as its server, for client generators.
     let (_, doc) = app.get_json("/api/openapi.json").await;
     assert_eq!(doc["servers"], json!([{"url": "https://shop.example"}]));
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.shop(
+            Method::POST,
             "/api/auth/register",
-            json!({"email": "tls@example.com", "password": PASSWORD, "name": "T"}),
-            None,
+            Some(json!({"email": "tls@example.com", "password": PASSWORD, "name": "T"})),
         )
-        .await;
-    assert_eq!(response.status(), 202);
+        .await
+        .0,
+        202
+    );
     let response = app.login("tls@example.com", PASSWORD).await;
     assert_eq!(response.status(), 200);
     for cookie in set_cookies(&response) {
@@ -810,8 +822,8 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_throttled() {
             .await
             .unwrap();
         let token = body["token"].as_str().unwrap().to_owned();
-        let r = app.get_auth("/api/auth/sessions", &token).await;
-        (r.status(), r.json::<Value>().await.unwrap())
+        app.send(Method::GET, "/api/auth/sessions", &token, None)
+            .await
     };
     assert_eq!(
         sessions["items"][0]["ip"], "127.0.0.1",

@@ -51,17 +51,6 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
-    /// A request without credentials (a guest shopper).
-    pub async fn shop(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     pub async fn add_to_cart(&self, cart: &str, variant: &str, quantity: i64) -> Value {
         let (status, body) = self
             .shop(
@@ -77,10 +66,13 @@ impl TestApp {
     /// Checks a cart out; returns status, parsed body and the raw body text.
     pub async fn checkout(&self, cart: &str, key: &str, body: &Value) -> (u16, Value, String) {
         let response = self
-            .client
-            .post(self.url(&format!("/api/store/carts/{cart}/checkout")))
+            .request_builder(
+                Method::POST,
+                &format!("/api/store/carts/{cart}/checkout"),
+                None,
+                Some(body.clone()),
+            )
             .header("Idempotency-Key", key)
-            .json(body)
             .send()
             .await
             .unwrap();
@@ -420,7 +412,9 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
 
     // Each vendor sees one vendor order with only its lines, and where to ship — not the
     // customer's email or the other vendor's goods.
-    let (status, a_orders) = app.get_auth_json("/api/vendor/orders", &a_token).await;
+    let (status, a_orders) = app
+        .send(Method::GET, "/api/vendor/orders", &a_token, None)
+        .await;
     assert_eq!(status, 200, "{a_orders}");
     let items = a_orders["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -432,15 +426,22 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     assert_eq!(a_part["commission"]["amount"], 400);
     assert!(!a_orders.to_string().contains("shopper@example.com"));
     assert!(!a_orders.to_string().contains("banana"));
-    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    let (_, b_orders) = app
+        .send(Method::GET, "/api/vendor/orders", &b_token, None)
+        .await;
     assert_eq!(b_orders["items"][0]["lines"][0]["product_title"], "banana");
     let a_vo = a_part["id"].as_str().unwrap().to_owned();
     let b_vo = b_orders["items"][0]["id"].as_str().unwrap().to_owned();
     // B cannot read or fulfil A's vendor order.
     assert_eq!(
-        app.get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &b_token)
-            .await
-            .0,
+        app.send(
+            Method::GET,
+            &format!("/api/vendor/orders/{a_vo}"),
+            &b_token,
+            None,
+        )
+        .await
+        .0,
         404
     );
     let fulfil = json!({"carrier": "DHL", "tracking_number": "JJD000123"});
@@ -485,10 +486,14 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     );
 
     // Balances: A earns 2000 − 20 %, B 3000 − 10 %.
-    let (_, a_balance) = app.get_auth_json("/api/vendor/balance", &a_token).await;
+    let (_, a_balance) = app
+        .send(Method::GET, "/api/vendor/balance", &a_token, None)
+        .await;
     assert_eq!(a_balance["available"]["amount"], 1600);
     assert_eq!(a_balance["commission"]["amount"], 400);
-    let (_, b_balance) = app.get_auth_json("/api/vendor/balance", &b_token).await;
+    let (_, b_balance) = app
+        .send(Method::GET, "/api/vendor/balance", &b_token, None)
+        .await;
     assert_eq!(b_balance["available"]["amount"], 2700);
 
     // One vendor ships: partially fulfilled; the other: fulfilled; then completed.
@@ -532,7 +537,12 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         (200, Some("fulfilled"))
     );
     let (status, body) = app
-        .post_auth(&format!("/api/admin/orders/{order_id}/complete"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{order_id}/complete"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("completed")));
     // A shipped order cannot be cancelled.
@@ -577,7 +587,9 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     assert_eq!(reused.status(), 422);
     // (The report below shows 1000 paid out, not 3000.)
     // The vendor sees its payout history; the other vendor sees none of it.
-    let (status, history) = app.get_auth_json("/api/vendor/payouts", &a_token).await;
+    let (status, history) = app
+        .send(Method::GET, "/api/vendor/payouts", &a_token, None)
+        .await;
     assert_eq!(status, 200, "{history}");
     assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
     assert_eq!(history["items"][0]["id"], ids[0].as_str());
@@ -587,9 +599,13 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     );
     assert_eq!(history["items"][0]["reference"], "wire 7");
     assert_eq!(history["next_cursor"], Value::Null);
-    let (_, theirs) = app.get_auth_json("/api/vendor/payouts", &b_token).await;
+    let (_, theirs) = app
+        .send(Method::GET, "/api/vendor/payouts", &b_token, None)
+        .await;
     assert_eq!(theirs["items"], json!([]));
-    let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
+    let (status, report) = app
+        .send(Method::GET, "/api/admin/payouts/report", &admin, None)
+        .await;
     assert_eq!(status, 200, "{report}");
     let a_line = report["items"]
         .as_array()
@@ -601,7 +617,12 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     assert_eq!(a_line["paid_out"]["amount"], 1000);
     assert_eq!(a_line["available"]["amount"], 600);
     let csv = app
-        .get_auth("/api/admin/payouts/report?format=csv", &admin)
+        .request_raw(
+            Method::GET,
+            "/api/admin/payouts/report?format=csv",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = csv.text().await.unwrap();
@@ -629,7 +650,12 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
     app.expect_problem(&format!("/api/store/orders/{order_id}"), 404, "not_found")
         .await;
     let (status, found) = app
-        .get_auth_json("/api/admin/orders?q=shopper@example.com", &admin)
+        .send(
+            Method::GET,
+            "/api/admin/orders?q=shopper@example.com",
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(
         (status, found["items"][0]["id"].as_str()),
@@ -840,7 +866,9 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
         95,
         "refused checkouts took no stock"
     );
-    let (_, coupons) = app.get_auth_json("/api/admin/coupons", &admin).await;
+    let (_, coupons) = app
+        .send(Method::GET, "/api/admin/coupons", &admin, None)
+        .await;
     assert_eq!(coupons["items"][0]["uses"], 5);
 }
 
@@ -1142,7 +1170,12 @@ async fn cancelling_gives_stock_back_exactly_once() {
     assert!(codes.iter().all(|c| *c == 200 || *c == 409));
     assert_eq!(app.stock_of(&variant).await, 4, "restored once");
     let (_, body) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(body["status"], "cancelled");
     assert_eq!(body["cancel_reason"], "customer asked");
@@ -1194,19 +1227,23 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
     // A guest cart merges into it at login.
     let guest = app.cart_with(&ids[0], 2).await;
     app.add_to_cart(&guest, &ids[1], 1).await;
-    let response = app
-        .post_json(
+    let (status, session) = app
+        .shop(
+            Method::POST,
             "/api/auth/login",
-            json!({"email": "buyer@example.com", "password": "correct horse battery staple", "cart_id": guest}),
-            None,
+            Some(json!({"email": "buyer@example.com", "password": "correct horse battery staple", "cart_id": guest})),
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let session: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{session}");
     assert_eq!(session["cart_id"], own_id.as_str());
     let token = session["token"].as_str().unwrap();
     let (_, merged) = app
-        .get_auth_json(&format!("/api/store/carts/{own_id}"), token)
+        .send(
+            Method::GET,
+            &format!("/api/store/carts/{own_id}"),
+            token,
+            None,
+        )
         .await;
     let quantities: Vec<i64> = merged["lines"]
         .as_array()
@@ -1232,17 +1269,23 @@ async fn a_customer_cart_is_private_and_a_guest_cart_merges_at_login() {
         .unwrap();
     assert_eq!(response.status(), 201);
     let order: Value = response.json().await.unwrap();
-    let (status, list) = app.get_auth_json("/api/store/orders", token).await;
+    let (status, list) = app
+        .send(Method::GET, "/api/store/orders", token, None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["id"], order["id"]);
     let other = app.register("other@example.com").await;
-    let (_, list) = app.get_auth_json("/api/store/orders", &other).await;
+    let (_, list) = app
+        .send(Method::GET, "/api/store/orders", &other, None)
+        .await;
     assert_eq!(list["items"], json!([]));
     let (status, _) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/store/orders/{}", order["id"].as_str().unwrap()),
             &other,
+            None,
         )
         .await;
     assert_eq!(status, 404);
@@ -1316,7 +1359,12 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     let mut status = String::new();
     for _ in 0..100 {
         let (_, body) = app
-            .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+            .send(
+                Method::GET,
+                &format!("/api/admin/orders/{id}"),
+                &admin,
+                None,
+            )
             .await;
         status = body["status"].as_str().unwrap().to_owned();
         if status == "cancelled" {
@@ -1348,7 +1396,12 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, body) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(body["status"], "paid");
     assert_eq!(app.stock_of(&kettle).await, 4);
@@ -1356,7 +1409,12 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     // Vendor A ships it. The customer has been told of the cancellation, the payment and the
     // shipment (with carrier and tracking number), each once.
     let (_, a_orders) = app
-        .get_auth_json("/api/vendor/orders?status=unfulfilled", &vendor_tokens[0])
+        .send(
+            Method::GET,
+            "/api/vendor/orders?status=unfulfilled",
+            &vendor_tokens[0],
+            None,
+        )
         .await;
     let vo = a_orders["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = app
@@ -1457,18 +1515,22 @@ async fn a_merged_cart_keeps_the_line_cap() {
     for v in &right {
         app.add_to_cart(&guest, v, 1).await;
     }
-    let response = app
-        .post_json(
+    let (status, session) = app
+        .shop(
+            Method::POST,
             "/api/auth/login",
-            json!({"email": "hoarder@example.com", "password": "correct horse battery staple", "cart_id": guest}),
-            None,
+            Some(json!({"email": "hoarder@example.com", "password": "correct horse battery staple", "cart_id": guest})),
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let session: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{session}");
     let token = session["token"].as_str().unwrap();
     let (_, merged) = app
-        .get_auth_json(&format!("/api/store/carts/{own_id}"), token)
+        .send(
+            Method::GET,
+            &format!("/api/store/carts/{own_id}"),
+            token,
+            None,
+        )
         .await;
     let lines = merged["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 100, "capped at 100 lines");
@@ -1584,7 +1646,9 @@ async fn shipping_is_quoted_and_charged_on_the_discounted_goods() {
     assert_eq!(order["shipping"]["amount"], 600);
     assert_eq!(order["total"]["amount"], 4680 + 600);
     // The vendor's set-up is in the audit log.
-    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let (_, log) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
     let created = log["items"]
         .as_array()
         .unwrap()
@@ -1640,7 +1704,9 @@ async fn admin_money_and_order_changes_are_audited() {
         )
         .await;
     assert_eq!(status, 409);
-    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let (_, log) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
     let entries: Vec<(String, String)> = log["items"]
         .as_array()
         .unwrap()
@@ -1992,7 +2058,12 @@ async fn a_partly_refunded_order_that_shipped_can_be_completed() {
     };
     let read = || async {
         let (status, o) = app
-            .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+            .send(
+                Method::GET,
+                &format!("/api/admin/orders/{id}"),
+                &admin,
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{o}");
         statuses(&o)
@@ -2017,7 +2088,9 @@ async fn a_partly_refunded_order_that_shipped_can_be_completed() {
         let token = token.to_owned();
         let app = &app;
         async move {
-            let (_, mine) = app.get_auth_json("/api/vendor/orders", &token).await;
+            let (_, mine) = app
+                .send(Method::GET, "/api/vendor/orders", &token, None)
+                .await;
             let vo = mine["items"][0]["id"].as_str().unwrap().to_owned();
             let (status, body) = app
                 .send(
@@ -2214,7 +2287,12 @@ async fn money_is_amount_and_currency_everywhere_and_another_currency_is_refused
     let answer = refund(usd(100), "money-r2").await.unwrap();
     assert_eq!(answer.status(), 201);
     let (_, after) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(after["refunded"], usd(100), "only the USD refund was made");
     let payout = format!("/api/admin/vendors/{vendor_id}/payouts");
@@ -2278,7 +2356,9 @@ async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
         .checkout(&cart, "track-1", &checkout_body("parcel@example.com"))
         .await;
     let id = order["id"].as_str().unwrap();
-    let (_, mine) = app.get_auth_json("/api/vendor/orders", &vendor).await;
+    let (_, mine) = app
+        .send(Method::GET, "/api/vendor/orders", &vendor, None)
+        .await;
     let vo = mine["items"][0]["id"].as_str().unwrap().to_owned();
     let tracking = format!("/api/vendor/orders/{vo}/tracking");
     let details = |number: &str| json!({"carrier": "DHL", "tracking_number": number});
@@ -2381,7 +2461,9 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
     let balance = |token: String| {
         let app = &app;
         async move {
-            let (_, b) = app.get_auth_json("/api/vendor/balance", &token).await;
+            let (_, b) = app
+                .send(Method::GET, "/api/vendor/balance", &token, None)
+                .await;
             b["available"]["amount"].as_i64().unwrap()
         }
     };
@@ -2392,7 +2474,9 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
         ),
         (1600, 2700)
     );
-    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    let (_, b_orders) = app
+        .send(Method::GET, "/api/vendor/orders", &b_token, None)
+        .await;
     let b_vo = b_orders["items"][0]["id"].as_str().unwrap().to_owned();
     let refund = |key: &str, body: Value| {
         app.client
@@ -2419,9 +2503,13 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
         ),
         (1600, 1800)
     );
-    let (_, b_orders) = app.get_auth_json("/api/vendor/orders", &b_token).await;
+    let (_, b_orders) = app
+        .send(Method::GET, "/api/vendor/orders", &b_token, None)
+        .await;
     assert_eq!(b_orders["items"][0]["refunded"]["amount"], 1000);
-    let (_, a_orders) = app.get_auth_json("/api/vendor/orders", &a_token).await;
+    let (_, a_orders) = app
+        .send(Method::GET, "/api/vendor/orders", &a_token, None)
+        .await;
     assert_eq!(a_orders["items"][0]["refunded"]["amount"], 0);
 
     // More than B's part can give back, or a vendor order of another order: refused.
@@ -2459,7 +2547,12 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
         "both gave back: {a_after} {b_after}"
     );
     let (_, payments) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}/payments"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            None,
+        )
         .await;
     let aimed: Vec<&Value> = payments["refunds"]
         .as_array()

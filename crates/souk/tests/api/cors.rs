@@ -24,8 +24,7 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
-    app.client
-        .request(Method::OPTIONS, app.url("/api/store/carts"))
+    app.request_builder(Method::OPTIONS, "/api/store/carts", None, None)
         .header("origin", origin)
         .header("access-control-request-method", "POST")
         .header(

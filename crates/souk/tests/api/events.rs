@@ -89,12 +89,8 @@ impl SseClient {
         last_event_id: Option<i64>,
     ) -> SseClient {
         let mut request = app
-            .client
-            .get(app.url(path))
+            .request_builder(Method::GET, path, bearer, None)
             .header("accept", "text/event-stream");
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
@@ -209,7 +205,9 @@ async fn streams_open(app: &TestApp) -> usize {
 }
 
 async fn fulfil(app: &TestApp, token: &str) -> u16 {
-    let (_, orders) = app.get_auth_json("/api/vendor/orders", token).await;
+    let (_, orders) = app
+        .send(Method::GET, "/api/vendor/orders", token, None)
+        .await;
     let vo = orders["items"][0]["id"].as_str().unwrap().to_owned();
     app.send(
         Method::POST,
@@ -492,7 +490,7 @@ async fn low_stock_vendor_applications_and_failed_jobs_reach_their_feeds() {
         .await
         .unwrap();
     assert!(claimed.iter().any(|c| c.id == job));
-    souk_storage::outbox::fail_job(&app.db, job, "test-worker", "smtp said no", None)
+    souk_app::outbox::fail_job(&app.db, job, "test-worker", "smtp said no", None)
         .await
         .unwrap();
     let mut seen = Vec::new();
@@ -526,11 +524,11 @@ async fn postgres_only_a_fresh_stream_gets_an_event_committed_after_it_opened_ev
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let mut slow = app.db.begin_write().await.unwrap();
-    souk_storage::outbox::emit(&mut slow, "job.failed", None, None, &job_failed("late"))
+    souk_app::outbox::emit(&mut slow, "job.failed", None, None, &job_failed("late"))
         .await
         .unwrap();
     let mut quick = app.db.begin_write().await.unwrap();
-    souk_storage::outbox::emit(&mut quick, "job.failed", None, None, &job_failed("early"))
+    souk_app::outbox::emit(&mut quick, "job.failed", None, None, &job_failed("early"))
         .await
         .unwrap();
     quick.commit().await.unwrap();
@@ -567,7 +565,12 @@ async fn a_stream_ends_when_its_access_ends() {
         .approved_vendor(&admin, "leaver@example.com", "leaving")
         .await;
     let stream = SseClient::open(&app, "/api/vendor/events", Some(&leaver), None).await;
-    assert_eq!(app.post_auth("/api/auth/logout", &leaver).await.0, 204);
+    assert_eq!(
+        app.send(Method::POST, "/api/auth/logout", &leaver, None)
+            .await
+            .0,
+        204
+    );
     assert!(ended_soon(stream).await, "logout ends the vendor's stream");
 
     let (suspended, suspended_id) = app
@@ -575,7 +578,7 @@ async fn a_stream_ends_when_its_access_ends() {
         .await;
     let stream = SseClient::open(&app, "/api/vendor/events", Some(&suspended), None).await;
     let path = format!("/api/admin/vendors/{suspended_id}/suspend");
-    assert_eq!(app.post_auth(&path, &admin).await.0, 200);
+    assert_eq!(app.send(Method::POST, &path, &admin, None).await.0, 200);
     assert!(
         ended_soon(stream).await,
         "suspension ends the vendor's stream"
@@ -641,10 +644,10 @@ async fn one_caller_holds_a_bounded_number_of_streams() {
     );
     // The newest one works.
     let (status, _) = app
-        .shop_as(
-            &app.admin_token().await,
+        .send(
             Method::POST,
             &format!("/api/admin/orders/{id}/payments"),
+            &app.admin_token().await,
             Some(json!({"amount": order["total"]["amount"], "reference": "cash"})),
         )
         .await;
@@ -661,7 +664,7 @@ async fn a_long_replay_arrives_complete_and_in_order() {
     let before = souk_storage::events::latest_id(&app.db).await.unwrap();
     let mut tx = app.db.begin_write().await.unwrap();
     for n in 0..1200 {
-        souk_storage::outbox::emit(
+        souk_app::outbox::emit(
             &mut tx,
             "job.failed",
             None,

@@ -31,8 +31,12 @@ async fn paid_order(app: &TestApp, admin: &str, v: &TwoVendors) -> (Value, Strin
         )
         .await;
     assert_eq!(status, 200, "{paid}");
-    let (_, a) = app.get_auth_json("/api/vendor/orders", &v.a_token).await;
-    let (_, b) = app.get_auth_json("/api/vendor/orders", &v.b_token).await;
+    let (_, a) = app
+        .send(Method::GET, "/api/vendor/orders", &v.a_token, None)
+        .await;
+    let (_, b) = app
+        .send(Method::GET, "/api/vendor/orders", &v.b_token, None)
+        .await;
     (
         order,
         a["items"][0]["id"].as_str().unwrap().to_owned(),
@@ -73,11 +77,21 @@ async fn a_vendor_ships_its_part_in_parcels_and_the_order_follows_the_units() {
     let (order, a_vo, b_vo) = paid_order(&app, &admin, &v).await;
     let id = order["id"].as_str().unwrap();
     let (_, part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &v.a_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{a_vo}"),
+            &v.a_token,
+            None,
+        )
         .await;
     let (apple, pear) = (line_id(&part, "apple"), line_id(&part, "pear"));
     let (_, b_part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{b_vo}"), &v.b_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{b_vo}"),
+            &v.b_token,
+            None,
+        )
         .await;
     let banana = line_id(&b_part, "banana");
     let fulfil = format!("/api/vendor/orders/{a_vo}/fulfil");
@@ -136,7 +150,7 @@ async fn a_vendor_ships_its_part_in_parcels_and_the_order_follows_the_units() {
     // this parcel's email (sent before its tracking is corrected below).
     smtp.wait_for(7, Duration::from_secs(20)).await;
     let admin_order = format!("/api/admin/orders/{id}");
-    let (_, o) = app.get_auth_json(&admin_order, &admin).await;
+    let (_, o) = app.send(Method::GET, &admin_order, &admin, None).await;
     assert_eq!(
         (o["status"].as_str(), o["fulfillment_status"].as_str()),
         (Some("partially_fulfilled"), Some("partially_fulfilled")),
@@ -264,7 +278,7 @@ async fn a_vendor_ships_its_part_in_parcels_and_the_order_follows_the_units() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, o) = app.get_auth_json(&admin_order, &admin).await;
+    let (_, o) = app.send(Method::GET, &admin_order, &admin, None).await;
     assert_eq!(
         (o["status"].as_str(), o["fulfillment_status"].as_str()),
         (Some("fulfilled"), Some("fulfilled"))
@@ -332,11 +346,21 @@ async fn a_refund_aimed_at_lines_gives_back_what_those_units_are_worth() {
     let (order, a_vo, b_vo) = paid_order(&app, &admin, &v).await;
     let id = order["id"].as_str().unwrap();
     let (_, part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &v.a_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{a_vo}"),
+            &v.a_token,
+            None,
+        )
         .await;
     let apple = line_id(&part, "apple");
     let (_, b_part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{b_vo}"), &v.b_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{b_vo}"),
+            &v.b_token,
+            None,
+        )
         .await;
     let banana = line_id(&b_part, "banana");
     let refund = |key: &str, body: Value| {
@@ -402,23 +426,43 @@ async fn a_refund_aimed_at_lines_gives_back_what_those_units_are_worth() {
 
     // The vendor sees it on its part, by line; the other vendor's part is untouched.
     let (_, part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{a_vo}"), &v.a_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{a_vo}"),
+            &v.a_token,
+            None,
+        )
         .await;
     assert_eq!(part["refunded"]["amount"], 2000);
     assert_eq!(line_of(&part, &apple)["refunded_quantity"], 2);
     let (_, b_part) = app
-        .get_auth_json(&format!("/api/vendor/orders/{b_vo}"), &v.b_token)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/orders/{b_vo}"),
+            &v.b_token,
+            None,
+        )
         .await;
     assert_eq!(b_part["refunded"]["amount"], 0);
     let (_, payments) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}/payments"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}/payments"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(
         payments["refunds"][0]["lines"][0]["line_id"],
         apple.as_str()
     );
     let (_, o) = app
-        .get_auth_json(&format!("/api/admin/orders/{id}"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{id}"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(
         (o["refunded"]["amount"].as_i64(), o["status"].as_str()),

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use reqwest::StatusCode;
+use reqwest::{Method, Response};
 use serde_json::Value;
 use souk::startup::{Application, open_database, sqlite_url};
 use souk_domain::catalog::{Handle, ImageDraft, ProductDraft, ProductStatus, VariantDraft};
@@ -304,22 +304,78 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+    // The request helpers: every HTTP request a test makes through `TestApp` goes through
+    // `request_builder`; `request` (status and JSON body) and `request_raw` (the response, for
+    // headers and cookies) send it, and the rest are one-line shorthands for them.
+
+    /// `method` on `path`, with `token` as bearer credentials and `body` as JSON, not yet sent
+    /// (for a request that needs headers of its own).
+    pub fn request_builder(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
     }
 
-    /// GET returning status and JSON body (problem bodies included).
-    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.get(path).await;
-        let status = response.status();
-        let body = response.text().await.expect("body");
-        let json = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
-        (status, json)
+    /// Sends a request; its status and JSON body (`Value::Null` when the body is not JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        status_json(self.request_raw(method, path, token, body).await).await
+    }
+
+    /// Sends a request; the response itself, for its headers and cookies.
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let request = self.request_builder(method, path, token, body);
+        request.send().await.expect("request")
+    }
+
+    /// A request with a bearer token.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.request(method, path, Some(token), body).await
+    }
+
+    /// A request without credentials (a guest shopper).
+    pub async fn shop(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request(method, path, None, body).await
+    }
+
+    /// GET without credentials; the response itself.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request_raw(Method::GET, path, None, None).await
+    }
+
+    /// GET without credentials, whose body must be JSON (problem bodies included).
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, body) = self.shop(Method::GET, path, None).await;
+        assert!(!body.is_null(), "{path}: not JSON ({status})");
+        (status, body)
     }
 
     /// Asserts a problem+json response with `status` and `code`, returning its body.
@@ -358,6 +414,21 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// A response's status and JSON body (`Value::Null` when the body is not JSON).
+pub async fn status_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A response's `Retry-After` in seconds, if it has one.
+pub fn retry_after(response: &Response) -> Option<u64> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 pub async fn seed(db: &Db, vendor: &str, products: &[ProductDraft]) {

@@ -1,5 +1,6 @@
 //! `GET /api/admin/inventory`: stock across vendors, for staff and audits.
 
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::checkout::checkout_body;
@@ -25,7 +26,9 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
     let admin = app.admin_token().await;
     let shop = app.two_vendors(&admin).await;
 
-    let (status, all) = app.get_auth_json("/api/admin/inventory", &admin).await;
+    let (status, all) = app
+        .send(Method::GET, "/api/admin/inventory", &admin, None)
+        .await;
     assert_eq!(status, 200, "{all}");
     let all = stock_by_variant(&all);
     assert!(all.contains(&(shop.apple.clone(), 10)), "{all:?}");
@@ -38,7 +41,12 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
         .await;
     assert_eq!(status, 201, "{order}");
     let (_, low) = app
-        .get_auth_json("/api/admin/inventory?max_stock=3", &admin)
+        .send(
+            Method::GET,
+            "/api/admin/inventory?max_stock=3",
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(stock_by_variant(&low), vec![(shop.apple.clone(), 3)]);
     let item = &low["items"][0];
@@ -50,20 +58,24 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
     let (_, apple) = app.get_json("/api/store/products/apple").await;
     let product_id = apple["id"].as_str().unwrap();
     let (_, one) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/admin/inventory?product_id={product_id}"),
             &admin,
+            None,
         )
         .await;
     assert_eq!(stock_by_variant(&one), vec![(shop.apple.clone(), 3)]);
     let (_, first) = app
-        .get_auth_json("/api/admin/inventory?limit=1", &admin)
+        .send(Method::GET, "/api/admin/inventory?limit=1", &admin, None)
         .await;
     let cursor = first["next_cursor"].as_str().expect("a next page");
     let (_, second) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/admin/inventory?limit=1&cursor={cursor}"),
             &admin,
+            None,
         )
         .await;
     let mut walked = stock_by_variant(&first);
@@ -75,9 +87,11 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
 
     // Bad filters are named; vendors and customers are not admins.
     let (status, problem) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             "/api/admin/inventory?product_id=apple&max_stock=few",
             &admin,
+            None,
         )
         .await;
     assert_eq!(status, 400, "{problem}");
@@ -89,7 +103,7 @@ async fn an_admin_sees_stock_across_vendors_and_filters_low_stock() {
         .collect();
     assert_eq!(fields, ["product_id", "max_stock"]);
     let (status, _) = app
-        .get_auth_json("/api/admin/inventory", &shop.a_token)
+        .send(Method::GET, "/api/admin/inventory", &shop.a_token, None)
         .await;
     assert_eq!(status, 403);
 }

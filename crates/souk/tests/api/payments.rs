@@ -21,7 +21,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::checkout::{address, stocked};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, status_json};
 
 const SECRET_KEY: &str = "sk_test_souk";
 const WHSEC: &str = "whsec_test_souk_endpoint";
@@ -340,8 +340,7 @@ fn event(kind: &str, object: &Value) -> String {
 async fn deliver(app: &TestApp, body: &str) -> (u16, Value) {
     let t = now_secs();
     let r = app
-        .client
-        .post(app.url("/api/hooks/stripe"))
+        .request_builder(Method::POST, "/api/hooks/stripe", None, None)
         .header("content-type", "application/json")
         .header(
             "stripe-signature",
@@ -351,8 +350,7 @@ async fn deliver(app: &TestApp, body: &str) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    status_json(r).await
 }
 
 /// Delivers like Stripe does under load: a 503 (Souk shedding load) is retried a little later.
@@ -860,10 +858,10 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     fake.pay(&intent); // paid at Stripe; the webhook is lost
     let (cancelled, _, late_intent) = stripe_order(&app, &variant, 2).await;
     let (status, _) = app
-        .shop_as(
-            &admin,
+        .send(
             Method::POST,
             &format!("/api/admin/orders/{cancelled}/cancel"),
+            &admin,
             Some(json!({"reason": "test"})),
         )
         .await;
@@ -872,10 +870,10 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     fake.pay(&late_intent); // the customer paid anyway
     let (abandoned, _, abandoned_intent) = stripe_order(&app, &variant, 3).await;
     let (status, _) = app
-        .shop_as(
-            &admin,
+        .send(
             Method::POST,
             &format!("/api/admin/orders/{abandoned}/cancel"),
+            &admin,
             Some(json!({"reason": "expired"})),
         )
         .await;
@@ -907,10 +905,10 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     let again = reconcile().await;
     // The admin's view of the late payment: one attempt, succeeded, and its automatic refund.
     let (status, view) = app
-        .shop_as(
-            &admin,
+        .send(
             Method::GET,
             &format!("/api/admin/orders/{cancelled}/payments"),
+            &admin,
             None,
         )
         .await;
@@ -928,7 +926,9 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     );
     assert_eq!(fake.ledger.lock().unwrap().refunds.len(), 1);
     // Each pass an admin ran is in the audit log with what it did.
-    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let (_, log) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
     let passes: Vec<&Value> = log["items"]
         .as_array()
         .unwrap()
@@ -963,10 +963,10 @@ async fn refunding_thirty_then_seventy_percent_balances_the_ledger() {
         let total = order["total"]["amount"].as_i64().unwrap();
         if method == "manual" {
             let (status, body) = app
-                .shop_as(
-                    &admin,
+                .send(
                     Method::POST,
                     &format!("/api/admin/orders/{id}/payments"),
+                    &admin,
                     Some(json!({"amount": total, "reference": "bank transfer 42"})),
                 )
                 .await;
@@ -974,10 +974,10 @@ async fn refunding_thirty_then_seventy_percent_balances_the_ledger() {
         } else {
             // Money for a Stripe order is never recorded by hand (it could be taken twice).
             let (status, problem) = app
-                .shop_as(
-                    &admin,
+                .send(
                     Method::POST,
                     &format!("/api/admin/orders/{id}/payments"),
+                    &admin,
                     Some(json!({"amount": total, "reference": "by hand"})),
                 )
                 .await;
@@ -1127,10 +1127,10 @@ async fn simultaneous_refunds_of_one_order_add_up() {
         let id = order["id"].as_str().unwrap().to_owned();
         let total = order["total"]["amount"].as_i64().unwrap();
         let (status, paid) = app
-            .shop_as(
-                &admin,
+            .send(
                 Method::POST,
                 &format!("/api/admin/orders/{id}/payments"),
+                &admin,
                 Some(json!({"amount": total, "reference": "bank"})),
             )
             .await;
@@ -1201,28 +1201,6 @@ async fn without_stripe_keys_the_method_is_unavailable() {
     );
 }
 
-impl TestApp {
-    /// A JSON request with a bearer token.
-    pub async fn shop_as(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// With tax-inclusive prices the platform's commission is on the goods, not on the tax in them.
 #[tokio::test]
 async fn commission_is_not_taken_on_tax_included_in_prices() {
@@ -1230,10 +1208,10 @@ async fn commission_is_not_taken_on_tax_included_in_prices() {
     app.seed("taxed", &[stocked("lamp", &[11_900], 5)]).await;
     let admin = app.admin_token().await;
     let (status, _) = app
-        .shop_as(
-            &admin,
+        .send(
             Method::PUT,
             "/api/admin/tax-rates",
+            &admin,
             Some(json!({"country": "DE", "rate_bps": 1900, "inclusive": true})),
         )
         .await;
@@ -1252,10 +1230,10 @@ async fn commission_is_not_taken_on_tax_included_in_prices() {
     );
     let id = order["id"].as_str().unwrap();
     let (status, paid) = app
-        .shop_as(
-            &admin,
+        .send(
             Method::POST,
             &format!("/api/admin/orders/{id}/payments"),
+            &admin,
             Some(json!({"amount": 11_900, "reference": "transfer"})),
         )
         .await;

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, run_with_stdin, souk_command};
@@ -33,36 +34,18 @@ impl TestApp {
         body["token"].as_str().unwrap().to_owned()
     }
 
-    pub async fn post_auth(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get_auth_json(&self, path: &str, token: &str) -> (u16, Value) {
-        let response = self.get_auth(path, token).await;
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// Registers a user who applies for `handle`; returns (token, vendor id).
     pub async fn vendor_owner(&self, email: &str, handle: &str) -> (String, String) {
         let token = self.register(email).await;
-        let response = self
-            .post_json(
+        let (status, body) = self
+            .send(
+                Method::POST,
                 "/api/vendor/apply",
-                json!({"name": format!("Shop {handle}"), "handle": handle}),
-                Some(&token),
+                &token,
+                Some(json!({"name": format!("Shop {handle}"), "handle": handle})),
             )
             .await;
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
         (token, body["id"].as_str().unwrap().to_owned())
     }
 }
@@ -71,7 +54,7 @@ impl TestApp {
 async fn admin_create_takes_the_password_from_stdin_never_argv() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let (status, me) = app.get_auth_json("/api/auth/me", &token).await;
+    let (status, me) = app.send(Method::GET, "/api/auth/me", &token, None).await;
     assert_eq!((status, me["is_admin"].as_bool()), (200, Some(true)));
     let user = souk_storage::accounts::user_by_email(&app.db, "root@souk.test")
         .await
@@ -169,38 +152,46 @@ async fn vendors_apply_and_admins_approve_or_suspend_with_an_audit_trail() {
     let admin = app.admin_token().await;
     let (owner, vendor_id) = app.vendor_owner("owner@example.com", "tea-house").await;
 
-    let (_, me) = app.get_auth_json("/api/auth/me", &owner).await;
+    let (_, me) = app.send(Method::GET, "/api/auth/me", &owner, None).await;
     assert_eq!(me["vendor"]["role"], "owner");
     assert_eq!(me["vendor"]["vendor_status"], "pending");
     app.expect_problem("/api/store/vendors/tea-house", 404, "not_found")
         .await;
 
     // One vendor per person; one vendor per handle.
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.send(
+            Method::POST,
             "/api/vendor/apply",
-            json!({"name": "Again", "handle": "tea-house-2"}),
-            Some(&owner),
+            &owner,
+            Some(json!({"name": "Again", "handle": "tea-house-2"})),
         )
-        .await;
-    assert_eq!(response.status(), 409);
+        .await
+        .0,
+        409
+    );
     let other = app.register("rival@example.com").await;
-    let response = app
-        .post_json(
+    let (status, body) = app
+        .send(
+            Method::POST,
             "/api/vendor/apply",
-            json!({"name": "Rival", "handle": "tea-house"}),
-            Some(&other),
+            &other,
+            Some(json!({"name": "Rival", "handle": "tea-house"})),
         )
         .await;
-    assert_eq!(response.status(), 409);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 409);
     assert_eq!(body["code"], "handle_taken");
 
     // Only admins moderate.
     assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &owner)
-            .await
-            .0,
+        app.send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_id}/approve"),
+            &owner,
+            None,
+        )
+        .await
+        .0,
         403
     );
     assert_eq!(
@@ -213,41 +204,65 @@ async fn vendors_apply_and_admins_approve_or_suspend_with_an_audit_trail() {
         401
     );
     let (status, pending) = app
-        .get_auth_json("/api/admin/vendors?status=pending", &admin)
+        .send(
+            Method::GET,
+            "/api/admin/vendors?status=pending",
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(pending["items"][0]["handle"], "tea-house");
     assert_eq!(pending["items"][0]["owner_email"], "owner@example.com");
 
     let (status, vendor) = app
-        .post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_id}/approve"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!((status, vendor["status"].as_str()), (200, Some("active")));
     let (status, _) = app.get_json("/api/store/vendors/tea-house").await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .post_auth(&format!("/api/admin/vendors/{vendor_id}/suspend"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_id}/suspend"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     app.expect_problem("/api/store/vendors/tea-house", 404, "not_found")
         .await;
     assert_eq!(
-        app.post_auth(
+        app.send(
+            Method::POST,
             "/api/admin/vendors/00000000-0000-0000-0000-000000000000/approve",
-            &admin
+            &admin,
+            None,
         )
         .await
         .0,
         404
     );
     assert_eq!(
-        app.post_auth("/api/admin/vendors/not-an-id/approve", &admin)
-            .await
-            .0,
+        app.send(
+            Method::POST,
+            "/api/admin/vendors/not-an-id/approve",
+            &admin,
+            None,
+        )
+        .await
+        .0,
         404
     );
 
-    let (status, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let (status, log) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
     assert_eq!(status, 200);
     let actions: Vec<_> = log["items"]
         .as_array()
@@ -265,7 +280,9 @@ async fn vendors_apply_and_admins_approve_or_suspend_with_an_audit_trail() {
     assert_eq!(apply["subject_id"], vendor_id.as_str());
     assert!(apply["at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
-        app.get_auth("/api/admin/audit-log", &owner).await.status(),
+        app.send(Method::GET, "/api/admin/audit-log", &owner, None)
+            .await
+            .0,
         403
     );
 }
@@ -276,7 +293,7 @@ async fn admins_see_the_job_queue_and_retry_only_dead_jobs() {
     let admin = app.admin_token().await;
     app.register("someone@example.com").await; // queues a verification email (no worker here)
     let (status, page) = app
-        .get_auth_json("/api/admin/jobs?status=pending", &admin)
+        .send(Method::GET, "/api/admin/jobs?status=pending", &admin, None)
         .await;
     assert_eq!(status, 200);
     let job = &page["items"][0];
@@ -287,9 +304,11 @@ async fn admins_see_the_job_queue_and_retry_only_dead_jobs() {
         "no secret in the queue"
     );
     let (status, problem) = app
-        .post_auth(
+        .send(
+            Method::POST,
             &format!("/api/admin/jobs/{}/retry", job["id"].as_str().unwrap()),
             &admin,
+            None,
         )
         .await;
     assert_eq!(
@@ -297,16 +316,21 @@ async fn admins_see_the_job_queue_and_retry_only_dead_jobs() {
         (409, Some("job_not_dead"))
     );
     let (status, problem) = app
-        .get_auth_json("/api/admin/jobs?status=bogus", &admin)
+        .send(Method::GET, "/api/admin/jobs?status=bogus", &admin, None)
         .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("validation_failed"))
     );
     assert_eq!(
-        app.get_auth("/api/admin/jobs", &app.register("nosy@example.com").await)
-            .await
-            .status(),
+        app.send(
+            Method::GET,
+            "/api/admin/jobs",
+            &app.register("nosy@example.com").await,
+            None,
+        )
+        .await
+        .0,
         403
     );
 }
@@ -341,7 +365,7 @@ async fn a_dead_job_retried_over_http_runs_again() {
     let mut dead = Value::Null;
     for _ in 0..100 {
         let (_, page) = app
-            .get_auth_json("/api/admin/jobs?status=dead", &admin)
+            .send(Method::GET, "/api/admin/jobs?status=dead", &admin, None)
             .await;
         if let Some(job) = page["items"]
             .as_array()
@@ -361,14 +385,19 @@ async fn a_dead_job_retried_over_http_runs_again() {
     assert!(smtp.messages().is_empty());
     let id = dead["id"].as_str().unwrap();
     let (status, body) = app
-        .post_auth(&format!("/api/admin/jobs/{id}/retry"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/jobs/{id}/retry"),
+            &admin,
+            None,
+        )
         .await;
     assert!((200..300).contains(&status), "{status} {body}");
     let mail = smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
     let (_, raw) = mail.values().next().unwrap();
     assert!(raw.contains("To: fixed@example.com"), "{raw}");
     let (_, page) = app
-        .get_auth_json("/api/admin/jobs?status=done", &admin)
+        .send(Method::GET, "/api/admin/jobs?status=done", &admin, None)
         .await;
     assert!(
         page["items"]
@@ -380,7 +409,12 @@ async fn a_dead_job_retried_over_http_runs_again() {
     );
     // Done now, so not retried again.
     let (status, problem) = app
-        .post_auth(&format!("/api/admin/jobs/{id}/retry"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/jobs/{id}/retry"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(
         (status, problem["code"].as_str()),
@@ -489,7 +523,6 @@ async fn admins_shape_the_category_tree() {
 /// input changes nothing.
 #[tokio::test]
 async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow() {
-    use reqwest::Method;
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (owner, vendor_id) = app
@@ -497,7 +530,9 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
         .await;
     app.seed("kiln", &[crate::helpers::product("bowl", "Bowl", &[1200])])
         .await;
-    let (status, profile) = app.get_auth_json("/api/vendor/profile", &owner).await;
+    let (status, profile) = app
+        .send(Method::GET, "/api/vendor/profile", &owner, None)
+        .await;
     assert_eq!(status, 200, "{profile}");
     assert_eq!(profile["handle"], "kiln");
     assert_eq!(profile["description"], "");
@@ -540,7 +575,9 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
         )
         .await;
     assert_eq!(status, 400);
-    let (_, profile) = app.get_auth_json("/api/vendor/profile", &owner).await;
+    let (_, profile) = app
+        .send(Method::GET, "/api/vendor/profile", &owner, None)
+        .await;
     assert_eq!(profile["name"], "Zanzibar Ceramics");
 
     // Staff read the profile but do not edit it.
@@ -559,7 +596,9 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let (status, _) = app.get_auth_json("/api/vendor/profile", &staff).await;
+    let (status, _) = app
+        .send(Method::GET, "/api/vendor/profile", &staff, None)
+        .await;
     assert_eq!(status, 200);
     let (status, problem) = app
         .send(
@@ -596,7 +635,6 @@ fn invitation_token(mail: &std::collections::HashMap<String, (usize, String)>, t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_invites_staff_who_join_by_the_emailed_link() {
     use crate::smtp::{SmtpServer, free_port};
-    use reqwest::Method;
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let mut smtp = SmtpServer::new(free_port(), &dir.path().join("maildir"));
@@ -660,7 +698,9 @@ async fn an_owner_invites_staff_who_join_by_the_emailed_link() {
     );
 
     // Staff work the vendor's orders but do not invite or see invitations.
-    let (status, _) = app.get_auth_json("/api/vendor/orders", &helper).await;
+    let (status, _) = app
+        .send(Method::GET, "/api/vendor/orders", &helper, None)
+        .await;
     assert_eq!(status, 200);
     let (status, _) = app
         .send(
@@ -671,7 +711,9 @@ async fn an_owner_invites_staff_who_join_by_the_emailed_link() {
         )
         .await;
     assert_eq!(status, 403);
-    let (status, list) = app.get_auth_json("/api/vendor/invitations", &owner).await;
+    let (status, list) = app
+        .send(Method::GET, "/api/vendor/invitations", &owner, None)
+        .await;
     assert_eq!(status, 200, "{list}");
     let statuses: Vec<(&str, &str)> = list["items"]
         .as_array()

@@ -117,7 +117,9 @@ async fn postgres_only_three_instances_behind_nginx_act_as_one_shop() {
 
     // A session made on A is recognised on B and C.
     for other in [&b, &c] {
-        let (status, orders) = other.get_auth_json("/api/vendor/orders", &vendor).await;
+        let (status, orders) = other
+            .send(Method::GET, "/api/vendor/orders", &vendor, None)
+            .await;
         assert_eq!(
             status, 200,
             "{} did not recognise the session: {orders}",
@@ -196,7 +198,9 @@ async fn postgres_only_three_instances_behind_nginx_act_as_one_shop() {
     // A product archived through B disappears from C (300 ms cache) and from the proxy.
     let (_, before) = c.get_json("/api/store/products/lamp").await;
     assert_eq!(before["handle"], "lamp");
-    let (_, mine) = b.get_auth_json("/api/vendor/products", &vendor).await;
+    let (_, mine) = b
+        .send(Method::GET, "/api/vendor/products", &vendor, None)
+        .await;
     let product = mine["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = b
         .send(

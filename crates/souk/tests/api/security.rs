@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
 use crate::checkout::{address, checkout_body, stocked};
-use crate::helpers::{TestApp, handles, on_postgres, product, run, stderr, stdout, walk};
+use crate::helpers::{
+    TestApp, handles, on_postgres, product, retry_after, run, status_json, stderr, stdout, walk,
+};
 use crate::smtp::{SmtpServer, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -31,16 +33,6 @@ fn config_with(limits: souk_http::AbuseLimits) -> souk_http::HttpConfig {
     }
 }
 
-async fn status_and_json(response: reqwest::Response) -> (u16, Value, Option<u64>) {
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    (status, response.json().await.unwrap_or(Value::Null), retry)
-}
-
 /// Defect 1: a burst of parallel wrong passwords gets no more verdicts than the limit, for
 /// login and for change-password's current-password check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -53,7 +45,10 @@ async fn fifty_parallel_wrong_passwords_get_at_most_ten_verdicts() {
         let (app, barrier) = (app.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            status_and_json(app.login("target@example.com", "wrong password!").await).await
+            let response = app.login("target@example.com", "wrong password!").await;
+            let retry = retry_after(&response);
+            let (status, body) = status_json(response).await;
+            (status, body, retry)
         }));
     }
     let (mut verdicts, mut refused) = (0, 0);
@@ -88,13 +83,16 @@ async fn fifty_parallel_wrong_passwords_get_at_most_ten_verdicts() {
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let response = app
-                .post_json(
+                .request_raw(
+                    Method::POST,
                     "/api/auth/change-password",
-                    json!({"current_password": "wrong password!", "new_password": "a brand new passphrase"}),
                     Some(&token),
+                    Some(json!({"current_password": "wrong password!", "new_password": "a brand new passphrase"})),
                 )
                 .await;
-            status_and_json(response).await
+            let retry = retry_after(&response);
+            let (status, body) = status_json(response).await;
+            (status, body, retry)
         }));
     }
     let mut verdicts = 0;
@@ -107,14 +105,17 @@ async fn fifty_parallel_wrong_passwords_get_at_most_ten_verdicts() {
     }
     assert!((1..=10).contains(&verdicts), "{verdicts} verdicts");
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.send(
+            Method::POST,
             "/api/auth/change-password",
-            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
-            Some(&owner),
+            &owner,
+            Some(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})),
         )
-        .await;
-    assert_eq!(response.status(), 200);
+        .await
+        .0,
+        200
+    );
 }
 
 /// A guest checkout as from `client_ip` (through a trusted proxy on 127.0.0.1).
@@ -126,16 +127,18 @@ async fn checkout_from(
     ip: &str,
 ) -> (u16, Value) {
     let response = app
-        .client
-        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
+        .request_builder(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/checkout"),
+            None,
+            Some(checkout_body(email)),
+        )
         .header("Idempotency-Key", key)
         .header("x-forwarded-for", format!("{ip}, 127.0.0.1"))
-        .json(&checkout_body(email))
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    status_json(response).await
 }
 
 /// A logged-in customer's checkout of one unit of `variant` (from `client_ip`, when given,
@@ -161,16 +164,17 @@ async fn customer_checkout(
     )
     .await;
     let mut request = app
-        .client
-        .post(app.url(&format!("/api/store/carts/{cart}/checkout")))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&checkout_body(email));
+        .request_builder(
+            Method::POST,
+            &format!("/api/store/carts/{cart}/checkout"),
+            Some(token),
+            Some(checkout_body(email)),
+        )
+        .header("Idempotency-Key", key);
     if let Some(ip) = client_ip {
         request = request.header("x-forwarded-for", format!("{ip}, 127.0.0.1"));
     }
-    let (status, body, _) = status_and_json(request.send().await.unwrap()).await;
-    (status, body)
+    status_json(request.send().await.unwrap()).await
 }
 
 /// Defect 2: a scripted hoarder — one address with many emails, one mailbox spelled many ways
@@ -416,14 +420,9 @@ async fn one_user_holds_a_bounded_number_of_streams_and_admins_keep_a_reserve() 
     let (pending, _) = app
         .vendor_owner("pending@example.com", "pending-shop")
         .await;
-    let response = app
-        .client
-        .get(app.url("/api/vendor/events"))
-        .bearer_auth(&pending)
-        .send()
-        .await
-        .unwrap();
-    let (status, problem, _) = status_and_json(response).await;
+    let (status, problem) = app
+        .send(Method::GET, "/api/vendor/events", &pending, None)
+        .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (403, Some("vendor_not_approved"))
@@ -438,14 +437,7 @@ async fn one_user_holds_a_bounded_number_of_streams_and_admins_keep_a_reserve() 
         theirs["id"].as_str().unwrap()
     );
     held.push(SseClient::open(&app, &their_path, Some(&other), None).await);
-    let response = app
-        .client
-        .get(app.url(&their_path))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    let (status, problem, _) = status_and_json(response).await;
+    let (status, problem) = app.send(Method::GET, &their_path, &other, None).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (503, Some("too_many_streams"))
@@ -521,9 +513,13 @@ async fn an_order_total_beyond_the_bound_is_refused_and_reports_stay_up() {
     );
     assert_eq!(app.stock_of(&variant).await, 1000, "nothing taken");
     // Reports answer for everyone.
-    let (status, report) = app.get_auth_json("/api/admin/payouts/report", &admin).await;
+    let (status, report) = app
+        .send(Method::GET, "/api/admin/payouts/report", &admin, None)
+        .await;
     assert_eq!(status, 200, "{report}");
-    let (status, balance) = app.get_auth_json("/api/vendor/balance", &vendor).await;
+    let (status, balance) = app
+        .send(Method::GET, "/api/vendor/balance", &vendor, None)
+        .await;
     assert_eq!(status, 200, "{balance}");
 }
 
@@ -602,7 +598,12 @@ async fn csv_exports_neutralise_formulas_and_round_trip() {
     assert_eq!(status, 201, "{vendor}");
     let id = vendor["id"].as_str().unwrap();
     let (status, _) = first
-        .post_auth(&format!("/api/admin/vendors/{id}/approve"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{id}/approve"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let report = first
@@ -657,10 +658,10 @@ async fn a_checkout_replay_by_anyone_else_is_404_like_the_cart() {
         }
         request.send()
     };
-    let (status, first, _) = status_and_json(attempt(Some(owner.clone())).await.unwrap()).await;
+    let (status, first) = status_json(attempt(Some(owner.clone())).await.unwrap()).await;
     assert_eq!(status, 201, "{first}");
     for who in [None, Some(stranger)] {
-        let (status, problem, _) = status_and_json(attempt(who).await.unwrap()).await;
+        let (status, problem) = status_json(attempt(who).await.unwrap()).await;
         assert_eq!(
             (status, problem["code"].as_str()),
             (404, Some("not_found")),
@@ -668,7 +669,7 @@ async fn a_checkout_replay_by_anyone_else_is_404_like_the_cart() {
         );
         assert!(problem.get("access_token").is_none());
     }
-    let (status, again, _) = status_and_json(attempt(Some(owner)).await.unwrap()).await;
+    let (status, again) = status_json(attempt(Some(owner)).await.unwrap()).await;
     assert_eq!(status, 201);
     assert_eq!(again["access_token"], first["access_token"]);
 }
@@ -725,10 +726,11 @@ async fn registration_answers_the_same_whether_or_not_the_email_exists() {
     .await;
     let register = async |email: &str| {
         let response = app
-            .post_json(
+            .request_raw(
+                Method::POST,
                 "/api/auth/register",
-                json!({"email": email, "password": PASSWORD, "name": "Someone"}),
                 None,
+                Some(json!({"email": email, "password": PASSWORD, "name": "Someone"})),
             )
             .await;
         let status = response.status().as_u16();
@@ -808,7 +810,7 @@ async fn per_customer_coupons_count_the_mailbox_not_the_spelling() {
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        let (status, body, _) = status_and_json(request.send().await.unwrap()).await;
+        let (status, body) = status_json(request.send().await.unwrap()).await;
         (status, body["code"].as_str().map(str::to_owned))
     };
     assert_eq!(
@@ -903,14 +905,16 @@ async fn the_data_directory_and_its_files_are_private() {
     let app = TestApp::spawn_with_mail(&smtp.url()).await;
     let token = app.register("linked@example.com").await;
     smtp.wait_for_exactly(1, Duration::from_secs(20)).await;
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.shop(
+            Method::POST,
             "/api/auth/password-reset",
-            json!({"email": "linked@example.com"}),
-            None,
+            Some(json!({"email": "linked@example.com"})),
         )
-        .await;
-    assert_eq!(response.status(), 202);
+        .await
+        .0,
+        202
+    );
     let mail = smtp.wait_for_exactly(2, Duration::from_secs(20)).await;
     let reset = mail
         .values()
@@ -925,22 +929,24 @@ async fn the_data_directory_and_its_files_are_private() {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect();
-    let response = app
-        .post_json(
+    assert_eq!(
+        app.send(
+            Method::POST,
             "/api/auth/change-password",
-            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
-            Some(&token),
+            &token,
+            Some(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})),
         )
-        .await;
-    assert_eq!(response.status(), 200);
-    let response = app
-        .post_json(
+        .await
+        .0,
+        200
+    );
+    let (status, problem) = app
+        .shop(
+            Method::POST,
             "/api/auth/password-reset/confirm",
-            json!({"token": link, "password": "the attacker's passphrase"}),
-            None,
+            Some(json!({"token": link, "password": "the attacker's passphrase"})),
         )
         .await;
-    let (status, problem, _) = status_and_json(response).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("invalid_token"))
@@ -1073,14 +1079,13 @@ async fn bidi_controls_are_refused_in_names_and_addresses() {
     let app = TestApp::spawn().await;
     app.seed("s", &[stocked("pen", &[800], 10)]).await;
     for name in ["Ada\u{202E}ecalovol", "\u{2066}admin\u{2069}"] {
-        let response = app
-            .post_json(
+        let (status, problem) = app
+            .shop(
+                Method::POST,
                 "/api/auth/register",
-                json!({"email": "bidi@example.com", "password": PASSWORD, "name": name}),
-                None,
+                Some(json!({"email": "bidi@example.com", "password": PASSWORD, "name": name})),
             )
             .await;
-        let (status, problem, _) = status_and_json(response).await;
         assert_eq!(
             (status, problem["errors"][0]["field"].as_str()),
             (400, Some("name"))
@@ -1153,7 +1158,9 @@ async fn postgres_only_a_request_whose_database_connection_dies_gets_503_databas
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, problem, retry) = status_and_json(checkout.await.unwrap().unwrap()).await;
+    let response = checkout.await.unwrap().unwrap();
+    let retry = retry_after(&response);
+    let (status, problem) = status_json(response).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (503, Some("database_unavailable")),

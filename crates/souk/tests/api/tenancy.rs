@@ -1,6 +1,7 @@
 //! Vendor catalog API and the tenancy matrix: every id-taking endpoint refuses other tenants,
 //! changes nothing for them, and no list shows another tenant's rows.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, handles, walk};
@@ -21,25 +22,6 @@ fn product_input(handle: &str, sku: &str) -> Value {
 }
 
 impl TestApp {
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// An approved vendor's owner token and vendor id.
     pub async fn approved_vendor(
         &self,
@@ -48,19 +30,21 @@ impl TestApp {
         handle: &str,
     ) -> (String, String) {
         let (token, id) = self.vendor_owner(email, handle).await;
-        assert_eq!(
-            self.post_auth(&format!("/api/admin/vendors/{id}/approve"), admin)
-                .await
-                .0,
-            200
-        );
+        let (status, body) = self
+            .send(
+                Method::POST,
+                &format!("/api/admin/vendors/{id}/approve"),
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
         (token, id)
     }
 }
 
 #[tokio::test]
 async fn vendors_manage_their_catalog_and_the_storefront_follows() {
-    use reqwest::Method;
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (a, _) = app
@@ -194,11 +178,18 @@ async fn vendors_manage_their_catalog_and_the_storefront_follows() {
     app.expect_problem("/api/store/products/lamp", 404, "not_found")
         .await;
     let (_, mine) = app
-        .get_auth_json("/api/vendor/products?status=archived", &a)
+        .send(
+            Method::GET,
+            "/api/vendor/products?status=archived",
+            &a,
+            None,
+        )
         .await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 
-    let (_, log) = app.get_auth_json("/api/admin/audit-log", &admin).await;
+    let (_, log) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
     let actions: Vec<_> = log["items"]
         .as_array()
         .unwrap()
@@ -218,7 +209,6 @@ async fn vendors_manage_their_catalog_and_the_storefront_follows() {
 
 #[tokio::test]
 async fn no_tenant_can_read_or_change_another_tenants_rows() {
-    use reqwest::Method;
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (a, vendor_a) = app
@@ -247,7 +237,12 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
     let pa_id = pa["id"].as_str().unwrap().to_owned();
     let va_id = pa["variants"][0]["id"].as_str().unwrap().to_owned();
     let before = app
-        .get_auth_json(&format!("/api/vendor/products/{pa_id}"), &a)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/products/{pa_id}"),
+            &a,
+            None,
+        )
         .await
         .1;
 
@@ -289,15 +284,22 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
         .await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("sku_taken")));
     assert_eq!(
-        app.get_auth_json(&format!("/api/vendor/products/{pa_id}"), &a)
-            .await
-            .1,
+        app.send(
+            Method::GET,
+            &format!("/api/vendor/products/{pa_id}"),
+            &a,
+            None,
+        )
+        .await
+        .1,
         before,
         "A's product unchanged"
     );
 
     // Lists never show other tenants' rows.
-    let (_, list_b) = app.get_auth_json("/api/vendor/products", &b).await;
+    let (_, list_b) = app
+        .send(Method::GET, "/api/vendor/products", &b, None)
+        .await;
     let ids: Vec<_> = list_b["items"]
         .as_array()
         .unwrap()
@@ -325,7 +327,7 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
         )
         .await;
     let category_id = category["id"].as_str().unwrap().to_owned();
-    let (_, jobs) = app.get_auth_json("/api/admin/jobs", &admin).await;
+    let (_, jobs) = app.send(Method::GET, "/api/admin/jobs", &admin, None).await;
     let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
     let admin_attempts = [
         (Method::DELETE, format!("/api/admin/api-keys/{key_id}")),
@@ -365,12 +367,22 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
 
     // A suspended vendor's staff lose access; its products leave the storefront.
     assert_eq!(
-        app.post_auth(&format!("/api/admin/vendors/{vendor_a}/suspend"), &admin)
-            .await
-            .0,
+        app.send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_a}/suspend"),
+            &admin,
+            None,
+        )
+        .await
+        .0,
         200
     );
-    assert_eq!(app.get_auth("/api/vendor/products", &a).await.status(), 403);
+    assert_eq!(
+        app.send(Method::GET, "/api/vendor/products", &a, None)
+            .await
+            .0,
+        403
+    );
     assert_eq!(
         handles(&walk(&app, "/api/store/products?limit=100").await),
         ["b-thing"]
@@ -381,7 +393,6 @@ async fn no_tenant_can_read_or_change_another_tenants_rows() {
 /// stock is only changed when the request names it. Absurd sizes are refused.
 #[tokio::test]
 async fn saving_a_product_keeps_stock_sold_since_it_was_loaded() {
-    use reqwest::Method;
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (a, _) = app
@@ -474,8 +485,6 @@ async fn saving_a_product_keeps_stock_sold_since_it_was_loaded() {
 async fn every_route_with_an_id_refuses_other_tenants() {
     use std::collections::BTreeSet;
 
-    use reqwest::Method;
-
     use crate::checkout::checkout_body;
 
     /// Public by design: a handle names a published product or an active vendor.
@@ -545,7 +554,12 @@ async fn every_route_with_an_id_refuses_other_tenants() {
         .await;
     assert_eq!(status, 202, "{test_a}");
     let (_, messages) = app
-        .get_auth_json(&format!("/api/vendor/webhooks/{hook_a}/messages"), &a)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/webhooks/{hook_a}/messages"),
+            &a,
+            None,
+        )
         .await;
     let message_a = messages["items"][0]["id"].as_str().unwrap().to_owned();
 
@@ -580,9 +594,9 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     assert_eq!(response.status(), 201);
     let order_c1 = created(&response.json::<Value>().await.unwrap());
     let (cart_c1, line_c1) = customer_cart(&c1).await;
-    let (_, orders_a) = app.get_auth_json("/api/vendor/orders", &a).await;
+    let (_, orders_a) = app.send(Method::GET, "/api/vendor/orders", &a, None).await;
     let vo_a = orders_a["items"][0]["id"].as_str().unwrap().to_owned();
-    let (_, sessions) = app.get_auth_json("/api/auth/sessions", &c1).await;
+    let (_, sessions) = app.send(Method::GET, "/api/auth/sessions", &c1, None).await;
     let session_c1 = sessions["items"][0]["id"].as_str().unwrap().to_owned();
 
     // Admin rows.
@@ -599,7 +613,7 @@ async fn every_route_with_an_id_refuses_other_tenants() {
         json!({"code": "KEEP", "kind": "percent", "value": 500}),
     )
     .await;
-    let (_, jobs) = app.get_auth_json("/api/admin/jobs", &admin).await;
+    let (_, jobs) = app.send(Method::GET, "/api/admin/jobs", &admin, None).await;
     let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
     let platform_hook = create(
         "/api/admin/webhooks",
@@ -631,7 +645,7 @@ async fn every_route_with_an_id_refuses_other_tenants() {
                 &admin,
             ),
         ] {
-            let (status, mut body) = app.get_auth_json(&path, token).await;
+            let (status, mut body) = app.send(Method::GET, &path, token, None).await;
             assert_eq!(status, 200, "{path}: {body}");
             // Sessions show when they were last used; that may move.
             if path == "/api/auth/sessions" {

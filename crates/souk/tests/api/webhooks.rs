@@ -193,7 +193,7 @@ impl TestApp {
 
     async fn emit(&self, kind: &str, vendor: Option<Uuid>, data: Value) {
         let mut tx = self.db.begin_write().await.unwrap();
-        souk_storage::outbox::emit(&mut tx, kind, None, vendor, &data)
+        souk_app::outbox::emit(&mut tx, kind, None, vendor, &data)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -271,9 +271,11 @@ async fn a_failing_receiver_gets_the_same_signed_message_on_attempt_4_after_grow
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.hits().len(), 4);
     let (status, log) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/vendor/webhooks/{endpoint}/deliveries"),
             &vendor,
+            None,
         )
         .await;
     assert_eq!(status, 200, "{log}");
@@ -290,16 +292,23 @@ async fn a_failing_receiver_gets_the_same_signed_message_on_attempt_4_after_grow
     assert!(log["items"][0]["latency_ms"].as_i64().unwrap() >= 0);
     assert_eq!(log["items"][0]["webhook_id"], hits[0].id.as_str());
     let (_, messages) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/vendor/webhooks/{endpoint}/messages"),
             &vendor,
+            None,
         )
         .await;
     assert_eq!(messages["items"][0]["status"], "delivered");
     assert_eq!(messages["items"][0]["attempts"], 4);
     assert_eq!(messages["items"][0]["webhook_id"], hits[0].id.as_str());
     let (_, ep) = app
-        .get_auth_json(&format!("/api/vendor/webhooks/{endpoint}"), &vendor)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/webhooks/{endpoint}"),
+            &vendor,
+            None,
+        )
         .await;
     assert_eq!(
         (ep["enabled"].as_bool(), ep["failing_since"].is_null()),
@@ -320,7 +329,12 @@ async fn a_failing_receiver_gets_the_same_signed_message_on_attempt_4_after_grow
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, secret);
     let (_, shown) = app
-        .get_auth_json(&format!("/api/vendor/webhooks/{endpoint}/secret"), &vendor)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/webhooks/{endpoint}/secret"),
+            &vendor,
+            None,
+        )
         .await;
     assert_eq!(shown["secret"], new_secret.as_str());
     let message = messages["items"][0]["id"].as_str().unwrap();
@@ -484,10 +498,19 @@ async fn vendors_get_only_their_own_events_and_platform_endpoints_get_all() {
         format!("/api/vendor/webhooks/{a_endpoint}/deliveries"),
         format!("/api/vendor/webhooks/{a_endpoint}/secret"),
     ] {
-        assert_eq!(app.get_auth_json(&path, &b).await.0, 404, "{path}");
+        assert_eq!(
+            app.send(Method::GET, &path, &b, None).await.0,
+            404,
+            "{path}"
+        );
     }
     let (_, a_messages) = app
-        .get_auth_json(&format!("/api/vendor/webhooks/{a_endpoint}/messages"), &a)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/webhooks/{a_endpoint}/messages"),
+            &a,
+            None,
+        )
         .await;
     let a_message = a_messages["items"][0]["id"].as_str().unwrap().to_owned();
     for (method, path, body) in [
@@ -514,9 +537,13 @@ async fn vendors_get_only_their_own_events_and_platform_endpoints_get_all() {
     ] {
         assert_eq!(app.send(method, &path, &b, body).await.0, 404, "{path}");
     }
-    let (_, b_list) = app.get_auth_json("/api/vendor/webhooks", &b).await;
+    let (_, b_list) = app
+        .send(Method::GET, "/api/vendor/webhooks", &b, None)
+        .await;
     assert_eq!(b_list["items"].as_array().unwrap().len(), 1);
-    let (_, a_list) = app.get_auth_json("/api/vendor/webhooks", &a).await;
+    let (_, a_list) = app
+        .send(Method::GET, "/api/vendor/webhooks", &a, None)
+        .await;
     assert_eq!(a_list["items"].as_array().unwrap().len(), 2);
     assert!(
         a_list["items"][0].get("secret").is_none(),
@@ -524,23 +551,42 @@ async fn vendors_get_only_their_own_events_and_platform_endpoints_get_all() {
     );
     let customer = app.register("shopper@example.com").await;
     assert_eq!(
-        app.get_auth_json("/api/vendor/webhooks", &customer).await.0,
+        app.send(Method::GET, "/api/vendor/webhooks", &customer, None)
+            .await
+            .0,
         403
     );
     assert_eq!(
-        app.get_auth_json("/api/admin/webhooks", &customer).await.0,
+        app.send(Method::GET, "/api/admin/webhooks", &customer, None)
+            .await
+            .0,
         403
     );
-    assert_eq!(app.get_auth_json("/api/admin/webhooks", &a).await.0, 403);
+    assert_eq!(
+        app.send(Method::GET, "/api/admin/webhooks", &a, None)
+            .await
+            .0,
+        403
+    );
     // Nothing B tried changed A's endpoint.
     let (_, ep) = app
-        .get_auth_json(&format!("/api/vendor/webhooks/{a_endpoint}"), &a)
+        .send(
+            Method::GET,
+            &format!("/api/vendor/webhooks/{a_endpoint}"),
+            &a,
+            None,
+        )
         .await;
     assert_eq!(ep["url"], ra.url.as_str());
 
     // A suspended vendor's endpoints receive nothing more; the platform still hears of it.
     let (status, _) = app
-        .post_auth(&format!("/api/admin/vendors/{b_id}/suspend"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{b_id}/suspend"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let b_before = rb.hits().len();
@@ -590,7 +636,12 @@ async fn redelivering_a_waiting_message_sends_it_now_and_once() {
     // The next try is a minute or more away.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, messages) = app
-        .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/messages"), &admin)
+        .send(
+            Method::GET,
+            &format!("/api/admin/webhooks/{endpoint}/messages"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(messages["items"][0]["status"], "pending", "{messages}");
     let message = messages["items"][0]["id"].as_str().unwrap();
@@ -670,7 +721,7 @@ async fn a_rolled_back_change_sends_nothing_and_a_committed_one_queues_its_deliv
         }
     };
     let mut tx = app.db.begin_write().await.unwrap();
-    souk_storage::outbox::emit(&mut tx, "order.paid", None, None, &json!({"order_id": "x"}))
+    souk_app::outbox::emit(&mut tx, "order.paid", None, None, &json!({"order_id": "x"}))
         .await
         .unwrap();
     drop(tx); // Dropped without commit: rolled back.
@@ -764,7 +815,12 @@ async fn an_endpoint_failing_too_long_is_disabled_its_owner_emailed_and_can_be_r
     let started = Instant::now();
     let ep = loop {
         let (_, ep) = app
-            .get_auth_json(&format!("/api/vendor/webhooks/{endpoint}"), &vendor)
+            .send(
+                Method::GET,
+                &format!("/api/vendor/webhooks/{endpoint}"),
+                &vendor,
+                None,
+            )
             .await;
         if ep["enabled"] == false || started.elapsed() > Duration::from_secs(20) {
             break ep;
@@ -829,9 +885,11 @@ async fn an_endpoint_failing_too_long_is_disabled_its_owner_emailed_and_can_be_r
         "{ep}"
     );
     let (_, messages) = app
-        .get_auth_json(
+        .send(
+            Method::GET,
             &format!("/api/vendor/webhooks/{endpoint}/messages"),
             &vendor,
+            None,
         )
         .await;
     let items = messages["items"].as_array().unwrap();
@@ -858,9 +916,11 @@ async fn an_endpoint_failing_too_long_is_disabled_its_owner_emailed_and_can_be_r
     let started = Instant::now();
     loop {
         let (_, messages) = app
-            .get_auth_json(
+            .send(
+                Method::GET,
                 &format!("/api/vendor/webhooks/{endpoint}/messages?status=delivered"),
                 &vendor,
+                None,
             )
             .await;
         if messages["items"].as_array().unwrap().len() == 1 {
@@ -947,7 +1007,9 @@ async fn endpoint_urls_and_event_types_are_validated() {
         )
         .await;
     assert_eq!(status, 400, "unknown fields are refused");
-    let (_, list) = app.get_auth_json("/api/vendor/webhooks", &vendor).await;
+    let (_, list) = app
+        .send(Method::GET, "/api/vendor/webhooks", &vendor, None)
+        .await;
     assert_eq!(list["items"], json!([]), "nothing was created");
     // A public https URL is fine; twenty endpoints at most.
     for n in 0..20 {
@@ -1069,12 +1131,16 @@ async fn kill_9_during_delivery_loses_no_message() {
     // And the database agrees: all delivered.
     let started = Instant::now();
     loop {
-        let (_, list) = app.get_auth_json("/api/admin/webhooks", &admin).await;
+        let (_, list) = app
+            .send(Method::GET, "/api/admin/webhooks", &admin, None)
+            .await;
         let endpoint = list["items"][0]["id"].as_str().unwrap().to_owned();
         let (_, messages) = app
-            .get_auth_json(
+            .send(
+                Method::GET,
                 &format!("/api/admin/webhooks/{endpoint}/messages?status=delivered&limit=100"),
                 &admin,
+                None,
             )
             .await;
         if messages["items"].as_array().unwrap().len() == MESSAGES {
@@ -1170,13 +1236,20 @@ async fn failed_and_skipped_messages_are_recovered_after_an_outage() {
     let started = Instant::now();
     loop {
         let (_, messages) = app
-            .get_auth_json(
+            .send(
+                Method::GET,
                 &format!("/api/admin/webhooks/{endpoint}/messages?status=pending"),
                 &admin,
+                None,
             )
             .await;
         let (_, ep) = app
-            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}"), &admin)
+            .send(
+                Method::GET,
+                &format!("/api/admin/webhooks/{endpoint}"),
+                &admin,
+                None,
+            )
             .await;
         if ep["enabled"] == false && messages["items"].as_array().unwrap().is_empty() {
             break;
@@ -1255,9 +1328,11 @@ async fn failed_and_skipped_messages_are_recovered_after_an_outage() {
     let started = Instant::now();
     loop {
         let (_, delivered) = app
-            .get_auth_json(
+            .send(
+                Method::GET,
                 &format!("/api/admin/webhooks/{endpoint}/messages?status=delivered"),
                 &admin,
+                None,
             )
             .await;
         if delivered["items"].as_array().unwrap().len() == 3 {
@@ -1298,7 +1373,12 @@ async fn a_suspended_vendors_queued_messages_are_held_back_until_it_is_reinstate
         .wait_until(Duration::from_secs(5), |h| !h.is_empty())
         .await;
     let (status, _) = app
-        .post_auth(&format!("/api/admin/vendors/{vendor_id}/suspend"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_id}/suspend"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     // Retries would have come within about a second; none reaches the receiver.
@@ -1323,7 +1403,12 @@ async fn a_suspended_vendors_queued_messages_are_held_back_until_it_is_reinstate
 
     // Reinstated, the vendor recovers what was held back.
     let (status, _) = app
-        .post_auth(&format!("/api/admin/vendors/{vendor_id}/approve"), &admin)
+        .send(
+            Method::POST,
+            &format!("/api/admin/vendors/{vendor_id}/approve"),
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let since = souk_domain::time::rfc3339(souk_storage::now_ms() - 3_600_000);
@@ -1411,7 +1496,12 @@ fn name_resolving_to_loopback() -> String {
 async fn latest_attempt(app: &TestApp, admin: &str, endpoint: &str) -> Value {
     for _ in 0..100 {
         let (_, log) = app
-            .get_auth_json(&format!("/api/admin/webhooks/{endpoint}/deliveries"), admin)
+            .send(
+                Method::GET,
+                &format!("/api/admin/webhooks/{endpoint}/deliveries"),
+                admin,
+                None,
+            )
             .await;
         if !log["items"].as_array().unwrap().is_empty() {
             return log["items"][0].clone();

@@ -120,32 +120,7 @@ pub async fn payout_report(
         })
         .into_response()),
         Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let header = [
-                "vendor_id",
-                "vendor_name",
-                "currency",
-                "earned",
-                "commission",
-                "paid_out",
-                "available",
-                "pending",
-            ];
-            w.write_record(header).map_err(|_| ApiError::internal())?;
-            for b in &rows {
-                w.write_record([
-                    b.vendor_id.to_string(),
-                    souk_domain::shopify::neutralise_cell(&b.vendor_name).into_owned(),
-                    cur.to_owned(),
-                    b.earned.to_string(),
-                    b.commission.to_string(),
-                    b.paid_out.to_string(),
-                    b.available.to_string(),
-                    b.pending.to_string(),
-                ])
-                .map_err(|_| ApiError::internal())?;
-            }
-            let bytes = w.into_inner().map_err(|_| ApiError::internal())?;
+            let bytes = souk_app::payouts::report_csv(&rows, cur)?;
             let mut response = bytes.into_response();
             let headers = response.headers_mut();
             headers.insert(

@@ -1,214 +1,13 @@
-//! Outgoing webhooks: endpoints, the messages queued for them and the delivery log.
-//!
-//! [`fan_out`] runs inside the transaction that records an event: it writes one message per
-//! subscribed endpoint and one delivery job per message, so a rolled-back change sends nothing
-//! and a committed one is delivered at least once, whatever crashes in between.
+//! Webhook messages: written per subscribed endpoint in the transaction of their event, then
+//! delivered, logged per attempt, redelivered and recovered.
 
 use souk_domain::webhooks::{VENDOR_ONLY_TYPES, is_event_type};
 use uuid::Uuid;
 
+use super::{ENDPOINT_COLUMNS, Endpoint};
 use crate::db::Arg;
-use crate::jobs::{NewJob, ScheduledJob};
+use crate::jobs::NewJob;
 use crate::{Db, StorageError, Tx, now_ms};
-
-pub use souk_domain::webhooks::{DELIVERY_JOB, DELIVERY_MAX_ATTEMPTS, DeliveryJob};
-/// Endpoints per owner (a vendor, or the platform).
-pub const MAX_ENDPOINTS: i64 = 20;
-
-/// Whose an endpoint is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// A vendor's: it receives that vendor's events only.
-    Vendor(Uuid),
-    /// The platform's (admins): it receives every event.
-    Platform,
-}
-
-impl Owner {
-    fn vendor_id(self) -> Option<Uuid> {
-        match self {
-            Owner::Vendor(id) => Some(id),
-            Owner::Platform => None,
-        }
-    }
-
-    /// SQL condition on `vendor_id` for this owner, binding `$n` when it is a vendor.
-    fn filter(self, n: usize) -> String {
-        match self {
-            Owner::Vendor(_) => format!("vendor_id = ${n}"),
-            Owner::Platform => format!("vendor_id IS NULL AND ${n} IS NULL"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Endpoint {
-    pub id: Uuid,
-    pub vendor_id: Option<Uuid>,
-    pub url: String,
-    pub description: String,
-    /// Space-separated.
-    pub event_types: String,
-    pub status: String,
-    pub disabled_reason: Option<String>,
-    pub secret_version: i64,
-    pub failing_since: Option<i64>,
-    pub created_by: Uuid,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl Endpoint {
-    pub fn event_list(&self) -> Vec<&str> {
-        self.event_types.split_whitespace().collect()
-    }
-
-    pub fn subscribes_to(&self, kind: &str) -> bool {
-        self.event_types.split_whitespace().any(|t| t == kind)
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.status == "enabled"
-    }
-}
-
-const ENDPOINT_COLUMNS: &str = "id, vendor_id, url, description, event_types, status, disabled_reason, \
-     secret_version, failing_since, created_by, created_at, updated_at";
-
-pub struct NewEndpoint<'a> {
-    pub owner: Owner,
-    pub url: &'a str,
-    pub description: &'a str,
-    pub event_types: &'a [String],
-    pub created_by: Uuid,
-}
-
-/// How many endpoints `owner` has.
-pub async fn count(tx: &mut Tx, owner: Owner) -> Result<i64, StorageError> {
-    let sql = format!(
-        "SELECT COUNT(*) FROM webhook_endpoints WHERE {}",
-        owner.filter(1)
-    );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).fetch_one(&mut *conn).await?
-    }))
-}
-
-pub async fn create(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<Endpoint, StorageError> {
-    let now = now_ms();
-    let sql = format!(
-        "INSERT INTO webhook_endpoints (id, vendor_id, url, description, event_types, status, secret_version, \
-         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'enabled', 1, $6, $7, $7) \
-         RETURNING {ENDPOINT_COLUMNS}"
-    );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(Uuid::now_v7())
-            .bind(new.owner.vendor_id())
-            .bind(new.url)
-            .bind(new.description)
-            .bind(new.event_types.join(" "))
-            .bind(new.created_by)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-    }))
-}
-
-/// `owner`'s endpoints, oldest first (at most [`MAX_ENDPOINTS`]).
-pub async fn list(db: &Db, owner: Owner) -> Result<Vec<Endpoint>, StorageError> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {} ORDER BY id",
-        owner.filter(1)
-    );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).fetch_all(pool).await?
-    }))
-}
-
-/// One of `owner`'s endpoints.
-pub async fn get(db: &Db, owner: Owner, id: Uuid) -> Result<Option<Endpoint>, StorageError> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $2 AND {}",
-        owner.filter(1)
-    );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).bind(id).fetch_optional(pool).await?
-    }))
-}
-
-/// Changes to an endpoint; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct EndpointChanges {
-    pub url: Option<String>,
-    pub description: Option<String>,
-    pub event_types: Option<Vec<String>>,
-    /// `Some(true)` re-enables (and forgets past failures); `Some(false)` disables.
-    pub enabled: Option<bool>,
-    /// A new secret: the version goes up by one.
-    pub rotate_secret: bool,
-}
-
-/// Applies `changes` to one of `owner`'s endpoints; `None` if there is no such endpoint.
-pub async fn update(
-    tx: &mut Tx,
-    owner: Owner,
-    id: Uuid,
-    changes: &EndpointChanges,
-) -> Result<Option<Endpoint>, StorageError> {
-    let mut sets = vec!["updated_at = $3".to_owned()];
-    let mut args = vec![
-        Arg::OptUuid(owner.vendor_id()),
-        Arg::Uuid(id),
-        Arg::I64(now_ms()),
-    ];
-    if let Some(url) = &changes.url {
-        args.push(Arg::Text(url.clone()));
-        sets.push(format!("url = ${}", args.len()));
-    }
-    if let Some(description) = &changes.description {
-        args.push(Arg::Text(description.clone()));
-        sets.push(format!("description = ${}", args.len()));
-    }
-    if let Some(types) = &changes.event_types {
-        args.push(Arg::Text(types.join(" ")));
-        sets.push(format!("event_types = ${}", args.len()));
-    }
-    match changes.enabled {
-        Some(true) => {
-            sets.push("status = 'enabled', disabled_reason = NULL, failing_since = NULL".to_owned())
-        }
-        Some(false) => sets.push(
-            "status = 'disabled', disabled_reason = 'disabled by its owner', failing_since = NULL"
-                .to_owned(),
-        ),
-        None => {}
-    }
-    if changes.rotate_secret {
-        sets.push("secret_version = secret_version + 1".to_owned());
-    }
-    let sql = format!(
-        "UPDATE webhook_endpoints SET {} WHERE id = $2 AND {} RETURNING {ENDPOINT_COLUMNS}",
-        sets.join(", "),
-        owner.filter(1)
-    );
-    Ok(on_tx!(tx, conn => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_optional(&mut *conn).await?
-    }))
-}
-
-/// Deletes one of `owner`'s endpoints with its messages and log; queued deliveries find
-/// nothing to send.
-pub async fn delete(tx: &mut Tx, owner: Owner, id: Uuid) -> Result<bool, StorageError> {
-    let sql = format!(
-        "DELETE FROM webhook_endpoints WHERE id = $2 AND {}",
-        owner.filter(1)
-    );
-    let n = on_tx!(tx, conn => {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).bind(id).execute(&mut *conn).await?.rows_affected()
-    });
-    Ok(n == 1)
-}
 
 /// One recorded event for one audience: `vendor_id` set for that vendor's copy.
 pub struct Emitted<'a> {
@@ -218,14 +17,15 @@ pub struct Emitted<'a> {
 
 /// Queues `kind` for every enabled endpoint subscribed to it, inside the event's transaction.
 /// A vendor's endpoints get that vendor's copy only; platform endpoints get the platform copy,
-/// or every vendor's copy of a vendor-only event type. Returns the messages queued.
+/// or every vendor's copy of a vendor-only event type. Returns the ids of the messages
+/// written, for the caller to queue their deliveries in the same transaction.
 pub async fn fan_out(
     tx: &mut Tx,
     kind: &str,
     emitted: &[Emitted<'_>],
-) -> Result<usize, StorageError> {
+) -> Result<Vec<Uuid>, StorageError> {
     if !is_event_type(kind) || emitted.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut vendors: Vec<Uuid> = emitted.iter().filter_map(|e| e.vendor_id).collect();
     vendors.sort_unstable();
@@ -310,24 +110,8 @@ pub async fn fan_out(
         on_tx!(&mut *tx, conn => {
             bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
         });
-        let jobs: Vec<ScheduledJob> = chunk
-            .iter()
-            .map(|(id, _, _)| delivery_job(*id, now))
-            .collect();
-        crate::jobs::enqueue_many(tx, &jobs).await?;
     }
-    Ok(messages.len())
-}
-
-fn delivery_job(message_id: Uuid, run_at: i64) -> ScheduledJob {
-    ScheduledJob {
-        job: NewJob {
-            kind: DELIVERY_JOB.to_owned(),
-            payload: serde_json::to_value(DeliveryJob { message_id }).expect("serializes"),
-            max_attempts: DELIVERY_MAX_ATTEMPTS,
-        },
-        run_at,
-    }
+    Ok(messages.iter().map(|(id, _, _)| *id).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -345,18 +129,6 @@ pub struct Message {
 
 const MESSAGE_COLUMNS: &str =
     "id, endpoint_id, event_type, payload, status, attempts, created_at, updated_at, delivered_at";
-
-/// Whether an endpoint belongs to a suspended vendor (its messages are held back: skipped, and
-/// recoverable once the vendor is reinstated).
-pub async fn owner_suspended(db: &Db, endpoint: &Endpoint) -> Result<bool, StorageError> {
-    let Some(vendor_id) = endpoint.vendor_id else {
-        return Ok(false);
-    };
-    let status: Option<String> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT status FROM vendors WHERE id = $1").bind(vendor_id).fetch_optional(pool).await?
-    });
-    Ok(status.as_deref() == Some("suspended"))
-}
 
 /// How many of an endpoint's messages wait to be delivered (its backlog).
 pub async fn pending_count(db: &Db, endpoint_id: Uuid) -> Result<i64, StorageError> {
@@ -449,11 +221,12 @@ pub async fn attempts(
 }
 
 /// Queues one of an endpoint's messages again (same message id, so receivers that already
-/// have it can tell). `None` if there is no such message.
+/// have it can tell) with `job`, the job that delivers it. `None` if there is no such message.
 pub async fn redeliver(
     tx: &mut Tx,
     endpoint_id: Uuid,
     message_id: Uuid,
+    job: &NewJob,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
     // A finished message goes back to pending here, once: of two redeliveries at the same
@@ -482,15 +255,14 @@ pub async fn redeliver(
             return Ok(None);
         }
     }
-    let job = delivery_job(message_id, now);
     if reset.is_none() {
         // Still waiting for a retry: bring that job forward rather than queue a second one.
         let moved = on_tx!(&mut *tx, conn => {
             sqlx::query(
                 "UPDATE jobs SET run_at = $3, updated_at = $3 WHERE kind = $1 AND payload = $2 AND status = 'pending'",
             )
-            .bind(DELIVERY_JOB)
-            .bind(job.job.payload.to_string())
+            .bind(&job.kind)
+            .bind(job.payload.to_string())
             .bind(now)
             .execute(&mut *conn)
             .await?
@@ -507,8 +279,8 @@ pub async fn redeliver(
                 "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running' \
                  AND locked_until >= $3 AND attempts < max_attempts",
             )
-            .bind(DELIVERY_JOB)
-            .bind(job.job.payload.to_string())
+            .bind(&job.kind)
+            .bind(job.payload.to_string())
             .bind(now)
             .fetch_one(&mut *conn)
             .await?
@@ -517,12 +289,12 @@ pub async fn redeliver(
             return Ok(Some(message_id));
         }
     }
-    crate::jobs::enqueue(tx, &job.job).await?;
+    crate::jobs::enqueue(tx, job).await?;
     Ok(Some(message_id))
 }
 
-/// Queues a `webhook.test` message for one endpoint, whatever its event filter. Returns the
-/// message id.
+/// Writes a `webhook.test` message for one endpoint, whatever its event filter. Returns the
+/// message id, for the caller to queue its delivery in the same transaction.
 pub async fn queue_test(tx: &mut Tx, endpoint_id: Uuid) -> Result<Uuid, StorageError> {
     let now = now_ms();
     let id = Uuid::now_v7();
@@ -547,7 +319,6 @@ pub async fn queue_test(tx: &mut Tx, endpoint_id: Uuid) -> Result<Uuid, StorageE
         .await?
         .rows_affected()
     });
-    crate::jobs::enqueue_many(tx, &[delivery_job(id, now)]).await?;
     Ok(id)
 }
 
@@ -557,9 +328,14 @@ pub const TEST_EVENT: &str = "webhook.test";
 /// Messages re-queued by one recovery call at most.
 pub const RECOVER_MAX: i64 = 1000;
 
-/// Queues again an endpoint's `failed` and `skipped` messages created at or after `since_ms`,
-/// oldest first, at most [`RECOVER_MAX`]. Returns how many were queued.
-pub async fn recover(tx: &mut Tx, endpoint_id: Uuid, since_ms: i64) -> Result<usize, StorageError> {
+/// Puts back to pending an endpoint's `failed` and `skipped` messages created at or after
+/// `since_ms`, oldest first, at most [`RECOVER_MAX`]. Returns their ids, for the caller to
+/// queue their deliveries in the same transaction.
+pub async fn recover(
+    tx: &mut Tx,
+    endpoint_id: Uuid,
+    since_ms: i64,
+) -> Result<Vec<Uuid>, StorageError> {
     let now = now_ms();
     let ids: Vec<Uuid> = on_tx!(&mut *tx, conn => {
         sqlx::query_scalar(
@@ -572,7 +348,7 @@ pub async fn recover(tx: &mut Tx, endpoint_id: Uuid, since_ms: i64) -> Result<us
         .fetch_all(&mut *conn)
         .await?
     });
-    let mut queued = 0;
+    let mut recovered = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
         // Only messages still failed or skipped: a concurrent recovery or redelivery that got
@@ -588,11 +364,9 @@ pub async fn recover(tx: &mut Tx, endpoint_id: Uuid, since_ms: i64) -> Result<us
         let reset: Vec<Uuid> = on_tx!(&mut *tx, conn => {
             bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *conn).await?
         });
-        let jobs: Vec<ScheduledJob> = reset.iter().map(|id| delivery_job(*id, now)).collect();
-        crate::jobs::enqueue_many(tx, &jobs).await?;
-        queued += reset.len();
+        recovered.extend(reset);
     }
-    Ok(queued)
+    Ok(recovered)
 }
 
 /// What one HTTP attempt gave.
@@ -740,24 +514,6 @@ pub async fn skip(db: &Db, message_id: Uuid) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Who is told when an endpoint is disabled: a vendor endpoint's vendor owners (whoever
-/// created it, perhaps with an API key) — every member if the vendor has no owner — or the
-/// admin who created a platform endpoint.
-pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(
-            "SELECT u.email FROM webhook_endpoints e JOIN vendor_members m ON m.vendor_id = e.vendor_id \
-             AND (m.role = 'owner' OR NOT EXISTS (SELECT 1 FROM vendor_members o WHERE o.vendor_id = e.vendor_id AND o.role = 'owner')) \
-             JOIN users u ON u.id = m.user_id WHERE e.id = $1 \
-             UNION SELECT u.email FROM webhook_endpoints e JOIN users u ON u.id = e.created_by \
-             WHERE e.id = $1 AND e.vendor_id IS NULL ORDER BY 1",
-        )
-        .bind(endpoint_id)
-        .fetch_all(&mut *conn)
-        .await?
-    }))
-}
-
 /// Forgets finished messages (and their log) created before `before_ms`.
 pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
     db.purge(
@@ -767,20 +523,15 @@ pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
     .await
 }
 
-/// Marks failed (recoverable) the messages whose delivery jobs were dead-lettered because their
-/// last attempt never finished, rather than leaving them pending for ever.
-pub async fn fail_abandoned_deliveries(
-    tx: &mut Tx,
-    dead: &[crate::jobs::DeadJob],
-) -> Result<(), StorageError> {
+/// Marks failed (recoverable) the pending messages `ids`, whose delivery jobs were
+/// dead-lettered because their last attempt never finished, rather than leaving them pending
+/// for ever.
+pub async fn fail_abandoned_messages(tx: &mut Tx, ids: &[Uuid]) -> Result<(), StorageError> {
     let now = now_ms();
-    for job in dead.iter().filter(|j| j.kind == DELIVERY_JOB) {
-        let Ok(delivery) = serde_json::from_str::<DeliveryJob>(&job.payload) else {
-            continue;
-        };
+    for id in ids {
         on_tx!(&mut *tx, conn => {
             sqlx::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
-                .bind(delivery.message_id)
+                .bind(id)
                 .bind(now)
                 .execute(&mut *conn)
                 .await?

@@ -1,0 +1,433 @@
+//! Orders: checkout (one transaction from cart to order), reads for customers, vendors and
+//! admins, and the state transitions (payment, fulfilment, cancellation), each a conditional
+//! update on the current status so it happens at most once however many callers race.
+
+mod checkout;
+mod idempotency;
+mod shipments;
+mod transitions;
+
+pub use checkout::*;
+pub use idempotency::*;
+pub use shipments::*;
+pub use transitions::*;
+
+use uuid::Uuid;
+
+use crate::db::{Arg, Exec};
+use crate::{Db, StorageError, Tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub cart_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub email: String,
+    /// JSON of `souk_domain::orders::Address`.
+    pub shipping_address: String,
+    pub status: String,
+    pub payment_method: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub shipping_total: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub paid_amount: i64,
+    pub refunded_amount: i64,
+    pub coupon_code: Option<String>,
+    pub access_token_hash: Vec<u8>,
+    pub cancel_reason: Option<String>,
+    pub placed_at: i64,
+    pub updated_at: i64,
+    pub paid_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    /// Until when the order keeps its stock while unpaid (`None` for orders placed before it
+    /// was recorded; an `order_expire` job releases those).
+    pub hold_until: Option<i64>,
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
+     o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.refunded_amount, o.coupon_code, \
+     o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at, o.hold_until";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorOrderRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub vendor_id: Uuid,
+    pub vendor_name: String,
+    pub status: String,
+    pub subtotal: i64,
+    pub discount: i64,
+    pub shipping: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub shipping_rate: Option<String>,
+    pub commission_bps: i64,
+    pub commission: i64,
+    /// Given back to the customer from this part so far.
+    pub refunded: i64,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub fulfilled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const VENDOR_ORDER_COLUMNS: &str = "vo.id, vo.order_id, vo.vendor_id, vd.name AS vendor_name, vo.status, vo.subtotal, \
+     vo.discount, vo.shipping, vo.tax, vo.total, vo.shipping_rate, vo.commission_bps, vo.commission, vo.refunded, vo.carrier, \
+     vo.tracking_number, vo.fulfilled_at, vo.created_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderLineRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub vendor_order_id: Uuid,
+    pub variant_id: Option<Uuid>,
+    pub position: i64,
+    pub product_title: String,
+    pub variant_title: String,
+    pub sku: Option<String>,
+    pub note: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub amount: i64,
+    pub discount: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub stock_reserved: bool,
+    /// Units sent so far, over all of the vendor order's shipments.
+    pub shipped_quantity: i64,
+    /// Units given money back for by refunds aimed at this line (succeeded ones).
+    pub refunded_quantity: i64,
+}
+
+const LINE_COLUMNS: &str = "l.id, l.order_id, l.vendor_order_id, l.variant_id, l.position, l.product_title, \
+     l.variant_title, l.sku, l.note, l.unit_price, l.quantity, l.amount, l.discount, l.tax, l.total, l.stock_reserved, \
+     l.shipped_quantity, CAST(COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id \
+     WHERE rl.order_line_id = l.id AND r.status = 'succeeded'), 0) AS BIGINT) AS refunded_quantity";
+
+/// One parcel of a vendor order: its tracking and the units of each line in it.
+#[derive(Debug, Clone)]
+pub struct ShipmentRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub vendor_order_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub lines: Vec<ShipmentLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipmentLine {
+    pub order_line_id: Uuid,
+    pub quantity: i64,
+}
+
+/// An order with its vendor orders, lines and shipments.
+#[derive(Debug, Clone)]
+pub struct OrderDetail {
+    pub order: OrderRow,
+    pub vendor_orders: Vec<VendorOrderRow>,
+    pub lines: Vec<OrderLineRow>,
+    /// Oldest first.
+    pub shipments: Vec<ShipmentRow>,
+}
+
+/// Unpaid orders whose stock hold ran out by `now`, longest overdue first (at most `limit`):
+/// what the release sweep cancels. Reads the `orders_hold_until` index only.
+pub async fn overdue_unpaid(db: &Db, now: i64, limit: i64) -> Result<Vec<Uuid>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'pending_payment' AND hold_until <= $1 \
+             ORDER BY hold_until LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The SHA-256 of an order's guest access token (`None`: no such order).
+pub async fn access_token_hash(db: &Db, order_id: Uuid) -> Result<Option<Vec<u8>>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT access_token_hash FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// An order with its vendor orders and lines.
+/// The ids of the orders placed with `email` whose number (see
+/// `souk_domain::orders::order_number`) is `number`, newest first. Reads the `orders_email`
+/// index: at most the address's latest 500 orders are considered.
+pub async fn ids_by_email_and_number(
+    db: &Db,
+    email: &str,
+    number: &str,
+) -> Result<Vec<Uuid>, StorageError> {
+    let ids: Vec<Uuid> = on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT id FROM orders WHERE email = $1 ORDER BY placed_at DESC LIMIT 500")
+            .bind(email)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(ids
+        .into_iter()
+        .filter(|id| souk_domain::orders::order_number(id) == number)
+        .collect())
+}
+
+pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, StorageError> {
+    let order_sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1");
+    let vo_sql = format!(
+        "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
+         WHERE vo.order_id = $1 ORDER BY vo.id"
+    );
+    let line_sql = format!(
+        "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.order_id = $1 ORDER BY l.position"
+    );
+    Ok(on_exec!(exec, conn => {
+        let order: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(order_sql))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match order {
+            None => None,
+            Some(order) => {
+                let vendor_orders = sqlx::query_as(sqlx::AssertSqlSafe(vo_sql))
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let lines = sqlx::query_as(sqlx::AssertSqlSafe(line_sql))
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let heads: Vec<ShipmentHead> = sqlx::query_as(
+                    "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
+                     FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                    "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
+                     JOIN shipments s ON s.id = sl.shipment_id WHERE s.order_id = $1",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                Some(OrderDetail { order, vendor_orders, lines, shipments: assemble_shipments(heads, parts) })
+            }
+        }
+    }))
+}
+
+/// Filters of an order list (newest first, keyset by id).
+#[derive(Debug, Default, Clone)]
+pub struct OrderFilter {
+    pub user_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Customer email (exact, lower-case) or order id prefix.
+    pub query: Option<String>,
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list(db: &Db, f: &OrderFilter) -> Result<Vec<OrderRow>, StorageError> {
+    let mut filters = vec!["1 = 1".to_owned()];
+    let mut args = Vec::new();
+    if let Some(user) = f.user_id {
+        args.push(Arg::Uuid(user));
+        filters.push(format!("o.user_id = ${}", args.len()));
+    }
+    if let Some(status) = &f.status {
+        args.push(Arg::Text(status.clone()));
+        filters.push(format!("o.status = ${}", args.len()));
+    }
+    if let Some(q) = &f.query {
+        match Uuid::try_parse(q) {
+            Ok(id) => {
+                args.push(Arg::Uuid(id));
+                filters.push(format!("o.id = ${}", args.len()));
+            }
+            Err(_) => {
+                args.push(Arg::Text(q.to_lowercase()));
+                filters.push(format!("o.email = ${}", args.len()));
+            }
+        }
+    }
+    if let Some(before) = f.before {
+        args.push(Arg::Uuid(before));
+        filters.push(format!("o.id < ${}", args.len()));
+    }
+    args.push(Arg::I64(f.limit));
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o WHERE {} ORDER BY o.id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    Ok(on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    }))
+}
+
+/// A vendor's part of an order: its vendor order, its lines only, and where to ship.
+#[derive(Debug, Clone)]
+pub struct VendorOrderDetail {
+    pub vendor_order: VendorOrderRow,
+    pub order_status: String,
+    pub shipping_address: String,
+    pub placed_at: i64,
+    pub lines: Vec<OrderLineRow>,
+    /// Oldest first.
+    pub shipments: Vec<ShipmentRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShipmentHead {
+    id: Uuid,
+    order_id: Uuid,
+    vendor_order_id: Uuid,
+    carrier: String,
+    tracking_number: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// Shipments with their lines, in the order of `heads`.
+fn assemble_shipments(heads: Vec<ShipmentHead>, parts: Vec<(Uuid, Uuid, i64)>) -> Vec<ShipmentRow> {
+    heads
+        .into_iter()
+        .map(|h| ShipmentRow {
+            lines: parts
+                .iter()
+                .filter(|(shipment, _, _)| *shipment == h.id)
+                .map(|&(_, order_line_id, quantity)| ShipmentLine {
+                    order_line_id,
+                    quantity,
+                })
+                .collect(),
+            id: h.id,
+            order_id: h.order_id,
+            vendor_order_id: h.vendor_order_id,
+            carrier: h.carrier,
+            tracking_number: h.tracking_number,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        })
+        .collect()
+}
+
+pub async fn vendor_orders(
+    db: &Db,
+    vendor_id: Uuid,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<VendorOrderDetail>, StorageError> {
+    let mut args = vec![Arg::Uuid(vendor_id)];
+    let mut filters = vec!["vo.vendor_id = $1".to_owned()];
+    if let Some(s) = status {
+        args.push(Arg::Text(s.to_owned()));
+        filters.push(format!("vo.status = ${}", args.len()));
+    }
+    if let Some(b) = before {
+        args.push(Arg::Uuid(b));
+        filters.push(format!("vo.id < ${}", args.len()));
+    }
+    args.push(Arg::I64(limit));
+    let sql = format!(
+        "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
+         WHERE {} ORDER BY vo.id DESC LIMIT ${}",
+        filters.join(" AND "),
+        args.len()
+    );
+    let rows: Vec<VendorOrderRow> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    let mut out = Vec::with_capacity(rows.len());
+    for vo in rows {
+        out.push(vendor_order_parts(db, vo).await?);
+    }
+    Ok(out)
+}
+
+pub async fn vendor_order(
+    db: &Db,
+    vendor_id: Uuid,
+    id: Uuid,
+) -> Result<Option<VendorOrderDetail>, StorageError> {
+    let sql = format!(
+        "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
+         WHERE vo.id = $1 AND vo.vendor_id = $2"
+    );
+    let row: Option<VendorOrderRow> = on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(vendor_id).fetch_optional(pool).await?
+    });
+    match row {
+        Some(vo) => Ok(Some(vendor_order_parts(db, vo).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn vendor_order_parts(
+    db: &Db,
+    vo: VendorOrderRow,
+) -> Result<VendorOrderDetail, StorageError> {
+    let line_sql = format!(
+        "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.vendor_order_id = $1 ORDER BY l.position"
+    );
+    let (order_status, shipping_address, placed_at, lines, shipments) = on_reader!(db, pool => {
+        let (status, address, placed): (String, String, i64) = sqlx::query_as(
+            "SELECT status, shipping_address, placed_at FROM orders WHERE id = $1",
+        )
+        .bind(vo.order_id)
+        .fetch_one(pool)
+        .await?;
+        let lines: Vec<OrderLineRow> = sqlx::query_as(sqlx::AssertSqlSafe(line_sql))
+            .bind(vo.id)
+            .fetch_all(pool)
+            .await?;
+        let heads: Vec<ShipmentHead> = sqlx::query_as(
+            "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
+             FROM shipments WHERE vendor_order_id = $1 ORDER BY created_at, id",
+        )
+        .bind(vo.id)
+        .fetch_all(pool)
+        .await?;
+        let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+            "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
+             JOIN shipments s ON s.id = sl.shipment_id WHERE s.vendor_order_id = $1",
+        )
+        .bind(vo.id)
+        .fetch_all(pool)
+        .await?;
+        (status, address, placed, lines, assemble_shipments(heads, parts))
+    });
+    Ok(VendorOrderDetail {
+        vendor_order: vo,
+        order_status,
+        shipping_address,
+        placed_at,
+        lines,
+        shipments,
+    })
+}
+
+/// Each vendor order of `order_id`: its id, vendor and status.
+pub async fn vendor_order_statuses(
+    tx: &mut Tx,
+    order_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid, String)>, StorageError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_as("SELECT id, vendor_id, status FROM vendor_orders WHERE order_id = $1 ORDER BY id")
+            .bind(order_id)
+            .fetch_all(&mut *conn)
+            .await?
+    }))
+}
