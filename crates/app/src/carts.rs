@@ -7,10 +7,10 @@
 //! lost in a power cut is re-made by its shopper; an order never is.
 
 use souk_domain::accounts::Email;
+use souk_domain::cart::{self, Quote};
 use souk_domain::orders::{Address, normalise_coupon_code};
 use souk_storage::carts::{
     self, AddOutcome, CartDetails, CartRow, CartSnapshot, ChooseOutcome, MAX_LINES, MAX_QUANTITY,
-    Quote,
 };
 use souk_storage::{Exec, catalog, coupons, now_ms};
 use uuid::Uuid;
@@ -51,7 +51,8 @@ pub async fn cart_for(app: &App, customer: Option<Uuid>, id: Uuid) -> Result<Car
 /// The cart priced now.
 pub async fn priced(app: &App, cart: CartRow) -> Result<PricedCart, AppError> {
     let snapshot = carts::snapshot(Exec::Db(&app.db), cart).await?;
-    let quote = carts::quote(&snapshot, now_ms(), app.settings.commission_bps).map_err(|e| {
+    let pricing = snapshot.pricing();
+    let quote = cart::quote(&pricing, now_ms(), app.settings.commission_bps).map_err(|e| {
         AppError::refused(
             Kind::Unprocessable,
             "cart_invalid",

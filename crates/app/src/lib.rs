@@ -16,6 +16,7 @@ pub mod coupons;
 pub mod error;
 pub mod fulfilment;
 pub mod jobs;
+pub mod order_emails;
 pub mod orders;
 pub mod outbox;
 pub mod payments;

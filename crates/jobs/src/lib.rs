@@ -90,19 +90,6 @@ pub struct WorkerConfig {
     pub order_link_key: Option<Arc<[u8]>>,
 }
 
-impl WorkerConfig {
-    /// The page a guest opens to see their order (the storefront's; the same token opens
-    /// `GET /api/store/orders/{id}?access_token=`).
-    pub fn order_link(&self, order_id: Uuid) -> Option<String> {
-        let key = self.order_link_key.as_ref()?;
-        Some(format!(
-            "{}/orders/{order_id}?access_token={}",
-            self.public_url.trim_end_matches('/'),
-            souk_domain::orders::order_link_token(key, order_id.as_bytes())
-        ))
-    }
-}
-
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {

@@ -3,13 +3,12 @@
 //! availability, coupon and shipping are re-read every time the cart is shown or checked out.
 
 mod edits;
-mod quote;
 
 pub use edits::*;
-pub use quote::*;
 
+use souk_domain::cart::{CartCoupon, CartLine, CartPricing, ShippingOption};
 use souk_domain::orders::CouponLimits;
-use souk_domain::pricing::{Coupon, Discount, ShippingRate};
+use souk_domain::pricing::{Coupon, Discount, ShippingRate, TaxRule};
 use uuid::Uuid;
 
 use crate::db::Exec;
@@ -161,6 +160,59 @@ pub struct CartSnapshot {
     pub tax: Option<TaxRow>,
     /// How often the cart's email already used its coupon.
     pub customer_coupon_uses: i64,
+}
+
+impl CartSnapshot {
+    /// The cart as the pricing rules see it ([`souk_domain::cart::quote`] prices it).
+    pub fn pricing(&self) -> CartPricing {
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| CartLine {
+                variant_id: l.variant_id,
+                vendor_id: l.vendor_id,
+                vendor_name: l.vendor_name.clone(),
+                unit_price: l.price,
+                quantity: l.quantity,
+                grams: l.grams,
+                stock: l.stock,
+                track_inventory: l.track_inventory,
+                for_sale: l.product_status == "published"
+                    && l.vendor_status == "active"
+                    && l.currency == self.cart.currency,
+                commission_bps: l.commission_bps,
+            })
+            .collect();
+        let options = self
+            .rates
+            .iter()
+            .map(|r| ShippingOption {
+                id: r.id,
+                vendor_id: r.vendor_id,
+                name: r.name.clone(),
+                rate: r.rate(),
+                chosen: r.chosen,
+            })
+            .collect();
+        let coupon = match &self.coupon {
+            Some(c) => CartCoupon::Known {
+                coupon: c.coupon(),
+                limits: c.limits(),
+            },
+            None if self.cart.coupon_code.is_some() => CartCoupon::Unknown,
+            None => CartCoupon::None,
+        };
+        CartPricing {
+            lines,
+            options,
+            coupon,
+            tax: self.tax.map(|t| TaxRule {
+                rate: t.rate_bps,
+                inclusive: t.inclusive,
+            }),
+            customer_coupon_uses: self.customer_coupon_uses,
+        }
+    }
 }
 
 pub const CART_COLUMNS: &str =

@@ -2,18 +2,15 @@
 //! re-priced, stock taken with conditional updates, the coupon consumed, the order written with
 //! one vendor order per vendor and its lines.
 
-use std::collections::BTreeMap;
-
-use souk_domain::orders::{OrderStatus, commission};
+use souk_domain::orders::OrderStatus;
 use uuid::Uuid;
 
 use super::{OrderDetail, OrderLineRow, OrderRow, VendorOrderRow, stored_response};
-use crate::carts::{self, CART_COLUMNS, CartRow, LineProblem};
+use souk_domain::cart::{self, NotOrderable};
+
+use crate::carts::{self, CART_COLUMNS, CartRow};
 use crate::db::{Arg, Exec};
 use crate::{StorageError, Tx, now_ms};
-
-/// Stock at or below which a vendor gets a `stock.low` event (once, when an order crosses it).
-pub const LOW_STOCK_THRESHOLD: i64 = 5;
 
 /// A variant the cart wants more of than there is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +100,7 @@ pub enum CheckoutOutcome {
     Coupon(&'static str),
 }
 
-/// A variant an order took down to [`LOW_STOCK_THRESHOLD`]: its vendor is told, once.
+/// A variant an order took down to the low-stock threshold: its vendor is told, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LowStock {
     pub variant_id: Uuid,
@@ -164,28 +161,26 @@ pub async fn place_order(
     if snapshot.lines.is_empty() {
         return Ok(CheckoutOutcome::Empty);
     }
-    let quote = match carts::quote(&snapshot, now, req.default_commission_bps) {
+    let pricing = snapshot.pricing();
+    let quote = match cart::quote(&pricing, now, req.default_commission_bps) {
         Ok(quote) => quote,
         Err(e) => return Ok(CheckoutOutcome::Unpriceable(e.to_string())),
     };
-    let invalid: Vec<(usize, &'static str)> = quote
-        .problems
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| (*p == Some(LineProblem::Unavailable)).then_some((i, "unavailable")))
-        .collect();
-    if !invalid.is_empty() {
-        return Ok(CheckoutOutcome::Invalid(invalid));
-    }
-    if let Some(code) = quote.coupon_rejection {
-        return Ok(CheckoutOutcome::Coupon(code));
-    }
+    let plan = match cart::plan_order(&pricing, &quote) {
+        Ok(plan) => plan,
+        Err(NotOrderable::Unavailable(lines)) => {
+            return Ok(CheckoutOutcome::Invalid(
+                lines.into_iter().map(|i| (i, "unavailable")).collect(),
+            ));
+        }
+        Err(NotOrderable::Coupon(code)) => return Ok(CheckoutOutcome::Coupon(code)),
+    };
     // Unpaid orders hold stock: one customer may hold only so many at once — a customer by
     // account, a guest by mailbox among guest orders (so guests typing someone's address
     // cannot lock that account out). Counted inside the write transaction (SQLite: the only
     // writer; PostgreSQL: a lock per customer), so parallel checkouts cannot all pass.
     if let Some(limit) = req.unpaid_limit
-        && quote.totals.total > 0
+        && !plan.nothing_to_pay()
     {
         // Each count stops at the limit (it reads at most `limit` index entries, however many
         // unpaid orders there are); the release time is only looked up for a refusal.
@@ -240,10 +235,7 @@ pub async fn place_order(
 
     // Stock: one conditional decrement per tracked variant, in id order (no deadlocks between
     // concurrent checkouts); a row count of 0 means there was not enough.
-    let mut wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for l in snapshot.lines.iter().filter(|l| l.track_inventory) {
-        *wanted.entry(l.variant_id).or_default() += l.quantity;
-    }
+    let wanted = cart::tracked_units(&pricing.lines);
     let mut short = Vec::new();
     let mut low = Vec::new();
     for (variant, qty) in &wanted {
@@ -257,7 +249,7 @@ pub async fn place_order(
         match left {
             None => short.push((*variant, *qty)),
             // This order took the variant down to the threshold: tell its vendor, once.
-            Some(left) if left <= LOW_STOCK_THRESHOLD && left + qty > LOW_STOCK_THRESHOLD => {
+            Some(left) if cart::crossed_low_stock(left, *qty) => {
                 low.push((*variant, left));
             }
             Some(_) => {}
@@ -311,11 +303,11 @@ pub async fn place_order(
         status: OrderStatus::PendingPayment.as_str().to_owned(),
         payment_method: req.payment_method.clone(),
         currency: snapshot.cart.currency.clone(),
-        subtotal: quote.totals.subtotal,
-        discount: quote.totals.discount,
-        shipping_total: quote.totals.shipping_total,
-        tax: quote.totals.tax,
-        total: quote.totals.total,
+        subtotal: plan.subtotal,
+        discount: plan.discount,
+        shipping_total: plan.shipping_total,
+        tax: plan.tax,
+        total: plan.total,
         paid_amount: 0,
         refunded_amount: 0,
         coupon_code: snapshot.coupon.as_ref().map(|c| c.code.clone()),
@@ -327,23 +319,23 @@ pub async fn place_order(
         cancelled_at: None,
         hold_until: Some(now.saturating_add(req.hold_ms)),
     };
-    let vendor_orders: Vec<VendorOrderRow> = quote
-        .vendors
+    let vendor_orders: Vec<VendorOrderRow> = plan
+        .parts
         .iter()
-        .map(|v| VendorOrderRow {
+        .map(|p| VendorOrderRow {
             id: Uuid::now_v7(),
             order_id,
-            vendor_id: v.vendor_id,
-            vendor_name: v.vendor_name.clone(),
+            vendor_id: p.vendor_id,
+            vendor_name: p.vendor_name.clone(),
             status: "unfulfilled".to_owned(),
-            subtotal: v.goods,
-            discount: v.discount,
-            shipping: v.shipping,
-            tax: v.tax,
-            total: v.total,
-            shipping_rate: v.rate.as_ref().map(|r| r.name.clone()),
-            commission_bps: v.commission_bps,
-            commission: commission(v.goods, v.commission_bps, v.total),
+            subtotal: p.subtotal,
+            discount: p.discount,
+            shipping: p.shipping,
+            tax: p.tax,
+            total: p.total,
+            shipping_rate: p.shipping_option.clone(),
+            commission_bps: p.commission_bps,
+            commission: p.commission,
             refunded: 0,
             carrier: None,
             tracking_number: None,
@@ -354,29 +346,25 @@ pub async fn place_order(
     let lines: Vec<OrderLineRow> = snapshot
         .lines
         .iter()
-        .zip(&quote.totals.lines)
+        .zip(&plan.lines)
         .enumerate()
-        .map(|(i, (l, t))| OrderLineRow {
+        .map(|(i, (l, p))| OrderLineRow {
             id: Uuid::now_v7(),
             order_id,
-            vendor_order_id: vendor_orders
-                .iter()
-                .find(|v| v.vendor_id == l.vendor_id)
-                .map(|v| v.id)
-                .expect("every line's vendor has a vendor order"),
+            vendor_order_id: vendor_orders[p.part].id,
             variant_id: Some(l.variant_id),
             position: i as i64,
             product_title: l.product_title.clone(),
             variant_title: l.variant_title(),
             sku: l.sku.clone(),
             note: l.note.clone(),
-            unit_price: l.price,
-            quantity: l.quantity,
-            amount: t.amount,
-            discount: t.discount,
-            tax: t.tax,
-            total: t.total,
-            stock_reserved: l.track_inventory,
+            unit_price: p.unit_price,
+            quantity: p.quantity,
+            amount: p.amount,
+            discount: p.discount,
+            tax: p.tax,
+            total: p.total,
+            stock_reserved: p.stock_reserved,
             shipped_quantity: 0,
             refunded_quantity: 0,
         })
@@ -444,9 +432,8 @@ pub async fn place_order(
         }
     }
     let mut detail = detail;
-    if detail.order.total == 0 {
-        // Nothing to pay (a full discount, free shipping): paid as placed, so it ships and is
-        // never cancelled as unpaid. No payment row and no ledger entries: no money moved.
+    if plan.nothing_to_pay() {
+        // Paid as placed. No payment row and no ledger entries: no money moved.
         on_tx!(&mut *tx, conn => {
             sqlx::query("UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1")
                 .bind(order_id)

@@ -8,8 +8,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
+use souk_domain::cart::{LineProblem, Quote};
 use souk_domain::orders::Address;
-use souk_storage::carts::{CartRow, CartSnapshot, LineProblem, Quote};
+use souk_storage::carts::{CartRow, CartSnapshot};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
