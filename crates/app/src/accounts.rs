@@ -491,3 +491,33 @@ pub async fn account_email(
         }),
     }))
 }
+
+/// What [`make_platform_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAccount {
+    Created,
+    /// An existing account became an admin: its password was replaced, its sessions ended.
+    Promoted,
+}
+
+/// Makes `email` a platform admin whose password hashes to `password_hash` (the operator's
+/// way in, from the command line): an existing account is promoted, otherwise one is made.
+pub async fn make_platform_admin(
+    app: &App,
+    email: &Email,
+    name: &str,
+    password_hash: &str,
+) -> Result<AdminAccount, AppError> {
+    let mut tx = app.db.begin_write().await?;
+    let made = if store::promote_admin(&mut tx, email.as_str(), password_hash).await? {
+        if let Some(user) = store::user_by_email(&app.db, email.as_str()).await? {
+            store::revoke_all_sessions(&mut tx, user.id).await?;
+        }
+        AdminAccount::Promoted
+    } else {
+        store::create_user(&mut tx, email.as_str(), name, password_hash, true).await?;
+        AdminAccount::Created
+    };
+    tx.commit().await?;
+    Ok(made)
+}

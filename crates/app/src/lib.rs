@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod carts;
+pub mod catalog_import;
 pub mod categories;
 pub mod checkout;
 pub mod coupons;
@@ -123,6 +124,12 @@ impl App {
             .acquire_owned()
             .await
             .map_err(|_| AppError::internal("the hashing pool is closed"))
+    }
+
+    /// Whom this app tells of its commits, for steps run elsewhere (the job worker) to tell
+    /// the same listeners.
+    pub fn signals(&self) -> Arc<dyn Signals> {
+        self.signals.clone()
     }
 
     pub(crate) fn jobs_committed(&self) {

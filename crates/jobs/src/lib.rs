@@ -23,6 +23,7 @@ use crate::mail::{EMAIL_JOB, EmailJob, Mailer};
 use crate::orders::{ORDER_EMAIL_JOB, ORDER_EXPIRE_JOB, OrderEmail, OrderExpiry};
 use souk_app::jobs::{REFUND_JOB, RefundJob};
 use souk_app::payments::Providers;
+use souk_app::{NoSignals, Signals};
 
 pub use souk_app::jobs::JobError;
 
@@ -43,13 +44,24 @@ fn collect(finished: Option<Result<Option<Uuid>, tokio::task::JoinError>>, done:
 }
 
 /// Cancels unpaid orders whose hold ran out, every `every`, until shutdown.
-async fn release_sweep(db: Db, every: Duration, shutdown: watch::Receiver<bool>) {
+async fn release_sweep(
+    db: Db,
+    signals: Arc<dyn Signals>,
+    every: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
     self::every(every, shutdown, || {
         let db = db.clone();
+        let signals = signals.clone();
         async move {
             match souk_app::orders::release_overdue(&db).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(orders = n, "released unpaid orders past their hold"),
+                Ok(n) => {
+                    tracing::info!(orders = n, "released unpaid orders past their hold");
+                    // Their stock is back on sale; their emails are queued.
+                    signals.catalog_changed();
+                    signals.jobs_committed();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the release sweep failed; the next pass retries")
                 }
@@ -146,6 +158,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     providers: Providers,
     webhooks: Option<Arc<webhooks::WebhookSender>>,
+    /// Told of what the worker's steps commit (the catalog cache, live streams, this worker).
+    signals: Arc<dyn Signals>,
 }
 
 impl Worker {
@@ -158,7 +172,15 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             providers: Providers::default(),
             webhooks: None,
+            signals: Arc::new(NoSignals),
         }
+    }
+
+    /// Tells `signals` what its steps commit (in `souk serve`, the HTTP face's: a released
+    /// order's stock shows in the cached catalog at once).
+    pub fn with_signals(mut self, signals: Arc<dyn Signals>) -> Self {
+        self.signals = signals;
+        self
     }
 
     /// Delivers webhook messages (without it, delivery jobs wait for a worker that has it).
@@ -188,6 +210,7 @@ impl Worker {
         let mut next_reclaim = Instant::now();
         let release = tokio::spawn(release_sweep(
             this.db.clone(),
+            this.signals.clone(),
             this.config.poll_interval.min(Duration::from_secs(1)),
             shutdown.clone(),
         ));
@@ -374,10 +397,14 @@ impl Worker {
             ORDER_EXPIRE_JOB => {
                 let expiry: OrderExpiry = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order expiry payload: {e}")))?;
-                souk_app::orders::expire_unpaid(&self.db, expiry.order_id)
+                let released = souk_app::orders::expire_unpaid(&self.db, expiry.order_id)
                     .await
-                    .map(|_| ())
-                    .map_err(|e| JobError::Retryable(e.to_string()))
+                    .map_err(|e| JobError::Retryable(e.to_string()))?;
+                if released {
+                    self.signals.catalog_changed();
+                    self.signals.jobs_committed();
+                }
+                Ok(())
             }
             REFUND_JOB => {
                 let refund: RefundJob = serde_json::from_str(&job.payload)

@@ -419,7 +419,10 @@ impl Application {
         ));
         let hub = self.state.events.clone();
         let poller = tokio::spawn(hub.clone().run_poller(db.clone(), worker_stopped.clone()));
-        let worker = self.worker.map(|w| tokio::spawn(w.run(worker_stopped)));
+        let signals = self.state.app.signals();
+        let worker = self
+            .worker
+            .map(|w| tokio::spawn(w.with_signals(signals).run(worker_stopped)));
         let app = souk_http::app(self.state);
         // Live streams never end by themselves: close them when shutdown starts, so the
         // connections can finish within the grace period.

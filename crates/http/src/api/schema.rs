@@ -8,6 +8,9 @@ use souk_domain::catalog::{
     CategoryNode, CategoryRef, ImageDraft, Product, ProductOption, Variant,
 };
 use souk_domain::money::Money;
+use souk_domain::time::rfc3339;
+use souk_storage::catalog::VendorRecord;
+use souk_storage::ledger;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -370,5 +373,60 @@ impl ToSchema for MoneyArg {
             "MoneyInput".to_owned(),
             <MoneyInput as utoipa::PartialSchema>::schema(),
         ));
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceBody {
+    pub vendor_id: Uuid,
+    /// From paid orders, after commission (and refunds).
+    pub earned: MoneyBody,
+    /// The platform's commission on those orders.
+    pub commission: MoneyBody,
+    pub paid_out: MoneyBody,
+    /// Owed to the vendor now: earned − paid out.
+    pub available: MoneyBody,
+    /// Vendor-order totals of orders awaiting payment (not earned yet).
+    pub pending: MoneyBody,
+}
+
+pub fn balance_body(b: &ledger::Balance, currency: &str) -> BalanceBody {
+    BalanceBody {
+        vendor_id: b.vendor_id,
+        earned: money(b.earned, currency),
+        commission: money(b.commission, currency),
+        paid_out: money(b.paid_out, currency),
+        available: money(b.available, currency),
+        pending: money(b.pending, currency),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorAdminBody {
+    pub id: Uuid,
+    pub handle: String,
+    pub name: String,
+    /// `pending`, `active` or `suspended`.
+    #[schema(value_type = crate::api::vocabulary::VendorStatus)]
+    pub status: String,
+    pub owner_email: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+}
+
+impl VendorAdminBody {
+    pub fn from_record(
+        v: &VendorRecord,
+        owner_email: Option<String>,
+        created_at: Option<i64>,
+    ) -> Self {
+        VendorAdminBody {
+            id: v.id,
+            handle: v.handle.clone(),
+            name: v.name.clone(),
+            status: v.status.clone(),
+            owner_email,
+            created_at: created_at.map(rfc3339),
+        }
     }
 }

@@ -59,7 +59,7 @@ vocabulary! {
     PaymentState => souk_domain::payments::PaymentState::ALL.iter().map(|s| s.as_str()).collect();
     /// How the customer pays: `manual` (bank transfer or cash on delivery; an admin records the
     /// payment) or `stripe`.
-    PaymentMethod => crate::api::store::orders::PAYMENT_METHODS.to_vec();
+    PaymentMethod => souk_app::checkout::PAYMENT_METHODS.to_vec();
     /// A refund's state: `pending` while the provider works on it.
     RefundStatus => vec!["pending", "succeeded", "failed"];
     /// `percent` (value in basis points) or `fixed` (value in minor units).

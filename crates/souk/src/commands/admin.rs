@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use souk_app::accounts::{AdminAccount, make_platform_admin};
 use souk_domain::accounts::{self, Email};
-use souk_storage::accounts as store;
 
 use crate::cli::{AdminCreateArgs, GlobalArgs};
 use crate::startup::{database_exists, database_url, describe_database, open_database};
@@ -54,20 +54,10 @@ pub async fn create(global: &GlobalArgs, args: AdminCreateArgs) -> anyhow::Resul
         );
     }
     let db = open_database(&url, 2).await?;
-    let mut tx = db.begin_write().await?;
-    let created = if store::promote_admin(&mut tx, email.as_str(), &hash).await? {
-        // An existing user: their sessions end with the password change.
-        let user = store::user_by_email(&db, email.as_str()).await?;
-        if let Some(user) = user {
-            store::revoke_all_sessions(&mut tx, user.id).await?;
-        }
-        false
-    } else {
-        store::create_user(&mut tx, email.as_str(), &name, &hash, true).await?;
-        true
-    };
-    tx.commit().await?;
+    let app = souk_app::App::quiet(db.clone(), souk_app::Settings::default());
+    let made = make_platform_admin(&app, &email, &name, &hash).await?;
     db.close().await;
+    let created = made == AdminAccount::Created;
     if created {
         println!("created platform admin {email} in {place}");
     } else {

@@ -6,22 +6,18 @@
 //! `souk serve` on the same database keeps answering; re-running an import is safe (products
 //! are matched by handle, variants by option values).
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use souk_app::catalog_import;
 use souk_domain::catalog::Handle;
 use souk_domain::shopify::{self, RowError};
-use souk_storage::{Db, catalog, now_ms};
 
 use crate::cli::{GlobalArgs, ImportProductsArgs};
 use crate::startup::{database_url, open_database};
-
-/// Products per write transaction: short enough that a live server's writes are not held up.
-const BATCH: usize = 100;
 
 pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Result<ExitCode> {
     let vendor = Handle::parse(&args.vendor).map_err(|e| anyhow::anyhow!("--vendor: {e}"))?;
@@ -40,7 +36,12 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
 
     let url = database_url(global)?;
     let db = open_database(&url, 2).await?;
-    check_conflicts(&db, vendor.as_str(), &mut parsed).await?;
+    let settings = souk_app::Settings {
+        currency: global.currency,
+        ..souk_app::Settings::default()
+    };
+    let app = souk_app::App::quiet(db.clone(), settings);
+    catalog_import::check_conflicts(&app, &vendor, &mut parsed).await?;
 
     let invalid = parsed.errors.len();
     for RowError { line, message } in &parsed.errors {
@@ -65,45 +66,11 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         ProgressStyle::with_template("{bar:40} {pos}/{len} products {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut categories = HashMap::new();
-    let now = now_ms();
-    let mut vendor_record = None;
-    for batch in parsed.products.chunks(BATCH) {
-        let mut tx = db.begin_write().await?;
-        let v = match &vendor_record {
-            Some(v) => v,
-            None => vendor_record
-                .insert(catalog::ensure_vendor(&mut tx, &vendor, &vendor_name, now).await?),
-        };
-        for product in batch {
-            let category = catalog::ensure_category_path(
-                &mut tx,
-                &product.draft.category_path,
-                &mut categories,
-                now,
-            )
-            .await?;
-            catalog::upsert_product(
-                &mut tx,
-                v,
-                &product.draft,
-                category.as_slice(),
-                global.currency,
-                now,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "line {}: cannot import '{}'",
-                    product.first_line, product.draft.handle
-                )
-            })?;
-        }
-        tx.commit().await?;
-        progress.inc(batch.len() as u64);
-    }
+    catalog_import::import(&app, &vendor, &vendor_name, &parsed.products, |written| {
+        progress.set_position(written as u64);
+    })
+    .await?;
     progress.finish_and_clear();
-    catalog::refresh_statistics(&db).await?;
     db.close().await;
     println!(
         "imported {} product(s) from {} row(s) for vendor '{}' in {:.1}s{}",
@@ -118,50 +85,4 @@ pub async fn run(global: &GlobalArgs, args: ImportProductsArgs) -> anyhow::Resul
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Moves products whose handle or SKUs belong to someone else from `products` to `errors`.
-async fn check_conflicts(
-    db: &Db,
-    vendor: &str,
-    parsed: &mut shopify::ParsedFile,
-) -> anyhow::Result<()> {
-    let drafts: Vec<_> = parsed.products.iter().map(|p| &p.draft).collect();
-    let conflicts = catalog::find_conflicts(db, vendor, &drafts).await?;
-    if conflicts.handles.is_empty() && conflicts.skus.is_empty() {
-        return Ok(());
-    }
-    let mut keep = Vec::new();
-    for product in parsed.products.drain(..) {
-        let mut problems = Vec::new();
-        if let Some(owner) = conflicts.handles.get(product.draft.handle.as_str()) {
-            problems.push(format!(
-                "handle '{}' is already used by vendor '{owner}'",
-                product.draft.handle
-            ));
-        }
-        for sku in product
-            .draft
-            .variants
-            .iter()
-            .filter_map(|v| v.sku.as_deref())
-        {
-            if let Some(other) = conflicts.skus.get(sku) {
-                problems.push(format!("SKU '{sku}' is already used by product '{other}'"));
-            }
-        }
-        if problems.is_empty() {
-            keep.push(product);
-        } else {
-            parsed
-                .errors
-                .extend(problems.into_iter().map(|message| RowError {
-                    line: product.first_line,
-                    message,
-                }));
-        }
-    }
-    parsed.products = keep;
-    parsed.errors.sort_by_key(|e| e.line);
-    Ok(())
 }

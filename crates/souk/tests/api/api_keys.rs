@@ -14,14 +14,9 @@ fn product(handle: &str) -> Value {
 async fn keys_act_within_their_scopes_and_die_when_revoked() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (_, vendor_id) = app.vendor_owner("owner@example.com", "keyed-shop").await;
-    app.send(
-        Method::POST,
-        &format!("/api/admin/vendors/{vendor_id}/approve"),
-        &admin,
-        None,
-    )
-    .await;
+    let (_, vendor_id) = app
+        .approved_vendor(&admin, "owner@example.com", "keyed-shop")
+        .await;
 
     let (status, created) = app
         .send(

@@ -236,3 +236,51 @@ async fn compressed_catalog_bodies_decode_to_the_same_json() {
         .unwrap();
     assert!(small.headers().get("content-encoding").is_none());
 }
+
+/// Stock that an unpaid order gives back when its hold runs out is on sale in the cached
+/// catalog at once: the worker that released it tells the cache, rather than the shop showing
+/// the product sold out until the cache's time to live passes.
+#[tokio::test]
+async fn stock_an_expired_order_gives_back_shows_in_the_cached_catalog_at_once() {
+    use crate::checkout::{checkout_body, stocked};
+    let app = TestApp::spawn_with_worker(HttpConfig {
+        catalog_cache_ttl: Duration::from_secs(600),
+        order_hold: Duration::from_millis(800),
+        ..HttpConfig::default()
+    })
+    .await;
+    app.seed("acme", &[stocked("lamp", &[4000], 1)]).await;
+    let path = "/api/store/products/lamp";
+    let available = |body: &serde_json::Value| body["variants"][0]["available"].as_bool();
+    // The variant's id from the listing, so the product page is not cached before the order.
+    let (_, list) = app.get_json("/api/store/products?limit=5").await;
+    let variant = list["items"][0]["variants"][0]["id"]
+        .as_str()
+        .expect("the listing names the variant")
+        .to_owned();
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, order, _) = app
+        .checkout(&cart, "expire-key", &checkout_body("slow@example.com"))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    // The last unit is held by the unpaid order: sold out, and that answer is now cached.
+    let (_, body) = app.get_json(path).await;
+    assert_eq!(available(&body), Some(false), "{body}");
+    assert_eq!(app.get(path).await.headers()["x-cache"], "hit");
+    // The hold runs out; the worker cancels the order and the unit is on sale again.
+    let mut seen = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, body) = app.get_json(path).await;
+        seen = available(&body);
+        if seen == Some(true) {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        Some(true),
+        "the released unit stays hidden behind the cache"
+    );
+    assert_eq!(app.stock_of(&variant).await, 1);
+}

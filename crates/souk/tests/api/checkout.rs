@@ -10,6 +10,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, product};
+use crate::scenario::{Coupon, ShippingRate, TaxRate};
 
 pub fn address() -> Value {
     json!({"name": "Ada Lovelace", "line1": "1 Main St", "city": "Berlin",
@@ -92,21 +93,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a vendor's shipping options.
-    pub async fn shipping_rates(&self, vendor: &str, rates: impl IntoIterator<Item = Value>) {
-        for rate in rates {
-            let (status, body) = self
-                .send(
-                    Method::POST,
-                    "/api/vendor/shipping-rates",
-                    vendor,
-                    Some(rate),
-                )
-                .await;
-            assert_eq!(status, 201, "{body}");
-        }
-    }
-
     /// A cart holding `quantity` of `variant`, ready to check out.
     pub async fn cart_with(&self, variant: &str, quantity: i64) -> String {
         let cart = self.new_cart().await;
@@ -128,20 +114,19 @@ pub struct TwoVendors {
 
 impl TestApp {
     pub async fn two_vendors(&self, admin: &str) -> TwoVendors {
-        let (a_token, a_id) = self
-            .approved_vendor(admin, "a@example.com", "vendor-a")
+        let [a, b] = self
+            .vendors(
+                admin,
+                [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")],
+            )
             .await;
-        let (b_token, _) = self
-            .approved_vendor(admin, "b@example.com", "vendor-b")
-            .await;
-        self.seed("vendor-a", &[stocked("apple", &[1000], 10)])
-            .await;
-        self.seed("vendor-b", &[stocked("banana", &[3000], 10)])
+        self.seed(&a.handle, &[stocked("apple", &[1000], 10)]).await;
+        self.seed(&b.handle, &[stocked("banana", &[3000], 10)])
             .await;
         TwoVendors {
-            a_token,
-            a_id,
-            b_token,
+            a_token: a.token,
+            a_id: a.id,
+            b_token: b.token,
             apple: self.variant_ids("apple").await.remove(0),
             banana: self.variant_ids("banana").await.remove(0),
         }
@@ -177,15 +162,8 @@ async fn a_cart_is_priced_live_with_coupon_shipping_and_tax() {
         .await;
     assert_eq!(status, 201, "{coupon}");
     assert_eq!(coupon["code"], "SAVE10");
-    let (status, _) = app
-        .send(
-            Method::PUT,
-            "/api/admin/tax-rates",
-            &admin,
-            Some(json!({"country": "de", "rate_bps": 1900, "inclusive": false})),
-        )
+    app.tax_rates(&admin, &[TaxRate::exclusive("de", 1900)])
         .await;
-    assert_eq!(status, 200);
     let (status, body) = app
         .shop(
             Method::PUT,
@@ -301,10 +279,10 @@ async fn shipping_options_are_per_vendor_and_the_cheapest_is_the_default() {
     let v = app.variant_ids("crate").await.remove(0);
     app.shipping_rates(
         &vendor,
-        [
-            json!({"name": "Express", "kind": "flat", "amount": 900}),
-            json!({"name": "Standard", "kind": "free_over", "amount": 500, "threshold": 10000}),
-            json!({"name": "Freight", "kind": "by_weight", "amount": 200, "per_kg": 100}),
+        &[
+            ShippingRate::flat("Express", 900),
+            ShippingRate::free_over("Standard", 500, 10000),
+            ShippingRate::by_weight("Freight", 200, 100),
         ],
     )
     .await;
@@ -807,15 +785,8 @@ async fn a_coupon_with_five_uses_discounts_exactly_five_of_fifty_racing_orders()
     let app = Arc::new(TestApp::spawn().await);
     let admin = app.admin_token().await;
     app.seed("deals", &[stocked("lamp", &[5000], 100)]).await;
-    let (status, body) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "FIVE", "kind": "fixed", "value": 1000, "max_uses": 5})),
-        )
+    app.coupons(&admin, &[Coupon::fixed("FIVE", 1000).max_uses(5)])
         .await;
-    assert_eq!(status, 201, "{body}");
     let variant = app.variant_ids("lamp").await.remove(0);
     let mut carts = Vec::new();
     for _ in 0..50 {
@@ -877,17 +848,11 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.seed("deals", &[stocked("pen", &[800], 100)]).await;
-    let (status, _) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(
-                json!({"code": "ONCE", "kind": "percent", "value": 5000, "per_customer_limit": 1}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.coupons(
+        &admin,
+        &[Coupon::percent("ONCE", 5000).per_customer_limit(1)],
+    )
+    .await;
     let variant = app.variant_ids("pen").await.remove(0);
     let mut statuses = Vec::new();
     for i in 0..2 {
@@ -910,17 +875,11 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
     );
 
     // A limit of 2, four checkouts by one customer at once: exactly two get the coupon.
-    let (status, _) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(
-                json!({"code": "TWICE", "kind": "percent", "value": 5000, "per_customer_limit": 2}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.coupons(
+        &admin,
+        &[Coupon::percent("TWICE", 5000).per_customer_limit(2)],
+    )
+    .await;
     let app = Arc::new(app);
     let barrier = Arc::new(Barrier::new(4));
     let mut tasks = Vec::new();
@@ -1311,11 +1270,13 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     )
     .await;
     let admin = app.admin_token().await;
-    let mut vendor_tokens = Vec::new();
-    for (email, handle) in [("a@example.com", "mail-a"), ("b@example.com", "mail-b")] {
-        let (token, _) = app.approved_vendor(&admin, email, handle).await;
-        vendor_tokens.push(token);
-    }
+    let vendor_tokens = app
+        .vendors(
+            &admin,
+            [("a@example.com", "mail-a"), ("b@example.com", "mail-b")],
+        )
+        .await
+        .map(|v| v.token);
     app.seed("mail-a", &[stocked("kettle", &[4500], 5)]).await;
     app.seed("mail-b", &[stocked("teapot", &[2500], 5)]).await;
     let kettle = app.variant_ids("kettle").await.remove(0);
@@ -1450,15 +1411,8 @@ async fn an_order_with_nothing_to_pay_is_paid_at_once() {
     let app = TestApp::spawn().await;
     app.seed("gift", &[stocked("card", &[2500], 5)]).await;
     let admin = app.admin_token().await;
-    let (status, coupon) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "free100", "kind": "percent", "value": 10000})),
-        )
+    app.coupons(&admin, &[Coupon::percent("free100", 10000)])
         .await;
-    assert_eq!(status, 201, "{coupon}");
     let variant = app.variant_ids("card").await.remove(0);
     let cart = app.cart_with(&variant, 1).await;
     let (status, body) = app
@@ -1573,21 +1527,14 @@ async fn shipping_is_quoted_and_charged_on_the_discounted_goods() {
     let rug = app.variant_ids("rug").await.remove(0);
     app.shipping_rates(
         &vendor,
-        [
-            json!({"name": "Standard", "kind": "free_over", "amount": 700, "threshold": 5000}),
-            json!({"name": "Courier", "kind": "flat", "amount": 600}),
+        &[
+            ShippingRate::free_over("Standard", 700, 5000),
+            ShippingRate::flat("Courier", 600),
         ],
     )
     .await;
-    let (status, coupon) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "tenoff", "kind": "percent", "value": 1000})),
-        )
+    app.coupons(&admin, &[Coupon::percent("tenoff", 1000)])
         .await;
-    assert_eq!(status, 201, "{coupon}");
     let cart = app.cart_with(&rug, 1).await; // 5200: over the threshold
     let options = async |cart: &str| {
         let (status, body) = app
@@ -1666,16 +1613,10 @@ async fn admin_money_and_order_changes_are_audited() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.seed("audited", &[stocked("cup", &[800], 5)]).await;
-    let (status, coupon) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "audit5", "kind": "fixed", "value": 500})),
-        )
-        .await;
-    assert_eq!(status, 201, "{coupon}");
-    let id = coupon["id"].as_str().unwrap();
+    let id = app
+        .coupons(&admin, &[Coupon::fixed("audit5", 500)])
+        .await
+        .remove(0);
     let (status, _) = app
         .send(
             Method::PUT,
@@ -1685,15 +1626,8 @@ async fn admin_money_and_order_changes_are_audited() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = app
-        .send(
-            Method::PUT,
-            "/api/admin/tax-rates",
-            &admin,
-            Some(json!({"country": "FR", "rate_bps": 2000, "inclusive": true})),
-        )
+    app.tax_rates(&admin, &[TaxRate::inclusive("FR", 2000)])
         .await;
-    assert_eq!(status, 200);
     // A refused change (duplicate code) is not recorded.
     let (status, _) = app
         .send(
@@ -1836,15 +1770,8 @@ async fn checkout_uses_the_email_and_address_saved_on_the_cart() {
     let app = TestApp::spawn().await;
     app.seed("acme", &[stocked("mug", &[1000], 20)]).await;
     let admin = app.admin_token().await;
-    let (status, _) = app
-        .send(
-            Method::PUT,
-            "/api/admin/tax-rates",
-            &admin,
-            Some(json!({"country": "de", "rate_bps": 1900, "inclusive": false})),
-        )
+    app.tax_rates(&admin, &[TaxRate::exclusive("de", 1900)])
         .await;
-    assert_eq!(status, 200);
     let mug = app.variant_ids("mug").await.remove(0);
 
     // Nothing saved and nothing sent: both fields named, nothing ordered.
@@ -2342,12 +2269,16 @@ async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
     smtp.start();
     let app = TestApp::spawn_with_mail(&smtp.url()).await;
     let admin = app.admin_token().await;
-    let (vendor, _) = app
-        .approved_vendor(&admin, "t@example.com", "track-shop")
-        .await;
-    let (other, _) = app
-        .approved_vendor(&admin, "o@example.com", "other-shop")
-        .await;
+    let [vendor, other] = app
+        .vendors(
+            &admin,
+            [
+                ("t@example.com", "track-shop"),
+                ("o@example.com", "other-shop"),
+            ],
+        )
+        .await
+        .map(|v| v.token);
     app.seed("track-shop", &[stocked("crate", &[1000], 5)])
         .await;
     let variant = app.variant_ids("crate").await.remove(0);

@@ -341,19 +341,20 @@ async fn an_order_stream_shows_payment_and_shipping_and_replays_what_a_reconnect
 async fn vendors_see_only_their_own_part_of_each_order() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let mut vendors = Vec::new();
-    for (email, handle) in [
-        ("a@example.com", "shop-a"),
-        ("b@example.com", "shop-b"),
-        ("c@example.com", "shop-c"),
-    ] {
-        let (token, id) = app.approved_vendor(&admin, email, handle).await;
-        vendors.push((token, id));
-    }
+    let vendors = app
+        .vendors(
+            &admin,
+            [
+                ("a@example.com", "shop-a"),
+                ("b@example.com", "shop-b"),
+                ("c@example.com", "shop-c"),
+            ],
+        )
+        .await;
     app.seed("shop-a", &[stocked("apple", &[1000], 10)]).await;
     app.seed("shop-b", &[stocked("banana", &[3000], 10)]).await;
-    let mut a = SseClient::open(&app, "/api/vendor/events", Some(&vendors[0].0), None).await;
-    let mut c = SseClient::open(&app, "/api/vendor/events", Some(&vendors[2].0), None).await;
+    let mut a = SseClient::open(&app, "/api/vendor/events", Some(&vendors[0].token), None).await;
+    let mut c = SseClient::open(&app, "/api/vendor/events", Some(&vendors[2].token), None).await;
     let mut feed = SseClient::open(&app, "/api/admin/events", Some(&admin), None).await;
 
     let cart = app.cart_with(&app.variant_ids("apple").await[0], 1).await;
@@ -367,7 +368,7 @@ async fn vendors_see_only_their_own_part_of_each_order() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|v| v["vendor_id"] == vendors[0].1.as_str())
+        .find(|v| v["vendor_id"] == vendors[0].id.as_str())
         .unwrap()["id"]
         .clone();
 

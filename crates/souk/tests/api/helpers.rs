@@ -156,6 +156,18 @@ impl TestApp {
         Self::spawn_inner(config, limits, worker, providers).await
     }
 
+    /// The app with `config` and a job worker (mail to .eml files).
+    pub async fn spawn_with_worker(config: HttpConfig) -> TestApp {
+        let setup = WorkerSetup::default();
+        Self::spawn_inner(
+            config,
+            ServerLimits::default(),
+            Some(setup),
+            Default::default(),
+        )
+        .await
+    }
+
     /// The app with a job worker that delivers webhooks to loopback receivers (with the retry
     /// timings of `setup`); mail goes to `setup.smtp_url`, or to .eml files.
     pub async fn spawn_with_webhooks(setup: WorkerSetup) -> TestApp {

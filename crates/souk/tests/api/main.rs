@@ -5,6 +5,7 @@
 //! `scripts/test` runs the whole suite once per backend.
 
 mod helpers;
+mod scenario;
 
 mod api_keys;
 mod auth;

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::checkout::{address, stocked};
 use crate::helpers::{TestApp, status_json};
+use crate::scenario::TaxRate;
 
 const SECRET_KEY: &str = "sk_test_souk";
 const WHSEC: &str = "whsec_test_souk_endpoint";
@@ -1207,15 +1208,8 @@ async fn commission_is_not_taken_on_tax_included_in_prices() {
     let app = TestApp::spawn().await;
     app.seed("taxed", &[stocked("lamp", &[11_900], 5)]).await;
     let admin = app.admin_token().await;
-    let (status, _) = app
-        .send(
-            Method::PUT,
-            "/api/admin/tax-rates",
-            &admin,
-            Some(json!({"country": "DE", "rate_bps": 1900, "inclusive": true})),
-        )
+    app.tax_rates(&admin, &[TaxRate::inclusive("DE", 1900)])
         .await;
-    assert_eq!(status, 200);
     let variant = app.variant_ids("lamp").await.remove(0);
     let cart = app.cart_with(&variant, 1).await;
     let body = json!({"email": "tax@example.com", "shipping_address": address(), "payment_method": "manual"});

@@ -33,21 +33,6 @@ impl TestApp {
             .unwrap();
         body["token"].as_str().unwrap().to_owned()
     }
-
-    /// Registers a user who applies for `handle`; returns (token, vendor id).
-    pub async fn vendor_owner(&self, email: &str, handle: &str) -> (String, String) {
-        let token = self.register(email).await;
-        let (status, body) = self
-            .send(
-                Method::POST,
-                "/api/vendor/apply",
-                &token,
-                Some(json!({"name": format!("Shop {handle}"), "handle": handle})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        (token, body["id"].as_str().unwrap().to_owned())
-    }
 }
 
 #[tokio::test]

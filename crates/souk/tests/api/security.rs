@@ -12,6 +12,7 @@ use crate::checkout::{address, checkout_body, stocked};
 use crate::helpers::{
     TestApp, handles, on_postgres, product, retry_after, run, status_json, stderr, stdout, walk,
 };
+use crate::scenario::{Coupon, ShippingRate};
 use crate::smtp::{SmtpServer, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -472,15 +473,11 @@ async fn an_order_total_beyond_the_bound_is_refused_and_reports_stay_up() {
     let (vendor, _) = app
         .approved_vendor(&admin, "heavy@example.com", "heavy")
         .await;
-    let (status, body) = app
-        .send(
-            Method::POST,
-            "/api/vendor/shipping-rates",
-            &vendor,
-            Some(json!({"name": "Freight", "kind": "by_weight", "amount": 0, "per_kg": 1_000_000_000_000i64})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    app.shipping_rates(
+        &vendor,
+        &[ShippingRate::by_weight("Freight", 0, 1_000_000_000_000)],
+    )
+    .await;
     // Free goods: the old saturated shipping charge was then the whole total, i64::MAX.
     let mut anvil = stocked("anvil", &[0], 1000);
     anvil.variants[0].grams = 1_000_000_000;
@@ -587,25 +584,10 @@ async fn csv_exports_neutralise_formulas_and_round_trip() {
     // The payout report: a vendor named like a formula.
     let admin = first.admin_token().await;
     let owner = first.register("f@example.com").await;
-    let (status, vendor) = first
-        .send(
-            Method::POST,
-            "/api/vendor/apply",
-            &owner,
-            Some(json!({"name": "@SUM(A1:A9)", "handle": "formula-vendor"})),
-        )
+    let id = first
+        .apply_as_vendor(&owner, "@SUM(A1:A9)", "formula-vendor")
         .await;
-    assert_eq!(status, 201, "{vendor}");
-    let id = vendor["id"].as_str().unwrap();
-    let (status, _) = first
-        .send(
-            Method::POST,
-            &format!("/api/admin/vendors/{id}/approve"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    first.approve_vendor(&admin, &id).await;
     let report = first
         .client
         .get(first.url("/api/admin/payouts/report?format=csv"))
@@ -766,17 +748,11 @@ async fn per_customer_coupons_count_the_mailbox_not_the_spelling() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.seed("deals", &[stocked("pen", &[800], 100)]).await;
-    let (status, _) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(
-                json!({"code": "ONCE", "kind": "percent", "value": 5000, "per_customer_limit": 1}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.coupons(
+        &admin,
+        &[Coupon::percent("ONCE", 5000).per_customer_limit(1)],
+    )
+    .await;
     let variant = app.variant_ids("pen").await.remove(0);
     let with_coupon = async |token: Option<&str>, email: &str, key: &str| {
         let cart = match token {

@@ -451,6 +451,7 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
 
     use crate::checkout::{address, checkout_body};
     use crate::helpers::{TestApp, WorkerSetup};
+    use crate::scenario::{Coupon, ShippingRate};
 
     /// Where a relaxed commit may come from.
     const MAY_BE_RELAXED: &[&str] = &[
@@ -488,11 +489,8 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
         )
         .await;
     assert_eq!(status, 200);
-    app.shipping_rates(
-        &vendor,
-        [json!({"name": "Post", "kind": "flat", "amount": 500})],
-    )
-    .await;
+    app.shipping_rates(&vendor, &[ShippingRate::flat("Post", 500)])
+        .await;
     let customer = app.register("buyer@example.com").await;
     let (status, cart) = app
         .send(Method::POST, "/api/store/carts", &customer, None)
@@ -565,15 +563,7 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
         .await
         .unwrap();
     assert_eq!(payout.status(), 201);
-    let (status, _) = app
-        .send(
-            Method::POST,
-            "/api/admin/coupons",
-            &admin,
-            Some(json!({"code": "KEEP", "kind": "percent", "value": 500})),
-        )
-        .await;
-    assert_eq!(status, 201);
+    app.coupons(&admin, &[Coupon::percent("KEEP", 500)]).await;
     // Let the worker send the emails (relaxed job bookkeeping).
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
 

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, handles, walk};
+use crate::scenario::{Coupon, ShippingRate};
 
 fn product_input(handle: &str, sku: &str) -> Value {
     json!({
@@ -19,28 +20,6 @@ fn product_input(handle: &str, sku: &str) -> Value {
         ],
         "images": [{"url": "https://img.example/a.png", "alt": "A"}]
     })
-}
-
-impl TestApp {
-    /// An approved vendor's owner token and vendor id.
-    pub async fn approved_vendor(
-        &self,
-        admin: &str,
-        email: &str,
-        handle: &str,
-    ) -> (String, String) {
-        let (token, id) = self.vendor_owner(email, handle).await;
-        let (status, body) = self
-            .send(
-                Method::POST,
-                &format!("/api/admin/vendors/{id}/approve"),
-                admin,
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        (token, id)
-    }
 }
 
 #[tokio::test]
@@ -211,12 +190,13 @@ async fn vendors_manage_their_catalog_and_the_storefront_follows() {
 async fn no_tenant_can_read_or_change_another_tenants_rows() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (a, vendor_a) = app
-        .approved_vendor(&admin, "a@example.com", "vendor-a")
-        .await;
-    let (b, _) = app
-        .approved_vendor(&admin, "b@example.com", "vendor-b")
-        .await;
+    let [(a, vendor_a), (b, _)] = app
+        .vendors(
+            &admin,
+            [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")],
+        )
+        .await
+        .map(|v| (v.token, v.id));
     let customer = app.register("c@example.com").await;
     let (_, pa) = app
         .send(
@@ -494,12 +474,13 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     ];
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let (a, vendor_a) = app
-        .approved_vendor(&admin, "a@example.com", "vendor-a")
-        .await;
-    let (b, _) = app
-        .approved_vendor(&admin, "b@example.com", "vendor-b")
-        .await;
+    let [(a, vendor_a), (b, _)] = app
+        .vendors(
+            &admin,
+            [("a@example.com", "vendor-a"), ("b@example.com", "vendor-b")],
+        )
+        .await
+        .map(|v| (v.token, v.id));
     let c1 = app.register("c1@example.com").await;
     let c2 = app.register("c2@example.com").await;
     let created = |body: &Value| body["id"].as_str().unwrap().to_owned();
@@ -522,9 +503,14 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     assert_eq!(status, 201, "{pa}");
     let pa_id = created(&pa);
     let va_id = pa["variants"][0]["id"].as_str().unwrap().to_owned();
-    let rate = |name: &str| json!({"name": name, "kind": "flat", "amount": 500});
-    let rate_a = create("/api/vendor/shipping-rates", &a, rate("A post")).await;
-    let rate_b = create("/api/vendor/shipping-rates", &b, rate("B post")).await;
+    let rate_a = app
+        .shipping_rates(&a, &[ShippingRate::flat("A post", 500)])
+        .await
+        .remove(0);
+    let rate_b = app
+        .shipping_rates(&b, &[ShippingRate::flat("B post", 500)])
+        .await
+        .remove(0);
     let invitation_a = create(
         "/api/vendor/invitations",
         &a,
@@ -607,12 +593,10 @@ async fn every_route_with_an_id_refuses_other_tenants() {
     )
     .await;
     let category_id = create("/api/admin/categories", &admin, json!({"name": "Lamps"})).await;
-    let coupon_id = create(
-        "/api/admin/coupons",
-        &admin,
-        json!({"code": "KEEP", "kind": "percent", "value": 500}),
-    )
-    .await;
+    let coupon_id = app
+        .coupons(&admin, &[Coupon::percent("KEEP", 500)])
+        .await
+        .remove(0);
     let (_, jobs) = app.send(Method::GET, "/api/admin/jobs", &admin, None).await;
     let job_id = jobs["items"][0]["id"].as_str().unwrap().to_owned();
     let platform_hook = create(

@@ -365,8 +365,13 @@ async fn a_failing_receiver_gets_the_same_signed_message_on_attempt_4_after_grow
 async fn vendors_get_only_their_own_events_and_platform_endpoints_get_all() {
     let app = TestApp::spawn_with_webhooks(setup(100)).await;
     let admin = app.admin_token().await;
-    let (a, a_id) = app.approved_vendor(&admin, "a@example.com", "shop-a").await;
-    let (b, b_id) = app.approved_vendor(&admin, "b@example.com", "shop-b").await;
+    let [(a, a_id), (b, b_id)] = app
+        .vendors(
+            &admin,
+            [("a@example.com", "shop-a"), ("b@example.com", "shop-b")],
+        )
+        .await
+        .map(|v| (v.token, v.id));
     app.seed("shop-a", &[stocked("apple", &[1000], 10)]).await;
     app.seed("shop-b", &[stocked("banana", &[3000], 10)]).await;
     let all = [

@@ -431,3 +431,102 @@ pub async fn vendor_order_statuses(
             .await?
     }))
 }
+
+/// A variant the cart wants more of than there is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    pub variant_id: Uuid,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// What the caller of [`checkout`] asked for.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    pub cart_id: Uuid,
+    /// The logged-in customer, if any.
+    pub caller: Option<Uuid>,
+    pub email: String,
+    /// JSON of a validated `Address`.
+    pub shipping_address: String,
+    pub payment_method: String,
+    /// Who per-customer coupon limits count this order under
+    /// (`souk_domain::accounts::customer_key` of the account's or the typed address).
+    pub customer_key: String,
+    /// Unpaid orders the customer may hold at once (this one included); `None`: no limit.
+    pub unpaid_limit: Option<i64>,
+    /// How long the order keeps its stock while unpaid (ms); then the sweep cancels it.
+    pub hold_ms: i64,
+    /// Checkouts per window for this caller (a client address or an account); `None`: none.
+    pub rate_limit: Option<CheckoutRateLimit>,
+    /// Idempotency: where the key is valid (the cart), its hash, and the request's fingerprint.
+    pub scope: String,
+    pub key_hash: Vec<u8>,
+    pub request_hash: Vec<u8>,
+    /// Chosen by the caller, so the access token (derived from key and order id) is known
+    /// before the order is written.
+    pub order_id: Uuid,
+    pub access_token_hash: Vec<u8>,
+    pub default_commission_bps: i64,
+}
+
+/// A limit on placed orders per window, counted in the checkout's own transaction (so only
+/// placed orders count, and parallel checkouts cannot pass it together).
+#[derive(Debug, Clone)]
+pub struct CheckoutRateLimit {
+    pub bucket: String,
+    pub window_ms: i64,
+    pub limit: i64,
+}
+
+/// How a checkout ended. Everything but `Placed` wrote nothing.
+#[derive(Debug)]
+pub enum CheckoutOutcome {
+    /// Written in the caller's transaction, not yet committed.
+    Placed {
+        order: Box<OrderDetail>,
+        /// Variants this order took down to the low-stock threshold.
+        low_stock: Vec<LowStock>,
+    },
+    /// The key was used before with the same request: its stored response.
+    Replay {
+        status: u16,
+        body: String,
+        order_id: Option<Uuid>,
+    },
+    /// The key was used before with a different request.
+    KeyReused,
+    CartNotFound,
+    /// The cart was already checked out (or merged).
+    CartNotOpen {
+        order_id: Option<Uuid>,
+    },
+    Empty,
+    /// The caller placed the most orders allowed in the window that started at `window_start`.
+    TooManyCheckouts {
+        window_start: i64,
+    },
+    /// The customer already holds the most unpaid orders allowed; the oldest is released at
+    /// `released_at` (Unix ms) unless paid.
+    TooManyUnpaid {
+        released_at: Option<i64>,
+    },
+    /// The cart cannot be priced (an amount beyond the order bound).
+    Unpriceable(String),
+    /// Lines that cannot be bought (index, reason).
+    Invalid(Vec<(usize, &'static str)>),
+    OutOfStock(Vec<Shortage>),
+    /// The cart's coupon cannot be used (a stable code).
+    Coupon(&'static str),
+}
+
+/// A variant an order took down to the low-stock threshold: its vendor is told, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowStock {
+    pub variant_id: Uuid,
+    pub vendor_id: Uuid,
+    pub sku: Option<String>,
+    pub product_title: String,
+    /// Units left.
+    pub stock: i64,
+}

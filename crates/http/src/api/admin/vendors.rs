@@ -4,47 +4,16 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 use souk_domain::time::rfc3339;
-use souk_storage::catalog::VendorRecord;
 use souk_storage::vendors;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, actor, next_cursor, path_id};
+use crate::api::schema::VendorAdminBody;
 use crate::auth::Admin;
 use crate::error::{ApiResult, Problem};
 use crate::extract::ApiQuery;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VendorAdminBody {
-    pub id: Uuid,
-    pub handle: String,
-    pub name: String,
-    /// `pending`, `active` or `suspended`.
-    #[schema(value_type = crate::api::vocabulary::VendorStatus)]
-    pub status: String,
-    pub owner_email: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: Option<String>,
-}
-
-impl VendorAdminBody {
-    pub fn from_record(
-        v: &VendorRecord,
-        owner_email: Option<String>,
-        created_at: Option<i64>,
-    ) -> Self {
-        VendorAdminBody {
-            id: v.id,
-            handle: v.handle.clone(),
-            name: v.name.clone(),
-            status: v.status.clone(),
-            owner_email,
-            created_at: created_at.map(rfc3339),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VendorAdminPage {

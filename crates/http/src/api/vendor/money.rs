@@ -9,35 +9,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::api::common::{PageParams, next_cursor};
-use crate::api::schema::{MoneyBody, money};
+use crate::api::schema::{BalanceBody, MoneyBody, balance_body};
 use crate::auth::VendorStaff;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalanceBody {
-    pub vendor_id: Uuid,
-    /// From paid orders, after commission (and refunds).
-    pub earned: MoneyBody,
-    /// The platform's commission on those orders.
-    pub commission: MoneyBody,
-    pub paid_out: MoneyBody,
-    /// Owed to the vendor now: earned − paid out.
-    pub available: MoneyBody,
-    /// Vendor-order totals of orders awaiting payment (not earned yet).
-    pub pending: MoneyBody,
-}
-
-pub fn balance_body(b: &ledger::Balance, currency: &str) -> BalanceBody {
-    BalanceBody {
-        vendor_id: b.vendor_id,
-        earned: money(b.earned, currency),
-        commission: money(b.commission, currency),
-        paid_out: money(b.paid_out, currency),
-        available: money(b.available, currency),
-        pending: money(b.pending, currency),
-    }
-}
 
 /// This vendor's money.
 #[utoipa::path(get, path = "/api/vendor/balance", tag = "vendor", security(("bearer" = [])),

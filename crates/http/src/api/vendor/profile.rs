@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::require_owner;
 use crate::AppState;
-use crate::api::admin::vendors::VendorAdminBody;
 use crate::api::auth::ClientInfo;
 use crate::api::common::actor;
+use crate::api::schema::VendorAdminBody;
 use crate::auth::{Principal, VendorStaff};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
