@@ -14,6 +14,7 @@ pub mod catalog_import;
 pub mod categories;
 pub mod checkout;
 pub mod coupons;
+pub mod dashboard;
 pub mod error;
 pub mod fulfilment;
 pub mod jobs;

@@ -119,7 +119,7 @@ pub async fn record_manual_payment(
         ));
     }
     let mut tx = app.db.begin_write().await?;
-    orders::mark_paid(
+    let paid = orders::mark_paid(
         &mut tx,
         id,
         "manual",
@@ -127,7 +127,19 @@ pub async fn record_manual_payment(
         reference,
         Some(actor.user_id),
     )
-    .await??;
+    .await?;
+    if let Err(TransitionError::AmountMismatch { due }) = paid {
+        // Said in money, not minor units: a person reads it beside the amount they typed.
+        let currency = app.settings.currency;
+        let due = souk_domain::money::format_decimal(due, currency);
+        return Err(AppError::refused(
+            Kind::Unprocessable,
+            "amount_mismatch",
+            "Wrong amount",
+            format!("the amount due is {due} {}", currency.code()),
+        ));
+    }
+    paid?;
     outbox::order_paid(&mut tx, id).await?;
     record_audit(
         &mut tx,

@@ -55,7 +55,7 @@ pub fn client_ip(state: &AppState, parts: &Parts) -> Option<IpAddr> {
     )
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -90,7 +90,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn from_session(s: SessionUser) -> Self {
+    pub(crate) fn from_session(s: SessionUser) -> Self {
         Principal {
             user_id: s.user_id,
             email: s.email,

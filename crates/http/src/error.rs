@@ -203,16 +203,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
                 retry_after,
                 extra,
             } => {
-                let status = match kind {
-                    Kind::NotFound => StatusCode::NOT_FOUND,
-                    Kind::Invalid => StatusCode::BAD_REQUEST,
-                    Kind::Conflict => StatusCode::CONFLICT,
-                    Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-                    Kind::Forbidden => StatusCode::FORBIDDEN,
-                    Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                    Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
-                    Kind::Upstream => StatusCode::BAD_GATEWAY,
-                };
+                let status = status_of(kind);
                 ApiError {
                     errors: fields
                         .into_iter()
@@ -269,5 +260,19 @@ fn storage_error(e: StorageError) -> ApiError {
             tracing::error!(error = %other, "storage failure");
             ApiError::internal()
         }
+    }
+}
+
+/// The HTTP status of a refusal of this kind (the same for the JSON API and the pages).
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Invalid => StatusCode::BAD_REQUEST,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Upstream => StatusCode::BAD_GATEWAY,
     }
 }

@@ -246,6 +246,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(middleware::track_metrics));
     Router::new()
         .merge(routes)
+        .merge(crate::web::router().route_layer(compression()))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::with_server(openapi, &config)))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
         .layer(

@@ -301,10 +301,12 @@ async fn a_vendor_ships_its_part_in_parcels_and_the_order_follows_the_units() {
         .map(|(_, raw)| plain(raw))
         .filter(|raw| raw.contains("Tracking number"))
         .collect();
+    // By the tracking line itself: a MIME boundary or Message-ID may contain "P1" by chance.
     let with = |number: &str| {
+        let line = format!("Tracking number: {number}");
         shipped
             .iter()
-            .filter(|raw| raw.contains(number))
+            .filter(|raw| raw.lines().any(|l| l.trim_start().starts_with(&line)))
             .cloned()
             .collect::<Vec<_>>()
     };

@@ -5,6 +5,9 @@
 //! `scripts/test` runs the whole suite once per backend.
 
 mod helpers;
+
+mod admin_panel;
+mod browser;
 mod scenario;
 
 mod api_keys;

@@ -1,0 +1,26 @@
+//! The HTML face: pages rendered on the server from the same use cases as the JSON API, with
+//! the same sessions. Every page gets a Content-Security-Policy with a fresh nonce (no inline
+//! script or style runs without it), `frame-ancestors 'none'`, and `Cache-Control: no-store`
+//! once someone is signed in. Every form carries a CSRF token (derived from the session, or a
+//! double-submit cookie before sign-in) and must come from this origin. Templates (minijinja,
+//! HTML-escaped) and assets are compiled into the binary; assets are served under
+//! content-hashed names with a year-long cache lifetime. See docs/web.md.
+
+pub mod admin;
+mod assets;
+mod page;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use page::{CspNonce, Flash, Page, PageError};
+
+use crate::AppState;
+
+/// Every page route, with the page middleware (CSP nonce, security headers).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(admin::router())
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn(page::page_headers))
+}

@@ -1,0 +1,292 @@
+//! What every page shares: the templates, the per-request CSP nonce and security headers, the
+//! flash message after an action, and error pages.
+
+use std::sync::OnceLock;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use minijinja::{Environment, Value, context};
+
+use super::assets;
+
+/// The templates, compiled into the binary; `.html` ones escape everything they print.
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name}: {e}"));
+        }
+        env.add_function("asset", |name: String| {
+            Value::from_safe_string(assets::url(&name))
+        });
+        env.add_filter("money", money_filter);
+        env.add_filter("datetime", datetime_filter);
+        env
+    })
+}
+
+/// Every template, by name.
+pub(super) const TEMPLATES: &[(&str, &str)] = &[
+    ("admin/base.html", include_str!("templates/admin/base.html")),
+    (
+        "admin/sign_in.html",
+        include_str!("templates/admin/sign_in.html"),
+    ),
+    ("admin/home.html", include_str!("templates/admin/home.html")),
+    (
+        "admin/order_rows.html",
+        include_str!("templates/admin/order_rows.html"),
+    ),
+    (
+        "admin/orders.html",
+        include_str!("templates/admin/orders.html"),
+    ),
+    (
+        "admin/order.html",
+        include_str!("templates/admin/order.html"),
+    ),
+    (
+        "admin/error.html",
+        include_str!("templates/admin/error.html"),
+    ),
+];
+
+/// `{{ amount|money(currency) }}`: minor units as a decimal amount with the currency code.
+fn money_filter(amount: i64, currency: String) -> String {
+    match souk_domain::money::Currency::parse(&currency) {
+        Ok(c) => format!(
+            "{} {currency}",
+            souk_domain::money::format_decimal(amount, c)
+        ),
+        Err(_) => format!("{amount} {currency}"),
+    }
+}
+
+/// `{{ ms|datetime }}`: Unix milliseconds as `2026-12-04 10:15 UTC`.
+fn datetime_filter(ms: i64) -> String {
+    let at = souk_domain::time::rfc3339(ms);
+    format!("{} UTC", at.get(..16).unwrap_or(&at).replace('T', " "))
+}
+
+/// The nonce of this response's Content-Security-Policy: only `<script nonce="…">` runs.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CspNonce>()
+            .cloned()
+            .unwrap_or_else(|| CspNonce(String::new())))
+    }
+}
+
+/// Gives each request a nonce and each page its security headers.
+pub async fn page_headers(mut req: Request, next: Next) -> Response {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator is available");
+    let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; \
+         img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    let is_page = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_page {
+        // Pages show one person's data: never kept by a browser or a proxy.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The message shown once on the next page after an action ("Payment recorded").
+pub struct Flash(pub Option<String>);
+
+const FLASH_COOKIE: &str = "souk_flash";
+
+impl<S: Send + Sync> FromRequestParts<S> for Flash {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let message = crate::auth::cookie(&parts.headers, FLASH_COOKIE).and_then(|v| {
+            let query = format!("m={v}");
+            let (_, m) = form_urlencoded::parse(query.as_bytes()).next()?;
+            Some(m.chars().take(200).collect::<String>())
+        });
+        Ok(Flash(message))
+    }
+}
+
+impl Flash {
+    /// The `Set-Cookie` that shows `message` on the next page.
+    pub fn set(message: &str) -> HeaderValue {
+        let encoded: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
+        HeaderValue::from_str(&format!(
+            "{FLASH_COOKIE}={encoded}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+        ))
+        .expect("an encoded message is a valid header")
+    }
+
+    fn clear() -> HeaderValue {
+        HeaderValue::from_static("souk_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    }
+}
+
+/// A page to render: a template and what it shows.
+pub struct Page {
+    pub template: &'static str,
+    pub status: StatusCode,
+    pub context: Value,
+}
+
+impl Page {
+    pub fn new(template: &'static str, context: Value) -> Self {
+        Page {
+            template,
+            status: StatusCode::OK,
+            context,
+        }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Renders with the request's nonce and flash message (which is then spent).
+    pub fn render(self, nonce: &CspNonce, flash: &Flash) -> Response {
+        let ctx = context! { nonce => nonce.0, flash => flash.0, ..self.context };
+        let html = match templates()
+            .get_template(self.template)
+            .and_then(|t| t.render(ctx))
+        {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(template = self.template, error = %e, "a page failed to render");
+                return PageError::internal().render(nonce);
+            }
+        };
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
+        if flash.0.is_some() {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, Flash::clear());
+        }
+        response
+    }
+}
+
+/// A page that could not be shown: its status and a sentence for the reader.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub detail: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        PageError {
+            status,
+            title,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "the page could not be shown; try again in a moment",
+        )
+    }
+
+    pub fn render(self, nonce: &CspNonce) -> Response {
+        let ctx = context! {
+            nonce => nonce.0, title => self.title, detail => self.detail, status => self.status.as_u16(),
+        };
+        let html = templates()
+            .get_template("admin/error.html")
+            .and_then(|t| t.render(ctx))
+            .unwrap_or_else(|_| format!("<!doctype html><title>{}</title>", self.status));
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response()
+    }
+}
+
+impl From<souk_app::AppError> for PageError {
+    fn from(e: souk_app::AppError) -> Self {
+        match e {
+            souk_app::AppError::Refused {
+                kind,
+                title,
+                detail,
+                ..
+            } => {
+                let status = crate::error::status_of(kind);
+                PageError {
+                    status,
+                    title: match status {
+                        StatusCode::NOT_FOUND => "Not found",
+                        StatusCode::FORBIDDEN => "Not allowed",
+                        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+                        StatusCode::CONFLICT => "Not possible now",
+                        _ => {
+                            tracing::debug!(%title, "refused");
+                            "Not possible"
+                        }
+                    },
+                    detail,
+                }
+            }
+            other => {
+                tracing::error!(error = %other, "a page failed");
+                PageError::internal()
+            }
+        }
+    }
+}
+
+impl From<souk_storage::StorageError> for PageError {
+    fn from(e: souk_storage::StorageError) -> Self {
+        souk_app::AppError::from(e).into()
+    }
+}

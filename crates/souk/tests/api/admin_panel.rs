@@ -1,0 +1,377 @@
+//! The admin panel in a real headless Chromium, and its security over plain HTTP: sign-in, the
+//! home page, finding a guest's order by email, recording its payment; CSRF, CSP and escaping.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::browser::Browser;
+use crate::checkout::{checkout_body, stocked};
+use crate::helpers::TestApp;
+
+const PASSWORD: &str = "correct horse battery staple";
+const ADMIN: &str = "root@souk.test";
+
+/// A shop with one vendor's kettle and one unpaid guest order for it, by `email`, whose
+/// shipping name is `name`. Returns the admin's API token and the order.
+async fn shop_with_an_unpaid_order(app: &TestApp, email: &str, name: &str) -> (String, Value) {
+    let admin = app.admin_token().await;
+    app.seed("acme", &[stocked("kettle", &[4500], 5)]).await;
+    let variant = app.variant_ids("kettle").await.remove(0);
+    let cart = app.cart_with(&variant, 2).await;
+    let mut body = checkout_body(email);
+    body["shipping_address"]["name"] = Value::from(name);
+    let (status, order, _) = app.checkout(&cart, "admin-panel", &body).await;
+    assert_eq!(status, 201, "{order}");
+    (admin, order)
+}
+
+async fn order_status(app: &TestApp, admin: &str, id: &str) -> String {
+    let (_, order) = app
+        .send(Method::GET, &format!("/api/admin/orders/{id}"), admin, None)
+        .await;
+    order["status"].as_str().unwrap().to_owned()
+}
+
+async fn sign_in(browser: &Browser) {
+    browser.go("/admin").await;
+    assert!(
+        browser.path().await.starts_with("/admin/sign-in"),
+        "an anonymous visitor is sent to sign in"
+    );
+    browser.fill("#email", ADMIN).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button.primary").await;
+    browser.find("#waiting-title").await;
+    assert_eq!(browser.path().await, "/admin");
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment() {
+    let app = TestApp::spawn().await;
+    let (admin, order) =
+        shop_with_an_unpaid_order(&app, "guest.buyer@example.com", "Grace Hopper").await;
+    let id = order["id"].as_str().unwrap();
+    let browser = Browser::open(&app.base).await;
+
+    // A wrong password shows the form again, with the message beside it.
+    browser.go("/admin/sign-in").await;
+    browser.fill("#email", ADMIN).await;
+    browser.fill("#password", "not the password").await;
+    browser.click("button.primary").await;
+    let problem = browser.find("#sign-in-problem").await.text().await.unwrap();
+    assert_eq!(problem, "Wrong email or password.");
+    browser.screenshot("admin-sign-in-refused").await;
+    browser.assert_accessible("admin-sign-in-refused").await;
+
+    sign_in(&browser).await;
+    let home = browser.main_text().await;
+    assert!(home.contains("1\norders awaiting payment"), "{home}");
+    assert!(
+        home.contains("guest.buyer@example.com"),
+        "latest orders: {home}"
+    );
+    browser.screenshot("admin-home").await;
+    browser.assert_accessible("admin-home").await;
+
+    // The global search finds the order by the guest's email (any case).
+    browser
+        .fill("#global-search", "Guest.Buyer@Example.com")
+        .await;
+    browser.click("form.search button").await;
+    browser.find("table.orders").await;
+    assert!(browser.path().await.starts_with("/admin/orders?q="));
+    let rows = browser.main_text().await;
+    assert!(rows.contains("guest.buyer@example.com"), "{rows}");
+    browser.screenshot("admin-orders").await;
+    browser.assert_accessible("admin-orders").await;
+    browser.click("table.orders tbody a").await;
+    browser.find("#amount").await;
+    assert_eq!(browser.path().await, format!("/admin/orders/{id}"));
+    let page = browser.main_text().await;
+    assert!(
+        page.contains("pending payment") && page.contains("Grace Hopper"),
+        "{page}"
+    );
+    browser.screenshot("admin-order-unpaid").await;
+    browser.assert_accessible("admin-order-unpaid").await;
+
+    // The wrong amount is refused beside its field and nothing changes.
+    browser.fill("#amount", "12.00").await;
+    browser.click("form.action button.primary").await;
+    let problem = browser.find("#amount-problem").await.text().await.unwrap();
+    assert!(problem.contains("90.00"), "names the amount due: {problem}");
+    assert_eq!(order_status(&app, &admin, id).await, "pending_payment");
+
+    // The right amount pays it, once, with a message on the order page.
+    browser.fill("#amount", "90.00").await;
+    browser.fill("#reference", "BANK-7731").await;
+    browser.click("form.action button.primary").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "Payment recorded: the order is paid.");
+    assert!(browser.main_text().await.contains("paid"));
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("#amount"))
+            .await
+            .is_err(),
+        "a paid order offers no payment form"
+    );
+    browser.screenshot("admin-order-paid").await;
+    browser.assert_accessible("admin-order-paid").await;
+    assert_eq!(order_status(&app, &admin, id).await, "paid");
+    // The flash is shown once.
+    browser.go(&format!("/admin/orders/{id}")).await;
+    browser.find("#customer-title").await;
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("p.flash"))
+            .await
+            .is_err()
+    );
+
+    // The audit log says who recorded it.
+    let (_, audit) = app
+        .send(Method::GET, "/api/admin/audit-log", &admin, None)
+        .await;
+    let payments: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "order.payment")
+        .collect();
+    assert_eq!(payments.len(), 1, "{audit}");
+    assert_eq!(payments[0]["actor_email"], ADMIN);
+    assert_eq!(payments[0]["details"]["reference"], "BANK-7731");
+
+    // Signing out ends the session: the panel asks to sign in again.
+    browser.click("form.signout button").await;
+    browser.find("#sign-in-title").await;
+    browser.go("/admin/orders").await;
+    browser.find("#sign-in-title").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn names_and_emails_that_look_like_html_are_shown_as_text_and_run_nothing() {
+    let app = TestApp::spawn().await;
+    let name = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+    let (_, order) = shop_with_an_unpaid_order(&app, "xss@example.com", name).await;
+    let id = order["id"].as_str().unwrap();
+    let browser = Browser::open(&app.base).await;
+    sign_in(&browser).await;
+    browser.go(&format!("/admin/orders/{id}")).await;
+    browser.find("#customer-title").await;
+    browser.assert_no_dialog().await;
+    let text = browser.main_text().await;
+    assert!(text.contains(name), "the name is shown as typed: {text}");
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("main img, main script"))
+            .await
+            .is_err(),
+        "no element was injected"
+    );
+    browser.screenshot("admin-order-escaped").await;
+    browser.close().await;
+}
+
+/// A browser-like client over plain HTTP: it keeps the cookies it is given and follows no
+/// redirects, so each answer can be checked.
+struct FormClient {
+    http: reqwest::Client,
+    cookies: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl FormClient {
+    fn new() -> Self {
+        FormClient {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn keep(&self, response: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            jar.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                jar.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&self, url: String) -> reqwest::Response {
+        let response = self
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+
+    async fn post(
+        &self,
+        url: String,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .form(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        self.keep(&response);
+        response
+    }
+}
+
+/// A [`FormClient`] signed in as the admin.
+async fn signed_in_client(app: &TestApp) -> FormClient {
+    let client = FormClient::new();
+    let form = client
+        .get(app.url("/admin/sign-in"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&form, "csrf");
+    let signed_in = client
+        .post(
+            app.url("/admin/sign-in"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", ADMIN),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    client
+}
+
+/// The value of the hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("a hidden field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_form_sent_without_its_csrf_token_or_from_another_site_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (admin, order) = shop_with_an_unpaid_order(&app, "csrf@example.com", "Ada").await;
+    let id = order["id"].as_str().unwrap();
+    let client = signed_in_client(&app).await;
+    let page = client
+        .get(app.url(&format!("/admin/orders/{id}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let url = app.url(&format!("/admin/orders/{id}/payment"));
+    let missing = client.post(url.clone(), &[("amount", "90.00")], None).await;
+    assert_eq!(missing.status(), 403);
+    assert!(missing.text().await.unwrap().contains("Form expired"));
+    let forged = [("csrf", "forged"), ("amount", "90.00")];
+    assert_eq!(client.post(url.clone(), &forged, None).await.status(), 403);
+    let genuine = [("csrf", csrf.as_str()), ("amount", "90.00")];
+    let cross_site = client
+        .post(url.clone(), &genuine, Some("https://evil.example"))
+        .await;
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(order_status(&app, &admin, id).await, "pending_payment");
+    // With its token, from this site, the same form works.
+    assert_eq!(client.post(url, &genuine, None).await.status(), 303);
+    assert_eq!(order_status(&app, &admin, id).await, "paid");
+    // The sign-in form needs its own token too.
+    let anonymous = reqwest::Client::new();
+    let login = anonymous
+        .post(app.url("/admin/sign-in"))
+        .form(&[("email", ADMIN), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 403);
+}
+
+#[tokio::test]
+async fn every_admin_page_sends_a_csp_nonce_and_is_never_stored() {
+    let app = TestApp::spawn().await;
+    let (_, order) = shop_with_an_unpaid_order(&app, "headers@example.com", "Ada").await;
+    let id = order["id"].as_str().unwrap();
+    let client = signed_in_client(&app).await;
+    let mut nonces = Vec::new();
+    for path in [
+        "/admin".to_owned(),
+        "/admin/orders".to_owned(),
+        "/admin/orders?status=pending_payment".to_owned(),
+        format!("/admin/orders/{id}"),
+        "/admin/orders/00000000-0000-0000-0000-000000000000".to_owned(),
+    ] {
+        let response = client.get(app.url(&path)).await;
+        let headers = response.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"));
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        nonces.push(nonce.to_owned());
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 5, "a fresh nonce per response");
+    // The stylesheet has a content-hashed name and may be kept for a year.
+    let page = client.get(app.url("/admin")).await.text().await.unwrap();
+    let start = page.find("/assets/admin.").unwrap();
+    let href = page[start..].split('"').next().unwrap();
+    let css = client.get(app.url(href)).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}

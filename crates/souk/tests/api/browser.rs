@@ -1,0 +1,197 @@
+//! A real headless Chromium (Debian's `chromium`, driven by its `chromedriver` over
+//! WebDriver) for the page journeys. Each test gets its own browser session with an empty
+//! profile; `SOUK_TEST_WEBDRIVER` names a running chromedriver to share, else one is started
+//! for the test. Screenshots go to `target/test-artifacts/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+pub struct Browser {
+    pub client: Client,
+    driver: Option<Child>,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// A browser whose relative URLs point at `base` (the app under test).
+    pub async fn open(base: &str) -> Browser {
+        let (url, driver) = match std::env::var("SOUK_TEST_WEBDRIVER") {
+            Ok(url) if !url.is_empty() => (url, None),
+            _ => {
+                let port = free_port();
+                let child = Command::new("chromedriver")
+                    .arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("chromedriver (Debian package chromium-driver) is installed");
+                (format!("http://127.0.0.1:{port}"), Some(child))
+            }
+        };
+        let profile = tempfile::tempdir().unwrap().keep();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let mut last = None;
+        for _ in 0..50 {
+            let mut builder =
+                ClientBuilder::rustls().expect("a TLS setup for the WebDriver client");
+            match builder.capabilities(caps.clone()).connect(&url).await {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        base: base.trim_end_matches('/').to_owned(),
+                    };
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("no WebDriver session at {url}: {last:?}");
+    }
+
+    pub async fn go(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    /// The path (and query) the browser is on.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        let path = url.path().to_owned();
+        match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
+    }
+
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// The visible text of the page's `<main>`.
+    pub async fn main_text(&self) -> String {
+        self.find("main").await.text().await.unwrap()
+    }
+
+    /// No `alert`/`confirm`/`prompt` opened: a script injected through data did not run.
+    pub async fn assert_no_dialog(&self) {
+        if let Ok(text) = self.client.get_alert_text().await {
+            panic!("a dialog opened (an injected script ran): {text}");
+        }
+    }
+
+    /// Runs axe-core (npm, installed by the test command) on the current page and fails on any
+    /// serious or critical violation, naming each with the elements it found.
+    pub async fn assert_accessible(&self, page: &str) {
+        let path = std::env::var("SOUK_TEST_AXE").unwrap_or_else(|_| {
+            format!(
+                "{}/../../target/tools/node_modules/axe-core/axe.min.js",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        let axe = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("axe-core at {path} (scripts/test installs it): {e}"));
+        self.client.execute(&axe, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,
+                       targets: v.nodes.map(n => n.target.join(' '))}))))
+                   .catch(e => done([{id: 'axe-failed', impact: 'critical', targets: [String(e)]}]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let serious: Vec<&serde_json::Value> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "{page}: accessibility violations {serious:#?}"
+        );
+    }
+
+    /// Saves a screenshot as `target/test-artifacts/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        if let Some(mut driver) = self.driver.take() {
+            let _ = driver.kill();
+            let _ = driver.wait();
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(mut driver) = self.driver.take() {
+            let _ = driver.kill();
+            let _ = driver.wait();
+        }
+    }
+}
+
+pub fn artifacts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-artifacts")
+        .join(if crate::helpers::on_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        })
+}
