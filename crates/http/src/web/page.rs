@@ -52,6 +52,19 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin/order.html"),
     ),
     (
+        "admin/vendors.html",
+        include_str!("templates/admin/vendors.html"),
+    ),
+    (
+        "admin/vendor_suspend.html",
+        include_str!("templates/admin/vendor_suspend.html"),
+    ),
+    ("admin/jobs.html", include_str!("templates/admin/jobs.html")),
+    (
+        "admin/audit.html",
+        include_str!("templates/admin/audit.html"),
+    ),
+    (
         "admin/error.html",
         include_str!("templates/admin/error.html"),
     ),

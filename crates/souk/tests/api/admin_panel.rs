@@ -332,6 +332,9 @@ async fn every_admin_page_sends_a_csp_nonce_and_is_never_stored() {
         "/admin/orders?status=pending_payment".to_owned(),
         format!("/admin/orders/{id}"),
         "/admin/orders/00000000-0000-0000-0000-000000000000".to_owned(),
+        "/admin/vendors".to_owned(),
+        "/admin/jobs".to_owned(),
+        "/admin/audit".to_owned(),
     ] {
         let response = client.get(app.url(&path)).await;
         let headers = response.headers().clone();
@@ -357,7 +360,7 @@ async fn every_admin_page_sends_a_csp_nonce_and_is_never_stored() {
     }
     nonces.sort();
     nonces.dedup();
-    assert_eq!(nonces.len(), 5, "a fresh nonce per response");
+    assert_eq!(nonces.len(), 8, "a fresh nonce per response");
     // The stylesheet has a content-hashed name and may be kept for a year.
     let page = client.get(app.url("/admin")).await.text().await.unwrap();
     let start = page.find("/assets/admin.").unwrap();
@@ -374,4 +377,126 @@ async fn every_admin_page_sends_a_csp_nonce_and_is_never_stored() {
             .unwrap()
             .starts_with("text/css")
     );
+}
+
+async fn vendor_status(app: &TestApp, admin: &str, id: &str) -> String {
+    let (_, page) = app
+        .send(Method::GET, "/api/admin/vendors", admin, None)
+        .await;
+    let vendor = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("vendor {id} in {page}"));
+    vendor["status"].as_str().unwrap().to_owned()
+}
+
+/// A job that gave up (as the worker records one after its last attempt).
+async fn dead_job(app: &TestApp) -> uuid::Uuid {
+    let mut tx = app.db.begin_write().await.unwrap();
+    let job = souk_storage::jobs::enqueue(
+        &mut tx,
+        &souk_storage::jobs::NewJob {
+            kind: "email".into(),
+            payload: serde_json::json!({"to": "nobody@example.com", "template": "x", "vars": {}}),
+            max_attempts: 1,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    souk_storage::jobs::claim(&app.db, "test-worker", 60_000, 10)
+        .await
+        .unwrap();
+    souk_app::outbox::fail_job(&app.db, job, "test-worker", "550 mailbox unavailable", None)
+        .await
+        .unwrap();
+    job
+}
+
+#[tokio::test]
+async fn an_admin_approves_a_vendor_suspends_it_after_confirming_retries_a_failed_job_and_reads_the_audit_log()
+ {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, vendor_id) = app.vendor_owner("seller@example.com", "night-market").await;
+    let job = dead_job(&app).await;
+    let browser = Browser::open(&app.base).await;
+    sign_in(&browser).await;
+    let home = browser.main_text().await;
+    assert!(home.contains("1\nvendors awaiting approval"), "{home}");
+    assert!(home.contains("1\nfailed jobs"), "{home}");
+
+    // From the home tile to the pending vendors; approve.
+    browser
+        .click("a[href='/admin/vendors?status=pending']")
+        .await;
+    browser.find("table.vendors").await;
+    assert!(browser.main_text().await.contains("seller@example.com"));
+    browser.screenshot("admin-vendors-pending").await;
+    browser.assert_accessible("admin-vendors-pending").await;
+    browser
+        .click("button[aria-label='Approve Shop night-market']")
+        .await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "Shop night-market is approved and can sell.");
+    assert_eq!(vendor_status(&app, &admin, &vendor_id).await, "active");
+
+    // Suspending asks first; cancelling changes nothing, confirming suspends.
+    browser
+        .click("a[aria-label='Suspend Shop night-market']")
+        .await;
+    browser.find("#confirm-title").await;
+    browser.screenshot("admin-vendor-suspend-confirm").await;
+    browser
+        .assert_accessible("admin-vendor-suspend-confirm")
+        .await;
+    browser.click("form.confirm a").await;
+    browser.find("table.vendors").await;
+    assert_eq!(vendor_status(&app, &admin, &vendor_id).await, "active");
+    browser
+        .click("a[aria-label='Suspend Shop night-market']")
+        .await;
+    browser.click("button.danger").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert!(
+        flash.starts_with("Shop night-market is suspended"),
+        "{flash}"
+    );
+    assert_eq!(vendor_status(&app, &admin, &vendor_id).await, "suspended");
+
+    // The failed job, with its error, runs again.
+    browser.go("/admin/jobs").await;
+    let jobs = browser.main_text().await;
+    assert!(jobs.contains("550 mailbox unavailable"), "{jobs}");
+    browser.screenshot("admin-jobs-failed").await;
+    browser.assert_accessible("admin-jobs-failed").await;
+    browser
+        .click("button[aria-label='Retry the email job']")
+        .await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "The email job runs again.");
+    let record = souk_storage::jobs::get(&app.db, job)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "pending");
+
+    // The audit log has every one of those actions, by this admin.
+    browser.go("/admin/audit").await;
+    browser.find("table.audit").await;
+    let log = browser.main_text().await;
+    for action in [
+        "vendor.active",
+        "vendor.suspended",
+        "job.retry",
+        "vendor.apply",
+    ] {
+        assert!(log.contains(action), "{action} in {log}");
+    }
+    assert!(log.contains(ADMIN));
+    browser.screenshot("admin-audit").await;
+    browser.assert_accessible("admin-audit").await;
+    browser.close().await;
 }

@@ -2,8 +2,10 @@
 //! request, calls one use case (or a read), and renders a page; a refused action shows the form
 //! again with the message beside its field.
 
+mod operations;
 mod orders;
 mod session;
+mod vendors;
 
 use axum::Router;
 use axum::extract::State;
@@ -28,6 +30,60 @@ pub fn router() -> Router<AppState> {
         .route("/admin/orders", get(orders::list))
         .route("/admin/orders/{id}", get(orders::show))
         .route("/admin/orders/{id}/payment", post(orders::record_payment))
+        .route("/admin/vendors", get(vendors::list))
+        .route("/admin/vendors/{id}/approve", post(vendors::approve))
+        .route(
+            "/admin/vendors/{id}/suspend",
+            get(vendors::confirm_suspend).post(vendors::suspend),
+        )
+        .route("/admin/jobs", get(operations::jobs))
+        .route("/admin/jobs/{id}/retry", post(operations::retry_job))
+        .route("/admin/audit", get(operations::audit))
+}
+
+/// A form that only carries its CSRF token (a button: approve, retry…).
+#[derive(Debug, Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// After an action: back to `to` (303), with `message` shown there once.
+fn done(to: &str, message: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, Flash::set(message));
+    response
+}
+
+/// The `before` cursor of a list page: `Some(None)` for the first page, `None` when damaged.
+fn cursor(before: Option<&str>) -> Option<Option<uuid::Uuid>> {
+    match before.filter(|b| !b.is_empty()) {
+        None => Some(None),
+        Some(b) => uuid::Uuid::parse_str(b).ok().map(Some),
+    }
+}
+
+fn bad_cursor(nonce: &CspNonce) -> Response {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Bad page link",
+        "the page link is damaged; start from the first page",
+    )
+    .render(nonce)
+}
+
+/// The cursor of the next (older) page, when this one was full.
+fn next_cursor(
+    ids: impl DoubleEndedIterator<Item = uuid::Uuid> + ExactSizeIterator,
+    page_size: i64,
+) -> Option<String> {
+    if ids.len() as i64 == page_size {
+        ids.last().map(|id| id.to_string())
+    } else {
+        None
+    }
 }
 
 /// What the layout needs on every signed-in page.
@@ -189,18 +245,12 @@ async fn sign_in(
     response
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
     session: AdminSession,
     nonce: CspNonce,
-    axum::Form(form): axum::Form<CsrfForm>,
+    axum::Form(form): axum::Form<ActionForm>,
 ) -> Response {
     if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
         return session::csrf_refused(&nonce);

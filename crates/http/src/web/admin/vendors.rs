@@ -1,0 +1,141 @@
+//! Vendors in the admin panel: the list by status, approval, and suspension behind a
+//! confirmation page (it stops a seller's sales and webhooks).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use minijinja::{Value, context};
+use serde::Deserialize;
+use souk_storage::vendors::{self, VendorAdminRecord};
+use uuid::Uuid;
+
+use super::{ActionForm, AdminSession, chrome, done, session};
+use crate::AppState;
+use crate::api::auth::ClientInfo;
+use crate::api::common::actor;
+use crate::web::{CspNonce, Flash, Page, PageError};
+
+const PAGE_SIZE: i64 = 25;
+const STATUSES: [&str; 3] = ["pending", "active", "suspended"];
+
+fn row(v: &VendorAdminRecord) -> Value {
+    context! {
+        id => v.id.to_string(), handle => v.handle, name => v.name, status => v.status,
+        owner_email => v.owner_email, created_at => v.created_at,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+    nonce: CspNonce,
+    flash: Flash,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let status = query.status.filter(|s| !s.is_empty());
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Unknown status",
+            "pick a status from the list",
+        )
+        .render(&nonce);
+    }
+    let Some(before) = super::cursor(query.before.as_deref()) else {
+        return super::bad_cursor(&nonce);
+    };
+    let rows = match vendors::list(&state.db, status.as_deref(), before, PAGE_SIZE).await {
+        Ok(rows) => rows,
+        Err(e) => return PageError::from(e).render(&nonce),
+    };
+    let older = super::next_cursor(rows.iter().map(|v| v.id), PAGE_SIZE);
+    let ctx = context! {
+        vendors => rows.iter().map(row).collect::<Vec<_>>(),
+        statuses => STATUSES,
+        status => status,
+        older => older,
+        first_page => before.is_none(),
+        ..chrome(&session, "vendors")
+    };
+    Page::new("admin/vendors.html", ctx).render(&nonce, &flash)
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    session: AdminSession,
+    client: ClientInfo,
+    nonce: CspNonce,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> Response {
+    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
+        return session::csrf_refused(&nonce);
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return PageError::not_found("no such vendor").render(&nonce);
+    };
+    let actor = actor(&session.principal, &client);
+    match souk_app::vendors::approve(&state.app, &actor, id).await {
+        Ok(v) => done(
+            "/admin/vendors",
+            &format!("{} is approved and can sell.", v.name),
+        ),
+        Err(e) => PageError::from(e).render(&nonce),
+    }
+}
+
+/// "Suspend this vendor?": the confirmation a destructive action asks for first.
+pub async fn confirm_suspend(
+    State(state): State<AppState>,
+    session: AdminSession,
+    nonce: CspNonce,
+    flash: Flash,
+    Path(id): Path<String>,
+) -> Response {
+    let found = match Uuid::parse_str(&id) {
+        Ok(id) => souk_storage::catalog::vendor_by_id(&state.db, id).await,
+        Err(_) => Ok(None),
+    };
+    let vendor = match found {
+        Ok(Some(v)) => v,
+        Ok(None) => return PageError::not_found("no such vendor").render(&nonce),
+        Err(e) => return PageError::from(e).render(&nonce),
+    };
+    let ctx = context! {
+        vendor => context! { id => vendor.id.to_string(), name => vendor.name, status => vendor.status },
+        ..chrome(&session, "vendors")
+    };
+    Page::new("admin/vendor_suspend.html", ctx).render(&nonce, &flash)
+}
+
+pub async fn suspend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    session: AdminSession,
+    client: ClientInfo,
+    nonce: CspNonce,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> Response {
+    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
+        return session::csrf_refused(&nonce);
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return PageError::not_found("no such vendor").render(&nonce);
+    };
+    let actor = actor(&session.principal, &client);
+    match souk_app::vendors::suspend(&state.app, &actor, id).await {
+        Ok(v) => done(
+            "/admin/vendors",
+            &format!("{} is suspended: its products are hidden.", v.name),
+        ),
+        Err(e) => PageError::from(e).render(&nonce),
+    }
+}
