@@ -1110,13 +1110,25 @@ async fn postgres_only_a_request_whose_database_connection_dies_gets_503_databas
             .json(&checkout_body("dies@example.com"));
         tokio::spawn(request.send())
     };
+    // Watched from a connection of its own: inside the holder's transaction, PostgreSQL would
+    // answer every look at pg_stat_activity from the snapshot of the first (a checkout that
+    // reached the lock after that first look would never be seen).
+    let mut watcher = sqlx::PgConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     loop {
         let killed: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1 \
+             AND wait_event_type = 'Lock'",
         )
-        .fetch_all(&mut holder)
+        .bind(holder_pid)
+        .fetch_all(&mut watcher)
         .await
         .unwrap();
         if !killed.is_empty() {
