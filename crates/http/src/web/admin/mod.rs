@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
-pub use session::AdminSession;
+pub use session::{AdminForm, AdminSession, CsrfField};
 
 use super::{CspNonce, Flash, Page, PageError};
 use crate::AppState;
@@ -46,6 +46,12 @@ pub fn router() -> Router<AppState> {
 struct ActionForm {
     #[serde(default)]
     csrf: String,
+}
+
+impl CsrfField for ActionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// After an action: back to `to` (303), with `message` shown there once.
@@ -247,14 +253,9 @@ async fn sign_in(
 
 async fn sign_out(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    session: AdminSession,
     nonce: CspNonce,
-    axum::Form(form): axum::Form<ActionForm>,
+    AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
     let p = &session.principal;
     if let Err(e) = souk_app::accounts::end_session(&state.app, p.user_id, p.session_id).await {
         return PageError::from(e).render(&nonce);

@@ -2,14 +2,14 @@
 //! log of every admin and vendor action.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
 use souk_storage::jobs::{self, JobStatus};
 use uuid::Uuid;
 
-use super::{ActionForm, AdminSession, chrome, done, session};
+use super::{ActionForm, AdminForm, AdminSession, chrome, done};
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::actor;
@@ -76,16 +76,11 @@ pub async fn jobs(
 
 pub async fn retry_job(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    session: AdminSession,
     client: ClientInfo,
     nonce: CspNonce,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ActionForm>,
+    AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
     let Ok(id) = Uuid::parse_str(&id) else {
         return PageError::not_found("no such job").render(&nonce);
     };

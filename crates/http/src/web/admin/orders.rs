@@ -2,7 +2,7 @@
 //! shared) and an order's page with its actions.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use souk_domain::orders::{Address, OrderStatus, order_number};
 use souk_storage::orders::{self, OrderDetail, OrderFilter, OrderRow};
 use uuid::Uuid;
 
-use super::{AdminSession, chrome, session};
+use super::{AdminForm, AdminSession, CsrfField, chrome};
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::actor;
@@ -206,19 +206,20 @@ pub struct PaymentForm {
     reference: String,
 }
 
+impl CsrfField for PaymentForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Records a manual payment; the order page again, with the outcome.
 pub async fn record_payment(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    session: AdminSession,
     client: ClientInfo,
     nonce: CspNonce,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<PaymentForm>,
+    AdminForm { session, form }: AdminForm<PaymentForm>,
 ) -> Response {
-    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
     let Ok(id) = Uuid::parse_str(&id) else {
         return no_such_order(&nonce);
     };

@@ -1,6 +1,6 @@
 //! Who is signed in to the admin panel, and the CSRF check of its forms.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -56,6 +56,41 @@ impl FromRequestParts<AppState> for AdminSession {
             csrf: csrf_token(token),
             principal: Principal::from_session(session),
         })
+    }
+}
+
+/// A form that carries the CSRF token it was rendered with, in its `csrf` field.
+pub trait CsrfField {
+    fn csrf(&self) -> &str;
+}
+
+/// A signed-in admin's form, already checked: it comes from this origin and carries this
+/// session's token. Anything else is answered 403 and never reaches the handler.
+pub struct AdminForm<T> {
+    pub session: AdminSession,
+    pub form: T,
+}
+
+impl<T> FromRequest<AppState> for AdminForm<T>
+where
+    T: serde::de::DeserializeOwned + CsrfField + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let nonce = CspNonce::from_request_parts(&mut parts, state)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let session = AdminSession::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let req = Request::from_parts(parts, body);
+        let axum::Form(form) = axum::Form::<T>::from_request(req, state)
+            .await
+            .map_err(|_| csrf_refused(&nonce))?;
+        check_form(state, &headers, &session.csrf, form.csrf())
+            .map_err(|()| csrf_refused(&nonce))?;
+        Ok(AdminForm { session, form })
     }
 }
 

@@ -2,14 +2,14 @@
 //! confirmation page (it stops a seller's sales and webhooks).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use souk_storage::vendors::{self, VendorAdminRecord};
 use uuid::Uuid;
 
-use super::{ActionForm, AdminSession, chrome, done, session};
+use super::{ActionForm, AdminForm, AdminSession, chrome, done};
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::actor;
@@ -68,16 +68,11 @@ pub async fn list(
 
 pub async fn approve(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    session: AdminSession,
     client: ClientInfo,
     nonce: CspNonce,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ActionForm>,
+    AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
     let Ok(id) = Uuid::parse_str(&id) else {
         return PageError::not_found("no such vendor").render(&nonce);
     };
@@ -117,16 +112,11 @@ pub async fn confirm_suspend(
 
 pub async fn suspend(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    session: AdminSession,
     client: ClientInfo,
     nonce: CspNonce,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ActionForm>,
+    AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    if session::check_form(&state, &headers, &session.csrf, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
     let Ok(id) = Uuid::parse_str(&id) else {
         return PageError::not_found("no such vendor").render(&nonce);
     };
