@@ -73,17 +73,7 @@ pub async fn approve(
     Path(id): Path<String>,
     AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return PageError::not_found("no such vendor").render(&nonce);
-    };
-    let actor = actor(&session.principal, &client);
-    match souk_app::vendors::approve(&state.app, &actor, id).await {
-        Ok(v) => done(
-            "/admin/vendors",
-            &format!("{} is approved and can sell.", v.name),
-        ),
-        Err(e) => PageError::from(e).render(&nonce),
-    }
+    set_status(&state, &session, &client, &nonce, &id, Status::Active).await
 }
 
 /// "Suspend this vendor?": the confirmation a destructive action asks for first.
@@ -117,15 +107,41 @@ pub async fn suspend(
     Path(id): Path<String>,
     AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return PageError::not_found("no such vendor").render(&nonce);
+    set_status(&state, &session, &client, &nonce, &id, Status::Suspended).await
+}
+
+#[derive(Clone, Copy)]
+enum Status {
+    Active,
+    Suspended,
+}
+
+/// Approves (or reinstates) or suspends a vendor, then back to the list with what it did.
+async fn set_status(
+    state: &AppState,
+    session: &AdminSession,
+    client: &ClientInfo,
+    nonce: &CspNonce,
+    id: &str,
+    to: Status,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return PageError::not_found("no such vendor").render(nonce);
     };
-    let actor = actor(&session.principal, &client);
-    match souk_app::vendors::suspend(&state.app, &actor, id).await {
-        Ok(v) => done(
+    let actor = actor(&session.principal, client);
+    let changed = match to {
+        Status::Active => souk_app::vendors::approve(&state.app, &actor, id).await,
+        Status::Suspended => souk_app::vendors::suspend(&state.app, &actor, id).await,
+    };
+    match (changed, to) {
+        (Ok(v), Status::Active) => done(
+            "/admin/vendors",
+            &format!("{} is approved and can sell.", v.name),
+        ),
+        (Ok(v), Status::Suspended) => done(
             "/admin/vendors",
             &format!("{} is suspended: its products are hidden.", v.name),
         ),
-        Err(e) => PageError::from(e).render(&nonce),
+        (Err(e), _) => PageError::from(e).render(nonce),
     }
 }
