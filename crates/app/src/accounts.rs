@@ -285,6 +285,15 @@ pub async fn login(
         (Some(user), PasswordCheck::Correct | PasswordCheck::CorrectNeedsRehash) => user,
         _ => return Err(invalid_credentials("wrong email or password")),
     };
+    if user.disabled_at.is_some() {
+        // Said only to whoever knows the password.
+        return Err(AppError::refused(
+            Kind::Forbidden,
+            "account_disabled",
+            "Account disabled",
+            "this account is disabled; contact the shop",
+        ));
+    }
     store::rate_limit_refund(&app.db, &address_bucket, address_window).await?;
     let rehash = if check == PasswordCheck::CorrectNeedsRehash {
         Some(hash_password(app, password).await?)

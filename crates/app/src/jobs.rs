@@ -39,6 +39,8 @@ pub const EMAIL_JOB: &str = "email";
 pub const ACCOUNT_EMAIL_JOB: &str = "account_email";
 /// An invitation to join a vendor's staff; the token is made on send.
 pub const VENDOR_INVITATION_JOB: &str = "vendor_invitation";
+/// The email telling a vendor's owner the shop is approved, with the link to the dashboard.
+pub const VENDOR_APPROVED_JOB: &str = "vendor_approved";
 /// An email about an order (see [`OrderEmail`]).
 pub const ORDER_EMAIL_JOB: &str = "order_email";
 /// The release of an unpaid order's stock when its hold ends (orders placed before the sweep).
@@ -81,6 +83,13 @@ pub struct AccountEmail {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VendorInvitationEmail {
     pub invitation_id: Uuid,
+}
+
+/// The email telling a vendor's owner that the shop was approved; who and what are read when
+/// it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorApprovedEmail {
+    pub vendor_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +168,16 @@ fn job(kind: &str, payload: impl Serialize, max_attempts: i64) -> NewJob {
     }
 }
 
+/// A test email from platform staff, tried once (its outcome is the point).
+pub fn test_email_job(to: &str, sent_by: &str) -> NewJob {
+    let email = EmailJob {
+        to: to.to_owned(),
+        template: "test_email".to_owned(),
+        vars: serde_json::json!({"sent_by": sent_by}),
+    };
+    job(EMAIL_JOB, email, 1)
+}
+
 fn now(job: NewJob) -> ScheduledJob {
     ScheduledJob {
         job,
@@ -206,6 +225,13 @@ pub async fn enqueue_vendor_invitation(
     email: &VendorInvitationEmail,
 ) -> Result<Uuid, StorageError> {
     enqueue(tx, &job(VENDOR_INVITATION_JOB, email, EMAIL_MAX_ATTEMPTS)).await
+}
+
+pub async fn enqueue_vendor_approved(
+    tx: &mut Tx,
+    email: &VendorApprovedEmail,
+) -> Result<Uuid, StorageError> {
+    enqueue(tx, &job(VENDOR_APPROVED_JOB, email, EMAIL_MAX_ATTEMPTS)).await
 }
 
 /// The jobs to enqueue in the checkout transaction of `order`: the confirmation emails.

@@ -14,6 +14,7 @@ pub mod catalog_import;
 pub mod categories;
 pub mod checkout;
 pub mod coupons;
+pub mod customers;
 pub mod dashboard;
 pub mod error;
 pub mod fulfilment;
@@ -91,6 +92,8 @@ pub struct App {
     checkouts: checkout::InFlight,
     /// Bounds concurrent password hashes (each takes tens of milliseconds of a core).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// The admin home's sales by day, recomputed at most every few seconds.
+    sales_by_day: dashboard::SalesCache,
 }
 
 impl App {
@@ -103,6 +106,7 @@ impl App {
             checkouts: checkout::InFlight::default(),
             signals,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
+            sales_by_day: dashboard::SalesCache::default(),
         }
     }
 

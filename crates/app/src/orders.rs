@@ -2,7 +2,10 @@
 //! manual payment, complete a fulfilled order), the release of unpaid orders whose hold ran
 //! out, and a guest's request for their order link.
 
-use souk_storage::orders::{self, OrderDetail, TransitionError};
+use souk_storage::audit::{AuditFilter, AuditRecord};
+use souk_storage::events::EventRow;
+use souk_storage::orders::{self, OrderDetail, OrderRow, TransitionError};
+use souk_storage::payments::{self, ProviderPaymentRow, RefundRow};
 use souk_storage::{Exec, StorageError, Tx, jobs};
 use uuid::Uuid;
 
@@ -34,6 +37,89 @@ pub async fn get(app: &App, id: Uuid) -> Result<OrderDetail, AppError> {
     orders::detail(Exec::Db(&app.db), id)
         .await?
         .ok_or_else(|| AppError::not_found("no such order"))
+}
+
+/// An order as platform staff review it: the order, its payment attempts and refunds, and its
+/// timeline (the events it caused and the audit entries of what staff did to it).
+pub struct OrderHistory {
+    pub detail: OrderDetail,
+    pub attempts: Vec<ProviderPaymentRow>,
+    pub refunds: Vec<RefundRow>,
+    pub events: Vec<EventRow>,
+    pub audit: Vec<AuditRecord>,
+}
+
+/// At most this many events and audit entries on an order's timeline.
+const TIMELINE_LIMIT: i64 = 200;
+
+pub async fn history(app: &App, id: Uuid) -> Result<OrderHistory, AppError> {
+    let detail = get(app, id).await?;
+    let attempts = payments::attempts_of(Exec::Db(&app.db), id).await?;
+    let refunds = payments::refunds_of(Exec::Db(&app.db), id).await?;
+    let events = souk_storage::events::of_order(&app.db, id, TIMELINE_LIMIT).await?;
+    let filter = AuditFilter {
+        subject: Some(("order".to_owned(), id.to_string())),
+        limit: TIMELINE_LIMIT,
+        ..Default::default()
+    };
+    let audit = souk_storage::audit::list(&app.db, &filter).await?;
+    Ok(OrderHistory {
+        detail,
+        attempts,
+        refunds,
+        events,
+        audit,
+    })
+}
+
+/// Orders as CSV lines (amounts in minor units, times in RFC 3339 UTC), with the header line
+/// first when `header`; emails neutralised so a spreadsheet never runs them as formulas.
+pub fn orders_csv(rows: &[OrderRow], header: bool) -> Result<Vec<u8>, AppError> {
+    let failed = |e: csv::Error| AppError::Internal(format!("order export: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if header {
+        w.write_record([
+            "order_id",
+            "number",
+            "placed_at",
+            "email",
+            "status",
+            "payment_method",
+            "currency",
+            "subtotal",
+            "discount",
+            "shipping",
+            "tax",
+            "total",
+            "paid",
+            "refunded",
+            "coupon",
+        ])
+        .map_err(failed)?;
+    }
+    for o in rows {
+        w.write_record([
+            o.id.to_string(),
+            souk_domain::orders::order_number(&o.id),
+            souk_domain::time::rfc3339(o.placed_at),
+            souk_domain::shopify::neutralise_cell(&o.email).into_owned(),
+            o.status.clone(),
+            o.payment_method.clone(),
+            o.currency.clone(),
+            o.subtotal.to_string(),
+            o.discount.to_string(),
+            o.shipping_total.to_string(),
+            o.tax.to_string(),
+            o.total.to_string(),
+            o.paid_amount.to_string(),
+            o.refunded_amount.to_string(),
+            souk_domain::shopify::neutralise_cell(o.coupon_code.as_deref().unwrap_or(""))
+                .into_owned(),
+        ])
+        .map_err(failed)?;
+    }
+    w.into_inner()
+        .map_err(|e| AppError::Internal(format!("order export: {e}")))
 }
 
 /// Cancels an unpaid order: stock and coupon use go back, exactly once; the customer is

@@ -1,5 +1,5 @@
-//! Vendor money as platform staff manage it: the commission rate, and payouts recorded against
-//! the available balance, exactly once per idempotency key.
+//! Vendor money as platform staff manage it: the commission rate, payouts recorded against
+//! the available balance exactly once per idempotency key, and a vendor's overview.
 
 use souk_storage::ledger::{self, Balance, PayoutError, PayoutKey, PayoutRow};
 use uuid::Uuid;
@@ -164,4 +164,114 @@ async fn with_balance(app: &App, vendor_id: Uuid, payout: PayoutRow) -> Result<R
         .await?
         .ok_or_else(|| AppError::not_found("no such vendor"))?;
     Ok(Recorded { payout, balance })
+}
+
+/// A vendor as platform staff review it: its profile, money, latest payouts and orders, its
+/// newest products and its webhook endpoints.
+pub struct VendorOverview {
+    pub vendor: souk_storage::vendors::VendorProfileRecord,
+    /// `None`: the platform default applies.
+    pub commission_bps: Option<i64>,
+    pub default_commission_bps: i64,
+    pub balance: Balance,
+    pub payouts: Vec<PayoutRow>,
+    pub orders: Vec<souk_storage::orders::OrderRow>,
+    pub products: Vec<souk_domain::catalog::Product>,
+    pub endpoints: Vec<souk_storage::webhooks::Endpoint>,
+}
+
+/// How many payouts, orders and products the overview shows (each links to its full list).
+const OVERVIEW_ROWS: i64 = 10;
+
+pub async fn overview(app: &App, vendor_id: Uuid) -> Result<VendorOverview, AppError> {
+    let db = &app.db;
+    let vendor = souk_storage::vendors::profile(db, vendor_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    let commission_bps = ledger::commission_of(db, vendor_id).await?.flatten();
+    let balance = ledger::balance(db, vendor_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    let payouts = ledger::payouts_page(db, vendor_id, None, OVERVIEW_ROWS).await?;
+    let filter = souk_storage::orders::OrderFilter {
+        vendor_id: Some(vendor_id),
+        limit: OVERVIEW_ROWS,
+        ..Default::default()
+    };
+    let orders = souk_storage::orders::list(db, &filter).await?;
+    let products =
+        souk_storage::catalog::vendor_products(db, vendor_id, None, None, OVERVIEW_ROWS).await?;
+    let endpoints =
+        souk_storage::webhooks::list(db, souk_storage::webhooks::Owner::Vendor(vendor_id)).await?;
+    Ok(VendorOverview {
+        vendor,
+        commission_bps,
+        default_commission_bps: app.settings.commission_bps,
+        balance,
+        payouts,
+        orders,
+        products,
+        endpoints,
+    })
+}
+
+/// Lines of a vendor's statement as CSV, amounts in minor units. With `opening` (the balance
+/// before the period), the header and an `opening_balance` line come first. Each entry shows
+/// its UTC time, kind, order, payout reference, amount and the vendor's balance after it,
+/// carried in `balance`. Commission lines are listed but move nothing: earnings are already
+/// net of commission.
+pub fn statement_csv(
+    entries: &[souk_storage::ledger::StatementEntry],
+    opening: Option<i64>,
+    balance: &mut i64,
+    currency: &str,
+) -> Result<Vec<u8>, AppError> {
+    let failed = |e: csv::Error| AppError::Internal(format!("statement: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(opening) = opening {
+        *balance = opening;
+        w.write_record([
+            "date",
+            "kind",
+            "order_number",
+            "order_id",
+            "payout_reference",
+            "currency",
+            "amount",
+            "balance",
+        ])
+        .map_err(failed)?;
+        w.write_record([
+            "",
+            "opening_balance",
+            "",
+            "",
+            "",
+            currency,
+            "",
+            &opening.to_string(),
+        ])
+        .map_err(failed)?;
+    }
+    for e in entries {
+        if matches!(e.kind.as_str(), "earning" | "earning_reversal" | "payout") {
+            *balance = balance.saturating_add(e.amount);
+        }
+        w.write_record([
+            souk_domain::time::rfc3339(e.created_at),
+            e.kind.clone(),
+            e.order_id
+                .map(|id| souk_domain::orders::order_number(&id))
+                .unwrap_or_default(),
+            e.order_id.map(|id| id.to_string()).unwrap_or_default(),
+            souk_domain::shopify::neutralise_cell(e.payout_reference.as_deref().unwrap_or(""))
+                .into_owned(),
+            e.currency.clone(),
+            e.amount.to_string(),
+            balance.to_string(),
+        ])
+        .map_err(failed)?;
+    }
+    w.into_inner()
+        .map_err(|e| AppError::Internal(format!("statement: {e}")))
 }

@@ -286,6 +286,54 @@ pub async fn archive(
     get(app, vendor_id, id).await
 }
 
+/// Platform staff take a product off sale (`draft`: unpublished, `archived`) or put it back
+/// (`published`), with the reason the vendor is told (required to take it off sale).
+pub async fn set_status_by_staff(
+    app: &App,
+    actor: &Actor,
+    id: Uuid,
+    status: ProductStatus,
+    reason: &str,
+) -> Result<Product, AppError> {
+    let reason = reason.trim();
+    if reason.chars().count() > 200 || souk_domain::text::has_hidden_controls(reason) {
+        return Err(AppError::field(
+            "reason",
+            "at most 200 characters, no control characters",
+        ));
+    }
+    if reason.is_empty() && status != ProductStatus::Published {
+        return Err(AppError::field("reason", "say why: the vendor is told"));
+    }
+    let vendor_id = catalog::product_vendor(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such product"))?;
+    let mut tx = app.db.begin_write().await?;
+    if !catalog::set_product_status(&mut tx, vendor_id, id, status.as_str()).await? {
+        return Err(AppError::not_found("no such product"));
+    }
+    record_audit(
+        &mut tx,
+        actor,
+        "product.status",
+        ("product", id),
+        Some(vendor_id),
+        serde_json::json!({"status": status.as_str(), "reason": reason}),
+    )
+    .await?;
+    announce(
+        &mut tx,
+        vendor_id,
+        id,
+        serde_json::json!({"change": status.as_str(), "by": "platform", "reason": reason}),
+    )
+    .await?;
+    tx.commit().await?;
+    app.catalog_changed();
+    app.jobs_committed();
+    get(app, vendor_id, id).await
+}
+
 /// Sets the stock of one of the vendor's variants; returns its product.
 pub async fn set_stock(
     app: &App,

@@ -49,3 +49,26 @@ pub async fn retry_dead(app: &App, actor: &Actor, id: Uuid) -> Result<JobRecord,
     app.jobs_committed();
     Ok(jobs::get(&app.db, id).await?.ok_or(RetryError::NotFound)?)
 }
+
+/// Sends a test email to `to` through the job worker and the configured transport, once (no
+/// retry: the point is to see what the mail server says). Returns the job to watch: `done`
+/// when the server accepted it, `dead` with the server's answer when it did not.
+pub async fn send_test_email(app: &App, actor: &Actor, to: &str) -> Result<Uuid, AppError> {
+    let to = souk_domain::accounts::Email::parse(to).map_err(|m| AppError::field("to", m))?;
+    let to = to.as_str();
+    let job = crate::jobs::test_email_job(to, &actor.email);
+    let mut tx = app.db.begin_write().await?;
+    let id = jobs::enqueue(&mut tx, &job).await?;
+    record_audit(
+        &mut tx,
+        actor,
+        "email.test",
+        ("job", id),
+        None,
+        serde_json::json!({"to": to}),
+    )
+    .await?;
+    tx.commit().await?;
+    app.jobs_committed();
+    Ok(id)
+}

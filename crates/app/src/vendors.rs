@@ -8,7 +8,9 @@ use souk_storage::catalog::VendorRecord;
 use souk_storage::vendors::{self, InvitationRecord, VendorProfileRecord};
 use uuid::Uuid;
 
-use crate::jobs::{VendorInvitationEmail, enqueue_vendor_invitation};
+use crate::jobs::{
+    VendorApprovedEmail, VendorInvitationEmail, enqueue_vendor_approved, enqueue_vendor_invitation,
+};
 use crate::{Actor, App, AppError, FieldProblem, Kind, record_audit};
 
 /// Sets a vendor's status (`active` approves or reinstates; `suspended` hides its products and
@@ -19,10 +21,18 @@ async fn set_status(
     id: Uuid,
     status: &str,
 ) -> Result<VendorRecord, AppError> {
+    let before = souk_storage::catalog::vendor_by_id(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
     let mut tx = app.db.begin_write().await?;
     let vendor = vendors::set_status(&mut tx, id, status)
         .await?
         .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    if before.status == "pending" && status == "active" {
+        // A first approval: the owner is told, with the link in (a reinstatement is not news
+        // of the same kind, and an approval repeated sends nothing).
+        enqueue_vendor_approved(&mut tx, &VendorApprovedEmail { vendor_id: id }).await?;
+    }
     record_audit(
         &mut tx,
         actor,
@@ -349,4 +359,52 @@ pub async fn invitation_email(
             "expires_at": souk_domain::time::rfc3339(invitation.expires_at).get(..10).unwrap_or("").to_owned(),
         }),
     }))
+}
+
+/// The approval email of `job`'s vendor, to its owner, with the link to the dashboard; `None`
+/// when there is no owner to tell or the shop is no longer active.
+pub async fn approval_email(
+    db: &souk_storage::Db,
+    public_url: &str,
+    job: &VendorApprovedEmail,
+) -> Result<Option<crate::jobs::EmailJob>, souk_storage::StorageError> {
+    let Some((name, status, email)) = vendors::owner_contact(db, job.vendor_id).await? else {
+        return Ok(None);
+    };
+    if status != "active" {
+        return Ok(None);
+    }
+    Ok(Some(crate::jobs::EmailJob {
+        to: email,
+        template: "vendor_approved".to_owned(),
+        vars: serde_json::json!({
+            "vendor_name": name,
+            "link": format!("{}/vendor", public_url.trim_end_matches('/')),
+        }),
+    }))
+}
+
+/// Takes a staff member off the vendor: from their next request they no longer act for it.
+/// Owners are not removed this way (404 as for anyone not on the staff).
+pub async fn remove_staff(
+    app: &App,
+    actor: &Actor,
+    vendor_id: Uuid,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    let mut tx = app.db.begin_write().await?;
+    if !vendors::remove_staff(&mut tx, vendor_id, user_id).await? {
+        return Err(AppError::not_found("no such staff member"));
+    }
+    record_audit(
+        &mut tx,
+        actor,
+        "vendor.remove_staff",
+        ("user", user_id),
+        Some(vendor_id),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -11,8 +11,9 @@ use crate::JobError;
 use crate::mail::Mailer;
 
 pub use souk_app::jobs::{
-    ACCOUNT_EMAIL_JOB, AccountEmail, AccountEmailPurpose, VENDOR_INVITATION_JOB,
-    VendorInvitationEmail, enqueue_account_email, enqueue_vendor_invitation,
+    ACCOUNT_EMAIL_JOB, AccountEmail, AccountEmailPurpose, VENDOR_APPROVED_JOB,
+    VENDOR_INVITATION_JOB, VendorApprovedEmail, VendorInvitationEmail, enqueue_account_email,
+    enqueue_vendor_invitation,
 };
 
 fn retry(e: StorageError) -> JobError {
@@ -43,6 +44,22 @@ pub(crate) async fn send_vendor_invitation(
     job: &VendorInvitationEmail,
 ) -> Result<(), JobError> {
     match souk_app::vendors::invitation_email(db, public_url, job)
+        .await
+        .map_err(retry)?
+    {
+        Some(email) => mailer.send(job_id, &email).await,
+        None => Ok(()),
+    }
+}
+
+pub(crate) async fn send_vendor_approved(
+    db: &Db,
+    mailer: &Mailer,
+    public_url: &str,
+    job_id: Uuid,
+    job: &VendorApprovedEmail,
+) -> Result<(), JobError> {
+    match souk_app::vendors::approval_email(db, public_url, job)
         .await
         .map_err(retry)?
     {

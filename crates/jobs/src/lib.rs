@@ -389,6 +389,18 @@ impl Worker {
                 )
                 .await
             }
+            account::VENDOR_APPROVED_JOB => {
+                let email: account::VendorApprovedEmail = serde_json::from_str(&job.payload)
+                    .map_err(|e| JobError::Permanent(format!("bad approval payload: {e}")))?;
+                account::send_vendor_approved(
+                    &self.db,
+                    &self.mailer,
+                    &self.config.public_url,
+                    job.id,
+                    &email,
+                )
+                .await
+            }
             ORDER_EMAIL_JOB => {
                 let email: OrderEmail = serde_json::from_str(&job.payload)
                     .map_err(|e| JobError::Permanent(format!("bad order email payload: {e}")))?;

@@ -120,6 +120,18 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/email/payment_received.html"),
     ),
     (
+        "test_email.subject.txt",
+        include_str!("../templates/email/test_email.subject.txt"),
+    ),
+    (
+        "test_email.txt",
+        include_str!("../templates/email/test_email.txt"),
+    ),
+    (
+        "test_email.html",
+        include_str!("../templates/email/test_email.html"),
+    ),
+    (
         "webhook_disabled.subject.txt",
         include_str!("../templates/email/webhook_disabled.subject.txt"),
     ),
@@ -178,6 +190,18 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "vendor_invitation.html",
         include_str!("../templates/email/vendor_invitation.html"),
+    ),
+    (
+        "vendor_approved.subject.txt",
+        include_str!("../templates/email/vendor_approved.subject.txt"),
+    ),
+    (
+        "vendor_approved.txt",
+        include_str!("../templates/email/vendor_approved.txt"),
+    ),
+    (
+        "vendor_approved.html",
+        include_str!("../templates/email/vendor_approved.html"),
     ),
     (
         "order_link.subject.txt",

@@ -284,9 +284,15 @@ pub fn parse_period(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// How many products to generate (1–1,000,000), each with 1–5 variants.
+    /// How many products to generate (1–1,000,000), each with 1–5 variants, into an empty
+    /// catalog.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub products: u64,
+    pub products: Option<u64>,
+    /// How many orders to generate (1–10,000,000) from the catalog's products: guest orders
+    /// over the last 90 days in the statuses of a running shop (for trying the admin panel at
+    /// size; no stock is taken and no email or event is made).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub orders: Option<u64>,
     /// Over how many vendors they are spread.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub vendors: u64,

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod generate;
+pub mod generate_orders;
 pub mod loadtest;
 pub mod seed;
 pub mod startup;

@@ -13,10 +13,12 @@ pub struct User {
     pub email_verified_at: Option<i64>,
     pub is_admin: bool,
     pub created_at: i64,
+    /// Set when platform staff disabled the account.
+    pub disabled_at: Option<i64>,
 }
 
 const USER_COLUMNS: &str =
-    "id, email, name, password_hash, email_verified_at, is_admin, created_at";
+    "id, email, name, password_hash, email_verified_at, is_admin, created_at, disabled_at";
 
 /// Creates a user; a taken email is reported by [`StorageError::is_unique_violation`].
 pub async fn create_user(
@@ -35,6 +37,7 @@ pub async fn create_user(
         email_verified_at: None,
         is_admin,
         created_at: now,
+        disabled_at: None,
     };
     on_tx!(tx, conn => {
         sqlx::query(
@@ -170,7 +173,7 @@ pub async fn session_by_token_hash(
              m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN vendor_members m ON m.user_id = u.id LEFT JOIN vendors v ON v.id = m.vendor_id \
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(hash)
         .bind(now_ms())
@@ -187,7 +190,7 @@ pub async fn session_by_id(db: &Db, session_id: Uuid) -> Result<Option<SessionUs
              m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN vendor_members m ON m.user_id = u.id LEFT JOIN vendors v ON v.id = m.vendor_id \
-             WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+             WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(session_id)
         .bind(now_ms())
@@ -216,7 +219,18 @@ pub async fn revoke_session(
     session_id: Uuid,
 ) -> Result<bool, StorageError> {
     let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
+    let revoked = revoke_session_in(&mut tx, user_id, session_id).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// [`revoke_session`] in the caller's transaction.
+pub async fn revoke_session_in(
+    tx: &mut Tx,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<bool, StorageError> {
+    let n = on_tx!(tx, conn => {
         sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(session_id)
             .bind(user_id)
@@ -225,8 +239,25 @@ pub async fn revoke_session(
             .await?
             .rows_affected()
     });
-    tx.commit().await?;
     Ok(n == 1)
+}
+
+/// Disables (or enables again) an account. False: no such user.
+pub async fn set_disabled(
+    tx: &mut Tx,
+    user_id: Uuid,
+    disabled: bool,
+) -> Result<bool, StorageError> {
+    let at = disabled.then(now_ms);
+    Ok(on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(at)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    }) == 1)
 }
 
 pub async fn revoke_all_sessions(tx: &mut Tx, user_id: Uuid) -> Result<u64, StorageError> {

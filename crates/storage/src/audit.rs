@@ -57,24 +57,46 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
-/// Newest first; `before` continues after that entry id; optionally one vendor's entries.
-pub async fn list(
-    db: &Db,
-    vendor_id: Option<Uuid>,
-    before: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<AuditRecord>, StorageError> {
+/// Which audit entries to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// One vendor's entries.
+    pub vendor_id: Option<Uuid>,
+    /// One subject's entries: its type (`order`, `vendor`…) and id.
+    pub subject: Option<(String, String)>,
+    /// One action (`order.refund`).
+    pub action: Option<String>,
+    /// Entries before (older than) this one.
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Newest first, narrowed by `filter`.
+pub async fn list(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
     let mut filters = vec!["1 = 1".to_owned()];
     let mut args = Vec::new();
-    if let Some(v) = vendor_id {
+    if let Some(v) = filter.vendor_id {
         args.push(Arg::Uuid(v));
         filters.push(format!("vendor_id = ${}", args.len()));
     }
-    if let Some(b) = before {
+    if let Some((kind, id)) = &filter.subject {
+        args.push(Arg::Text(kind.clone()));
+        args.push(Arg::Text(id.clone()));
+        filters.push(format!(
+            "subject_type = ${} AND subject_id = ${}",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    if let Some(action) = &filter.action {
+        args.push(Arg::Text(action.clone()));
+        filters.push(format!("action = ${}", args.len()));
+    }
+    if let Some(b) = filter.before {
         args.push(Arg::Uuid(b));
         filters.push(format!("id < ${}", args.len()));
     }
-    args.push(Arg::I64(limit));
+    args.push(Arg::I64(filter.limit));
     let sql = format!(
         "SELECT id, actor_user_id, actor_email, action, subject_type, subject_id, vendor_id, ip, details, created_at \
          FROM audit_log WHERE {} ORDER BY id DESC LIMIT ${}",

@@ -97,6 +97,7 @@ macro_rules! bind_args {
                 $crate::db::Arg::OptUuid(v) => q.bind(v),
                 $crate::db::Arg::OptI64(v) => q.bind(v),
                 $crate::db::Arg::Bool(v) => q.bind(v),
+                $crate::db::Arg::Bytes(v) => q.bind(v),
             };
         }
         q
@@ -114,6 +115,7 @@ pub(crate) enum Arg {
     OptUuid(Option<uuid::Uuid>),
     OptI64(Option<i64>),
     Bool(bool),
+    Bytes(Vec<u8>),
 }
 
 /// `($1, $2, …), ($n+1, …)`: placeholders for a multi-row `VALUES` of `rows` × `cols`.

@@ -84,6 +84,24 @@ pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, St
     }))
 }
 
+/// An order's events (every audience), oldest first, at most `limit`: its timeline. Events
+/// older than the retention period have been purged; the audit log keeps who did what.
+pub async fn of_order(db: &Db, order_id: Uuid, limit: i64) -> Result<Vec<EventRow>, StorageError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE order_id = $1 ORDER BY id LIMIT $2");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(limit).fetch_all(pool).await?
+    }))
+}
+
+/// The newest events (every audience), newest first: the admin feed before it goes live.
+pub async fn latest(db: &Db, limit: i64) -> Result<Vec<EventRow>, StorageError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT $1");
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?
+    }))
+}
+
 /// Ids of the events after `after` that are committed now, oldest first, at most `limit`.
 pub async fn ids_after(db: &Db, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
     Ok(on_reader!(db, pool => {

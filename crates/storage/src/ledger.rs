@@ -287,3 +287,61 @@ pub async fn payout(tx: &mut Tx, id: Uuid) -> Result<Option<PayoutRow>, StorageE
         .await?
     }))
 }
+
+/// One line of a vendor's statement: a ledger entry, with the order it came from or the
+/// payout's reference.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StatementEntry {
+    pub id: Uuid,
+    pub created_at: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub order_id: Option<Uuid>,
+    pub payout_reference: Option<String>,
+}
+
+/// A vendor's ledger entries made in `[from_ms, until_ms)`, oldest first, after the entry
+/// `after` (its time and id; `(from_ms - 1, nil)` for the first page).
+pub async fn statement_page(
+    db: &Db,
+    vendor_id: Uuid,
+    (from_ms, until_ms): (i64, i64),
+    after: (i64, Uuid),
+    limit: i64,
+) -> Result<Vec<StatementEntry>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT e.id, e.created_at, e.kind, e.amount, e.currency, e.order_id, \
+             p.reference AS payout_reference \
+             FROM ledger_entries e LEFT JOIN payouts p ON p.id = e.payout_id \
+             WHERE e.vendor_id = $1 AND e.created_at >= $2 AND e.created_at < $3 \
+             AND (e.created_at > $4 OR (e.created_at = $4 AND e.id > $5)) \
+             ORDER BY e.created_at, e.id LIMIT $6",
+        )
+        .bind(vendor_id)
+        .bind(from_ms)
+        .bind(until_ms)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// What a vendor was owed just before `at_ms`: its earnings, their reversals and its payouts
+/// until then.
+pub async fn available_before(db: &Db, vendor_id: Uuid, at_ms: i64) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries \
+             WHERE vendor_id = $1 AND created_at < $2 \
+             AND kind IN ('earning', 'earning_reversal', 'payout')",
+        )
+        .bind(vendor_id)
+        .bind(at_ms)
+        .fetch_one(pool)
+        .await?
+    }))
+}

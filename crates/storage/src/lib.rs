@@ -14,6 +14,7 @@ pub mod backup;
 pub mod carts;
 pub mod catalog;
 pub mod coupons;
+pub mod customers;
 pub mod dashboard;
 pub mod dialect;
 mod error;

@@ -184,6 +184,34 @@ pub async fn list(
     }))
 }
 
+/// Vendors whose name or handle contains `text` (any case), by name. Vendors are few (a
+/// marketplace has hundreds, not millions): a scan of the table is cheap.
+pub async fn search(
+    db: &Db,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<VendorAdminRecord>, StorageError> {
+    let pattern = format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
+             (SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id WHERE m.vendor_id = v.id AND m.role = 'owner' LIMIT 1) AS owner_email \
+             FROM vendors v WHERE lower(v.name) LIKE $1 ESCAPE '\\' OR v.handle LIKE $1 ESCAPE '\\' \
+             ORDER BY v.name LIMIT $2",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
 /// Where a vendor's notifications go: its owners' addresses (staff if it has no owner).
 pub async fn notification_emails(db: &Db, vendor_id: Uuid) -> Result<Vec<String>, StorageError> {
     Ok(on_reader!(db, pool => {
@@ -427,4 +455,63 @@ pub async fn accept_invitation(
         Err(e) if e.is_unique_violation() => Ok(Err(AcceptError::AlreadyMember)),
         Err(e) => Err(e),
     }
+}
+
+/// A vendor's name, status and its owner's email address, if it has an owner.
+pub async fn owner_contact(
+    db: &Db,
+    vendor_id: Uuid,
+) -> Result<Option<(String, String, String)>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT v.name, v.status, u.email FROM vendors v \
+             JOIN vendor_members m ON m.vendor_id = v.id AND m.role = 'owner' \
+             JOIN users u ON u.id = m.user_id WHERE v.id = $1 LIMIT 1",
+        )
+        .bind(vendor_id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+/// Someone on a vendor's staff.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRecord {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+/// A vendor's staff, owners first, then by when they joined (a vendor has few).
+pub async fn members(db: &Db, vendor_id: Uuid) -> Result<Vec<MemberRecord>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT m.user_id, u.name, u.email, m.role, m.created_at FROM vendor_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.vendor_id = $1 \
+             ORDER BY (m.role = 'owner') DESC, m.created_at, m.user_id LIMIT 200",
+        )
+        .bind(vendor_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Takes `user_id` off `vendor_id`'s staff; owners are not removed this way. False: no such
+/// staff member of this vendor.
+pub async fn remove_staff(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, StorageError> {
+    let done = on_tx!(tx, conn => {
+        sqlx::query("DELETE FROM vendor_members WHERE vendor_id = $1 AND user_id = $2 AND role = 'staff'")
+            .bind(vendor_id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(done == 1)
 }

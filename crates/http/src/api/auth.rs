@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiJson;
 
 /// The request facts a login records: client address and user agent.
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: String,
     pub user_agent: String,
@@ -243,7 +244,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = SessionCreated),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Cross-site request (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Cross-site request (`csrf_failed`), or the account was disabled by platform staff (`account_disabled`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts (`too_many_attempts`); see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(

@@ -15,11 +15,28 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[Asset {
-    name: "admin.css",
-    content_type: "text/css; charset=utf-8",
-    body: include_bytes!("assets/admin.css"),
-}];
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "admin.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("assets/admin.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("assets/favicon.svg"),
+    },
+    Asset {
+        name: "feed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/feed.js"),
+    },
+    Asset {
+        name: "vendor_live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/vendor_live.js"),
+    },
+];
 
 /// Each asset with its served name (`stem.<hash>.ext`).
 fn hashed() -> &'static [(String, &'static Asset)] {

@@ -8,12 +8,19 @@
 
 pub mod admin;
 mod assets;
+mod chart;
+mod form;
 mod page;
+pub mod panel;
+pub mod session;
+pub mod sign_in;
+pub mod vendor;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::get;
 
-pub use page::{CspNonce, Flash, Page, PageError};
+pub use page::{CspNonce, Flash, Page, PageError, form_status, money_text};
 
 use crate::AppState;
 
@@ -21,6 +28,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(admin::router())
+        .merge(vendor::router())
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(page::page_headers))
 }

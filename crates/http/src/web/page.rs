@@ -56,8 +56,73 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin/vendors.html"),
     ),
     (
-        "admin/vendor_suspend.html",
-        include_str!("templates/admin/vendor_suspend.html"),
+        "admin/vendor.html",
+        include_str!("templates/admin/vendor.html"),
+    ),
+    (
+        "admin/customers.html",
+        include_str!("templates/admin/customers.html"),
+    ),
+    (
+        "admin/customer.html",
+        include_str!("templates/admin/customer.html"),
+    ),
+    (
+        "admin/session_rows.html",
+        include_str!("templates/admin/session_rows.html"),
+    ),
+    (
+        "admin/sessions.html",
+        include_str!("templates/admin/sessions.html"),
+    ),
+    (
+        "admin/products.html",
+        include_str!("templates/admin/products.html"),
+    ),
+    (
+        "admin/categories.html",
+        include_str!("templates/admin/categories.html"),
+    ),
+    (
+        "admin/money.html",
+        include_str!("templates/admin/money.html"),
+    ),
+    (
+        "panel/webhooks.html",
+        include_str!("templates/panel/webhooks.html"),
+    ),
+    (
+        "panel/webhook_created.html",
+        include_str!("templates/panel/webhook_created.html"),
+    ),
+    (
+        "panel/webhook.html",
+        include_str!("templates/panel/webhook.html"),
+    ),
+    (
+        "admin/api_keys.html",
+        include_str!("templates/admin/api_keys.html"),
+    ),
+    (
+        "admin/api_key_created.html",
+        include_str!("templates/admin/api_key_created.html"),
+    ),
+    (
+        "admin/email_test.html",
+        include_str!("templates/admin/email_test.html"),
+    ),
+    (
+        "admin/email_result.html",
+        include_str!("templates/admin/email_result.html"),
+    ),
+    ("admin/feed.html", include_str!("templates/admin/feed.html")),
+    (
+        "admin/search.html",
+        include_str!("templates/admin/search.html"),
+    ),
+    (
+        "panel/confirm.html",
+        include_str!("templates/panel/confirm.html"),
     ),
     ("admin/jobs.html", include_str!("templates/admin/jobs.html")),
     (
@@ -68,11 +133,76 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         "admin/error.html",
         include_str!("templates/admin/error.html"),
     ),
+    (
+        "vendor/base.html",
+        include_str!("templates/vendor/base.html"),
+    ),
+    (
+        "vendor/sign_in.html",
+        include_str!("templates/vendor/sign_in.html"),
+    ),
+    (
+        "vendor/sign_up.html",
+        include_str!("templates/vendor/sign_up.html"),
+    ),
+    (
+        "vendor/apply.html",
+        include_str!("templates/vendor/apply.html"),
+    ),
+    (
+        "vendor/awaiting.html",
+        include_str!("templates/vendor/awaiting.html"),
+    ),
+    (
+        "vendor/home.html",
+        include_str!("templates/vendor/home.html"),
+    ),
+    (
+        "vendor/order_rows.html",
+        include_str!("templates/vendor/order_rows.html"),
+    ),
+    (
+        "vendor/orders.html",
+        include_str!("templates/vendor/orders.html"),
+    ),
+    (
+        "vendor/money.html",
+        include_str!("templates/vendor/money.html"),
+    ),
+    (
+        "vendor/shop.html",
+        include_str!("templates/vendor/shop.html"),
+    ),
+    (
+        "vendor/shipping.html",
+        include_str!("templates/vendor/shipping.html"),
+    ),
+    (
+        "vendor/team.html",
+        include_str!("templates/vendor/team.html"),
+    ),
+    (
+        "vendor/join.html",
+        include_str!("templates/vendor/join.html"),
+    ),
+    (
+        "vendor/products.html",
+        include_str!("templates/vendor/products.html"),
+    ),
+    (
+        "vendor/order.html",
+        include_str!("templates/vendor/order.html"),
+    ),
 ];
 
 /// `{{ amount|money(currency) }}`: minor units as a decimal amount with the currency code.
 fn money_filter(amount: i64, currency: String) -> String {
-    match souk_domain::money::Currency::parse(&currency) {
+    money_text(amount, &currency)
+}
+
+/// Minor units as `12.50 EUR`.
+pub fn money_text(amount: i64, currency: &str) -> String {
+    match souk_domain::money::Currency::parse(currency) {
         Ok(c) => format!(
             "{} {currency}",
             souk_domain::money::format_decimal(amount, c)
@@ -87,9 +217,10 @@ fn datetime_filter(ms: i64) -> String {
     format!("{} UTC", at.get(..16).unwrap_or(&at).replace('T', " "))
 }
 
-/// The nonce of this response's Content-Security-Policy: only `<script nonce="…">` runs.
+/// The nonce of this response's Content-Security-Policy: only `<script nonce="…">` runs. It
+/// also carries the home of the panel the request is in, where an error page leads back to.
 #[derive(Debug, Clone)]
-pub struct CspNonce(pub String);
+pub struct CspNonce(pub String, pub &'static str);
 
 impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
     type Rejection = std::convert::Infallible;
@@ -99,7 +230,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
             .extensions
             .get::<CspNonce>()
             .cloned()
-            .unwrap_or_else(|| CspNonce(String::new())))
+            .unwrap_or_else(|| CspNonce(String::new(), "/")))
     }
 }
 
@@ -108,7 +239,12 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
     let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
-    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let home = if req.uri().path().starts_with("/vendor") {
+        "/vendor"
+    } else {
+        "/admin"
+    };
+    req.extensions_mut().insert(CspNonce(nonce.clone(), home));
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     let csp = format!(
@@ -219,6 +355,15 @@ impl Page {
     }
 }
 
+/// The status of a page showing a refused form again: a field the use case refused is 422
+/// (the form was understood, its content was not acceptable); others as the API answers.
+pub fn form_status(kind: souk_app::Kind) -> StatusCode {
+    match kind {
+        souk_app::Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        other => crate::error::status_of(other),
+    }
+}
+
 /// A page that could not be shown: its status and a sentence for the reader.
 #[derive(Debug)]
 pub struct PageError {
@@ -250,7 +395,8 @@ impl PageError {
 
     pub fn render(self, nonce: &CspNonce) -> Response {
         let ctx = context! {
-            nonce => nonce.0, title => self.title, detail => self.detail, status => self.status.as_u16(),
+            nonce => nonce.0, home => nonce.1, title => self.title, detail => self.detail,
+            status => self.status.as_u16(),
         };
         let html = templates()
             .get_template("admin/error.html")
@@ -301,5 +447,16 @@ impl From<souk_app::AppError> for PageError {
 impl From<souk_storage::StorageError> for PageError {
     fn from(e: souk_storage::StorageError) -> Self {
         souk_app::AppError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        let env = super::templates();
+        for (name, _) in super::TEMPLATES {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
     }
 }

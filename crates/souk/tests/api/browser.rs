@@ -112,6 +112,21 @@ impl Browser {
         self.find(css).await.click().await.unwrap();
     }
 
+    /// Clicks `css` and waits until the browser has left the page (the old page's elements are
+    /// gone), so what is looked for next is on the new page.
+    pub async fn click_and_wait(&self, css: &str) {
+        let old = self.find("html").await;
+        self.click(css).await;
+        let started = std::time::Instant::now();
+        while old.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{css} did not lead to a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The visible text of the page's `<main>`.
     pub async fn main_text(&self) -> String {
         self.find("main").await.text().await.unwrap()
@@ -121,6 +136,23 @@ impl Browser {
     pub async fn assert_no_dialog(&self) {
         if let Ok(text) = self.client.get_alert_text().await {
             panic!("a dialog opened (an injected script ran): {text}");
+        }
+    }
+
+    /// Every resource the page loaded came from the shop itself: nothing injected through data
+    /// made the browser fetch from another host.
+    pub async fn assert_same_origin_requests(&self, base: &str) {
+        let loaded = self
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        for url in loaded.as_array().unwrap() {
+            let url = url.as_str().unwrap_or_default();
+            assert!(url.starts_with(base), "a request to another host: {url}");
         }
     }
 

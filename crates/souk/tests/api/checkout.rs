@@ -108,6 +108,7 @@ pub struct TwoVendors {
     pub a_token: String,
     pub a_id: String,
     pub b_token: String,
+    pub b_id: String,
     pub apple: String,
     pub banana: String,
 }
@@ -127,6 +128,7 @@ impl TestApp {
             a_token: a.token,
             a_id: a.id,
             b_token: b.token,
+            b_id: b.id,
             apple: self.variant_ids("apple").await.remove(0),
             banana: self.variant_ids("banana").await.remove(0),
         }
@@ -361,6 +363,7 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         b_token,
         apple,
         banana,
+        ..
     } = app.two_vendors(&admin).await;
     // Vendor A takes 20 % instead of the platform's default 10 %.
     let (status, body) = app
@@ -1293,12 +1296,12 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
     );
 
     // One confirmation for the customer, one new-order mail per vendor (with its lines only),
-    // besides the two vendor owners' email verifications.
-    let mail = smtp.wait_for_exactly(5, Duration::from_secs(20)).await;
-    assert_eq!(mail.len(), 5, "{:?}", mail.keys());
+    // besides the two vendor owners' email verifications and approvals.
+    let mail = smtp.wait_for_exactly(7, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 7, "{:?}", mail.keys());
     let to = |addr: &str| {
         mail.values()
-            .filter(|(_, raw)| raw.contains(&format!("To: {addr}")) && raw.contains("order"))
+            .filter(|(_, raw)| raw.contains(&format!("To: {addr}")) && raw.contains("order #"))
             .map(|(_, raw)| raw.clone())
             .collect::<Vec<_>>()
     };
@@ -1387,8 +1390,8 @@ async fn order_emails_arrive_over_smtp_and_unpaid_orders_expire() {
         )
         .await;
     assert_eq!(status, 200);
-    // 5 earlier + cancellation + (confirmation, new order for A, payment received, shipped).
-    let mail = smtp.wait_for_exactly(10, Duration::from_secs(20)).await;
+    // 7 earlier + cancellation + (confirmation, new order for A, payment received, shipped).
+    let mail = smtp.wait_for_exactly(12, Duration::from_secs(20)).await;
     let subjects = |needle: &str| {
         mail.values()
             .filter(|(_, raw)| raw.contains("To: buyer@example.com") && raw.contains(needle))
@@ -2343,9 +2346,9 @@ async fn a_vendor_corrects_a_tracking_number_and_the_customer_is_told_once() {
         .await;
     assert_eq!(seen["vendor_orders"][0]["tracking_number"], "JJD2");
 
-    // Two vendor sign-ups' verifications, then confirmation, new order (vendor), payment
-    // received, shipped, corrected: seven emails.
-    let mail = smtp.wait_for_exactly(7, Duration::from_secs(20)).await;
+    // Two vendor sign-ups' verifications and approvals, then confirmation, new order (vendor),
+    // payment received, shipped, corrected: nine emails.
+    let mail = smtp.wait_for_exactly(9, Duration::from_secs(20)).await;
     let corrections: Vec<&String> = mail
         .values()
         .map(|(_, raw)| raw)
@@ -2368,6 +2371,7 @@ async fn a_refund_aimed_at_one_vendor_order_comes_out_of_that_vendor_only() {
         b_token,
         apple,
         banana,
+        ..
     } = app.two_vendors(&admin).await;
     app.send(
         Method::PUT,

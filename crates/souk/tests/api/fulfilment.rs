@@ -293,9 +293,9 @@ async fn a_vendor_ships_its_part_in_parcels_and_the_order_follows_the_units() {
         .await;
     assert_eq!(status, 200);
 
-    // Emails: two vendor verifications, the confirmation, two new-order notices, payment
-    // received, three parcels and one correction.
-    let mail = smtp.wait_for_exactly(10, Duration::from_secs(20)).await;
+    // Emails: two vendor verifications and approvals, the confirmation, two new-order notices,
+    // payment received, three parcels and one correction.
+    let mail = smtp.wait_for_exactly(12, Duration::from_secs(20)).await;
     let shipped: Vec<String> = mail
         .values()
         .map(|(_, raw)| plain(raw))

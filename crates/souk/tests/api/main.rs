@@ -6,9 +6,18 @@
 
 mod helpers;
 
+mod admin_catalog;
+mod admin_generated;
+mod admin_journey;
+mod admin_lighthouse;
+mod admin_money;
+mod admin_operations;
 mod admin_panel;
+mod admin_people;
+mod admin_tour;
 mod browser;
 mod scenario;
+mod vendor_dashboard;
 
 mod api_keys;
 mod auth;

@@ -597,7 +597,10 @@ async fn a_vendor_owner_edits_the_profile_and_the_storefront_and_search_follow()
 }
 
 /// The token of the invitation link in the newest email to `to` whose subject starts "Join".
-fn invitation_token(mail: &std::collections::HashMap<String, (usize, String)>, to: &str) -> String {
+pub fn invitation_token(
+    mail: &std::collections::HashMap<String, (usize, String)>,
+    to: &str,
+) -> String {
     let raw = mail
         .values()
         .map(|(_, raw)| {

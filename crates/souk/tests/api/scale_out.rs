@@ -191,9 +191,9 @@ async fn postgres_only_three_instances_behind_nginx_act_as_one_shop() {
         "events caused on A, B and C, through one stream held by nginx"
     );
 
-    // Every email once: the vendor's verification, the confirmation, the vendor's new-order
-    // notice, payment received and two refunds — three instances run workers.
-    smtp.wait_for_exactly(6, Duration::from_secs(20)).await;
+    // Every email once: the vendor's verification and approval, the confirmation, the vendor's
+    // new-order notice, payment received and two refunds — three instances run workers.
+    smtp.wait_for_exactly(7, Duration::from_secs(20)).await;
 
     // A product archived through B disappears from C (300 ms cache) and from the proxy.
     let (_, before) = c.get_json("/api/store/products/lamp").await;

@@ -208,3 +208,29 @@ impl TestApp {
         row["id"].as_str().unwrap().to_owned()
     }
 }
+
+impl TestApp {
+    /// The admin records the manual payment of `order`'s whole total (as a bank transfer).
+    pub async fn pay_in_full(&self, admin: &str, order: &Value) {
+        let id = order["id"].as_str().unwrap();
+        let (status, body) = self
+            .send(
+                Method::POST,
+                &format!("/api/admin/orders/{id}/payments"),
+                admin,
+                Some(json!({"amount": order["total"]["amount"], "reference": "BANK-1"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// What vendor `vendor` (its id) may be paid out now, in minor units.
+    pub async fn available(&self, vendor: &str) -> i64 {
+        let id = uuid::Uuid::parse_str(vendor).unwrap();
+        souk_storage::ledger::balance(&self.db, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .available
+    }
+}

@@ -250,9 +250,15 @@ async fn an_admin_cancellation_called_directly_gives_the_stock_back_emails_once_
         jobs_of_kind(&app, souk_app::jobs::ORDER_EMAIL_JOB).await,
         emails_after_cancel
     );
-    let audit = souk_storage::audit::list(&app.db, None, None, 100)
-        .await
-        .unwrap();
+    let audit = souk_storage::audit::list(
+        &app.db,
+        &souk_storage::audit::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(
         audit
             .iter()

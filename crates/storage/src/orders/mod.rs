@@ -3,11 +3,13 @@
 //! update on the current status so it happens at most once however many callers race.
 
 mod checkout;
+mod generated;
 mod idempotency;
 mod shipments;
 mod transitions;
 
 pub use checkout::*;
+pub use generated::*;
 pub use idempotency::*;
 pub use shipments::*;
 pub use transitions::*;
@@ -234,13 +236,47 @@ pub struct OrderFilter {
     pub status: Option<String>,
     /// Customer email (exact, lower-case) or order id prefix.
     pub query: Option<String>,
+    /// Orders with a part sold by this vendor.
+    pub vendor_id: Option<Uuid>,
+    /// Placed at or after this time (Unix ms).
+    pub placed_from: Option<i64>,
+    /// Placed before this time (Unix ms).
+    pub placed_before: Option<i64>,
     pub before: Option<Uuid>,
     pub limit: i64,
+}
+
+/// The smallest time-ordered (v7) id made at `ms`: order ids grow with the time they were
+/// placed, so a date range is a range of the primary key.
+pub(crate) fn first_id_at(ms: i64) -> Uuid {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
 }
 
 pub async fn list(db: &Db, f: &OrderFilter) -> Result<Vec<OrderRow>, StorageError> {
     let mut filters = vec!["1 = 1".to_owned()];
     let mut args = Vec::new();
+    // One vendor's orders are walked from its own index, newest first (SQLite keeps the
+    // CROSS JOIN's order); `key` is the order id the cursor and date range apply to.
+    let (from, key) = match f.vendor_id {
+        Some(vendor) => {
+            args.push(Arg::Uuid(vendor));
+            filters.push(format!("vo.vendor_id = ${}", args.len()));
+            let join = match db.backend() {
+                crate::Backend::Sqlite => "CROSS JOIN",
+                crate::Backend::Postgres => "JOIN",
+            };
+            (
+                format!("vendor_orders vo {join} orders o ON o.id = vo.order_id"),
+                "vo.order_id",
+            )
+        }
+        None => ("orders o".to_owned(), "o.id"),
+    };
     if let Some(user) = f.user_id {
         args.push(Arg::Uuid(user));
         filters.push(format!("o.user_id = ${}", args.len()));
@@ -261,13 +297,21 @@ pub async fn list(db: &Db, f: &OrderFilter) -> Result<Vec<OrderRow>, StorageErro
             }
         }
     }
+    if let Some(from) = f.placed_from {
+        args.push(Arg::Uuid(first_id_at(from)));
+        filters.push(format!("{key} >= ${}", args.len()));
+    }
+    if let Some(until) = f.placed_before {
+        args.push(Arg::Uuid(first_id_at(until)));
+        filters.push(format!("{key} < ${}", args.len()));
+    }
     if let Some(before) = f.before {
         args.push(Arg::Uuid(before));
-        filters.push(format!("o.id < ${}", args.len()));
+        filters.push(format!("{key} < ${}", args.len()));
     }
     args.push(Arg::I64(f.limit));
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o WHERE {} ORDER BY o.id DESC LIMIT ${}",
+        "SELECT {ORDER_COLUMNS} FROM {from} WHERE {} ORDER BY {key} DESC LIMIT ${}",
         filters.join(" AND "),
         args.len()
     );
@@ -529,4 +573,23 @@ pub struct LowStock {
     pub product_title: String,
     /// Units left.
     pub stock: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_id_at;
+
+    #[test]
+    fn an_id_made_at_a_time_sorts_between_the_floors_of_that_time_and_the_next() {
+        let ms = 1_796_000_000_123_i64;
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (ms / 1000) as u64,
+            ((ms % 1000) * 1_000_000) as u32,
+        );
+        let id = uuid::Uuid::new_v7(ts);
+        assert!(first_id_at(ms) <= id);
+        assert!(id < first_id_at(ms + 1));
+        assert_eq!(first_id_at(ms).get_version_num(), 7);
+    }
 }

@@ -51,7 +51,12 @@ pub async fn audit_log(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<AuditPage>> {
     let (limit, cursor, _) = params.parse(&[])?;
-    let rows = audit::list(&state.db, None, cursor, limit).await?;
+    let filter = audit::AuditFilter {
+        before: cursor,
+        limit,
+        ..Default::default()
+    };
+    let rows = audit::list(&state.db, &filter).await?;
     let next = next_cursor(rows.iter().map(|r| r.id), rows.len(), limit);
     Ok(Json(AuditPage {
         items: rows

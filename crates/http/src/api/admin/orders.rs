@@ -63,6 +63,7 @@ pub async fn list_orders(
             query,
             before,
             limit,
+            ..Default::default()
         },
     )
     .await?;

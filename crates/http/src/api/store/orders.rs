@@ -584,6 +584,7 @@ pub async fn list_orders(
             query: None,
             before,
             limit,
+            ..Default::default()
         },
     )
     .await?;

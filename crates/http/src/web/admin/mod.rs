@@ -2,94 +2,127 @@
 //! request, calls one use case (or a read), and renders a page; a refused action shows the form
 //! again with the message beside its field.
 
+mod catalog;
+mod customers;
+mod integrations;
+mod money;
 mod operations;
+mod order_actions;
 mod orders;
 mod session;
+mod vendor_money;
 mod vendors;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::context;
-use serde::Deserialize;
 
-pub use session::{AdminForm, AdminSession, CsrfField};
+pub(crate) use crate::web::panel::{
+    ActionForm, Confirm, bad_cursor, cursor, done, next_cursor, refusal, with_problem,
+};
+pub use crate::web::session::CsrfField;
+pub use session::{AdminForm, AdminSession};
 
 use super::{CspNonce, Flash, Page, PageError};
 use crate::AppState;
-use crate::api::auth::ClientInfo;
-use crate::auth::{clear_cookies, session_cookies};
+use crate::web::sign_in::{self, Panel};
+use crate::web::webhooks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home))
-        .route("/admin/sign-in", get(sign_in_form).post(sign_in))
+        .route(
+            "/admin/sign-in",
+            get(|nonce, flash, query| sign_in::sign_in_form(Panel::Admin, nonce, flash, query))
+                .post(|state, headers, client, nonce, form| {
+                    sign_in::sign_in(Panel::Admin, state, headers, client, nonce, form)
+                }),
+        )
         .route("/admin/sign-out", post(sign_out))
         .route("/admin/orders", get(orders::list))
+        .route("/admin/orders.csv", get(orders::export))
         .route("/admin/orders/{id}", get(orders::show))
-        .route("/admin/orders/{id}/payment", post(orders::record_payment))
+        .route(
+            "/admin/orders/{id}/payment",
+            post(order_actions::record_payment),
+        )
+        .route("/admin/orders/{id}/refund", post(order_actions::refund))
+        .route(
+            "/admin/orders/{id}/cancel",
+            get(order_actions::confirm_cancel).post(order_actions::cancel),
+        )
+        .route("/admin/orders/{id}/complete", post(order_actions::complete))
         .route("/admin/vendors", get(vendors::list))
+        .route("/admin/vendors/{id}", get(vendor_money::show))
+        .route(
+            "/admin/vendors/{id}/commission",
+            post(vendor_money::set_commission),
+        )
+        .route(
+            "/admin/vendors/{id}/payouts",
+            post(vendor_money::record_payout),
+        )
+        .route("/admin/payouts.csv", get(vendor_money::payout_report))
         .route("/admin/vendors/{id}/approve", post(vendors::approve))
         .route(
             "/admin/vendors/{id}/suspend",
             get(vendors::confirm_suspend).post(vendors::suspend),
         )
+        .route("/admin/products", get(catalog::products))
+        .route(
+            "/admin/products/{id}/status",
+            get(catalog::confirm_status).post(catalog::set_status),
+        )
+        .route(
+            "/admin/categories",
+            get(catalog::categories).post(catalog::create_category),
+        )
+        .route("/admin/categories/{id}", post(catalog::update_category))
+        .route(
+            "/admin/categories/{id}/delete",
+            get(catalog::confirm_delete_category).post(catalog::delete_category),
+        )
+        .route("/admin/money", get(money::show))
+        .route("/admin/coupons", post(money::create_coupon))
+        .route("/admin/coupons/{id}/active", post(money::set_coupon_active))
+        .route("/admin/tax-rates", post(money::put_tax_rate))
+        .route("/admin/customers", get(customers::list))
+        .route("/admin/customers/{id}", get(customers::show))
+        .route(
+            "/admin/customers/{id}/disable",
+            get(customers::confirm_disable).post(customers::disable),
+        )
+        .route("/admin/customers/{id}/enable", post(customers::enable))
+        .route(
+            "/admin/customers/{id}/sessions/{session}/end",
+            post(customers::end_session),
+        )
+        .route("/admin/sessions", get(customers::my_sessions))
+        .route(
+            "/admin/sessions/{session}/end",
+            post(customers::end_my_session),
+        )
+        .merge(webhooks::routes::<AdminSession>())
+        .route(
+            "/admin/api-keys",
+            get(integrations::api_keys).post(integrations::create_api_key),
+        )
+        .route(
+            "/admin/api-keys/{id}/revoke",
+            get(integrations::confirm_revoke).post(integrations::revoke_api_key),
+        )
+        .route(
+            "/admin/email",
+            get(integrations::email_form).post(integrations::send_test_email),
+        )
+        .route("/admin/email/{id}", get(integrations::email_result))
         .route("/admin/jobs", get(operations::jobs))
         .route("/admin/jobs/{id}/retry", post(operations::retry_job))
         .route("/admin/audit", get(operations::audit))
-}
-
-/// A form that only carries its CSRF token (a button: approve, retry…).
-#[derive(Debug, Deserialize)]
-struct ActionForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl CsrfField for ActionForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-/// After an action: back to `to` (303), with `message` shown there once.
-fn done(to: &str, message: &str) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, Flash::set(message));
-    response
-}
-
-/// The `before` cursor of a list page: `Some(None)` for the first page, `None` when damaged.
-fn cursor(before: Option<&str>) -> Option<Option<uuid::Uuid>> {
-    match before.filter(|b| !b.is_empty()) {
-        None => Some(None),
-        Some(b) => uuid::Uuid::parse_str(b).ok().map(Some),
-    }
-}
-
-fn bad_cursor(nonce: &CspNonce) -> Response {
-    PageError::new(
-        StatusCode::BAD_REQUEST,
-        "Bad page link",
-        "the page link is damaged; start from the first page",
-    )
-    .render(nonce)
-}
-
-/// The cursor of the next (older) page, when this one was full.
-fn next_cursor(
-    ids: impl DoubleEndedIterator<Item = uuid::Uuid> + ExactSizeIterator,
-    page_size: i64,
-) -> Option<String> {
-    if ids.len() as i64 == page_size {
-        ids.last().map(|id| id.to_string())
-    } else {
-        None
-    }
+        .route("/admin/feed", get(operations::feed))
+        .route("/admin/search", get(operations::search))
 }
 
 /// What the layout needs on every signed-in page.
@@ -125,7 +158,12 @@ async fn home(
             orders_to_ship => w.orders_to_ship,
             vendors_awaiting_approval => w.vendors_awaiting_approval,
             failed_jobs => w.failed_jobs,
+            failing_endpoints => w.failing_endpoints,
+            low_stock_variants => w.low_stock_variants,
         },
+        chart => minijinja::Value::from_safe_string(
+            crate::web::chart::sales_svg(&home.by_day, state.config.currency.code()),
+        ),
         sales => sales,
         latest => latest,
         ..chrome(&session, "home")
@@ -133,139 +171,10 @@ async fn home(
     Page::new("admin/home.html", ctx).render(&nonce, &flash)
 }
 
-/// The cookie that carries the sign-in form's CSRF token (there is no session yet to derive
-/// one from): the form's hidden field must match it.
-const SIGN_IN_COOKIE: &str = "souk_signin";
-
-#[derive(Debug, Default, Deserialize)]
-struct SignInQuery {
-    next: Option<String>,
-}
-
-/// Only a path inside the admin panel: never an absolute URL (an open redirect).
-fn local_next(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with("/admin") && !n.starts_with("//") && !n.contains("://"))
-        .unwrap_or("/admin")
-        .to_owned()
-}
-
-fn sign_in_page(
-    nonce: &CspNonce,
-    flash: &Flash,
-    next: &str,
-    email: &str,
-    problem: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let (token, _) = souk_domain::accounts::new_token("");
-    let ctx = context! { csrf => token, next => next, email => email, problem => problem };
-    let mut response = Page::new("admin/sign_in.html", ctx)
-        .with_status(status)
-        .render(nonce, flash);
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{SIGN_IN_COOKIE}={token}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600"
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-async fn sign_in_form(
-    nonce: CspNonce,
-    flash: Flash,
-    query: axum::extract::Query<SignInQuery>,
-) -> Response {
-    let next = local_next(query.next.as_deref());
-    sign_in_page(&nonce, &flash, &next, "", None, StatusCode::OK)
-}
-
-#[derive(Debug, Deserialize)]
-struct SignInForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    next: Option<String>,
-}
-
-async fn sign_in(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    client: ClientInfo,
-    nonce: CspNonce,
-    axum::Form(form): axum::Form<SignInForm>,
-) -> Response {
-    let no_flash = Flash(None);
-    let expected = crate::auth::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if session::check_form(&state, &headers, expected, &form.csrf).is_err() {
-        return session::csrf_refused(&nonce);
-    }
-    let next = local_next(form.next.as_deref());
-    let email = form.email.trim().to_owned();
-    let refused = |status, message: &str| {
-        sign_in_page(&nonce, &no_flash, &next, &email, Some(message), status)
-    };
-    let signed_in =
-        souk_app::accounts::login(&state.app, &client.into(), &email, &form.password, None).await;
-    let session = match signed_in {
-        Ok(session) => session,
-        Err(souk_app::AppError::Refused {
-            kind: souk_app::Kind::Throttled,
-            ..
-        }) => {
-            return refused(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed attempts: wait a few minutes and try again.",
-            );
-        }
-        Err(souk_app::AppError::Refused { .. }) => {
-            return refused(StatusCode::UNAUTHORIZED, "Wrong email or password.");
-        }
-        Err(e) => return PageError::from(e).render(&nonce),
-    };
-    let user = souk_storage::accounts::session_by_token_hash(
-        &state.db,
-        &souk_domain::accounts::token_hash(&session.token),
-    )
-    .await;
-    match user {
-        Ok(Some(user)) if user.is_admin => {}
-        Ok(Some(user)) => {
-            // Not for this panel: the session just opened is ended at once.
-            let _ =
-                souk_app::accounts::end_session(&state.app, user.user_id, user.session_id).await;
-            return refused(
-                StatusCode::FORBIDDEN,
-                "This account is not a platform admin.",
-            );
-        }
-        Ok(None) | Err(_) => return PageError::internal().render(&nonce),
-    }
-    let mut response = Redirect::to(&next).into_response();
-    for cookie in session_cookies(&state, &session.token) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
 async fn sign_out(
     State(state): State<AppState>,
     nonce: CspNonce,
     AdminForm { session, .. }: AdminForm<ActionForm>,
 ) -> Response {
-    let p = &session.principal;
-    if let Err(e) = souk_app::accounts::end_session(&state.app, p.user_id, p.session_id).await {
-        return PageError::from(e).render(&nonce);
-    }
-    let mut response = Redirect::to("/admin/sign-in").into_response();
-    for cookie in clear_cookies(&state) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, Flash::set("You are signed out."));
-    response
+    sign_in::sign_out(&state, &nonce, Panel::Admin, &session.principal).await
 }

@@ -3,13 +3,13 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use souk_storage::vendors::{self, VendorAdminRecord};
 use uuid::Uuid;
 
-use super::{ActionForm, AdminForm, AdminSession, chrome, done};
+use super::{ActionForm, AdminForm, AdminSession, Confirm, chrome, done};
 use crate::AppState;
 use crate::api::auth::ClientInfo;
 use crate::api::common::actor;
@@ -94,10 +94,21 @@ pub async fn confirm_suspend(
         Err(e) => return PageError::from(e).render(&nonce),
     };
     let ctx = context! {
-        vendor => context! { id => vendor.id.to_string(), name => vendor.name, status => vendor.status },
+        confirm => Confirm {
+            title: format!("Suspend {}?", vendor.name),
+            explain: vec![
+                "Its products leave the shop, its staff cannot sell, and its webhooks stop until \
+                 you reinstate it. Orders already placed stay as they are."
+                    .to_owned(),
+            ],
+            action: format!("/admin/vendors/{}/suspend", vendor.id),
+            button: format!("Suspend {}", vendor.name),
+            back: format!("/admin/vendors/{}", vendor.id),
+            ..Default::default()
+        },
         ..chrome(&session, "vendors")
     };
-    Page::new("admin/vendor_suspend.html", ctx).render(&nonce, &flash)
+    Page::new("panel/confirm.html", ctx).render(&nonce, &flash)
 }
 
 pub async fn suspend(
@@ -105,8 +116,11 @@ pub async fn suspend(
     client: ClientInfo,
     nonce: CspNonce,
     Path(id): Path<String>,
-    AdminForm { session, .. }: AdminForm<ActionForm>,
+    AdminForm { session, form }: AdminForm<ActionForm>,
 ) -> Response {
+    if !form.confirmed() {
+        return Redirect::to(&format!("/admin/vendors/{id}/suspend")).into_response();
+    }
     set_status(&state, &session, &client, &nonce, &id, Status::Suspended).await
 }
 

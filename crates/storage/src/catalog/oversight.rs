@@ -1,0 +1,68 @@
+//! Every product of every vendor, as platform staff look through the catalog: any status,
+//! optionally found by words (the shop's full-text index), of one status or one vendor;
+//! newest first, keyset by id.
+
+use souk_domain::catalog::{Product, search_terms};
+use uuid::Uuid;
+
+use super::{PRODUCT_COLUMNS, ProductRow, hydrate};
+use crate::db::Arg;
+use crate::dialect::{fts_query, listing_from, listing_search_cte};
+use crate::{Db, StorageError};
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// Words, as shoppers search (every word must match, as a prefix).
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub vendor_id: Option<Uuid>,
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn all_products(db: &Db, f: &ProductFilter) -> Result<Vec<Product>, StorageError> {
+    let backend = db.backend();
+    let mut args = Vec::new();
+    let mut filters = vec!["1 = 1".to_owned()];
+    let terms = f.search.as_deref().map(search_terms).unwrap_or_default();
+    let search_param = (!terms.is_empty()).then(|| {
+        args.push(Arg::Text(fts_query(backend, &terms)));
+        args.len()
+    });
+    if let Some(status) = &f.status {
+        args.push(Arg::Text(status.clone()));
+        filters.push(format!("p.status = ${}", args.len()));
+    }
+    if let Some(vendor) = f.vendor_id {
+        args.push(Arg::Uuid(vendor));
+        filters.push(format!("p.vendor_id = ${}", args.len()));
+    }
+    if let Some(before) = f.before {
+        args.push(Arg::Uuid(before));
+        filters.push(format!("p.id < ${}", args.len()));
+    }
+    args.push(Arg::I64(f.limit));
+    let with = listing_search_cte(backend, search_param)
+        .map(|cte| format!("WITH {cte} "))
+        .unwrap_or_default();
+    let sql = format!(
+        "{with}SELECT {PRODUCT_COLUMNS} FROM {} WHERE {} ORDER BY p.id DESC LIMIT ${}",
+        listing_from(backend, search_param, None),
+        filters.join(" AND "),
+        args.len()
+    );
+    let rows: Vec<ProductRow> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    hydrate(db, rows).await
+}
+
+/// The vendor of a product (`None`: no such product).
+pub async fn product_vendor(db: &Db, product_id: Uuid) -> Result<Option<Uuid>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar("SELECT vendor_id FROM products WHERE id = $1")
+            .bind(product_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
