@@ -18,12 +18,14 @@ pub mod customers;
 pub mod dashboard;
 pub mod error;
 pub mod fulfilment;
+pub mod images;
 pub mod jobs;
 pub mod order_emails;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod payouts;
+pub mod product_images;
 pub mod products;
 pub mod queue;
 pub mod shipping;
@@ -94,6 +96,10 @@ pub struct App {
     hashing: Arc<tokio::sync::Semaphore>,
     /// The admin home's sales by day, recomputed at most every few seconds.
     sales_by_day: dashboard::SalesCache,
+    /// Where uploaded images are stored (`None`: uploads are refused).
+    pub media: Option<souk_storage::media::MediaStore>,
+    /// Bounds images decoded at once (each holds up to a few hundred MB while it is resized).
+    image_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -107,7 +113,15 @@ impl App {
             signals,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
             sales_by_day: dashboard::SalesCache::default(),
+            media: None,
+            image_work: Arc::new(tokio::sync::Semaphore::new(cores.clamp(1, 4))),
         }
+    }
+
+    /// Stores uploaded images in `store`.
+    pub fn with_media(mut self, store: souk_storage::media::MediaStore) -> Self {
+        self.media = Some(store);
+        self
     }
 
     /// The payment providers checkout, webhooks and refunds talk to.

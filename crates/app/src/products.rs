@@ -368,3 +368,113 @@ pub async fn set_stock(
     app.jobs_committed();
     get(app, vendor_id, product_id).await
 }
+
+/// One variant's new price and/or stock in a bulk edit (`None`: unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantEdit {
+    pub variant_id: Uuid,
+    pub price: Option<i64>,
+    pub stock: Option<i64>,
+}
+
+/// Most variants one bulk edit changes (a page of the prices-and-stock list is 50).
+pub const MAX_BULK_EDITS: usize = 200;
+
+/// Sets the prices and stock of many of the vendor's variants at once, all or nothing: one
+/// unknown (or another vendor's) variant refuses the whole edit. Returns how many variants
+/// changed. One audit entry for the edit, one `product.updated` per product touched.
+pub async fn bulk_edit(
+    app: &App,
+    actor: &Actor,
+    vendor_id: Uuid,
+    edits: &[VariantEdit],
+) -> Result<usize, AppError> {
+    let mut problems = Vec::new();
+    if edits.len() > MAX_BULK_EDITS {
+        problems.push(problem(
+            "variants",
+            format!("at most {MAX_BULK_EDITS} variants at once"),
+        ));
+    }
+    for e in edits {
+        let field = |name: &str| format!("{}.{name}", e.variant_id);
+        if e.price
+            .is_some_and(|p| !(0..=souk_domain::catalog::MAX_PRICE).contains(&p))
+        {
+            problems.push(problem(
+                field("price"),
+                format!(
+                    "a price from 0 to {}",
+                    souk_domain::money::format_decimal(
+                        souk_domain::catalog::MAX_PRICE,
+                        app.settings.currency
+                    )
+                ),
+            ));
+        }
+        if e.stock.is_some_and(|s| !(0..=MAX_STOCK).contains(&s)) {
+            problems.push(problem(
+                field("stock"),
+                format!("a whole number from 0 to {MAX_STOCK}"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::invalid(problems));
+    }
+    let changes: Vec<&VariantEdit> = edits
+        .iter()
+        .filter(|e| e.price.is_some() || e.stock.is_some())
+        .collect();
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = app.db.begin_write().await?;
+    let mut products: Vec<Uuid> = Vec::new();
+    for e in &changes {
+        let missing = || AppError::not_found(format!("no variant {} in your shop", e.variant_id));
+        let mut product = None;
+        if let Some(price) = e.price {
+            product = Some(
+                catalog::set_variant_price(&mut tx, vendor_id, e.variant_id, price)
+                    .await?
+                    .ok_or_else(missing)?,
+            );
+        }
+        if let Some(stock) = e.stock {
+            product = Some(
+                catalog::set_variant_stock(&mut tx, vendor_id, e.variant_id, stock)
+                    .await?
+                    .ok_or_else(missing)?,
+            );
+        }
+        if let Some(p) = product
+            && !products.contains(&p)
+        {
+            products.push(p);
+        }
+    }
+    let detail: Vec<serde_json::Value> = changes
+        .iter()
+        .map(
+            |e| serde_json::json!({"variant_id": e.variant_id, "price": e.price, "stock": e.stock}),
+        )
+        .collect();
+    record_audit(
+        &mut tx,
+        actor,
+        "variant.bulk_edit",
+        ("vendor", vendor_id),
+        Some(vendor_id),
+        serde_json::json!({"variants": detail}),
+    )
+    .await?;
+    for product in &products {
+        let data = serde_json::json!({"change": "variants"});
+        announce(&mut tx, vendor_id, *product, data).await?;
+    }
+    tx.commit().await?;
+    app.catalog_changed();
+    app.jobs_committed();
+    Ok(changes.len())
+}

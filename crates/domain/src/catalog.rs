@@ -250,8 +250,11 @@ impl ProductDraft {
             }
         }
         for image in &self.images {
-            if !is_http_url(&image.url) {
-                problems.push(format!("image URL '{}' must be an http(s) URL", image.url));
+            if !is_http_url(&image.url) && !is_media_path(&image.url) {
+                problems.push(format!(
+                    "image URL '{}' must be an http(s) URL or an uploaded image",
+                    image.url
+                ));
             }
         }
         problems
@@ -291,6 +294,18 @@ pub fn is_http_url(s: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Whether `s` is the path of an image uploaded to this shop: `/media/<sha256 hex>.<jpg|png>`.
+pub fn is_media_path(s: &str) -> bool {
+    let Some((hash, ext)) = s.strip_prefix("/media/").and_then(|n| n.split_once('.')) else {
+        return false;
+    };
+    hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && matches!(ext, "jpg" | "png")
 }
 
 /// Whether a shopper can buy a variant now.

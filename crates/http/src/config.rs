@@ -45,6 +45,8 @@ pub struct HttpConfig {
     pub webhooks: WebhookSettings,
     /// Limits against guessing, enumeration and stock hoarding ([docs/security.md]).
     pub limits: AbuseLimits,
+    /// Where uploaded images are stored and served from (`None`: uploads are refused).
+    pub media_dir: Option<std::path::PathBuf>,
 }
 
 /// Limits against abuse of public flows. Each holds across instances (counted in the database)
@@ -113,6 +115,7 @@ impl Default for HttpConfig {
             stream_recheck: Duration::from_secs(30),
             webhooks: WebhookSettings::default(),
             limits: AbuseLimits::default(),
+            media_dir: None,
         }
     }
 }

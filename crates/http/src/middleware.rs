@@ -135,3 +135,36 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
     tracing::error!(panic = message, "handler panicked");
     ApiError::internal().into_response()
 }
+
+/// The largest body an image upload may have: the largest image kept, and room for the
+/// multipart framing and its other fields.
+pub const UPLOAD_BODY_LIMIT: usize = souk_app::images::MAX_UPLOAD_BYTES + 256 * 1024;
+
+/// Whether the request uploads a product image (the API's and the dashboard's).
+fn is_upload(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::POST
+        && path.ends_with("/images")
+        && (path.starts_with("/api/vendor/products/") || path.starts_with("/vendor/products/"))
+}
+
+/// Bodies larger than the server accepts are refused (413) before a handler reads them: an
+/// image upload may be as large as an image Souk keeps, any other request `body_limit`. A
+/// declared length over the limit is refused at once; a streamed body is cut off at it.
+pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = if is_upload(&req) {
+        UPLOAD_BODY_LIMIT
+    } else {
+        state.config.body_limit
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return payload_too_large().into_response();
+    }
+    let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(req).await
+}

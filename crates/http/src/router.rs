@@ -7,7 +7,6 @@ use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -117,6 +116,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             api::vendor::products::replace
         ))
         .routes(routes!(api::vendor::products::archive))
+        .routes(routes!(api::vendor::products::upload_image))
         .routes(routes!(api::vendor::products::set_stock))
         .routes(routes!(api::admin::vendors::list_vendors))
         .routes(routes!(api::admin::vendors::approve_vendor))
@@ -249,6 +249,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router().route_layer(compression()))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::with_server(openapi, &config)))
         .fallback(|| async { error::ApiError::not_found("no such resource") })
+        // Bodies are bounded by `middleware::limit_body`, per route kind.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
@@ -271,7 +273,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::shed_load))
                 .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
-                .layer(RequestBodyLimitLayer::new(config.body_limit)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_body)),
         )
         .with_state(state)
 }

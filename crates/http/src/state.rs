@@ -93,8 +93,12 @@ impl AppState {
             webhook_sends_per_hour: limits.webhook_actions_per_endpoint,
         };
         let providers = self.app.providers.clone();
-        self.app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals))
+        let mut app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals))
             .with_providers(providers);
+        if let Some(dir) = &self.config.media_dir {
+            app = app.with_media(souk_storage::media::MediaStore::new(dir));
+        }
+        self.app = app;
         self
     }
 

@@ -313,6 +313,10 @@ pub struct ServeArgs {
     /// Live event streams (SSE) open at once at most; beyond, 503 `too_many_streams`.
     #[arg(long, env = "SOUK_MAX_STREAMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_streams: u64,
+    /// Where uploaded product images are stored and served from [default: DATA_DIR/media].
+    /// Instances on PostgreSQL share one directory (a shared mount).
+    #[arg(long, env = "SOUK_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
     /// Unpaid orders one customer may hold at once (beyond: 429 `too_many_unpaid_orders`);
     /// 0 = no limit (load tests from one machine).
     #[arg(long, env = "SOUK_UNPAID_ORDERS_PER_EMAIL", default_value_t = 3, value_parser = clap::value_parser!(i64).range(0..=1_000_000))]

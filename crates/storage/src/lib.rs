@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 pub mod jobs;
 pub mod ledger;
+pub mod media;
 mod migrate;
 pub mod orders;
 pub mod payments;

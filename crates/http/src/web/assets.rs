@@ -36,6 +36,11 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/vendor_live.js"),
     },
+    Asset {
+        name: "upload.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/upload.js"),
+    },
 ];
 
 /// Each asset with its served name (`stem.<hash>.ext`).

@@ -10,6 +10,7 @@ pub mod admin;
 mod assets;
 mod chart;
 mod form;
+mod media;
 mod page;
 pub mod panel;
 pub mod session;
@@ -31,4 +32,6 @@ pub fn router() -> Router<AppState> {
         .merge(vendor::router())
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(page::page_headers))
+        // Outside the pages' headers: an image carries its own (cacheable, sandboxed).
+        .route("/media/{name}", get(media::serve))
 }

@@ -190,6 +190,14 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/vendor/products.html"),
     ),
     (
+        "vendor/product.html",
+        include_str!("templates/vendor/product.html"),
+    ),
+    (
+        "vendor/inventory.html",
+        include_str!("templates/vendor/inventory.html"),
+    ),
+    (
         "vendor/order.html",
         include_str!("templates/vendor/order.html"),
     ),

@@ -56,6 +56,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
             registrations_per_address: args.registrations_per_address_per_hour,
             ..souk_http::AbuseLimits::default()
         },
+        media_dir: Some(
+            args.media_dir
+                .clone()
+                .unwrap_or_else(|| global.data_dir.join("media")),
+        ),
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

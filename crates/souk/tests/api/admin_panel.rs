@@ -252,6 +252,26 @@ impl FormClient {
         self.keep(&response);
         response
     }
+
+    /// Posts a body already encoded (a `multipart/form-data` upload) with its content type.
+    pub async fn post_bytes(
+        &self,
+        url: String,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let response = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
 }
 
 /// A [`FormClient`] signed in as the admin.

@@ -212,6 +212,9 @@ impl TestApp {
         }
         let webhooks = config.webhooks.clone();
         let database = test_database().await;
+        if config.media_dir.is_none() {
+            config.media_dir = Some(database.dir.path().join("media"));
+        }
         let db = open_database(&database.url, 8)
             .await
             .expect("open test database");

@@ -18,6 +18,8 @@ mod admin_tour;
 mod browser;
 mod scenario;
 mod vendor_dashboard;
+mod vendor_images;
+mod vendor_products;
 
 mod api_keys;
 mod auth;

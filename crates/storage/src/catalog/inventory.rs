@@ -32,6 +32,8 @@ struct InventoryDbRow {
     option3: Option<String>,
     stock: i64,
     track_inventory: bool,
+    price: i64,
+    currency: String,
 }
 
 /// One variant's stock level.
@@ -47,6 +49,9 @@ pub struct InventoryRow {
     pub title: String,
     pub stock: i64,
     pub track_inventory: bool,
+    /// Minor units of `currency`.
+    pub price: i64,
+    pub currency: String,
 }
 
 /// Variants in id order (stable under concurrent writes, so paging sees each once).
@@ -75,7 +80,7 @@ pub async fn inventory(
     args.push(Arg::I64(filter.limit));
     let sql = format!(
         "SELECT x.id AS variant_id, x.product_id, p.title AS product_title, p.status AS product_status, \
-         p.vendor_id, x.sku, x.option1, x.option2, x.option3, x.stock, x.track_inventory \
+         p.vendor_id, x.sku, x.option1, x.option2, x.option3, x.stock, x.track_inventory, x.price, x.currency \
          FROM variants x JOIN products p ON p.id = x.product_id WHERE {} ORDER BY x.id LIMIT ${}",
         filters.join(" AND "),
         args.len()
@@ -100,6 +105,8 @@ pub async fn inventory(
                 title: variant_title(&options),
                 stock: r.stock,
                 track_inventory: r.track_inventory,
+                price: r.price,
+                currency: r.currency,
             }
         })
         .collect())

@@ -26,10 +26,10 @@ pub use categories::{
 pub use export::{ExportCursor, export_page};
 pub use inventory::{InventoryFilter, InventoryRow, inventory};
 pub use list::{ListQuery, Page, explain_listing, list_products};
-pub use oversight::{ProductFilter, all_products, product_vendor};
+pub use oversight::{ProductFilter, StockLevel, all_products, product_vendor};
 pub use vendor::{
-    category_ids, priced_currencies, set_product_status, set_variant_stock, variant_for_sale,
-    variant_stock, vendor_by_id, vendor_product, vendor_products,
+    category_ids, priced_currencies, set_product_status, set_variant_price, set_variant_stock,
+    variant_for_sale, variant_stock, vendor_by_id, vendor_product, vendor_products,
 };
 pub use write::{
     ImportConflicts, NewProduct, VendorRecord, ensure_category_path, ensure_vendor, find_conflicts,

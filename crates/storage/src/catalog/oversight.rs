@@ -16,8 +16,45 @@ pub struct ProductFilter {
     pub search: Option<String>,
     pub status: Option<String>,
     pub vendor_id: Option<Uuid>,
+    pub stock: Option<StockLevel>,
     pub before: Option<Uuid>,
     pub limit: i64,
+}
+
+/// Products by how much of them is left to sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockLevel {
+    /// At least one variant can be bought.
+    InStock,
+    /// A variant that tracks stock is down to its last few units (or none).
+    Low,
+    /// No variant can be bought.
+    SoldOut,
+}
+
+impl StockLevel {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "in_stock" => Some(Self::InStock),
+            "low" => Some(Self::Low),
+            "sold_out" => Some(Self::SoldOut),
+            _ => None,
+        }
+    }
+
+    fn condition(self) -> String {
+        let buyable = "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id \
+                       AND (NOT y.track_inventory OR y.stock > 0))";
+        match self {
+            Self::InStock => buyable.to_owned(),
+            Self::SoldOut => format!("NOT {buyable}"),
+            Self::Low => format!(
+                "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id \
+                 AND y.track_inventory AND y.stock <= {})",
+                souk_domain::cart::LOW_STOCK_THRESHOLD
+            ),
+        }
+    }
 }
 
 pub async fn all_products(db: &Db, f: &ProductFilter) -> Result<Vec<Product>, StorageError> {
@@ -36,6 +73,9 @@ pub async fn all_products(db: &Db, f: &ProductFilter) -> Result<Vec<Product>, St
     if let Some(vendor) = f.vendor_id {
         args.push(Arg::Uuid(vendor));
         filters.push(format!("p.vendor_id = ${}", args.len()));
+    }
+    if let Some(level) = f.stock {
+        filters.push(level.condition());
     }
     if let Some(before) = f.before {
         args.push(Arg::Uuid(before));

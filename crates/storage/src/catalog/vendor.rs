@@ -122,6 +122,45 @@ pub async fn set_variant_stock(
     }))
 }
 
+/// Sets the price of one of the vendor's variants and the price range of its product (the
+/// listing's price filter and sorts read the range); returns the product's id.
+pub async fn set_variant_price(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    variant_id: Uuid,
+    price: i64,
+) -> Result<Option<Uuid>, StorageError> {
+    let now = now_ms();
+    let product: Option<Uuid> = on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE variants SET price = $3, updated_at = $4 WHERE id = $1 \
+             AND product_id IN (SELECT id FROM products WHERE vendor_id = $2) RETURNING product_id",
+        )
+        .bind(variant_id)
+        .bind(vendor_id)
+        .bind(price)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    if let Some(product) = product {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "UPDATE products SET \
+                 price_min = (SELECT MIN(price) FROM variants WHERE product_id = $1), \
+                 price_max = (SELECT MAX(price) FROM variants WHERE product_id = $1), \
+                 updated_at = $2 WHERE id = $1",
+            )
+            .bind(product)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(product)
+}
+
 /// Whether a variant can be put in a cart: its product is published, its vendor active, and
 /// it is priced in the cart's currency.
 pub async fn variant_for_sale(

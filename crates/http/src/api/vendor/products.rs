@@ -18,7 +18,7 @@ use crate::api::auth::ClientInfo;
 use crate::api::common::{PageParams, actor, next_cursor, path_id};
 use crate::api::schema::{CategoryRefBody, ImageBody, MoneyBody, MoneyInput, OptionBody};
 use crate::auth::VendorStaff;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use souk_app::products::{self, ProductForm, VariantForm};
 
@@ -341,4 +341,75 @@ pub async fn set_stock(
     let who = actor(&staff.principal, &client);
     let product = products::set_stock(&state.app, &who, staff.vendor_id, id, input.stock).await?;
     Ok(Json(product.into()))
+}
+
+/// An image upload (`multipart/form-data`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart body for the document; the handler reads the parts.
+pub struct ImageUpload {
+    /// The image: JPEG, PNG or WebP (recognised by its content, not its name), at most 20 MB,
+    /// 12,000 pixels on a side and 50 megapixels. It is re-encoded: metadata is not kept.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Describes the image for shoppers who cannot see it (at most 512 characters).
+    alt: Option<String>,
+}
+
+/// A multipart body that cannot be read: 413 when it is too large, else 400.
+fn unreadable(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return crate::extract::payload_too_large();
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_multipart",
+        "Invalid multipart body",
+        e.body_text(),
+    )
+}
+
+/// Upload an image for one of your products; it is added after the product's other images.
+/// Stored once per content (its URL names its bytes: `/media/<sha256>.jpg`) with thumbnails
+/// 160, 480 and 960 pixels wide, served with a year-long cache lifetime.
+#[utoipa::path(post, path = "/api/vendor/products/{id}/images", operation_id = "vendor_upload_product_image", tag = "vendor", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Product id")),
+    request_body(content = ImageUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The product with the new image last", body = VendorProductBody),
+        (status = 400, description = "No `file` part, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not vendor staff, or CSRF", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of your products", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`too_many_images`: the product has 250", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than an image may be", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`not_an_image`, `image_damaged`, `image_too_many_pixels` or `image_too_large`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upload_image(
+    State(state): State<AppState>,
+    staff: VendorStaff,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    mut multipart: axum::extract::Multipart,
+) -> ApiResult<(StatusCode, Json<VendorProductBody>)> {
+    staff.require_approved()?;
+    let id = path_id(&id, "product")?;
+    let mut file = None;
+    let mut alt = String::new();
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some("file") => file = Some(field.bytes().await.map_err(unreadable)?.to_vec()),
+            Some("alt") => alt = field.text().await.map_err(unreadable)?,
+            _ => {}
+        }
+    }
+    let Some(file) = file else {
+        return Err(ApiError::validation(vec![crate::error::FieldError {
+            field: "file".into(),
+            message: "attach the image as the `file` part".into(),
+        }]));
+    };
+    let who = actor(&staff.principal, &client);
+    let product =
+        souk_app::product_images::add(&state.app, &who, staff.vendor_id, id, file, &alt).await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
 }

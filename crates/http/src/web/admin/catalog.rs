@@ -71,6 +71,7 @@ pub async fn products(
         search: q.clone(),
         status: status.clone(),
         vendor_id: vendor,
+        stock: None,
         before,
         limit: PAGE_SIZE,
     };

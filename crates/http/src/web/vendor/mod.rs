@@ -2,6 +2,9 @@
 //! runs its shop. It shares the admin panel's foundation (sessions, CSRF, CSP, layout, assets)
 //! and calls the same use cases as `/api/vendor`.
 
+mod editor;
+mod images;
+mod inventory;
 mod money;
 mod orders;
 mod products;
@@ -51,6 +54,19 @@ pub fn router() -> Router<AppState> {
         )
         .merge(crate::web::webhooks::routes::<VendorSession>())
         .route("/vendor/products", get(products::list))
+        .route(
+            "/vendor/products/new",
+            get(editor::new_product).post(editor::create),
+        )
+        .route(
+            "/vendor/products/{id}",
+            get(editor::edit_product).post(editor::update),
+        )
+        .route("/vendor/products/{id}/images", post(images::upload))
+        .route(
+            "/vendor/inventory",
+            get(inventory::show).post(inventory::save),
+        )
         .route(
             "/vendor/products/{id}/archive",
             get(products::confirm_archive).post(products::archive),

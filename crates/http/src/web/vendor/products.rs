@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
-use souk_storage::catalog::ProductFilter;
+use souk_storage::catalog::{ProductFilter, StockLevel};
 
+use super::editor::own_product;
 use super::{VendorForm, VendorSession, chrome};
 use crate::AppState;
 use crate::api::auth::ClientInfo;
@@ -22,8 +23,16 @@ const STATUSES: [&str; 3] = ["draft", "published", "archived"];
 pub struct ListQuery {
     q: Option<String>,
     status: Option<String>,
+    stock: Option<String>,
     before: Option<String>,
 }
+
+/// The stock filter's choices: (value in the URL, label).
+const STOCK_LEVELS: [(&str, &str); 3] = [
+    ("in_stock", "In stock"),
+    ("low", "Low stock (5 or fewer)"),
+    ("sold_out", "Sold out"),
+];
 
 pub async fn list(
     State(state): State<AppState>,
@@ -46,6 +55,19 @@ pub async fn list(
         )
         .render(&nonce);
     }
+    let stock = text(query.stock);
+    let level = match stock.as_deref().map(StockLevel::parse) {
+        None => None,
+        Some(Some(level)) => Some(level),
+        Some(None) => {
+            return PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Unknown stock level",
+                "pick a stock level from the list",
+            )
+            .render(&nonce);
+        }
+    };
     let Some(before) = cursor(query.before.as_deref()) else {
         return bad_cursor(&nonce);
     };
@@ -53,6 +75,7 @@ pub async fn list(
         search: q.clone(),
         status: status.clone(),
         vendor_id: Some(session.vendor_id),
+        stock: level,
         before,
         limit: PAGE_SIZE,
     };
@@ -63,22 +86,13 @@ pub async fn list(
     let ctx = context! {
         products => rows.iter().map(product_row).collect::<Vec<_>>(),
         statuses => STATUSES,
-        filters => context! { q => q, status => status },
+        stock_levels => STOCK_LEVELS,
+        filters => context! { q => q, status => status, stock => stock },
         older => next_cursor(rows.iter().map(|p| p.id), PAGE_SIZE),
         first_page => before.is_none(),
         ..chrome(&session.principal, &session.csrf, "products")
     };
     Page::new("vendor/products.html", ctx).render(&nonce, &flash)
-}
-
-/// This vendor's product `id`, or 404 (another vendor's product is not found either).
-async fn own_product(
-    state: &AppState,
-    session: &VendorSession,
-    id: &str,
-) -> Result<souk_domain::catalog::Product, PageError> {
-    let id = uuid::Uuid::parse_str(id).map_err(|_| PageError::not_found("no such product"))?;
-    Ok(souk_app::products::get(&state.app, session.vendor_id, id).await?)
 }
 
 /// "Archive this product?"

@@ -1,0 +1,328 @@
+//! A vendor's catalog in the dashboard: creating a product with options and variants in
+//! Chromium, the form shown again with its mistakes, prices and stock edited in bulk without
+//! undoing sales made meanwhile, and another vendor's products answering 404 and unchanged.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::admin_panel::{hidden, signed_in_at};
+use crate::browser::Browser;
+use crate::helpers::TestApp;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The vendor's product `id` as the API shows it (any status).
+async fn vendor_product(app: &TestApp, token: &str, id: &str) -> Value {
+    let (status, body) = app
+        .send(
+            Method::GET,
+            &format!("/api/vendor/products/{id}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn variant<'a>(product: &'a Value, sku: &str) -> &'a Value {
+    product["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == sku)
+        .unwrap_or_else(|| panic!("no variant {sku}: {product}"))
+}
+
+#[tokio::test]
+async fn a_vendor_creates_a_product_with_two_variants_fixes_a_mistake_and_edits_prices_and_stock_in_bulk()
+ {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let vendors = app.two_vendors(&admin).await;
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/admin/categories",
+            &admin,
+            Some(json!({"name": "Shirts", "handle": "shirts"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let browser = Browser::open(&app.base).await;
+    browser.go("/vendor/sign-in").await;
+    browser.fill("#email", "a@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_and_wait("button.primary").await;
+    browser.click_and_wait("a[href='/vendor/products']").await;
+    browser
+        .click_and_wait("a[href='/vendor/products/new']")
+        .await;
+    browser.assert_accessible("vendor new product").await;
+    browser.fill("#f-title", "Linen Shirt").await;
+    browser
+        .fill(
+            "#f-description",
+            "<p>Soft <strong>linen</strong>.</p><script>alert('x')</script>",
+        )
+        .await;
+    browser.fill("#f-option1", "Size").await;
+    for (row, (size, sku, price, stock)) in
+        [("S", "LS-S", "25.00", "4"), ("M", "LS-M", "27.50", "6")]
+            .into_iter()
+            .enumerate()
+    {
+        browser
+            .fill(&format!("input[name='v{row}.o1']"), size)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.sku']"), sku)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.price']"), price)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.stock']"), stock)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.grams']"), "300")
+            .await;
+    }
+    browser.click("#cat-shirts").await;
+    browser.click("#f-status option[value='published']").await;
+    browser.click_and_wait("form.editor button.primary").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(
+        flash,
+        "Product created and published: shoppers can buy it now."
+    );
+    browser.assert_accessible("vendor edit product").await;
+    browser.screenshot("vendor-product-edit").await;
+    browser.assert_no_dialog().await;
+
+    // The shop sells it: two variants, their prices, the category, a description without script.
+    let (status, shop) = app.get_json("/api/store/products/linen-shirt").await;
+    assert_eq!(status, 200, "{shop}");
+    let id = shop["id"].as_str().unwrap().to_owned();
+    let prices: Vec<i64> = shop["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["price"]["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prices, [2500, 2750], "{shop}");
+    let description = shop["description_html"].as_str().unwrap();
+    assert!(
+        description.contains("<strong>linen</strong>"),
+        "{description}"
+    );
+    assert!(!description.contains("script"), "{description}");
+    assert!(
+        shop.to_string().contains("shirts"),
+        "in its category: {shop}"
+    );
+
+    // A mistake comes back beside its field, with everything else as typed; nothing changes.
+    browser.fill("#f-title", "Linen Shirt, washed").await;
+    browser.fill("input[name='v1.price']", "27,5O").await;
+    browser.click_and_wait("form.editor button.primary").await;
+    let problem = browser
+        .find("#v1\\.price-problem")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(problem, "a price such as 12.50");
+    let title = browser.find("#f-title").await.prop("value").await.unwrap();
+    assert_eq!(title.as_deref(), Some("Linen Shirt, washed"));
+    browser.assert_accessible("vendor product refused").await;
+    let (_, unchanged) = app.get_json("/api/store/products/linen-shirt").await;
+    assert_eq!(unchanged["title"], "Linen Shirt");
+    browser.fill("input[name='v1.price']", "28").await;
+    browser.click_and_wait("form.editor button.primary").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "Saved: the shop shows the change now.");
+    let saved = vendor_product(&app, &vendors.a_token, &id).await;
+    assert_eq!(saved["title"], "Linen Shirt, washed");
+    assert_eq!(variant(&saved, "LS-M")["price"]["amount"], 2800);
+    assert_eq!(variant(&saved, "LS-S")["stock"], 4, "stock untouched");
+
+    // Bulk: a new price for S and new stock for M, saved together.
+    browser
+        .click_and_wait(&format!("a[href='/vendor/inventory?product={id}']"))
+        .await;
+    browser.assert_accessible("vendor prices and stock").await;
+    browser.screenshot("vendor-inventory").await;
+    let s = variant(&saved, "LS-S")["id"].as_str().unwrap().to_owned();
+    let m = variant(&saved, "LS-M")["id"].as_str().unwrap().to_owned();
+    browser
+        .fill(&format!("input[name='price:{s}']"), "24")
+        .await;
+    browser
+        .fill(&format!("input[name='stock:{m}']"), "10")
+        .await;
+    browser.click_and_wait("main form button.primary").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "Saved 2 variants: the shop shows them now.");
+    let after = vendor_product(&app, &vendors.a_token, &id).await;
+    assert_eq!(variant(&after, "LS-S")["price"]["amount"], 2400);
+    assert_eq!(variant(&after, "LS-S")["stock"], 4);
+    assert_eq!(variant(&after, "LS-M")["stock"], 10);
+    let (_, listed) = app
+        .get_json("/api/store/products?sort=price_asc&min_price=2450")
+        .await;
+    assert!(
+        listed.to_string().contains("linen-shirt"),
+        "the price range follows the variants (M at 28.00): {listed}"
+    );
+    browser.close().await;
+
+    // A sale while the bulk page is open: saving a price change does not undo it.
+    let a = signed_in_at(&app, "/vendor/sign-in", "a@example.com").await;
+    let page = a
+        .get(app.url(&format!("/vendor/inventory?product={id}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/variants/{m}/stock"),
+            &vendors.a_token,
+            Some(json!({"stock": 7})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut form = form_of(&page);
+    set(&mut form, &format!("price:{m}"), "30.00");
+    let saved = a
+        .post(app.url("/vendor/inventory"), &borrowed(&form), None)
+        .await;
+    assert_eq!(saved.status(), 303);
+    let after = vendor_product(&app, &vendors.a_token, &id).await;
+    assert_eq!(variant(&after, "LS-M")["price"]["amount"], 3000);
+    assert_eq!(
+        variant(&after, "LS-M")["stock"],
+        7,
+        "the sale is not undone"
+    );
+
+    // A bad stock refuses the whole edit: the good price beside it is not saved either.
+    let mut form = form_of(&page);
+    set(&mut form, &format!("price:{s}"), "1.00");
+    set(&mut form, &format!("stock:{m}"), "-3");
+    let refused = a
+        .post(app.url("/vendor/inventory"), &borrowed(&form), None)
+        .await;
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("a whole number from 0 to"), "{text}");
+    let after = vendor_product(&app, &vendors.a_token, &id).await;
+    assert_eq!(variant(&after, "LS-S")["price"]["amount"], 2400);
+
+    // Vendor B: A's product and variants are not found, and stay as they are.
+    let b = signed_in_at(&app, "/vendor/sign-in", "b@example.com").await;
+    assert_eq!(
+        b.get(app.url(&format!("/vendor/products/{id}")))
+            .await
+            .status(),
+        404
+    );
+    let b_page = b
+        .get(app.url("/vendor/products/new"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let b_csrf = hidden(&b_page, "csrf");
+    let edit = b
+        .post(
+            app.url(&format!("/vendor/products/{id}")),
+            &[
+                ("csrf", b_csrf.as_str()),
+                ("title", "Taken over"),
+                ("v0.o1", "S"),
+                ("v0.price", "1"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(edit.status(), 404);
+    let price_key = format!("price:{s}");
+    let was_key = format!("price_was:{s}");
+    let bulk = b
+        .post(
+            app.url("/vendor/inventory"),
+            &[
+                ("csrf", b_csrf.as_str()),
+                (was_key.as_str(), "24.00"),
+                (price_key.as_str(), "0.01"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bulk.status(), 404);
+    let b_list = b
+        .get(app.url("/vendor/inventory"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!b_list.contains("Linen"), "{b_list}");
+    let after = vendor_product(&app, &vendors.a_token, &id).await;
+    assert_eq!(after["title"], "Linen Shirt, washed");
+    assert_eq!(variant(&after, "LS-S")["price"]["amount"], 2400);
+
+    // A handle another vendor holds is refused on the form, beside nothing half-made.
+    let taken = b
+        .post(
+            app.url("/vendor/products/new"),
+            &[
+                ("csrf", b_csrf.as_str()),
+                ("title", "Shirt"),
+                ("handle", "linen-shirt"),
+                ("v0.price", "5"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(taken.status(), 409);
+    assert_eq!(
+        app.get_json("/api/store/products/linen-shirt").await.1["title"],
+        "Linen Shirt, washed"
+    );
+}
+
+/// Every `name="…" value="…"` input of the page's post form (hidden and text), as pairs.
+fn form_of(page: &str) -> Vec<(String, String)> {
+    let form = &page[page
+        .find("method=\"post\" action=\"/vendor/inventory\"")
+        .expect("the form")..];
+    let mut pairs = Vec::new();
+    for tag in form.split("<input").skip(1) {
+        let tag = tag.split('>').next().unwrap();
+        let attr = |name: &str| {
+            let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(tag[start..].split('"').next()?.to_owned())
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            let unescape = |s: String| s.replace("&#x2f;", "/").replace("&amp;", "&");
+            pairs.push((unescape(n), unescape(v)));
+        }
+    }
+    pairs
+}
+
+fn set(form: &mut [(String, String)], name: &str, value: &str) {
+    let field = form
+        .iter_mut()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no field {name}"));
+    field.1 = value.to_owned();
+}
+
+fn borrowed(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+}
