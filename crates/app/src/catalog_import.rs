@@ -134,3 +134,132 @@ pub async fn import(
     }
     Ok(written)
 }
+
+/// Most products one dashboard import may hold (the CLI has no limit).
+pub const MAX_VENDOR_IMPORT: usize = 50_000;
+
+/// A vendor imports a Shopify product CSV from the dashboard. The file is read and checked at
+/// once (a file that is not a product CSV is refused whole); its valid products are then
+/// written in the background in batches of [`BATCH`], the import's row recording how far it
+/// has got, and its refused lines are kept for the report. Products always go to this vendor
+/// (the file's `Vendor` column is ignored). Returns the import's id.
+pub async fn start_for_vendor(
+    app: &App,
+    actor: &crate::Actor,
+    vendor_id: uuid::Uuid,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<uuid::Uuid, AppError> {
+    let vendor = catalog::vendor_by_id(&app.db, vendor_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    let handle = Handle::parse(&vendor.handle)
+        .map_err(|e| AppError::internal(format!("a stored vendor handle is invalid: {e}")))?;
+    let mut parsed = souk_domain::shopify::parse(bytes, app.settings.currency)
+        .map_err(|e| AppError::field("file", e.to_string()))?;
+    if parsed.products.len() > MAX_VENDOR_IMPORT {
+        return Err(AppError::field(
+            "file",
+            format!(
+                "the file holds {} products; import at most {MAX_VENDOR_IMPORT} at a time",
+                parsed.products.len()
+            ),
+        ));
+    }
+    check_conflicts(app, &handle, &mut parsed).await?;
+    let rejected: Vec<serde_json::Value> = parsed
+        .errors
+        .iter()
+        .map(|e| serde_json::json!({"line": e.line, "message": e.message}))
+        .collect();
+    let now = now_ms();
+    let name: String = file_name.trim().chars().take(200).collect();
+    let row = souk_storage::imports::ImportRow {
+        id: uuid::Uuid::now_v7(),
+        vendor_id,
+        file_name: if name.is_empty() {
+            "products.csv".into()
+        } else {
+            name
+        },
+        status: if parsed.products.is_empty() {
+            "done"
+        } else {
+            "running"
+        }
+        .into(),
+        rows_read: parsed.rows as i64,
+        products: parsed.products.len() as i64,
+        written: 0,
+        rejected: serde_json::Value::Array(rejected).to_string(),
+        error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = app.db.begin_write().await?;
+    souk_storage::imports::insert(&mut tx, &row).await?;
+    crate::record_audit(
+        &mut tx,
+        actor,
+        "product.import",
+        ("product_import", row.id),
+        Some(vendor_id),
+        serde_json::json!({"file": row.file_name, "products": row.products, "rejected": parsed.errors.len()}),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let id = row.id;
+    let app = app.clone();
+    let products = parsed.products;
+    tokio::spawn(async move {
+        let mut written = 0;
+        for chunk in products.chunks(BATCH) {
+            if let Err(e) = import(&app, &handle, &vendor.name, chunk, |_| {}).await {
+                tracing::warn!(import = %id, error = %e, "a product import stopped");
+                let message = e.to_string();
+                let _ = souk_storage::imports::progress(
+                    &app.db,
+                    id,
+                    written,
+                    Some(("failed", Some(&message))),
+                )
+                .await;
+                return;
+            }
+            written += chunk.len() as i64;
+            let finished = (written == products.len() as i64).then_some(("done", None));
+            if let Err(e) = souk_storage::imports::progress(&app.db, id, written, finished).await {
+                tracing::warn!(import = %id, error = %e, "import progress not recorded");
+            }
+        }
+    });
+    Ok(id)
+}
+
+/// The vendor's whole catalog (any status) as a Shopify product CSV.
+pub async fn vendor_csv(app: &App, vendor_id: uuid::Uuid) -> Result<Vec<u8>, AppError> {
+    let vendor = catalog::vendor_by_id(&app.db, vendor_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |e: csv::Error| AppError::internal(format!("cannot write the CSV: {e}"));
+    souk_domain::shopify::write_header(&mut writer).map_err(failed)?;
+    let mut cursor = None;
+    loop {
+        let (products, next) =
+            catalog::export_page(&app.db, Some(&vendor.handle), cursor, 500).await?;
+        for (vendor_name, draft) in &products {
+            let product = souk_domain::shopify::ExportProduct { vendor_name, draft };
+            souk_domain::shopify::write_product(&mut writer, &product, app.settings.currency)
+                .map_err(failed)?;
+        }
+        match next {
+            Some(_) => cursor = next,
+            None => break,
+        }
+    }
+    writer
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("cannot write the CSV: {}", e.error())))
+}

@@ -19,6 +19,7 @@ pub mod dashboard;
 pub mod dialect;
 mod error;
 pub mod events;
+pub mod imports;
 pub mod jobs;
 pub mod ledger;
 pub mod media;

@@ -41,6 +41,11 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/upload.js"),
     },
+    Asset {
+        name: "import_progress.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/import_progress.js"),
+    },
 ];
 
 /// Each asset with its served name (`stem.<hash>.ext`).

@@ -198,6 +198,14 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/vendor/inventory.html"),
     ),
     (
+        "vendor/import.html",
+        include_str!("templates/vendor/import.html"),
+    ),
+    (
+        "vendor/import_progress.html",
+        include_str!("templates/vendor/import_progress.html"),
+    ),
+    (
         "vendor/order.html",
         include_str!("templates/vendor/order.html"),
     ),

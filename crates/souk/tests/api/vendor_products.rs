@@ -326,3 +326,113 @@ fn set(form: &mut [(String, String)], name: &str, value: &str) {
 fn borrowed(form: &[(String, String)]) -> Vec<(&str, &str)> {
     form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
 }
+
+#[tokio::test]
+async fn a_vendor_imports_a_csv_watches_the_progress_reach_100_sees_the_refused_line_and_exports() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.two_vendors(&admin).await;
+    // 250 products (three batches) and one line with a price that is not a price.
+    let mut csv = String::from(
+        "Handle,Title,Body (HTML),Vendor,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Inventory Qty,Status\n",
+    );
+    for i in 0..250 {
+        csv.push_str(&format!(
+            "teapot-{i:03},Teapot {i},<p>Holds {i} cups</p>,Someone Else,Size,Small,TP-{i:03},{}.50,5,active\n",
+            10 + i
+        ));
+    }
+    csv.push_str("broken-kettle,Kettle,,,Size,Small,BK-1,twelve,1,active\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("teapots.csv");
+    std::fs::write(&file, &csv).unwrap();
+
+    let browser = Browser::open(&app.base).await;
+    browser.go("/vendor/sign-in").await;
+    browser.fill("#email", "a@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_and_wait("button.primary").await;
+    browser.go("/vendor/products").await;
+    browser
+        .click_and_wait("a[href='/vendor/products/import']")
+        .await;
+    browser.assert_accessible("vendor import").await;
+    browser
+        .find("#f-file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    browser.click_and_wait("form.import button.primary").await;
+    // The page follows the import to its end (the script reloads it when it is done).
+    let started = std::time::Instant::now();
+    loop {
+        let status = browser.find("#import-status").await.text().await.unwrap();
+        if status == "Import finished." {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "still: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let count = browser.find("#import-count").await.text().await.unwrap();
+    assert_eq!(
+        count,
+        "100 % · 250 of 250 products imported, from 251 lines."
+    );
+    let bar = browser.find("#import-progress").await;
+    assert_eq!(bar.attr("value").await.unwrap().as_deref(), Some("250"));
+    assert_eq!(bar.attr("max").await.unwrap().as_deref(), Some("250"));
+    let refused = browser.find("table.rejected").await.text().await.unwrap();
+    assert!(
+        refused.contains("252") && refused.contains("Variant Price"),
+        "the refused line is reported by its line number: {refused}"
+    );
+    browser.assert_accessible("vendor import report").await;
+    browser.screenshot("vendor-import-report").await;
+    let import_url = browser.path().await;
+    browser.close().await;
+
+    // Imported for this vendor, whatever the file's Vendor column says.
+    let (status, teapot) = app.get_json("/api/store/products/teapot-042").await;
+    assert_eq!(status, 200, "{teapot}");
+    assert_eq!(teapot["vendor"]["handle"], "vendor-a");
+    assert_eq!(
+        app.get("/api/store/products/broken-kettle").await.status(),
+        404
+    );
+
+    // The export holds A's products (the 250 and its apple), not B's.
+    let a = signed_in_at(&app, "/vendor/sign-in", "a@example.com").await;
+    let export = a.get(app.url("/vendor/products/export.csv")).await;
+    assert_eq!(export.status(), 200);
+    assert!(
+        export.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let exported = export.text().await.unwrap();
+    assert!(exported.starts_with("Handle,Title"), "{exported}");
+    assert!(exported.contains("teapot-249") && exported.contains("apple"));
+    assert!(!exported.contains("banana"), "only A's products");
+
+    // B sees neither A's import nor its progress.
+    let b = signed_in_at(&app, "/vendor/sign-in", "b@example.com").await;
+    assert_eq!(b.get(app.url(&import_url)).await.status(), 404);
+    assert_eq!(
+        b.get(app.url(&format!("{import_url}/progress")))
+            .await
+            .status(),
+        404
+    );
+    let b_imports = b
+        .get(app.url("/vendor/products/import"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!b_imports.contains("teapots.csv"), "{b_imports}");
+}

@@ -4,6 +4,7 @@
 
 mod editor;
 mod images;
+mod imports;
 mod inventory;
 mod money;
 mod orders;
@@ -63,6 +64,13 @@ pub fn router() -> Router<AppState> {
             get(editor::edit_product).post(editor::update),
         )
         .route("/vendor/products/{id}/images", post(images::upload))
+        .route(
+            "/vendor/products/import",
+            get(imports::show_form).post(imports::start),
+        )
+        .route("/vendor/products/export.csv", get(imports::export))
+        .route("/vendor/imports/{id}", get(imports::show))
+        .route("/vendor/imports/{id}/progress", get(imports::progress))
         .route(
             "/vendor/inventory",
             get(inventory::show).post(inventory::save),

@@ -1,0 +1,16 @@
+-- A vendor's CSV imports from the dashboard: how far each has got (any instance can show its
+-- progress page), and the file's lines that were refused, kept for the report.
+CREATE TABLE product_imports (
+    id UUID PRIMARY KEY NOT NULL,
+    vendor_id UUID NOT NULL REFERENCES vendors (id),
+    file_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rows_read BIGINT NOT NULL,
+    products BIGINT NOT NULL,
+    written BIGINT NOT NULL DEFAULT 0,
+    rejected TEXT NOT NULL,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX product_imports_vendor ON product_imports (vendor_id, created_at);
