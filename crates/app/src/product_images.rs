@@ -46,6 +46,46 @@ fn stored(store: &MediaStore, r: &Rendition, original: Option<&str>) -> std::io:
     })
 }
 
+/// Checks and re-encodes an upload on a blocking thread (a bounded number at once) and stores
+/// its sizes; the display image first, then its thumbnails.
+pub(crate) async fn store_upload(app: &App, bytes: Vec<u8>) -> Result<Vec<MediaFile>, AppError> {
+    let store = app.media.clone().ok_or_else(|| {
+        AppError::internal("image uploads are not configured (no media directory)")
+    })?;
+    let _permit = app
+        .image_work
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| AppError::internal("the image pool is closed"))?;
+    tokio::task::spawn_blocking(move || -> Result<Vec<MediaFile>, AppError> {
+        let processed = images::process(&bytes).map_err(refused)?;
+        drop(bytes);
+        let io = |e: std::io::Error| AppError::internal(format!("cannot store the image: {e}"));
+        let display = stored(&store, &processed.display, None).map_err(io)?;
+        let mut files = vec![display.clone()];
+        for t in &processed.thumbnails {
+            files.push(stored(&store, t, Some(&display.name)).map_err(io)?);
+        }
+        Ok(files)
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the image step failed: {e}")))?
+}
+
+/// Records stored files in the transaction that refers to them.
+pub(crate) async fn record_files(
+    tx: &mut souk_storage::Tx,
+    vendor_id: Uuid,
+    files: &[MediaFile],
+    now: i64,
+) -> Result<(), AppError> {
+    for file in files {
+        media::record(tx, vendor_id, file, now).await?;
+    }
+    Ok(())
+}
+
 /// Adds the image in `bytes`, with its alt text, after the product's other images.
 pub async fn add(
     app: &App,
@@ -55,9 +95,6 @@ pub async fn add(
     bytes: Vec<u8>,
     alt: &str,
 ) -> Result<Product, AppError> {
-    let store = app.media.clone().ok_or_else(|| {
-        AppError::internal("image uploads are not configured (no media directory)")
-    })?;
     let product = crate::products::get(app, vendor_id, product_id).await?;
     let alt = alt.trim();
     if alt.chars().count() > 512 || souk_domain::text::has_hidden_controls(alt) {
@@ -74,32 +111,12 @@ pub async fn add(
             format!("a product has at most {MAX_IMAGES} images"),
         ));
     }
-    let _permit = app
-        .image_work
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| AppError::internal("the image pool is closed"))?;
-    let files = tokio::task::spawn_blocking(move || -> Result<Vec<MediaFile>, AppError> {
-        let processed = images::process(&bytes).map_err(refused)?;
-        drop(bytes);
-        let io = |e: std::io::Error| AppError::internal(format!("cannot store the image: {e}"));
-        let display = stored(&store, &processed.display, None).map_err(io)?;
-        let mut files = vec![display.clone()];
-        for t in &processed.thumbnails {
-            files.push(stored(&store, t, Some(&display.name)).map_err(io)?);
-        }
-        Ok(files)
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("the image step failed: {e}")))??;
+    let files = store_upload(app, bytes).await?;
     let display = &files[0];
     let url = media_url(&display.name);
     let now = now_ms();
     let mut tx = app.db.begin_write().await?;
-    for file in &files {
-        media::record(&mut tx, vendor_id, file, now).await?;
-    }
+    record_files(&mut tx, vendor_id, &files, now).await?;
     if !media::append_product_image(&mut tx, vendor_id, product_id, &url, alt).await? {
         return Err(AppError::not_found("no such product"));
     }

@@ -126,6 +126,40 @@ fn already_staff(detail: &str) -> AppError {
     )
 }
 
+/// Sets the shop's logo from an uploaded image (checked and re-encoded like product images),
+/// or removes it (`bytes: None`). Audited; the profile after.
+pub async fn set_logo(
+    app: &App,
+    actor: &Actor,
+    vendor_id: Uuid,
+    bytes: Option<Vec<u8>>,
+) -> Result<VendorProfileRecord, AppError> {
+    let files = match bytes {
+        Some(bytes) => crate::product_images::store_upload(app, bytes).await?,
+        None => Vec::new(),
+    };
+    let url = files
+        .first()
+        .map(|f| crate::product_images::media_url(&f.name));
+    let mut tx = app.db.begin_write().await?;
+    crate::product_images::record_files(&mut tx, vendor_id, &files, souk_storage::now_ms()).await?;
+    let profile = vendors::set_logo(&mut tx, vendor_id, url.as_deref())
+        .await?
+        .ok_or_else(|| AppError::not_found("no such vendor"))?;
+    record_audit(
+        &mut tx,
+        actor,
+        "vendor.logo",
+        ("vendor", vendor_id),
+        Some(vendor_id),
+        serde_json::json!({"logo_url": url}),
+    )
+    .await?;
+    tx.commit().await?;
+    app.catalog_changed();
+    Ok(profile)
+}
+
 /// Changes a vendor's name and/or description; what is `None` stays. A new name shows at once
 /// in the storefront and in search.
 pub async fn update_profile(

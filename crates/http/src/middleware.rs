@@ -140,13 +140,14 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
 /// multipart framing and its other fields.
 pub const UPLOAD_BODY_LIMIT: usize = souk_app::images::MAX_UPLOAD_BYTES + 256 * 1024;
 
-/// Whether the request uploads a file: a product image (the API's and the dashboard's) or a
-/// product CSV to import.
+/// Whether the request uploads a file: a product image (the API's and the dashboard's), a
+/// shop logo or a product CSV to import.
 fn is_upload(req: &Request) -> bool {
     let path = req.uri().path();
     let image = path.ends_with("/images")
         && (path.starts_with("/api/vendor/products/") || path.starts_with("/vendor/products/"));
-    req.method() == axum::http::Method::POST && (image || path == "/vendor/products/import")
+    req.method() == axum::http::Method::POST
+        && (image || path == "/vendor/products/import" || path == "/vendor/shop/logo")
 }
 
 /// Bodies larger than the server accepts are refused (413) before a handler reads them: an

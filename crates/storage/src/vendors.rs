@@ -49,6 +49,8 @@ pub struct VendorProfileRecord {
     pub name: String,
     pub description: String,
     pub status: String,
+    /// An uploaded image's path (`/media/…`), if the shop has a logo.
+    pub logo_url: Option<String>,
 }
 
 pub async fn profile(
@@ -56,7 +58,7 @@ pub async fn profile(
     vendor_id: Uuid,
 ) -> Result<Option<VendorProfileRecord>, StorageError> {
     Ok(on_reader!(db, pool => {
-        sqlx::query_as("SELECT id, handle, name, description, status FROM vendors WHERE id = $1")
+        sqlx::query_as("SELECT id, handle, name, description, status, logo_url FROM vendors WHERE id = $1")
             .bind(vendor_id)
             .fetch_optional(pool)
             .await?
@@ -76,7 +78,7 @@ pub async fn update_profile(
     let row: Option<VendorProfileRecord> = on_tx!(tx, conn => {
         sqlx::query_as(
             "UPDATE vendors SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4 \
-             WHERE id = $1 RETURNING id, handle, name, description, status",
+             WHERE id = $1 RETURNING id, handle, name, description, status, logo_url",
         )
         .bind(vendor_id)
         .bind(name)
@@ -89,6 +91,25 @@ pub async fn update_profile(
         crate::catalog::reindex_vendor_name(tx, vendor_id, &row.name).await?;
     }
     Ok(row)
+}
+
+/// Sets (or with `None` removes) a vendor's logo; the profile after, `None`: no such vendor.
+pub async fn set_logo(
+    tx: &mut Tx,
+    vendor_id: Uuid,
+    logo_url: Option<&str>,
+) -> Result<Option<VendorProfileRecord>, StorageError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_as(
+            "UPDATE vendors SET logo_url = $2, updated_at = $3 WHERE id = $1 \
+             RETURNING id, handle, name, description, status, logo_url",
+        )
+        .bind(vendor_id)
+        .bind(logo_url)
+        .bind(now_ms())
+        .fetch_optional(&mut *conn)
+        .await?
+    }))
 }
 
 /// Makes `user_id` a member of `vendor_id` with `role` (`owner` or `staff`).

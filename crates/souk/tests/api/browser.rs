@@ -127,6 +127,34 @@ impl Browser {
         }
     }
 
+    /// Signs in on the sign-in page at `path` (`/vendor/sign-in`, `/admin/sign-in`) as
+    /// `email` with `password`, and waits for the page it leads to.
+    pub async fn sign_in_at(&self, path: &str, email: &str, password: &str) {
+        self.go(path).await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click_and_wait("button.primary").await;
+    }
+
+    /// What every page of a tour over hostile data must hold: no dialog opened, no element
+    /// injected into `<main>` (images the page shows on purpose match `own_images` and are
+    /// let be), no request to another host, axe-core clean; then its screenshot is kept.
+    pub async fn assert_clean_page(&self, name: &str, base: &str, own_images: Option<&str>) {
+        self.assert_no_dialog().await;
+        let images = own_images.map_or("main img".to_owned(), |own| format!("main img:not({own})"));
+        let injected = self
+            .client
+            .find_all(fantoccini::Locator::Css(&format!(
+                "{images}, main iframe, main svg:not(.chart), main script:not([src^='/assets/'])"
+            )))
+            .await
+            .unwrap();
+        assert!(injected.is_empty(), "{name}: an element was injected");
+        self.assert_same_origin_requests(base).await;
+        self.assert_accessible(name).await;
+        self.screenshot(name).await;
+    }
+
     /// The visible text of the page's `<main>`.
     pub async fn main_text(&self) -> String {
         self.find("main").await.text().await.unwrap()

@@ -20,6 +20,7 @@ mod scenario;
 mod vendor_dashboard;
 mod vendor_images;
 mod vendor_products;
+mod vendor_tour;
 
 mod api_keys;
 mod auth;

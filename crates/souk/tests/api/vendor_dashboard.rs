@@ -547,10 +547,9 @@ async fn a_vendor_registers_a_webhook_sees_its_secret_once_tests_and_deletes_it_
     let admin = app.admin_token().await;
     let tv = app.two_vendors(&admin).await;
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.click_and_wait("a[href='/vendor/webhooks']").await;
     let text = browser.main_text().await;
     assert!(text.contains("No endpoints yet."), "{text}");
@@ -635,10 +634,9 @@ async fn a_vendor_edits_its_profile_and_shipping_options_and_another_vendor_cann
     let admin = app.admin_token().await;
     let tv = app.two_vendors(&admin).await;
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
 
     // The profile: an empty name is refused beside it; then a name and a description that
     // looks like HTML are saved, and shown as text.
@@ -771,10 +769,9 @@ async fn an_owner_invites_staff_who_joins_from_the_emailed_link_and_is_later_rem
 
     // The owner invites, in the browser; a bad address is refused beside the field.
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.click_and_wait("a[href='/vendor/team']").await;
     browser.fill("#email", "not an address").await;
     browser.click_and_wait("form.card button.primary").await;
@@ -916,10 +913,9 @@ async fn a_vendor_lists_searches_and_pages_only_its_own_products() {
         .await;
 
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.click_and_wait("a[href='/vendor/products']").await;
     let table = browser.find("table.products").await.text().await.unwrap();
     assert!(table.contains("rare-quince"), "{table}");

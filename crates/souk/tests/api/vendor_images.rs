@@ -440,10 +440,9 @@ async fn a_vendor_uploads_two_images_in_chromium_orders_them_and_describes_them(
     std::fs::write(&second, png(500, 500)).unwrap();
 
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.go(&format!("/vendor/products/{apple}")).await;
     let text = browser.main_text().await;
     assert!(text.contains("Add images"), "{text}");
@@ -481,4 +480,92 @@ async fn a_vendor_uploads_two_images_in_chromium_orders_them_and_describes_them(
     assert!(images[0]["url"].as_str().unwrap().ends_with(".png"));
     assert_eq!(images[2]["alt"], "Apples");
     assert!(images[2]["url"].as_str().unwrap().ends_with(".jpg"));
+}
+
+/// The shop page's logo form as a multipart body: `csrf` and the `logo` file.
+fn logo_form(csrf: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "souk-logo-boundary-19c2";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_owner_sets_and_removes_the_shop_logo_and_a_non_image_is_refused_beside_the_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let vendors = app.two_vendors(&admin).await;
+    let a = signed_in_at(&app, "/vendor/sign-in", "a@example.com").await;
+    let page = a.get(app.url("/vendor/shop")).await.text().await.unwrap();
+    assert!(page.contains("No logo yet."), "{page}");
+    let csrf = hidden(&page, "csrf");
+
+    let (kind, body) = logo_form(&csrf, b"<svg onload=alert(1)></svg>");
+    let refused = a
+        .post_bytes(app.url("/vendor/shop/logo"), &kind, body)
+        .await;
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("id=\"logo-problem\">the file is not a JPEG, PNG or WebP image"),
+        "{text}"
+    );
+
+    let (kind, body) = logo_form(&csrf, &png(256, 256));
+    let saved = a
+        .post_bytes(app.url("/vendor/shop/logo"), &kind, body)
+        .await;
+    assert_eq!(saved.status(), 303);
+    let (status, profile) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/vendor/profile",
+            &vendors.a_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    let logo = profile["logo_url"].as_str().unwrap().to_owned();
+    assert!(
+        logo.starts_with("/media/") && logo.ends_with(".png"),
+        "{logo}"
+    );
+    let served = app.client.get(app.url(&logo)).send().await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/png");
+    let page = a.get(app.url("/vendor/shop")).await.text().await.unwrap();
+    assert!(page.contains(&logo.replace('/', "&#x2f;")), "{page}");
+
+    // Vendor B's profile is untouched; A removes its logo.
+    let (_, b_profile) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/vendor/profile",
+            &vendors.b_token,
+            None,
+        )
+        .await;
+    assert!(b_profile["logo_url"].is_null(), "{b_profile}");
+    let removed = a
+        .post(
+            app.url("/vendor/shop/logo/remove"),
+            &[("csrf", csrf.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 303);
+    let (_, profile) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/vendor/profile",
+            &vendors.a_token,
+            None,
+        )
+        .await;
+    assert!(profile["logo_url"].is_null(), "{profile}");
 }

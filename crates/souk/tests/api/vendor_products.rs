@@ -51,10 +51,9 @@ async fn a_vendor_creates_a_product_with_two_variants_fixes_a_mistake_and_edits_
     assert_eq!(status, 201, "{body}");
 
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.click_and_wait("a[href='/vendor/products']").await;
     browser
         .click_and_wait("a[href='/vendor/products/new']")
@@ -348,10 +347,9 @@ async fn a_vendor_imports_a_csv_watches_the_progress_reach_100_sees_the_refused_
     std::fs::write(&file, &csv).unwrap();
 
     let browser = Browser::open(&app.base).await;
-    browser.go("/vendor/sign-in").await;
-    browser.fill("#email", "a@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_and_wait("button.primary").await;
+    browser
+        .sign_in_at("/vendor/sign-in", "a@example.com", PASSWORD)
+        .await;
     browser.go("/vendor/products").await;
     browser
         .click_and_wait("a[href='/vendor/products/import']")

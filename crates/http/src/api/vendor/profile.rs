@@ -68,6 +68,8 @@ pub struct VendorProfileBody {
     pub description: String,
     #[schema(value_type = crate::api::vocabulary::VendorStatus)]
     pub status: String,
+    /// The shop's logo (an uploaded image's path, `/media/…`), set from the dashboard.
+    pub logo_url: Option<String>,
 }
 
 impl From<vendors::VendorProfileRecord> for VendorProfileBody {
@@ -78,6 +80,7 @@ impl From<vendors::VendorProfileRecord> for VendorProfileBody {
             name: v.name,
             description: v.description,
             status: v.status,
+            logo_url: v.logo_url,
         }
     }
 }

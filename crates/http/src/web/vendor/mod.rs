@@ -84,6 +84,8 @@ pub fn router() -> Router<AppState> {
             "/vendor/shop",
             get(shop::profile).post(shop::update_profile),
         )
+        .route("/vendor/shop/logo", post(shop::upload_logo))
+        .route("/vendor/shop/logo/remove", post(shop::remove_logo))
         .route("/vendor/team", get(team::show))
         .route("/vendor/team/invite", post(team::invite))
         .route("/vendor/team/invitations/{id}/revoke", post(team::revoke))

@@ -55,6 +55,7 @@ async fn profile_page(
             handle => vendor.handle,
             name => typed.map_or(vendor.name.clone(), |t| t.name.clone()),
             description => typed.map_or(vendor.description.clone(), |t| t.description.clone()),
+            logo_url => vendor.logo_url,
         },
         owner => session.is_owner(),
         problem => problem,
@@ -106,6 +107,86 @@ pub async fn update_profile(
             }
             Err(e) => PageError::from(e).render(&nonce),
         },
+    }
+}
+
+/// The logo upload (`multipart/form-data`: `csrf`, `logo`); owners only.
+pub async fn upload_logo(
+    State(state): State<AppState>,
+    session: VendorSession,
+    nonce: CspNonce,
+    client: ClientInfo,
+    headers: axum::http::HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let mut csrf = String::new();
+    let mut logo = Vec::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => match field.name() {
+                Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+                Some("logo") => match field.bytes().await {
+                    Ok(bytes) => logo = bytes.to_vec(),
+                    Err(e) => return logo_unreadable(&nonce, e.status()),
+                },
+                _ => {}
+            },
+            Ok(None) => break,
+            Err(e) => return logo_unreadable(&nonce, e.status()),
+        }
+    }
+    if !crate::web::session::genuine_form(&state, &headers, &session.csrf, &csrf) {
+        return crate::web::session::csrf_refused(&nonce);
+    }
+    if !session.is_owner() {
+        return not_owner(&nonce);
+    }
+    let refused = |message: String, status: StatusCode| {
+        let problem = Some((status, context! { field => "logo", message => message }));
+        profile_page(&state, &session, &nonce, &Flash(None), None, problem)
+    };
+    if logo.is_empty() {
+        return refused(
+            "choose an image for the logo".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let who = actor(&session.principal, &client);
+    match souk_app::vendors::set_logo(&state.app, &who, session.vendor_id, Some(logo)).await {
+        Ok(_) => done("/vendor/shop", "Logo saved: your shop's pages show it now."),
+        Err(e) => match refusal(e, "logo") {
+            Ok(r) => refused(r.message, r.status).await,
+            Err(e) => PageError::from(e).render(&nonce),
+        },
+    }
+}
+
+fn logo_unreadable(nonce: &CspNonce, status: StatusCode) -> Response {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return PageError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "File too large",
+            "a logo may be at most 20 MB",
+        )
+        .render(nonce);
+    }
+    crate::web::session::csrf_refused(nonce)
+}
+
+pub async fn remove_logo(
+    State(state): State<AppState>,
+    nonce: CspNonce,
+    client: ClientInfo,
+    VendorForm { session, .. }: VendorForm<ActionForm>,
+) -> Response {
+    if !session.is_owner() {
+        return not_owner(&nonce);
+    }
+    let who = actor(&session.principal, &client);
+    match souk_app::vendors::set_logo(&state.app, &who, session.vendor_id, None).await {
+        Ok(_) => done("/vendor/shop", "Logo removed."),
+        Err(e) => PageError::from(e).render(&nonce),
     }
 }
 
