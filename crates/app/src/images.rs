@@ -12,7 +12,6 @@ use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// Largest upload accepted, in bytes.
@@ -132,8 +131,11 @@ pub fn process(bytes: &[u8]) -> Result<Processed, ImageRefusal> {
     } else {
         Encoding::Jpeg
     };
+    // Downscaled by averaging (`thumbnail`): as sharp as a filtered resize when shrinking, in a
+    // fraction of the time and without a full-size floating-point copy of the photo (a
+    // filtered resize of a 12-megapixel photo held ~75 MB more).
     let display = if pixels.width().max(pixels.height()) > DISPLAY_SIDE {
-        pixels.resize(DISPLAY_SIDE, DISPLAY_SIDE, FilterType::Triangle)
+        pixels.thumbnail(DISPLAY_SIDE, DISPLAY_SIDE)
     } else {
         pixels
     };
@@ -141,7 +143,7 @@ pub fn process(bytes: &[u8]) -> Result<Processed, ImageRefusal> {
         .iter()
         .filter(|w| **w < display.width())
         .map(|w| {
-            let small = display.resize(*w, u32::MAX, FilterType::Triangle);
+            let small = display.thumbnail(*w, u32::MAX);
             encode(&small, encoding)
         })
         .collect::<Result<Vec<_>, _>>()?;

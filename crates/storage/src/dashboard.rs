@@ -68,6 +68,11 @@ pub struct VendorWaiting {
     pub low_stock_variants: i64,
 }
 
+/// Low-stock variants are counted up to [`LOW_STOCK_COUNTED`] (the page says "or more"):
+/// counting every one of a 20,000-product shop's 6,000 cost 16 ms for a number nobody needs
+/// exactly; the first hundred are found within a few hundred products.
+pub const LOW_STOCK_COUNTED: i64 = 100;
+
 pub async fn vendor_waiting(db: &Db, vendor_id: uuid::Uuid) -> Result<VendorWaiting, StorageError> {
     let (ship, payment, low): (i64, i64, i64) = on_reader!(db, pool => {
         sqlx::query_as(
@@ -76,10 +81,12 @@ pub async fn vendor_waiting(db: &Db, vendor_id: uuid::Uuid) -> Result<VendorWait
                AND o.status IN ('paid', 'partially_fulfilled')), \
              (SELECT COUNT(*) FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
                WHERE vo.vendor_id = $1 AND vo.status = 'unfulfilled' AND o.status = 'pending_payment'), \
-             (SELECT COUNT(*) FROM variants v JOIN products p ON p.id = v.product_id \
-               WHERE p.vendor_id = $1 AND p.status <> 'archived' AND v.track_inventory AND v.stock <= 5)",
+             (SELECT COUNT(*) FROM (SELECT 1 FROM products p JOIN variants v ON v.product_id = p.id \
+               WHERE p.vendor_id = $1 AND p.status <> 'archived' AND v.track_inventory AND v.stock <= 5 \
+               LIMIT $2) AS low)",
         )
         .bind(vendor_id)
+        .bind(LOW_STOCK_COUNTED)
         .fetch_one(pool)
         .await?
     });

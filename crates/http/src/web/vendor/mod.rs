@@ -287,6 +287,7 @@ async fn home(
             orders_awaiting_payment => w.orders_awaiting_payment,
             low_stock_variants => w.low_stock_variants,
         },
+        low_stock_counted => souk_storage::dashboard::LOW_STOCK_COUNTED,
         balance => context! {
             available => b.available, earned => b.earned, commission => b.commission,
             paid_out => b.paid_out, pending => b.pending,
