@@ -156,43 +156,61 @@ pub struct VendorHome {
 
 const VENDOR_LATEST: i64 = 10;
 
-/// Each vendor's last sales by day and when they were read (Unix ms). A busy vendor's month
-/// is tens of thousands of orders (27 ms at 100,000 orders over 90 days), so, as on the admin
-/// home, sales a few seconds old are reused; what waits is read live. Bounded: emptied when
-/// it holds more vendors than [`VENDOR_SALES_KEPT`].
+/// What a vendor's home shows of its money: sales by day, balance, last payout.
+struct VendorMoney {
+    sold: Vec<(i64, i64, i64)>,
+    balance: souk_storage::ledger::Balance,
+    last_payout: Option<souk_storage::ledger::PayoutRow>,
+}
+
+/// Each vendor's home money and when it was read (Unix ms). A busy vendor's month is tens of
+/// thousands of orders and its balance sums every ledger entry it has (at 100,000 orders the
+/// page cost 10–20 ms), so, as on the admin home, figures a few seconds old are reused; what
+/// waits to be shipped is read live, and the money page reads everything live. Bounded:
+/// emptied when it holds more vendors than [`VENDOR_HOMES_KEPT`].
 #[derive(Clone, Default)]
-pub(crate) struct VendorSalesCache(
-    Arc<Mutex<std::collections::HashMap<uuid::Uuid, (i64, DaysSold)>>>,
-);
+pub(crate) struct VendorHomeCache(Arc<Mutex<KeptHomes>>);
 
-const VENDOR_SALES_KEPT: usize = 10_000;
+/// Each vendor's home money with when it was read.
+type KeptHomes = std::collections::HashMap<uuid::Uuid, (i64, Arc<VendorMoney>)>;
 
-impl VendorSalesCache {
+const VENDOR_HOMES_KEPT: usize = 10_000;
+
+impl VendorHomeCache {
     async fn get(
         &self,
         app: &App,
         vendor_id: uuid::Uuid,
         since: i64,
-    ) -> Result<DaysSold, AppError> {
+    ) -> Result<Arc<VendorMoney>, AppError> {
         let now = now_ms();
         let fresh = self.0.lock().ok().and_then(|kept| {
             kept.get(&vendor_id)
                 .filter(|(at, _)| {
                     now - at < SALES_FRESH_MS && at.div_euclid(DAY_MS) == now.div_euclid(DAY_MS)
                 })
-                .map(|(_, sold)| sold.clone())
+                .map(|(_, money)| money.clone())
         });
-        if let Some(sold) = fresh {
-            return Ok(sold);
+        if let Some(money) = fresh {
+            return Ok(money);
         }
-        let sold = Arc::new(dashboard::vendor_sales_by_day(&app.db, vendor_id, since).await?);
+        let money = Arc::new(VendorMoney {
+            sold: dashboard::vendor_sales_by_day(&app.db, vendor_id, since).await?,
+            balance: souk_storage::ledger::balance(&app.db, vendor_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("no such vendor"))?,
+            last_payout: souk_storage::ledger::payouts_page(&app.db, vendor_id, None, 1)
+                .await?
+                .into_iter()
+                .next(),
+        });
         if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= VENDOR_SALES_KEPT {
+            if kept.len() >= VENDOR_HOMES_KEPT {
                 kept.clear();
             }
-            kept.insert(vendor_id, (now, sold.clone()));
+            kept.insert(vendor_id, (now, money.clone()));
         }
-        Ok(sold)
+        Ok(money)
     }
 }
 
@@ -200,16 +218,11 @@ impl VendorSalesCache {
 pub async fn vendor_home(app: &App, vendor_id: uuid::Uuid) -> Result<VendorHome, AppError> {
     let today = now_ms().div_euclid(DAY_MS);
     let since = (today - CHART_DAYS + 1) * DAY_MS;
-    let sold = app.vendor_sales_by_day.get(app, vendor_id, since).await?;
-    let by_day = every_day(today, CHART_DAYS, &sold);
+    let money = app.vendor_homes.get(app, vendor_id, since).await?;
+    let by_day = every_day(today, CHART_DAYS, &money.sold);
     let sales = [1, 7, 30].map(|days| last_days(&by_day, days)).to_vec();
-    let balance = souk_storage::ledger::balance(&app.db, vendor_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("no such vendor"))?;
-    let last_payout = souk_storage::ledger::payouts_page(&app.db, vendor_id, None, 1)
-        .await?
-        .into_iter()
-        .next();
+    let balance = money.balance.clone();
+    let last_payout = money.last_payout.clone();
     let latest = orders::vendor_orders(&app.db, vendor_id, None, None, VENDOR_LATEST).await?;
     Ok(VendorHome {
         waiting: dashboard::vendor_waiting(&app.db, vendor_id).await?,

@@ -96,8 +96,8 @@ pub struct App {
     hashing: Arc<tokio::sync::Semaphore>,
     /// The admin home's sales by day, recomputed at most every few seconds.
     sales_by_day: dashboard::SalesCache,
-    /// Each vendor's home's sales by day, reused for a few seconds.
-    vendor_sales_by_day: dashboard::VendorSalesCache,
+    /// Each vendor's home's money figures, reused for a few seconds.
+    vendor_homes: dashboard::VendorHomeCache,
     /// Where uploaded images are stored (`None`: uploads are refused).
     pub media: Option<souk_storage::media::MediaStore>,
     /// Bounds images decoded at once (each holds up to a few hundred MB while it is resized).
@@ -115,7 +115,7 @@ impl App {
             signals,
             hashing: Arc::new(tokio::sync::Semaphore::new(cores.max(1) * 2)),
             sales_by_day: dashboard::SalesCache::default(),
-            vendor_sales_by_day: dashboard::VendorSalesCache::default(),
+            vendor_homes: dashboard::VendorHomeCache::default(),
             media: None,
             image_work: Arc::new(tokio::sync::Semaphore::new(cores.clamp(1, 4))),
         }

@@ -1,5 +1,6 @@
 //! The vendor dashboard under `/vendor`, in Chromium and over plain HTTP: a newcomer signs up
-//! and applies, waits for approval, then sees the home page and ships an order in two parcels;
+//! and applies, waits for approval, makes a product with two variants and two photos, imports a
+//! CSV, then sees the home page and ships an order in two parcels;
 //! another vendor's orders answer 404 and change nothing; forms without their token change
 //! nothing.
 
@@ -47,7 +48,7 @@ async fn vendor_order(app: &TestApp, token: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_newcomer_signs_up_applies_is_approved_and_ships_an_order_in_two_parcels() {
+async fn a_new_seller_applies_is_approved_builds_its_catalog_and_ships_an_order_in_two_parcels() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let browser = Browser::open(&app.base).await;
@@ -123,20 +124,109 @@ async fn a_newcomer_signs_up_applies_is_approved_and_ships_an_order_in_two_parce
     assert_eq!(status, 200);
     let vendor_id = vendors["items"][0]["id"].as_str().unwrap().to_owned();
     app.approve_vendor(&admin, &vendor_id).await;
-    app.seed(
-        "lantern-works",
-        &[
-            stocked("brass-lantern", &[4200], 20),
-            stocked("wick-pack", &[600], 3),
-        ],
+
+    // Approved: the seller makes a lantern in two sizes, with two photos.
+    browser.go("/vendor/products/new").await;
+    browser.fill("#f-title", "Brass Lantern").await;
+    browser.fill("#f-option1", "Size").await;
+    let sizes = [
+        ("Small", "BL-S", "42.00", "20"),
+        ("Large", "BL-L", "6.00", "3"),
+    ];
+    for (row, (size, sku, price, stock)) in sizes.into_iter().enumerate() {
+        browser
+            .fill(&format!("input[name='v{row}.o1']"), size)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.sku']"), sku)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.price']"), price)
+            .await;
+        browser
+            .fill(&format!("input[name='v{row}.stock']"), stock)
+            .await;
+    }
+    browser.click("#f-status option[value='published']").await;
+    browser.click_and_wait("form.editor button.primary").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(
+        flash,
+        "Product created and published: shoppers can buy it now."
+    );
+    let photos = tempfile::tempdir().unwrap();
+    let (lit, unlit) = (
+        photos.path().join("lit.jpg"),
+        photos.path().join("unlit.png"),
+    );
+    std::fs::write(&lit, crate::vendor_images::jpeg(1200, 900, 30)).unwrap();
+    std::fs::write(&unlit, crate::vendor_images::png(600, 600)).unwrap();
+    let both = format!("{}\n{}", lit.display(), unlit.display());
+    browser
+        .find("#f-image")
+        .await
+        .send_keys(&both)
+        .await
+        .unwrap();
+    browser.click_and_wait("form.upload button").await;
+    let flash = browser.find("p.flash").await.text().await.unwrap();
+    assert_eq!(flash, "2 images added, after the product's other images.");
+    let (_, listed) = app.get_json("/api/store/products/brass-lantern").await;
+    assert_eq!(listed["images"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Wicks and glass from a CSV; one line's price is not a price and is reported.
+    let csv = photos.path().join("more.csv");
+    std::fs::write(
+        &csv,
+        "Handle,Title,Variant SKU,Variant Price,Variant Inventory Qty,Status\n\
+         wick-pack,Wick pack,WP-1,6.00,3,active\n\
+         glass-chimney,Glass chimney,GC-1,twelve,5,active\n\
+         spare-glass,Spare glass,SG-1,9.50,8,active\n",
     )
-    .await;
-    let lantern = app.variant_ids("brass-lantern").await.remove(0);
-    let wicks = app.variant_ids("wick-pack").await.remove(0);
+    .unwrap();
+    browser.go("/vendor/products/import").await;
+    browser
+        .find("#f-file")
+        .await
+        .send_keys(&csv.display().to_string())
+        .await
+        .unwrap();
+    browser.click_and_wait("form.import button.primary").await;
+    let started = std::time::Instant::now();
+    while browser.find("#import-status").await.text().await.unwrap() != "Import finished." {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the import ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser.find("#import-count").await.text().await.unwrap(),
+        "100 % · 2 of 2 products imported, from 3 lines."
+    );
+    let refused = browser.find("table.rejected").await.text().await.unwrap();
+    assert!(
+        refused.contains('3') && refused.contains("Variant Price"),
+        "{refused}"
+    );
+
+    let sku = |product: &Value, sku: &str| {
+        product["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["sku"] == sku)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let lantern = sku(&listed, "BL-S");
+    let wicks = sku(&listed, "BL-L");
     let order = paid_order(&app, &admin, &[&lantern, &wicks], "buyer@example.com").await;
     let number = order["number"].as_str().unwrap().to_owned();
 
-    // The home page: one order to ship, the money earned, the low stock of the wicks.
+    // The home page: one order to ship, the money earned, the large lanterns low on stock.
     browser.go("/vendor").await;
     let text = browser.main_text().await;
     assert!(text.contains("Lantern Works"), "{text}");
@@ -159,14 +249,11 @@ async fn a_newcomer_signs_up_applies_is_approved_and_ships_an_order_in_two_parce
     browser.click_and_wait("table tbody a").await;
     let text = browser.main_text().await;
     assert!(text.contains(&format!("Order {number}")), "{text}");
-    assert!(
-        text.contains("brass-lantern") || text.contains("Brass"),
-        "{text}"
-    );
+    assert!(text.contains("Brass Lantern"), "{text}");
     browser.assert_accessible("vendor order").await;
     browser.screenshot("vendor-order").await;
 
-    // First parcel: the lanterns only (the wicks set to 0).
+    // First parcel: the two small lanterns only (the large one set to 0).
     let inputs = browser
         .client
         .find_all(fantoccini::Locator::Css("input.qty"))
@@ -200,7 +287,7 @@ async fn a_newcomer_signs_up_applies_is_approved_and_ships_an_order_in_two_parce
             .unwrap()
             .len(),
         1,
-        "only the wicks are left to ship"
+        "only the large lantern is left to ship"
     );
 
     // A parcel without a tracking number is refused beside the form; nothing ships.

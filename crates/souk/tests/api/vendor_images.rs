@@ -12,7 +12,7 @@ use crate::helpers::TestApp;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn jpeg(width: u32, height: u32, shade: u8) -> Vec<u8> {
+pub fn jpeg(width: u32, height: u32, shade: u8) -> Vec<u8> {
     let img = RgbImage::from_fn(width, height, |x, y| {
         Rgb([shade, (x % 200) as u8, (y % 200) as u8])
     });
@@ -24,7 +24,7 @@ fn jpeg(width: u32, height: u32, shade: u8) -> Vec<u8> {
 }
 
 /// A PNG with transparency (kept as a PNG; an opaque image is stored as a JPEG).
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbaImage::from_pixel(width, height, image::Rgba([10, 120, 200, 128]));
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
