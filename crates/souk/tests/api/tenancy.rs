@@ -1056,6 +1056,32 @@ async fn every_route_with_an_id_refuses_other_tenants() {
         assert_eq!(status, 403, "customer C2: {method} {path}");
         exercised.insert(format!("{method} {template}"));
     }
+    // The image upload takes a multipart body: B's upload to A's product is not found (and
+    // nothing is stored), C2 is not vendor staff.
+    let upload = format!("/api/vendor/products/{pa_id}/images");
+    for (who, token, wanted) in [("vendor B", &b, 404), ("customer C2", &c2, 403)] {
+        let boundary = "tenancy-upload";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend(crate::vendor_images::png(8, 8));
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = app
+            .client
+            .post(app.url(&upload))
+            .bearer_auth(token)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), wanted, "{who}: POST {upload}");
+    }
+    exercised.insert("POST /api/vendor/products/{id}/images".to_owned());
     for (method, template, path, body) in &admin_only {
         for (who, token) in [("vendor A", &a), ("vendor B", &b), ("customer C1", &c1)] {
             let (status, problem) = attempt(method, path, Some(token), body).await;

@@ -193,7 +193,16 @@ async fn a_new_seller_applies_is_approved_builds_its_catalog_and_ships_an_order_
         .unwrap();
     browser.click_and_wait("form.import button.primary").await;
     let started = std::time::Instant::now();
-    while browser.find("#import-status").await.text().await.unwrap() != "Import finished." {
+    // The page reloads itself when the import ends: an element read as it goes is stale.
+    while browser
+        .find("#import-status")
+        .await
+        .text()
+        .await
+        .ok()
+        .as_deref()
+        != Some("Import finished.")
+    {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "the import ends"

@@ -365,13 +365,14 @@ async fn a_vendor_imports_a_csv_watches_the_progress_reach_100_sees_the_refused_
     // The page follows the import to its end (the script reloads it when it is done).
     let started = std::time::Instant::now();
     loop {
-        let status = browser.find("#import-status").await.text().await.unwrap();
-        if status == "Import finished." {
+        // The page reloads itself when the import ends: an element read as it goes is stale.
+        let status = browser.find("#import-status").await.text().await;
+        if status.as_deref().ok() == Some("Import finished.") {
             break;
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
-            "still: {status}"
+            "still: {status:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
