@@ -39,6 +39,40 @@ pub async fn get(app: &App, id: Uuid) -> Result<OrderDetail, AppError> {
         .ok_or_else(|| AppError::not_found("no such order"))
 }
 
+/// An order as its customer may read it: the signed-in customer who placed it, or anyone
+/// holding its checkout token or the token of its emailed link. Anyone else is told there is no
+/// such order, exactly as for an unknown id.
+pub async fn readable(
+    app: &App,
+    customer: Option<Uuid>,
+    token: Option<&str>,
+    id: Uuid,
+) -> Result<OrderDetail, AppError> {
+    use souk_domain::accounts::{secure_eq, token_hash};
+    let not_found = || AppError::not_found("no such order");
+    let detail = orders::detail(Exec::Db(&app.db), id)
+        .await?
+        .ok_or_else(not_found)?;
+    let owner = customer.is_some() && detail.order.user_id == customer;
+    // The checkout's token (its hash is stored), or the emailed link's (derived, not stored).
+    let token_ok = token.is_some_and(|t| {
+        secure_eq(&token_hash(t), &detail.order.access_token_hash)
+            || secure_eq(
+                t.as_bytes(),
+                souk_domain::orders::order_link_token(
+                    &app.settings.webhooks.server_key,
+                    id.as_bytes(),
+                )
+                .as_bytes(),
+            )
+    });
+    if owner || token_ok {
+        Ok(detail)
+    } else {
+        Err(not_found())
+    }
+}
+
 /// An order as platform staff review it: the order, its payment attempts and refunds, and its
 /// timeline (the events it caused and the audit entries of what staff did to it).
 pub struct OrderHistory {

@@ -22,6 +22,8 @@ struct Subdivision {
 
 struct Places {
     countries: HashSet<&'static str>,
+    /// (code, name) of every country, by name.
+    named: Vec<(&'static str, &'static str)>,
     /// Country → its subdivisions, in code order.
     subdivisions: HashMap<&'static str, Vec<Subdivision>>,
 }
@@ -31,6 +33,7 @@ fn places() -> &'static Places {
     PLACES.get_or_init(|| {
         let mut places = Places {
             countries: HashSet::new(),
+            named: Vec::new(),
             subdivisions: HashMap::new(),
         };
         for line in DATA.lines().filter(|l| !l.starts_with('#')) {
@@ -41,6 +44,7 @@ fn places() -> &'static Places {
             };
             if code.is_empty() {
                 places.countries.insert(country);
+                places.named.push((country, name));
             } else {
                 places
                     .subdivisions
@@ -55,8 +59,23 @@ fn places() -> &'static Places {
                     });
             }
         }
+        places.named.sort_by_key(|(_, name)| fold(name));
         places
     })
+}
+
+/// Every country as (ISO code, English name), by name: the choices of an address form.
+pub fn countries() -> &'static [(&'static str, &'static str)] {
+    &places().named
+}
+
+/// The subdivisions of `country` as (code, name), in code order.
+pub fn subdivisions(country: &str) -> Vec<(&'static str, &'static str)> {
+    places()
+        .subdivisions
+        .get(country)
+        .map(|list| list.iter().map(|s| (s.code, s.name)).collect())
+        .unwrap_or_default()
 }
 
 /// Whether `code` is an ISO 3166-1 alpha-2 country code (upper case).

@@ -241,7 +241,7 @@ pub fn commission(goods_after_discount: i64, rate: Bps, vendor_total: i64) -> i6
 }
 
 /// A shipping address. Every field is trimmed text; country is ISO 3166-1 alpha-2.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     pub name: String,

@@ -47,6 +47,8 @@ pub struct HttpConfig {
     pub limits: AbuseLimits,
     /// Where uploaded images are stored and served from (`None`: uploads are refused).
     pub media_dir: Option<std::path::PathBuf>,
+    /// The shop's name, shown by the storefront (`SOUK_SHOP_NAME`).
+    pub shop_name: String,
 }
 
 /// Limits against abuse of public flows. Each holds across instances (counted in the database)
@@ -116,6 +118,7 @@ impl Default for HttpConfig {
             webhooks: WebhookSettings::default(),
             limits: AbuseLimits::default(),
             media_dir: None,
+            shop_name: "Souk".to_owned(),
         }
     }
 }

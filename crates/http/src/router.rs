@@ -229,6 +229,26 @@ fn compression()
         )
 }
 
+/// What answers a path no route serves: a browser asking for a page gets the storefront's
+/// "page not found"; everything else (and anything under `/api/`) the API's 404 problem.
+async fn fallback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_page = !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        crate::web::not_found(state, req).await
+    } else {
+        error::ApiError::not_found("no such resource").into_response()
+    }
+}
+
 /// The complete application: routes, docs and middleware.
 pub fn app(state: AppState) -> Router {
     let (routes, openapi) = api_router();
@@ -248,7 +268,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes)
         .merge(crate::web::router().route_layer(compression()))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::with_server(openapi, &config)))
-        .fallback(|| async { error::ApiError::not_found("no such resource") })
+        .fallback(fallback)
         // Bodies are bounded by `middleware::limit_body`, per route kind.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(

@@ -150,6 +150,40 @@ pub async fn sizes(db: &Db, name: &str) -> Result<Vec<MediaFile>, StorageError> 
         .collect())
 }
 
+/// The sizes of several display images at once (see [`sizes`]), by display image name; names
+/// that are not uploads are absent.
+pub async fn sizes_of(
+    db: &Db,
+    names: &[String],
+) -> Result<std::collections::HashMap<String, Vec<MediaFile>>, StorageError> {
+    let mut by_name: std::collections::HashMap<String, Vec<MediaFile>> = Default::default();
+    if names.is_empty() {
+        return Ok(by_name);
+    }
+    let list = crate::catalog::placeholders(1, names.len());
+    let sql = format!(
+        "SELECT name, original, content_type, width, height, bytes FROM media \
+         WHERE name IN ({list}) OR original IN ({list}) ORDER BY width"
+    );
+    type Row = (String, Option<String>, String, i64, i64, i64);
+    let args: Vec<crate::db::Arg> = names.iter().cloned().map(crate::db::Arg::Text).collect();
+    let rows: Vec<Row> = on_reader!(db, pool => {
+        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+    });
+    for (name, original, content_type, width, height, bytes) in rows {
+        let display = original.clone().unwrap_or_else(|| name.clone());
+        by_name.entry(display).or_default().push(MediaFile {
+            name,
+            original,
+            content_type,
+            width,
+            height,
+            bytes,
+        });
+    }
+    Ok(by_name)
+}
+
 /// Adds an image at the end of one of the vendor's products; `false` when the product is not
 /// the vendor's.
 pub async fn append_product_image(

@@ -22,6 +22,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/admin.css"),
     },
     Asset {
+        name: "store.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("assets/store.css"),
+    },
+    Asset {
+        name: "order_live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/order_live.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("assets/favicon.svg"),

@@ -15,6 +15,7 @@ mod page;
 pub mod panel;
 pub mod session;
 pub mod sign_in;
+pub mod store;
 pub mod vendor;
 mod webhooks;
 
@@ -25,11 +26,27 @@ pub use page::{CspNonce, Flash, Page, PageError, form_status, money_text};
 
 use crate::AppState;
 
+/// A path nothing serves, asked for by a browser: the storefront's "page not found", with the
+/// pages' headers.
+pub async fn not_found(state: AppState, req: axum::extract::Request) -> axum::response::Response {
+    use tower::ServiceExt;
+    let pages = Router::new()
+        .fallback(store::not_found_page)
+        .layer(axum::middleware::from_fn(store::shop_token))
+        .layer(axum::middleware::from_fn(page::page_headers))
+        .with_state(state);
+    match pages.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
 /// Every page route, with the page middleware (CSP nonce, security headers).
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(admin::router())
         .merge(vendor::router())
+        .merge(store::router())
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(page::page_headers))
         // Outside the pages' headers: an image carries its own (cacheable, sandboxed).

@@ -209,6 +209,27 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         "vendor/order.html",
         include_str!("templates/vendor/order.html"),
     ),
+    ("store/base.html", include_str!("templates/store/base.html")),
+    ("store/card.html", include_str!("templates/store/card.html")),
+    ("store/home.html", include_str!("templates/store/home.html")),
+    ("store/list.html", include_str!("templates/store/list.html")),
+    (
+        "store/product.html",
+        include_str!("templates/store/product.html"),
+    ),
+    ("store/cart.html", include_str!("templates/store/cart.html")),
+    (
+        "store/checkout.html",
+        include_str!("templates/store/checkout.html"),
+    ),
+    (
+        "store/order.html",
+        include_str!("templates/store/order.html"),
+    ),
+    (
+        "store/error.html",
+        include_str!("templates/store/error.html"),
+    ),
 ];
 
 /// `{{ amount|money(currency) }}`: minor units as a decimal amount with the currency code.
@@ -255,17 +276,27 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
     let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let home = if req.uri().path().starts_with("/vendor") {
+    let path = req.uri().path();
+    let home = if path.starts_with("/vendor") {
         "/vendor"
-    } else {
+    } else if path.starts_with("/admin") {
         "/admin"
+    } else {
+        "/"
+    };
+    // The storefront shows product images wherever the catalog says they are (an import's
+    // `https://` URLs); the panels only their own.
+    let images = if home == "/" {
+        "'self' data: https:"
+    } else {
+        "'self' data:"
     };
     req.extensions_mut().insert(CspNonce(nonce.clone(), home));
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; \
-         img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+         img-src {images}; connect-src 'self'; form-action 'self'; base-uri 'none'; \
          frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&csp) {

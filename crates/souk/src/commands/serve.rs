@@ -61,6 +61,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
                 .clone()
                 .unwrap_or_else(|| global.data_dir.join("media")),
         ),
+        shop_name: global.shop_name.clone(),
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

@@ -280,6 +280,21 @@ pub async fn open_cart_of(db: &Db, user_id: Uuid) -> Result<Option<Uuid>, Storag
     }))
 }
 
+/// Units in the open cart `id` (0 for a cart checked out, merged or unknown): the count a
+/// storefront shows beside its cart link.
+pub async fn open_item_count(db: &Db, id: Uuid) -> Result<i64, StorageError> {
+    let n: i64 = on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM cart_items l JOIN carts c ON c.id = l.cart_id \
+             WHERE c.id = $1 AND c.status = 'open'",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(n)
+}
+
 pub async fn get(exec: Exec<'_>, id: Uuid) -> Result<Option<CartRow>, StorageError> {
     let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
     Ok(on_exec!(exec, conn => {

@@ -281,6 +281,8 @@ pub struct VendorProfile {
     pub status: VendorStatus,
     pub product_count: i64,
     pub created_at_ms: i64,
+    /// The shop's logo (`/media/…`), if it has one.
+    pub logo_url: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -292,6 +294,7 @@ struct VendorProfileRow {
     status: String,
     created_at: i64,
     product_count: i64,
+    logo_url: Option<String>,
 }
 
 /// Active vendors by handle, after the vendor `after` (a cursor: the last id of the previous
@@ -303,7 +306,7 @@ pub async fn active_vendors(
 ) -> Result<Vec<VendorProfile>, StorageError> {
     let rows: Vec<VendorProfileRow> = on_reader!(db, pool => {
         sqlx::query_as(
-            "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, \
+            "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, v.logo_url, \
              (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
              FROM vendors v WHERE v.status = 'active' \
              AND ($1 IS NULL OR v.handle > (SELECT c.handle FROM vendors c WHERE c.id = $1)) \
@@ -324,6 +327,7 @@ pub async fn active_vendors(
             status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
             product_count: r.product_count,
             created_at_ms: r.created_at,
+            logo_url: r.logo_url,
         })
         .collect())
 }
@@ -335,7 +339,7 @@ pub async fn vendor_by_handle(
     storefront_only: bool,
 ) -> Result<Option<VendorProfile>, StorageError> {
     let sql = format!(
-        "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, \
+        "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, v.logo_url, \
          (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
          FROM vendors v WHERE v.handle = $1{}",
         if storefront_only {
@@ -355,6 +359,38 @@ pub async fn vendor_by_handle(
         status: VendorStatus::parse(&r.status).unwrap_or(VendorStatus::Pending),
         product_count: r.product_count,
         created_at_ms: r.created_at,
+        logo_url: r.logo_url,
+    }))
+}
+
+/// Shoppers' products for a sitemap: (handle, last change in Unix ms), page `page` (from 0) of
+/// `per_page` in id order, published products of active vendors only.
+pub async fn sitemap_page(
+    db: &Db,
+    page: i64,
+    per_page: i64,
+) -> Result<Vec<(String, i64)>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT p.handle, p.updated_at FROM products p JOIN vendors v ON v.id = p.vendor_id \
+             WHERE p.status = 'published' AND v.status = 'active' ORDER BY p.id LIMIT $1 OFFSET $2",
+        )
+        .bind(per_page)
+        .bind(page.saturating_mul(per_page))
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// How many products shoppers can see (published, of active vendors).
+pub async fn count_shop_products(db: &Db) -> Result<i64, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM products p JOIN vendors v ON v.id = p.vendor_id \
+             WHERE p.status = 'published' AND v.status = 'active'",
+        )
+        .fetch_one(pool)
+        .await?
     }))
 }
 

@@ -13,12 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use souk_app::checkout::{CheckoutAsk, Customer};
-use souk_domain::accounts::{secure_eq, token_hash};
 use souk_domain::orders::{
-    Address, FulfillmentStatus, OrderStatus, PaymentStatus, VendorOrderStatus, order_link_token,
-    order_number, request_fingerprint,
+    Address, FulfillmentStatus, OrderStatus, PaymentStatus, VendorOrderStatus, order_number,
+    request_fingerprint,
 };
-use souk_storage::Exec;
 use souk_storage::orders::{self, OrderDetail, OrderFilter};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -29,7 +27,7 @@ use crate::api::common::{PageParams, RequiredIdempotencyKey, next_cursor, path_i
 use crate::api::schema::{AddressBody, MoneyBody, money};
 use crate::api::store::carts::load_cart;
 use crate::auth::{MaybePrincipal, Principal};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 
 /// Where the access token goes in a stored response; filled in when it is sent.
@@ -468,30 +466,13 @@ pub(crate) async fn readable_order(
     raw_id: &str,
 ) -> ApiResult<OrderDetail> {
     let id = path_id(raw_id, "order")?;
-    let not_found = || ApiError::not_found("no such order");
-    let detail = orders::detail(Exec::Db(&state.db), id)
-        .await?
-        .ok_or_else(not_found)?;
-    let owner = caller
-        .0
-        .as_ref()
-        .is_some_and(|p| detail.order.user_id == Some(p.user_id));
-    // The checkout's token (its hash is stored), or the emailed link's (derived, not stored).
-    let token_ok = headers
+    let token = headers
         .get(ORDER_TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| {
-            secure_eq(&token_hash(t), &detail.order.access_token_hash)
-                || secure_eq(
-                    t.as_bytes(),
-                    order_link_token(&state.config.webhooks.server_key, id.as_bytes()).as_bytes(),
-                )
-        });
-    if owner || token_ok {
-        Ok(detail)
-    } else {
-        Err(not_found())
-    }
+        .and_then(|v| v.to_str().ok());
+    Ok(
+        souk_app::orders::readable(&state.app, caller.0.as_ref().map(|p| p.user_id), token, id)
+            .await?,
+    )
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
