@@ -27,6 +27,16 @@ fn free_port() -> u16 {
 impl Browser {
     /// A browser whose relative URLs point at `base` (the app under test).
     pub async fn open(base: &str) -> Browser {
+        Self::open_with(base, true).await
+    }
+
+    /// The same with JavaScript switched off: what a shopper with scripts blocked (or a slow
+    /// phone before they load) gets.
+    pub async fn open_without_javascript(base: &str) -> Browser {
+        Self::open_with(base, false).await
+    }
+
+    async fn open_with(base: &str, javascript: bool) -> Browser {
         let (url, driver) = match std::env::var("SOUK_TEST_WEBDRIVER") {
             Ok(url) if !url.is_empty() => (url, None),
             _ => {
@@ -53,6 +63,10 @@ impl Browser {
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript":
+                        if javascript { 1 } else { 2 },
+                },
             }),
         );
         let mut last = None;

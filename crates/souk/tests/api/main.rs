@@ -17,6 +17,7 @@ mod admin_people;
 mod admin_tour;
 mod browser;
 mod scenario;
+mod storefront;
 mod vendor_dashboard;
 mod vendor_images;
 mod vendor_products;

@@ -1,0 +1,562 @@
+//! The storefront in Chromium: a guest searches, filters, picks a variant, buys from two vendors
+//! with a coupon and watches the order page turn to "Shipped" live as the vendors ship (through
+//! the API); the same purchase with JavaScript off; and, over plain HTTP, what search engines
+//! and a forged form get. Screenshots of every page go to `target/test-artifacts/`.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+use crate::helpers::{TestApp, product};
+use crate::scenario::{Coupon, ShippingRate};
+
+/// Two approved vendors with products, shipping and a coupon: what the journeys shop in.
+pub struct Shop {
+    pub admin: String,
+    pub potter: String,
+    pub weaver: String,
+    /// The teapot's two variants (25.00 and 32.00).
+    pub teapot: Vec<String>,
+}
+
+pub async fn two_vendor_shop(app: &TestApp) -> Shop {
+    let admin = app.admin_token().await;
+    let [potter, weaver] = app
+        .vendors(
+            &admin,
+            [
+                ("potter@example.com", "clay-studio"),
+                ("weaver@example.com", "loom-house"),
+            ],
+        )
+        .await;
+    let mut teapot = product("blue-teapot", "Blue Teapot", &[2500, 3200]);
+    teapot.category_path = vec!["Home".into(), "Kitchen".into()];
+    teapot.description_html = "<p>A <strong>glazed</strong> teapot for two.</p>".into();
+    teapot.images = Vec::new();
+    let mut mug = product("stoneware-mug", "Stoneware Mug", &[1200]);
+    mug.category_path = vec!["Home".into(), "Kitchen".into()];
+    mug.images = Vec::new();
+    let mut scarf = product("linen-scarf", "Linen Scarf", &[4000]);
+    scarf.category_path = vec!["Apparel".into()];
+    scarf.images = Vec::new();
+    app.seed(&potter.handle, &[teapot, mug]).await;
+    app.seed(&weaver.handle, &[scarf]).await;
+    // A photo of the teapot, through the upload API (so the page shows its thumbnails).
+    let (_, found) = app.get_json("/api/store/products/blue-teapot").await;
+    let id = found["id"].as_str().unwrap();
+    let boundary = "shop-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\nThe blue teapot from the side\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"teapot.jpg\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(crate::vendor_images::jpeg(1200, 900, 90));
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let uploaded = app
+        .client
+        .post(app.url(&format!("/api/vendor/products/{id}/images")))
+        .bearer_auth(&potter.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    app.shipping_rates(&potter.token, &[ShippingRate::flat("Standard", 500)])
+        .await;
+    app.shipping_rates(&weaver.token, &[ShippingRate::flat("Courier", 700)])
+        .await;
+    app.coupons(&admin, &[Coupon::percent("SAVE10", 1000)])
+        .await;
+    Shop {
+        admin,
+        potter: potter.token,
+        weaver: weaver.token,
+        teapot: app.variant_ids("blue-teapot").await,
+    }
+}
+
+/// Waits (up to 15 s) until the page's `<main>` shows `text`, without reloading it.
+async fn wait_for_text(browser: &Browser, text: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let now = browser.main_text().await;
+        if now.contains(text) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the page never showed {text:?}; it shows:\n{now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Ships everything `vendor` has to ship in its only order, through the API.
+async fn ship_everything(app: &TestApp, vendor: &str, tracking: &str) {
+    let (status, orders) = app
+        .send(Method::GET, "/api/vendor/orders", vendor, None)
+        .await;
+    assert_eq!(status, 200, "{orders}");
+    let id = orders["items"][0]["id"].as_str().unwrap();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/orders/{id}/fulfil"),
+            vendor,
+            Some(json!({"carrier": "DHL", "tracking_number": tracking})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+}
+
+async fn fill_address(browser: &Browser, email: &str) {
+    browser.fill("#f-email", email).await;
+    browser.fill("#f-name", "Ada Lovelace").await;
+    browser.fill("#f-line1", "12 St James's Square").await;
+    browser.fill("#f-city", "London").await;
+    browser.fill("#f-postal_code", "SW1Y 4JH").await;
+    browser
+        .find("#f-country option[value='GB']")
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_ship_live() {
+    let app = TestApp::spawn().await;
+    let shop = two_vendor_shop(&app).await;
+    let browser = Browser::open(&app.base).await;
+
+    browser.go("/").await;
+    let home = browser.main_text().await;
+    for title in ["Blue Teapot", "Stoneware Mug", "Linen Scarf", "Kitchen"] {
+        assert!(home.contains(title), "home page lacks {title}: {home}");
+    }
+    browser.assert_accessible("store home").await;
+    browser.screenshot("store-home").await;
+
+    // Search from the header, then narrow with the filters (all in the URL).
+    browser.fill("#site-q", "teapot").await;
+    browser.click_and_wait(".search button").await;
+    assert!(browser.path().await.starts_with("/search?q=teapot"));
+    let found = browser.main_text().await;
+    assert!(
+        found.contains("Blue Teapot") && !found.contains("Linen Scarf"),
+        "{found}"
+    );
+    browser.fill("#f-max", "30").await;
+    browser.click("#f-stock").await;
+    browser.click_and_wait(".filters button").await;
+    let path = browser.path().await;
+    assert!(
+        path.contains("max_price=30") && path.contains("in_stock=1"),
+        "{path}"
+    );
+    assert!(browser.main_text().await.contains("Blue Teapot"));
+    browser.assert_accessible("store search").await;
+    browser.screenshot("store-search").await;
+    // A filter that cannot be read is said beside its field; nothing is hidden by it.
+    browser.go("/search?min_price=cheap").await;
+    assert!(
+        browser
+            .find("#e-min")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("like 25")
+    );
+
+    // The category page lists the kitchen's products, with the way back up.
+    browser.go("/categories/kitchen").await;
+    let kitchen = browser.main_text().await;
+    assert!(kitchen.contains("Blue Teapot") && kitchen.contains("Stoneware Mug"));
+    assert!(!kitchen.contains("Linen Scarf"));
+    assert!(
+        browser
+            .find(".crumbs")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Home")
+    );
+    browser.assert_accessible("store category").await;
+    browser.screenshot("store-category").await;
+
+    // The product page: the photo with its thumbnails, the variants, structured data.
+    browser
+        .click_and_wait("a[href='/products/blue-teapot']")
+        .await;
+    let photo = browser.find(".gallery img.main").await;
+    assert_eq!(
+        photo.attr("alt").await.unwrap().as_deref(),
+        Some("The blue teapot from the side")
+    );
+    assert!(
+        photo
+            .attr("srcset")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("480w")
+    );
+    let ld = browser
+        .find("script[type='application/ld+json']")
+        .await
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap();
+    let ld: Value = serde_json::from_str(&ld).unwrap();
+    assert_eq!(ld["@graph"][0]["name"], "Blue Teapot");
+    assert_eq!(ld["@graph"][0]["offers"].as_array().unwrap().len(), 2);
+    assert_eq!(ld["@graph"][0]["offers"][1]["price"], "32.00");
+    browser.assert_accessible("store product").await;
+    browser.screenshot("store-product").await;
+    browser
+        .click(&format!("input[value='{}']", shop.teapot[1]))
+        .await;
+    browser.fill("#qty", "2").await;
+    browser.click_and_wait(".add .primary").await;
+    assert_eq!(browser.path().await, "/cart");
+    let cart = browser.main_text().await;
+    assert!(
+        cart.contains("Blue Teapot") && cart.contains("S2"),
+        "{cart}"
+    );
+    assert!(cart.contains("64.00 USD"), "two at 32.00: {cart}");
+
+    // From the second vendor.
+    browser.go("/products/linen-scarf").await;
+    browser.click_and_wait(".add .primary").await;
+    let cart = browser.main_text().await;
+    assert!(cart.contains("Linen Scarf"), "{cart}");
+    assert!(
+        browser
+            .find(".cart-link")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("3")
+    );
+
+    // A coupon that does not exist is refused beside the field; the real one applies.
+    browser.fill("#f-code", "NOPE").await;
+    browser.click_and_wait(".coupon button").await;
+    assert!(
+        browser
+            .find("#e-code")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("no such coupon")
+    );
+    browser.fill("#f-code", "save10").await;
+    browser.click_and_wait(".coupon button").await;
+    let cart = browser.main_text().await;
+    // (64.00 + 40.00) − 10 % = 93.60, plus shipping 5.00 + 7.00.
+    assert!(
+        cart.contains("−10.40 USD") && cart.contains("105.60 USD"),
+        "{cart}"
+    );
+    browser.assert_accessible("store cart").await;
+    browser.screenshot("store-cart").await;
+
+    // Checkout: a missing field is shown beside it, then the order is placed.
+    browser.click_and_wait(".summary a.primary").await;
+    assert_eq!(browser.path().await, "/checkout");
+    browser.assert_accessible("store checkout").await;
+    browser.screenshot("store-checkout").await;
+    browser.fill("#f-email", "ada@example.com").await;
+    browser.click_and_wait("button[value='place']").await;
+    assert!(
+        browser
+            .find("#e-name")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("required")
+    );
+    fill_address(&browser, "ada@example.com").await;
+    browser.click_and_wait("button[value='place']").await;
+    let path = browser.path().await;
+    assert!(
+        path.starts_with("/orders/") && path.contains("access_token="),
+        "{path}"
+    );
+    let order_page = browser.main_text().await;
+    assert!(order_page.contains("Waiting for payment"), "{order_page}");
+    assert!(order_page.contains("105.60 USD"), "{order_page}");
+    browser.assert_accessible("store order").await;
+    browser.screenshot("store-order-placed").await;
+    assert_eq!(
+        browser
+            .find(".cart-link")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .trim(),
+        "Cart",
+        "the cart is empty after checkout"
+    );
+
+    // Paid and shipped through the API: the open page follows without a reload.
+    browser
+        .client
+        .execute("window.stillTheSamePage = true;", vec![])
+        .await
+        .unwrap();
+    let order_id = path
+        .trim_start_matches("/orders/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, order) = app
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders/{order_id}"),
+            &shop.admin,
+            None,
+        )
+        .await;
+    app.pay_in_full(&shop.admin, &order).await;
+    wait_for_text(&browser, "Paid").await;
+    ship_everything(&app, &shop.potter, "POT-1").await;
+    wait_for_text(&browser, "Partly shipped").await;
+    ship_everything(&app, &shop.weaver, "LOOM-2").await;
+    wait_for_text(&browser, "Shipped").await;
+    wait_for_text(&browser, "LOOM-2").await;
+    let same = browser
+        .client
+        .execute("return window.stillTheSamePage === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, Value::Bool(true), "the page was reloaded");
+    browser.screenshot("store-order-shipped").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_shopper_without_javascript_browses_and_places_an_order() {
+    let app = TestApp::spawn().await;
+    let shop = two_vendor_shop(&app).await;
+    let browser = Browser::open_without_javascript(&app.base).await;
+
+    browser.go("/").await;
+    browser
+        .click_and_wait("a[href='/categories/kitchen']")
+        .await;
+    browser
+        .click_and_wait("a[href='/products/blue-teapot']")
+        .await;
+    browser
+        .click(&format!("input[value='{}']", shop.teapot[0]))
+        .await;
+    browser.click_and_wait(".add .primary").await;
+    assert!(browser.main_text().await.contains("Blue Teapot"));
+    // Change the quantity, then check out.
+    browser
+        .fill(".line form.qty input[name='quantity']", "3")
+        .await;
+    browser.click_and_wait(".line form.qty button").await;
+    let cart = browser.main_text().await;
+    assert!(cart.contains("75.00 USD"), "three at 25.00: {cart}");
+    browser.click_and_wait(".summary a.primary").await;
+    fill_address(&browser, "nojs@example.com").await;
+    browser.click_and_wait("button[value='place']").await;
+    let page = browser.main_text().await;
+    assert!(
+        page.contains("Order #") && page.contains("Waiting for payment"),
+        "{page}"
+    );
+    assert!(page.contains("80.00 USD"), "75.00 + 5.00 shipping: {page}");
+    browser.screenshot("store-order-without-javascript").await;
+    browser.close().await;
+
+    // The order is real: stock was taken.
+    assert_eq!(app.stock_of(&shop.teapot[0]).await, 2);
+}
+
+#[tokio::test]
+async fn search_engines_get_titles_structured_data_sitemaps_and_honest_statuses() {
+    let app = TestApp::spawn().await;
+    let shop = two_vendor_shop(&app).await;
+    let page = |path: &str| {
+        app.client
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+    };
+
+    let product = page("/products/blue-teapot").await.unwrap();
+    assert_eq!(product.status(), 200);
+    let csp = product.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    // (Templates escape `/` in attributes as `&#x2f;`, which browsers read as `/`.)
+    let html = product.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains("<title>Blue Teapot · Souk</title>"), "{html}");
+    assert!(html.contains("<meta name=\"description\" content=\"A glazed teapot for two.\">"));
+    assert!(html.contains("rel=\"canonical\" href=\"http://127.0.0.1:"));
+    assert!(html.contains("property=\"og:type\" content=\"product\""));
+    assert!(html.contains("\"@type\":\"BreadcrumbList\""));
+
+    // Unknown pages are 404 pages for browsers, problems for API clients.
+    let missing = page("/products/no-such-thing").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("Page not found"));
+    let lost = page("/no/such/page").await.unwrap();
+    assert_eq!(lost.status(), 404);
+    assert!(
+        lost.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let api = app.get("/no/such/page").await;
+    assert_eq!(api.status(), 404);
+    assert_eq!(
+        api.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+
+    // An archived product is gone for good (410), and leaves the sitemap.
+    let (_, found) = app.get_json("/api/store/products/stoneware-mug").await;
+    let mug = found["id"].as_str().unwrap();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/vendor/products/{mug}/archive"),
+            &shop.potter,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(page("/products/stoneware-mug").await.unwrap().status(), 410);
+
+    let robots = page("/robots.txt").await.unwrap().text().await.unwrap();
+    assert!(robots.contains("Disallow: /checkout") && robots.contains("/sitemap.xml"));
+    let index = page("/sitemap.xml").await.unwrap().text().await.unwrap();
+    assert!(index.contains("/sitemaps/products/0</loc>"), "{index}");
+    let urls = page("/sitemaps/products/0")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(urls.contains("/products/blue-teapot</loc>"), "{urls}");
+    assert!(urls.contains("/products/linen-scarf</loc>"));
+    assert!(
+        !urls.contains("stoneware-mug"),
+        "archived products leave the sitemap"
+    );
+    assert!(
+        urls.contains("/categories/kitchen</loc>") && urls.contains("/vendors/loom-house</loc>")
+    );
+    assert_eq!(page("/sitemaps/products/9").await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn a_form_without_this_browsers_token_changes_no_cart() {
+    let app = TestApp::spawn().await;
+    let shop = two_vendor_shop(&app).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The first page gives the browser its token (a cookie, repeated in every form).
+    let first = client
+        .get(app.url("/products/blue-teapot"))
+        .send()
+        .await
+        .unwrap();
+    let shop_cookie = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("souk_shop="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let html = first.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(shop_cookie, format!("souk_shop={token}"));
+    let add = |csrf: String, origin: &'static str| {
+        let variant = shop.teapot[0].clone();
+        let client = client.clone();
+        let url = app.url("/cart/add");
+        let cookie = shop_cookie.clone();
+        let origin = if origin.is_empty() {
+            app.base.clone()
+        } else {
+            origin.to_owned()
+        };
+        async move {
+            client
+                .post(url)
+                .header("origin", origin)
+                .header("cookie", cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("variant_id", variant.as_str()),
+                    ("quantity", "1"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = add("forged".into(), "").await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.headers().get("set-cookie").is_none(),
+        "no cart was made"
+    );
+    assert_eq!(
+        add(token.clone(), "https://evil.example").await.status(),
+        403
+    );
+    let added = add(token, "").await;
+    assert_eq!(added.status(), 303);
+    let cart_cookie = added
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("souk_cart="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let cart = client
+        .get(app.url("/cart"))
+        .header("cookie", format!("{shop_cookie}; {cart_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    let cart = cart.text().await.unwrap();
+    assert!(
+        cart.contains("Blue Teapot") && cart.contains("25.00 USD"),
+        "{cart}"
+    );
+}
