@@ -230,6 +230,19 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
         "store/error.html",
         include_str!("templates/store/error.html"),
     ),
+    ("store/form.html", include_str!("templates/store/form.html")),
+    (
+        "store/message.html",
+        include_str!("templates/store/message.html"),
+    ),
+    (
+        "store/account.html",
+        include_str!("templates/store/account.html"),
+    ),
+    (
+        "store/sessions.html",
+        include_str!("templates/store/sessions.html"),
+    ),
 ];
 
 /// `{{ amount|money(currency) }}`: minor units as a decimal amount with the currency code.

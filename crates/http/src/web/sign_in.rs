@@ -19,6 +19,8 @@ use crate::auth::{Principal, clear_cookies, session_cookies};
 pub enum Panel {
     Admin,
     Vendor,
+    /// The storefront's customer account.
+    Store,
 }
 
 impl Panel {
@@ -27,6 +29,7 @@ impl Panel {
         match self {
             Panel::Admin => "/admin",
             Panel::Vendor => "/vendor",
+            Panel::Store => "/account",
         }
     }
 
@@ -34,6 +37,7 @@ impl Panel {
         match self {
             Panel::Admin => "/admin/sign-in",
             Panel::Vendor => "/vendor/sign-in",
+            Panel::Store => "/account/sign-in",
         }
     }
 
@@ -41,6 +45,7 @@ impl Panel {
         match self {
             Panel::Admin => "admin/sign_in.html",
             Panel::Vendor => "vendor/sign_in.html",
+            Panel::Store => "store/sign_in.html",
         }
     }
 
@@ -53,10 +58,21 @@ impl Panel {
     }
 
     /// Only a path inside this panel: never an absolute URL (an open redirect).
-    fn local_next(self, next: Option<&str>) -> String {
-        next.filter(|n| n.starts_with(self.home()) && !n.starts_with("//") && !n.contains("://"))
-            .unwrap_or(self.home())
-            .to_owned()
+    pub(crate) fn local_next(self, next: Option<&str>) -> String {
+        // A shopper may come back to any page of the shop (the cart, a product).
+        let inside = if self == Panel::Store {
+            "/"
+        } else {
+            self.home()
+        };
+        next.filter(|n| {
+            n.starts_with(inside)
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains("://")
+        })
+        .unwrap_or(self.home())
+        .to_owned()
     }
 }
 
@@ -138,7 +154,9 @@ pub struct SignInForm {
 }
 
 /// The refusal of a sign-in as its page says it, or the failure.
-fn login_refusal(e: souk_app::AppError) -> Result<(StatusCode, &'static str), PageError> {
+pub(crate) fn login_refusal(
+    e: souk_app::AppError,
+) -> Result<(StatusCode, &'static str), PageError> {
     match e {
         souk_app::AppError::Refused {
             kind: souk_app::Kind::Throttled,
@@ -163,16 +181,19 @@ fn login_refusal(e: souk_app::AppError) -> Result<(StatusCode, &'static str), Pa
 
 /// Signs in with `email` and `password` for `panel`: the redirect to `next` with the session's
 /// cookies, or the refusal (status and message).
-async fn open_session(
+pub(crate) async fn open_session(
     state: &AppState,
     client: ClientInfo,
     panel: Panel,
     email: &str,
     password: &str,
     next: &str,
+    guest_cart: Option<uuid::Uuid>,
 ) -> Result<Result<Response, (StatusCode, &'static str)>, PageError> {
     let session =
-        match souk_app::accounts::login(&state.app, &client.into(), email, password, None).await {
+        match souk_app::accounts::login(&state.app, &client.into(), email, password, guest_cart)
+            .await
+        {
             Ok(session) => session,
             Err(e) => return login_refusal(e).map(Err),
         };
@@ -191,6 +212,14 @@ async fn open_session(
     for cookie in session_cookies(state, &session.token) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    // A shopper's cart goes with them into their account (merged into the one they had).
+    if guest_cart.is_some()
+        && let Some(cart) = session.cart_id
+    {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, super::store::cart_cookie(state, cart));
+    }
     Ok(Ok(response))
 }
 
@@ -208,7 +237,7 @@ pub async fn sign_in(
     }
     let next = panel.local_next(form.next.as_deref());
     let email = form.email.trim();
-    match open_session(&state, client, panel, email, &form.password, &next).await {
+    match open_session(&state, client, panel, email, &form.password, &next, None).await {
         Ok(Ok(signed_in)) => signed_in,
         Ok(Err((status, message))) => {
             let typed = Typed {
@@ -321,6 +350,7 @@ pub async fn sign_up(
         email,
         &form.password,
         "/vendor/apply",
+        None,
     )
     .await
     {

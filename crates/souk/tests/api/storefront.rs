@@ -560,3 +560,207 @@ async fn a_form_without_this_browsers_token_changes_no_cart() {
         "{cart}"
     );
 }
+
+/// The token of the newest email to `to` linking to `/{path}?token=`, waiting up to 20 s.
+async fn emailed_token(smtp: &crate::smtp::SmtpServer, to: &str, path: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        for (_, raw) in smtp.messages().values() {
+            // Quoted-printable may wrap long lines with "=\n"; undo that first.
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            let needle = format!("/{path}?token=");
+            if text.contains(&format!("To: {to}"))
+                && let Some(at) = text.find(&needle)
+            {
+                return text[at + needle.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no email to {to} linking to /{path}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_customer_signs_up_confirms_the_email_buys_and_resets_the_password_from_the_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = crate::smtp::SmtpServer::new(crate::smtp::free_port(), &dir.path().join("mail"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    two_vendor_shop(&app).await;
+    let browser = Browser::open(&app.base).await;
+
+    // A shopper with something in the cart signs up: the cart comes along.
+    browser.go("/products/linen-scarf").await;
+    browser.click_and_wait(".add .primary").await;
+    browser.go("/").await;
+    browser
+        .click_and_wait(".you a[href='/account/sign-in']")
+        .await;
+    browser.click_and_wait("a[href='/account/sign-up']").await;
+    browser.assert_accessible("store sign-up").await;
+    browser.screenshot("store-sign-up").await;
+    browser.fill("#f-name", "Grace").await;
+    browser.fill("#f-email", "grace@example.com").await;
+    browser.fill("#f-password", "short").await;
+    browser.click_and_wait("form button.primary").await;
+    assert!(
+        browser
+            .find("#e-password")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("at least 8")
+    );
+    browser
+        .fill("#f-password", "a long enough passphrase")
+        .await;
+    browser.click_and_wait("form button.primary").await;
+    assert_eq!(browser.path().await, "/account");
+    let home = browser.main_text().await;
+    assert!(
+        home.contains("Hello, Grace") && home.contains("not confirmed"),
+        "{home}"
+    );
+
+    // The confirmation link from the real SMTP server's message.
+    let token = emailed_token(&smtp, "grace@example.com", "verify-email").await;
+    browser.go(&format!("/verify-email?token={token}")).await;
+    assert!(browser.main_text().await.contains("Email confirmed"));
+    browser.go(&format!("/verify-email?token={token}")).await;
+    assert!(
+        browser.main_text().await.contains("not valid any more"),
+        "single use"
+    );
+    browser.go("/account").await;
+    assert!(!browser.main_text().await.contains("not confirmed"));
+
+    // Checkout as the customer: the email is filled in; the order is in the account.
+    browser.go("/cart").await;
+    assert!(
+        browser.main_text().await.contains("Linen Scarf"),
+        "the cart came along"
+    );
+    browser.click_and_wait(".summary a.primary").await;
+    let email = browser.find("#f-email").await.prop("value").await.unwrap();
+    assert_eq!(email.as_deref(), Some("grace@example.com"));
+    fill_address(&browser, "grace@example.com").await;
+    browser.click_and_wait("button[value='place']").await;
+    let number = browser.find("h1").await.text().await.unwrap();
+    browser.go("/account").await;
+    browser.assert_accessible("store account").await;
+    browser.screenshot("store-account").await;
+    let order_number = number.trim_start_matches("Order ").to_owned();
+    assert!(browser.main_text().await.contains(&order_number));
+    // The customer's own order opens without any token in the link.
+    browser.click_and_wait("table.orders a").await;
+    assert!(browser.main_text().await.contains("Linen Scarf"));
+    assert!(!browser.path().await.contains("access_token"));
+    browser.go("/account/sessions").await;
+    assert!(browser.main_text().await.contains("(this device)"));
+    browser.assert_accessible("store sessions").await;
+    browser.screenshot("store-sessions").await;
+
+    // Sign out; the order is not visible any more without its link.
+    browser.go("/account").await;
+    browser.click_and_wait(".account-nav button").await;
+    browser.go("/account").await;
+    assert!(browser.path().await.starts_with("/account/sign-in"));
+
+    // Forgot the password: the emailed link sets a new one, then signing in works.
+    browser
+        .click_and_wait("a[href='/account/forgot-password']")
+        .await;
+    browser.fill("#f-email", "grace@example.com").await;
+    browser.click_and_wait("form button.primary").await;
+    assert!(browser.main_text().await.contains("on its way"));
+    let token = emailed_token(&smtp, "grace@example.com", "reset-password").await;
+    browser.go(&format!("/reset-password?token={token}")).await;
+    browser.assert_accessible("store reset password").await;
+    browser.fill("#f-password", "another long passphrase").await;
+    browser.click_and_wait("form button.primary").await;
+    assert!(browser.main_text().await.contains("new password is saved"));
+    browser.fill("#f-email", "grace@example.com").await;
+    browser
+        .fill("#f-password", "a long enough passphrase")
+        .await;
+    browser.click_and_wait("form button.primary").await;
+    assert!(
+        browser
+            .main_text()
+            .await
+            .contains("Wrong email or password")
+    );
+    browser.fill("#f-email", "grace@example.com").await;
+    browser.fill("#f-password", "another long passphrase").await;
+    browser.click_and_wait("form button.primary").await;
+    assert_eq!(browser.path().await, "/account");
+    assert!(browser.main_text().await.contains(&order_number));
+    browser.close().await;
+    smtp.stop();
+}
+
+#[tokio::test]
+async fn a_guest_gets_the_order_link_again_by_email_and_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = crate::smtp::SmtpServer::new(crate::smtp::free_port(), &dir.path().join("mail"));
+    smtp.start();
+    let app = TestApp::spawn_with_mail(&smtp.url()).await;
+    two_vendor_shop(&app).await;
+    let browser = Browser::open(&app.base).await;
+    browser.go("/products/linen-scarf").await;
+    browser.click_and_wait(".add .primary").await;
+    browser.click_and_wait(".summary a.primary").await;
+    fill_address(&browser, "guest@example.com").await;
+    browser.click_and_wait("button[value='place']").await;
+    let number = browser.find("h1").await.text().await.unwrap();
+    let number = number.trim_start_matches("Order ").to_owned();
+
+    // A new browser (the link is lost): the lookup emails it again.
+    browser.client.delete_all_cookies().await.unwrap();
+    browser.go("/orders/lookup").await;
+    browser.assert_accessible("store order lookup").await;
+    browser.fill("#f-email", "guest@example.com").await;
+    browser.fill("#f-number", &number).await;
+    browser.click_and_wait("form button.primary").await;
+    assert!(browser.main_text().await.contains("on its way"));
+    let started = std::time::Instant::now();
+    let link = loop {
+        let found = smtp.messages().into_values().find_map(|(_, raw)| {
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            let at = text.find("/orders/")?;
+            let rest = &text[at..];
+            let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '<')?;
+            let link = &rest[..end];
+            link.contains("access_token=").then(|| link.to_owned())
+        });
+        if let Some(link) = found.filter(|_| smtp.messages().len() >= 2) {
+            break link;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no order link"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    browser.go(&link).await;
+    let page = browser.main_text().await;
+    assert!(
+        page.contains(&number) && page.contains("Linen Scarf"),
+        "{page}"
+    );
+    browser.close().await;
+    smtp.stop();
+}

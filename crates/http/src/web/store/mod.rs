@@ -6,6 +6,7 @@
 //! double-submit CSRF token, set on the first page they open) and must come from this origin.
 //! A signed-in customer's cart and orders are theirs alone, exactly as in the API.
 
+mod account;
 mod browse;
 mod cart;
 mod checkout;
@@ -50,7 +51,36 @@ pub fn router() -> Router<AppState> {
         .route("/cart/coupon", post(cart::coupon))
         .route("/cart/shipping", post(cart::shipping))
         .route("/checkout", get(checkout::show).post(checkout::place))
+        .route(
+            "/orders/lookup",
+            get(account::lookup_form).post(account::lookup),
+        )
         .route("/orders/{id}", get(order::show))
+        .route("/account", get(account::home))
+        .route(
+            "/account/sign-in",
+            get(account::sign_in_form).post(account::sign_in),
+        )
+        .route(
+            "/account/sign-up",
+            get(account::sign_up_form).post(account::sign_up),
+        )
+        .route("/account/sign-out", post(account::sign_out))
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
+        .route(
+            "/account/forgot-password",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(account::reset_form).post(account::reset),
+        )
+        .route("/verify-email", get(account::verify_email))
         .route("/robots.txt", get(seo::robots))
         .route("/sitemap.xml", get(seo::sitemap_index))
         .route("/sitemaps/products/{page}", get(seo::sitemap_products))
@@ -159,7 +189,7 @@ where
 }
 
 /// The `Set-Cookie` that makes `cart` the browser's cart.
-fn cart_cookie(state: &AppState, cart: Uuid) -> HeaderValue {
+pub(crate) fn cart_cookie(state: &AppState, cart: Uuid) -> HeaderValue {
     let secure = if state.secure_cookies() {
         "; Secure"
     } else {
