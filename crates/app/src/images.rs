@@ -172,6 +172,54 @@ fn encode(pixels: &DynamicImage, encoding: Encoding) -> Result<Rendition, ImageR
     })
 }
 
+/// A simple product illustration for the demo shop (no photo library ships with Souk): a soft
+/// background in `hue` (degrees) with a centred shape (`shape` 0–3: disc, tile, ring, arch) and
+/// its shadow, as a JPEG of `side` × `side` pixels. `shade` varies the background per view.
+pub fn illustration(side: u32, hue: f32, shape: u8, shade: f32) -> Vec<u8> {
+    let rgb = |h: f32, s: f32, l: f32| -> [u8; 3] {
+        // HSL to RGB.
+        let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+        let hp = (h.rem_euclid(360.0)) / 60.0;
+        let x = c * (1.0 - (hp % 2.0 - 1.0).abs());
+        let (r, g, b) = match hp as u32 {
+            0 => (c, x, 0.0),
+            1 => (x, c, 0.0),
+            2 => (0.0, c, x),
+            3 => (0.0, x, c),
+            4 => (x, 0.0, c),
+            _ => (c, 0.0, x),
+        };
+        let m = l - c / 2.0;
+        [r, g, b].map(|v| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8)
+    };
+    let n = side as f32;
+    let img = image::RgbImage::from_fn(side, side, |px, py| {
+        let (x, y) = (px as f32 / n - 0.5, py as f32 / n - 0.5);
+        let background = rgb(hue, 0.35, 0.86 - 0.08 * shade - 0.06 * (y + 0.5));
+        let object = rgb(hue + 20.0, 0.55, 0.42 + 0.1 * shade - 0.12 * (x + y));
+        let r = (x * x + y * y).sqrt();
+        let inside = match shape % 4 {
+            0 => r < 0.28,
+            1 => x.abs() < 0.24 && y.abs() < 0.24,
+            2 => (0.17..0.3).contains(&r),
+            _ => (y > -0.05 && x.abs() < 0.26 && y < 0.26) || (r < 0.26 && y <= -0.05),
+        };
+        let shadow = ((x - 0.04) / 0.34).powi(2) + ((y - 0.34) / 0.06).powi(2) < 1.0;
+        if inside {
+            image::Rgb(object)
+        } else if shadow {
+            image::Rgb(background.map(|v| (f32::from(v) * 0.82) as u8))
+        } else {
+            image::Rgb(background)
+        }
+    });
+    let mut out = Vec::new();
+    DynamicImage::ImageRgb8(img)
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))
+        .expect("encoding to memory cannot fail");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,20 @@ fn stored(store: &MediaStore, r: &Rendition, original: Option<&str>) -> std::io:
     })
 }
 
+/// Checks and re-encodes an image and stores its sizes in `store` (blocking: the caller runs it
+/// off the async threads); the display image first, then its thumbnails.
+pub fn process_and_store(store: &MediaStore, bytes: Vec<u8>) -> Result<Vec<MediaFile>, AppError> {
+    let processed = images::process(&bytes).map_err(refused)?;
+    drop(bytes);
+    let io = |e: std::io::Error| AppError::internal(format!("cannot store the image: {e}"));
+    let display = stored(store, &processed.display, None).map_err(io)?;
+    let mut files = vec![display.clone()];
+    for t in &processed.thumbnails {
+        files.push(stored(store, t, Some(&display.name)).map_err(io)?);
+    }
+    Ok(files)
+}
+
 /// Checks and re-encodes an upload on a blocking thread (a bounded number at once) and stores
 /// its sizes; the display image first, then its thumbnails.
 pub(crate) async fn store_upload(app: &App, bytes: Vec<u8>) -> Result<Vec<MediaFile>, AppError> {
@@ -58,19 +72,9 @@ pub(crate) async fn store_upload(app: &App, bytes: Vec<u8>) -> Result<Vec<MediaF
         .acquire_owned()
         .await
         .map_err(|_| AppError::internal("the image pool is closed"))?;
-    tokio::task::spawn_blocking(move || -> Result<Vec<MediaFile>, AppError> {
-        let processed = images::process(&bytes).map_err(refused)?;
-        drop(bytes);
-        let io = |e: std::io::Error| AppError::internal(format!("cannot store the image: {e}"));
-        let display = stored(&store, &processed.display, None).map_err(io)?;
-        let mut files = vec![display.clone()];
-        for t in &processed.thumbnails {
-            files.push(stored(&store, t, Some(&display.name)).map_err(io)?);
-        }
-        Ok(files)
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("the image step failed: {e}")))?
+    tokio::task::spawn_blocking(move || process_and_store(&store, bytes))
+        .await
+        .map_err(|e| AppError::internal(format!("the image step failed: {e}")))?
 }
 
 /// Records stored files in the transaction that refers to them.

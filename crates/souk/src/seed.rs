@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use souk_domain::catalog::{Handle, ImageDraft, ProductDraft, ProductStatus, VariantDraft};
 use souk_domain::html;
 use souk_domain::money::Currency;
+use souk_storage::media::{MediaFile, MediaStore};
 use souk_storage::{Db, catalog, now_ms};
 
 struct Line {
@@ -177,7 +178,11 @@ fn demo_accounts(vendors: &[(&'static str, &'static str)]) -> Vec<DemoAccount> {
 
 /// Seeds the demo marketplace if there are no products yet: the catalog, and the demo's
 /// accounts (see [`DemoSeed::accounts`]). Nothing when the catalog is not empty.
-pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<DemoSeed> {
+pub async fn seed_demo(
+    db: &Db,
+    currency: Currency,
+    media: Option<&MediaStore>,
+) -> anyhow::Result<DemoSeed> {
     if catalog::count_products(db).await? > 0 {
         return Ok(DemoSeed::default());
     }
@@ -200,7 +205,11 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<DemoSeed> 
     for hash in hashing {
         hashes.push(hash.await?);
     }
-    let products = demo_products();
+    let mut products = demo_products();
+    let pictures = match media {
+        Some(store) => demo_pictures(store, &mut products).await?,
+        None => Vec::new(),
+    };
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let mut categories = HashMap::new();
@@ -225,6 +234,11 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<DemoSeed> 
         )
         .await?;
     }
+    for (vendor_handle, files) in &pictures {
+        for file in files {
+            souk_storage::media::record(&mut tx, vendors[vendor_handle].id, file, now).await?;
+        }
+    }
     for (i, (account, hash)) in accounts.iter().zip(&hashes).enumerate() {
         let name = account.email.split('@').next().unwrap_or("demo");
         let user = souk_storage::accounts::create_user(&mut tx, &account.email, name, hash, i == 0)
@@ -241,6 +255,50 @@ pub async fn seed_demo(db: &Db, currency: Currency) -> anyhow::Result<DemoSeed> 
         products: products.len(),
         accounts,
     })
+}
+
+/// Pictures for the demo products, made and stored in `store` (two views of each kind of
+/// product, with thumbnails, as an upload would have them), replacing the products' image
+/// URLs: the demo then shows images without reaching the internet. The files of each vendor,
+/// to record in the database.
+async fn demo_pictures(
+    store: &MediaStore,
+    products: &mut [(&'static str, &'static str, ProductDraft)],
+) -> anyhow::Result<Vec<(&'static str, Vec<MediaFile>)>> {
+    let store = store.clone();
+    let kinds: Vec<(usize, usize, &'static str)> = LINES
+        .iter()
+        .enumerate()
+        .flat_map(|(l, line)| (0..line.nouns.len()).map(move |n| (l, n, line.vendor.0)))
+        .collect();
+    let made = tokio::task::spawn_blocking(move || {
+        let mut made = HashMap::new();
+        for (l, n, vendor) in kinds {
+            for view in 0..2u8 {
+                let hue = [28.0, 12.0, 150.0][l % 3] + 9.0 * n as f32;
+                let bytes = souk_app::images::illustration(640, hue, n as u8, f32::from(view));
+                let files = souk_app::product_images::process_and_store(&store, bytes)
+                    .map_err(|e| anyhow::anyhow!("demo picture: {e}"))?;
+                made.insert((l, n, view), (vendor, files));
+            }
+        }
+        anyhow::Ok(made)
+    })
+    .await??;
+    for (i, (_, _, draft)) in products.iter_mut().enumerate() {
+        let (l, k) = (i / 20, i % 20);
+        let n = k % LINES[l].nouns.len();
+        for (view, image) in draft.images.iter_mut().enumerate() {
+            if let Some((_, files)) = made.get(&(l, n, view as u8)) {
+                image.url = format!("/media/{}", files[0].name);
+            }
+        }
+    }
+    let mut by_vendor: HashMap<&'static str, Vec<MediaFile>> = HashMap::new();
+    for (vendor, files) in made.into_values() {
+        by_vendor.entry(vendor).or_default().extend(files);
+    }
+    Ok(by_vendor.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -18,7 +18,12 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     check_catalog_currency(&db, global.currency, &url).await?;
     let mut demo_accounts = Vec::new();
     if args.demo {
-        let seeded = seed::seed_demo(&db, global.currency).await?;
+        let media = souk_storage::media::MediaStore::new(
+            args.media_dir
+                .clone()
+                .unwrap_or_else(|| global.data_dir.join("media")),
+        );
+        let seeded = seed::seed_demo(&db, global.currency, Some(&media)).await?;
         match seeded.products {
             0 => tracing::info!("--demo: the catalog is not empty, nothing seeded"),
             n => tracing::info!(products = n, "--demo: seeded the demo marketplace"),
