@@ -36,6 +36,17 @@ struct Entry {
 #[derive(Clone)]
 pub struct ResponseCache {
     entries: Option<Cache<String, Entry>>,
+    /// What the storefront's pages are made from (a product, a list page, the category tree),
+    /// kept under the same lifetime and budget and emptied with the responses: each page is
+    /// still rendered per request, with its own nonce, form token and cart.
+    data: Option<Cache<String, Datum>>,
+}
+
+/// A cached value of any type, with the bytes it is reckoned to take.
+#[derive(Clone)]
+struct Datum {
+    value: Arc<dyn std::any::Any + Send + Sync>,
+    weight: u32,
 }
 
 impl ResponseCache {
@@ -52,13 +63,54 @@ impl ResponseCache {
                 .max_capacity(max_bytes)
                 .build()
         });
-        ResponseCache { entries }
+        let data = (!ttl.is_zero() && max_bytes > 0).then(|| {
+            Cache::builder()
+                .time_to_live(ttl)
+                .weigher(|key: &String, datum: &Datum| {
+                    u32::try_from(key.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(datum.weight)
+                })
+                .max_capacity(max_bytes)
+                .build()
+        });
+        ResponseCache { entries, data }
     }
 
     pub fn invalidate_all(&self) {
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }
+        if let Some(data) = &self.data {
+            data.invalidate_all();
+        }
+    }
+
+    /// The value under `key`, made by `load` on a miss (concurrent misses wait for one load);
+    /// `load` also says how many bytes the value takes, roughly. With the cache off, `load`
+    /// runs every time. A failed load is not kept.
+    pub async fn data<T, E, F>(&self, key: String, load: F) -> Result<Arc<T>, Arc<E>>
+    where
+        T: Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: std::future::Future<Output = Result<(T, usize), E>>,
+    {
+        let Some(data) = &self.data else {
+            return load.await.map(|(v, _)| Arc::new(v)).map_err(Arc::new);
+        };
+        let datum = data
+            .try_get_with(key, async {
+                load.await.map(|(value, bytes)| Datum {
+                    value: Arc::new(value),
+                    weight: u32::try_from(bytes).unwrap_or(u32::MAX),
+                })
+            })
+            .await?;
+        // A key names one type of value: its loader's.
+        Ok(datum
+            .value
+            .downcast::<T>()
+            .unwrap_or_else(|_| panic!("a cached value of another type")))
     }
 }
 

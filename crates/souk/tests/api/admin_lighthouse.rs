@@ -12,6 +12,16 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// The scores of one page, by category, from 0 to 100, and the performance metrics behind them.
 fn scores(url: &str, token: &str) -> (Vec<(String, u32)>, String) {
+    lighthouse(
+        url,
+        "performance,accessibility,best-practices",
+        &format!("souk_session={token}"),
+    )
+}
+
+/// Lighthouse's scores of `url` in `categories` (comma-separated) with `cookie` sent, by
+/// category from 0 to 100, and the performance metrics behind them.
+pub fn lighthouse(url: &str, categories: &str, cookie: &str) -> (Vec<(String, u32)>, String) {
     let lighthouse = std::env::var("SOUK_TEST_LIGHTHOUSE").unwrap_or_else(|_| {
         format!(
             "{}/../../target/tools/node_modules/.bin/lighthouse",
@@ -24,8 +34,8 @@ fn scores(url: &str, token: &str) -> (Vec<(String, u32)>, String) {
         .args([
             url,
             "--quiet",
-            "--only-categories=performance,accessibility,best-practices",
-            &format!("--extra-headers={{\"Cookie\":\"souk_session={token}\"}}"),
+            &format!("--only-categories={categories}"),
+            &format!("--extra-headers={{\"Cookie\":\"{cookie}\"}}"),
             "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
             "--output=json",
             &format!("--output-path={}", out.path().display()),

@@ -17,6 +17,7 @@ mod admin_people;
 mod admin_tour;
 mod browser;
 mod scenario;
+mod store_lighthouse;
 mod storefront;
 mod vendor_dashboard;
 mod vendor_images;

@@ -14,6 +14,7 @@ use crate::scenario::{Coupon, ShippingRate};
 pub struct Shop {
     pub admin: String,
     pub potter: String,
+    pub potter_id: String,
     pub weaver: String,
     /// The teapot's two variants (25.00 and 32.00).
     pub teapot: Vec<String>,
@@ -74,6 +75,7 @@ pub async fn two_vendor_shop(app: &TestApp) -> Shop {
         .await;
     Shop {
         admin,
+        potter_id: potter.id.clone(),
         potter: potter.token,
         weaver: weaver.token,
         teapot: app.variant_ids("blue-teapot").await,
@@ -763,4 +765,53 @@ async fn a_guest_gets_the_order_link_again_by_email_and_number() {
     );
     browser.close().await;
     smtp.stop();
+}
+
+#[tokio::test]
+async fn pages_come_from_the_catalog_cache_and_follow_a_change_made_here_at_once() {
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        catalog_cache_ttl: std::time::Duration::from_secs(300),
+        ..souk_http::HttpConfig::default()
+    })
+    .await;
+    let shop = two_vendor_shop(&app).await;
+    let page = || async {
+        app.client
+            .get(app.url("/products/blue-teapot"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = page().await;
+    assert!(before.contains("Only 5 left"), "{before}");
+    // Behind the cache's back, straight in the database: the page keeps what it showed.
+    let variant = uuid::Uuid::parse_str(&shop.teapot[0]).unwrap();
+    let mut tx = app.db.begin_write().await.unwrap();
+    let potter = uuid::Uuid::parse_str(&shop.potter_id).unwrap();
+    souk_storage::catalog::set_variant_stock(&mut tx, potter, variant, 3)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        page().await.contains("Only 5 left"),
+        "served from the cache"
+    );
+    // Through the shop (the vendor API): the change is on the page at once.
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/variants/{}/stock", shop.teapot[1]),
+            &shop.potter,
+            Some(json!({"stock": 0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = page().await;
+    assert!(
+        after.contains("Sold out") && after.contains("Only 3 left"),
+        "{after}"
+    );
 }

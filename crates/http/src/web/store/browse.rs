@@ -3,18 +3,19 @@
 //! JavaScript.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use souk_domain::catalog::{CategoryNode, Handle, Product, ProductSort, category_tree};
+use souk_domain::catalog::{Category, CategoryNode, Handle, Product, ProductSort, category_tree};
 use souk_domain::money::{Currency, format_decimal, parse_decimal};
 use souk_storage::catalog::{self, ListQuery};
 use souk_storage::media::{self, MediaFile};
 
-use super::{ShopError, Shopper, chrome, json_ld};
+use super::{ShopError, Shopper, cached, chrome, json_ld};
 use crate::AppState;
 use crate::web::{CspNonce, Flash, Page};
 
@@ -94,15 +95,76 @@ fn price_text(min: i64, max: i64, currency: Currency) -> String {
     }
 }
 
-async fn cards(state: &AppState, products: &[Product]) -> Result<Vec<Value>, ShopError> {
-    let sizes = sizes_for(
-        state,
-        products
-            .iter()
-            .filter_map(|p| p.images.first().map(|i| i.url.as_str())),
-    )
-    .await?;
-    Ok(products.iter().map(|p| card(p, &sizes)).collect())
+fn cards(listed: &Listed) -> Vec<Value> {
+    listed
+        .page
+        .items
+        .iter()
+        .map(|p| card(p, &listed.sizes))
+        .collect()
+}
+
+/// A page of products with the sizes of their first images.
+pub(super) struct Listed {
+    page: catalog::Page<Product>,
+    sizes: Sizes,
+}
+
+/// Roughly the bytes a product takes in memory (what the cache counts).
+fn weight(p: &Product) -> usize {
+    512 + p.title.len()
+        + p.description_html.len()
+        + 256 * (p.variants.len() + p.images.len() + p.categories.len())
+}
+
+/// A list page, from the catalog cache.
+async fn listed(state: &AppState, query: &ListQuery) -> Result<Arc<Listed>, ShopError> {
+    cached(state, format!("store:list:{query:?}"), async {
+        let page = match catalog::list_products(&state.db, query).await {
+            Ok(page) => page,
+            // A damaged or foreign cursor: say so, and offer the first page.
+            Err(souk_storage::StorageError::InvalidCursor) => {
+                return Err(ShopError {
+                    status: StatusCode::BAD_REQUEST,
+                    title: "Bad page link",
+                    detail: "this page link is damaged; start again from the first page".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let sizes = sizes_for(
+            state,
+            page.items
+                .iter()
+                .filter_map(|p| p.images.first().map(|i| i.url.as_str())),
+        )
+        .await?;
+        let bytes = page.items.iter().map(weight).sum::<usize>() + 512 * sizes.len();
+        Ok((Listed { page, sizes }, bytes))
+    })
+    .await
+}
+
+/// Every category, from the catalog cache.
+async fn categories(state: &AppState) -> Result<Arc<Vec<Category>>, ShopError> {
+    cached(state, "store:categories".to_owned(), async {
+        let all = catalog::all_categories(&state.db).await?;
+        let bytes = all.len() * 160;
+        Ok((all, bytes))
+    })
+    .await
+}
+
+/// The first active vendors by handle (the choices of the shop filter), from the cache.
+const VENDOR_CHOICES: i64 = 100;
+
+async fn vendors(state: &AppState) -> Result<Arc<Vec<catalog::VendorProfile>>, ShopError> {
+    cached(state, "store:vendors".to_owned(), async {
+        let all = catalog::active_vendors(&state.db, None, VENDOR_CHOICES).await?;
+        let bytes = all.iter().map(|v| 256 + v.description.len()).sum();
+        Ok((all, bytes))
+    })
+    .await
 }
 
 fn tree_value(nodes: &[CategoryNode]) -> Vec<Value> {
@@ -124,8 +186,8 @@ async fn home_page(
     shopper: &Shopper,
     nonce: &CspNonce,
 ) -> Result<Response, ShopError> {
-    let newest = catalog::list_products(
-        &state.db,
+    let newest = listed(
+        state,
         &ListQuery {
             search: None,
             category: None,
@@ -139,15 +201,15 @@ async fn home_page(
         },
     )
     .await?;
-    let categories = category_tree(catalog::all_categories(&state.db).await?);
-    let vendors = catalog::active_vendors(&state.db, None, 12).await?;
+    let categories = category_tree(categories(state).await?.to_vec());
+    let vendors = vendors(state).await?;
     let ctx = context! {
         title => state.config.shop_name,
         description => format!("{}: independent shops, one cart, one checkout.", state.config.shop_name),
         canonical => format!("{}/", shopper.base),
-        products => cards(state, &newest.items).await?,
+        products => cards(&newest),
         categories => tree_value(&categories),
-        vendors => vendors.iter().map(|v| context! {
+        vendors => vendors.iter().take(12).map(|v| context! {
             handle => v.handle, name => v.name, products => v.product_count, logo => v.logo_url,
         }).collect::<Vec<_>>(),
         ..chrome(state, shopper).await
@@ -300,7 +362,7 @@ pub async fn category(
     Query(params): Query<ListParams>,
 ) -> Response {
     let result = async {
-        let all = catalog::all_categories(&state.db).await?;
+        let all = categories(&state).await?.to_vec();
         let node = find_node(&category_tree(all.clone()), &handle)
             .cloned()
             .ok_or_else(|| ShopError::not_found("there is no such category"))?;
@@ -361,9 +423,14 @@ pub async fn vendor(
     let result = async {
         let not_found = || ShopError::not_found("there is no such shop");
         Handle::parse(&handle).map_err(|_| not_found())?;
-        let profile = catalog::vendor_by_handle(&state.db, &handle, true)
-            .await?
-            .ok_or_else(not_found)?;
+        let profile = cached(&state, format!("store:vendor:{handle}"), async {
+            let found = catalog::vendor_by_handle(&state.db, &handle, true).await?;
+            Ok((found, 1024))
+        })
+        .await?
+        .as_ref()
+        .clone()
+        .ok_or_else(not_found)?;
         let mut listing = listing(params, state.config.currency);
         listing.query.vendor = Some(profile.handle.clone());
         list_page(
@@ -396,20 +463,10 @@ async fn list_page(
         problems,
         base_query,
     } = listing;
-    let page = match catalog::list_products(&state.db, &query).await {
-        Ok(page) => page,
-        // A damaged or foreign cursor: say so, and offer the first page.
-        Err(souk_storage::StorageError::InvalidCursor) => {
-            return Err(ShopError {
-                status: StatusCode::BAD_REQUEST,
-                title: "Bad page link",
-                detail: "this page link is damaged; start again from the first page".into(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let all_categories = catalog::all_categories(&state.db).await?;
-    let vendors = catalog::active_vendors(&state.db, None, 100).await?;
+    let listed = listed(state, &query).await?;
+    let page = &listed.page;
+    let all_categories = categories(state).await?.to_vec();
+    let vendors = vendors(state).await?;
     let currency = state.config.currency;
     let path = uri.path();
     let next = page.next_cursor.as_ref().map(|c| {
@@ -472,7 +529,7 @@ async fn list_page(
         crumbs => crumbs, subcategories => subcategories, vendor => vendor,
         place => match place { Place::Search => "search", Place::Category(..) => "category", Place::Vendor(_) => "vendor" },
         action => path,
-        products => cards(state, &page.items).await?,
+        products => cards(&listed),
         next => next,
         first => query.cursor.is_some().then(|| if base_query.is_empty() { path.to_owned() } else { format!("{path}?{base_query}") }),
         canonical => canonical,
@@ -536,29 +593,37 @@ async fn product_page(
 ) -> Result<Response, ShopError> {
     let not_found = || ShopError::not_found("there is no such product");
     Handle::parse(handle).map_err(|_| not_found())?;
-    let Some(p) = catalog::product_by_handle(&state.db, handle, true).await? else {
+    let lookup = cached(state, format!("store:product:{handle}"), async {
+        if let Some(p) = catalog::product_by_handle(&state.db, handle, true).await? {
+            let sizes = sizes_for(state, p.images.iter().map(|i| i.url.as_str())).await?;
+            let bytes = weight(&p) + 512 * sizes.len();
+            return Ok((Lookup::Found(p, sizes), bytes));
+        }
         // A product that was sold here and is gone for good says so (410), so search engines
         // drop it; one that never existed (or is a draft) is simply not found.
         let gone = catalog::product_by_handle(&state.db, handle, false)
             .await?
             .is_some_and(|p| p.status == souk_domain::catalog::ProductStatus::Archived);
-        return Err(if gone {
-            ShopError {
+        Ok((if gone { Lookup::Gone } else { Lookup::Missing }, 64))
+    })
+    .await?;
+    let (p, sizes) = match lookup.as_ref() {
+        Lookup::Found(p, sizes) => (p, sizes),
+        Lookup::Gone => {
+            return Err(ShopError {
                 status: StatusCode::GONE,
                 title: "No longer sold",
                 detail: "this product is no longer sold here".into(),
-            }
-        } else {
-            not_found()
-        });
+            });
+        }
+        Lookup::Missing => return Err(not_found()),
     };
-    let sizes = sizes_for(state, p.images.iter().map(|i| i.url.as_str())).await?;
     let images: Vec<Value> = p
         .images
         .iter()
-        .map(|i| picture(&i.url, &i.alt, &sizes))
+        .map(|i| picture(&i.url, &i.alt, sizes))
         .collect();
-    let all = catalog::all_categories(&state.db).await?;
+    let all = categories(state).await?;
     let crumbs = p
         .categories
         .first()
@@ -584,7 +649,7 @@ async fn product_page(
         })
         .collect();
     let description = summary(&p.description_html, 300);
-    let ld = product_ld(&p, &url, &base, &crumbs);
+    let ld = product_ld(p, &url, &base, &crumbs);
     let ctx = context! {
         title => p.title, description => description, canonical => url,
         product => context! {
@@ -616,6 +681,14 @@ fn summary(html: &str, max: usize) -> String {
         let cut: String = line.chars().take(max.saturating_sub(1)).collect();
         format!("{}…", cut.trim_end())
     }
+}
+
+/// A product page's product, as the catalog has it now.
+enum Lookup {
+    Found(Product, Sizes),
+    /// Archived: sold here once, never again.
+    Gone,
+    Missing,
 }
 
 /// "Only 3 left", "Sold out", or nothing when plenty.

@@ -238,7 +238,18 @@ fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Catalog data for pages from the catalog cache ([`crate::cache::ResponseCache::data`]):
+/// `load` gives the value and the bytes it takes, roughly.
+async fn cached<T: Send + Sync + 'static>(
+    state: &AppState,
+    key: String,
+    load: impl std::future::Future<Output = Result<(T, usize), ShopError>>,
+) -> Result<std::sync::Arc<T>, ShopError> {
+    state.cache.data(key, load).await.map_err(|e| (*e).clone())
+}
+
 /// A storefront page that could not be shown, in the shop's own layout.
+#[derive(Debug, Clone)]
 pub struct ShopError {
     pub status: StatusCode,
     pub title: &'static str,

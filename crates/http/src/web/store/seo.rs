@@ -18,8 +18,9 @@ const PER_SITEMAP: i64 = 10_000;
 
 pub async fn robots(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let body = format!(
-        "User-agent: *\nDisallow: /admin\nDisallow: /vendor\nDisallow: /cart\nDisallow: /checkout\n\
-         Disallow: /orders/\nDisallow: /api/\nAllow: /api/docs\n\nSitemap: {}/sitemap.xml\n",
+        "User-agent: *\nDisallow: /admin\nDisallow: /vendor/\nDisallow: /checkout\n\
+         Disallow: /orders/\nDisallow: /account\nDisallow: /api/\nAllow: /api/docs\n\n\
+         Sitemap: {}/sitemap.xml\n",
         base_url(&state, &headers)
     );
     (
