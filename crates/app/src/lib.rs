@@ -29,6 +29,7 @@ pub mod product_images;
 pub mod products;
 pub mod queue;
 pub mod shipping;
+pub mod shop;
 pub mod tax;
 pub mod vendors;
 pub mod webhooks;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub checkout: checkout::CheckoutRules,
     /// Test events and recoveries an endpoint owner may ask for per hour.
     pub webhook_sends_per_hour: i64,
+    /// The shop's name when admins have not set one (`SOUK_SHOP_NAME`).
+    pub shop_name: String,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             webhooks: webhooks::WebhookSettings::default(),
             checkout: checkout::CheckoutRules::default(),
             webhook_sends_per_hour: 20,
+            shop_name: "Souk".to_owned(),
         }
     }
 }

@@ -60,6 +60,51 @@ pub fn sanitize(html: &str) -> String {
     cleaner().clean(html).to_string()
 }
 
+/// Sanitized HTML with `alt=""` added to every image that has no `alt` (a description's image
+/// without one is then decorative to a screen reader, not a file name read aloud). Expects the
+/// output of [`sanitize`]: attribute values in double quotes.
+pub fn with_image_alts(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 16);
+    let mut rest = html;
+    while let Some(at) = rest.find("<img") {
+        out.push_str(&rest[..at]);
+        let tag_start = &rest[at..];
+        // The tag ends at the first `>` outside a quoted value.
+        let mut quoted = false;
+        let mut end = tag_start.len();
+        for (i, c) in tag_start.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                '>' if !quoted => {
+                    end = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let tag = &tag_start[..end];
+        let mut has_alt = false;
+        let mut quoted = false;
+        let bytes = tag.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b' ' if !quoted && tag[i + 1..].starts_with("alt=") => has_alt = true,
+                _ => {}
+            }
+        }
+        if has_alt {
+            out.push_str(tag);
+        } else {
+            out.push_str("<img alt=\"\"");
+            out.push_str(&tag[4..]);
+        }
+        rest = &tag_start[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Plain text of a (sanitized) description, for the search index.
 pub fn to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -80,6 +125,23 @@ pub fn to_text(html: &str) -> String {
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&nbsp;", " ")
+}
+
+#[cfg(test)]
+mod alt_tests {
+    use super::*;
+
+    #[test]
+    fn images_without_alt_text_become_decorative() {
+        let html = sanitize("<p>a<img src=\"x\" title=\"b>c\">d<img alt=\"Cup\" src=\"y\"></p>");
+        let fixed = with_image_alts(&html);
+        assert!(
+            fixed.contains("<img alt=\"\" src=\"x\" title=\"b&gt;c\">"),
+            "{fixed}"
+        );
+        assert!(fixed.contains("alt=\"Cup\""), "{fixed}");
+        assert_eq!(fixed.matches("alt=").count(), 2, "{fixed}");
+    }
 }
 
 #[cfg(test)]

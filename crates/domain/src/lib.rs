@@ -4,6 +4,7 @@
 //! crate; it depends on neither.
 
 pub mod accounts;
+pub mod branding;
 pub mod cart;
 pub mod catalog;
 pub mod geo;

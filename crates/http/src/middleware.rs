@@ -147,7 +147,10 @@ fn is_upload(req: &Request) -> bool {
     let image = path.ends_with("/images")
         && (path.starts_with("/api/vendor/products/") || path.starts_with("/vendor/products/"));
     req.method() == axum::http::Method::POST
-        && (image || path == "/vendor/products/import" || path == "/vendor/shop/logo")
+        && (image
+            || path == "/vendor/products/import"
+            || path == "/vendor/shop/logo"
+            || path == "/admin/storefront/logo")
 }
 
 /// Bodies larger than the server accepts are refused (413) before a handler reads them: an

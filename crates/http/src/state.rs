@@ -91,6 +91,7 @@ impl AppState {
                 checkouts_per_hour: limits.checkouts_per_address,
             },
             webhook_sends_per_hour: limits.webhook_actions_per_endpoint,
+            shop_name: self.config.shop_name.clone(),
         };
         let providers = self.app.providers.clone();
         let mut app = souk_app::App::new(self.db.clone(), settings, Arc::new(signals))

@@ -27,6 +27,7 @@ mod migrate;
 pub mod orders;
 pub mod payments;
 pub mod rates;
+pub mod shop;
 pub mod vendors;
 pub mod webhooks;
 

@@ -22,7 +22,9 @@ mod webhooks;
 use axum::Router;
 use axum::routing::get;
 
-pub use page::{CspNonce, Flash, Page, PageError, form_status, money_text};
+pub use page::{
+    CspNonce, Flash, Page, PageError, form_status, load_template_overrides, money_text,
+};
 
 use crate::AppState;
 

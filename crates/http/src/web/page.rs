@@ -13,22 +13,87 @@ use minijinja::{Environment, Value, context};
 
 use super::assets;
 
-/// The templates, compiled into the binary; `.html` ones escape everything they print.
+/// Templates an operator replaced (`DATA_DIR/templates/web/`), read once at start-up.
+static OVERRIDES: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
+
+/// The templates, compiled into the binary (or an operator's replacements); `.html` ones
+/// escape everything they print.
 fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
+        environment(OVERRIDES.get().map_or(&[], Vec::as_slice))
+            .unwrap_or_else(|e| panic!("templates: {e}"))
+    })
+}
+
+/// Reads the replacement templates in `dir` (`DATA_DIR/templates/web/`): a file named like a
+/// built-in template (`store/product.html`, `store/base.html`…) replaces it. All templates
+/// are compiled now, so a mistake stops start-up with its file and line instead of failing a
+/// page later. Call once, before serving; returns the names replaced. Files that replace
+/// nothing are reported too (a misspelt name would otherwise be silently ignored).
+pub fn load_template_overrides(
+    dir: &std::path::Path,
+) -> Result<(Vec<&'static str>, Vec<String>), String> {
+    let mut found: Vec<(&'static str, &'static str)> = Vec::new();
+    for (name, _) in TEMPLATES {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            // Kept for the life of the process, like the built-in ones.
+            Ok(source) => found.push((name, Box::leak(source.into_boxed_str()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    let mut unused = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if !TEMPLATES.iter().any(|(n, _)| *n == rel) {
+                    unused.push(rel);
+                }
+            }
+        }
+    }
+    let env = environment(&found).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, _) in &found {
+        env.get_template(name)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+    }
+    let names = found.iter().map(|(n, _)| *n).collect();
+    OVERRIDES
+        .set(found)
+        .map_err(|_| "the templates were already loaded".to_owned())?;
+    Ok((names, unused))
+}
+
+/// Every template, with `overrides` in place of the built-in ones they name.
+fn environment(
+    overrides: &[(&'static str, &'static str)],
+) -> Result<Environment<'static>, minijinja::Error> {
+    {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .unwrap_or_else(|e| panic!("template {name}: {e}"));
+            let source = overrides
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(*source, |(_, s)| *s);
+            env.add_template(name, source)?;
         }
         env.add_function("asset", |name: String| {
             Value::from_safe_string(assets::url(&name))
         });
         env.add_filter("money", money_filter);
         env.add_filter("datetime", datetime_filter);
-        env
-    })
+        Ok(env)
+    }
 }
 
 /// Every template, by name.
@@ -86,6 +151,10 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     (
         "admin/money.html",
         include_str!("templates/admin/money.html"),
+    ),
+    (
+        "admin/storefront.html",
+        include_str!("templates/admin/storefront.html"),
     ),
     (
         "panel/webhooks.html",

@@ -30,6 +30,16 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         }
         demo_accounts = seeded.accounts;
     }
+    // An operator's own page templates, checked before anything is served.
+    let templates = global.data_dir.join("templates").join("web");
+    let (replaced, unused) = souk_http::web::load_template_overrides(&templates)
+        .map_err(|e| anyhow::anyhow!("page template: {e}"))?;
+    if !replaced.is_empty() {
+        tracing::info!(templates = ?replaced, dir = %templates.display(), "using page templates from the data directory");
+    }
+    for name in unused {
+        tracing::warn!(file = %name, dir = %templates.display(), "this file replaces no page template (see docs/web.md for the names)");
+    }
     let server_key = server_key(global)?;
     let config = HttpConfig {
         body_limit: args.body_limit as usize,

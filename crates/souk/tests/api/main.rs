@@ -18,6 +18,7 @@ mod admin_tour;
 mod browser;
 mod scenario;
 mod store_lighthouse;
+mod store_tour;
 mod storefront;
 mod vendor_dashboard;
 mod vendor_images;

@@ -332,6 +332,27 @@ pub async fn active_vendors(
         .collect())
 }
 
+/// A shop as a storefront lists it: for filters and the home page, without counting products.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VendorChoice {
+    pub handle: String,
+    pub name: String,
+    pub logo_url: Option<String>,
+}
+
+/// The first `limit` active vendors by handle (no product counts,
+/// which would read every product of every vendor).
+pub async fn vendor_choices(db: &Db, limit: i64) -> Result<Vec<VendorChoice>, StorageError> {
+    Ok(on_reader!(db, pool => {
+        sqlx::query_as(
+            "SELECT handle, name, logo_url FROM vendors WHERE status = 'active' ORDER BY handle LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
 /// A vendor by handle; with `storefront_only`, only an active one, counting its published products.
 pub async fn vendor_by_handle(
     db: &Db,

@@ -10,6 +10,7 @@ mod operations;
 mod order_actions;
 mod orders;
 mod session;
+mod storefront;
 mod vendor_money;
 mod vendors;
 
@@ -85,6 +86,15 @@ pub fn router() -> Router<AppState> {
             get(catalog::confirm_delete_category).post(catalog::delete_category),
         )
         .route("/admin/money", get(money::show))
+        .route(
+            "/admin/storefront",
+            get(storefront::show).post(storefront::save),
+        )
+        .route("/admin/storefront/logo", post(storefront::upload_logo))
+        .route(
+            "/admin/storefront/logo/remove",
+            post(storefront::remove_logo),
+        )
         .route("/admin/coupons", post(money::create_coupon))
         .route("/admin/coupons/{id}/active", post(money::set_coupon_active))
         .route("/admin/tax-rates", post(money::put_tax_rate))

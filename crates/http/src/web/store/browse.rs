@@ -158,10 +158,10 @@ async fn categories(state: &AppState) -> Result<Arc<Vec<Category>>, ShopError> {
 /// The first active vendors by handle (the choices of the shop filter), from the cache.
 const VENDOR_CHOICES: i64 = 100;
 
-async fn vendors(state: &AppState) -> Result<Arc<Vec<catalog::VendorProfile>>, ShopError> {
+async fn vendors(state: &AppState) -> Result<Arc<Vec<catalog::VendorChoice>>, ShopError> {
     cached(state, "store:vendors".to_owned(), async {
-        let all = catalog::active_vendors(&state.db, None, VENDOR_CHOICES).await?;
-        let bytes = all.iter().map(|v| 256 + v.description.len()).sum();
+        let all = catalog::vendor_choices(&state.db, VENDOR_CHOICES).await?;
+        let bytes = all.len() * 256;
         Ok((all, bytes))
     })
     .await
@@ -204,13 +204,12 @@ async fn home_page(
     let categories = category_tree(categories(state).await?.to_vec());
     let vendors = vendors(state).await?;
     let ctx = context! {
-        title => state.config.shop_name,
-        description => format!("{}: independent shops, one cart, one checkout.", state.config.shop_name),
+        description => "Independent shops, one cart, one checkout.",
         canonical => format!("{}/", shopper.base),
         products => cards(&newest),
         categories => tree_value(&categories),
         vendors => vendors.iter().take(12).map(|v| context! {
-            handle => v.handle, name => v.name, products => v.product_count, logo => v.logo_url,
+            handle => v.handle, name => v.name, logo => v.logo_url,
         }).collect::<Vec<_>>(),
         ..chrome(state, shopper).await
     };
@@ -483,7 +482,7 @@ async fn list_page(
             (
                 heading.clone(),
                 heading,
-                format!("Shop {} products.", state.config.shop_name),
+                "Every product of every shop, with filters and sorting.".to_owned(),
                 Vec::new(),
                 Vec::new(),
                 None,
@@ -492,7 +491,7 @@ async fn list_page(
         Place::Category(all, node) => (
             node.name.clone(),
             node.name.clone(),
-            format!("{} at {}.", node.name, state.config.shop_name),
+            format!("{}: products from independent shops.", node.name),
             ancestors(all, node.id),
             tree_value(&node.children),
             None,
@@ -501,7 +500,7 @@ async fn list_page(
             v.name.clone(),
             v.name.clone(),
             if v.description.is_empty() {
-                format!("{} on {}.", v.name, state.config.shop_name)
+                format!("{}: the shop's products.", v.name)
             } else {
                 v.description.chars().take(160).collect()
             },
@@ -654,7 +653,9 @@ async fn product_page(
         title => p.title, description => description, canonical => url,
         product => context! {
             title => p.title, handle => p.handle,
-            description_html => Value::from_safe_string(souk_domain::html::sanitize(&p.description_html)),
+            description_html => Value::from_safe_string(souk_domain::html::with_image_alts(
+                &souk_domain::html::sanitize(&p.description_html),
+            )),
             vendor => p.vendor.name, vendor_handle => p.vendor.handle,
             options => p.options.iter().map(|o| context! { name => o.name, values => o.values }).collect::<Vec<_>>(),
             single => p.variants.len() == 1,

@@ -211,8 +211,19 @@ async fn chrome(state: &AppState, shopper: &Shopper) -> Value {
             .unwrap_or(0),
         None => 0,
     };
+    // The branding, from the catalog cache (emptied when an admin changes it).
+    let branding = cached(state, "store:branding".to_owned(), async {
+        Ok((souk_app::shop::branding(&state.app).await?, 2048))
+    })
+    .await
+    .ok();
+    let b = branding.as_deref();
     context! {
-        shop_name => state.config.shop_name,
+        shop_name => b.map_or(state.config.shop_name.as_str(), |b| b.shop_name.as_str()),
+        tagline => b.map(|b| b.tagline.as_str()).filter(|t| !t.is_empty()),
+        logo => b.and_then(|b| b.logo_url.as_deref()),
+        accent => b.and_then(|b| b.accent_color.as_deref()),
+        footer_links => b.map(|b| b.footer_links.iter().map(|l| (l.label.as_str(), l.url.as_str())).collect::<Vec<_>>()),
         csrf => shopper.csrf,
         cart_count => cart_count,
         customer => shopper.customer.as_ref().map(|c| context! { name => c.name, email => c.email }),

@@ -10,6 +10,7 @@ mod money;
 mod orders;
 mod products;
 mod shop;
+pub(crate) use shop::logo_unreadable;
 mod team;
 
 use axum::Router;

@@ -162,7 +162,7 @@ pub async fn upload_logo(
     }
 }
 
-fn logo_unreadable(nonce: &CspNonce, status: StatusCode) -> Response {
+pub(crate) fn logo_unreadable(nonce: &CspNonce, status: StatusCode) -> Response {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return PageError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
