@@ -17,6 +17,7 @@ mod admin_people;
 mod admin_tour;
 mod browser;
 mod scenario;
+mod store_branding;
 mod store_lighthouse;
 mod store_tour;
 mod storefront;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use minijinja::{Value, context};
+use minijinja::context;
 use serde::Deserialize;
 use souk_app::shop::BrandingInput;
 
@@ -23,7 +23,7 @@ async fn page(
     nonce: &CspNonce,
     flash: &Flash,
     typed: Option<&BrandingForm>,
-    problem: Option<(StatusCode, Value)>,
+    problems: Option<(StatusCode, Vec<(String, String)>)>,
 ) -> Response {
     let branding = match souk_app::shop::branding(&state.app).await {
         Ok(b) => b,
@@ -52,7 +52,7 @@ async fn page(
         LINK_ROWS.max(links.len() + 1).min(LINK_ROWS),
         Default::default(),
     );
-    let (status, problem) = super::with_problem(problem);
+    let (status, problems) = problems.unwrap_or((StatusCode::OK, Vec::new()));
     let ctx = context! {
         form => context! {
             shop_name => form.shop_name, tagline => form.tagline, accent_color => form.accent_color,
@@ -60,7 +60,7 @@ async fn page(
         links => links,
         server_name => state.app.settings.shop_name,
         logo_url => branding.logo_url,
-        problem => problem,
+        problems => problems.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         ..chrome(session, "storefront")
     };
     Page::new("admin/storefront.html", ctx)
@@ -129,27 +129,34 @@ pub async fn save(
     };
     match souk_app::shop::update_branding(&state.app, &who, input).await {
         Ok(_) => done("/admin/storefront", "Saved: the storefront shows it now."),
-        Err(e) => match refusal(e, "shop_name") {
-            Ok(r) => {
-                // `footer_links[2]` is the row of link 2.
-                let field = r
-                    .field
-                    .strip_prefix("footer_links[")
-                    .and_then(|rest| rest.strip_suffix(']'))
-                    .map_or(r.field.clone(), |i| format!("link{i}"));
-                let problem = context! { field => field, message => r.message };
-                page(
-                    &state,
-                    &session,
-                    &nonce,
-                    &Flash(None),
-                    Some(&form),
-                    Some((r.status, problem)),
-                )
-                .await
-            }
-            Err(e) => PageError::from(e).render(&nonce),
-        },
+        // Every field's problem at once, each beside its field (`footer_links[2]` is link 2).
+        Err(souk_app::AppError::Refused {
+            kind: souk_app::Kind::Invalid,
+            fields,
+            ..
+        }) => {
+            let problems = fields
+                .into_iter()
+                .map(|f| {
+                    let field = f
+                        .field
+                        .strip_prefix("footer_links[")
+                        .and_then(|rest| rest.strip_suffix(']'))
+                        .map_or(f.field.clone(), |i| format!("link{i}"));
+                    (field, f.message)
+                })
+                .collect();
+            page(
+                &state,
+                &session,
+                &nonce,
+                &Flash(None),
+                Some(&form),
+                Some((StatusCode::UNPROCESSABLE_ENTITY, problems)),
+            )
+            .await
+        }
+        Err(e) => PageError::from(e).render(&nonce),
     }
 }
 
@@ -182,8 +189,8 @@ pub async fn upload_logo(
         return crate::web::session::csrf_refused(&nonce);
     }
     let refused = |message: String, status: StatusCode| {
-        let problem = Some((status, context! { field => "logo", message => message }));
-        page(&state, &session, &nonce, &Flash(None), None, problem)
+        let problems = Some((status, vec![("logo".to_owned(), message)]));
+        page(&state, &session, &nonce, &Flash(None), None, problems)
     };
     if logo.is_empty() {
         return refused(
