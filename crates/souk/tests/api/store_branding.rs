@@ -154,14 +154,17 @@ async fn a_template_in_the_data_directory_replaces_the_built_in_page() {
     )
     .unwrap();
     std::fs::write(templates.join("hom.html"), "a misspelt name").unwrap();
-    let mut child = souk_command(&database)
+    let child = souk_command(&database)
         .env("SOUK_SHOP_NAME", "Corner Shop")
         .args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (_, base) = listening(&mut child);
+    // Killed if an assertion fails before it is stopped.
+    let mut server = KillOnDrop(Some(child));
+    let child = server.0.as_mut().unwrap();
+    let (_, base) = listening(child);
     let home = reqwest::get(format!("{base}/"))
         .await
         .unwrap()
@@ -178,8 +181,8 @@ async fn a_template_in_the_data_directory_replaces_the_built_in_page() {
         .await
         .unwrap();
     assert!(cart.contains("Your cart is empty") && cart.contains("Corner Shop"));
-    stop_gracefully(&mut child);
-    let out = child.wait_with_output().unwrap();
+    stop_gracefully(child);
+    let out = server.0.take().unwrap().wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         log.contains("hom.html") && log.contains("replaces no page template"),
@@ -195,4 +198,16 @@ async fn a_template_in_the_data_directory_replaces_the_built_in_page() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("store/home.html"), "{err}");
+}
+
+/// A server process killed when the test ends early.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
