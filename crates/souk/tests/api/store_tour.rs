@@ -9,18 +9,7 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::helpers::{TestApp, product};
 use crate::scenario::ShippingRate;
-
-const XSS: &[&str] = &[
-    "<img src=x onerror=alert(1)>",
-    "<script>alert(2)</script>",
-    "\"><svg onload=alert(3)>",
-    "'><iframe src=javascript:alert(4)>",
-    "<img src=https://evil.example/x.png>",
-];
-
-fn hostile(i: usize) -> String {
-    format!("Tricky {}", XSS[i % XSS.len()])
-}
+use crate::vendor_tour::hostile;
 
 /// Images a storefront page shows on purpose: products', shops' logos, and those a vendor put
 /// in a description (made harmless by the sanitizer).

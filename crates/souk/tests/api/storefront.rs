@@ -563,8 +563,16 @@ async fn a_form_without_this_browsers_token_changes_no_cart() {
     );
 }
 
-/// The token of the newest email to `to` linking to `/{path}?token=`, waiting up to 20 s.
+/// The token of an email to `to` linking to `/{path}?token=`, waiting up to 20 s.
 async fn emailed_token(smtp: &crate::smtp::SmtpServer, to: &str, path: &str) -> String {
+    let link = emailed_link(smtp, to, &format!("/{path}?"), "token=").await;
+    let at = link.find("token=").unwrap() + "token=".len();
+    link[at..].to_owned()
+}
+
+/// The first link (from `start` up to the end of the URL, containing `with`) in an email to
+/// `to`, waiting up to 20 s.
+async fn emailed_link(smtp: &crate::smtp::SmtpServer, to: &str, start: &str, with: &str) -> String {
     let started = std::time::Instant::now();
     loop {
         for (_, raw) in smtp.messages().values() {
@@ -573,19 +581,23 @@ async fn emailed_token(smtp: &crate::smtp::SmtpServer, to: &str, path: &str) -> 
                 .replace("=\r\n", "")
                 .replace("=\n", "")
                 .replace("=3D", "=");
-            let needle = format!("/{path}?token=");
-            if text.contains(&format!("To: {to}"))
-                && let Some(at) = text.find(&needle)
-            {
-                return text[at + needle.len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                    .collect();
+            if !text.contains(&format!("To: {to}")) {
+                continue;
+            }
+            let Some(at) = text.find(start) else {
+                continue;
+            };
+            let link: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "/?=&_-.%".contains(*c))
+                .collect();
+            if link.contains(with) {
+                return link;
             }
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
-            "no email to {to} linking to /{path}"
+            "no email to {to} linking to {start}…{with}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -735,28 +747,22 @@ async fn a_guest_gets_the_order_link_again_by_email_and_number() {
     browser.fill("#f-number", &number).await;
     browser.click_and_wait("form button.primary").await;
     assert!(browser.main_text().await.contains("on its way"));
+    // The confirmation carried the link too: wait for the second email with it.
     let started = std::time::Instant::now();
-    let link = loop {
-        let found = smtp.messages().into_values().find_map(|(_, raw)| {
-            let text = raw
-                .replace("=\r\n", "")
-                .replace("=\n", "")
-                .replace("=3D", "=");
-            let at = text.find("/orders/")?;
-            let rest = &text[at..];
-            let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '<')?;
-            let link = &rest[..end];
-            link.contains("access_token=").then(|| link.to_owned())
-        });
-        if let Some(link) = found.filter(|_| smtp.messages().len() >= 2) {
-            break link;
-        }
+    while smtp
+        .messages()
+        .values()
+        .filter(|(_, raw)| raw.contains("To: guest@example.com") && raw.contains("/orders/"))
+        .count()
+        < 2
+    {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
-            "no order link"
+            "the order link was not emailed again"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    }
+    let link = emailed_link(&smtp, "guest@example.com", "/orders/", "access_token=").await;
     browser.go(&link).await;
     let page = browser.main_text().await;
     assert!(

@@ -10,7 +10,8 @@ use crate::browser::Browser;
 use crate::checkout::checkout_body;
 use crate::helpers::{TestApp, product};
 
-const XSS: &[&str] = &[
+/// XSS attempts for the page tours (the vendor dashboard's and the storefront's).
+pub const XSS: &[&str] = &[
     "<img src=x onerror=alert(1)>",
     "<script>alert(2)</script>",
     "\"><svg onload=alert(3)>",
@@ -18,7 +19,8 @@ const XSS: &[&str] = &[
     "<img src=https://evil.example/x.png>",
 ];
 
-fn hostile(i: usize) -> String {
+/// A name made of "Tricky " and the `i`-th attempt.
+pub fn hostile(i: usize) -> String {
     format!("Tricky {}", XSS[i % XSS.len()])
 }
 

@@ -104,9 +104,8 @@ enum Lead {
     PriceRange,
 }
 
-/// A category with at most this many products (and few against the whole catalog: see
-/// [`choose_lead`]) starts from its products; a price range with at most this many variants
-/// starts from them. Beyond, so many products pass that walking the
+/// A category with at most this many products starts from its products; a price range with at
+/// most this many variants starts from them. Beyond, so many products pass that walking the
 /// sort order finds a page quickly. When the filter is correlated with the sort (high prices
 /// walked from the cheapest), the walk skips the products that cannot match from the price
 /// index alone (`price_min`/`price_max`), without reading their variants.
@@ -138,18 +137,8 @@ async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
             .bind(category)
             .fetch_one(read)
             .await?;
-        // Starting from the category costs about `n` rows (all read, then sorted); walking the
-        // sort order about `limit × products ÷ n` (the share that passes is `n ÷ products`).
-        // The walk's rows cost a few lookups each, so the category leads while
-        // `n² ≤ 16 × limit × products` (products: SQLite's largest rowid, an O(1) estimate).
         if n <= LEAD_MAX {
-            let products: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(rowid), 0) FROM products")
-                .fetch_one(read)
-                .await?;
-            let walk = 16.0 * f64::from(query.limit + 1) * products as f64;
-            if (n as f64) * (n as f64) <= walk {
-                return Ok(Lead::Category);
-            }
+            return Ok(Lead::Category);
         }
     }
     if query.min_price.is_some() || query.max_price.is_some() {

@@ -596,7 +596,7 @@ async fn product_page(
         if let Some(p) = catalog::product_by_handle(&state.db, handle, true).await? {
             let sizes = sizes_for(state, p.images.iter().map(|i| i.url.as_str())).await?;
             let bytes = weight(&p) + 512 * sizes.len();
-            return Ok((Lookup::Found(p, sizes), bytes));
+            return Ok((Lookup::Found(Box::new((p, sizes))), bytes));
         }
         // A product that was sold here and is gone for good says so (410), so search engines
         // drop it; one that never existed (or is a draft) is simply not found.
@@ -607,7 +607,7 @@ async fn product_page(
     })
     .await?;
     let (p, sizes) = match lookup.as_ref() {
-        Lookup::Found(p, sizes) => (p, sizes),
+        Lookup::Found(found) => (&found.0, &found.1),
         Lookup::Gone => {
             return Err(ShopError {
                 status: StatusCode::GONE,
@@ -686,7 +686,7 @@ fn summary(html: &str, max: usize) -> String {
 
 /// A product page's product, as the catalog has it now.
 enum Lookup {
-    Found(Product, Sizes),
+    Found(Box<(Product, Sizes)>),
     /// Archived: sold here once, never again.
     Gone,
     Missing,
