@@ -266,7 +266,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(middleware::track_metrics));
     Router::new()
         .merge(routes)
-        .merge(crate::web::router().route_layer(compression()))
+        .merge(crate::web::router(&state).route_layer(compression()))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi::with_server(openapi, &config)))
         .fallback(fallback)
         // Bodies are bounded by `middleware::limit_body`, per route kind.

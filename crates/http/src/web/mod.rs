@@ -34,7 +34,10 @@ pub async fn not_found(state: AppState, req: axum::extract::Request) -> axum::re
     use tower::ServiceExt;
     let pages = Router::new()
         .fallback(store::not_found_page)
-        .layer(axum::middleware::from_fn(store::shop_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            store::shop_token,
+        ))
         .layer(axum::middleware::from_fn(page::page_headers))
         .with_state(state);
     match pages.oneshot(req).await {
@@ -44,11 +47,11 @@ pub async fn not_found(state: AppState, req: axum::extract::Request) -> axum::re
 }
 
 /// Every page route, with the page middleware (CSP nonce, security headers).
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(admin::router())
         .merge(vendor::router())
-        .merge(store::router())
+        .merge(store::router(state))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(page::page_headers))
         // Outside the pages' headers: an image carries its own (cacheable, sandboxed).

@@ -359,9 +359,9 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
     let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
     let path = req.uri().path();
-    let home = if path.starts_with("/vendor") {
+    let home = if path == "/vendor" || path.starts_with("/vendor/") {
         "/vendor"
-    } else if path.starts_with("/admin") {
+    } else if path == "/admin" || path.starts_with("/admin/") {
         "/admin"
     } else {
         "/"

@@ -65,11 +65,15 @@ impl Panel {
         } else {
             self.home()
         };
+        // Browsers drop tabs and newlines from URLs and read `\\` as `/`: none may appear,
+        // or `/<tab>/evil.example` would become `//evil.example`.
         next.filter(|n| {
             n.starts_with(inside)
                 && !n.starts_with("//")
-                && !n.starts_with("/\\")
                 && !n.contains("://")
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
         })
         .unwrap_or(self.home())
         .to_owned()

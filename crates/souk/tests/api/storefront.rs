@@ -821,3 +821,67 @@ async fn pages_come_from_the_catalog_cache_and_follow_a_change_made_here_at_once
         "{after}"
     );
 }
+
+#[tokio::test]
+async fn signing_in_leads_only_to_pages_of_this_shop_and_shop_pages_may_show_web_images() {
+    let app = TestApp::spawn().await;
+    two_vendor_shop(&app).await;
+    let (status, _) = app
+        .shop(
+            Method::POST,
+            "/api/auth/register",
+            Some(json!({"email": "ned@example.com", "password": "a long enough passphrase", "name": "Ned"})),
+        )
+        .await;
+    assert!(status == 201 || status == 202, "{status}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(app.url("/account/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("souk_shop="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let token = cookie.trim_start_matches("souk_shop=").to_owned();
+    for (next, lands) in [
+        ("/cart", "/cart"),
+        ("/\t/evil.example", "/account"),
+        ("/\\evil.example", "/account"),
+        ("//evil.example", "/account"),
+        ("https://evil.example/", "/account"),
+    ] {
+        let signed_in = client
+            .post(app.url("/account/sign-in"))
+            .header("origin", &app.base)
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("email", "ned@example.com"),
+                ("password", "a long enough passphrase"),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303, "{next:?}");
+        assert_eq!(signed_in.headers()["location"], lands, "{next:?}");
+    }
+    // A shop's page (under /vendors/) is a storefront page: web images allowed, like the rest.
+    let shop = client
+        .get(app.url("/vendors/clay-studio"))
+        .send()
+        .await
+        .unwrap();
+    let csp = shop.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("img-src 'self' data: https:"), "{csp}");
+}

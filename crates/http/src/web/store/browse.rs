@@ -324,7 +324,11 @@ fn listing(params: ListParams, currency: Currency) -> Listing {
             in_stock,
             sort,
             limit: PAGE_SIZE,
-            cursor: clean(params.cursor).filter(|c| c.len() <= 1024),
+            // Not cut like the other values: a cursor longer than the limit is refused whole.
+            cursor: params
+                .cursor
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty() && c.len() <= 1024),
         },
         problems,
         base_query: pairs.finish(),
@@ -661,7 +665,7 @@ async fn product_page(
             single => p.variants.len() == 1,
             available => first_available.is_some(),
         },
-        og_image => images.first().map(|i| format!("{base}{}", i.get_attr("src").map(|s| s.to_string()).unwrap_or_default())),
+        og_image => p.images.first().map(|i| if i.url.starts_with('/') { format!("{base}{}", i.url) } else { i.url.clone() }),
         images => images,
         variants => variants,
         crumbs => crumbs,

@@ -157,6 +157,39 @@ pub async fn place(
         Ok(None) => return Redirect::to("/cart").into_response(),
         Err(e) => return e.render(&state, &shopper, &nonce).await,
     };
+    // The form was shown for another cart (an older tab, an order placed since): this cart's
+    // totals were never shown, so it is shown now, with a fresh key, and nothing is placed.
+    if !form.cart.is_empty() && form.cart != cart.snapshot.cart.id.to_string() {
+        if form.action == "place" && !form.key.is_empty() {
+            let ordered = replay_or_cart(&state, &shopper, &nonce, &client, form).await;
+            if ordered.status() != StatusCode::SEE_OTHER
+                || ordered
+                    .headers()
+                    .get(header::LOCATION)
+                    .is_some_and(|l| l.as_bytes().starts_with(b"/orders/"))
+            {
+                return ordered;
+            }
+            return Redirect::to("/checkout").into_response();
+        }
+        let form = CheckoutForm {
+            key: String::new(),
+            ..form
+        };
+        let problem = vec![(
+            "order".to_owned(),
+            "Your cart changed since this page was shown: check it below.".to_owned(),
+        )];
+        return render(
+            &state,
+            &shopper,
+            &nonce,
+            &cart,
+            form,
+            Some((StatusCode::CONFLICT, problem)),
+        )
+        .await;
+    }
     let customer = shopper.customer_id();
     let address = Address {
         name: form.name.clone(),
@@ -279,7 +312,9 @@ fn placed(state: &AppState, done: souk_app::checkout::Checkout) -> Response {
     response
 }
 
-/// A second "Place order" after the first placed the order: the order's page again.
+/// A second "Place order" after the first placed the order: the order's page again. Only for
+/// the cart the form was shown for, and only once it is no longer open (it became the order);
+/// an open cart goes back to its checkout page (nothing is placed without its totals shown).
 async fn replay_or_cart(
     state: &AppState,
     shopper: &Shopper,
@@ -287,16 +322,16 @@ async fn replay_or_cart(
     client: &ClientInfo,
     form: CheckoutForm,
 ) -> Response {
-    let Some(cart_id) = shopper
-        .cart_id
-        .or_else(|| uuid::Uuid::parse_str(&form.cart).ok())
-    else {
+    let Some(cart_id) = uuid::Uuid::parse_str(&form.cart).ok().or(shopper.cart_id) else {
         return Redirect::to("/cart").into_response();
     };
     let cart = match souk_app::carts::cart_for(&state.app, shopper.customer_id(), cart_id).await {
         Ok(cart) => cart,
         Err(_) => return Redirect::to("/cart").into_response(),
     };
+    if cart.status == "open" {
+        return Redirect::to("/checkout").into_response();
+    }
     match checkout(state, shopper, client, &cart, &form).await {
         Ok(to) => to,
         Err(e) => ShopError::from(e).render(state, shopper, nonce).await,

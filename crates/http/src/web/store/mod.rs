@@ -38,7 +38,7 @@ const CART_COOKIE: &str = "souk_cart";
 /// How long a cart is remembered by the browser.
 const CART_COOKIE_DAYS: u64 = 30;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(browse::home))
         .route("/search", get(browse::search))
@@ -84,13 +84,33 @@ pub fn router() -> Router<AppState> {
         .route("/robots.txt", get(seo::robots))
         .route("/sitemap.xml", get(seo::sitemap_index))
         .route("/sitemaps/products/{page}", get(seo::sitemap_products))
-        .layer(axum::middleware::from_fn(shop_token))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            shop_token,
+        ))
+}
+
+/// The first well-formed form token among the request's `souk_shop` cookies (a malformed or
+/// planted one before it is passed over).
+fn shop_token_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SHOP_COOKIE && valid_token(value))
+        .map(|(_, value)| value)
 }
 
 /// Gives a browser without one its form token: set on the response and, for this request,
 /// added to its cookies so the page rendered now carries it.
-pub(super) async fn shop_token(mut req: Request, next: Next) -> Response {
-    if cookie(req.headers(), SHOP_COOKIE).is_some_and(valid_token) {
+pub(super) async fn shop_token(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if shop_token_of(req.headers()).is_some() {
         return next.run(req).await;
     }
     let mut bytes = [0u8; 24];
@@ -108,8 +128,13 @@ pub(super) async fn shop_token(mut req: Request, next: Next) -> Response {
         req.headers_mut().insert(header::COOKIE, value);
     }
     let mut response = next.run(req).await;
+    let secure = if state.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     if let Ok(value) = HeaderValue::from_str(&format!(
-        "{SHOP_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"
+        "{SHOP_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}"
     )) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -148,10 +173,7 @@ impl FromRequestParts<AppState> for Shopper {
         let customer = signed_in(parts, state, &nonce).await?.map(|s| s.principal);
         Ok(Shopper {
             base: base_url(state, &parts.headers),
-            csrf: cookie(&parts.headers, SHOP_COOKIE)
-                .filter(|t| valid_token(t))
-                .unwrap_or_default()
-                .to_owned(),
+            csrf: shop_token_of(&parts.headers).unwrap_or_default().to_owned(),
             cart_id: cookie(&parts.headers, CART_COOKIE).and_then(|c| Uuid::parse_str(c).ok()),
             customer,
         })

@@ -25,19 +25,36 @@ pub async fn robots(State(state): State<AppState>, headers: HeaderMap) -> Respon
     );
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, shared_cache(&state, 3600)),
         ],
         body,
     )
         .into_response()
 }
 
-fn xml(body: String) -> Response {
+/// Shared caches may keep these only when their links come from `SOUK_PUBLIC_URL`: built from
+/// a request's `Host`, one forged `Host` would otherwise be served to everyone.
+fn shared_cache(state: &AppState, seconds: u32) -> axum::http::HeaderValue {
+    let value = if state.config.public_url.is_some() {
+        format!("public, max-age={seconds}")
+    } else {
+        format!("private, max-age={seconds}")
+    };
+    axum::http::HeaderValue::from_str(&value).expect("ASCII")
+}
+
+fn xml(state: &AppState, body: String) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "application/xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=600"),
+            (
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/xml; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, shared_cache(state, 600)),
         ],
         body,
     )
@@ -78,7 +95,7 @@ pub async fn sitemap_index(State(state): State<AppState>, headers: HeaderMap) ->
         ));
     }
     out.push_str("</sitemapindex>\n");
-    xml(out)
+    xml(&state, out)
 }
 
 pub async fn sitemap_products(
@@ -132,5 +149,5 @@ pub async fn sitemap_products(
         ));
     }
     out.push_str("</urlset>\n");
-    xml(out)
+    xml(&state, out)
 }
