@@ -1,7 +1,7 @@
 -- The storefront's branding, set by platform admins: one row (id 1). A NULL shop name means the
 -- name the server was started with (SOUK_SHOP_NAME); a NULL accent colour the built-in one.
 CREATE TABLE shop_settings (
-    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    id SMALLINT PRIMARY KEY NOT NULL CHECK (id = 1),
     shop_name TEXT,
     tagline TEXT NOT NULL DEFAULT '',
     accent_color TEXT,
