@@ -53,14 +53,16 @@ async fn an_admin_finds_a_product_and_archives_it_with_a_reason_after_confirming
     );
 
     // Archiving asks for a reason first; without one it is refused beside the field.
-    browser.click("a[aria-label='Archive Copper kettle']").await;
+    browser
+        .click_and_wait("a[aria-label='Archive Copper kettle']")
+        .await;
     let title = browser.find("#confirm-title").await.text().await.unwrap();
     assert_eq!(title, "Archive “Copper kettle” by Vendor acme?");
     browser.screenshot("admin-product-archive-confirm").await;
     browser
         .assert_accessible("admin-product-archive-confirm")
         .await;
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let problem = browser.find("#reason-problem").await.text().await.unwrap();
     assert_eq!(problem, "say why: the vendor is told");
     assert!(
@@ -69,7 +71,7 @@ async fn an_admin_finds_a_product_and_archives_it_with_a_reason_after_confirming
             .contains(&"copper-kettle".to_owned())
     );
     browser.fill("#reason", "counterfeit listing").await;
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "“Copper kettle” is archived now.");
     // Gone from the shop at once (the catalog cache is told), still listed for staff.
@@ -135,7 +137,7 @@ async fn an_admin_keeps_the_category_tree_create_nest_rename_move_and_delete() {
     );
 
     browser.fill("#create-new-name", "Kitchen").await;
-    browser.click("form.card button.primary").await;
+    browser.click_and_wait("form.card button.primary").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "Category “Kitchen” created.");
     browser.fill("#create-new-name", "Kettles").await;
@@ -209,10 +211,10 @@ async fn an_admin_keeps_the_category_tree_create_nest_rename_move_and_delete() {
 
     // Deleting asks first.
     browser.click(".tree summary").await;
-    browser.click(".tree a[href$='/delete']").await;
+    browser.click_and_wait(".tree a[href$='/delete']").await;
     let title = browser.find("#confirm-title").await.text().await.unwrap();
     assert!(title.starts_with("Delete the category"), "{title}");
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     assert_eq!(
         browser.find("p.flash").await.text().await.unwrap(),
         "Category deleted."

@@ -43,7 +43,7 @@ async fn an_admin_approves_a_vendor_pays_and_refunds_a_guest_order_retries_a_job
         .fill("#global-search", "journey.guest@example.com")
         .await;
     browser.click_and_wait("form.search button").await;
-    browser.click("table.orders tbody a").await;
+    browser.click_and_wait("table.orders tbody a").await;
     browser.find("#amount").await;
     assert_eq!(browser.path().await, format!("/admin/orders/{id}"));
     browser.fill("#reference", "SEPA-4411").await;

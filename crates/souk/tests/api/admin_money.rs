@@ -69,7 +69,9 @@ async fn an_admin_refunds_one_vendors_part_after_confirming_and_sees_that_vendor
     browser
         .fill("#refund-reason", "banana arrived bruised")
         .await;
-    browser.click("form[action$='/refund'] button").await;
+    browser
+        .click_and_wait("form[action$='/refund'] button")
+        .await;
     let title = browser.find("#confirm-title").await.text().await.unwrap();
     assert!(title.starts_with("Refund 10.00 USD of order"), "{title}");
     let explained = browser.main_text().await;
@@ -84,7 +86,7 @@ async fn an_admin_refunds_one_vendors_part_after_confirming_and_sees_that_vendor
         .await;
     // Nothing is refunded until the admin confirms.
     assert_eq!(app.available(&tv.b_id).await, before);
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "Refunded 10.00 USD.");
     let page = browser.main_text().await;

@@ -26,25 +26,27 @@ async fn an_admin_registers_a_platform_webhook_sees_its_secret_once_tests_redeli
 
     // A URL the shop will not send to is refused beside the field.
     browser.fill("#url", "https://127.0.0.1/hook").await;
-    browser.click("form.card button.primary").await;
+    browser.click_and_wait("form.card button.primary").await;
     let problem = browser.find("#url-problem").await.text().await.unwrap();
     assert!(!problem.is_empty());
 
     browser.fill("#url", "https://hooks.example.com/souk").await;
     browser.fill("#description", "ERP sync").await;
-    browser.click("form.card button.primary").await;
+    browser.click_and_wait("form.card button.primary").await;
     let secret = browser.find("#secret").await.text().await.unwrap();
     assert!(secret.starts_with("whsec_"), "{secret}");
     browser.screenshot("admin-webhook-created").await;
     browser.assert_accessible("admin-webhook-created").await;
-    browser.click("main a[href^='/admin/webhooks/']").await;
+    browser
+        .click_and_wait("main a[href^='/admin/webhooks/']")
+        .await;
     browser.find("#messages-title").await;
     assert!(
         !browser.main_text().await.contains(&secret),
         "the secret is not shown again"
     );
 
-    browser.click("form[action$='/test'] button").await;
+    browser.click_and_wait("form[action$='/test'] button").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "Test event queued: its delivery shows below.");
     let page = browser.main_text().await;
@@ -55,9 +57,9 @@ async fn an_admin_registers_a_platform_webhook_sees_its_secret_once_tests_redeli
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "The message is sent again (same webhook-id).");
 
-    browser.click("a[href$='/delete']").await;
+    browser.click_and_wait("a[href$='/delete']").await;
     browser.find("#confirm-title").await;
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "Endpoint deleted.");
     assert!(browser.main_text().await.contains("No platform endpoints."));

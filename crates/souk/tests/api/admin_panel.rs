@@ -40,7 +40,7 @@ pub async fn sign_in(browser: &Browser) {
     );
     browser.fill("#email", ADMIN).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button.primary").await;
+    browser.click_and_wait("button.primary").await;
     browser.find("#waiting-title").await;
     assert_eq!(browser.path().await, "/admin");
 }
@@ -57,7 +57,7 @@ async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment(
     browser.go("/admin/sign-in").await;
     browser.fill("#email", ADMIN).await;
     browser.fill("#password", "not the password").await;
-    browser.click("button.primary").await;
+    browser.click_and_wait("button.primary").await;
     let problem = browser.find("#sign-in-problem").await.text().await.unwrap();
     assert_eq!(problem, "Wrong email or password.");
     browser.screenshot("admin-sign-in-refused").await;
@@ -77,14 +77,14 @@ async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment(
     browser
         .fill("#global-search", "Guest.Buyer@Example.com")
         .await;
-    browser.click("form.search button").await;
+    browser.click_and_wait("form.search button").await;
     browser.find("table.orders").await;
     assert!(browser.path().await.starts_with("/admin/search?q="));
     let rows = browser.main_text().await;
     assert!(rows.contains("guest.buyer@example.com"), "{rows}");
     browser.screenshot("admin-search").await;
     browser.assert_accessible("admin-search").await;
-    browser.click("table.orders tbody a").await;
+    browser.click_and_wait("table.orders tbody a").await;
     browser.find("#amount").await;
     assert_eq!(browser.path().await, format!("/admin/orders/{id}"));
     let page = browser.main_text().await;
@@ -97,7 +97,7 @@ async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment(
 
     // The wrong amount is refused beside its field and nothing changes.
     browser.fill("#amount", "12.00").await;
-    browser.click("form.action button.primary").await;
+    browser.click_and_wait("form.action button.primary").await;
     let problem = browser.find("#amount-problem").await.text().await.unwrap();
     assert!(problem.contains("90.00"), "names the amount due: {problem}");
     assert_eq!(order_status(&app, &admin, id).await, "pending_payment");
@@ -105,7 +105,7 @@ async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment(
     // The right amount pays it, once, with a message on the order page.
     browser.fill("#amount", "90.00").await;
     browser.fill("#reference", "BANK-7731").await;
-    browser.click("form.action button.primary").await;
+    browser.click_and_wait("form.action button.primary").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(flash, "Payment recorded: the order is paid.");
     assert!(browser.main_text().await.contains("paid"));
@@ -146,7 +146,7 @@ async fn an_admin_signs_in_finds_a_guest_order_by_email_and_records_its_payment(
     assert_eq!(payments[0]["details"]["reference"], "BANK-7731");
 
     // Signing out ends the session: the panel asks to sign in again.
-    browser.click("form.signout button").await;
+    browser.click_and_wait("form.signout button").await;
     browser.find("#sign-in-title").await;
     browser.go("/admin/orders").await;
     browser.find("#sign-in-title").await;
@@ -505,14 +505,14 @@ async fn an_admin_approves_a_vendor_suspends_it_after_confirming_retries_a_faile
     browser
         .assert_accessible("admin-vendor-suspend-confirm")
         .await;
-    browser.click(".confirm a").await;
+    browser.click_and_wait(".confirm a").await;
     browser.find("#balance-title").await;
     assert_eq!(vendor_status(&app, &admin, &vendor_id).await, "active");
     browser.go("/admin/vendors").await;
     browser
         .click("a[aria-label='Suspend Shop night-market']")
         .await;
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert!(
         flash.starts_with("Shop night-market is suspended"),

@@ -27,12 +27,12 @@ async fn an_admin_finds_a_customer_disables_the_account_after_confirming_and_ena
     browser.assert_accessible("admin-customers").await;
     // Searching by the start of the email, in any case.
     browser.fill("#q", "SHOPPER").await;
-    browser.click("form.filters button").await;
+    browser.click_and_wait("form.filters button").await;
     browser.find("table.customers").await;
     let found = browser.main_text().await;
     assert!(found.contains("shopper.one@example.com"), "{found}");
     assert!(!found.contains("other@example.com"), "{found}");
-    browser.click("table.customers tbody a").await;
+    browser.click_and_wait("table.customers tbody a").await;
     browser.find("#sessions-title").await;
     let page = browser.main_text().await;
     assert!(page.contains("Ada Lovelace"), "{page}");
@@ -50,7 +50,7 @@ async fn an_admin_finds_a_customer_disables_the_account_after_confirming_and_ena
     );
 
     // Disabling asks first, then ends the shopper's session at once.
-    browser.click("a[href$='/disable']").await;
+    browser.click_and_wait("a[href$='/disable']").await;
     browser.find("#confirm-title").await;
     browser.screenshot("admin-customer-disable-confirm").await;
     browser
@@ -61,7 +61,7 @@ async fn an_admin_finds_a_customer_disables_the_account_after_confirming_and_ena
         200,
         "nothing before confirming"
     );
-    browser.click("button.danger").await;
+    browser.click_and_wait("button.danger").await;
     let flash = browser.find("p.flash").await.text().await.unwrap();
     assert_eq!(
         flash,
