@@ -35,8 +35,10 @@ pub(crate) fn fts_query(backend: Backend, terms: &[String]) -> String {
 /// full-text query once per product — products × matches, 7 s for one search on 20,000
 /// products. Starting from the match costs what the match returns, whatever the catalog size.
 ///
-/// `lead` (SQLite, no search): a derived table `c(product_id)` to start from instead (a small
-/// category's or a narrow price range's products), then each product by id, then sorted.
+/// `lead` (no search): a table `c` with a `product_id` column to start from instead, then each
+/// product by id: one category's `product_categories` rows walked in the sort order (both
+/// databases), or on SQLite a small category tree's or a narrow price range's products, sorted
+/// afterwards.
 pub(crate) fn listing_from(
     backend: Backend,
     search_param: Option<usize>,
@@ -45,6 +47,10 @@ pub(crate) fn listing_from(
     match (backend, search_param) {
         (Backend::Sqlite, None) if lead.is_some() => format!(
             "{} CROSS JOIN products p ON p.id = c.product_id JOIN vendors v ON v.id = p.vendor_id",
+            lead.unwrap_or_default()
+        ),
+        (Backend::Postgres, None) if lead.is_some() => format!(
+            "{} JOIN products p ON p.id = c.product_id JOIN vendors v ON v.id = p.vendor_id",
             lead.unwrap_or_default()
         ),
         (_, None) => "products p JOIN vendors v ON v.id = p.vendor_id".to_owned(),

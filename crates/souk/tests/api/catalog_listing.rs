@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use souk_domain::catalog::ProductStatus;
 
+use crate::admin_panel::signed_in_at;
 use crate::helpers::{TestApp, handles, product, walk};
+use crate::vendor_products::{borrowed, form_of, set};
 
 /// 45 products with repeated prices and titles, so sort keys tie and the id must break ties.
 async fn catalog_with_ties(app: &TestApp) -> Vec<String> {
@@ -283,4 +285,134 @@ async fn search_results_paginate_completely() {
     let seen = handles(&items);
     assert_eq!(seen.len(), 25);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 25);
+}
+
+/// A category without sub-categories is walked from its own copy of each product's sort keys
+/// (`product_categories`); its pages must stay in the same order as the same products read from
+/// `products` (its parent's listing) while a vendor adds, re-prices, renames and archives.
+#[tokio::test]
+async fn a_leaf_category_lists_like_its_parent_while_products_change() {
+    let app = TestApp::spawn().await;
+    let products: Vec<_> = (0..12)
+        .map(|i| {
+            let mut p = product(
+                &format!("lamp-{i:02}"),
+                &format!("Lamp {}", ["Brass", "oak", "Zinc"][i % 3]),
+                &[100 * (i as i64 % 4) + 500, 900],
+            );
+            p.category_path = vec!["Lighting".into(), "Lamps".into()];
+            p
+        })
+        .collect();
+    app.seed("acme", &products).await;
+    let admin = app.admin_token().await;
+    let (vendor, _) = app
+        .approved_vendor(&admin, "lamps@example.com", "lamp-maker")
+        .await;
+
+    let same_order = async |when: &str| {
+        for sort in ["newest", "price_asc", "price_desc", "title"] {
+            let leaf = handles(
+                &walk(
+                    &app,
+                    &format!("/api/store/products?limit=5&category=lamps&sort={sort}"),
+                )
+                .await,
+            );
+            let parent = handles(
+                &walk(
+                    &app,
+                    &format!("/api/store/products?limit=5&category=lighting&sort={sort}"),
+                )
+                .await,
+            );
+            assert_eq!(leaf, parent, "{when}, {sort}");
+        }
+        handles(
+            &walk(
+                &app,
+                "/api/store/products?limit=100&category=lamps&sort=price_asc",
+            )
+            .await,
+        )
+    };
+    assert_eq!(same_order("seeded").await.len(), 12);
+
+    let input = |title: &str, price: i64| {
+        serde_json::json!({
+            "handle": "new-lamp",
+            "title": title,
+            "status": "published",
+            "categories": ["lamps"],
+            "options": ["Size"],
+            "variants": [
+                {"sku": "NEW-LAMP", "options": ["S"], "price": {"amount": price, "currency": "USD"}, "stock": 3}
+            ]
+        })
+    };
+    let (status, created) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/vendor/products",
+            &vendor,
+            Some(input("Lamp middle", 650)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = same_order("added").await;
+    assert_eq!(listed.len(), 13);
+    assert_ne!(listed[0], "new-lamp");
+
+    // Re-priced below every other lamp and renamed: first by price and by title at once.
+    let (status, updated) = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/vendor/products/{id}"),
+            &vendor,
+            Some(input("A lamp", 100)),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(same_order("re-priced").await[0], "new-lamp");
+    let by_title = walk(
+        &app,
+        "/api/store/products?limit=100&category=lamps&sort=title",
+    )
+    .await;
+    assert_eq!(handles(&by_title)[0], "new-lamp");
+
+    // The bulk price edit changes variants only (the product's categories are not rewritten):
+    // dearer than every other lamp, it is listed last by price.
+    let variant = updated["variants"][0]["id"].as_str().unwrap();
+    let seller = signed_in_at(&app, "/vendor/sign-in", "lamps@example.com").await;
+    let page = seller
+        .get(app.url(&format!("/vendor/inventory?product={id}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut form = form_of(&page);
+    set(&mut form, &format!("price:{variant}"), "99.00");
+    let saved = seller
+        .post(app.url("/vendor/inventory"), &borrowed(&form), None)
+        .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        same_order("re-priced in bulk").await.last().unwrap(),
+        "new-lamp"
+    );
+
+    let (status, _) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/vendor/products/{id}/archive"),
+            &vendor,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let listed = same_order("archived").await;
+    assert_eq!(listed.len(), 12);
+    assert!(!listed.contains(&"new-lamp".to_owned()));
 }

@@ -295,7 +295,7 @@ async fn a_vendor_creates_a_product_with_two_variants_fixes_a_mistake_and_edits_
 }
 
 /// Every `name="…" value="…"` input of the page's post form (hidden and text), as pairs.
-fn form_of(page: &str) -> Vec<(String, String)> {
+pub(crate) fn form_of(page: &str) -> Vec<(String, String)> {
     let form = &page[page
         .find("method=\"post\" action=\"/vendor/inventory\"")
         .expect("the form")..];
@@ -314,7 +314,7 @@ fn form_of(page: &str) -> Vec<(String, String)> {
     pairs
 }
 
-fn set(form: &mut [(String, String)], name: &str, value: &str) {
+pub(crate) fn set(form: &mut [(String, String)], name: &str, value: &str) {
     let field = form
         .iter_mut()
         .find(|(n, _)| n == name)
@@ -322,7 +322,7 @@ fn set(form: &mut [(String, String)], name: &str, value: &str) {
     field.1 = value.to_owned();
 }
 
-fn borrowed(form: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn borrowed(form: &[(String, String)]) -> Vec<(&str, &str)> {
     form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
 }
 

@@ -91,13 +91,18 @@ fn decode_cursor(sort: ProductSort, cursor: &str) -> Result<(Key, Uuid), Storage
     Ok((key, id))
 }
 
-/// Where a listing without search starts on SQLite, whose planner has no statistics to choose
-/// by (PostgreSQL chooses from its own and always gets `SortOrder`).
+/// Where a listing without search starts. On SQLite, whose planner has no statistics to choose
+/// by, any of them; PostgreSQL chooses from its own statistics between `SortOrder` and
+/// `LeafCategory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lead {
     /// Walk the sort order and keep the products that pass the filters: a page costs about
     /// `limit ÷ (share of products that pass)` rows — little when many pass.
     SortOrder,
+    /// Walk one category's products in the sort order (a category without sub-categories:
+    /// `product_categories` holds a copy of each product's sort keys, indexed per category),
+    /// so a page reads about `limit` entries whatever the category's size.
+    LeafCategory,
     /// Start from the category tree's products, then sort them.
     Category,
     /// Start from the variants in the price range (index on price), then sort their products.
@@ -117,9 +122,6 @@ const CATEGORY_TREE: &str = "cat(id) AS (SELECT id FROM categories WHERE handle 
 /// Chooses the [`Lead`] of a listing by counting (at most `LEAD_MAX + 1` index entries) what
 /// each selective filter would start from.
 async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
-    let Db::Sqlite { read, .. } = db else {
-        return Ok(Lead::SortOrder);
-    };
     if query
         .search
         .as_deref()
@@ -127,6 +129,23 @@ async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
     {
         return Ok(Lead::SortOrder); // the search match leads (see `listing_from`)
     }
+    if let Some(category) = &query.category {
+        let has_children: bool = on_reader!(db, pool => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM categories c JOIN categories parent \
+                 ON parent.id = c.parent_id WHERE parent.handle = $1)",
+            )
+            .bind(category)
+            .fetch_one(pool)
+            .await?
+        });
+        if !has_children {
+            return Ok(Lead::LeafCategory);
+        }
+    }
+    let Db::Sqlite { read, .. } = db else {
+        return Ok(Lead::SortOrder);
+    };
     if let Some(category) = &query.category {
         let sql = format!(
             "WITH RECURSIVE {CATEGORY_TREE} SELECT COUNT(*) FROM (SELECT 1 FROM product_categories \
@@ -192,10 +211,19 @@ fn listing_sql(
         let n = next(&mut args, Arg::Text(fts_query(backend, &terms)));
         search_param = Some(n);
     }
+    let mut lead_source = None;
     if let Some(category) = &query.category {
         let n = next(&mut args, Arg::Text(category.clone()));
-        ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
-        if lead != Lead::Category {
+        if lead == Lead::LeafCategory {
+            lead_source = Some("product_categories c".to_owned());
+            filters.push(format!(
+                "c.category_id = (SELECT id FROM categories WHERE handle = ${n})"
+            ));
+            filters.push("c.status = 'published'".to_owned());
+        } else {
+            ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
+        }
+        if lead != Lead::Category && lead != Lead::LeafCategory {
             filters.push(
                 "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
                  AND pc.category_id IN (SELECT id FROM cat))"
@@ -211,7 +239,6 @@ fn listing_sql(
             "p.vendor_id = (SELECT id FROM vendors WHERE handle = ${n})"
         ));
     }
-    let mut lead_source = None;
     if query.min_price.is_some() || query.max_price.is_some() {
         // A product matches when one of its variants is in the price range.
         let lo = next(&mut args, Arg::I64(query.min_price.unwrap_or(0)));
@@ -251,6 +278,12 @@ fn listing_sql(
         ProductSort::Title => ("p.title_sort", false),
         ProductSort::Relevance => ("s.score", true),
     };
+    // The same values, read from the category's copy so its index gives the order.
+    let (key_col, id_col) = if lead == Lead::LeafCategory {
+        (key_col.replacen("p.", "c.", 1), "c.product_id")
+    } else {
+        (key_col.to_owned(), "p.id")
+    };
     if let Some(cursor) = &query.cursor {
         let (key, id) = decode_cursor(sort, cursor)?;
         let k = next(
@@ -264,7 +297,7 @@ fn listing_sql(
         let i = next(&mut args, Arg::Uuid(id));
         let op = if descending { "<" } else { ">" };
         filters.push(format!(
-            "({key_col} {op} ${k} OR ({key_col} = ${k} AND p.id {op} ${i}))"
+            "({key_col} {op} ${k} OR ({key_col} = ${k} AND {id_col} {op} ${i}))"
         ));
     }
     let dir = if descending { "DESC" } else { "ASC" };
@@ -279,7 +312,7 @@ fn listing_sql(
     };
     let sql = format!(
         "{with}SELECT {PRODUCT_COLUMNS}{score} FROM {} \
-         WHERE {} ORDER BY {key_col} {dir}, p.id {dir} LIMIT ${limit}",
+         WHERE {} ORDER BY {key_col} {dir}, {id_col} {dir} LIMIT ${limit}",
         listing_from(backend, search_param, lead_source.as_deref()),
         filters.join(" AND ")
     );
