@@ -287,11 +287,14 @@ async fn search_results_paginate_completely() {
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 25);
 }
 
-/// A category without sub-categories is walked from its own copy of each product's sort keys
-/// (`product_categories`); its pages must stay in the same order as the same products read from
-/// `products` (its parent's listing) while a vendor adds, re-prices, renames and archives.
+/// A category's listing reads the copy of each product's sort keys kept in `product_categories`
+/// (a category without sub-categories walks it in order; a small tree takes its first entries
+/// as candidates). Every lamp is in the category, so its pages must be the whole catalog's,
+/// read from `products`, while a vendor adds, re-prices, renames and archives — with a
+/// suspended vendor's lamps (left out after being read as candidates) and a lamp in both the
+/// tree's categories (listed once).
 #[tokio::test]
-async fn a_leaf_category_lists_like_its_parent_while_products_change() {
+async fn a_category_lists_like_the_whole_catalog_while_products_change() {
     let app = TestApp::spawn().await;
     let products: Vec<_> = (0..12)
         .map(|i| {
@@ -305,6 +308,15 @@ async fn a_leaf_category_lists_like_its_parent_while_products_change() {
         })
         .collect();
     app.seed("acme", &products).await;
+    let hidden: Vec<_> = (0..3)
+        .map(|i| {
+            let mut p = product(&format!("shady-lamp-{i}"), "Lamp shady", &[100]);
+            p.category_path = vec!["Lighting".into(), "Lamps".into()];
+            p
+        })
+        .collect();
+    app.seed("shady", &hidden).await;
+    souk_storage_set_vendor_status(&app.db, "shady", "suspended").await;
     let admin = app.admin_token().await;
     let (vendor, _) = app
         .approved_vendor(&admin, "lamps@example.com", "lamp-maker")
@@ -326,7 +338,10 @@ async fn a_leaf_category_lists_like_its_parent_while_products_change() {
                 )
                 .await,
             );
-            assert_eq!(leaf, parent, "{when}, {sort}");
+            let all =
+                handles(&walk(&app, &format!("/api/store/products?limit=5&sort={sort}")).await);
+            assert_eq!(leaf, all, "{when}, {sort}: the leaf category");
+            assert_eq!(parent, all, "{when}, {sort}: the category tree");
         }
         handles(
             &walk(
@@ -343,7 +358,7 @@ async fn a_leaf_category_lists_like_its_parent_while_products_change() {
             "handle": "new-lamp",
             "title": title,
             "status": "published",
-            "categories": ["lamps"],
+            "categories": ["lamps", "lighting"],
             "options": ["Size"],
             "variants": [
                 {"sku": "NEW-LAMP", "options": ["S"], "price": {"amount": price, "currency": "USD"}, "stock": 3}

@@ -103,6 +103,11 @@ enum Lead {
     /// `product_categories` holds a copy of each product's sort keys, indexed per category),
     /// so a page reads about `limit` entries whatever the category's size.
     LeafCategory,
+    /// Read the first `n` (all: `None`) of a category tree's entries in the sort order from the
+    /// copied sort keys alone (a covering index, no product read), then look up only those
+    /// products. Exact when at least a page of them passes the other checks (a suspended
+    /// vendor's products do not); otherwise the listing asks again for all of them.
+    CategoryCandidates(Option<u32>),
     /// Start from the category tree's products, then sort them.
     Category,
     /// Start from the variants in the price range (index on price), then sort their products.
@@ -157,7 +162,15 @@ async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
             .fetch_one(read)
             .await?;
         if n <= LEAD_MAX {
-            return Ok(Lead::Category);
+            let only_category = query.vendor.is_none()
+                && query.min_price.is_none()
+                && query.max_price.is_none()
+                && !query.in_stock;
+            return Ok(if only_category {
+                Lead::CategoryCandidates(Some(query.limit + 1))
+            } else {
+                Lead::Category
+            });
         }
     }
     if query.min_price.is_some() || query.max_price.is_some() {
@@ -223,7 +236,10 @@ fn listing_sql(
         } else {
             ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
         }
-        if lead != Lead::Category && lead != Lead::LeafCategory {
+        if !matches!(
+            lead,
+            Lead::Category | Lead::LeafCategory | Lead::CategoryCandidates(_)
+        ) {
             filters.push(
                 "EXISTS (SELECT 1 FROM product_categories pc WHERE pc.product_id = p.id \
                  AND pc.category_id IN (SELECT id FROM cat))"
@@ -279,11 +295,14 @@ fn listing_sql(
         ProductSort::Relevance => ("s.score", true),
     };
     // The same values, read from the category's copy so its index gives the order.
-    let (key_col, id_col) = if lead == Lead::LeafCategory {
-        (key_col.replacen("p.", "c.", 1), "c.product_id")
-    } else {
-        (key_col.to_owned(), "p.id")
+    let (key_col, id_col) = match lead {
+        Lead::LeafCategory => (key_col.replacen("p.", "c.", 1), "c.product_id"),
+        Lead::CategoryCandidates(_) => ("c.k".to_owned(), "c.product_id"),
+        _ => (key_col.to_owned(), "p.id"),
     };
+    // The copy's column of the sort key (`created_at`, …), for the candidates' own query.
+    let copied_key = key_col_of(sort);
+    let mut candidates_after = String::new();
     if let Some(cursor) = &query.cursor {
         let (key, id) = decode_cursor(sort, cursor)?;
         let k = next(
@@ -296,11 +315,22 @@ fn listing_sql(
         );
         let i = next(&mut args, Arg::Uuid(id));
         let op = if descending { "<" } else { ">" };
+        candidates_after = format!(
+            " AND ({copied_key} {op} ${k} OR ({copied_key} = ${k} AND product_id {op} ${i}))"
+        );
         filters.push(format!(
             "({key_col} {op} ${k} OR ({key_col} = ${k} AND {id_col} {op} ${i}))"
         ));
     }
     let dir = if descending { "DESC" } else { "ASC" };
+    if let Lead::CategoryCandidates(n) = lead {
+        let limit = n.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        lead_source = Some(format!(
+            "(SELECT DISTINCT product_id, {copied_key} AS k FROM product_categories \
+             WHERE category_id IN (SELECT id FROM cat) AND status = 'published'{candidates_after} \
+             ORDER BY k {dir}, product_id {dir}{limit}) c"
+        ));
+    }
     let limit = next(&mut args, Arg::I64(i64::from(query.limit) + 1));
     let score = if terms.is_empty() { "" } else { ", s.score" };
     ctes.extend(listing_search_cte(backend, search_param));
@@ -319,6 +349,16 @@ fn listing_sql(
     Ok(ListingSql { sql, args, sort })
 }
 
+/// The column of `product_categories` holding the sort key (relevance has none: it only
+/// applies to searches, which never start from a category).
+fn key_col_of(sort: ProductSort) -> &'static str {
+    match sort {
+        ProductSort::PriceAsc | ProductSort::PriceDesc => "price_min",
+        ProductSort::Title => "title_sort",
+        ProductSort::Newest | ProductSort::Relevance => "created_at",
+    }
+}
+
 /// The SQL of one listing page, its arguments and the sort it really uses (relevance without
 /// search terms falls back to newest).
 struct ListingSql {
@@ -329,11 +369,21 @@ struct ListingSql {
 
 /// Published products of active vendors matching `query`, one page of them.
 pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
-    let lead = choose_lead(db, query).await?;
-    let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead)?;
-    let mut rows: Vec<ProductRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let mut lead = choose_lead(db, query).await?;
+    let (mut rows, sort) = loop {
+        let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead)?;
+        let rows: Vec<ProductRow> = on_reader!(db, pool => {
+            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
+        });
+        match lead {
+            // Less than a page passed: the tree ran out of products, or some candidates were
+            // left out (a suspended vendor's). Only asking for all of them tells which.
+            Lead::CategoryCandidates(Some(_)) if rows.len() <= query.limit as usize => {
+                lead = Lead::CategoryCandidates(None);
+            }
+            _ => break (rows, sort),
+        }
+    };
     let next_cursor = if rows.len() > query.limit as usize {
         rows.truncate(query.limit as usize);
         rows.last().map(|last| {
