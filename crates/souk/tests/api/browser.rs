@@ -14,6 +14,8 @@ pub struct Browser {
     pub client: Client,
     driver: Option<Child>,
     base: String,
+    /// The browser's own profile directory, which also names its processes.
+    profile: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -79,6 +81,7 @@ impl Browser {
                         client,
                         driver,
                         base: base.trim_end_matches('/').to_owned(),
+                        profile,
                     };
                 }
                 Err(e) => {
@@ -242,21 +245,62 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        if let Some(mut driver) = self.driver.take() {
-            let _ = driver.kill();
-            let _ = driver.wait();
-        }
+        // The rest happens on drop.
     }
 }
 
 impl Drop for Browser {
+    /// Also when a test fails half-way: killing chromedriver alone leaves its Chromium running
+    /// (it kept a core busy for an hour after a failed test), so every process started with
+    /// this browser's profile is killed too.
     fn drop(&mut self) {
         if let Some(mut driver) = self.driver.take() {
             let _ = driver.kill();
             let _ = driver.wait();
         }
+        let marker = format!("--user-data-dir={}", self.profile.display());
+        // (pid, parent pid, started with this profile) of every process.
+        let processes: Vec<(u32, u32, bool)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                let parent = stat
+                    .rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let ours = cmdline
+                    .split(|&b| b == 0)
+                    .any(|arg| arg == marker.as_bytes());
+                Some((pid, parent, ours))
+            })
+            .collect();
+        // Chromium's zygotes and renderers do not repeat the profile: take the descendants.
+        let mut doomed: Vec<u32> = processes.iter().filter(|p| p.2).map(|p| p.0).collect();
+        loop {
+            let before = doomed.len();
+            for &(pid, parent, _) in &processes {
+                if doomed.contains(&parent) && !doomed.contains(&pid) {
+                    doomed.push(pid);
+                }
+            }
+            if doomed.len() == before {
+                break;
+            }
+        }
+        let pids: Vec<String> = doomed.iter().map(u32::to_string).collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-9").args(&pids).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
