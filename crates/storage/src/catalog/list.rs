@@ -103,10 +103,11 @@ enum Lead {
     /// `product_categories` holds a copy of each product's sort keys, indexed per category),
     /// so a page reads about `limit` entries whatever the category's size.
     LeafCategory,
-    /// Read the first `n` (all: `None`) of a category tree's entries in the sort order from the
-    /// copied sort keys alone (a covering index, no product read), then look up only those
-    /// products. Exact when at least a page of them passes the other checks (a suspended
-    /// vendor's products do not); otherwise the listing asks again for all of them.
+    /// Read the first `n` (all: `None`) entries of each category of a tree in the sort order
+    /// from the copied sort keys (one index range per category, no product read), keep the
+    /// first `n` of them all, then look up only those products. Exact when at least a page of
+    /// them passes the other checks (a suspended vendor's products do not); otherwise the
+    /// listing asks again for more, then for all of them.
     CategoryCandidates(Option<u32>),
     /// Start from the category tree's products, then sort them.
     Category,
@@ -126,28 +127,47 @@ const CATEGORY_TREE: &str = "cat(id) AS (SELECT id FROM categories WHERE handle 
 
 /// Chooses the [`Lead`] of a listing by counting (at most `LEAD_MAX + 1` index entries) what
 /// each selective filter would start from.
-async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
+/// A tree of at most this many categories is listed from each category's own sort index
+/// ([`Lead::CategoryCandidates`]).
+const TREE_MAX: usize = 64;
+
+/// Chooses the [`Lead`] of a listing, with the categories of the asked category's tree when
+/// it is [`Lead::CategoryCandidates`] (else empty).
+async fn choose_lead(db: &Db, query: &ListQuery) -> Result<(Lead, Vec<Uuid>), StorageError> {
     if query
         .search
         .as_deref()
         .is_some_and(|q| !search_terms(q).is_empty())
     {
-        return Ok(Lead::SortOrder); // the search match leads (see `listing_from`)
+        return Ok((Lead::SortOrder, Vec::new())); // the search match leads (see `listing_from`)
     }
     if let Some(category) = &query.category {
-        let has_children: bool = on_reader!(db, pool => {
-            sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM categories c JOIN categories parent \
-                 ON parent.id = c.parent_id WHERE parent.handle = $1)",
-            )
-            .bind(category)
-            .fetch_one(pool)
-            .await?
+        let sql = format!(
+            "WITH RECURSIVE {CATEGORY_TREE} SELECT id FROM cat LIMIT {}",
+            TREE_MAX + 1
+        );
+        let tree: Vec<Uuid> = on_reader!(db, pool => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(category)
+                .fetch_all(pool)
+                .await?
         });
-        if !has_children {
-            return Ok(Lead::LeafCategory);
+        if tree.len() <= 1 {
+            return Ok((Lead::LeafCategory, Vec::new()));
+        }
+        let only_category = query.vendor.is_none()
+            && query.min_price.is_none()
+            && query.max_price.is_none()
+            && !query.in_stock;
+        if only_category && tree.len() <= TREE_MAX {
+            return Ok((Lead::CategoryCandidates(Some(query.limit + 1)), tree));
         }
     }
+    Ok((choose_sqlite_lead(db, query).await?, Vec::new()))
+}
+
+/// The lead of a listing filtered by price or by a category tree with other filters.
+async fn choose_sqlite_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
     let Db::Sqlite { read, .. } = db else {
         return Ok(Lead::SortOrder);
     };
@@ -162,15 +182,7 @@ async fn choose_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
             .fetch_one(read)
             .await?;
         if n <= LEAD_MAX {
-            let only_category = query.vendor.is_none()
-                && query.min_price.is_none()
-                && query.max_price.is_none()
-                && !query.in_stock;
-            return Ok(if only_category {
-                Lead::CategoryCandidates(Some(query.limit + 1))
-            } else {
-                Lead::Category
-            });
+            return Ok(Lead::Category);
         }
     }
     if query.min_price.is_some() || query.max_price.is_some() {
@@ -195,6 +207,7 @@ fn listing_sql(
     backend: Backend,
     query: &ListQuery,
     lead: Lead,
+    tree: &[Uuid],
 ) -> Result<ListingSql, StorageError> {
     let mut args: Vec<Arg> = Vec::new();
     let next = |args: &mut Vec<Arg>, a: Arg| {
@@ -233,7 +246,7 @@ fn listing_sql(
                 "c.category_id = (SELECT id FROM categories WHERE handle = ${n})"
             ));
             filters.push("c.status = 'published'".to_owned());
-        } else {
+        } else if !matches!(lead, Lead::CategoryCandidates(_)) {
             ctes.push(CATEGORY_TREE.replace("$1", &format!("${n}")));
         }
         if !matches!(
@@ -325,10 +338,23 @@ fn listing_sql(
     let dir = if descending { "DESC" } else { "ASC" };
     if let Lead::CategoryCandidates(n) = lead {
         let limit = n.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        // One ordered index range per category, merged; DISTINCT because a product may be in
+        // several categories of the tree.
+        let arms: Vec<String> = tree
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let p = next(&mut args, Arg::Uuid(*id));
+                format!(
+                    "SELECT * FROM (SELECT product_id, {copied_key} AS k FROM product_categories \
+                     WHERE category_id = ${p} AND status = 'published'{candidates_after} \
+                     ORDER BY {copied_key} {dir}, product_id {dir}{limit}) a{i}"
+                )
+            })
+            .collect();
         lead_source = Some(format!(
-            "(SELECT DISTINCT product_id, {copied_key} AS k FROM product_categories \
-             WHERE category_id IN (SELECT id FROM cat) AND status = 'published'{candidates_after} \
-             ORDER BY k {dir}, product_id {dir}{limit}) c"
+            "(SELECT DISTINCT product_id, k FROM ({}) u ORDER BY k {dir}, product_id {dir}{limit}) c",
+            arms.join(" UNION ALL ")
         ));
     }
     let limit = next(&mut args, Arg::I64(i64::from(query.limit) + 1));
@@ -369,17 +395,18 @@ struct ListingSql {
 
 /// Published products of active vendors matching `query`, one page of them.
 pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, StorageError> {
-    let mut lead = choose_lead(db, query).await?;
+    let (mut lead, tree) = choose_lead(db, query).await?;
     let (mut rows, sort) = loop {
-        let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead)?;
+        let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead, &tree)?;
         let rows: Vec<ProductRow> = on_reader!(db, pool => {
             bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
         });
         match lead {
             // Less than a page passed: the tree ran out of products, or some candidates were
-            // left out (a suspended vendor's). Only asking for all of them tells which.
-            Lead::CategoryCandidates(Some(_)) if rows.len() <= query.limit as usize => {
-                lead = Lead::CategoryCandidates(None);
+            // left out (a suspended vendor's). Sixteen times as many, then all, tell which.
+            Lead::CategoryCandidates(Some(n)) if rows.len() <= query.limit as usize => {
+                let first = query.limit + 1;
+                lead = Lead::CategoryCandidates((n == first).then_some(first * 16));
             }
             _ => break (rows, sort),
         }
@@ -418,8 +445,8 @@ pub async fn explain_listing(
     query: &ListQuery,
     price_out_seq_scans: bool,
 ) -> Result<Vec<String>, StorageError> {
-    let lead = choose_lead(db, query).await?;
-    let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, lead)?;
+    let (lead, tree) = choose_lead(db, query).await?;
+    let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, lead, &tree)?;
     match db {
         Db::Sqlite { read, .. } => {
             let rows: Vec<(i64, i64, i64, String)> = bind_args!(
