@@ -12,6 +12,7 @@
 //! rebuilds it and the others wait for that result instead of all hitting the database at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -40,6 +41,10 @@ pub struct ResponseCache {
     /// kept under the same lifetime and budget and emptied with the responses: each page is
     /// still rendered per request, with its own nonce, form token and cart.
     data: Option<Cache<String, Datum>>,
+    /// Part of every key, and moved on by [`ResponseCache::invalidate_all`]: a load that began
+    /// before an invalidation and ends after it (a read of the old catalog) is stored under a
+    /// key nobody asks for any more, instead of being served until it expires.
+    generation: Arc<AtomicU64>,
 }
 
 /// A cached value of any type, with the bytes it is reckoned to take.
@@ -74,10 +79,20 @@ impl ResponseCache {
                 .max_capacity(max_bytes)
                 .build()
         });
-        ResponseCache { entries, data }
+        ResponseCache {
+            entries,
+            data,
+            generation: Arc::default(),
+        }
+    }
+
+    /// `key` in the current generation.
+    fn key(&self, key: &str) -> String {
+        format!("{}\n{key}", self.generation.load(Ordering::Acquire))
     }
 
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }
@@ -99,7 +114,7 @@ impl ResponseCache {
             return load.await.map(|(v, _)| Arc::new(v)).map_err(Arc::new);
         };
         let datum = data
-            .try_get_with(key, async {
+            .try_get_with(self.key(&key), async {
                 load.await.map(|(value, bytes)| Datum {
                     value: Arc::new(value),
                     weight: u32::try_from(bytes).unwrap_or(u32::MAX),
@@ -129,6 +144,45 @@ fn json_response(entry: Entry, cache: &'static str) -> Response {
     response
 }
 
+/// Empties `cache` whenever another instance says it changed the catalog (PostgreSQL), until
+/// `stop` turns true. Also when the listening connection was lost for a while (notices may have
+/// been missed); while the database cannot be reached it tries again every second, and the
+/// cache's time-to-live keeps staleness bounded meanwhile.
+pub async fn follow_other_instances(
+    db: souk_storage::Db,
+    cache: ResponseCache,
+    me: uuid::Uuid,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use souk_storage::catalog::notices::CatalogListener;
+    if cache.entries.is_none() || db.backend() != souk_storage::Backend::Postgres {
+        return;
+    }
+    let listen = async {
+        loop {
+            let mut listener = match CatalogListener::listen(&db, me).await {
+                Ok(Some(listener)) => listener,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for the other instances' catalog changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            // Changes made while nobody was listening.
+            cache.invalidate_all();
+            while listener.next().await.is_ok() {
+                cache.invalidate_all();
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    tokio::select! {
+        () = listen => {}
+        _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+}
+
 /// A response that is not cached, in a form every coalesced waiter can rebuild.
 struct Uncacheable {
     status: StatusCode,
@@ -147,8 +201,9 @@ impl Uncacheable {
 
 /// Routes whose responses are the same for everyone. An allowlist, not a prefix: carts and
 /// orders under `/api/store/` belong to one shopper and must never be served from a shared cache.
-const PUBLIC_CATALOG: [&str; 3] = [
+const PUBLIC_CATALOG: [&str; 4] = [
     "/api/store/products",
+    "/api/store/facets",
     "/api/store/categories",
     "/api/store/vendors/",
 ];
@@ -179,10 +234,10 @@ pub async fn cache_catalog_reads(
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let key = format!(
+    let key = state.cache.key(&format!(
         "{}\n{accepts}",
         req.uri().path_and_query().map_or("", |pq| pq.as_str())
-    );
+    ));
     if let Some(entry) = entries.get(&key).await {
         return json_response(entry, "hit");
     }

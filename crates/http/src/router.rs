@@ -27,6 +27,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(store::products::list_products))
         .routes(routes!(store::products::get_product))
+        .routes(routes!(store::products::product_facets))
         .routes(routes!(store::categories::list_categories))
         .routes(routes!(store::vendors::list_vendors))
         .routes(routes!(api::vendor::money::payouts))

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use souk_storage::Db;
+use souk_storage::catalog::notices::CatalogAnnouncer;
 use tokio::sync::Semaphore;
 
 use crate::config::HttpConfig;
@@ -23,6 +24,10 @@ pub struct AppState {
     /// The use cases, told of commits through [`HttpSignals`].
     pub app: souk_app::App,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// This process among the instances sharing the database.
+    pub instance: uuid::Uuid,
+    /// Tells the other instances when this one changes the catalog.
+    pub catalog_announcer: CatalogAnnouncer,
 }
 
 /// What the use cases signal after a commit, delivered to this process's worker, live streams
@@ -31,6 +36,7 @@ struct HttpSignals {
     job_waker: Option<Arc<tokio::sync::Notify>>,
     events: api::events::EventHub,
     cache: cache::ResponseCache,
+    catalog_announcer: CatalogAnnouncer,
 }
 
 impl souk_app::Signals for HttpSignals {
@@ -44,6 +50,7 @@ impl souk_app::Signals for HttpSignals {
 
     fn catalog_changed(&self) {
         self.cache.invalidate_all();
+        self.catalog_announcer.catalog_changed();
     }
 }
 
@@ -51,7 +58,10 @@ impl AppState {
     pub fn new(db: Db, config: HttpConfig) -> Self {
         let cache = cache::ResponseCache::new(config.catalog_cache_ttl, config.catalog_cache_bytes);
         let events = api::events::EventHub::new(config.max_streams);
+        let instance = uuid::Uuid::now_v7();
         AppState {
+            catalog_announcer: CatalogAnnouncer::start(&db, instance),
+            instance,
             app: souk_app::App::quiet(db.clone(), souk_app::Settings::default()),
             db,
             metrics: metrics_handle(),
@@ -70,6 +80,7 @@ impl AppState {
             job_waker: self.job_waker.clone(),
             events: self.events.clone(),
             cache: self.cache.clone(),
+            catalog_announcer: self.catalog_announcer.clone(),
         };
         let limits = &self.config.limits;
         let settings = souk_app::Settings {

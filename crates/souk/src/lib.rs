@@ -52,6 +52,9 @@ pub fn run(cli: Cli) -> ExitCode {
             } => commands::backup::restore(&cli.global, args).await,
         }
     });
+    // Do not wait for tasks still running (a statement past the shutdown grace): the command
+    // has finished, and `serve` already gave its work the grace period.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -159,6 +159,27 @@ pub async fn check_catalog_currency(
     Ok(())
 }
 
+/// Connects for `souk serve`: migrates first with no time limit, then opens the pools whose
+/// statements are stopped after `statement_timeout` (the request timeout: past it nobody
+/// waits for the answer, and the connection is needed by others).
+pub async fn open_serving_database(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> anyhow::Result<Db> {
+    open_database(url, 1).await?.close().await;
+    Db::connect(
+        url,
+        &DbOptions {
+            max_connections,
+            statement_timeout: Some(statement_timeout),
+            ..DbOptions::default()
+        },
+    )
+    .await
+    .context("cannot open the database (SOUK_DATABASE_URL)")
+}
+
 /// Connects and migrates.
 pub async fn open_database(url: &str, max_connections: u32) -> anyhow::Result<Db> {
     let options = DbOptions {
@@ -417,6 +438,12 @@ impl Application {
             Duration::from_secs(3600),
             worker_stopped.clone(),
         ));
+        let followers = tokio::spawn(souk_http::cache::follow_other_instances(
+            db.clone(),
+            self.state.cache.clone(),
+            self.state.instance,
+            worker_stopped.clone(),
+        ));
         let hub = self.state.events.clone();
         let poller = tokio::spawn(hub.clone().run_poller(db.clone(), worker_stopped.clone()));
         let signals = self.state.app.signals();
@@ -425,24 +452,43 @@ impl Application {
             .map(|w| tokio::spawn(w.with_signals(signals).run(worker_stopped)));
         let app = souk_http::app(self.state);
         // Live streams never end by themselves: close them when shutdown starts, so the
-        // connections can finish within the grace period.
-        let shutdown = async move {
-            shutdown.await;
-            hub.close();
+        // connections can finish within the grace period. The grace counts from the signal
+        // and covers everything after it: requests, jobs in flight, closing the database.
+        let grace = self.limits.shutdown_grace;
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let shutdown = {
+            let signalled = signalled.clone();
+            async move {
+                shutdown.await;
+                let _ = signalled.set(tokio::time::Instant::now());
+                hub.close();
+            }
         };
         souk_http::server::serve(self.listener, app, self.limits, shutdown).await;
         let _ = stop_worker.send(true);
-        if let Some(worker) = worker {
-            // Jobs in flight finish; a job cut short by a crash runs again after its lease.
-            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+        let deadline = *signalled.get_or_init(tokio::time::Instant::now) + grace;
+        let finish = async {
+            if let Some(worker) = worker {
+                // Jobs in flight finish; a job cut short runs again after its lease.
+                let _ = worker.await;
+            }
+            upkeep.abort();
+            let _ = poller.await;
+            let _ = followers.await;
+            let _ = housekeeping.await;
+            if let Some(reconcile) = reconcile {
+                let _ = reconcile.await;
+            }
+            db.close().await;
+        };
+        if tokio::time::timeout_at(deadline, finish).await.is_err() {
+            // Whatever is still running (a statement, a job) is cut short by the exit; nothing
+            // acknowledged is lost, and an unfinished job runs again after its lease.
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "grace period over; exiting with work still running"
+            );
         }
-        upkeep.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
-        let _ = tokio::time::timeout(Duration::from_secs(30), housekeeping).await;
-        if let Some(reconcile) = reconcile {
-            let _ = tokio::time::timeout(Duration::from_secs(30), reconcile).await;
-        }
-        db.close().await;
         Ok(())
     }
 }

@@ -15,10 +15,15 @@ pub async fn snapshot_sqlite(db: &Db, dest: &Path) -> Result<bool, StorageError>
     let dest = dest
         .to_str()
         .ok_or_else(|| StorageError::Conflict("the backup path is not valid UTF-8".to_owned()))?;
+    // On a connection of its own: the copy of a large database may take longer than the time
+    // limit of the readers' statements.
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect_with(&*read.connect_options()).await?;
     sqlx::query("VACUUM INTO $1")
         .bind(dest)
-        .execute(read)
+        .execute(&mut conn)
         .await?;
+    conn.close().await?;
     Ok(true)
 }
 

@@ -142,6 +142,10 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long a request may wait for a connection before failing (then: 503).
     pub acquire_timeout: Duration,
+    /// The longest any one statement may run (SQLite: reader statements; PostgreSQL: every
+    /// statement) before the database stops it, so that a query whose request was abandoned at
+    /// the request timeout frees its connection too. `None`: unbounded (one-off commands).
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for DbOptions {
@@ -149,6 +153,7 @@ impl Default for DbOptions {
         DbOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: None,
         }
     }
 }
@@ -205,7 +210,15 @@ impl Db {
     /// is configured for durability. Does not migrate.
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Db, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url)?.application_name("souk");
+            let mut connect = PgConnectOptions::from_str(url)?.application_name("souk");
+            if let Some(limit) = options.statement_timeout {
+                // Set at connection start-up, no round trip. A statement past it fails with
+                // `query_canceled` (57014: overloaded, 503).
+                connect = connect.options([(
+                    "statement_timeout",
+                    format!("{}ms", limit.as_millis().max(1)),
+                )]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -241,10 +254,21 @@ impl Db {
                 .await?;
             // A local file cannot drop a connection the way a network can: no liveness ping (a
             // round trip to the connection's thread) each time a reader is handed out.
+            let limit = options.statement_timeout;
             let read = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.max(1))
                 .acquire_timeout(options.acquire_timeout)
                 .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        match limit {
+                            Some(limit) => {
+                                crate::statement_limit::limit_statements(conn, limit).await
+                            }
+                            None => Ok(()),
+                        }
+                    })
+                })
                 .connect_with(connect)
                 .await?;
             let db = Db::Sqlite { read, write };

@@ -151,7 +151,17 @@ pub(crate) async fn index_product(
             .await?;
         }
     }
-    Ok(())
+    crate::catalog::typos::remember_title_words(tx, &[doc.title]).await
+}
+
+/// A join whose left side must drive the loop: SQLite's `CROSS JOIN` (never reordered; its
+/// planner, without statistics, may otherwise start from the bigger table), PostgreSQL's plain
+/// `JOIN` (it plans from its statistics; `CROSS JOIN` takes no `ON` there).
+pub(crate) fn join_in_order(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "CROSS JOIN",
+        Backend::Postgres => "JOIN",
+    }
 }
 
 /// Row locking for queue claims: PostgreSQL instances skip rows another is claiming; SQLite

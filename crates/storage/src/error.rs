@@ -51,15 +51,16 @@ impl StorageError {
 
     /// The database is saturated and the request may be retried: no connection became free in
     /// time, SQLite's write lock stayed with another process past the busy timeout (`souk
-    /// worker` or `souk import` on the same file), or PostgreSQL refused a connection or
-    /// cancelled a statement that ran too long.
+    /// worker` or `souk import` on the same file), PostgreSQL refused a connection, or a
+    /// statement ran past its limit (`DbOptions::statement_timeout`, both databases).
     pub fn is_overloaded(&self) -> bool {
         match self {
             StorageError::Database(sqlx::Error::PoolTimedOut) => true,
             StorageError::Database(sqlx::Error::Database(e)) => matches!(
                 e.code().as_deref(),
-                // SQLite: BUSY and its extended codes (RECOVERY, SNAPSHOT, TIMEOUT), LOCKED.
-                Some("5" | "261" | "517" | "773" | "6")
+                // SQLite: BUSY and its extended codes (RECOVERY, SNAPSHOT, TIMEOUT), LOCKED,
+                // INTERRUPT (a reader statement past its time limit).
+                Some("5" | "261" | "517" | "773" | "6" | "9")
                     // PostgreSQL: too_many_connections, cannot_connect_now, query_canceled.
                     | Some("53300" | "57P03" | "57014")
             ),

@@ -28,6 +28,7 @@ pub mod orders;
 pub mod payments;
 pub mod rates;
 pub mod shop;
+mod statement_limit;
 pub mod vendors;
 pub mod webhooks;
 

@@ -174,6 +174,66 @@ pub struct ProductPage {
     pub items: Vec<ProductBody>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// When `q` matched nothing and a one-letter correction of it did: the search the items
+    /// are for (show "results for …"). `null` otherwise. Later pages keep the original `q`.
+    pub corrected_q: Option<String>,
+}
+
+/// A category or vendor of a result set and how many of its products match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetValueBody {
+    pub handle: String,
+    pub name: String,
+    pub count: i64,
+}
+
+/// Matching products whose lowest variant price is at least `min` and below `max`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceBandBody {
+    pub min: MoneyBody,
+    /// `null` for the last band (no upper bound).
+    pub max: Option<MoneyBody>,
+    pub count: i64,
+}
+
+/// Facet counts of everything a product listing matches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetsBody {
+    /// Matching products.
+    pub total: i64,
+    /// Matching products with at least one variant available now.
+    pub in_stock: i64,
+    /// The categories the matching products are filed in directly, most products first.
+    pub categories: Vec<FacetValueBody>,
+    /// The matching products' vendors, most products first.
+    pub vendors: Vec<FacetValueBody>,
+    /// Fixed price bands, cheapest first, empty ones included.
+    pub price_bands: Vec<PriceBandBody>,
+}
+
+impl FacetsBody {
+    pub fn new(facets: souk_storage::catalog::Facets, currency: &str) -> Self {
+        let value = |v: souk_storage::catalog::FacetValue| FacetValueBody {
+            handle: v.handle,
+            name: v.name,
+            count: v.count,
+        };
+        FacetsBody {
+            total: facets.total,
+            in_stock: facets.in_stock,
+            categories: facets.categories.into_iter().map(value).collect(),
+            vendors: facets.vendors.into_iter().map(value).collect(),
+            price_bands: facets
+                .price_bands
+                .into_iter()
+                .map(|b| PriceBandBody {
+                    min: money(b.min, currency),
+                    max: b.max.map(|m| money(m, currency)),
+                    count: b.count,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,13 +8,18 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
 use crate::startup::{
     Application, background_worker, check_catalog_currency, database_url, describe_database,
-    open_database, payment_providers, server_key, shutdown_signal, webhook_policy,
+    open_serving_database, payment_providers, server_key, shutdown_signal, webhook_policy,
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let bind = args.listen_address()?;
     let url = database_url(global)?;
-    let db = open_database(&url, global.db_max_connections).await?;
+    let db = open_serving_database(
+        &url,
+        global.db_max_connections,
+        Duration::from_secs(args.request_timeout_secs),
+    )
+    .await?;
     check_catalog_currency(&db, global.currency, &url).await?;
     let mut demo_accounts = Vec::new();
     if args.demo {

@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use souk_storage::catalog::notices::CatalogAnnouncer;
 use tokio::sync::watch;
 
 use crate::cli::GlobalArgs;
@@ -25,7 +28,11 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         server_key(global)?,
     )?
     .expect("at least one worker is requested")
-    .with_providers(payment_providers(global)?);
+    .with_providers(payment_providers(global)?)
+    .with_signals(Arc::new(WorkerSignals(CatalogAnnouncer::start(
+        &db,
+        uuid::Uuid::now_v7(),
+    ))));
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
     println!("souk worker running ({concurrency} at once)");
@@ -34,4 +41,14 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let _ = running.await;
     db.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `souk worker`'s jobs signal: it serves no catalog itself, but when a job puts stock back
+/// on sale (an unpaid order released), the serving instances are told (PostgreSQL).
+struct WorkerSignals(CatalogAnnouncer);
+
+impl souk_app::Signals for WorkerSignals {
+    fn catalog_changed(&self) {
+        self.0.catalog_changed();
+    }
 }

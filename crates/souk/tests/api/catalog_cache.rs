@@ -1,6 +1,9 @@
 //! The per-instance catalog response cache: hits are identical, staleness is bounded by the TTL.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use souk_http::HttpConfig;
 
@@ -283,4 +286,91 @@ async fn stock_an_expired_order_gives_back_shows_in_the_cached_catalog_at_once()
         "the released unit stays hidden behind the cache"
     );
     assert_eq!(app.stock_of(&variant).await, 1);
+}
+
+/// Several instances on one PostgreSQL database each cache the catalog; a change made through
+/// one empties the others' caches within 100 ms (LISTEN/NOTIFY), long before their entries
+/// would expire (60 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_only_a_price_change_through_one_instance_is_seen_by_another_within_100_ms() {
+    if !crate::helpers::only_on(crate::helpers::Backend::Postgres) {
+        return;
+    }
+    let config = || HttpConfig {
+        catalog_cache_ttl: Duration::from_secs(60),
+        ..HttpConfig::default()
+    };
+    let one = TestApp::spawn_with(config()).await;
+    let other = one.another_instance(config()).await;
+    let admin = one.admin_token().await;
+    let (vendor, _) = one
+        .approved_vendor(&admin, "lamps@example.com", "lamps")
+        .await;
+    let lamp = |price: i64| {
+        json!({
+            "handle": "desk-lamp", "title": "Desk lamp", "status": "published",
+            "options": ["Size"],
+            "variants": [{"sku": "LAMP-1", "options": ["One"], "price": {"amount": price, "currency": "USD"}, "stock": 4}],
+        })
+    };
+    let (status, created) = one
+        .send(
+            Method::POST,
+            "/api/vendor/products",
+            &vendor,
+            Some(lamp(1500)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The other instance has the lamp and the listing in its cache.
+    let paths = [
+        "/api/store/products/desk-lamp",
+        "/api/store/products?limit=5",
+    ];
+    let price_at = |body: &Value| {
+        body.get("items")
+            .map_or(body, |items| &items[0])
+            .pointer("/variants/0/price/amount")
+            .and_then(Value::as_i64)
+    };
+    for path in paths {
+        other.get(path).await;
+        let cached = other.get(path).await;
+        assert_eq!(cached.headers()["x-cache"], "hit", "{path} is cached");
+        let body: Value = cached.json().await.unwrap();
+        assert_eq!(price_at(&body), Some(1500), "{path}: {body}");
+    }
+
+    // The vendor re-prices it through the first instance.
+    let (status, body) = one
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/products/{id}"),
+            &vendor,
+            Some(lamp(1900)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let changed = Instant::now();
+    for path in paths {
+        loop {
+            let (_, body) = other.get_json(path).await;
+            if price_at(&body) == Some(1900) {
+                break;
+            }
+            assert!(
+                changed.elapsed() < Duration::from_millis(100),
+                "{path} on the other instance still shows {:?} {:?} after the change",
+                price_at(&body),
+                changed.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    eprintln!(
+        "the other instance showed the new price {:?} after the change",
+        changed.elapsed()
+    );
 }

@@ -257,6 +257,12 @@ impl TestApp {
             None => app,
         };
         souk_payments::install_tls_provider();
+        Self::running(app, db, database)
+    }
+
+    /// Runs `app` (on `db`, of `database`) until the returned `TestApp` is dropped.
+    fn running(app: Application, db: Db, database: TestDatabase) -> TestApp {
+        let base = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -415,6 +421,27 @@ impl TestApp {
     /// Writes products for a vendor directly through the storage layer.
     pub async fn seed(&self, vendor: &str, products: &[ProductDraft]) {
         seed(&self.db, vendor, products).await;
+    }
+
+    /// A second instance of the shop in this process, on this app's database, with `config`
+    /// (several instances behind a load balancer, as on PostgreSQL).
+    pub async fn another_instance(&self, config: HttpConfig) -> TestApp {
+        let db = open_database(&self.database.url, 8)
+            .await
+            .expect("open the shared database");
+        let app = Application::build(
+            db.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+            ServerLimits::default(),
+        )
+        .await
+        .expect("build app");
+        let database = TestDatabase {
+            url: self.database.url.clone(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        Self::running(app, db, database)
     }
 
     /// `souk` with this test's database, ready for subcommand arguments.

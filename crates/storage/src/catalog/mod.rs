@@ -2,9 +2,12 @@
 
 mod categories;
 mod export;
+mod facets;
 mod inventory;
 mod list;
+pub mod notices;
 mod oversight;
+pub(crate) mod typos;
 mod vendor;
 mod write;
 
@@ -24,9 +27,11 @@ pub use categories::{
     DeleteCategory, create_category, delete_category, update_category, would_cycle,
 };
 pub use export::{ExportCursor, export_page};
+pub use facets::{FacetValue, Facets, PRICE_BANDS, PriceBand, product_facets};
 pub use inventory::{InventoryFilter, InventoryRow, inventory};
 pub use list::{ListQuery, Page, explain_listing, list_products};
 pub use oversight::{ProductFilter, StockLevel, all_products, product_vendor};
+pub use typos::{SearchPage, corrected_search, search_products};
 pub use vendor::{
     category_ids, priced_currencies, set_product_status, set_variant_price, set_variant_stock,
     variant_for_sale, variant_stock, vendor_by_id, vendor_product, vendor_products,

@@ -8,7 +8,7 @@ use souk_storage::catalog::{self, ListQuery};
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::api::schema::{ProductBody, ProductPage};
+use crate::api::schema::{FacetsBody, ProductBody, ProductPage};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::ApiQuery;
 
@@ -27,7 +27,8 @@ pub struct ListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Full-text search over title, description, SKUs and vendor name; every word must match
-    /// (as a prefix). Without `sort`, results are ranked best match first.
+    /// (as a prefix). Without `sort`, results are ranked best match first. When nothing
+    /// matches, a word of 5+ letters with a one-letter slip is corrected (see `corrected_q`).
     q: Option<String>,
     /// Category handle; includes its descendant categories.
     category: Option<String>,
@@ -164,11 +165,75 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ProductPage>> {
     let query = params.validate()?;
-    let page = catalog::list_products(&state.db, &query).await?;
+    let found = catalog::search_products(&state.db, &query).await?;
     Ok(Json(ProductPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        items: found.page.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.page.next_cursor,
+        corrected_q: found.corrected_q,
     }))
+}
+
+/// What facets are counted over: the listing's filters, without page, cursor or sort.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FacetParams {
+    /// Full-text search, as for `GET /api/store/products`.
+    q: Option<String>,
+    /// Category handle; includes its descendant categories.
+    category: Option<String>,
+    /// Vendor handle.
+    vendor: Option<String>,
+    /// Lowest variant price to match, in minor units.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    min_price: Option<String>,
+    /// Highest variant price to match, in minor units.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    max_price: Option<String>,
+    /// `true`: only products with at least one variant available now.
+    #[param(value_type = Option<bool>)]
+    in_stock: Option<String>,
+}
+
+/// Facet counts of a product listing.
+///
+/// For everything `GET /api/store/products` would list with the same filters (all pages): the
+/// number of matching products, how many are in stock, and how many are in each category (the
+/// ones they are filed in directly), from each vendor and in each price band (by lowest
+/// variant price). A shop shows them beside search results as filters with counts.
+#[utoipa::path(
+    get,
+    path = "/api/store/facets",
+    tag = "store",
+    params(FacetParams),
+    responses(
+        (status = 200, description = "The counts", body = FacetsBody),
+        (status = 400, description = "Invalid parameter (`validation_failed`, `invalid_query`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn product_facets(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<FacetParams>,
+) -> ApiResult<Json<FacetsBody>> {
+    let query = ListParams {
+        q: params.q,
+        category: params.category,
+        vendor: params.vendor,
+        min_price: params.min_price,
+        max_price: params.max_price,
+        in_stock: params.in_stock,
+        ..ListParams::default()
+    }
+    .validate()?;
+    let mut facets = catalog::product_facets(&state.db, &query).await?;
+    // The facets of what the listing shows: the corrected search when `q` found nothing.
+    if facets.total == 0
+        && let Some(corrected) = catalog::corrected_search(&state.db, &query).await?
+    {
+        facets = catalog::product_facets(&state.db, &corrected).await?;
+    }
+    Ok(Json(FacetsBody::new(facets, state.config.currency.code())))
 }
 
 /// Get a published product by handle.

@@ -107,6 +107,8 @@ fn cards(listed: &Listed) -> Vec<Value> {
 /// A page of products with the sizes of their first images.
 pub(super) struct Listed {
     page: catalog::Page<Product>,
+    /// The search shown instead of `q`, which found nothing (a corrected slip).
+    corrected_q: Option<String>,
     sizes: Sizes,
 }
 
@@ -120,8 +122,8 @@ fn weight(p: &Product) -> usize {
 /// A list page, from the catalog cache.
 async fn listed(state: &AppState, query: &ListQuery) -> Result<Arc<Listed>, ShopError> {
     cached(state, format!("store:list:{query:?}"), async {
-        let page = match catalog::list_products(&state.db, query).await {
-            Ok(page) => page,
+        let (page, corrected_q) = match catalog::search_products(&state.db, query).await {
+            Ok(found) => (found.page, found.corrected_q),
             // A damaged or foreign cursor: say so, and offer the first page.
             Err(souk_storage::StorageError::InvalidCursor) => {
                 return Err(ShopError {
@@ -140,7 +142,14 @@ async fn listed(state: &AppState, query: &ListQuery) -> Result<Arc<Listed>, Shop
         )
         .await?;
         let bytes = page.items.iter().map(weight).sum::<usize>() + 512 * sizes.len();
-        Ok((Listed { page, sizes }, bytes))
+        Ok((
+            Listed {
+                page,
+                corrected_q,
+                sizes,
+            },
+            bytes,
+        ))
     })
     .await
 }
@@ -479,9 +488,10 @@ async fn list_page(
     });
     let (title, heading, description, crumbs, subcategories, vendor) = match &place {
         Place::Search => {
-            let heading = match &query.search {
-                Some(q) => format!("Results for “{q}”"),
-                None => "All products".to_owned(),
+            let heading = match (&listed.corrected_q, &query.search) {
+                (Some(corrected), _) => format!("Results for “{corrected}”"),
+                (None, Some(q)) => format!("Results for “{q}”"),
+                (None, None) => "All products".to_owned(),
             };
             (
                 heading.clone(),
@@ -533,6 +543,7 @@ async fn list_page(
         place => match place { Place::Search => "search", Place::Category(..) => "category", Place::Vendor(_) => "vendor" },
         action => path,
         products => cards(&listed),
+        corrected_from => listed.corrected_q.as_ref().and(query.search.as_ref()),
         next => next,
         first => query.cursor.is_some().then(|| if base_query.is_empty() { path.to_owned() } else { format!("{path}?{base_query}") }),
         canonical => canonical,

@@ -349,6 +349,15 @@ async fn index_new_products(tx: &mut Tx, args: Vec<Arg>) -> Result<(), StorageEr
         return Ok(());
     }
     let values = values_placeholders(rows, 5);
+    let titles: Vec<String> = args
+        .iter()
+        .skip(1)
+        .step_by(5)
+        .filter_map(|a| match a {
+            Arg::Text(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
     match tx {
         Tx::Sqlite(conn) => {
             let sql = format!(
@@ -374,5 +383,6 @@ async fn index_new_products(tx: &mut Tx, args: Vec<Arg>) -> Result<(), StorageEr
                 .await?;
         }
     }
-    Ok(())
+    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
+    crate::catalog::typos::remember_title_words(tx, &titles).await
 }

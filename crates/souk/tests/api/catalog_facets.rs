@@ -1,0 +1,218 @@
+//! `GET /api/store/facets` counts what the listing with the same filters returns: compared, for
+//! searches and every filter, with counts made by walking every page of that listing on a
+//! generated catalog (a suspended vendor and an archived product included, which must not
+//! count).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use souk::generate::{CatalogSpec, write_catalog};
+use souk_domain::money::Currency;
+
+use crate::helpers::{TestApp, walk};
+
+/// Counts by key, as the facets give them (order aside).
+type Counts = BTreeMap<String, i64>;
+
+/// The facets computed by hand from every product the listing returns.
+struct BruteForce {
+    total: i64,
+    in_stock: i64,
+    categories: Counts,
+    vendors: Counts,
+    bands: Counts,
+}
+
+fn band_of(price: i64, bands: &[(i64, Option<i64>)]) -> String {
+    let (min, _) = bands
+        .iter()
+        .find(|(min, max)| price >= *min && max.is_none_or(|max| price < max))
+        .expect("every price is in a band");
+    min.to_string()
+}
+
+fn brute_force(items: &[Value], bands: &[(i64, Option<i64>)]) -> BruteForce {
+    let mut counted = BruteForce {
+        total: items.len() as i64,
+        in_stock: 0,
+        categories: Counts::new(),
+        vendors: Counts::new(),
+        bands: Counts::new(),
+    };
+    for item in items {
+        let variants = item["variants"].as_array().unwrap();
+        if variants.iter().any(|v| v["available"] == true) {
+            counted.in_stock += 1;
+        }
+        *counted
+            .vendors
+            .entry(item["vendor"]["handle"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        for category in item["categories"].as_array().unwrap() {
+            *counted
+                .categories
+                .entry(category["handle"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        let lowest = variants
+            .iter()
+            .map(|v| v["price"]["amount"].as_i64().unwrap())
+            .min()
+            .unwrap();
+        *counted.bands.entry(band_of(lowest, bands)).or_default() += 1;
+    }
+    counted
+}
+
+fn counts(values: &Value) -> Counts {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["handle"].as_str().unwrap().to_owned(),
+                v["count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facet_counts_match_a_count_of_every_listed_product() {
+    let app = TestApp::spawn().await;
+    let spec = CatalogSpec {
+        products: 1500,
+        vendors: 6,
+        seed: 7,
+    };
+    write_catalog(&app.db, Currency::USD, &spec, |_| {})
+        .await
+        .unwrap();
+    let (_, vendors) = app.get_json("/api/store/vendors?limit=100").await;
+    let vendors: Vec<String> = vendors["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["handle"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(vendors.len(), 6);
+    // A suspended vendor's products and an archived product are listed nowhere, counted
+    // nowhere.
+    let (suspended, kept) = (&vendors[5], &vendors[0]);
+    let (_, first) = app.get_json("/api/store/products?limit=1").await;
+    let archived = first["items"][0]["handle"].as_str().unwrap().to_owned();
+    match &app.db {
+        souk_storage::Db::Sqlite { write, .. } => {
+            sqlx::query("UPDATE vendors SET status = 'suspended' WHERE handle = $1")
+                .bind(suspended)
+                .execute(write)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE products SET status = 'archived' WHERE handle = $1")
+                .bind(&archived)
+                .execute(write)
+                .await
+                .unwrap();
+        }
+        souk_storage::Db::Postgres(pool) => {
+            sqlx::query("UPDATE vendors SET status = 'suspended' WHERE handle = $1")
+                .bind(suspended)
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE products SET status = 'archived' WHERE handle = $1")
+                .bind(&archived)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let (_, tree) = app.get_json("/api/store/categories").await;
+    let department = tree["items"][0]["handle"].as_str().unwrap().to_owned();
+    let leaf = tree["items"][1]["children"][0]["handle"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cases = [
+        String::new(),
+        "q=classic".to_owned(),
+        "q=cotton+shirt".to_owned(),
+        "q=linen&in_stock=true".to_owned(),
+        format!("category={department}"),
+        format!("category={leaf}"),
+        format!("vendor={kept}"),
+        format!("vendor={suspended}"),
+        "min_price=2000&max_price=6000".to_owned(),
+        "in_stock=true".to_owned(),
+        format!("q=organic&category={department}&min_price=1000"),
+        "q=nosuchwordanywhere".to_owned(),
+    ];
+    let mut nonempty = 0;
+    for filters in cases {
+        let (status, facets) = app.get_json(&format!("/api/store/facets?{filters}")).await;
+        assert_eq!(status, 200, "{filters}: {facets}");
+        let bands: Vec<(i64, Option<i64>)> = facets["price_bands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["min"]["amount"].as_i64().unwrap(),
+                    b["max"]["amount"].as_i64(),
+                )
+            })
+            .collect();
+        assert!(bands.len() >= 2 && bands[0].0 == 0 && bands.last().unwrap().1.is_none());
+        let items = walk(&app, &format!("/api/store/products?limit=100&{filters}")).await;
+        let expected = brute_force(&items, &bands);
+        assert_eq!(facets["total"], expected.total, "{filters}: total");
+        assert_eq!(facets["in_stock"], expected.in_stock, "{filters}: in stock");
+        assert_eq!(
+            counts(&facets["vendors"]),
+            expected.vendors,
+            "{filters}: vendors"
+        );
+        assert_eq!(
+            counts(&facets["categories"]),
+            expected.categories,
+            "{filters}: categories"
+        );
+        let band_counts: Counts = facets["price_bands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["count"].as_i64().unwrap() > 0)
+            .map(|b| {
+                (
+                    b["min"]["amount"].as_i64().unwrap().to_string(),
+                    b["count"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(band_counts, expected.bands, "{filters}: price bands");
+        // Most products first.
+        let vendor_counts: Vec<i64> = facets["vendors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["count"].as_i64().unwrap())
+            .collect();
+        assert!(vendor_counts.windows(2).all(|w| w[0] >= w[1]), "{filters}");
+        assert!(
+            !expected.vendors.contains_key(suspended.as_str()),
+            "{filters}: a suspended vendor's products are not listed"
+        );
+        if expected.total > 0 {
+            nonempty += 1;
+        }
+    }
+    assert!(nonempty >= 9, "most cases match something: {nonempty}");
+
+    // The facets are validated like the listing, and do not take page parameters.
+    app.expect_problem("/api/store/facets?min_price=-1", 400, "validation_failed")
+        .await;
+    app.expect_problem("/api/store/facets?limit=5", 400, "invalid_query")
+        .await;
+}
