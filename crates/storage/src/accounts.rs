@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::{Db, StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -16,6 +16,17 @@ pub struct User {
     /// Set when platform staff disabled the account.
     pub disabled_at: Option<i64>,
 }
+
+crate::from_row!(User {
+    id,
+    email,
+    name,
+    password_hash,
+    email_verified_at,
+    is_admin,
+    created_at,
+    disabled_at
+});
 
 const USER_COLUMNS: &str =
     "id, email, name, password_hash, email_verified_at, is_admin, created_at, disabled_at";
@@ -39,60 +50,53 @@ pub async fn create_user(
         created_at: now,
         disabled_at: None,
     };
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) \
+    crate::sql::query(
+        "INSERT INTO users (id, email, name, password_hash, is_admin, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(user.id)
-        .bind(&user.email)
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(is_admin)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(user.id)
+    .bind(&user.email)
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(is_admin)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(user)
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>, StorageError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(email)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn user_by_id(db: &Db, id: Uuid) -> Result<Option<User>, StorageError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql).bind(id).fetch_optional(db).await
 }
 
 pub async fn set_password_hash(tx: &mut Tx, user_id: Uuid, hash: &str) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(hash)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(user_id)
+        .bind(hash)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(())
 }
 
 pub async fn mark_email_verified(tx: &mut Tx, user_id: Uuid) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $1")
+    crate::sql::query("UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $1")
             .bind(user_id)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(())
 }
 
@@ -102,15 +106,15 @@ pub async fn promote_admin(
     email: &str,
     password_hash: &str,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET is_admin = TRUE, password_hash = $2, updated_at = $3 WHERE email = $1")
-            .bind(email)
-            .bind(password_hash)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query(
+        "UPDATE users SET is_admin = TRUE, password_hash = $2, updated_at = $3 WHERE email = $1",
+    )
+    .bind(email)
+    .bind(password_hash)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -128,8 +132,7 @@ pub async fn create_session(tx: &mut Tx, s: &NewSession<'_>) -> Result<Uuid, Sto
     let id = Uuid::now_v7();
     let now = now_ms();
     let user_agent: String = s.user_agent.chars().take(300).collect();
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, user_agent, ip) \
              VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
         )
@@ -140,15 +143,14 @@ pub async fn create_session(tx: &mut Tx, s: &NewSession<'_>) -> Result<Uuid, Sto
         .bind(s.expires_at)
         .bind(&user_agent)
         .bind(s.ip)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(id)
 }
 
 /// Who a live session belongs to, with their vendor membership if any.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionUser {
     pub session_id: Uuid,
     pub last_seen_at: i64,
@@ -162,13 +164,25 @@ pub struct SessionUser {
     pub vendor_status: Option<String>,
 }
 
+crate::from_row!(SessionUser {
+    session_id,
+    last_seen_at,
+    user_id,
+    email,
+    name,
+    is_admin,
+    email_verified_at,
+    vendor_id,
+    vendor_role,
+    vendor_status
+});
+
 /// The live (not revoked, not expired) session with this token hash.
 pub async fn session_by_token_hash(
     db: &Db,
     hash: &[u8],
 ) -> Result<Option<SessionUser>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.email, u.name, u.is_admin, u.email_verified_at, \
              m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
              FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -177,15 +191,13 @@ pub async fn session_by_token_hash(
         )
         .bind(hash)
         .bind(now_ms())
-        .fetch_optional(pool)
-        .await?
-    }))
+        .fetch_optional(db)
+        .await
 }
 
 /// A live (not revoked, not expired) session by id: whether an open stream may go on.
 pub async fn session_by_id(db: &Db, session_id: Uuid) -> Result<Option<SessionUser>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT s.id AS session_id, s.last_seen_at, u.id AS user_id, u.email, u.name, u.is_admin, u.email_verified_at, \
              m.vendor_id, m.role AS vendor_role, v.status AS vendor_status \
              FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -194,21 +206,18 @@ pub async fn session_by_id(db: &Db, session_id: Uuid) -> Result<Option<SessionUs
         )
         .bind(session_id)
         .bind(now_ms())
-        .fetch_optional(pool)
-        .await?
-    }))
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn touch_session(db: &Db, session_id: Uuid) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
-            .bind(session_id)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+        .bind(session_id)
+        .bind(now_ms())
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
     tx.commit().await
 }
 
@@ -230,15 +239,15 @@ pub async fn revoke_session_in(
     user_id: Uuid,
     session_id: Uuid,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-            .bind(session_id)
-            .bind(user_id)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query(
+        "UPDATE sessions SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -249,29 +258,30 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<bool, StorageError> {
     let at = disabled.then(now_ms);
-    Ok(on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1")
+    Ok(
+        crate::sql::query("UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(at)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
-    }) == 1)
+            == 1,
+    )
 }
 
 pub async fn revoke_all_sessions(tx: &mut Tx, user_id: Uuid) -> Result<u64, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    }))
+    Ok(crate::sql::query(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     pub id: Uuid,
     pub created_at: i64,
@@ -281,18 +291,25 @@ pub struct SessionRecord {
     pub ip: String,
 }
 
+crate::from_row!(SessionRecord {
+    id,
+    created_at,
+    last_seen_at,
+    expires_at,
+    user_agent,
+    ip
+});
+
 /// A user's live sessions, newest first.
 pub async fn list_sessions(db: &Db, user_id: Uuid) -> Result<Vec<SessionRecord>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT id, created_at, last_seen_at, expires_at, user_agent, ip FROM sessions \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 100",
         )
         .bind(user_id)
         .bind(now_ms())
-        .fetch_all(pool)
-        .await?
-    }))
+        .fetch_all(db)
+        .await
 }
 
 // ----- single-use tokens -----
@@ -319,17 +336,15 @@ pub async fn create_user_token(
     hash: &[u8],
     expires_at: i64,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO user_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+    crate::sql::query("INSERT INTO user_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(hash)
             .bind(user_id)
             .bind(purpose.as_str())
             .bind(now_ms())
             .bind(expires_at)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(())
 }
 
@@ -341,17 +356,15 @@ pub async fn consume_user_token(
     purpose: TokenPurpose,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    crate::sql::query_scalar(
             "UPDATE user_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL \
              AND expires_at > $3 RETURNING user_id",
         )
         .bind(hash)
         .bind(purpose.as_str())
         .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-    }))
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 /// Invalidates a user's other unused tokens of a purpose (an older reset link stops working).
@@ -360,15 +373,13 @@ pub async fn expire_user_tokens(
     user_id: Uuid,
     purpose: TokenPurpose,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE user_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
+    crate::sql::query("UPDATE user_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
             .bind(user_id)
             .bind(purpose.as_str())
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(())
 }
 
@@ -381,12 +392,11 @@ pub async fn rate_limit_count(
     window_ms: i64,
 ) -> Result<(i64, i64), StorageError> {
     let now = now_ms();
-    let row: Option<(i64, i64)> = on_reader!(db, pool => {
-        sqlx::query_as("SELECT hits, window_start FROM rate_limits WHERE bucket = $1")
+    let row: Option<(i64, i64)> =
+        crate::sql::query_as("SELECT hits, window_start FROM rate_limits WHERE bucket = $1")
             .bind(bucket)
-            .fetch_optional(pool)
-            .await?
-    });
+            .fetch_optional(db)
+            .await?;
     Ok(match row {
         Some((hits, start)) if start + window_ms > now => (hits, start),
         _ => (0, now),
@@ -402,8 +412,7 @@ pub async fn rate_limit_hit(
 ) -> Result<(i64, i64), StorageError> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let row: (i64, i64) = on_tx!(&mut tx, conn => {
-        sqlx::query_as(
+    let row: (i64, i64) = crate::sql::query_as(
             "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (bucket) DO UPDATE SET \
              hits = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
@@ -413,9 +422,8 @@ pub async fn rate_limit_hit(
         .bind(bucket)
         .bind(now)
         .bind(window_ms)
-        .fetch_one(&mut *conn)
-        .await?
-    });
+        .fetch_one(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -445,8 +453,7 @@ pub(crate) async fn take_rate_limit_hit(
     limit: i64,
 ) -> Result<Result<i64, i64>, StorageError> {
     let now = now_ms();
-    let taken: Option<i64> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let taken: Option<i64> = crate::sql::query_scalar(
             "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (bucket) DO UPDATE SET \
              hits = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.hits + 1 END, \
@@ -458,18 +465,17 @@ pub(crate) async fn take_rate_limit_hit(
         .bind(now)
         .bind(window_ms)
         .bind(limit)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+        .fetch_optional(&mut *tx)
+        .await?;
     Ok(match taken {
         Some(start) => Ok(start),
-        None => Err(on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar("SELECT window_start FROM rate_limits WHERE bucket = $1")
-                .bind(bucket)
-                .fetch_optional(&mut *conn)
-                .await?
-                .unwrap_or(now)
-        })),
+        None => Err(crate::sql::query_scalar(
+            "SELECT window_start FROM rate_limits WHERE bucket = $1",
+        )
+        .bind(bucket)
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(now)),
     })
 }
 
@@ -482,24 +488,24 @@ pub async fn rate_limit_refund(
     window_start: i64,
 ) -> Result<(), StorageError> {
     let mut tx = db.begin_relaxed_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0",
         )
         .bind(bucket)
         .bind(window_start)
-        .execute(&mut *conn)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     tx.commit().await
 }
 
 pub async fn rate_limit_reset(db: &Db, bucket: &str) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1").bind(bucket).execute(&mut *conn).await?.rows_affected()
-    });
+    crate::sql::query("DELETE FROM rate_limits WHERE bucket = $1")
+        .bind(bucket)
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
     tx.commit().await
 }
 

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::{Db, StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -15,6 +15,16 @@ pub struct ApiKey {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
+
+crate::from_row!(ApiKey {
+    id,
+    name,
+    scopes,
+    vendor_id,
+    created_by,
+    created_at,
+    last_used_at
+});
 
 impl ApiKey {
     pub fn scope_list(&self) -> Vec<&str> {
@@ -39,8 +49,7 @@ pub async fn create(
         created_at: now_ms(),
         last_used_at: None,
     };
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO api_keys (id, token_hash, name, scopes, vendor_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(key.id)
@@ -50,67 +59,63 @@ pub async fn create(
         .bind(vendor_id)
         .bind(created_by)
         .bind(key.created_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(key)
 }
 
 /// The live (not revoked) key with this hash.
 pub async fn by_hash(db: &Db, hash: &[u8]) -> Result<Option<ApiKey>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
+    crate::sql::query_as(
+        "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
              WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(pool)
-        .await?
-    }))
+    )
+    .bind(hash)
+    .fetch_optional(db)
+    .await
 }
 
 /// A key that is not revoked, by id.
 pub async fn live_by_id(db: &Db, id: Uuid) -> Result<Option<ApiKey>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
+    crate::sql::query_as(
+        "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
              WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-    }))
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn touch(db: &Db, id: Uuid) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1").bind(id).bind(now_ms()).execute(&mut *conn).await?.rows_affected()
-    });
+    crate::sql::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now_ms())
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
     tx.commit().await
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ApiKey>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
+    crate::sql::query_as(
+        "SELECT id, name, scopes, vendor_id, created_by, created_at, last_used_at FROM api_keys \
              WHERE revoked_at IS NULL ORDER BY id DESC LIMIT 1000",
-        )
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Revokes a key; false if there is no such live key.
 pub async fn revoke(tx: &mut Tx, id: Uuid) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query(
+        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }

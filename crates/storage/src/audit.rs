@@ -21,8 +21,7 @@ pub struct AuditEntry<'a> {
 }
 
 pub async fn record(tx: &mut Tx, e: &AuditEntry<'_>) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO audit_log (id, actor_user_id, actor_email, action, subject_type, subject_id, vendor_id, ip, details, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -36,14 +35,13 @@ pub async fn record(tx: &mut Tx, e: &AuditEntry<'_>) -> Result<(), StorageError>
         .bind(e.ip)
         .bind(e.details.to_string())
         .bind(now_ms())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuditRecord {
     pub id: Uuid,
     pub actor_user_id: Option<Uuid>,
@@ -56,6 +54,19 @@ pub struct AuditRecord {
     pub details: String,
     pub created_at: i64,
 }
+
+crate::from_row!(AuditRecord {
+    id,
+    actor_user_id,
+    actor_email,
+    action,
+    subject_type,
+    subject_id,
+    vendor_id,
+    ip,
+    details,
+    created_at
+});
 
 /// Which audit entries to list; every field narrows the list.
 #[derive(Debug, Clone, Default)]
@@ -103,7 +114,5 @@ pub async fn list(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRecord>, Sto
         filters.join(" AND "),
         args.len()
     );
-    Ok(on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
 }

@@ -21,8 +21,7 @@ pub struct NewCoupon {
 pub async fn create(tx: &mut Tx, c: &NewCoupon) -> Result<CouponRow, StorageError> {
     let now = now_ms();
     let id = Uuid::now_v7();
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO coupons (id, code, kind, value, min_subtotal, starts_at, expires_at, max_uses, \
              per_customer_limit, uses, active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, TRUE, $10, $10)",
@@ -37,10 +36,9 @@ pub async fn create(tx: &mut Tx, c: &NewCoupon) -> Result<CouponRow, StorageErro
         .bind(c.max_uses)
         .bind(c.per_customer_limit)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(CouponRow {
         id,
         code: c.code.clone(),
@@ -60,16 +58,15 @@ pub async fn create(tx: &mut Tx, c: &NewCoupon) -> Result<CouponRow, StorageErro
 pub async fn list(db: &Db) -> Result<Vec<CouponRow>, StorageError> {
     let sql =
         format!("SELECT {COUPON_COLUMNS} FROM coupons ORDER BY created_at DESC, id LIMIT 1000");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).fetch_all(db).await
 }
 
 pub async fn by_code(db: &Db, code: &str) -> Result<Option<CouponRow>, StorageError> {
     let sql = format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE code = $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(code)
+        .fetch_optional(db)
+        .await
 }
 
 /// Turns a coupon on or off; false when there is no such coupon.
@@ -81,7 +78,10 @@ pub async fn set_active(
     let sql = format!(
         "UPDATE coupons SET active = $2, updated_at = $3 WHERE id = $1 RETURNING {COUPON_COLUMNS}"
     );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(active).bind(now_ms()).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(id)
+        .bind(active)
+        .bind(now_ms())
+        .fetch_optional(&mut *tx)
+        .await
 }

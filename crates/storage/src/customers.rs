@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::db::Arg;
 use crate::{Db, StorageError};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CustomerRow {
     pub id: Uuid,
     pub email: String,
@@ -18,6 +18,18 @@ pub struct CustomerRow {
     pub orders: i64,
     pub vendor_name: Option<String>,
 }
+
+crate::from_row!(CustomerRow {
+    id,
+    email,
+    name,
+    created_at,
+    email_verified_at,
+    is_admin,
+    disabled_at,
+    orders,
+    vendor_name
+});
 
 const CUSTOMER_SELECT: &str = "SELECT u.id, u.email, u.name, u.created_at, u.email_verified_at, \
      u.is_admin, u.disabled_at, \
@@ -81,16 +93,12 @@ pub async fn list(
         filters.join(" AND "),
         args.len()
     );
-    Ok(on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
 }
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<CustomerRow>, StorageError> {
     let sql = format!("{CUSTOMER_SELECT} WHERE u.id = $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql).bind(id).fetch_optional(db).await
 }
 
 #[cfg(test)]

@@ -21,8 +21,7 @@ pub struct Waiting {
 
 pub async fn waiting(db: &Db) -> Result<Waiting, StorageError> {
     type Counts = (i64, i64, i64, i64, i64, i64);
-    let (payment, ship, vendors, jobs, endpoints, low): Counts = on_reader!(db, pool => {
-        sqlx::query_as(
+    let (payment, ship, vendors, jobs, endpoints, low): Counts = crate::sql::query_as(
             "SELECT (SELECT COUNT(*) FROM orders WHERE status = 'pending_payment'), \
              (SELECT COUNT(*) FROM orders WHERE status IN ('paid', 'partially_fulfilled')), \
              (SELECT COUNT(*) FROM vendors WHERE status = 'pending'), \
@@ -30,9 +29,8 @@ pub async fn waiting(db: &Db) -> Result<Waiting, StorageError> {
              (SELECT COUNT(*) FROM webhook_endpoints WHERE failing_since IS NOT NULL OR status = 'disabled'), \
              (SELECT COUNT(*) FROM variants WHERE track_inventory AND stock <= 5)",
         )
-        .fetch_one(pool)
-        .await?
-    });
+        .fetch_one(db)
+        .await?;
     Ok(Waiting {
         orders_awaiting_payment: payment,
         orders_to_ship: ship,
@@ -46,17 +44,15 @@ pub async fn waiting(db: &Db) -> Result<Waiting, StorageError> {
 /// Paid orders per UTC day since `since_ms`, oldest first: `(day number since the epoch,
 /// count, sum of totals)`; days without sales are absent.
 pub async fn sales_by_day(db: &Db, since_ms: i64) -> Result<Vec<(i64, i64, i64)>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT CAST(placed_at / 86400000 AS BIGINT) AS day, COUNT(*), \
+    crate::sql::query_as(
+        "SELECT CAST(placed_at / 86400000 AS BIGINT) AS day, COUNT(*), \
              CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM orders \
              WHERE placed_at >= $1 AND status NOT IN ('pending_payment', 'cancelled') \
              GROUP BY day ORDER BY day",
-        )
-        .bind(since_ms)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(since_ms)
+    .fetch_all(db)
+    .await
 }
 
 /// What waits for a vendor: its parts of paid orders not shipped yet, and its stock-tracked
@@ -74,8 +70,7 @@ pub struct VendorWaiting {
 pub const LOW_STOCK_COUNTED: i64 = 100;
 
 pub async fn vendor_waiting(db: &Db, vendor_id: uuid::Uuid) -> Result<VendorWaiting, StorageError> {
-    let (ship, payment, low): (i64, i64, i64) = on_reader!(db, pool => {
-        sqlx::query_as(
+    let (ship, payment, low): (i64, i64, i64) = crate::sql::query_as(
             "SELECT (SELECT COUNT(*) FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
                WHERE vo.vendor_id = $1 AND vo.status = 'unfulfilled' \
                AND o.status IN ('paid', 'partially_fulfilled')), \
@@ -87,9 +82,8 @@ pub async fn vendor_waiting(db: &Db, vendor_id: uuid::Uuid) -> Result<VendorWait
         )
         .bind(vendor_id)
         .bind(LOW_STOCK_COUNTED)
-        .fetch_one(pool)
-        .await?
-    });
+        .fetch_one(db)
+        .await?;
     Ok(VendorWaiting {
         orders_to_ship: ship,
         orders_awaiting_payment: payment,
@@ -105,19 +99,17 @@ pub async fn vendor_sales_by_day(
     vendor_id: uuid::Uuid,
     since_ms: i64,
 ) -> Result<Vec<(i64, i64, i64)>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT CAST(o.placed_at / 86400000 AS BIGINT) AS day, COUNT(*), \
+    crate::sql::query_as(
+        "SELECT CAST(o.placed_at / 86400000 AS BIGINT) AS day, COUNT(*), \
              CAST(COALESCE(SUM(vo.total), 0) AS BIGINT) \
              FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
              WHERE vo.vendor_id = $1 AND vo.order_id >= $2 AND o.placed_at >= $3 \
              AND o.status NOT IN ('pending_payment', 'cancelled') AND vo.status <> 'cancelled' \
              GROUP BY day ORDER BY day",
-        )
-        .bind(vendor_id)
-        .bind(crate::orders::first_id_at(since_ms))
-        .bind(since_ms)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(crate::orders::first_id_at(since_ms))
+    .bind(since_ms)
+    .fetch_all(db)
+    .await
 }

@@ -6,73 +6,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{PgPool, Postgres, SqlitePool, Transaction};
 
 use crate::StorageError;
 
-/// Runs `$body` with `$conn` bound to the backend's read pool (`&Pool<Sqlite|Postgres>`).
-macro_rules! on_reader {
-    ($db:expr, $conn:ident => $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite { read, .. } => {
-                let $conn = read;
-                $body
-            }
-            $crate::Db::Postgres(pool) => {
-                let $conn = pool;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut <Backend>Connection`).
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::Tx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn: &mut <Backend>Connection` from either a pooled read connection or
-/// an open transaction, so one query function serves reads (`Exec::Db`) and the re-reads a
-/// write transaction needs (`Exec::Tx`).
-macro_rules! on_exec {
-    ($exec:expr, $conn:ident => $body:expr) => {
-        match $exec {
-            $crate::db::Exec::Db($crate::Db::Sqlite { read, .. }) => {
-                let mut pooled = read.acquire().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            $crate::db::Exec::Db($crate::Db::Postgres(pool)) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            $crate::db::Exec::Tx($crate::Tx::Sqlite(tx)) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::db::Exec::Tx($crate::Tx::Postgres(tx)) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-
 /// How much a write transaction's commit must survive (see [`Db::begin_relaxed_write`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
+pub(crate) enum Durability {
     Full,
     Relaxed,
 }
@@ -96,6 +36,9 @@ macro_rules! bind_args {
                 $crate::db::Arg::OptText(v) => q.bind(v),
                 $crate::db::Arg::OptUuid(v) => q.bind(v),
                 $crate::db::Arg::OptI64(v) => q.bind(v),
+                $crate::db::Arg::OptF64(v) => q.bind(v),
+                $crate::db::Arg::OptBool(v) => q.bind(v),
+                $crate::db::Arg::OptBytes(v) => q.bind(v),
                 $crate::db::Arg::Bool(v) => q.bind(v),
                 $crate::db::Arg::Bytes(v) => q.bind(v),
             };
@@ -106,7 +49,7 @@ macro_rules! bind_args {
 
 /// A value for a dynamically built query.
 #[derive(Debug, Clone)]
-pub(crate) enum Arg {
+pub enum Arg {
     I64(i64),
     F64(f64),
     Text(String),
@@ -114,6 +57,9 @@ pub(crate) enum Arg {
     OptText(Option<String>),
     OptUuid(Option<uuid::Uuid>),
     OptI64(Option<i64>),
+    OptF64(Option<f64>),
+    OptBool(Option<bool>),
+    OptBytes(Option<Vec<u8>>),
     Bool(bool),
     Bytes(Vec<u8>),
 }
@@ -160,19 +106,33 @@ impl Default for DbOptions {
 
 #[derive(Debug, Clone)]
 pub enum Db {
-    /// SQLite allows one writer at a time: all writes queue on a single pooled connection in
-    /// this process (fair, no busy-spinning); other processes wait on the busy timeout.
+    /// SQLite allows one writer at a time: all write transactions queue for the one rusqlite
+    /// write connection in this process (fair, no busy-spinning) and commit in groups (see
+    /// `writer.rs`); other processes wait on the busy timeout. `write` is an sqlx connection
+    /// for migrations and checks only.
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        writer: Arc<crate::writer::Writer>,
     },
     Postgres(PgPool),
 }
 
 /// An open write transaction.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(crate::writer::SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// SQLite's group commit so far (see [`Db::write_groups`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteGroups {
+    /// Commits (flushes) of write groups.
+    pub groups: u64,
+    /// Write transactions they committed.
+    pub transactions: u64,
+    /// Write transactions waiting for the writer now.
+    pub waiting: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,26 +140,6 @@ pub struct PoolStats {
     pub size: u32,
     pub idle: u32,
     pub max: u32,
-}
-
-/// Adds up the time SQLite's one write connection spends checked out of its pool.
-#[derive(Default)]
-struct WriterClock {
-    since: std::sync::Mutex<Option<Instant>>,
-}
-
-impl WriterClock {
-    fn checked_out(&self) {
-        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-    }
-
-    fn returned(&self) {
-        let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(since) = since {
-            metrics::counter!("souk_db_writer_busy_microseconds_total")
-                .increment(since.elapsed().as_micros() as u64);
-        }
-    }
 }
 
 /// SQLite's busy timeout: how long a writer waits for another process's write lock.
@@ -234,24 +174,16 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
-            // How long the one write connection is checked out: its busy share is the share of
-            // the SQLite write capacity in use (`souk_db_writer_busy_microseconds_total`).
-            let checked_out = Arc::new(WriterClock::default());
-            let on_acquire = checked_out.clone();
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
-                .min_connections(1)
                 .acquire_timeout(options.acquire_timeout)
-                .before_acquire(move |_, _| {
-                    on_acquire.checked_out();
-                    Box::pin(async { Ok(true) })
-                })
-                .after_release(move |_, _| {
-                    checked_out.returned();
-                    Box::pin(async { Ok(true) })
-                })
                 .connect_with(connect.clone())
                 .await?;
+            let writer = Arc::new(crate::writer::Writer::open(
+                connect.get_filename(),
+                SQLITE_BUSY_TIMEOUT,
+                options.acquire_timeout,
+            )?);
             // A local file cannot drop a connection the way a network can: no liveness ping (a
             // round trip to the connection's thread) each time a reader is handed out.
             let limit = options.statement_timeout;
@@ -271,7 +203,11 @@ impl Db {
                 })
                 .connect_with(connect)
                 .await?;
-            let db = Db::Sqlite { read, write };
+            let db = Db::Sqlite {
+                read,
+                write,
+                writer,
+            };
             db.check_durability().await?;
             Ok(db)
         } else {
@@ -349,20 +285,7 @@ impl Db {
 
     async fn begin_now(&self, durability: Durability) -> Result<Tx, StorageError> {
         Ok(match self {
-            Db::Sqlite { write, .. } => {
-                // The safety level cannot change inside a transaction: set it on the one write
-                // connection just before `BEGIN`, every time, so no transaction inherits
-                // another's level. Both go as one command (SQLite runs them in order and stops
-                // at the first error): one hand-off to the connection's thread instead of two.
-                let conn = write.acquire().await?;
-                let begin = match durability {
-                    Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
-                    Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
-                };
-                Tx::Sqlite(
-                    sqlx::Transaction::begin(conn, Some(sqlx::SqlStr::from_static(begin))).await?,
-                )
-            }
+            Db::Sqlite { writer, .. } => Tx::Sqlite(writer.begin(durability).await?),
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 if durability == Durability::Relaxed {
@@ -383,9 +306,11 @@ impl Db {
         before_ms: i64,
     ) -> Result<u64, StorageError> {
         let mut tx = self.begin_relaxed_write().await?;
-        let n = on_tx!(&mut tx, conn => {
-            sqlx::query(sql).bind(before_ms).execute(&mut *conn).await?.rows_affected()
-        });
+        let n = crate::sql::query(sql)
+            .bind(before_ms)
+            .execute(&mut tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }
@@ -408,9 +333,11 @@ impl Db {
         let mut total = 0;
         loop {
             let mut tx = self.begin_relaxed_write().await?;
-            let n = on_tx!(&mut tx, conn => {
-                sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(before_ms).execute(&mut *conn).await?.rows_affected()
-            });
+            let n = crate::sql::query(&sql)
+                .bind(before_ms)
+                .execute(&mut tx)
+                .await?
+                .rows_affected();
             tx.commit().await?;
             total += n;
             if n < BATCH {
@@ -419,17 +346,35 @@ impl Db {
         }
     }
 
+    /// SQLite: write transactions committed so far and the groups (flushes) they shared;
+    /// `None` on PostgreSQL.
+    pub fn write_groups(&self) -> Option<WriteGroups> {
+        match self {
+            Db::Sqlite { writer, .. } => {
+                let stats = writer.stats();
+                Some(WriteGroups {
+                    groups: stats.groups.load(std::sync::atomic::Ordering::Relaxed),
+                    transactions: stats
+                        .transactions
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    waiting: writer.waiting(),
+                })
+            }
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        on_reader!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        crate::sql::query("SELECT 1").execute(self).await?;
         Ok(())
     }
 
     pub fn pool_stats(&self) -> PoolStats {
         match self {
-            Db::Sqlite { read, write } => PoolStats {
-                size: read.size() + write.size(),
-                idle: (read.num_idle() + write.num_idle()) as u32,
+            Db::Sqlite { read, .. } => PoolStats {
+                size: read.size() + 1,
+                idle: read.num_idle() as u32,
                 max: read.options().get_max_connections() + 1,
             },
             Db::Postgres(pool) => PoolStats {
@@ -442,7 +387,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
@@ -482,10 +427,9 @@ impl Tx {
             Tx::Sqlite(tx) => {
                 // Not from the statement cache: SQLite evaluates this pragma when the statement
                 // is prepared, so a cached one answers with the level of its first use.
-                let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                    .persistent(false)
-                    .fetch_one(&mut **tx)
-                    .await?;
+                let level: i64 = tx
+                    .conn()
+                    .query_row("PRAGMA synchronous", [], |row| row.get(0))?;
                 level >= 2
             }
             Tx::Postgres(tx) => {

@@ -115,13 +115,13 @@ pub(crate) async fn index_product(
         words(doc.vendor),
         words(doc.body),
     );
-    match tx {
-        Tx::Sqlite(tx) => {
-            sqlx::query("DELETE FROM product_search WHERE rowid = (SELECT rowid FROM products WHERE id = $1)")
+    match tx.backend() {
+        Backend::Sqlite => {
+            crate::sql::query("DELETE FROM product_search WHERE rowid = (SELECT rowid FROM products WHERE id = $1)")
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO product_search (rowid, title, skus, vendor, body) \
                  SELECT rowid, $2, $3, $4, $5 FROM products WHERE id = $1",
             )
@@ -130,11 +130,11 @@ pub(crate) async fn index_product(
             .bind(&skus)
             .bind(&vendor)
             .bind(&body)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
-        Tx::Postgres(tx) => {
-            sqlx::query(
+        Backend::Postgres => {
+            crate::sql::query(
                 "UPDATE products SET search = \
                  setweight(to_tsvector('english', $2), 'A') || \
                  setweight(to_tsvector('simple', $3), 'B') || \
@@ -147,7 +147,7 @@ pub(crate) async fn index_product(
             .bind(&skus)
             .bind(&vendor)
             .bind(&body)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
     }

@@ -6,6 +6,9 @@ use thiserror::Error;
 pub enum StorageError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From SQLite's write connection (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsafe database configuration: {0}")]
@@ -19,7 +22,23 @@ pub enum StorageError {
 impl StorageError {
     /// A unique-constraint violation (the caller raced someone for a handle or SKU).
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StorageError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+        match self {
+            StorageError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StorageError::Sqlite(e) => matches!(
+                sqlite_code(e),
+                // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+                Some(2067 | 1555)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The extended result code of a failed SQLite call.
+fn sqlite_code(e: &rusqlite::Error) -> Option<i32> {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _) => Some(code.extended_code),
+        _ => None,
     }
 }
 
@@ -63,6 +82,11 @@ impl StorageError {
                 Some("5" | "261" | "517" | "773" | "6" | "9")
                     // PostgreSQL: too_many_connections, cannot_connect_now, query_canceled.
                     | Some("53300" | "57P03" | "57014")
+            ),
+            StorageError::Sqlite(e) => matches!(
+                sqlite_code(e).map(|c| c & 0xff),
+                // BUSY (and its extended codes), LOCKED, INTERRUPT.
+                Some(5 | 6 | 9)
             ),
             _ => false,
         }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::db::{Arg, Exec};
 use crate::{Db, StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRow {
     pub id: i64,
     pub kind: String,
@@ -20,6 +20,15 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
+crate::from_row!(EventRow {
+    id,
+    kind,
+    order_id,
+    vendor_id,
+    data,
+    created_at
+});
+
 const EVENT_COLUMNS: &str = "id, kind, order_id, vendor_id, data, created_at";
 
 /// Inserts one event row in `tx` (no webhook fan-out: the outbox adds that).
@@ -30,17 +39,15 @@ pub async fn insert(
     vendor_id: Option<Uuid>,
     data: &serde_json::Value,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+    crate::sql::query("INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(kind)
             .bind(order_id)
             .bind(vendor_id)
             .bind(data.to_string())
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(())
 }
 
@@ -67,21 +74,22 @@ pub async fn insert_order_rows(
         "INSERT INTO events (kind, order_id, vendor_id, data, created_at) VALUES {}",
         crate::db::values_placeholders(rows.len(), 5)
     );
-    on_tx!(&mut *tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(sql)
+        .bind_all(args)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(())
 }
 
 /// Events after `cursor` (any audience), oldest first: what the process-wide poller reads.
 pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, StorageError> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(cursor).bind(limit).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(cursor)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// An order's events (every audience), oldest first, at most `limit`: its timeline. Events
@@ -89,38 +97,36 @@ pub async fn after(db: &Db, cursor: i64, limit: i64) -> Result<Vec<EventRow>, St
 pub async fn of_order(db: &Db, order_id: Uuid, limit: i64) -> Result<Vec<EventRow>, StorageError> {
     let sql =
         format!("SELECT {EVENT_COLUMNS} FROM events WHERE order_id = $1 ORDER BY id LIMIT $2");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(limit).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(order_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// The newest events (every audience), newest first: the admin feed before it goes live.
 pub async fn latest(db: &Db, limit: i64) -> Result<Vec<EventRow>, StorageError> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind(limit).fetch_all(db).await
 }
 
 /// Ids of the events after `after` that are committed now, oldest first, at most `limit`.
 pub async fn ids_after(db: &Db, after: i64, limit: i64) -> Result<Vec<i64>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT id FROM events WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT id FROM events WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// The newest event id (0 when there is none): where a fresh poller starts.
 pub async fn latest_id(db: &Db) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
-            .fetch_one(pool)
+    Ok(
+        crate::sql::query_scalar::<Option<i64>>("SELECT MAX(id) FROM events")
+            .fetch_one(db)
             .await?
-            .unwrap_or(0)
-    }))
+            .unwrap_or(0),
+    )
 }
 
 /// Who a stream is for.
@@ -162,16 +168,14 @@ pub async fn backlog(
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND created_at >= $2 AND {filter} AND id <= $5 ORDER BY id LIMIT $3"
     );
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(cursor)
-            .bind(since_ms)
-            .bind(limit)
-            .bind(id)
-            .bind(upto)
-            .fetch_all(&mut *conn)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(cursor)
+        .bind(since_ms)
+        .bind(limit)
+        .bind(id)
+        .bind(upto)
+        .fetch_all(exec)
+        .await
 }
 
 /// Forgets events created before `before_ms` (past the replay window).

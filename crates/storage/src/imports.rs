@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::{Db, StorageError, Tx, now_ms};
 
 /// An import as its page shows it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRow {
     pub id: Uuid,
     pub vendor_id: Uuid,
@@ -25,12 +25,25 @@ pub struct ImportRow {
     pub updated_at: i64,
 }
 
+crate::from_row!(ImportRow {
+    id,
+    vendor_id,
+    file_name,
+    status,
+    rows_read,
+    products,
+    written,
+    rejected,
+    error,
+    created_at,
+    updated_at
+});
+
 const COLUMNS: &str = "id, vendor_id, file_name, status, rows_read, products, written, rejected, error, \
                        created_at, updated_at";
 
 pub async fn insert(tx: &mut Tx, row: &ImportRow) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO product_imports (id, vendor_id, file_name, status, rows_read, products, written, \
              rejected, error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
@@ -45,10 +58,9 @@ pub async fn insert(tx: &mut Tx, row: &ImportRow) -> Result<(), StorageError> {
         .bind(&row.error)
         .bind(row.created_at)
         .bind(row.updated_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
@@ -61,8 +73,7 @@ pub async fn progress(
 ) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     let (status, error) = finished.unwrap_or(("running", None));
-    on_tx!(&mut tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "UPDATE product_imports SET written = $2, status = $3, error = $4, updated_at = $5 WHERE id = $1",
         )
         .bind(id)
@@ -70,10 +81,9 @@ pub async fn progress(
         .bind(status)
         .bind(error)
         .bind(now_ms())
-        .execute(&mut *conn)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     tx.commit().await?;
     Ok(())
 }
@@ -81,9 +91,11 @@ pub async fn progress(
 /// The vendor's import `id` (`None`: not the vendor's).
 pub async fn get(db: &Db, vendor_id: Uuid, id: Uuid) -> Result<Option<ImportRow>, StorageError> {
     let sql = format!("SELECT {COLUMNS} FROM product_imports WHERE id = $1 AND vendor_id = $2");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(vendor_id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(id)
+        .bind(vendor_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The vendor's latest imports, newest first.
@@ -91,7 +103,9 @@ pub async fn recent(db: &Db, vendor_id: Uuid, limit: i64) -> Result<Vec<ImportRo
     let sql = format!(
         "SELECT {COLUMNS} FROM product_imports WHERE vendor_id = $1 ORDER BY created_at DESC LIMIT $2"
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(vendor_id).bind(limit).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(vendor_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }

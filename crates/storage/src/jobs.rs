@@ -56,8 +56,7 @@ pub struct NewJob {
 pub async fn enqueue(tx: &mut Tx, job: &NewJob) -> Result<Uuid, StorageError> {
     let id = Uuid::now_v7();
     let now = now_ms();
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) \
              VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5)",
         )
@@ -66,10 +65,9 @@ pub async fn enqueue(tx: &mut Tx, job: &NewJob) -> Result<Uuid, StorageError> {
         .bind(job.payload.to_string())
         .bind(job.max_attempts.max(1))
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(id)
 }
 
@@ -114,17 +112,16 @@ pub async fn enqueue_many(tx: &mut Tx, jobs: &[ScheduledJob]) -> Result<(), Stor
         "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) VALUES {}",
         rows.join(", ")
     );
-    on_tx!(tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(sql)
+        .bind_all(args)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(())
 }
 
 /// A job leased to one worker.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: Uuid,
     pub kind: String,
@@ -133,6 +130,14 @@ pub struct ClaimedJob {
     pub attempts: i64,
     pub max_attempts: i64,
 }
+
+crate::from_row!(ClaimedJob {
+    id,
+    kind,
+    payload,
+    attempts,
+    max_attempts
+});
 
 /// Leases up to `limit` due jobs to `worker` for `lease_ms`.
 pub async fn claim(
@@ -202,15 +207,13 @@ pub async fn complete_and_claim(
         if room <= 0 {
             break;
         }
-        let more: Vec<ClaimedJob> = on_tx!(&mut tx, conn => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(worker)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(room)
-                .fetch_all(&mut *conn)
-                .await?
-        });
+        let more: Vec<ClaimedJob> = crate::sql::query_as(sql)
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(room)
+            .fetch_all(&mut tx)
+            .await?;
         claimed.extend(more);
     }
     tx.commit().await?;
@@ -260,9 +263,11 @@ async fn update_held(
             "UPDATE jobs SET {set} WHERE locked_by = $1 AND status = 'running'{and} AND id IN ({})",
             placeholders.join(", ")
         );
-        on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
-        });
+        crate::sql::query(sql)
+            .bind_all(args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     Ok(())
 }
@@ -271,16 +276,14 @@ async fn update_held(
 /// has waited, in ms (0 when none). Reads the `jobs_pending_due` index only.
 pub async fn backlog(db: &Db, cap: i64) -> Result<(i64, i64), StorageError> {
     let now = now_ms();
-    let (due, oldest): (i64, Option<i64>) = on_reader!(db, pool => {
-        sqlx::query_as(
+    let (due, oldest): (i64, Option<i64>) = crate::sql::query_as(
             "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' AND run_at <= $1 LIMIT $2) AS d), \
              (SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND run_at <= $1)",
         )
         .bind(now)
         .bind(cap)
-        .fetch_one(pool)
-        .await?
-    });
+        .fetch_one(db)
+        .await?;
     Ok((due, oldest.map_or(0, |t| (now - t).max(0))))
 }
 
@@ -288,18 +291,16 @@ pub async fn backlog(db: &Db, cap: i64) -> Result<(i64, i64), StorageError> {
 pub async fn complete(db: &Db, id: Uuid, worker: &str) -> Result<bool, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query(
+    let n = crate::sql::query(
             "UPDATE jobs SET status = 'done', finished_at = $3, updated_at = $3, locked_by = NULL, locked_until = NULL, \
              last_error = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
         )
         .bind(id)
         .bind(worker)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(n == 1)
 }
 
@@ -324,10 +325,9 @@ pub async fn fail(
 ) -> Result<Option<DeadJob>, StorageError> {
     let now = now_ms();
     let error: String = error.chars().take(2000).collect();
-    let dead: Option<String> = on_tx!(tx, conn => {
-        match retry_at {
+    let dead: Option<String> = match retry_at {
             Some(at) => {
-                sqlx::query(
+                crate::sql::query(
                 "UPDATE jobs SET status = 'pending', run_at = $3, last_error = $4, updated_at = $5, locked_by = NULL, \
                  locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running'",
             )
@@ -336,11 +336,11 @@ pub async fn fail(
             .bind(at)
             .bind(&error)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
                 None
             }
-            None => sqlx::query_scalar(
+            None => crate::sql::query_scalar(
                 "UPDATE jobs SET status = 'dead', finished_at = $3, last_error = $4, updated_at = $3, locked_by = NULL, \
                  locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running' RETURNING kind",
             )
@@ -348,10 +348,9 @@ pub async fn fail(
             .bind(worker)
             .bind(now)
             .bind(&error)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?,
-        }
-    });
+        };
     Ok(dead.map(|kind| DeadJob {
         id,
         kind,
@@ -365,8 +364,7 @@ pub async fn fail(
 pub async fn defer(db: &Db, id: Uuid, worker: &str, run_at: i64) -> Result<(), StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "UPDATE jobs SET status = 'pending', run_at = $3, attempts = attempts - 1, updated_at = $4, locked_by = NULL, \
              locked_until = NULL WHERE id = $1 AND locked_by = $2 AND status = 'running' AND attempts > 0",
         )
@@ -374,15 +372,14 @@ pub async fn defer(db: &Db, id: Uuid, worker: &str, run_at: i64) -> Result<(), S
         .bind(worker)
         .bind(run_at)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     tx.commit().await?;
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct JobRecord {
     pub id: Uuid,
     pub kind: String,
@@ -395,6 +392,19 @@ pub struct JobRecord {
     pub created_at: i64,
     pub finished_at: Option<i64>,
 }
+
+crate::from_row!(JobRecord {
+    id,
+    kind,
+    payload,
+    status,
+    attempts,
+    max_attempts,
+    run_at,
+    last_error,
+    created_at,
+    finished_at
+});
 
 /// Jobs, newest first, optionally of one status; `before` is the id to continue after.
 pub async fn list(
@@ -420,46 +430,40 @@ pub async fn list(
         filters.join(" AND "),
         args.len()
     );
-    Ok(on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
 }
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<JobRecord>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT id, kind, payload, status, attempts, max_attempts, run_at, last_error, created_at, finished_at \
              FROM jobs WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(pool)
-        .await?
-    }))
+        .fetch_optional(db)
+        .await
 }
 
 /// Puts a dead job back in the queue with a fresh set of attempts. Returns false if the job is
 /// not dead (a pending, running or done job is left alone).
 pub async fn retry(tx: &mut Tx, id: Uuid) -> Result<bool, StorageError> {
     let now = now_ms();
-    let n = on_tx!(tx, conn => {
-        sqlx::query(
+    let n = crate::sql::query(
             "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $2, updated_at = $2, finished_at = NULL \
              WHERE id = $1 AND status = 'dead'",
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(n == 1)
 }
 
 /// Number of jobs per status, for metrics.
 pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetch_all(pool).await?
-    }))
+    crate::sql::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        .fetch_all(db)
+        .await
 }
 
 /// Deletes finished (done) jobs older than `before_ms`; dead jobs are kept.
@@ -476,16 +480,14 @@ pub async fn purge_done(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
 /// The application's outbox runs it with what follows from it.
 pub async fn dead_letter_abandoned(tx: &mut Tx) -> Result<Vec<DeadJob>, StorageError> {
     let now = now_ms();
-    let dead: Vec<(Uuid, String, String)> = on_tx!(tx, conn => {
-        sqlx::query_as(
+    let dead: Vec<(Uuid, String, String)> = crate::sql::query_as(
             "UPDATE jobs SET status = 'dead', finished_at = $1, updated_at = $1, locked_by = NULL, locked_until = NULL, \
              last_error = 'its last attempt never finished (the worker stopped or crashed)' \
              WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts RETURNING id, kind, payload",
         )
         .bind(now)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     Ok(dead
         .into_iter()
         .map(|(id, kind, payload)| DeadJob {

@@ -13,29 +13,26 @@ pub async fn set_commission(
     vendor_id: Uuid,
     bps: Option<i64>,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE vendors SET commission_bps = $2, updated_at = $3 WHERE id = $1")
+    let n =
+        crate::sql::query("UPDATE vendors SET commission_bps = $2, updated_at = $3 WHERE id = $1")
             .bind(vendor_id)
             .bind(bps)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(n == 1)
 }
 
 pub async fn commission_of(db: &Db, vendor_id: Uuid) -> Result<Option<Option<i64>>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT commission_bps FROM vendors WHERE id = $1")
-            .bind(vendor_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT commission_bps FROM vendors WHERE id = $1")
+        .bind(vendor_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// A vendor's money, in minor units of the shop currency.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, Default)]
 pub struct Balance {
     pub vendor_id: Uuid,
     pub vendor_name: String,
@@ -49,6 +46,16 @@ pub struct Balance {
     /// Vendor-order totals of orders placed but not yet paid.
     pub pending: i64,
 }
+
+crate::from_row!(Balance {
+    vendor_id,
+    vendor_name,
+    earned,
+    commission,
+    paid_out,
+    available,
+    pending
+});
 
 /// Sums as BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC.
 const BALANCE_SELECT: &str = "SELECT vd.id AS vendor_id, vd.name AS vendor_name, \
@@ -66,20 +73,19 @@ const BALANCE_SELECT: &str = "SELECT vd.id AS vendor_id, vd.name AS vendor_name,
 
 pub async fn balance(db: &Db, vendor_id: Uuid) -> Result<Option<Balance>, StorageError> {
     let sql = format!("{BALANCE_SELECT} WHERE vd.id = $1");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(vendor_id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(vendor_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Every vendor's balance, by name.
 pub async fn report(db: &Db) -> Result<Vec<Balance>, StorageError> {
     let sql = format!("{BALANCE_SELECT} ORDER BY vd.name, vd.id");
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).fetch_all(db).await
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PayoutRow {
     pub id: Uuid,
     pub vendor_id: Uuid,
@@ -88,6 +94,15 @@ pub struct PayoutRow {
     pub reference: String,
     pub created_at: i64,
 }
+
+crate::from_row!(PayoutRow {
+    id,
+    vendor_id,
+    amount,
+    currency,
+    reference,
+    created_at
+});
 
 /// Why a payout was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,21 +132,20 @@ pub async fn record_payout(
     };
     let now = now_ms();
     let sql = format!("SELECT id FROM vendors WHERE id = $1{lock}");
-    let exists: Option<Uuid> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(vendor_id).fetch_optional(&mut *conn).await?
-    });
+    let exists: Option<Uuid> = crate::sql::query_scalar(sql)
+        .bind(vendor_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if exists.is_none() {
         return Ok(Err(PayoutError::NoSuchVendor));
     }
-    let available: i64 = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE vendor_id = $1 \
+    let available: i64 = crate::sql::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE vendor_id = $1 \
              AND kind IN ('earning', 'earning_reversal', 'payout')",
-        )
-        .bind(vendor_id)
-        .fetch_one(&mut *conn)
-        .await?
-    });
+    )
+    .bind(vendor_id)
+    .fetch_one(&mut *tx)
+    .await?;
     if amount > available {
         return Ok(Err(PayoutError::InsufficientBalance { available }));
     }
@@ -143,8 +157,8 @@ pub async fn record_payout(
         reference: reference.to_owned(),
         created_at: now,
     };
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    {
+        crate::sql::query(
             "INSERT INTO payouts (id, vendor_id, amount, currency, reference, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -155,9 +169,9 @@ pub async fn record_payout(
         .bind(reference)
         .bind(created_by)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        crate::sql::query(
             "INSERT INTO ledger_entries (id, vendor_id, payout_id, kind, amount, currency, created_at) \
              VALUES ($1, $2, $3, 'payout', $4, $5, $6)",
         )
@@ -167,10 +181,10 @@ pub async fn record_payout(
         .bind(-amount)
         .bind(currency)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
-    });
+    };
     Ok(Ok(payout))
 }
 
@@ -181,29 +195,25 @@ pub async fn payouts_page(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<PayoutRow>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
+    crate::sql::query_as(
+        "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
              WHERE vendor_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-        )
-        .bind(vendor_id)
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 pub async fn payouts(db: &Db, vendor_id: Uuid) -> Result<Vec<PayoutRow>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
+    crate::sql::query_as(
+        "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts \
              WHERE vendor_id = $1 ORDER BY created_at DESC, id LIMIT 200",
-        )
-        .bind(vendor_id)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .fetch_all(db)
+    .await
 }
 
 /// What an `Idempotency-Key` sent with a payout stands for.
@@ -227,8 +237,7 @@ pub async fn claim_payout_key(
     key_hash: &[u8],
     request_hash: &[u8],
 ) -> Result<PayoutKey, StorageError> {
-    let claimed: Option<i64> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let claimed: Option<i64> = crate::sql::query_scalar(
             "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, created_at) \
              VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (scope, key_hash) DO NOTHING RETURNING response_status",
         )
@@ -236,19 +245,16 @@ pub async fn claim_payout_key(
         .bind(key_hash)
         .bind(request_hash)
         .bind(now_ms())
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+        .fetch_optional(&mut *tx)
+        .await?;
     if claimed.is_some() {
         return Ok(PayoutKey::New);
     }
-    let (stored_hash, body): (Vec<u8>, String) = on_tx!(&mut *tx, conn => {
-        sqlx::query_as("SELECT request_hash, response_body FROM idempotency_keys WHERE scope = $1 AND key_hash = $2")
+    let (stored_hash, body): (Vec<u8>, String) = crate::sql::query_as("SELECT request_hash, response_body FROM idempotency_keys WHERE scope = $1 AND key_hash = $2")
             .bind(scope)
             .bind(key_hash)
-            .fetch_one(&mut *conn)
-            .await?
-    });
+            .fetch_one(&mut *tx)
+            .await?;
     Ok(match Uuid::parse_str(&body) {
         Ok(id) if stored_hash == request_hash => PayoutKey::Replay(id),
         _ => PayoutKey::Reused,
@@ -262,35 +268,31 @@ pub async fn remember_payout(
     key_hash: &[u8],
     payout_id: Uuid,
 ) -> Result<(), StorageError> {
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "UPDATE idempotency_keys SET response_status = 201, response_body = $3 WHERE scope = $1 AND key_hash = $2",
         )
         .bind(scope)
         .bind(key_hash)
         .bind(payout_id.to_string())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
 /// One payout by id (for replaying an idempotent payout request).
 pub async fn payout(tx: &mut Tx, id: Uuid) -> Result<Option<PayoutRow>, StorageError> {
-    Ok(on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
-            "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    }))
+    crate::sql::query_as(
+        "SELECT id, vendor_id, amount, currency, reference, created_at FROM payouts WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// One line of a vendor's statement: a ledger entry, with the order it came from or the
 /// payout's reference.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StatementEntry {
     pub id: Uuid,
     pub created_at: i64,
@@ -301,6 +303,16 @@ pub struct StatementEntry {
     pub payout_reference: Option<String>,
 }
 
+crate::from_row!(StatementEntry {
+    id,
+    created_at,
+    kind,
+    amount,
+    currency,
+    order_id,
+    payout_reference
+});
+
 /// A vendor's ledger entries made in `[from_ms, until_ms)`, oldest first, after the entry
 /// `after` (its time and id; `(from_ms - 1, nil)` for the first page).
 pub async fn statement_page(
@@ -310,38 +322,34 @@ pub async fn statement_page(
     after: (i64, Uuid),
     limit: i64,
 ) -> Result<Vec<StatementEntry>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT e.id, e.created_at, e.kind, e.amount, e.currency, e.order_id, \
+    crate::sql::query_as(
+        "SELECT e.id, e.created_at, e.kind, e.amount, e.currency, e.order_id, \
              p.reference AS payout_reference \
              FROM ledger_entries e LEFT JOIN payouts p ON p.id = e.payout_id \
              WHERE e.vendor_id = $1 AND e.created_at >= $2 AND e.created_at < $3 \
              AND (e.created_at > $4 OR (e.created_at = $4 AND e.id > $5)) \
              ORDER BY e.created_at, e.id LIMIT $6",
-        )
-        .bind(vendor_id)
-        .bind(from_ms)
-        .bind(until_ms)
-        .bind(after.0)
-        .bind(after.1)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(from_ms)
+    .bind(until_ms)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// What a vendor was owed just before `at_ms`: its earnings, their reversals and its payouts
 /// until then.
 pub async fn available_before(db: &Db, vendor_id: Uuid, at_ms: i64) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries \
+    crate::sql::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries \
              WHERE vendor_id = $1 AND created_at < $2 \
              AND kind IN ('earning', 'earning_reversal', 'payout')",
-        )
-        .bind(vendor_id)
-        .bind(at_ms)
-        .fetch_one(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(at_ms)
+    .fetch_one(db)
+    .await
 }

@@ -1,8 +1,8 @@
 //! Souk's storage layer: one code path over SQLite and PostgreSQL.
 //!
 //! Every query is written once with `$N` placeholders and run on either backend through the
-//! [`Db`] and [`Tx`] enums and the `on_reader!`/`on_tx!` macros, which expand one body into a
-//! `match` arm per backend so both are type-checked. Where SQL differs (full-text search,
+//! query builders of `sql.rs` (`query`, `query_as`, `query_scalar`) on a [`Db`] (a read) or a
+//! [`Tx`] (inside a write transaction); the driver that holds the connection runs it. Where SQL differs (full-text search,
 //! pragmas), the difference lives in [`dialect`].
 
 #[macro_use]
@@ -28,9 +28,14 @@ pub mod orders;
 pub mod payments;
 pub mod rates;
 pub mod shop;
+#[macro_use]
+pub mod sql;
 mod statement_limit;
 pub mod vendors;
 pub mod webhooks;
+mod writer;
 
-pub use db::{Backend, Db, DbOptions, Exec, PoolStats, Tx, commit_log, now_ms, redact_url};
+pub use db::{
+    Backend, Db, DbOptions, Exec, PoolStats, Tx, WriteGroups, commit_log, now_ms, redact_url,
+};
 pub use error::StorageError;

@@ -103,8 +103,7 @@ pub async fn record(
     file: &MediaFile,
     now: i64,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO media (name, original, vendor_id, content_type, width, height, bytes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING",
         )
@@ -116,25 +115,22 @@ pub async fn record(
         .bind(file.height)
         .bind(file.bytes)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
 /// The display image `name` and its thumbnails, narrowest first (empty: not an upload).
 pub async fn sizes(db: &Db, name: &str) -> Result<Vec<MediaFile>, StorageError> {
     type Row = (String, Option<String>, String, i64, i64, i64);
-    let rows: Vec<Row> = on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT name, original, content_type, width, height, bytes FROM media \
+    let rows: Vec<Row> = crate::sql::query_as(
+        "SELECT name, original, content_type, width, height, bytes FROM media \
              WHERE name = $1 OR original = $1 ORDER BY width",
-        )
-        .bind(name)
-        .fetch_all(pool)
-        .await?
-    });
+    )
+    .bind(name)
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(
@@ -167,9 +163,10 @@ pub async fn sizes_of(
     );
     type Row = (String, Option<String>, String, i64, i64, i64);
     let args: Vec<crate::db::Arg> = names.iter().cloned().map(crate::db::Arg::Text).collect();
-    let rows: Vec<Row> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<Row> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     for (name, original, content_type, width, height, bytes) in rows {
         let display = original.clone().unwrap_or_else(|| name.clone());
         by_name.entry(display).or_default().push(MediaFile {
@@ -193,8 +190,7 @@ pub async fn append_product_image(
     url: &str,
     alt: &str,
 ) -> Result<bool, StorageError> {
-    let inserted = on_tx!(tx, conn => {
-        sqlx::query(
+    let inserted = crate::sql::query(
             "INSERT INTO product_images (id, product_id, position, url, alt) \
              SELECT $1, p.id, COALESCE((SELECT MAX(position) + 1 FROM product_images WHERE product_id = p.id), 0), $3, $4 \
              FROM products p WHERE p.id = $2 AND p.vendor_id = $5",
@@ -204,19 +200,16 @@ pub async fn append_product_image(
         .bind(url)
         .bind(alt)
         .bind(vendor_id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     if inserted == 1 {
-        on_tx!(tx, conn => {
-            sqlx::query("UPDATE products SET updated_at = $2 WHERE id = $1")
-                .bind(product_id)
-                .bind(crate::now_ms())
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query("UPDATE products SET updated_at = $2 WHERE id = $1")
+            .bind(product_id)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     Ok(inserted == 1)
 }

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::{Db, StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ShippingRateRow {
     pub id: Uuid,
     pub vendor_id: Uuid,
@@ -15,6 +15,17 @@ pub struct ShippingRateRow {
     pub per_kg: Option<i64>,
     pub created_at: i64,
 }
+
+crate::from_row!(ShippingRateRow {
+    id,
+    vendor_id,
+    name,
+    kind,
+    amount,
+    threshold,
+    per_kg,
+    created_at
+});
 
 /// Most shipping options one vendor may have.
 pub const MAX_SHIPPING_RATES: i64 = 20;
@@ -44,8 +55,7 @@ pub async fn create_shipping_rate(
         per_kg: rate.per_kg,
         created_at: now_ms(),
     };
-    let n = on_tx!(tx, conn => {
-        sqlx::query(
+    let n = crate::sql::query(
             "INSERT INTO shipping_rates (id, vendor_id, name, kind, amount, threshold, per_kg, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
              WHERE (SELECT COUNT(*) FROM shipping_rates WHERE vendor_id = $2) < $9",
@@ -59,10 +69,9 @@ pub async fn create_shipping_rate(
         .bind(row.per_kg)
         .bind(row.created_at)
         .bind(MAX_SHIPPING_RATES)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok((n == 1).then_some(row))
 }
 
@@ -70,15 +79,13 @@ pub async fn shipping_rates(
     db: &Db,
     vendor_id: Uuid,
 ) -> Result<Vec<ShippingRateRow>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT id, vendor_id, name, kind, amount, threshold, per_kg, created_at FROM shipping_rates \
              WHERE vendor_id = $1 ORDER BY created_at, id",
         )
         .bind(vendor_id)
-        .fetch_all(pool)
-        .await?
-    }))
+        .fetch_all(db)
+        .await
 }
 
 /// Deletes a vendor's option; false when it is not theirs or does not exist.
@@ -87,18 +94,16 @@ pub async fn delete_shipping_rate(
     vendor_id: Uuid,
     id: Uuid,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM shipping_rates WHERE id = $1 AND vendor_id = $2")
-            .bind(id)
-            .bind(vendor_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query("DELETE FROM shipping_rates WHERE id = $1 AND vendor_id = $2")
+        .bind(id)
+        .bind(vendor_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(n == 1)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TaxRateRow {
     pub country: String,
     pub region: String,
@@ -107,9 +112,16 @@ pub struct TaxRateRow {
     pub updated_at: i64,
 }
 
+crate::from_row!(TaxRateRow {
+    country,
+    region,
+    rate_bps,
+    inclusive,
+    updated_at
+});
+
 pub async fn put_tax_rate(tx: &mut Tx, rate: &TaxRateRow) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO tax_rates (country, region, rate_bps, inclusive, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (country, region) DO UPDATE SET rate_bps = excluded.rate_bps, \
              inclusive = excluded.inclusive, updated_at = excluded.updated_at",
@@ -119,31 +131,28 @@ pub async fn put_tax_rate(tx: &mut Tx, rate: &TaxRateRow) -> Result<(), StorageE
         .bind(rate.rate_bps)
         .bind(rate.inclusive)
         .bind(rate.updated_at)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
 /// Whether `country` has tax rates per region: then an address there must name its region by
 /// a known ISO 3166-2 code (or name), or it could escape them.
 pub async fn has_regional_tax(db: &Db, country: &str) -> Result<bool, StorageError> {
-    let found: Option<i32> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT 1 FROM tax_rates WHERE country = $1 AND region <> '' LIMIT 1")
-            .bind(country)
-            .fetch_optional(pool)
-            .await?
-    });
+    let found: Option<i32> = crate::sql::query_scalar(
+        "SELECT 1 FROM tax_rates WHERE country = $1 AND region <> '' LIMIT 1",
+    )
+    .bind(country)
+    .fetch_optional(db)
+    .await?;
     Ok(found.is_some())
 }
 
 pub async fn tax_rates(db: &Db) -> Result<Vec<TaxRateRow>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT country, region, rate_bps, inclusive, updated_at FROM tax_rates ORDER BY country, region",
         )
-        .fetch_all(pool)
-        .await?
-    }))
+        .fetch_all(db)
+        .await
 }

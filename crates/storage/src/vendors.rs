@@ -21,28 +21,28 @@ pub async fn apply(
         name: name.to_owned(),
         status: "pending".to_owned(),
     };
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4)")
+    {
+        crate::sql::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4)")
             .bind(record.id)
             .bind(handle)
             .bind(name)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+        crate::sql::query("INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
             .bind(record.id)
             .bind(user_id)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
-    });
+    };
     Ok(record)
 }
 
 /// A vendor's profile as its staff edit it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct VendorProfileRecord {
     pub id: Uuid,
     pub handle: String,
@@ -53,16 +53,25 @@ pub struct VendorProfileRecord {
     pub logo_url: Option<String>,
 }
 
+crate::from_row!(VendorProfileRecord {
+    id,
+    handle,
+    name,
+    description,
+    status,
+    logo_url
+});
+
 pub async fn profile(
     db: &Db,
     vendor_id: Uuid,
 ) -> Result<Option<VendorProfileRecord>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as("SELECT id, handle, name, description, status, logo_url FROM vendors WHERE id = $1")
-            .bind(vendor_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_as(
+        "SELECT id, handle, name, description, status, logo_url FROM vendors WHERE id = $1",
+    )
+    .bind(vendor_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Changes a vendor's name and/or description; a new name is also written into the search
@@ -75,8 +84,7 @@ pub async fn update_profile(
     description: Option<&str>,
 ) -> Result<Option<VendorProfileRecord>, StorageError> {
     let now = now_ms();
-    let row: Option<VendorProfileRecord> = on_tx!(tx, conn => {
-        sqlx::query_as(
+    let row: Option<VendorProfileRecord> = crate::sql::query_as(
             "UPDATE vendors SET name = COALESCE($2, name), description = COALESCE($3, description), updated_at = $4 \
              WHERE id = $1 RETURNING id, handle, name, description, status, logo_url",
         )
@@ -84,9 +92,8 @@ pub async fn update_profile(
         .bind(name)
         .bind(description)
         .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+        .fetch_optional(&mut *tx)
+        .await?;
     if let (Some(row), Some(_)) = (&row, name) {
         crate::catalog::reindex_vendor_name(tx, vendor_id, &row.name).await?;
     }
@@ -99,17 +106,15 @@ pub async fn set_logo(
     vendor_id: Uuid,
     logo_url: Option<&str>,
 ) -> Result<Option<VendorProfileRecord>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(
-            "UPDATE vendors SET logo_url = $2, updated_at = $3 WHERE id = $1 \
+    crate::sql::query_as(
+        "UPDATE vendors SET logo_url = $2, updated_at = $3 WHERE id = $1 \
              RETURNING id, handle, name, description, status, logo_url",
-        )
-        .bind(vendor_id)
-        .bind(logo_url)
-        .bind(now_ms())
-        .fetch_optional(&mut *conn)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(logo_url)
+    .bind(now_ms())
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// Makes `user_id` a member of `vendor_id` with `role` (`owner` or `staff`).
@@ -120,33 +125,32 @@ pub async fn add_member(
     role: &str,
 ) -> Result<(), StorageError> {
     let now = now_ms();
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(vendor_id)
-            .bind(user_id)
-            .bind(role)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(
+        "INSERT INTO vendor_members (vendor_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(vendor_id)
+    .bind(user_id)
+    .bind(role)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(())
 }
 
 /// The vendor `user_id` belongs to, if any.
 pub async fn member_vendor(db: &Db, user_id: Uuid) -> Result<Option<Uuid>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT vendor_id FROM vendor_members WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT vendor_id FROM vendor_members WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn is_member_anywhere(db: &Db, user_id: Uuid) -> Result<bool, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM vendor_members WHERE user_id = $1)").bind(user_id).fetch_one(pool).await?
-    }))
+    crate::sql::query_scalar("SELECT EXISTS (SELECT 1 FROM vendor_members WHERE user_id = $1)")
+        .bind(user_id)
+        .fetch_one(db)
+        .await
 }
 
 /// Sets a vendor's status; returns the vendor, or `None` if there is no such vendor.
@@ -155,17 +159,15 @@ pub async fn set_status(
     id: Uuid,
     status: &str,
 ) -> Result<Option<VendorRecord>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as("UPDATE vendors SET status = $2, updated_at = $3 WHERE id = $1 RETURNING id, handle, name, status")
+    crate::sql::query_as("UPDATE vendors SET status = $2, updated_at = $3 WHERE id = $1 RETURNING id, handle, name, status")
             .bind(id)
             .bind(status)
             .bind(now_ms())
-            .fetch_optional(&mut *conn)
-            .await?
-    }))
+            .fetch_optional(&mut *tx)
+            .await
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct VendorAdminRecord {
     pub id: Uuid,
     pub handle: String,
@@ -174,6 +176,15 @@ pub struct VendorAdminRecord {
     pub created_at: i64,
     pub owner_email: Option<String>,
 }
+
+crate::from_row!(VendorAdminRecord {
+    id,
+    handle,
+    name,
+    status,
+    created_at,
+    owner_email
+});
 
 /// Vendors, newest first, optionally of one status.
 pub async fn list(
@@ -200,9 +211,7 @@ pub async fn list(
         filters.join(" AND "),
         args.len()
     );
-    Ok(on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
 }
 
 /// Vendors whose name or handle contains `text` (any case), by name. Vendors are few (a
@@ -219,8 +228,7 @@ pub async fn search(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT v.id, v.handle, v.name, v.status, v.created_at, \
              (SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id WHERE m.vendor_id = v.id AND m.role = 'owner' LIMIT 1) AS owner_email \
              FROM vendors v WHERE lower(v.name) LIKE $1 ESCAPE '\\' OR v.handle LIKE $1 ESCAPE '\\' \
@@ -228,26 +236,23 @@ pub async fn search(
         )
         .bind(pattern)
         .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+        .fetch_all(db)
+        .await
 }
 
 /// Where a vendor's notifications go: its owners' addresses (staff if it has no owner).
 pub async fn notification_emails(db: &Db, vendor_id: Uuid) -> Result<Vec<String>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id \
+    crate::sql::query_scalar(
+        "SELECT u.email FROM vendor_members m JOIN users u ON u.id = m.user_id \
              WHERE m.vendor_id = $1 ORDER BY (m.role = 'owner') DESC, m.created_at LIMIT 5",
-        )
-        .bind(vendor_id)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .fetch_all(db)
+    .await
 }
 
 /// An invitation to join a vendor as staff.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct InvitationRecord {
     pub id: Uuid,
     pub vendor_id: Uuid,
@@ -257,6 +262,16 @@ pub struct InvitationRecord {
     pub accepted_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+crate::from_row!(InvitationRecord {
+    id,
+    vendor_id,
+    email,
+    created_at,
+    expires_at,
+    accepted_at,
+    revoked_at
+});
 
 impl InvitationRecord {
     /// `pending`, `accepted`, `revoked` or `expired` at `now`.
@@ -293,21 +308,19 @@ pub async fn create_invitation(
         accepted_at: None,
         revoked_at: None,
     };
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO vendor_invitations (id, vendor_id, email, invited_by, created_at, expires_at) \
+    crate::sql::query(
+        "INSERT INTO vendor_invitations (id, vendor_id, email, invited_by, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(record.id)
-        .bind(vendor_id)
-        .bind(email)
-        .bind(invited_by)
-        .bind(now)
-        .bind(record.expires_at)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(record.id)
+    .bind(vendor_id)
+    .bind(email)
+    .bind(invited_by)
+    .bind(now)
+    .bind(record.expires_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(record)
 }
 
@@ -318,17 +331,15 @@ pub async fn open_invitations_to(
     vendor_id: Uuid,
     email: &str,
 ) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM vendor_invitations WHERE vendor_id = $1 AND email = $2 \
+    crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM vendor_invitations WHERE vendor_id = $1 AND email = $2 \
              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
-        )
-        .bind(vendor_id)
-        .bind(email)
-        .bind(now_ms())
-        .fetch_one(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .bind(email)
+    .bind(now_ms())
+    .fetch_one(db)
+    .await
 }
 
 /// A vendor's invitations, newest first, before `before` (a cursor).
@@ -342,14 +353,12 @@ pub async fn invitations(
         "SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE vendor_id = $1 \
          AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(vendor_id)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(vendor_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// An invitation with what its email needs: the vendor's name and the inviter's name.
@@ -358,20 +367,20 @@ pub async fn invitation_for_email(
     id: Uuid,
 ) -> Result<Option<(InvitationRecord, String, Option<String>)>, StorageError> {
     let sql = format!("SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE id = $1");
-    let Some(record): Option<InvitationRecord> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?
-    }) else {
+    let Some(record): Option<InvitationRecord> = crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+    else {
         return Ok(None);
     };
-    let names: Option<(String, Option<String>)> = on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT v.name, u.name FROM vendor_invitations i JOIN vendors v ON v.id = i.vendor_id \
+    let names: Option<(String, Option<String>)> = crate::sql::query_as(
+        "SELECT v.name, u.name FROM vendor_invitations i JOIN vendors v ON v.id = i.vendor_id \
              LEFT JOIN users u ON u.id = i.invited_by WHERE i.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-    });
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(names.map(|(vendor, inviter)| (record, vendor, inviter)))
 }
 
@@ -381,14 +390,14 @@ pub async fn add_invitation_token(
     invitation_id: Uuid,
     token_hash: &[u8],
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO vendor_invitation_tokens (token_hash, invitation_id) VALUES ($1, $2)")
-            .bind(token_hash)
-            .bind(invitation_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(
+        "INSERT INTO vendor_invitation_tokens (token_hash, invitation_id) VALUES ($1, $2)",
+    )
+    .bind(token_hash)
+    .bind(invitation_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(())
 }
 
@@ -398,18 +407,16 @@ pub async fn revoke_invitation(
     vendor_id: Uuid,
     id: Uuid,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE vendor_invitations SET revoked_at = $3 WHERE id = $1 AND vendor_id = $2 \
+    let n = crate::sql::query(
+        "UPDATE vendor_invitations SET revoked_at = $3 WHERE id = $1 AND vendor_id = $2 \
              AND accepted_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(vendor_id)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(id)
+    .bind(vendor_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -438,36 +445,34 @@ pub async fn accept_invitation(
         "SELECT {INVITATION_COLUMNS} FROM vendor_invitations WHERE id = \
          (SELECT invitation_id FROM vendor_invitation_tokens WHERE token_hash = $1)"
     );
-    let found: Option<InvitationRecord> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(token_hash).fetch_optional(&mut *conn).await?
-    });
+    let found: Option<InvitationRecord> = crate::sql::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(invitation) = found.filter(|i| i.status(now) == "pending") else {
         return Ok(Err(AcceptError::Invalid));
     };
     if invitation.email != email {
         return Ok(Err(AcceptError::OtherEmail));
     }
-    let member: Option<i64> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1")
+    let member: Option<i64> =
+        crate::sql::query_scalar("SELECT 1 FROM vendor_members WHERE user_id = $1")
             .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+            .fetch_optional(&mut *tx)
+            .await?;
     if member.is_some() {
         return Ok(Err(AcceptError::AlreadyMember));
     }
-    let n = on_tx!(&mut *tx, conn => {
-        sqlx::query(
-            "UPDATE vendor_invitations SET accepted_at = $2, accepted_by = $3 WHERE id = $1 \
+    let n = crate::sql::query(
+        "UPDATE vendor_invitations SET accepted_at = $2, accepted_by = $3 WHERE id = $1 \
              AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
-        )
-        .bind(invitation.id)
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(invitation.id)
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if n != 1 {
         return Ok(Err(AcceptError::Invalid));
     }
@@ -483,20 +488,18 @@ pub async fn owner_contact(
     db: &Db,
     vendor_id: Uuid,
 ) -> Result<Option<(String, String, String)>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT v.name, v.status, u.email FROM vendors v \
+    crate::sql::query_as(
+        "SELECT v.name, v.status, u.email FROM vendors v \
              JOIN vendor_members m ON m.vendor_id = v.id AND m.role = 'owner' \
              JOIN users u ON u.id = m.user_id WHERE v.id = $1 LIMIT 1",
-        )
-        .bind(vendor_id)
-        .fetch_optional(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Someone on a vendor's staff.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MemberRecord {
     pub user_id: Uuid,
     pub name: String,
@@ -505,18 +508,24 @@ pub struct MemberRecord {
     pub created_at: i64,
 }
 
+crate::from_row!(MemberRecord {
+    user_id,
+    name,
+    email,
+    role,
+    created_at
+});
+
 /// A vendor's staff, owners first, then by when they joined (a vendor has few).
 pub async fn members(db: &Db, vendor_id: Uuid) -> Result<Vec<MemberRecord>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT m.user_id, u.name, u.email, m.role, m.created_at FROM vendor_members m \
+    crate::sql::query_as(
+        "SELECT m.user_id, u.name, u.email, m.role, m.created_at FROM vendor_members m \
              JOIN users u ON u.id = m.user_id WHERE m.vendor_id = $1 \
              ORDER BY (m.role = 'owner') DESC, m.created_at, m.user_id LIMIT 200",
-        )
-        .bind(vendor_id)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(vendor_id)
+    .fetch_all(db)
+    .await
 }
 
 /// Takes `user_id` off `vendor_id`'s staff; owners are not removed this way. False: no such
@@ -526,13 +535,13 @@ pub async fn remove_staff(
     vendor_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, StorageError> {
-    let done = on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM vendor_members WHERE vendor_id = $1 AND user_id = $2 AND role = 'staff'")
-            .bind(vendor_id)
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let done = crate::sql::query(
+        "DELETE FROM vendor_members WHERE vendor_id = $1 AND user_id = $2 AND role = 'staff'",
+    )
+    .bind(vendor_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(done == 1)
 }

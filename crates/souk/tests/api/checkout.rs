@@ -1733,24 +1733,12 @@ async fn a_replay_of_an_older_checkout_keeps_its_token() {
     let hash = souk_domain::accounts::token_hash(&older);
     let mut tx = app.db.begin_write().await.unwrap();
     let sql = "UPDATE orders SET access_token_hash = $1 WHERE id = $2";
-    match &mut tx {
-        souk_storage::Tx::Sqlite(t) => {
-            sqlx::query(sql)
-                .bind(&hash)
-                .bind(id)
-                .execute(&mut **t)
-                .await
-                .unwrap();
-        }
-        souk_storage::Tx::Postgres(t) => {
-            sqlx::query(sql)
-                .bind(&hash)
-                .bind(id)
-                .execute(&mut **t)
-                .await
-                .unwrap();
-        }
-    }
+    souk_storage::sql::query(sql)
+        .bind(&hash)
+        .bind(id)
+        .execute(&mut tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let (status, replay, _) = app.checkout(&cart, "old-key-1", &body).await;
     assert_eq!(status, 201);

@@ -14,7 +14,7 @@ async fn sqlite_only_sqlite_is_opened_for_durability() {
     }
     let database = test_database().await;
     let db = open_database(&database.url, 2).await.unwrap();
-    let Db::Sqlite { write, read } = &db else {
+    let Db::Sqlite { write, read, .. } = &db else {
         panic!("expected SQLite")
     };
     for pool in [write, read] {
@@ -41,6 +41,35 @@ async fn sqlite_only_sqlite_is_opened_for_durability() {
         );
         assert!(busy >= 1000, "busy timeout {busy}");
     }
+    // The connection write transactions run on (rusqlite).
+    let mut tx = db.begin_write().await.unwrap();
+    let mut read_pragma = async |name: &str| -> String {
+        souk_storage::sql::query_scalar::<String>(format!(
+            "SELECT CAST({name} AS TEXT) FROM pragma_{name}"
+        ))
+        .fetch_one(&mut tx)
+        .await
+        .unwrap()
+    };
+    let settings = (
+        read_pragma("journal_mode").await,
+        read_pragma("synchronous").await,
+        read_pragma("foreign_keys").await,
+    );
+    let busy: i64 = souk_storage::sql::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            settings.0.as_str(),
+            settings.1.as_str(),
+            settings.2.as_str()
+        ),
+        ("wal", "2", "1"),
+        "the writer: WAL, synchronous=FULL, foreign keys on"
+    );
+    assert!(busy >= 1000, "writer busy timeout {busy}");
 }
 
 #[tokio::test]
@@ -275,21 +304,15 @@ async fn durable_writes_stay_durable_after_relaxed_ones() {
     let database = test_database().await;
     let db = open_database(&database.url, 2).await.unwrap();
     let level = async |tx: &mut souk_storage::Tx| -> String {
-        match tx {
-            // Prepared afresh: SQLite evaluates this pragma at prepare time.
-            souk_storage::Tx::Sqlite(t) => sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
-                .persistent(false)
-                .fetch_one(&mut **t)
-                .await
-                .unwrap()
-                .to_string(),
-            souk_storage::Tx::Postgres(t) => {
-                sqlx::query_scalar::<_, String>("SHOW synchronous_commit")
-                    .fetch_one(&mut **t)
-                    .await
-                    .unwrap()
-            }
-        }
+        let sql = if on_postgres() {
+            "SHOW synchronous_commit"
+        } else {
+            "SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous"
+        };
+        souk_storage::sql::query_scalar::<String>(sql)
+            .fetch_one(tx)
+            .await
+            .unwrap()
     };
     let (full, relaxed) = if on_postgres() {
         ("on", "off")
@@ -327,47 +350,22 @@ async fn housekeeping_purges_only_what_is_past_its_window() {
     for (n, age) in [(1u8, 49 * hour), (2, 47 * hour)] {
         let sql = "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, created_at) \
                    VALUES ('checkout:x', $1, $2, 201, '{}', $3)";
-        match &mut tx {
-            souk_storage::Tx::Sqlite(t) => {
-                sqlx::query(sql)
-                    .bind(vec![n])
-                    .bind(vec![n])
-                    .bind(now - age)
-                    .execute(&mut **t)
-                    .await
-                    .unwrap();
-            }
-            souk_storage::Tx::Postgres(t) => {
-                sqlx::query(sql)
-                    .bind(vec![n])
-                    .bind(vec![n])
-                    .bind(now - age)
-                    .execute(&mut **t)
-                    .await
-                    .unwrap();
-            }
-        }
+        souk_storage::sql::query(sql)
+            .bind(vec![n])
+            .bind(vec![n])
+            .bind(now - age)
+            .execute(&mut tx)
+            .await
+            .unwrap();
     }
     for (id, age) in [("evt_old", 31 * 24 * hour), ("evt_new", 29 * 24 * hour)] {
         let sql = "INSERT INTO webhook_events (provider, event_id, event_type, received_at) VALUES ('stripe', $1, 'x', $2)";
-        match &mut tx {
-            souk_storage::Tx::Sqlite(t) => {
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(now - age)
-                    .execute(&mut **t)
-                    .await
-                    .unwrap();
-            }
-            souk_storage::Tx::Postgres(t) => {
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(now - age)
-                    .execute(&mut **t)
-                    .await
-                    .unwrap();
-            }
-        }
+        souk_storage::sql::query(sql)
+            .bind(id)
+            .bind(now - age)
+            .execute(&mut tx)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let purged = souk_jobs::maintenance::run_once(&db).await.unwrap();
@@ -598,4 +596,93 @@ async fn orders_payments_stock_and_accounts_are_committed_durably() {
             .any(|c| !c.durable && c.file == "crates/storage/src/jobs.rs"),
         "job bookkeeping is relaxed: {commits:#?}"
     );
+}
+
+/// SQLite commits the write transactions that queue for its writer together, under one flush
+/// (group commit). A transaction that fails inside such a group undoes only itself: the
+/// others of its group are committed, and none of its own writes remain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_only_a_failed_transaction_in_a_shared_commit_undoes_only_itself() {
+    if !crate::helpers::only_on(crate::helpers::Backend::Sqlite) {
+        return;
+    }
+    let database = test_database().await;
+    let db = open_database(&database.url, 2).await.unwrap();
+    let insert = "INSERT INTO webhook_events (provider, event_id, event_type, received_at) \
+                  VALUES ('test', $1, 'x', 0)";
+    let mut shared = false;
+    for round in 0..20 {
+        let before = db.write_groups().unwrap();
+        // The first holds the writer while three more queue behind it.
+        let mut first = db.begin_write().await.unwrap();
+        souk_storage::sql::query(insert)
+            .bind(format!("{round}-first"))
+            .execute(&mut first)
+            .await
+            .unwrap();
+        let good = |name: String| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.begin_write().await.unwrap();
+                souk_storage::sql::query(insert)
+                    .bind(name)
+                    .execute(&mut tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+        let a = good(format!("{round}-a"));
+        let failing = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut tx = db.begin_write().await.unwrap();
+                souk_storage::sql::query(insert)
+                    .bind(format!("{round}-failing"))
+                    .execute(&mut tx)
+                    .await
+                    .unwrap();
+                // A key the first one took: the transaction fails and is dropped.
+                let clash = souk_storage::sql::query(insert)
+                    .bind(format!("{round}-first"))
+                    .execute(&mut tx)
+                    .await;
+                assert!(clash.unwrap_err().is_unique_violation());
+            })
+        };
+        let b = good(format!("{round}-b"));
+        let queued = std::time::Instant::now();
+        while db.write_groups().unwrap().waiting < 3 {
+            assert!(queued.elapsed() < std::time::Duration::from_secs(5));
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        first.commit().await.unwrap();
+        for task in [a, failing, b] {
+            task.await.unwrap();
+        }
+        let mut names: Vec<String> = souk_storage::sql::query_scalar(
+            "SELECT event_id FROM webhook_events WHERE provider = 'test' AND event_id LIKE $1",
+        )
+        .bind(format!("{round}-%"))
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                format!("{round}-a"),
+                format!("{round}-b"),
+                format!("{round}-first")
+            ],
+            "the failed transaction left nothing, the others are all there"
+        );
+        let after = db.write_groups().unwrap();
+        // Four transactions, the failed one not counted: fewer flushes than transactions.
+        if after.transactions - before.transactions > after.groups - before.groups {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "no two write transactions ever shared a commit");
 }

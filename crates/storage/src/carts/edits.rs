@@ -27,8 +27,7 @@ pub async fn add_item(
 ) -> Result<AddOutcome, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let changed = on_tx!(&mut tx, conn => {
-        sqlx::query(
+    let changed = crate::sql::query(
             "INSERT INTO cart_items (id, cart_id, variant_id, quantity, note, created_at) \
              SELECT $1, $2, $3, $4, $5, $6 \
              WHERE EXISTS (SELECT 1 FROM carts WHERE id = $2 AND status = 'open') \
@@ -46,17 +45,14 @@ pub async fn add_item(
         .bind(now)
         .bind(MAX_LINES)
         .bind(MAX_QUANTITY)
-        .execute(&mut *conn)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     if changed == 0 {
-        let open = on_tx!(&mut tx, conn => {
-            sqlx::query_scalar::<_, String>("SELECT status FROM carts WHERE id = $1")
-                .bind(cart_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let open = crate::sql::query_scalar::<String>("SELECT status FROM carts WHERE id = $1")
+            .bind(cart_id)
+            .fetch_optional(&mut tx)
+            .await?;
         return Ok(if open.as_deref() == Some("open") {
             AddOutcome::TooManyLines
         } else {
@@ -69,14 +65,12 @@ pub async fn add_item(
 }
 
 async fn touch(tx: &mut crate::Tx, cart_id: Uuid, now: i64) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE carts SET updated_at = $2 WHERE id = $1")
-            .bind(cart_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query("UPDATE carts SET updated_at = $2 WHERE id = $1")
+        .bind(cart_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(())
 }
 
@@ -89,30 +83,28 @@ pub async fn set_quantity(
 ) -> Result<bool, StorageError> {
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let changed = on_tx!(&mut tx, conn => {
-        if quantity == 0 {
-            sqlx::query(
-                "DELETE FROM cart_items WHERE id = $1 AND cart_id = $2 \
+    let changed = if quantity == 0 {
+        crate::sql::query(
+            "DELETE FROM cart_items WHERE id = $1 AND cart_id = $2 \
                  AND EXISTS (SELECT 1 FROM carts WHERE id = $2 AND status = 'open')",
-            )
-            .bind(line_id)
-            .bind(cart_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        } else {
-            sqlx::query(
-                "UPDATE cart_items SET quantity = $3 WHERE id = $1 AND cart_id = $2 \
+        )
+        .bind(line_id)
+        .bind(cart_id)
+        .execute(&mut tx)
+        .await?
+        .rows_affected()
+    } else {
+        crate::sql::query(
+            "UPDATE cart_items SET quantity = $3 WHERE id = $1 AND cart_id = $2 \
                  AND EXISTS (SELECT 1 FROM carts WHERE id = $2 AND status = 'open')",
-            )
-            .bind(line_id)
-            .bind(cart_id)
-            .bind(quantity)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        }
-    });
+        )
+        .bind(line_id)
+        .bind(cart_id)
+        .bind(quantity)
+        .execute(&mut tx)
+        .await?
+        .rows_affected()
+    };
     if changed == 1 {
         touch(&mut tx, cart_id, now).await?;
     }
@@ -151,12 +143,11 @@ pub async fn update_details(
         sets.join(", ")
     );
     let mut tx = db.begin_relaxed_write().await?;
-    let changed = on_tx!(&mut tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let changed = crate::sql::query(sql)
+        .bind_all(args)
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
     tx.commit().await?;
     Ok(changed == 1)
 }
@@ -176,29 +167,25 @@ pub async fn choose_shipping(
     rate_id: Uuid,
 ) -> Result<ChooseOutcome, StorageError> {
     let mut tx = db.begin_relaxed_write().await?;
-    let changed = on_tx!(&mut tx, conn => {
-        sqlx::query(
-            "INSERT INTO cart_shipping (cart_id, vendor_id, rate_id) \
+    let changed = crate::sql::query(
+        "INSERT INTO cart_shipping (cart_id, vendor_id, rate_id) \
              SELECT $1, sr.vendor_id, sr.id FROM shipping_rates sr WHERE sr.id = $2 \
                AND EXISTS (SELECT 1 FROM carts WHERE id = $1 AND status = 'open') \
                AND sr.vendor_id IN (SELECT p.vendor_id FROM cart_items ci \
                    JOIN variants v ON v.id = ci.variant_id JOIN products p ON p.id = v.product_id \
                    WHERE ci.cart_id = $1) \
              ON CONFLICT (cart_id, vendor_id) DO UPDATE SET rate_id = excluded.rate_id",
-        )
-        .bind(cart_id)
-        .bind(rate_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(cart_id)
+    .bind(rate_id)
+    .execute(&mut tx)
+    .await?
+    .rows_affected();
     if changed == 0 {
-        let status = on_tx!(&mut tx, conn => {
-            sqlx::query_scalar::<_, String>("SELECT status FROM carts WHERE id = $1")
-                .bind(cart_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let status = crate::sql::query_scalar::<String>("SELECT status FROM carts WHERE id = $1")
+            .bind(cart_id)
+            .fetch_optional(&mut tx)
+            .await?;
         return Ok(if status.as_deref() == Some("open") {
             ChooseOutcome::UnknownOption
         } else {
@@ -225,33 +212,34 @@ pub async fn merge_into_customer(
         "SELECT user_id, status FROM carts WHERE id = $1{}",
         crate::dialect::for_update(tx.backend())
     );
-    let result = on_tx!(&mut tx, conn => {
-        let guest: Option<(Option<Uuid>, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(read_guest))
-                .bind(guest_cart)
-                .fetch_optional(&mut *conn)
-                .await?;
+    let result = {
+        let guest: Option<(Option<Uuid>, String)> = crate::sql::query_as(read_guest)
+            .bind(guest_cart)
+            .fetch_optional(&mut tx)
+            .await?;
         match guest {
             Some((None, status)) if status == "open" => {
-                let own: Option<Uuid> = sqlx::query_scalar(
+                let own: Option<Uuid> = crate::sql::query_scalar(
                     "SELECT id FROM carts WHERE user_id = $1 AND status = 'open'",
                 )
                 .bind(user_id)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut tx)
                 .await?;
                 match own {
                     None => {
-                        sqlx::query("UPDATE carts SET user_id = $2, updated_at = $3 WHERE id = $1")
-                            .bind(guest_cart)
-                            .bind(user_id)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
+                        crate::sql::query(
+                            "UPDATE carts SET user_id = $2, updated_at = $3 WHERE id = $1",
+                        )
+                        .bind(guest_cart)
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut tx)
+                        .await?;
                         Some(guest_cart)
                     }
                     Some(own) => {
                         // Lines both carts have: add the guest's quantity to the customer's.
-                        sqlx::query(
+                        crate::sql::query(
                             "UPDATE cart_items SET quantity = (SELECT CASE WHEN cart_items.quantity + g.quantity > $3 \
                                THEN $3 ELSE cart_items.quantity + g.quantity END FROM cart_items g \
                                WHERE g.cart_id = $1 AND g.variant_id = cart_items.variant_id AND g.note = cart_items.note) \
@@ -261,16 +249,17 @@ pub async fn merge_into_customer(
                         .bind(guest_cart)
                         .bind(own)
                         .bind(MAX_QUANTITY)
-                        .execute(&mut *conn)
+                        .execute(&mut tx)
                         .await?;
                         // The guest's other lines move over as they are, oldest first, as many
                         // as fit under the line cap; the rest are dropped with the guest cart.
-                        let lines: i64 =
-                            sqlx::query_scalar("SELECT COUNT(*) FROM cart_items WHERE cart_id = $1")
-                                .bind(own)
-                                .fetch_one(&mut *conn)
-                                .await?;
-                        sqlx::query(
+                        let lines: i64 = crate::sql::query_scalar(
+                            "SELECT COUNT(*) FROM cart_items WHERE cart_id = $1",
+                        )
+                        .bind(own)
+                        .fetch_one(&mut tx)
+                        .await?;
+                        crate::sql::query(
                             "UPDATE cart_items SET cart_id = $2 WHERE id IN (SELECT g.id FROM cart_items g \
                              WHERE g.cart_id = $1 AND NOT EXISTS (SELECT 1 FROM cart_items o WHERE o.cart_id = $2 \
                                AND o.variant_id = g.variant_id AND o.note = g.note) ORDER BY g.id LIMIT $3)",
@@ -278,21 +267,23 @@ pub async fn merge_into_customer(
                         .bind(guest_cart)
                         .bind(own)
                         .bind((MAX_LINES - lines).max(0))
-                        .execute(&mut *conn)
+                        .execute(&mut tx)
                         .await?;
-                        sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
+                        crate::sql::query("DELETE FROM cart_items WHERE cart_id = $1")
                             .bind(guest_cart)
-                            .execute(&mut *conn)
+                            .execute(&mut tx)
                             .await?;
-                        sqlx::query("UPDATE carts SET status = 'merged', updated_at = $2 WHERE id = $1")
-                            .bind(guest_cart)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("UPDATE carts SET updated_at = $2 WHERE id = $1")
+                        crate::sql::query(
+                            "UPDATE carts SET status = 'merged', updated_at = $2 WHERE id = $1",
+                        )
+                        .bind(guest_cart)
+                        .bind(now)
+                        .execute(&mut tx)
+                        .await?;
+                        crate::sql::query("UPDATE carts SET updated_at = $2 WHERE id = $1")
                             .bind(own)
                             .bind(now)
-                            .execute(&mut *conn)
+                            .execute(&mut tx)
                             .await?;
                         Some(own)
                     }
@@ -300,7 +291,7 @@ pub async fn merge_into_customer(
             }
             _ => None,
         }
-    });
+    };
     tx.commit().await?;
     Ok(result)
 }

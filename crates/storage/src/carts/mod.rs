@@ -19,7 +19,7 @@ pub const MAX_LINES: i64 = 100;
 /// Most units of one line.
 pub const MAX_QUANTITY: i64 = 1000;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CartRow {
     pub id: Uuid,
     pub user_id: Option<Uuid>,
@@ -33,9 +33,21 @@ pub struct CartRow {
     pub updated_at: i64,
 }
 
+crate::from_row!(CartRow {
+    id,
+    user_id,
+    status,
+    email,
+    shipping_address,
+    coupon_code,
+    currency,
+    created_at,
+    updated_at
+});
+
 /// A cart line joined with what it is: the variant's current price and stock, its product and
 /// vendor.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CartLineRow {
     pub id: Uuid,
     pub variant_id: Uuid,
@@ -60,6 +72,30 @@ pub struct CartLineRow {
     pub commission_bps: Option<i64>,
 }
 
+crate::from_row!(CartLineRow {
+    id,
+    variant_id,
+    quantity,
+    note,
+    price,
+    currency,
+    stock,
+    track_inventory,
+    grams,
+    sku,
+    option1,
+    option2,
+    option3,
+    product_id,
+    product_title,
+    product_handle,
+    product_status,
+    vendor_id,
+    vendor_name,
+    vendor_status,
+    commission_bps
+});
+
 impl CartLineRow {
     /// "Red / L", or "Default" for a single-variant product.
     pub fn variant_title(&self) -> String {
@@ -76,7 +112,7 @@ impl CartLineRow {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RateRow {
     pub id: Uuid,
     pub vendor_id: Uuid,
@@ -87,6 +123,17 @@ pub struct RateRow {
     pub per_kg: Option<i64>,
     pub chosen: bool,
 }
+
+crate::from_row!(RateRow {
+    id,
+    vendor_id,
+    name,
+    kind,
+    amount,
+    threshold,
+    per_kg,
+    chosen
+});
 
 impl RateRow {
     pub fn rate(&self) -> ShippingRate {
@@ -104,7 +151,7 @@ impl RateRow {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CouponRow {
     pub id: Uuid,
     pub code: String,
@@ -119,6 +166,21 @@ pub struct CouponRow {
     pub active: bool,
     pub created_at: i64,
 }
+
+crate::from_row!(CouponRow {
+    id,
+    code,
+    kind,
+    value,
+    min_subtotal,
+    starts_at,
+    expires_at,
+    max_uses,
+    per_customer_limit,
+    uses,
+    active,
+    created_at
+});
 
 impl CouponRow {
     pub fn coupon(&self) -> Coupon {
@@ -144,11 +206,16 @@ impl CouponRow {
     }
 }
 
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct TaxRow {
     pub rate_bps: i64,
     pub inclusive: bool,
 }
+
+crate::from_row!(TaxRow {
+    rate_bps,
+    inclusive
+});
 
 /// Everything needed to price a cart, read at one moment.
 #[derive(Debug, Clone)]
@@ -246,19 +313,17 @@ pub async fn create(db: &Db, user_id: Option<Uuid>, currency: &str) -> Result<Uu
     let id = Uuid::new_v4();
     let now = now_ms();
     let mut tx = db.begin_relaxed_write().await?;
-    let inserted = on_tx!(&mut tx, conn => {
-        sqlx::query(
-            "INSERT INTO carts (id, user_id, status, currency, created_at, updated_at) \
+    let inserted = crate::sql::query(
+        "INSERT INTO carts (id, user_id, status, currency, created_at, updated_at) \
              VALUES ($1, $2, 'open', $3, $4, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(user_id)
-        .bind(currency)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(currency)
+    .bind(now)
+    .execute(&mut tx)
+    .await?
+    .rows_affected();
     tx.commit().await?;
     if inserted == 0 {
         // A concurrent request created the customer's cart first.
@@ -272,61 +337,61 @@ pub async fn create(db: &Db, user_id: Option<Uuid>, currency: &str) -> Result<Uu
 }
 
 pub async fn open_cart_of(db: &Db, user_id: Uuid) -> Result<Option<Uuid>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT id FROM carts WHERE user_id = $1 AND status = 'open'")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT id FROM carts WHERE user_id = $1 AND status = 'open'")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Units in the open cart `id` (0 for a cart checked out, merged or unknown): the count a
 /// storefront shows beside its cart link.
 pub async fn open_item_count(db: &Db, id: Uuid) -> Result<i64, StorageError> {
-    let n: i64 = on_reader!(db, pool => {
-        sqlx::query_scalar(
+    let n: i64 = crate::sql::query_scalar(
             "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM cart_items l JOIN carts c ON c.id = l.cart_id \
              WHERE c.id = $1 AND c.status = 'open'",
         )
         .bind(id)
-        .fetch_one(pool)
-        .await?
-    });
+        .fetch_one(db)
+        .await?;
     Ok(n)
 }
 
 pub async fn get(exec: Exec<'_>, id: Uuid) -> Result<Option<CartRow>, StorageError> {
     let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(exec)
+        .await
 }
 
 /// Reads the cart's lines, shipping options, coupon and tax rule.
-pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, StorageError> {
+pub async fn snapshot(mut exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, StorageError> {
     let country_region = cart
         .shipping_address
         .as_deref()
         .and_then(|a| serde_json::from_str::<souk_domain::orders::Address>(a).ok())
         .map(|a| (a.country, a.region));
     let email = cart.email.clone().unwrap_or_default();
-    let (lines, rates, coupon, tax, customer_coupon_uses) = on_exec!(exec, conn => {
-        let lines: Vec<CartLineRow> = sqlx::query_as(LINE_QUERY)
+    let (lines, rates, coupon, tax, customer_coupon_uses) = {
+        let lines: Vec<CartLineRow> = crate::sql::query_as(LINE_QUERY)
             .bind(cart.id)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut exec)
             .await?;
         let rates: Vec<RateRow> = if lines.is_empty() {
             Vec::new()
         } else {
-            sqlx::query_as(RATE_QUERY).bind(cart.id).fetch_all(&mut *conn).await?
+            crate::sql::query_as(RATE_QUERY)
+                .bind(cart.id)
+                .fetch_all(&mut exec)
+                .await?
         };
         let coupon: Option<CouponRow> = match &cart.coupon_code {
             Some(code) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                crate::sql::query_as(format!(
                     "SELECT {COUPON_COLUMNS} FROM coupons WHERE code = $1"
-                )))
+                ))
                 .bind(code)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut exec)
                 .await?
             }
             None => None,
@@ -337,7 +402,7 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
         // limit at checkout, where the redemption rows enforce it anyway.
         let uses: i64 = match (&coupon, email.is_empty(), cart.user_id) {
             (Some(c), false, Some(owner)) if c.per_customer_limit.is_some() => {
-                sqlx::query_scalar(
+                crate::sql::query_scalar(
                     "SELECT COUNT(*) FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 \
                      AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND lower(email) = lower($4))",
                 )
@@ -345,7 +410,7 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
                 .bind(souk_domain::accounts::customer_key(&email))
                 .bind(owner)
                 .bind(&email)
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut exec)
                 .await?
             }
             _ => 0,
@@ -355,7 +420,7 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
         let tax: Option<TaxRow> = match &country_region {
             Some((country, region)) => {
                 let parent = souk_domain::geo::parent(country, region).unwrap_or(region.as_str());
-                sqlx::query_as(
+                crate::sql::query_as(
                     "SELECT rate_bps, inclusive FROM tax_rates WHERE country = $1 \
                      AND region IN ($2, $3, '') \
                      ORDER BY CASE WHEN region = $2 THEN 0 WHEN region = $3 THEN 1 ELSE 2 END LIMIT 1",
@@ -363,13 +428,13 @@ pub async fn snapshot(exec: Exec<'_>, cart: CartRow) -> Result<CartSnapshot, Sto
                 .bind(country)
                 .bind(region)
                 .bind(parent)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut exec)
                 .await?
             }
             None => None,
         };
         (lines, rates, coupon, tax, uses)
-    });
+    };
     Ok(CartSnapshot {
         cart,
         lines,

@@ -13,18 +13,16 @@ pub async fn create_category(
     position: i64,
 ) -> Result<Uuid, StorageError> {
     let id = Uuid::now_v7();
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    crate::sql::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(parent)
             .bind(handle)
             .bind(name)
             .bind(position)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(id)
 }
 
@@ -50,16 +48,16 @@ pub async fn update_category(
     parent: Option<Uuid>,
     position: i64,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE categories SET name = $2, parent_id = $3, position = $4 WHERE id = $1")
-            .bind(id)
-            .bind(name)
-            .bind(parent)
-            .bind(position)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query(
+        "UPDATE categories SET name = $2, parent_id = $3, position = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(parent)
+    .bind(position)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -72,15 +70,19 @@ pub enum DeleteCategory {
 
 /// Deletes a category without children (its products simply lose it).
 pub async fn delete_category(tx: &mut Tx, id: Uuid) -> Result<DeleteCategory, StorageError> {
-    let children: i64 = on_tx!(tx, conn => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE parent_id = $1").bind(id).fetch_one(&mut *conn).await?
-    });
+    let children: i64 =
+        crate::sql::query_scalar("SELECT COUNT(*) FROM categories WHERE parent_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     if children > 0 {
         return Ok(DeleteCategory::HasChildren);
     }
-    let n = on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM categories WHERE id = $1").bind(id).execute(&mut *conn).await?.rows_affected()
-    });
+    let n = crate::sql::query("DELETE FROM categories WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(if n == 1 {
         DeleteCategory::Deleted
     } else {

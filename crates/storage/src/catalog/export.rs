@@ -36,9 +36,10 @@ pub async fn export_page(
         filters.join(" AND "),
         args.len()
     );
-    let rows: Vec<ProductRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<ProductRow> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     let full_page = rows.len() == limit as usize;
     let products = hydrate(db, rows).await?;
     let next = if full_page {

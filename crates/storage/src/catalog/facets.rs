@@ -81,9 +81,10 @@ pub async fn product_facets(db: &Db, query: &ListQuery) -> Result<Facets, Storag
          UNION ALL SELECT 'price', '', '', b.band, COUNT(*) FROM \
            (SELECT CAST(CASE {band} ELSE 0 END AS BIGINT) AS band FROM r) b GROUP BY b.band"
     );
-    let rows: Vec<(String, String, String, i64, i64)> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<(String, String, String, i64, i64)> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     let mut facets = Facets {
         price_bands: PRICE_BANDS
             .iter()

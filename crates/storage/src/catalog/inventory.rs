@@ -19,7 +19,7 @@ pub struct InventoryFilter {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct InventoryDbRow {
     variant_id: Uuid,
     product_id: Uuid,
@@ -35,6 +35,22 @@ struct InventoryDbRow {
     price: i64,
     currency: String,
 }
+
+crate::from_row!(InventoryDbRow {
+    variant_id,
+    product_id,
+    product_title,
+    product_status,
+    vendor_id,
+    sku,
+    option1,
+    option2,
+    option3,
+    stock,
+    track_inventory,
+    price,
+    currency
+});
 
 /// One variant's stock level.
 #[derive(Debug, Clone)]
@@ -85,9 +101,10 @@ pub async fn inventory(
         filters.join(" AND "),
         args.len()
     );
-    let rows: Vec<InventoryDbRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<InventoryDbRow> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| {

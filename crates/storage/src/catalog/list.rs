@@ -149,12 +149,10 @@ pub(super) async fn choose_lead(
             "WITH RECURSIVE {CATEGORY_TREE} SELECT id FROM cat LIMIT {}",
             TREE_MAX + 1
         );
-        let tree: Vec<Uuid> = on_reader!(db, pool => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(category)
-                .fetch_all(pool)
-                .await?
-        });
+        let tree: Vec<Uuid> = crate::sql::query_scalar(sql)
+            .bind(category)
+            .fetch_all(db)
+            .await?;
         if tree.len() <= 1 {
             return Ok((Lead::LeafCategory, Vec::new()));
         }
@@ -452,9 +450,10 @@ pub async fn list_products(db: &Db, query: &ListQuery) -> Result<Page<Product>, 
     let (mut lead, tree) = choose_lead(db, query).await?;
     let (mut rows, sort) = loop {
         let ListingSql { sql, args, sort } = listing_sql(db.backend(), query, lead, &tree)?;
-        let rows: Vec<ProductRow> = on_reader!(db, pool => {
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-        });
+        let rows: Vec<ProductRow> = crate::sql::query_as(sql)
+            .bind_all(args)
+            .fetch_all(db)
+            .await?;
         match lead {
             // Less than a page passed: the tree ran out of products, or some candidates were
             // left out (a suspended vendor's). Sixteen times as many, then all, tell which.

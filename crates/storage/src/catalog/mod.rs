@@ -49,7 +49,6 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
         .join(", ")
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct ProductRow {
     pub id: Uuid,
     pub handle: String,
@@ -67,16 +66,16 @@ pub(crate) struct ProductRow {
     pub vendor_id: Uuid,
     pub vendor_handle: String,
     pub vendor_name: String,
-    #[sqlx(default)]
     pub score: Option<f64>,
 }
+
+crate::from_row!(ProductRow { id, handle, title, title_sort, description_html, product_type, tags, status, option1_name, option2_name, option3_name, price_min, created_at, vendor_id, vendor_handle, vendor_name } optional { score });
 
 /// Columns selected for a [`ProductRow`] (`p` = products, `v` = vendors).
 pub(crate) const PRODUCT_COLUMNS: &str = "p.id, p.handle, p.title, p.title_sort, p.description_html, \
      p.product_type, p.tags, p.status, p.option1_name, p.option2_name, p.option3_name, p.price_min, \
      p.created_at, v.id AS vendor_id, v.handle AS vendor_handle, v.name AS vendor_name";
 
-#[derive(sqlx::FromRow)]
 struct VariantRow {
     id: Uuid,
     product_id: Uuid,
@@ -92,20 +91,46 @@ struct VariantRow {
     grams: i64,
 }
 
-#[derive(sqlx::FromRow)]
+crate::from_row!(VariantRow {
+    id,
+    product_id,
+    sku,
+    option1,
+    option2,
+    option3,
+    price,
+    compare_at_price,
+    currency,
+    stock,
+    track_inventory,
+    grams
+});
+
 struct ImageRow {
     product_id: Uuid,
     url: String,
     alt: String,
 }
 
-#[derive(sqlx::FromRow)]
+crate::from_row!(ImageRow {
+    product_id,
+    url,
+    alt
+});
+
 struct ProductCategoryRow {
     product_id: Uuid,
     id: Uuid,
     handle: String,
     name: String,
 }
+
+crate::from_row!(ProductCategoryRow {
+    product_id,
+    id,
+    handle,
+    name
+});
 
 impl ProductRow {
     fn option_names(&self) -> Vec<String> {
@@ -142,12 +167,21 @@ pub(crate) async fn hydrate(db: &Db, rows: Vec<ProductRow>) -> Result<Vec<Produc
         "SELECT pc.product_id, c.id, c.handle, c.name FROM product_categories pc \
          JOIN categories c ON c.id = pc.category_id WHERE pc.product_id IN ({list}) ORDER BY pc.product_id, c.handle"
     );
-    let (variants, images, categories) = on_reader!(db, pool => {
-        let v: Vec<VariantRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(variants_sql)), ids.clone()).fetch_all(pool).await?;
-        let i: Vec<ImageRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(images_sql)), ids.clone()).fetch_all(pool).await?;
-        let c: Vec<ProductCategoryRow> = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(categories_sql)), ids).fetch_all(pool).await?;
+    let (variants, images, categories) = {
+        let v: Vec<VariantRow> = crate::sql::query_as(variants_sql)
+            .bind_all(ids.clone())
+            .fetch_all(db)
+            .await?;
+        let i: Vec<ImageRow> = crate::sql::query_as(images_sql)
+            .bind_all(ids.clone())
+            .fetch_all(db)
+            .await?;
+        let c: Vec<ProductCategoryRow> = crate::sql::query_as(categories_sql)
+            .bind_all(ids)
+            .fetch_all(db)
+            .await?;
         (v, i, c)
-    });
+    };
 
     let mut variants_by: HashMap<Uuid, Vec<VariantRow>> = HashMap::new();
     for v in variants {
@@ -243,13 +277,13 @@ pub async fn product_by_handle(
             ""
         }
     );
-    let row: Option<ProductRow> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
-    });
+    let row: Option<ProductRow> = crate::sql::query_as(sql)
+        .bind(handle)
+        .fetch_optional(db)
+        .await?;
     Ok(hydrate(db, row.into_iter().collect()).await?.pop())
 }
 
-#[derive(sqlx::FromRow)]
 struct CategoryRow {
     id: Uuid,
     parent_id: Option<Uuid>,
@@ -258,12 +292,20 @@ struct CategoryRow {
     position: i64,
 }
 
+crate::from_row!(CategoryRow {
+    id,
+    parent_id,
+    handle,
+    name,
+    position
+});
+
 pub async fn all_categories(db: &Db) -> Result<Vec<Category>, StorageError> {
-    let rows: Vec<CategoryRow> = on_reader!(db, pool => {
-        sqlx::query_as("SELECT id, parent_id, handle, name, position FROM categories ORDER BY position, name")
-            .fetch_all(pool)
-            .await?
-    });
+    let rows: Vec<CategoryRow> = crate::sql::query_as(
+        "SELECT id, parent_id, handle, name, position FROM categories ORDER BY position, name",
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|c| Category {
@@ -290,7 +332,6 @@ pub struct VendorProfile {
     pub logo_url: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
 struct VendorProfileRow {
     id: Uuid,
     handle: String,
@@ -302,6 +343,17 @@ struct VendorProfileRow {
     logo_url: Option<String>,
 }
 
+crate::from_row!(VendorProfileRow {
+    id,
+    handle,
+    name,
+    description,
+    status,
+    created_at,
+    product_count,
+    logo_url
+});
+
 /// Active vendors by handle, after the vendor `after` (a cursor: the last id of the previous
 /// page), each with its number of published products.
 pub async fn active_vendors(
@@ -309,8 +361,7 @@ pub async fn active_vendors(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<VendorProfile>, StorageError> {
-    let rows: Vec<VendorProfileRow> = on_reader!(db, pool => {
-        sqlx::query_as(
+    let rows: Vec<VendorProfileRow> = crate::sql::query_as(
             "SELECT v.id, v.handle, v.name, v.description, v.status, v.created_at, v.logo_url, \
              (SELECT COUNT(*) FROM products p WHERE p.vendor_id = v.id AND p.status = 'published') AS product_count \
              FROM vendors v WHERE v.status = 'active' \
@@ -319,9 +370,8 @@ pub async fn active_vendors(
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(pool)
-        .await?
-    });
+        .fetch_all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| VendorProfile {
@@ -338,24 +388,28 @@ pub async fn active_vendors(
 }
 
 /// A shop as a storefront lists it: for filters and the home page, without counting products.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorChoice {
     pub handle: String,
     pub name: String,
     pub logo_url: Option<String>,
 }
 
+crate::from_row!(VendorChoice {
+    handle,
+    name,
+    logo_url
+});
+
 /// The first `limit` active vendors by handle (no product counts,
 /// which would read every product of every vendor).
 pub async fn vendor_choices(db: &Db, limit: i64) -> Result<Vec<VendorChoice>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
+    crate::sql::query_as(
             "SELECT handle, name, logo_url FROM vendors WHERE status = 'active' ORDER BY handle LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+        .fetch_all(db)
+        .await
 }
 
 /// A vendor by handle; with `storefront_only`, only an active one, counting its published products.
@@ -374,9 +428,10 @@ pub async fn vendor_by_handle(
             ""
         }
     );
-    let row: Option<VendorProfileRow> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(handle).fetch_optional(pool).await?
-    });
+    let row: Option<VendorProfileRow> = crate::sql::query_as(sql)
+        .bind(handle)
+        .fetch_optional(db)
+        .await?;
     Ok(row.map(|r| VendorProfile {
         id: r.id,
         handle: r.handle,
@@ -396,35 +451,31 @@ pub async fn sitemap_page(
     page: i64,
     per_page: i64,
 ) -> Result<Vec<(String, i64)>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT p.handle, p.updated_at FROM products p JOIN vendors v ON v.id = p.vendor_id \
+    crate::sql::query_as(
+        "SELECT p.handle, p.updated_at FROM products p JOIN vendors v ON v.id = p.vendor_id \
              WHERE p.status = 'published' AND v.status = 'active' ORDER BY p.id LIMIT $1 OFFSET $2",
-        )
-        .bind(per_page)
-        .bind(page.saturating_mul(per_page))
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(per_page)
+    .bind(page.saturating_mul(per_page))
+    .fetch_all(db)
+    .await
 }
 
 /// How many products shoppers can see (published, of active vendors).
 pub async fn count_shop_products(db: &Db) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM products p JOIN vendors v ON v.id = p.vendor_id \
+    crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM products p JOIN vendors v ON v.id = p.vendor_id \
              WHERE p.status = 'published' AND v.status = 'active'",
-        )
-        .fetch_one(pool)
-        .await?
-    }))
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// Number of products (any status), for the demo seeder and operations.
 pub async fn count_products(db: &Db) -> Result<i64, StorageError> {
-    Ok(
-        on_reader!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(pool).await?),
-    )
+    crate::sql::query_scalar("SELECT COUNT(*) FROM products")
+        .fetch_one(db)
+        .await
 }
 
 /// Refreshes PostgreSQL's planner statistics after a bulk load (an import, a generated

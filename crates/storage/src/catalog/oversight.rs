@@ -91,18 +91,17 @@ pub async fn all_products(db: &Db, f: &ProductFilter) -> Result<Vec<Product>, St
         filters.join(" AND "),
         args.len()
     );
-    let rows: Vec<ProductRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<ProductRow> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     hydrate(db, rows).await
 }
 
 /// The vendor of a product (`None`: no such product).
 pub async fn product_vendor(db: &Db, product_id: Uuid) -> Result<Option<Uuid>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT vendor_id FROM products WHERE id = $1")
-            .bind(product_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT vendor_id FROM products WHERE id = $1")
+        .bind(product_id)
+        .fetch_optional(db)
+        .await
 }

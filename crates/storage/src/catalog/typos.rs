@@ -41,9 +41,12 @@ pub(crate) async fn remember_title_words(tx: &mut Tx, titles: &[&str]) -> Result
     let sql =
         format!("INSERT INTO search_words (word) VALUES {values} ON CONFLICT (word) DO NOTHING");
     let args: Vec<Arg> = words.into_iter().map(Arg::Text).collect();
-    on_tx!(tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?;
-    });
+    {
+        crate::sql::query(sql)
+            .bind_all(args)
+            .execute(&mut *tx)
+            .await?;
+    };
     Ok(())
 }
 
@@ -88,13 +91,13 @@ fn one_edit_away(term: &str) -> Vec<String> {
 async fn begins_a_word(db: &Db, term: &str) -> Result<bool, StorageError> {
     // One range of the primary key (byte order on both databases).
     let end = format!("{term}{}", char::MAX);
-    let found: Option<String> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT word FROM search_words WHERE word >= $1 AND word < $2 LIMIT 1")
-            .bind(term)
-            .bind(&end)
-            .fetch_optional(pool)
-            .await?
-    });
+    let found: Option<String> = crate::sql::query_scalar(
+        "SELECT word FROM search_words WHERE word >= $1 AND word < $2 LIMIT 1",
+    )
+    .bind(term)
+    .bind(&end)
+    .fetch_optional(db)
+    .await?;
     Ok(found.is_some())
 }
 
@@ -107,9 +110,10 @@ async fn nearest_word(db: &Db, term: &str) -> Result<Option<String>, StorageErro
         .join(", ");
     let sql = format!("SELECT word FROM search_words WHERE word IN ({placeholders})");
     let args: Vec<Arg> = candidates.iter().cloned().map(Arg::Text).collect();
-    let known: Vec<String> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let known: Vec<String> = crate::sql::query_scalar(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     Ok(candidates.into_iter().find(|c| known.contains(c)))
 }
 

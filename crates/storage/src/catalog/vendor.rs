@@ -11,9 +11,10 @@ use crate::db::Arg;
 use crate::{Db, StorageError, Tx, now_ms};
 
 pub async fn vendor_by_id(db: &Db, id: Uuid) -> Result<Option<VendorRecord>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as("SELECT id, handle, name, status FROM vendors WHERE id = $1").bind(id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as("SELECT id, handle, name, status FROM vendors WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// One of `vendor_id`'s products, in any status.
@@ -25,9 +26,11 @@ pub async fn vendor_product(
     let sql = format!(
         "SELECT {PRODUCT_COLUMNS} FROM products p JOIN vendors v ON v.id = p.vendor_id WHERE p.id = $1 AND p.vendor_id = $2"
     );
-    let row: Option<ProductRow> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(vendor_id).fetch_optional(pool).await?
-    });
+    let row: Option<ProductRow> = crate::sql::query_as(sql)
+        .bind(id)
+        .bind(vendor_id)
+        .fetch_optional(db)
+        .await?;
     Ok(hydrate(db, row.into_iter().collect()).await?.pop())
 }
 
@@ -55,9 +58,10 @@ pub async fn vendor_products(
         filters.join(" AND "),
         args.len()
     );
-    let rows: Vec<ProductRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<ProductRow> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     hydrate(db, rows).await
 }
 
@@ -74,9 +78,10 @@ pub async fn category_ids(
         placeholders(1, handles.len())
     );
     let args: Vec<Arg> = handles.iter().cloned().map(Arg::Text).collect();
-    let rows: Vec<(String, Uuid)> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<(String, Uuid)> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -87,16 +92,16 @@ pub async fn set_product_status(
     id: Uuid,
     status: &str,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE products SET status = $3, updated_at = $4 WHERE id = $1 AND vendor_id = $2")
-            .bind(id)
-            .bind(vendor_id)
-            .bind(status)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query(
+        "UPDATE products SET status = $3, updated_at = $4 WHERE id = $1 AND vendor_id = $2",
+    )
+    .bind(id)
+    .bind(vendor_id)
+    .bind(status)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(n == 1)
 }
 
@@ -108,18 +113,16 @@ pub async fn set_variant_stock(
     variant_id: Uuid,
     stock: i64,
 ) -> Result<Option<Uuid>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(
-            "UPDATE variants SET stock = $3, updated_at = $4 WHERE id = $1 \
+    crate::sql::query_scalar(
+        "UPDATE variants SET stock = $3, updated_at = $4 WHERE id = $1 \
              AND product_id IN (SELECT id FROM products WHERE vendor_id = $2) RETURNING product_id",
-        )
-        .bind(variant_id)
-        .bind(vendor_id)
-        .bind(stock)
-        .bind(now_ms())
-        .fetch_optional(&mut *conn)
-        .await?
-    }))
+    )
+    .bind(variant_id)
+    .bind(vendor_id)
+    .bind(stock)
+    .bind(now_ms())
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// Sets the price of one of the vendor's variants and the price range of its product (the
@@ -131,32 +134,28 @@ pub async fn set_variant_price(
     price: i64,
 ) -> Result<Option<Uuid>, StorageError> {
     let now = now_ms();
-    let product: Option<Uuid> = on_tx!(tx, conn => {
-        sqlx::query_scalar(
-            "UPDATE variants SET price = $3, updated_at = $4 WHERE id = $1 \
+    let product: Option<Uuid> = crate::sql::query_scalar(
+        "UPDATE variants SET price = $3, updated_at = $4 WHERE id = $1 \
              AND product_id IN (SELECT id FROM products WHERE vendor_id = $2) RETURNING product_id",
-        )
-        .bind(variant_id)
-        .bind(vendor_id)
-        .bind(price)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+    )
+    .bind(variant_id)
+    .bind(vendor_id)
+    .bind(price)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
     if let Some(product) = product {
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "UPDATE products SET \
+        crate::sql::query(
+            "UPDATE products SET \
                  price_min = (SELECT MIN(price) FROM variants WHERE product_id = $1), \
                  price_max = (SELECT MAX(price) FROM variants WHERE product_id = $1), \
                  updated_at = $2 WHERE id = $1",
-            )
-            .bind(product)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
+        )
+        .bind(product)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     }
     Ok(product)
 }
@@ -168,35 +167,29 @@ pub async fn variant_for_sale(
     variant_id: Uuid,
     currency: &str,
 ) -> Result<bool, StorageError> {
-    let n: i64 = on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM variants v JOIN products p ON p.id = v.product_id \
+    let n: i64 = crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM variants v JOIN products p ON p.id = v.product_id \
              JOIN vendors vd ON vd.id = p.vendor_id WHERE v.id = $1 AND v.currency = $2 \
              AND p.status = 'published' AND vd.status = 'active'",
-        )
-        .bind(variant_id)
-        .bind(currency)
-        .fetch_one(pool)
-        .await?
-    });
+    )
+    .bind(variant_id)
+    .bind(currency)
+    .fetch_one(db)
+    .await?;
     Ok(n == 1)
 }
 
 /// A variant's stock now (`None`: no such variant).
 pub async fn variant_stock(db: &Db, variant_id: Uuid) -> Result<Option<i64>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT stock FROM variants WHERE id = $1")
-            .bind(variant_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT stock FROM variants WHERE id = $1")
+        .bind(variant_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The currencies the catalog's prices are in (one, normally; none for an empty catalog).
 pub async fn priced_currencies(db: &Db) -> Result<Vec<String>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT DISTINCT currency FROM variants LIMIT 5")
-            .fetch_all(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT DISTINCT currency FROM variants LIMIT 5")
+        .fetch_all(db)
+        .await
 }

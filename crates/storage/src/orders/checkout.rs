@@ -34,9 +34,11 @@ pub async fn place_order(
         "UPDATE carts SET status = 'ordered', updated_at = $2 WHERE id = $1 AND status = 'open' \
          RETURNING {CART_COLUMNS}"
     );
-    let claimed: Option<CartRow> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(req.cart_id).bind(now).fetch_optional(&mut *conn).await?
-    });
+    let claimed: Option<CartRow> = crate::sql::query_as(sql)
+        .bind(req.cart_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(mut cart) = claimed else {
         // A concurrent request with the same key may have just committed: replay it.
         if let Some(stored) = stored_response(&mut *tx, req).await? {
@@ -46,12 +48,10 @@ pub async fn place_order(
         return Ok(match existing {
             Some(c) if owned_by_other(&c, req.caller) => CheckoutOutcome::CartNotFound,
             Some(_) => CheckoutOutcome::CartNotOpen {
-                order_id: on_tx!(&mut *tx, conn => {
-                    sqlx::query_scalar("SELECT id FROM orders WHERE cart_id = $1")
-                        .bind(req.cart_id)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                }),
+                order_id: crate::sql::query_scalar("SELECT id FROM orders WHERE cart_id = $1")
+                    .bind(req.cart_id)
+                    .fetch_optional(&mut *tx)
+                    .await?,
             },
             None => CheckoutOutcome::CartNotFound,
         });
@@ -101,30 +101,26 @@ pub async fn place_order(
             ),
         };
         if tx.backend() == crate::db::Backend::Postgres {
-            on_tx!(&mut *tx, conn => {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(&lock_key)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-            });
+            crate::sql::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(&lock_key)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         let count_sql = format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM orders WHERE {filter} LIMIT $2) AS unpaid"
         );
         let args = [key.clone(), Arg::I64(limit)];
-        let unpaid: i64 = on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)), args.clone())
-                .fetch_one(&mut *conn)
-                .await?
-        });
+        let unpaid: i64 = crate::sql::query_scalar(count_sql)
+            .bind_all(args.clone())
+            .fetch_one(&mut *tx)
+            .await?;
         if unpaid >= limit {
             let oldest_sql = format!("SELECT MIN(hold_until) FROM orders WHERE {filter}");
-            let released_at: Option<i64> = on_tx!(&mut *tx, conn => {
-                bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(oldest_sql)), [key.clone()])
-                    .fetch_one(&mut *conn)
-                    .await?
-            });
+            let released_at: Option<i64> = crate::sql::query_scalar(oldest_sql)
+                .bind_all([key.clone()])
+                .fetch_one(&mut *tx)
+                .await?;
             return Ok(CheckoutOutcome::TooManyUnpaid { released_at });
         }
     }
@@ -143,13 +139,13 @@ pub async fn place_order(
     let mut short = Vec::new();
     let mut low = Vec::new();
     for (variant, qty) in &wanted {
-        let left: Option<i64> = on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar("UPDATE variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1 RETURNING stock")
-                .bind(qty)
-                .bind(variant)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let left: Option<i64> = crate::sql::query_scalar(
+            "UPDATE variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1 RETURNING stock",
+        )
+        .bind(qty)
+        .bind(variant)
+        .fetch_optional(&mut *tx)
+        .await?;
         match left {
             None => short.push((*variant, *qty)),
             // This order took the variant down to the threshold: tell its vendor, once.
@@ -162,13 +158,12 @@ pub async fn place_order(
     if !short.is_empty() {
         let mut shortages = Vec::with_capacity(short.len());
         for (variant_id, requested) in short {
-            let available: i64 = on_tx!(&mut *tx, conn => {
-                sqlx::query_scalar("SELECT stock FROM variants WHERE id = $1")
+            let available: i64 =
+                crate::sql::query_scalar("SELECT stock FROM variants WHERE id = $1")
                     .bind(variant_id)
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *tx)
                     .await?
-                    .unwrap_or(0)
-            });
+                    .unwrap_or(0);
             shortages.push(Shortage {
                 variant_id,
                 requested,
@@ -179,18 +174,16 @@ pub async fn place_order(
     }
 
     if let Some(coupon) = &snapshot.coupon {
-        let n = on_tx!(&mut *tx, conn => {
-            sqlx::query(
+        let n = crate::sql::query(
                 "UPDATE coupons SET uses = uses + 1, updated_at = $2 WHERE id = $1 AND active \
                  AND (max_uses IS NULL OR uses < max_uses) AND (starts_at IS NULL OR starts_at <= $2) \
                  AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(coupon.id)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
+            .rows_affected();
         if n == 0 {
             return Ok(CheckoutOutcome::Coupon("coupon_exhausted"));
         }
@@ -290,15 +283,13 @@ pub async fn place_order(
              VALUES ($1, $2, $5, $3, $4) ON CONFLICT (coupon_id, customer, seq) DO NOTHING RETURNING seq";
         let mut recorded = false;
         for _ in 0..3 {
-            let taken: Vec<i64> = on_tx!(&mut *tx, conn => {
-                sqlx::query_scalar(
+            let taken: Vec<i64> = crate::sql::query_scalar(
                     "SELECT seq FROM coupon_redemptions WHERE coupon_id = $1 AND customer = $2 ORDER BY seq",
                 )
                 .bind(coupon.id)
                 .bind(&req.customer_key)
-                .fetch_all(&mut *conn)
-                .await?
-            });
+                .fetch_all(&mut *tx)
+                .await?;
             let next = taken.last().copied().unwrap_or(0) + 1;
             // No limit: the uses are still recorded (a limit set later counts them).
             let candidates: Vec<i64> = match coupon.per_customer_limit {
@@ -312,16 +303,14 @@ pub async fn place_order(
                 break;
             }
             for seq in candidates {
-                let inserted: Option<i64> = on_tx!(&mut *tx, conn => {
-                    sqlx::query_scalar(INSERT)
-                        .bind(coupon.id)
-                        .bind(&req.customer_key)
-                        .bind(order_id)
-                        .bind(now)
-                        .bind(seq)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                });
+                let inserted: Option<i64> = crate::sql::query_scalar(INSERT)
+                    .bind(coupon.id)
+                    .bind(&req.customer_key)
+                    .bind(order_id)
+                    .bind(now)
+                    .bind(seq)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if inserted.is_some() {
                     recorded = true;
                     break;
@@ -338,14 +327,12 @@ pub async fn place_order(
     let mut detail = detail;
     if plan.nothing_to_pay() {
         // Paid as placed. No payment row and no ledger entries: no money moved.
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1")
-                .bind(order_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query("UPDATE orders SET status = 'paid', paid_at = $2 WHERE id = $1")
+            .bind(order_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         detail.order.status = OrderStatus::Paid.as_str().to_owned();
         detail.order.paid_at = Some(now);
     }
@@ -378,8 +365,7 @@ async fn insert_order(
     customer_key: &str,
 ) -> Result<(), StorageError> {
     let o = &d.order;
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO orders (id, cart_id, user_id, email, shipping_address, status, payment_method, currency, \
              subtotal, discount, shipping_total, tax, total, paid_amount, coupon_code, access_token_hash, \
              placed_at, updated_at, customer_key, hold_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $16, $17, $18)",
@@ -402,10 +388,9 @@ async fn insert_order(
         .bind(o.placed_at)
         .bind(customer_key)
         .bind(o.hold_until)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     let mut args = Vec::new();
     for v in &d.vendor_orders {
         args.extend([
@@ -429,12 +414,11 @@ async fn insert_order(
          commission_bps, commission, created_at, status) VALUES {}",
         crate::db::values_placeholders(d.vendor_orders.len(), 13)
     );
-    on_tx!(&mut *tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(sql)
+        .bind_all(args)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let mut args = Vec::new();
     for l in &d.lines {
         args.extend([
@@ -461,11 +445,10 @@ async fn insert_order(
          sku, note, unit_price, quantity, amount, discount, tax, total, stock_reserved) VALUES {}",
         crate::db::values_placeholders(d.lines.len(), 16)
     );
-    on_tx!(&mut *tx, conn => {
-        bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(sql)
+        .bind_all(args)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::db::{Arg, values_placeholders};
 use crate::{Db, StorageError, Tx};
 
 /// A variant orders can be generated from.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SampleVariant {
     pub variant_id: Uuid,
     pub vendor_id: Uuid,
@@ -18,19 +18,26 @@ pub struct SampleVariant {
     pub price: i64,
 }
 
+crate::from_row!(SampleVariant {
+    variant_id,
+    vendor_id,
+    product_title,
+    variant_title,
+    sku,
+    price
+});
+
 /// Up to `limit` variants of published products, spread over the catalog.
 pub async fn sample_variants(db: &Db, limit: i64) -> Result<Vec<SampleVariant>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT v.id AS variant_id, p.vendor_id, p.title AS product_title, \
+    crate::sql::query_as(
+        "SELECT v.id AS variant_id, p.vendor_id, p.title AS product_title, \
              COALESCE(v.option1 || COALESCE(' / ' || v.option2, ''), 'Default') AS variant_title, \
              v.sku, v.price FROM variants v JOIN products p ON p.id = v.product_id \
              WHERE p.status = 'published' ORDER BY v.id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// One generated order with its parts and lines, amounts already computed.
@@ -169,12 +176,11 @@ pub async fn insert_generated(tx: &mut Tx, orders: &[GeneratedOrder]) -> Result<
             (parts_sql, part_args),
             (lines_sql, line_args),
         ] {
-            on_tx!(&mut *tx, conn => {
-                bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), args.clone())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-            });
+            crate::sql::query(sql.clone())
+                .bind_all(args.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
     }
     Ok(())

@@ -15,8 +15,7 @@ pub async fn store_checkout_response(
     status: u16,
     body: &str,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO idempotency_keys (scope, key_hash, request_hash, response_status, response_body, order_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -27,10 +26,9 @@ pub async fn store_checkout_response(
         .bind(body)
         .bind(req.order_id)
         .bind(now_ms())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(())
 }
 
@@ -38,16 +36,14 @@ pub(super) async fn stored_response(
     tx: &mut Tx,
     req: &CheckoutRequest,
 ) -> Result<Option<CheckoutOutcome>, StorageError> {
-    let row: Option<(Vec<u8>, i64, String, Option<Uuid>)> = on_tx!(tx, conn => {
-        sqlx::query_as(
-            "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
+    let row: Option<(Vec<u8>, i64, String, Option<Uuid>)> = crate::sql::query_as(
+        "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
              WHERE scope = $1 AND key_hash = $2",
-        )
-        .bind(&req.scope)
-        .bind(&req.key_hash)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+    )
+    .bind(&req.scope)
+    .bind(&req.key_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
     Ok(row.map(|(hash, status, body, order_id)| {
         if hash == req.request_hash {
             CheckoutOutcome::Replay {
@@ -62,7 +58,7 @@ pub(super) async fn stored_response(
 }
 
 /// A stored idempotent response.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredResponse {
     pub request_hash: Vec<u8>,
     pub response_status: i64,
@@ -70,34 +66,37 @@ pub struct StoredResponse {
     pub order_id: Option<Uuid>,
 }
 
+crate::from_row!(StoredResponse {
+    request_hash,
+    response_status,
+    response_body,
+    order_id
+});
+
 /// The stored response for a key, read outside any transaction (the fast path of a replay).
 pub async fn idempotent_response(
     db: &Db,
     scope: &str,
     key_hash: &[u8],
 ) -> Result<Option<StoredResponse>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(
-            "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
+    crate::sql::query_as(
+        "SELECT request_hash, response_status, response_body, order_id FROM idempotency_keys \
              WHERE scope = $1 AND key_hash = $2",
-        )
-        .bind(scope)
-        .bind(key_hash)
-        .fetch_optional(pool)
-        .await?
-    }))
+    )
+    .bind(scope)
+    .bind(key_hash)
+    .fetch_optional(db)
+    .await
 }
 
 /// Forgets stored idempotent responses older than `before` (Unix ms).
 pub async fn purge_idempotency_keys(db: &Db, before: i64) -> Result<u64, StorageError> {
     let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, conn => {
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(before)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    let n = crate::sql::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(before)
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
     tx.commit().await?;
     Ok(n)
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::db::{Arg, Exec};
 use crate::{Db, StorageError, Tx};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: Uuid,
     pub cart_id: Uuid,
@@ -49,11 +49,37 @@ pub struct OrderRow {
     pub hold_until: Option<i64>,
 }
 
+crate::from_row!(OrderRow {
+    id,
+    cart_id,
+    user_id,
+    email,
+    shipping_address,
+    status,
+    payment_method,
+    currency,
+    subtotal,
+    discount,
+    shipping_total,
+    tax,
+    total,
+    paid_amount,
+    refunded_amount,
+    coupon_code,
+    access_token_hash,
+    cancel_reason,
+    placed_at,
+    updated_at,
+    paid_at,
+    cancelled_at,
+    hold_until
+});
+
 const ORDER_COLUMNS: &str = "o.id, o.cart_id, o.user_id, o.email, o.shipping_address, o.status, o.payment_method, \
      o.currency, o.subtotal, o.discount, o.shipping_total, o.tax, o.total, o.paid_amount, o.refunded_amount, o.coupon_code, \
      o.access_token_hash, o.cancel_reason, o.placed_at, o.updated_at, o.paid_at, o.cancelled_at, o.hold_until";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct VendorOrderRow {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -76,11 +102,32 @@ pub struct VendorOrderRow {
     pub created_at: i64,
 }
 
+crate::from_row!(VendorOrderRow {
+    id,
+    order_id,
+    vendor_id,
+    vendor_name,
+    status,
+    subtotal,
+    discount,
+    shipping,
+    tax,
+    total,
+    shipping_rate,
+    commission_bps,
+    commission,
+    refunded,
+    carrier,
+    tracking_number,
+    fulfilled_at,
+    created_at
+});
+
 const VENDOR_ORDER_COLUMNS: &str = "vo.id, vo.order_id, vo.vendor_id, vd.name AS vendor_name, vo.status, vo.subtotal, \
      vo.discount, vo.shipping, vo.tax, vo.total, vo.shipping_rate, vo.commission_bps, vo.commission, vo.refunded, vo.carrier, \
      vo.tracking_number, vo.fulfilled_at, vo.created_at";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderLineRow {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -103,6 +150,27 @@ pub struct OrderLineRow {
     /// Units given money back for by refunds aimed at this line (succeeded ones).
     pub refunded_quantity: i64,
 }
+
+crate::from_row!(OrderLineRow {
+    id,
+    order_id,
+    vendor_order_id,
+    variant_id,
+    position,
+    product_title,
+    variant_title,
+    sku,
+    note,
+    unit_price,
+    quantity,
+    amount,
+    discount,
+    tax,
+    total,
+    stock_reserved,
+    shipped_quantity,
+    refunded_quantity
+});
 
 const LINE_COLUMNS: &str = "l.id, l.order_id, l.vendor_order_id, l.variant_id, l.position, l.product_title, \
      l.variant_title, l.sku, l.note, l.unit_price, l.quantity, l.amount, l.discount, l.tax, l.total, l.stock_reserved, \
@@ -141,26 +209,22 @@ pub struct OrderDetail {
 /// Unpaid orders whose stock hold ran out by `now`, longest overdue first (at most `limit`):
 /// what the release sweep cancels. Reads the `orders_hold_until` index only.
 pub async fn overdue_unpaid(db: &Db, now: i64, limit: i64) -> Result<Vec<Uuid>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT id FROM orders WHERE status = 'pending_payment' AND hold_until <= $1 \
+    crate::sql::query_scalar(
+        "SELECT id FROM orders WHERE status = 'pending_payment' AND hold_until <= $1 \
              ORDER BY hold_until LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// The SHA-256 of an order's guest access token (`None`: no such order).
 pub async fn access_token_hash(db: &Db, order_id: Uuid) -> Result<Option<Vec<u8>>, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT access_token_hash FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_optional(pool)
-            .await?
-    }))
+    crate::sql::query_scalar("SELECT access_token_hash FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// An order with its vendor orders and lines.
@@ -172,19 +236,19 @@ pub async fn ids_by_email_and_number(
     email: &str,
     number: &str,
 ) -> Result<Vec<Uuid>, StorageError> {
-    let ids: Vec<Uuid> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT id FROM orders WHERE email = $1 ORDER BY placed_at DESC LIMIT 500")
-            .bind(email)
-            .fetch_all(pool)
-            .await?
-    });
+    let ids: Vec<Uuid> = crate::sql::query_scalar(
+        "SELECT id FROM orders WHERE email = $1 ORDER BY placed_at DESC LIMIT 500",
+    )
+    .bind(email)
+    .fetch_all(db)
+    .await?;
     Ok(ids
         .into_iter()
         .filter(|id| souk_domain::orders::order_number(id) == number)
         .collect())
 }
 
-pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, StorageError> {
+pub async fn detail(mut exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, StorageError> {
     let order_sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1");
     let vo_sql = format!(
         "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
@@ -193,40 +257,45 @@ pub async fn detail(exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, Sto
     let line_sql = format!(
         "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.order_id = $1 ORDER BY l.position"
     );
-    Ok(on_exec!(exec, conn => {
-        let order: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(order_sql))
+    Ok({
+        let order: Option<OrderRow> = crate::sql::query_as(order_sql)
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut exec)
             .await?;
         match order {
             None => None,
             Some(order) => {
-                let vendor_orders = sqlx::query_as(sqlx::AssertSqlSafe(vo_sql))
+                let vendor_orders = crate::sql::query_as(vo_sql)
                     .bind(id)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut exec)
                     .await?;
-                let lines = sqlx::query_as(sqlx::AssertSqlSafe(line_sql))
+                let lines = crate::sql::query_as(line_sql)
                     .bind(id)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut exec)
                     .await?;
-                let heads: Vec<ShipmentHead> = sqlx::query_as(
+                let heads: Vec<ShipmentHead> = crate::sql::query_as(
                     "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
                      FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
                 )
                 .bind(id)
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut exec)
                 .await?;
-                let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+                let parts: Vec<(Uuid, Uuid, i64)> = crate::sql::query_as(
                     "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
                      JOIN shipments s ON s.id = sl.shipment_id WHERE s.order_id = $1",
                 )
                 .bind(id)
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut exec)
                 .await?;
-                Some(OrderDetail { order, vendor_orders, lines, shipments: assemble_shipments(heads, parts) })
+                Some(OrderDetail {
+                    order,
+                    vendor_orders,
+                    lines,
+                    shipments: assemble_shipments(heads, parts),
+                })
             }
         }
-    }))
+    })
 }
 
 /// Filters of an order list (newest first, keyset by id).
@@ -315,9 +384,7 @@ pub async fn list(db: &Db, f: &OrderFilter) -> Result<Vec<OrderRow>, StorageErro
         filters.join(" AND "),
         args.len()
     );
-    Ok(on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
 }
 
 /// A vendor's part of an order: its vendor order, its lines only, and where to ship.
@@ -332,7 +399,7 @@ pub struct VendorOrderDetail {
     pub shipments: Vec<ShipmentRow>,
 }
 
-#[derive(Clone, sqlx::FromRow)]
+#[derive(Clone)]
 struct ShipmentHead {
     id: Uuid,
     order_id: Uuid,
@@ -342,6 +409,16 @@ struct ShipmentHead {
     created_at: i64,
     updated_at: i64,
 }
+
+crate::from_row!(ShipmentHead {
+    id,
+    order_id,
+    vendor_order_id,
+    carrier,
+    tracking_number,
+    created_at,
+    updated_at
+});
 
 /// Shipments with their lines, in the order of `heads`.
 fn assemble_shipments(heads: Vec<ShipmentHead>, parts: Vec<(Uuid, Uuid, i64)>) -> Vec<ShipmentRow> {
@@ -391,9 +468,10 @@ pub async fn vendor_orders(
         filters.join(" AND "),
         args.len()
     );
-    let rows: Vec<VendorOrderRow> = on_reader!(db, pool => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-    });
+    let rows: Vec<VendorOrderRow> = crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_all(db)
+        .await?;
     vendor_order_parts_many(db, rows).await
 }
 
@@ -423,17 +501,25 @@ async fn vendor_order_parts_many(
         "SELECT sl.shipment_id, sl.order_line_id, sl.quantity, s.vendor_order_id FROM shipment_lines sl \
          JOIN shipments s ON s.id = sl.shipment_id WHERE s.vendor_order_id IN ({list})"
     );
-    let (heads_of_orders, lines, heads, shipment_parts) = on_reader!(db, pool => {
-        let o: Vec<(Uuid, String, String, i64)> =
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(order_sql)), orders.clone()).fetch_all(pool).await?;
-        let l: Vec<OrderLineRow> =
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(line_sql)), parts.clone()).fetch_all(pool).await?;
-        let h: Vec<ShipmentHead> =
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(head_sql)), parts.clone()).fetch_all(pool).await?;
-        let p: Vec<(Uuid, Uuid, i64, Uuid)> =
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(part_sql)), parts.clone()).fetch_all(pool).await?;
+    let (heads_of_orders, lines, heads, shipment_parts) = {
+        let o: Vec<(Uuid, String, String, i64)> = crate::sql::query_as(order_sql)
+            .bind_all(orders.clone())
+            .fetch_all(db)
+            .await?;
+        let l: Vec<OrderLineRow> = crate::sql::query_as(line_sql)
+            .bind_all(parts.clone())
+            .fetch_all(db)
+            .await?;
+        let h: Vec<ShipmentHead> = crate::sql::query_as(head_sql)
+            .bind_all(parts.clone())
+            .fetch_all(db)
+            .await?;
+        let p: Vec<(Uuid, Uuid, i64, Uuid)> = crate::sql::query_as(part_sql)
+            .bind_all(parts.clone())
+            .fetch_all(db)
+            .await?;
         (o, l, h, p)
-    });
+    };
     let by_order: std::collections::HashMap<Uuid, (String, String, i64)> = heads_of_orders
         .into_iter()
         .map(|(id, status, address, placed)| (id, (status, address, placed)))
@@ -480,9 +566,11 @@ pub async fn vendor_order(
         "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
          WHERE vo.id = $1 AND vo.vendor_id = $2"
     );
-    let row: Option<VendorOrderRow> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(vendor_id).fetch_optional(pool).await?
-    });
+    let row: Option<VendorOrderRow> = crate::sql::query_as(sql)
+        .bind(id)
+        .bind(vendor_id)
+        .fetch_optional(db)
+        .await?;
     match row {
         Some(vo) => Ok(Some(vendor_order_parts(db, vo).await?)),
         None => Ok(None),
@@ -496,33 +584,39 @@ async fn vendor_order_parts(
     let line_sql = format!(
         "SELECT {LINE_COLUMNS} FROM order_lines l WHERE l.vendor_order_id = $1 ORDER BY l.position"
     );
-    let (order_status, shipping_address, placed_at, lines, shipments) = on_reader!(db, pool => {
-        let (status, address, placed): (String, String, i64) = sqlx::query_as(
+    let (order_status, shipping_address, placed_at, lines, shipments) = {
+        let (status, address, placed): (String, String, i64) = crate::sql::query_as(
             "SELECT status, shipping_address, placed_at FROM orders WHERE id = $1",
         )
         .bind(vo.order_id)
-        .fetch_one(pool)
+        .fetch_one(db)
         .await?;
-        let lines: Vec<OrderLineRow> = sqlx::query_as(sqlx::AssertSqlSafe(line_sql))
+        let lines: Vec<OrderLineRow> = crate::sql::query_as(line_sql)
             .bind(vo.id)
-            .fetch_all(pool)
+            .fetch_all(db)
             .await?;
-        let heads: Vec<ShipmentHead> = sqlx::query_as(
+        let heads: Vec<ShipmentHead> = crate::sql::query_as(
             "SELECT id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at \
              FROM shipments WHERE vendor_order_id = $1 ORDER BY created_at, id",
         )
         .bind(vo.id)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
-        let parts: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        let parts: Vec<(Uuid, Uuid, i64)> = crate::sql::query_as(
             "SELECT sl.shipment_id, sl.order_line_id, sl.quantity FROM shipment_lines sl \
              JOIN shipments s ON s.id = sl.shipment_id WHERE s.vendor_order_id = $1",
         )
         .bind(vo.id)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
-        (status, address, placed, lines, assemble_shipments(heads, parts))
-    });
+        (
+            status,
+            address,
+            placed,
+            lines,
+            assemble_shipments(heads, parts),
+        )
+    };
     Ok(VendorOrderDetail {
         vendor_order: vo,
         order_status,
@@ -538,12 +632,12 @@ pub async fn vendor_order_statuses(
     tx: &mut Tx,
     order_id: Uuid,
 ) -> Result<Vec<(Uuid, Uuid, String)>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as("SELECT id, vendor_id, status FROM vendor_orders WHERE order_id = $1 ORDER BY id")
-            .bind(order_id)
-            .fetch_all(&mut *conn)
-            .await?
-    }))
+    crate::sql::query_as(
+        "SELECT id, vendor_id, status FROM vendor_orders WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *tx)
+    .await
 }
 
 /// A variant the cart wants more of than there is.

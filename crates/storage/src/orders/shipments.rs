@@ -48,25 +48,23 @@ pub async fn correct_tracking(
     carrier: &str,
     tracking_number: &str,
 ) -> Result<Result<Option<Uuid>, FulfilError>, StorageError> {
-    let status: Option<String> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar("SELECT status FROM vendor_orders WHERE id = $1 AND vendor_id = $2")
-            .bind(vendor_order_id)
-            .bind(vendor_id)
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+    let status: Option<String> = crate::sql::query_scalar(
+        "SELECT status FROM vendor_orders WHERE id = $1 AND vendor_id = $2",
+    )
+    .bind(vendor_order_id)
+    .bind(vendor_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(status) = status else {
         return Ok(Err(FulfilError::Transition(TransitionError::NotFound)));
     };
     // The shipments of this vendor order, newest last.
-    let shipments: Vec<(Uuid, String, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
+    let shipments: Vec<(Uuid, String, String)> = crate::sql::query_as(
             "SELECT id, carrier, tracking_number FROM shipments WHERE vendor_order_id = $1 ORDER BY created_at, id",
         )
         .bind(vendor_order_id)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     let Some(latest) = shipments.last().map(|s| s.0) else {
         return Ok(Err(FulfilError::Transition(
             TransitionError::InvalidState { status },
@@ -83,24 +81,26 @@ pub async fn correct_tracking(
         return Ok(Ok(None));
     }
     let now = now_ms();
-    on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE shipments SET carrier = $2, tracking_number = $3, updated_at = $4 WHERE id = $1")
+    {
+        crate::sql::query("UPDATE shipments SET carrier = $2, tracking_number = $3, updated_at = $4 WHERE id = $1")
             .bind(target)
             .bind(carrier)
             .bind(tracking_number)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
         // The vendor order's own tracking fields mirror its latest shipment.
         if target == latest {
-            sqlx::query("UPDATE vendor_orders SET carrier = $2, tracking_number = $3 WHERE id = $1")
-                .bind(vendor_order_id)
-                .bind(carrier)
-                .bind(tracking_number)
-                .execute(&mut *conn)
-                .await?;
+            crate::sql::query(
+                "UPDATE vendor_orders SET carrier = $2, tracking_number = $3 WHERE id = $1",
+            )
+            .bind(vendor_order_id)
+            .bind(carrier)
+            .bind(tracking_number)
+            .execute(&mut *tx)
+            .await?;
         }
-    });
+    };
     Ok(Ok(Some(target)))
 }
 
@@ -121,9 +121,11 @@ pub async fn fulfil(
         "SELECT o.id, o.status, vo.status FROM vendor_orders vo JOIN orders o ON o.id = vo.order_id \
          WHERE vo.id = $1 AND vo.vendor_id = $2{lock}"
     );
-    let row: Option<(Uuid, String, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(vendor_order_id).bind(vendor_id).fetch_optional(&mut *conn).await?
-    });
+    let row: Option<(Uuid, String, String)> = crate::sql::query_as(sql)
+        .bind(vendor_order_id)
+        .bind(vendor_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((order_id, order_status, vo_status)) = row else {
         return Ok(Err(FulfilError::Transition(TransitionError::NotFound)));
     };
@@ -143,14 +145,12 @@ pub async fn fulfil(
             },
         )));
     }
-    let lines: Vec<(Uuid, i64, i64)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
+    let lines: Vec<(Uuid, i64, i64)> = crate::sql::query_as(
             "SELECT id, quantity, shipped_quantity FROM order_lines WHERE vendor_order_id = $1 ORDER BY position",
         )
         .bind(vendor_order_id)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     let parcel = match parcel_of(&lines, requested) {
         Ok(parcel) => parcel,
         Err(e) => return Ok(Err(e)),
@@ -164,8 +164,8 @@ pub async fn fulfil(
                 .map_or(0, |p| p.quantity)
             >= quantity
     });
-    let next = on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    let next = {
+        crate::sql::query(
             "INSERT INTO shipments (id, order_id, vendor_order_id, carrier, tracking_number, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
@@ -175,30 +175,32 @@ pub async fn fulfil(
         .bind(carrier)
         .bind(tracking_number)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
         for p in &parcel {
-            sqlx::query("INSERT INTO shipment_lines (shipment_id, order_line_id, quantity) VALUES ($1, $2, $3)")
+            crate::sql::query("INSERT INTO shipment_lines (shipment_id, order_line_id, quantity) VALUES ($1, $2, $3)")
                 .bind(shipment_id)
                 .bind(p.line_id)
                 .bind(p.quantity)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
             // Guarded, so a unit can never ship twice whatever the interleaving.
-            let n = sqlx::query(
+            let n = crate::sql::query(
                 "UPDATE order_lines SET shipped_quantity = shipped_quantity + $2 \
                  WHERE id = $1 AND shipped_quantity + $2 <= quantity",
             )
             .bind(p.line_id)
             .bind(p.quantity)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
             if n != 1 {
-                return Err(StorageError::Conflict("a line shipped more than ordered".to_owned()));
+                return Err(StorageError::Conflict(
+                    "a line shipped more than ordered".to_owned(),
+                ));
             }
         }
-        let n = sqlx::query(
+        let n = crate::sql::query(
             "UPDATE vendor_orders SET status = CASE WHEN $5 THEN 'fulfilled' ELSE status END, \
              carrier = $3, tracking_number = $4, fulfilled_at = CASE WHEN $5 THEN $6 ELSE fulfilled_at END \
              WHERE id = $1 AND vendor_id = $2 AND status = 'unfulfilled'",
@@ -209,30 +211,30 @@ pub async fn fulfil(
         .bind(tracking_number)
         .bind(complete)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             None
         } else {
-            let left: i64 = sqlx::query_scalar(
+            let left: i64 = crate::sql::query_scalar(
                 "SELECT COUNT(*) FROM vendor_orders WHERE order_id = $1 AND status = 'unfulfilled'",
             )
             .bind(order_id)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *tx)
             .await?;
             let next = current
                 .and_then(|s| s.next(OrderEvent::Fulfil { all: left == 0 }))
                 .expect("checked above");
-            sqlx::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1")
+            crate::sql::query("UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1")
                 .bind(order_id)
                 .bind(next.as_str())
                 .bind(now)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
             Some((next, left == 0))
         }
-    });
+    };
     let Some((next, all_shipped)) = next else {
         return Ok(Err(FulfilError::Transition(
             TransitionError::InvalidState {

@@ -40,16 +40,18 @@ pub async fn mark_paid(
          WHERE id = $1 AND total = $3 AND status IN ({from}) RETURNING {}",
         ORDER_COLUMNS.replace("o.", "")
     );
-    let updated: Option<OrderRow> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(now).bind(amount).fetch_optional(&mut *conn).await?
-    });
+    let updated: Option<OrderRow> = crate::sql::query_as(sql)
+        .bind(order_id)
+        .bind(now)
+        .bind(amount)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(order) = updated else {
-        let current: Option<(String, i64)> = on_tx!(&mut *tx, conn => {
-            sqlx::query_as("SELECT status, total FROM orders WHERE id = $1")
+        let current: Option<(String, i64)> =
+            crate::sql::query_as("SELECT status, total FROM orders WHERE id = $1")
                 .bind(order_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+                .fetch_optional(&mut *tx)
+                .await?;
         return Ok(Err(match current {
             None => TransitionError::NotFound,
             Some((status, total)) if status == "pending_payment" && total != amount => {
@@ -58,8 +60,7 @@ pub async fn mark_paid(
             Some((status, _)) => TransitionError::InvalidState { status },
         }));
     };
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO payments (id, order_id, provider, amount, currency, reference, recorded_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -71,16 +72,15 @@ pub async fn mark_paid(
         .bind(reference)
         .bind(recorded_by)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
-    let parts: Vec<(Uuid, Uuid, i64, i64)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as("SELECT id, vendor_id, total, commission FROM vendor_orders WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_all(&mut *conn)
-            .await?
-    });
+        .rows_affected();
+    let parts: Vec<(Uuid, Uuid, i64, i64)> = crate::sql::query_as(
+        "SELECT id, vendor_id, total, commission FROM vendor_orders WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut args = Vec::new();
     for (vo, vendor, total, fee) in &parts {
         for (kind, amount) in [("earning", total - fee), ("commission", *fee)] {
@@ -101,12 +101,11 @@ pub async fn mark_paid(
             "INSERT INTO ledger_entries (id, vendor_id, order_id, vendor_order_id, kind, amount, currency, created_at) VALUES {}",
             crate::db::values_placeholders(parts.len() * 2, 8)
         );
-        on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query(sql)
+            .bind_all(args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     Ok(Ok(order))
 }
@@ -133,47 +132,51 @@ pub async fn cancel(
          WHERE id = $1 AND status = 'pending_payment' RETURNING {}",
         ORDER_COLUMNS.replace("o.", "")
     );
-    let updated: Option<OrderRow> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(now).bind(reason).fetch_optional(&mut *conn).await?
-    });
+    let updated: Option<OrderRow> = crate::sql::query_as(sql)
+        .bind(order_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(order) = updated else {
-        let status: Option<String> = on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        let status: Option<String> =
+            crate::sql::query_scalar("SELECT status FROM orders WHERE id = $1")
                 .bind(order_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+                .fetch_optional(&mut *tx)
+                .await?;
         return Ok(Err(match status {
             None => TransitionError::NotFound,
             Some(status) => TransitionError::InvalidState { status },
         }));
     };
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    {
+        crate::sql::query(
             "UPDATE variants SET stock = stock + (SELECT SUM(l.quantity) FROM order_lines l \
                WHERE l.order_id = $1 AND l.stock_reserved AND l.variant_id = variants.id) \
              WHERE id IN (SELECT variant_id FROM order_lines WHERE order_id = $1 AND stock_reserved)",
         )
         .bind(order_id)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE vendor_orders SET status = 'cancelled' WHERE order_id = $1")
+        crate::sql::query("UPDATE vendor_orders SET status = 'cancelled' WHERE order_id = $1")
             .bind(order_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
         if let Some(code) = &order.coupon_code {
-            sqlx::query("UPDATE coupons SET uses = uses - 1, updated_at = $2 WHERE code = $1 AND uses > 0")
-                .bind(code)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM coupon_redemptions WHERE order_id = $1")
+            crate::sql::query(
+                "UPDATE coupons SET uses = uses - 1, updated_at = $2 WHERE code = $1 AND uses > 0",
+            )
+            .bind(code)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            crate::sql::query("DELETE FROM coupon_redemptions WHERE order_id = $1")
                 .bind(order_id)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
         }
         0u64
-    });
+    };
     Ok(Ok(order))
 }
 
@@ -183,10 +186,10 @@ pub async fn complete(
     order_id: Uuid,
 ) -> Result<Result<(), TransitionError>, StorageError> {
     let now = now_ms();
-    let n = on_tx!(&mut *tx, conn => {
+    let n = {
         // Fulfilled; or partially refunded with every vendor order that was not cancelled
         // shipped (a refund does not keep a shipped order open forever).
-        sqlx::query(
+        crate::sql::query(
             "UPDATE orders SET status = 'completed', updated_at = $2 WHERE id = $1 AND (status = 'fulfilled' \
              OR (status = 'partially_refunded' \
                  AND EXISTS (SELECT 1 FROM vendor_orders v WHERE v.order_id = $1 AND v.status = 'fulfilled') \
@@ -194,19 +197,18 @@ pub async fn complete(
         )
             .bind(order_id)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
-    });
+    };
     if n == 1 {
         return Ok(Ok(()));
     }
-    let status: Option<String> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+    let status: Option<String> =
+        crate::sql::query_scalar("SELECT status FROM orders WHERE id = $1")
             .bind(order_id)
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+            .fetch_optional(&mut *tx)
+            .await?;
     Ok(Err(match status {
         None => TransitionError::NotFound,
         Some(status) => TransitionError::InvalidState { status },

@@ -42,9 +42,10 @@ pub async fn begin_line_refund(
 ) -> Result<Result<(RefundRow, bool), RefundError>, StorageError> {
     let lock = for_update(tx.backend());
     let sql = format!("SELECT id FROM orders WHERE id = $1{lock}");
-    let found: Option<Uuid> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_optional(&mut *conn).await?
-    });
+    let found: Option<Uuid> = crate::sql::query_scalar(sql)
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if found.is_none() {
         return Ok(Err(RefundError::NotFound));
     }
@@ -52,12 +53,12 @@ pub async fn begin_line_refund(
     if let Some(key) = &key_hash
         && let Some(existing) = refund_by_key(tx, order_id, key).await?
     {
-        let same: Vec<(Uuid, i64)> = on_tx!(&mut *tx, conn => {
-            sqlx::query_as("SELECT order_line_id, quantity FROM refund_lines WHERE refund_id = $1")
-                .bind(existing.id)
-                .fetch_all(&mut *conn)
-                .await?
-        });
+        let same: Vec<(Uuid, i64)> = crate::sql::query_as(
+            "SELECT order_line_id, quantity FROM refund_lines WHERE refund_id = $1",
+        )
+        .bind(existing.id)
+        .fetch_all(&mut *tx)
+        .await?;
         let matches = same.len() == lines.len()
             && lines
                 .iter()
@@ -71,17 +72,15 @@ pub async fn begin_line_refund(
     }
     // Each line of the order: its vendor order, total, units, and units refunded or being
     // refunded (failed refunds give their units back).
-    let rows: Vec<(Uuid, Uuid, i64, i64, i64)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
+    let rows: Vec<(Uuid, Uuid, i64, i64, i64)> = crate::sql::query_as(
             "SELECT l.id, l.vendor_order_id, l.total, l.quantity, \
              CAST(COALESCE((SELECT SUM(rl.quantity) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id \
                             WHERE rl.order_line_id = l.id AND r.status <> 'failed'), 0) AS BIGINT) \
              FROM order_lines l WHERE l.order_id = $1",
         )
         .bind(order_id)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     let mut part = target;
     let mut priced: Vec<(RefundLine, i64)> = Vec::with_capacity(lines.len());
     for (index, want) in lines.iter().enumerate() {
@@ -126,17 +125,17 @@ pub async fn begin_line_refund(
         return Ok(Ok((refund, true)));
     }
     for (line, amount) in &priced {
-        on_tx!(&mut *tx, conn => {
-            sqlx::query(
+        {
+            crate::sql::query(
                 "INSERT INTO refund_lines (refund_id, order_line_id, quantity, amount) VALUES ($1, $2, $3, $4)",
             )
             .bind(refund.id)
             .bind(line.line_id)
             .bind(line.quantity)
             .bind(*amount)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        });
+        };
     }
     Ok(Ok((refund, false)))
 }
@@ -146,15 +145,13 @@ pub async fn refund_lines_of(
     exec: Exec<'_>,
     order_id: Uuid,
 ) -> Result<Vec<(Uuid, Uuid, i64, i64)>, StorageError> {
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(
-            "SELECT rl.refund_id, rl.order_line_id, rl.quantity, rl.amount FROM refund_lines rl \
+    crate::sql::query_as(
+        "SELECT rl.refund_id, rl.order_line_id, rl.quantity, rl.amount FROM refund_lines rl \
              JOIN refunds r ON r.id = rl.refund_id WHERE r.order_id = $1",
-        )
-        .bind(order_id)
-        .fetch_all(&mut *conn)
-        .await?
-    }))
+    )
+    .bind(order_id)
+    .fetch_all(exec)
+    .await
 }
 
 #[cfg(test)]

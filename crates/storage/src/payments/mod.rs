@@ -20,7 +20,7 @@ use crate::dialect::for_update;
 use crate::orders::{self, OrderRow, TransitionError};
 use crate::{StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ProviderPaymentRow {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -35,6 +35,21 @@ pub struct ProviderPaymentRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+crate::from_row!(ProviderPaymentRow {
+    id,
+    order_id,
+    provider,
+    attempt,
+    provider_ref,
+    amount,
+    currency,
+    state,
+    amount_refunded,
+    last_error,
+    created_at,
+    updated_at
+});
 
 const PAYMENT_COLUMNS: &str = "id, order_id, provider, attempt, provider_ref, amount, currency, state, \
      amount_refunded, last_error, created_at, updated_at";
@@ -59,9 +74,10 @@ pub async fn latest_for_order(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM provider_payments WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1"
     );
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(order_id)
+        .fetch_optional(exec)
+        .await
 }
 
 /// The payment to collect `order`'s total through `provider`: the existing attempt unless it
@@ -74,9 +90,10 @@ pub async fn start_payment(
     // Serialises concurrent starts for one order (checkout, a replay, the payment endpoint).
     let lock = for_update(tx.backend());
     let sql = format!("SELECT id FROM orders WHERE id = $1{lock}");
-    on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql)).bind(order.id).fetch_optional(&mut *conn).await?
-    });
+    crate::sql::query_scalar::<Uuid>(sql)
+        .bind(order.id)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(existing) = latest_for_order(Exec::Tx(tx), order.id).await?
         && existing.state() != PaymentState::Canceled
     {
@@ -90,18 +107,16 @@ pub async fn start_payment(
         "INSERT INTO provider_payments (id, order_id, provider, attempt, amount, currency, state, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) RETURNING {PAYMENT_COLUMNS}"
     );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(Uuid::now_v7())
-            .bind(order.id)
-            .bind(provider)
-            .bind(attempt)
-            .bind(order.total)
-            .bind(&order.currency)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(order.id)
+        .bind(provider)
+        .bind(attempt)
+        .bind(order.total)
+        .bind(&order.currency)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
 }
 
 /// Remembers the provider's id for a payment (first answer wins; retries return the same id)
@@ -112,17 +127,15 @@ pub async fn set_provider_ref(
     payment_id: Uuid,
     provider_ref: &str,
 ) -> Result<PaymentState, StorageError> {
-    let state: String = on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    let state: String = crate::sql::query_scalar(
             "UPDATE provider_payments SET provider_ref = COALESCE(provider_ref, $2), last_error = NULL, \
              updated_at = $3 WHERE id = $1 RETURNING state",
         )
         .bind(payment_id)
         .bind(provider_ref)
         .bind(now_ms())
-        .fetch_one(&mut *conn)
-        .await?
-    });
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(PaymentState::parse(&state).unwrap_or(PaymentState::Pending))
 }
 
@@ -133,15 +146,15 @@ pub async fn set_last_error(
     error: &str,
 ) -> Result<(), StorageError> {
     let error: String = error.chars().take(500).collect();
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE provider_payments SET last_error = $2, updated_at = $3 WHERE id = $1")
-            .bind(payment_id)
-            .bind(error)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(
+        "UPDATE provider_payments SET last_error = $2, updated_at = $3 WHERE id = $1",
+    )
+    .bind(payment_id)
+    .bind(error)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(())
 }
 
@@ -152,8 +165,7 @@ pub async fn record_event(
     event_id: &str,
     event_type: &str,
 ) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query(
+    let n = crate::sql::query(
             "INSERT INTO webhook_events (provider, event_id, event_type, received_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (provider, event_id) DO NOTHING",
         )
@@ -161,10 +173,9 @@ pub async fn record_event(
         .bind(event_id)
         .bind(event_type)
         .bind(now_ms())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(n == 1)
 }
 
@@ -203,9 +214,11 @@ pub async fn apply_observation(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM provider_payments WHERE provider = $1 AND provider_ref = $2{lock}"
     );
-    let row: Option<ProviderPaymentRow> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(provider).bind(provider_ref).fetch_optional(&mut *conn).await?
-    });
+    let row: Option<ProviderPaymentRow> = crate::sql::query_as(sql)
+        .bind(provider)
+        .bind(provider_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(mut payment) = row else {
         return Ok(Applied::UnknownPayment);
     };
@@ -230,15 +243,13 @@ pub async fn apply_observation(
         return Ok(Applied::Unchanged { payment });
     }
     let now = now_ms();
-    on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE provider_payments SET state = $2, updated_at = $3 WHERE id = $1")
-            .bind(payment.id)
-            .bind(next.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query("UPDATE provider_payments SET state = $2, updated_at = $3 WHERE id = $1")
+        .bind(payment.id)
+        .bind(next.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     payment.state = next.as_str().to_owned();
     payment.updated_at = now;
     if next != PaymentState::Succeeded {
@@ -286,8 +297,8 @@ async fn record_unpayable_payment(
     reason: &str,
 ) -> Result<RefundRow, StorageError> {
     let now = now_ms();
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    {
+        crate::sql::query(
             "INSERT INTO payments (id, order_id, provider, amount, currency, reference, recorded_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
         )
@@ -298,17 +309,19 @@ async fn record_unpayable_payment(
         .bind(&payment.currency)
         .bind(provider_ref)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
         // The money is held; paid_at stays empty (no vendor earned anything from it).
-        sqlx::query("UPDATE orders SET paid_amount = paid_amount + $2, updated_at = $3 WHERE id = $1")
-            .bind(payment.order_id)
-            .bind(payment.amount)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+        crate::sql::query(
+            "UPDATE orders SET paid_amount = paid_amount + $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(payment.order_id)
+        .bind(payment.amount)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    };
     let key = format!("auto-refund-{}", payment.id).into_bytes();
     match begin_refund(
         tx,
@@ -344,9 +357,11 @@ pub async fn stale_payments(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms() - older_than_ms).bind(limit).fetch_all(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(now_ms() - older_than_ms)
+        .bind(limit)
+        .fetch_all(exec)
+        .await
 }
 
 /// Stripe orders placed before `before_ms`, still unpaid, with no provider payment yet (the
@@ -357,8 +372,7 @@ pub async fn orders_missing_payment(
     before_ms: i64,
     limit: i64,
 ) -> Result<Vec<Uuid>, StorageError> {
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_scalar(
+    crate::sql::query_scalar(
             "SELECT o.id FROM orders o WHERE o.payment_method = $1 AND o.status = 'pending_payment' \
                AND o.placed_at < $2 AND NOT EXISTS (SELECT 1 FROM provider_payments p WHERE p.order_id = o.id) \
              ORDER BY o.placed_at LIMIT $3",
@@ -366,9 +380,8 @@ pub async fn orders_missing_payment(
         .bind(provider)
         .bind(before_ms)
         .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?
-    }))
+        .fetch_all(exec)
+        .await
 }
 
 /// Why `mark_paid` refused, for callers that report it.
@@ -398,7 +411,8 @@ pub async fn attempts_of(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM provider_payments WHERE order_id = $1 ORDER BY attempt"
     );
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(order_id)
+        .fetch_all(exec)
+        .await
 }

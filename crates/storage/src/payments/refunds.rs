@@ -11,7 +11,7 @@ use crate::db::{Arg, Exec};
 use crate::dialect::for_update;
 use crate::{StorageError, Tx, now_ms};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RefundRow {
     pub id: Uuid,
     pub order_id: Uuid,
@@ -27,6 +27,21 @@ pub struct RefundRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+crate::from_row!(RefundRow {
+    id,
+    order_id,
+    vendor_order_id,
+    provider,
+    provider_ref,
+    amount,
+    currency,
+    reason,
+    status,
+    created_by,
+    created_at,
+    updated_at
+});
 
 const REFUND_COLUMNS: &str = "id, order_id, vendor_order_id, provider, provider_ref, amount, currency, reason, status, \
      created_by, created_at, updated_at";
@@ -73,24 +88,28 @@ pub(super) async fn refund_by_key(
     key: &[u8],
 ) -> Result<Option<RefundRow>, StorageError> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = $1 AND key_hash = $2");
-    Ok(on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).bind(key).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(order_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 pub async fn refunds_of(exec: Exec<'_>, order_id: Uuid) -> Result<Vec<RefundRow>, StorageError> {
     let sql =
         format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY created_at, id");
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(order_id)
+        .fetch_all(exec)
+        .await
 }
 
 pub async fn refund(exec: Exec<'_>, id: Uuid) -> Result<Option<RefundRow>, StorageError> {
     let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(id)
+        .fetch_optional(exec)
+        .await
 }
 
 /// Opens a refund of `amount` (pending until the provider confirms it). With a `key_hash`, a
@@ -121,9 +140,10 @@ pub async fn begin_refund_to(
     let sql = format!(
         "SELECT status, paid_amount, refunded_amount, currency, payment_method FROM orders WHERE id = $1{lock}"
     );
-    let order: Option<(String, i64, i64, String, String)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_optional(&mut *conn).await?
-    });
+    let order: Option<(String, i64, i64, String, String)> = crate::sql::query_as(sql)
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some((status, paid, refunded, currency, provider)) = order else {
         return Ok(Err(RefundError::NotFound));
     };
@@ -143,35 +163,31 @@ pub async fn begin_refund_to(
     if !allowed || paid == 0 {
         return Ok(Err(RefundError::NotRefundable { status }));
     }
-    let pending: i64 = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let pending: i64 = crate::sql::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds WHERE order_id = $1 AND status = 'pending'",
         )
         .bind(order_id)
-        .fetch_one(&mut *conn)
-        .await?
-    });
+        .fetch_one(&mut *tx)
+        .await?;
     let mut refundable = paid - refunded - pending;
     if let Some(target) = target {
-        let part: Option<(i64, i64)> = on_tx!(&mut *tx, conn => {
-            sqlx::query_as("SELECT total, refunded FROM vendor_orders WHERE id = $1 AND order_id = $2")
-                .bind(target)
-                .bind(order_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let part: Option<(i64, i64)> = crate::sql::query_as(
+            "SELECT total, refunded FROM vendor_orders WHERE id = $1 AND order_id = $2",
+        )
+        .bind(target)
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some((total, part_refunded)) = part else {
             return Ok(Err(RefundError::NoSuchVendorOrder));
         };
-        let pending_here: i64 = on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
+        let pending_here: i64 = crate::sql::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds \
                  WHERE vendor_order_id = $1 AND status = 'pending'",
-            )
-            .bind(target)
-            .fetch_one(&mut *conn)
-            .await?
-        });
+        )
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await?;
         refundable = refundable.min(total - part_refunded - pending_here);
     }
     if amount > refundable {
@@ -184,21 +200,19 @@ pub async fn begin_refund_to(
         "INSERT INTO refunds (id, order_id, vendor_order_id, provider, amount, currency, reason, status, key_hash, created_by, created_at, updated_at) \
          VALUES ($1, $2, $10, $3, $4, $5, $6, 'pending', $7, $8, $9, $9) RETURNING {REFUND_COLUMNS}"
     );
-    let row: RefundRow = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(Uuid::now_v7())
-            .bind(order_id)
-            .bind(provider)
-            .bind(amount)
-            .bind(currency)
-            .bind(reason)
-            .bind(key_hash)
-            .bind(created_by)
-            .bind(now)
-            .bind(target)
-            .fetch_one(&mut *conn)
-            .await?
-    });
+    let row: RefundRow = crate::sql::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(order_id)
+        .bind(provider)
+        .bind(amount)
+        .bind(currency)
+        .bind(reason)
+        .bind(key_hash)
+        .bind(created_by)
+        .bind(now)
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(Ok((row, false)))
 }
 
@@ -216,9 +230,12 @@ pub async fn complete_refund(
         "UPDATE refunds SET status = 'succeeded', provider_ref = COALESCE($2, provider_ref), updated_at = $3 \
          WHERE id = $1 AND status = 'pending' RETURNING {REFUND_COLUMNS}"
     );
-    let done: Option<RefundRow> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(refund_id).bind(provider_ref).bind(now).fetch_optional(&mut *conn).await?
-    });
+    let done: Option<RefundRow> = crate::sql::query_as(sql)
+        .bind(refund_id)
+        .bind(provider_ref)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(refund) = done else {
         return Ok(None);
     };
@@ -242,14 +259,12 @@ pub async fn record_provider_refunds(
     total_refunded: i64,
     provider_refund_ref: Option<&str>,
 ) -> Result<Option<OrderStatus>, StorageError> {
-    let known: i64 = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let known: i64 = crate::sql::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds WHERE order_id = $1 AND status <> 'failed'",
         )
         .bind(payment.order_id)
-        .fetch_one(&mut *conn)
-        .await?
-    });
+        .fetch_one(&mut *tx)
+        .await?;
     let extra = total_refunded.min(payment.amount) - known;
     if extra <= 0 {
         return Ok(None);
@@ -259,13 +274,13 @@ pub async fn record_provider_refunds(
         Ok((refund, _)) => {
             // A provider refund id already booked under another refund would collide; keep
             // the id only if it is new.
-            let taken: Option<Uuid> = on_tx!(&mut *tx, conn => {
-                sqlx::query_scalar("SELECT id FROM refunds WHERE provider = $1 AND provider_ref = $2")
-                    .bind(&payment.provider)
-                    .bind(provider_refund_ref)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            });
+            let taken: Option<Uuid> = crate::sql::query_scalar(
+                "SELECT id FROM refunds WHERE provider = $1 AND provider_ref = $2",
+            )
+            .bind(&payment.provider)
+            .bind(provider_refund_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
             let reference = if taken.is_some() {
                 None
             } else {
@@ -282,14 +297,12 @@ pub async fn record_provider_refunds(
 
 /// A refund that failed at the provider: it no longer holds back the refundable amount.
 pub async fn fail_refund(tx: &mut Tx, refund_id: Uuid) -> Result<bool, StorageError> {
-    let n = on_tx!(tx, conn => {
-        sqlx::query("UPDATE refunds SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+    let n = crate::sql::query("UPDATE refunds SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
             .bind(refund_id)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(n == 1)
 }
 
@@ -306,12 +319,11 @@ async fn book_refund(
         "SELECT status, paid_amount, refunded_amount, paid_at, currency FROM orders WHERE id = $1{}",
         for_update(tx.backend())
     );
-    let (status, paid, refunded, paid_at, currency): (String, i64, i64, Option<i64>, String) = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let (status, paid, refunded, paid_at, currency): (String, i64, i64, Option<i64>, String) =
+        crate::sql::query_as(sql)
             .bind(order_id)
-            .fetch_one(&mut *conn)
-            .await?
-    });
+            .fetch_one(&mut *tx)
+            .await?;
     let refunded = refunded + amount;
     let current = OrderStatus::parse(&status).unwrap_or(OrderStatus::Cancelled);
     let next = current
@@ -319,27 +331,25 @@ async fn book_refund(
             full: refunded >= paid,
         })
         .unwrap_or(current);
-    on_tx!(&mut *tx, conn => {
-        sqlx::query("UPDATE orders SET refunded_amount = $2, status = $3, updated_at = $4 WHERE id = $1")
-            .bind(order_id)
-            .bind(refunded)
-            .bind(next.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
+    crate::sql::query(
+        "UPDATE orders SET refunded_amount = $2, status = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(order_id)
+    .bind(refunded)
+    .bind(next.as_str())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if paid_at.is_none() {
         return Ok(next); // nobody earned from this order: nothing to reverse
     }
-    let parts: Vec<(Uuid, Uuid, i64, i64, i64)> = on_tx!(&mut *tx, conn => {
-        sqlx::query_as(
+    let parts: Vec<(Uuid, Uuid, i64, i64, i64)> = crate::sql::query_as(
             "SELECT id, vendor_id, total, commission, refunded FROM vendor_orders WHERE order_id = $1 ORDER BY id",
         )
         .bind(order_id)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     let shares: Vec<VendorShare> = parts
         .iter()
         .map(|(_, _, total, commission, refunded)| VendorShare {
@@ -375,14 +385,12 @@ async fn book_refund(
         if split.amount == 0 {
             continue;
         }
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE vendor_orders SET refunded = refunded + $2 WHERE id = $1")
-                .bind(vo)
-                .bind(split.amount)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query("UPDATE vendor_orders SET refunded = refunded + $2 WHERE id = $1")
+            .bind(vo)
+            .bind(split.amount)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         for (kind, value) in [
             ("earning_reversal", split.earning_reversal),
             ("commission_reversal", split.commission_reversal),
@@ -408,12 +416,11 @@ async fn book_refund(
             "INSERT INTO ledger_entries (id, vendor_id, order_id, vendor_order_id, kind, amount, currency, created_at) VALUES {}",
             crate::db::values_placeholders(rows, 8)
         );
-        on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query(sql)
+            .bind_all(args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     Ok(next)
 }
@@ -427,9 +434,11 @@ pub async fn pending_refunds(
     let sql = format!(
         "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2"
     );
-    Ok(on_exec!(exec, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms() - older_than_ms).bind(limit).fetch_all(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(now_ms() - older_than_ms)
+        .bind(limit)
+        .fetch_all(exec)
+        .await
 }
 
 /// Remembers the provider's id of a refund it is still processing.
@@ -438,30 +447,26 @@ pub async fn set_refund_ref(
     refund_id: Uuid,
     reference: &str,
 ) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE refunds SET provider_ref = $2, updated_at = $3 WHERE id = $1 AND provider_ref IS NULL")
+    crate::sql::query("UPDATE refunds SET provider_ref = $2, updated_at = $3 WHERE id = $1 AND provider_ref IS NULL")
             .bind(refund_id)
             .bind(reference)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     Ok(())
 }
 
 /// A payment never created at the provider, for an order that was cancelled: closed here.
 pub async fn cancel_unsent(tx: &mut Tx, payment_id: Uuid) -> Result<(), StorageError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE provider_payments SET state = 'canceled', updated_at = $2 \
+    crate::sql::query(
+        "UPDATE provider_payments SET state = 'canceled', updated_at = $2 \
              WHERE id = $1 AND provider_ref IS NULL AND state NOT IN ('succeeded', 'canceled')",
-        )
-        .bind(payment_id)
-        .bind(now_ms())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+    )
+    .bind(payment_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     Ok(())
 }

@@ -43,9 +43,10 @@ pub async fn fan_out(
          WHERE status = 'enabled' AND (vendor_id IS NULL{vendor_filter}) \
          AND (vendor_id IS NULL OR vendor_id NOT IN (SELECT id FROM vendors WHERE status = 'suspended'))"
     );
-    let endpoints: Vec<(Uuid, Option<Uuid>, String)> = on_tx!(&mut *tx, conn => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args.drain(..)).fetch_all(&mut *conn).await?
-    });
+    let endpoints: Vec<(Uuid, Option<Uuid>, String)> = crate::sql::query_as(sql)
+        .bind_all(args.drain(..))
+        .fetch_all(&mut *tx)
+        .await?;
     let vendor_only = VENDOR_ONLY_TYPES.contains(&kind);
     let now = now_ms();
     let timestamp = souk_domain::time::rfc3339(now);
@@ -107,14 +108,16 @@ pub async fn fan_out(
              VALUES {}",
             rows.join(", ")
         );
-        on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?.rows_affected()
-        });
+        crate::sql::query(sql)
+            .bind_all(args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     Ok(messages.iter().map(|(id, _, _)| *id).collect())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: Uuid,
     pub endpoint_id: Uuid,
@@ -127,17 +130,29 @@ pub struct Message {
     pub delivered_at: Option<i64>,
 }
 
+crate::from_row!(Message {
+    id,
+    endpoint_id,
+    event_type,
+    payload,
+    status,
+    attempts,
+    created_at,
+    updated_at,
+    delivered_at
+});
+
 const MESSAGE_COLUMNS: &str =
     "id, endpoint_id, event_type, payload, status, attempts, created_at, updated_at, delivered_at";
 
 /// How many of an endpoint's messages wait to be delivered (its backlog).
 pub async fn pending_count(db: &Db, endpoint_id: Uuid) -> Result<i64, StorageError> {
-    Ok(on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_messages WHERE endpoint_id = $1 AND status = 'pending'")
-            .bind(endpoint_id)
-            .fetch_one(pool)
-            .await?
-    }))
+    crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM webhook_messages WHERE endpoint_id = $1 AND status = 'pending'",
+    )
+    .bind(endpoint_id)
+    .fetch_one(db)
+    .await
 }
 
 /// A message with its endpoint, for the delivery job.
@@ -147,17 +162,19 @@ pub async fn message_for_delivery(
 ) -> Result<Option<(Message, Endpoint)>, StorageError> {
     let message: Option<Message> = {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE id = $1");
-        on_reader!(db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(message_id).fetch_optional(pool).await?
-        })
+        crate::sql::query_as(sql)
+            .bind(message_id)
+            .fetch_optional(db)
+            .await?
     };
     let Some(message) = message else {
         return Ok(None);
     };
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
-    let endpoint: Option<Endpoint> = on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(message.endpoint_id).fetch_optional(pool).await?
-    });
+    let endpoint: Option<Endpoint> = crate::sql::query_as(sql)
+        .bind(message.endpoint_id)
+        .fetch_optional(db)
+        .await?;
     Ok(endpoint.map(|e| (message, e)))
 }
 
@@ -173,18 +190,16 @@ pub async fn messages(
         "SELECT {MESSAGE_COLUMNS} FROM webhook_messages WHERE endpoint_id = $1 \
          AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR status = $3) ORDER BY id DESC LIMIT $4"
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(endpoint_id)
-            .bind(before)
-            .bind(status)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(endpoint_id)
+        .bind(before)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub id: Uuid,
     pub message_id: Uuid,
@@ -198,6 +213,18 @@ pub struct Attempt {
     pub created_at: i64,
 }
 
+crate::from_row!(Attempt {
+    id,
+    message_id,
+    endpoint_id,
+    attempt,
+    status_code,
+    error,
+    response_snippet,
+    latency_ms,
+    created_at
+});
+
 /// An endpoint's delivery log, newest first, optionally for one message.
 pub async fn attempts(
     db: &Db,
@@ -209,15 +236,13 @@ pub async fn attempts(
     let sql = "SELECT id, message_id, endpoint_id, attempt, status_code, error, response_snippet, latency_ms, created_at \
                FROM webhook_attempts WHERE endpoint_id = $1 AND ($2 IS NULL OR message_id = $2) \
                AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4";
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sql)
-            .bind(endpoint_id)
-            .bind(message_id)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(endpoint_id)
+        .bind(message_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// Queues one of an endpoint's messages again (same message id, so receivers that already
@@ -232,59 +257,53 @@ pub async fn redeliver(
     // A finished message goes back to pending here, once: of two redeliveries at the same
     // time, the second finds it pending (PostgreSQL re-checks after the row lock) and only
     // brings the queued job forward, so the message is not sent twice.
-    let reset: Option<Uuid> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
-            "UPDATE webhook_messages SET status = 'pending', updated_at = $3 \
+    let reset: Option<Uuid> = crate::sql::query_scalar(
+        "UPDATE webhook_messages SET status = 'pending', updated_at = $3 \
              WHERE id = $1 AND endpoint_id = $2 AND status <> 'pending' RETURNING id",
+    )
+    .bind(message_id)
+    .bind(endpoint_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if reset.is_none() {
+        let exists: Option<Uuid> = crate::sql::query_scalar(
+            "SELECT id FROM webhook_messages WHERE id = $1 AND endpoint_id = $2",
         )
         .bind(message_id)
         .bind(endpoint_id)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
-    if reset.is_none() {
-        let exists: Option<Uuid> = on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar("SELECT id FROM webhook_messages WHERE id = $1 AND endpoint_id = $2")
-                .bind(message_id)
-                .bind(endpoint_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_none() {
             return Ok(None);
         }
     }
     if reset.is_none() {
         // Still waiting for a retry: bring that job forward rather than queue a second one.
-        let moved = on_tx!(&mut *tx, conn => {
-            sqlx::query(
+        let moved = crate::sql::query(
                 "UPDATE jobs SET run_at = $3, updated_at = $3 WHERE kind = $1 AND payload = $2 AND status = 'pending'",
             )
             .bind(&job.kind)
             .bind(job.payload.to_string())
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
+            .rows_affected();
         if moved > 0 {
             return Ok(Some(message_id));
         }
         // Being sent right now, with attempts left: that attempt delivers it or schedules its
         // retry; a second job would send it twice. (A last attempt, or one whose worker died,
         // may end without either: then a new job is queued.)
-        let running: i64 = on_tx!(&mut *tx, conn => {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running' \
+        let running: i64 = crate::sql::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND payload = $2 AND status = 'running' \
                  AND locked_until >= $3 AND attempts < max_attempts",
-            )
-            .bind(&job.kind)
-            .bind(job.payload.to_string())
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-        });
+        )
+        .bind(&job.kind)
+        .bind(job.payload.to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
         if running > 0 {
             return Ok(Some(message_id));
         }
@@ -305,8 +324,7 @@ pub async fn queue_test(tx: &mut Tx, endpoint_id: Uuid) -> Result<Uuid, StorageE
         "data": {"endpoint_id": endpoint_id, "message": "a test event from Souk"},
     })
     .to_string();
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    crate::sql::query(
             "INSERT INTO webhook_messages (id, endpoint_id, event_type, payload, status, attempts, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
         )
@@ -315,10 +333,9 @@ pub async fn queue_test(tx: &mut Tx, endpoint_id: Uuid) -> Result<Uuid, StorageE
         .bind(TEST_EVENT)
         .bind(body)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     Ok(id)
 }
 
@@ -337,17 +354,15 @@ pub async fn recover(
     since_ms: i64,
 ) -> Result<Vec<Uuid>, StorageError> {
     let now = now_ms();
-    let ids: Vec<Uuid> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let ids: Vec<Uuid> = crate::sql::query_scalar(
             "SELECT id FROM webhook_messages WHERE endpoint_id = $1 AND status IN ('failed', 'skipped') \
              AND created_at >= $2 ORDER BY id LIMIT $3",
         )
         .bind(endpoint_id)
         .bind(since_ms)
         .bind(RECOVER_MAX)
-        .fetch_all(&mut *conn)
-        .await?
-    });
+        .fetch_all(&mut *tx)
+        .await?;
     let mut recovered = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let list: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
@@ -361,9 +376,10 @@ pub async fn recover(
         );
         let mut args = vec![Arg::I64(now)];
         args.extend(chunk.iter().map(|id| Arg::Uuid(*id)));
-        let reset: Vec<Uuid> = on_tx!(&mut *tx, conn => {
-            bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *conn).await?
-        });
+        let reset: Vec<Uuid> = crate::sql::query_scalar(sql)
+            .bind_all(args)
+            .fetch_all(&mut *tx)
+            .await?;
         recovered.extend(reset);
     }
     Ok(recovered)
@@ -409,21 +425,18 @@ pub async fn record_attempt(
     } else {
         "pending"
     };
-    let attempt: i64 = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
-            "UPDATE webhook_messages SET attempts = attempts + 1, status = $2, updated_at = $3, \
+    let attempt: i64 = crate::sql::query_scalar(
+        "UPDATE webhook_messages SET attempts = attempts + 1, status = $2, updated_at = $3, \
              delivered_at = CASE WHEN $2 = 'delivered' THEN $3 ELSE delivered_at END \
              WHERE id = $1 RETURNING attempts",
-        )
-        .bind(record.message_id)
-        .bind(status)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or(1)
-    });
-    on_tx!(&mut *tx, conn => {
-        sqlx::query(
+    )
+    .bind(record.message_id)
+    .bind(status)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or(1);
+    crate::sql::query(
             "INSERT INTO webhook_attempts (id, message_id, endpoint_id, attempt, status_code, error, response_snippet, \
              latency_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -436,30 +449,25 @@ pub async fn record_attempt(
         .bind(record.response_snippet.as_deref())
         .bind(record.latency_ms.max(0))
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-    });
+        .rows_affected();
     if record.delivered {
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+        crate::sql::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
                 .bind(record.endpoint_id)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-        });
+                .rows_affected();
         return Ok(AfterAttempt::Delivered);
     }
-    let failing_since: Option<Option<i64>> = on_tx!(&mut *tx, conn => {
-        sqlx::query_scalar(
+    let failing_since: Option<Option<i64>> = crate::sql::query_scalar(
             "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 AND status = 'enabled' \
              RETURNING failing_since",
         )
         .bind(record.endpoint_id)
         .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?
-    });
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(Some(since)) = failing_since
         && now - since >= disable_after_ms
     {
@@ -471,25 +479,23 @@ pub async fn record_attempt(
                 |c| format!("HTTP {c}")
             )
         );
-        on_tx!(&mut *tx, conn => {
-            sqlx::query(
+        crate::sql::query(
                 "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $2, updated_at = $3 WHERE id = $1",
             )
             .bind(record.endpoint_id)
             .bind(reason.chars().take(500).collect::<String>())
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
+            .rows_affected();
         // This message is not tried again (its owner can redeliver it once the endpoint works).
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE webhook_messages SET status = 'failed' WHERE id = $1 AND status = 'pending'")
-                .bind(record.message_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        crate::sql::query(
+            "UPDATE webhook_messages SET status = 'failed' WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(record.message_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         return Ok(AfterAttempt::EndpointDisabled);
     }
     Ok(if record.last {
@@ -502,14 +508,12 @@ pub async fn record_attempt(
 /// Marks a message that will not be sent (its endpoint is disabled).
 pub async fn skip(db: &Db, message_id: Uuid) -> Result<(), StorageError> {
     let mut tx = db.begin_relaxed_write().await?;
-    on_tx!(&mut tx, conn => {
-        sqlx::query("UPDATE webhook_messages SET status = 'skipped', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+    crate::sql::query("UPDATE webhook_messages SET status = 'skipped', updated_at = $2 WHERE id = $1 AND status = 'pending'")
             .bind(message_id)
             .bind(now_ms())
-            .execute(&mut *conn)
+            .execute(&mut tx)
             .await?
-            .rows_affected()
-    });
+            .rows_affected();
     tx.commit().await?;
     Ok(())
 }
@@ -529,14 +533,12 @@ pub async fn purge(db: &Db, before_ms: i64) -> Result<u64, StorageError> {
 pub async fn fail_abandoned_messages(tx: &mut Tx, ids: &[Uuid]) -> Result<(), StorageError> {
     let now = now_ms();
     for id in ids {
-        on_tx!(&mut *tx, conn => {
-            sqlx::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+        crate::sql::query("UPDATE webhook_messages SET status = 'failed', updated_at = $2 WHERE id = $1 AND status = 'pending'")
                 .bind(id)
                 .bind(now)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-        });
+                .rows_affected();
     }
     Ok(())
 }

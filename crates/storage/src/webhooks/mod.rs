@@ -43,7 +43,7 @@ impl Owner {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub id: Uuid,
     pub vendor_id: Option<Uuid>,
@@ -59,6 +59,21 @@ pub struct Endpoint {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+crate::from_row!(Endpoint {
+    id,
+    vendor_id,
+    url,
+    description,
+    event_types,
+    status,
+    disabled_reason,
+    secret_version,
+    failing_since,
+    created_by,
+    created_at,
+    updated_at
+});
 
 impl Endpoint {
     pub fn event_list(&self) -> Vec<&str> {
@@ -91,9 +106,10 @@ pub async fn count(tx: &mut Tx, owner: Owner) -> Result<i64, StorageError> {
         "SELECT COUNT(*) FROM webhook_endpoints WHERE {}",
         owner.filter(1)
     );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).fetch_one(&mut *conn).await?
-    }))
+    crate::sql::query_scalar(sql)
+        .bind(owner.vendor_id())
+        .fetch_one(&mut *tx)
+        .await
 }
 
 pub async fn create(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<Endpoint, StorageError> {
@@ -103,18 +119,16 @@ pub async fn create(tx: &mut Tx, new: &NewEndpoint<'_>) -> Result<Endpoint, Stor
          created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'enabled', 1, $6, $7, $7) \
          RETURNING {ENDPOINT_COLUMNS}"
     );
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(Uuid::now_v7())
-            .bind(new.owner.vendor_id())
-            .bind(new.url)
-            .bind(new.description)
-            .bind(new.event_types.join(" "))
-            .bind(new.created_by)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(new.owner.vendor_id())
+        .bind(new.url)
+        .bind(new.description)
+        .bind(new.event_types.join(" "))
+        .bind(new.created_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
 }
 
 /// `owner`'s endpoints, oldest first (at most [`MAX_ENDPOINTS`]).
@@ -123,9 +137,10 @@ pub async fn list(db: &Db, owner: Owner) -> Result<Vec<Endpoint>, StorageError> 
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {} ORDER BY id",
         owner.filter(1)
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).fetch_all(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(owner.vendor_id())
+        .fetch_all(db)
+        .await
 }
 
 /// One of `owner`'s endpoints.
@@ -134,9 +149,11 @@ pub async fn get(db: &Db, owner: Owner, id: Uuid) -> Result<Option<Endpoint>, St
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $2 AND {}",
         owner.filter(1)
     );
-    Ok(on_reader!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).bind(id).fetch_optional(pool).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind(owner.vendor_id())
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Changes to an endpoint; `None` leaves a field as it is.
@@ -194,9 +211,10 @@ pub async fn update(
         sets.join(", "),
         owner.filter(1)
     );
-    Ok(on_tx!(tx, conn => {
-        bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_optional(&mut *conn).await?
-    }))
+    crate::sql::query_as(sql)
+        .bind_all(args)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 /// Deletes one of `owner`'s endpoints with its messages and log; queued deliveries find
@@ -206,9 +224,12 @@ pub async fn delete(tx: &mut Tx, owner: Owner, id: Uuid) -> Result<bool, Storage
         "DELETE FROM webhook_endpoints WHERE id = $2 AND {}",
         owner.filter(1)
     );
-    let n = on_tx!(tx, conn => {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner.vendor_id()).bind(id).execute(&mut *conn).await?.rows_affected()
-    });
+    let n = crate::sql::query(sql)
+        .bind(owner.vendor_id())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     Ok(n == 1)
 }
 
@@ -218,9 +239,11 @@ pub async fn owner_suspended(db: &Db, endpoint: &Endpoint) -> Result<bool, Stora
     let Some(vendor_id) = endpoint.vendor_id else {
         return Ok(false);
     };
-    let status: Option<String> = on_reader!(db, pool => {
-        sqlx::query_scalar("SELECT status FROM vendors WHERE id = $1").bind(vendor_id).fetch_optional(pool).await?
-    });
+    let status: Option<String> =
+        crate::sql::query_scalar("SELECT status FROM vendors WHERE id = $1")
+            .bind(vendor_id)
+            .fetch_optional(db)
+            .await?;
     Ok(status.as_deref() == Some("suspended"))
 }
 
@@ -228,8 +251,7 @@ pub async fn owner_suspended(db: &Db, endpoint: &Endpoint) -> Result<bool, Stora
 /// created it, perhaps with an API key) — every member if the vendor has no owner — or the
 /// admin who created a platform endpoint.
 pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>, StorageError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    crate::sql::query_scalar(
             "SELECT u.email FROM webhook_endpoints e JOIN vendor_members m ON m.vendor_id = e.vendor_id \
              AND (m.role = 'owner' OR NOT EXISTS (SELECT 1 FROM vendor_members o WHERE o.vendor_id = e.vendor_id AND o.role = 'owner')) \
              JOIN users u ON u.id = m.user_id WHERE e.id = $1 \
@@ -237,7 +259,6 @@ pub async fn owner_emails(tx: &mut Tx, endpoint_id: Uuid) -> Result<Vec<String>,
              WHERE e.id = $1 AND e.vendor_id IS NULL ORDER BY 1",
         )
         .bind(endpoint_id)
-        .fetch_all(&mut *conn)
-        .await?
-    }))
+        .fetch_all(&mut *tx)
+        .await
 }

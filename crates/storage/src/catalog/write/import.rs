@@ -11,15 +11,22 @@ use uuid::Uuid;
 use super::placeholders;
 use crate::db::{Arg, values_placeholders};
 use crate::dialect::search_words;
-use crate::{Db, StorageError, Tx};
+use crate::{Backend, Db, StorageError, Tx};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VendorRecord {
     pub id: Uuid,
     pub handle: String,
     pub name: String,
     pub status: String,
 }
+
+crate::from_row!(VendorRecord {
+    id,
+    handle,
+    name,
+    status
+});
 
 /// The vendor with `handle`, created (active) with `name` if it does not exist yet.
 pub async fn ensure_vendor(
@@ -28,12 +35,11 @@ pub async fn ensure_vendor(
     name: &str,
     now: i64,
 ) -> Result<VendorRecord, StorageError> {
-    let existing: Option<VendorRecord> = on_tx!(tx, conn => {
-        sqlx::query_as("SELECT id, handle, name, status FROM vendors WHERE handle = $1")
+    let existing: Option<VendorRecord> =
+        crate::sql::query_as("SELECT id, handle, name, status FROM vendors WHERE handle = $1")
             .bind(handle.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(v) = existing {
         return Ok(v);
     }
@@ -43,16 +49,14 @@ pub async fn ensure_vendor(
         name: name.to_owned(),
         status: VendorStatus::Active.as_str().to_owned(),
     };
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+    crate::sql::query("INSERT INTO vendors (id, handle, name, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
             .bind(record.id)
             .bind(&record.handle)
             .bind(&record.name)
             .bind(&record.status)
             .bind(now)
-            .execute(&mut *conn)
-            .await?.rows_affected()
-    });
+            .execute(&mut *tx)
+            .await?.rows_affected();
     Ok(record)
 }
 
@@ -68,30 +72,33 @@ pub async fn ensure_category_path(
     for depth in 0..path.len() {
         let key = path[..=depth].to_vec();
         if let Some(&id) = cache.get(&key) {
-            let handle = on_tx!(tx, conn => {
-                sqlx::query_scalar::<_, String>("SELECT handle FROM categories WHERE id = $1")
+            let handle =
+                crate::sql::query_scalar::<String>("SELECT handle FROM categories WHERE id = $1")
                     .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?
-            });
+                    .fetch_one(&mut *tx)
+                    .await?;
             parent = Some((id, handle));
             continue;
         }
         let name = path[depth].trim();
         let found: Option<(Uuid, String)> = match &parent {
-            None => on_tx!(tx, conn => {
-                sqlx::query_as("SELECT id, handle FROM categories WHERE name = $1 AND parent_id IS NULL")
-                    .bind(name)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            }),
-            Some((pid, _)) => on_tx!(tx, conn => {
-                sqlx::query_as("SELECT id, handle FROM categories WHERE name = $1 AND parent_id = $2")
-                    .bind(name)
-                    .bind(*pid)
-                    .fetch_optional(&mut *conn)
-                    .await?
-            }),
+            None => {
+                crate::sql::query_as(
+                    "SELECT id, handle FROM categories WHERE name = $1 AND parent_id IS NULL",
+                )
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Some((pid, _)) => {
+                crate::sql::query_as(
+                    "SELECT id, handle FROM categories WHERE name = $1 AND parent_id = $2",
+                )
+                .bind(name)
+                .bind(*pid)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
         };
         let (id, handle) = match found {
             Some(found) => found,
@@ -99,16 +106,14 @@ pub async fn ensure_category_path(
                 let handle =
                     free_category_handle(tx, name, parent.as_ref().map(|p| p.1.as_str())).await?;
                 let id = Uuid::now_v7();
-                on_tx!(tx, conn => {
-                    sqlx::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+                crate::sql::query("INSERT INTO categories (id, parent_id, handle, name, position, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
                         .bind(id)
                         .bind(parent.as_ref().map(|p| p.0))
                         .bind(&handle)
                         .bind(name)
                         .bind(now)
-                        .execute(&mut *conn)
-                        .await?.rows_affected()
-                });
+                        .execute(&mut *tx)
+                        .await?.rows_affected();
                 (id, handle)
             }
         };
@@ -133,12 +138,11 @@ async fn free_category_handle(
         candidates.push(format!("{base}-{n}"));
     }
     for candidate in candidates {
-        let taken: Option<i64> = on_tx!(tx, conn => {
-            sqlx::query_scalar("SELECT 1 FROM categories WHERE handle = $1")
+        let taken: Option<i64> =
+            crate::sql::query_scalar("SELECT 1 FROM categories WHERE handle = $1")
                 .bind(&candidate)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+                .fetch_optional(&mut *tx)
+                .await?;
         if taken.is_none() {
             return Ok(candidate);
         }
@@ -177,9 +181,10 @@ pub async fn find_conflicts(
             placeholders(1, chunk.len())
         );
         let args: Vec<Arg> = chunk.iter().cloned().map(Arg::Text).collect();
-        let rows: Vec<(String, String)> = on_reader!(db, pool => {
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-        });
+        let rows: Vec<(String, String)> = crate::sql::query_as(sql)
+            .bind_all(args)
+            .fetch_all(db)
+            .await?;
         for (product, vendor) in rows {
             if vendor != vendor_handle {
                 conflicts.handles.insert(product, vendor);
@@ -193,9 +198,10 @@ pub async fn find_conflicts(
             placeholders(1, chunk.len())
         );
         let args: Vec<Arg> = chunk.iter().map(|s| Arg::Text((*s).to_owned())).collect();
-        let rows: Vec<(String, String)> = on_reader!(db, pool => {
-            bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), args).fetch_all(pool).await?
-        });
+        let rows: Vec<(String, String)> = crate::sql::query_as(sql)
+            .bind_all(args)
+            .fetch_all(db)
+            .await?;
         for (sku, product) in rows {
             if sku_owner
                 .get(sku.as_str())
@@ -332,9 +338,12 @@ pub async fn insert_new_products(
                 continue;
             }
             let sql = format!("{insert} {}", values_placeholders(args.len() / cols, cols));
-            on_tx!(&mut *tx, conn => {
-                bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args).execute(&mut *conn).await?;
-            });
+            {
+                crate::sql::query(sql)
+                    .bind_all(args)
+                    .execute(&mut *tx)
+                    .await?;
+            };
         }
         index_new_products(tx, search_args).await?;
     }
@@ -358,18 +367,19 @@ async fn index_new_products(tx: &mut Tx, args: Vec<Arg>) -> Result<(), StorageEr
             _ => None,
         })
         .collect();
-    match tx {
-        Tx::Sqlite(conn) => {
+    match tx.backend() {
+        Backend::Sqlite => {
             let sql = format!(
                 "INSERT INTO product_search (rowid, title, skus, vendor, body) \
                  SELECT p.rowid, d.column2, d.column3, d.column4, d.column5 \
                  FROM (VALUES {values}) d JOIN products p ON p.id = d.column1"
             );
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut **conn)
+            crate::sql::query(sql)
+                .bind_all(args)
+                .execute(&mut *tx)
                 .await?;
         }
-        Tx::Postgres(conn) => {
+        Backend::Postgres => {
             let sql = format!(
                 "UPDATE products SET search = \
                  setweight(to_tsvector('english', d.t), 'A') || \
@@ -378,8 +388,9 @@ async fn index_new_products(tx: &mut Tx, args: Vec<Arg>) -> Result<(), StorageEr
                  setweight(to_tsvector('english', d.b), 'C') \
                  FROM (VALUES {values}) d (id, t, s, v, b) WHERE products.id = d.id"
             );
-            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .execute(&mut **conn)
+            crate::sql::query(sql)
+                .bind_all(args)
+                .execute(&mut *tx)
                 .await?;
         }
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::placeholders;
 use crate::dialect::{SearchDoc, index_product};
-use crate::{StorageError, Tx};
+use crate::{Backend, StorageError, Tx};
 
 /// A variant's id and option values.
 type VariantOptionsRow = (Uuid, Option<String>, Option<String>, Option<String>);
@@ -28,12 +28,11 @@ pub async fn upsert_product(
     currency: Currency,
     now: i64,
 ) -> Result<Uuid, StorageError> {
-    let existing: Option<(Uuid, Uuid)> = on_tx!(tx, conn => {
-        sqlx::query_as("SELECT id, vendor_id FROM products WHERE handle = $1")
+    let existing: Option<(Uuid, Uuid)> =
+        crate::sql::query_as("SELECT id, vendor_id FROM products WHERE handle = $1")
             .bind(draft.handle.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+            .fetch_optional(&mut *tx)
+            .await?;
     let title = draft.title.trim();
     let price_min = draft.variants.iter().map(|v| v.price).min().unwrap_or(0);
     let price_max = draft.variants.iter().map(|v| v.price).max().unwrap_or(0);
@@ -51,8 +50,7 @@ pub async fn upsert_product(
         // Insert, or update in place (keeping id, vendor and creation time): one statement.
         // Only the vendor's own row is updated, even if another vendor took the handle after
         // the read above (PostgreSQL's READ COMMITTED): then no row comes back.
-        _ => on_tx!(tx, conn => {
-            sqlx::query_scalar(
+        _ => crate::sql::query_scalar(
                 "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
                  option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at, price_max) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
@@ -81,9 +79,8 @@ pub async fn upsert_product(
             .bind(currency.code())
             .bind(now)
             .bind(price_max)
-            .fetch_optional(&mut *conn)
-            .await?
-        }),
+            .fetch_optional(&mut *tx)
+            .await?,
     };
     let id = id.ok_or_else(taken)?;
     // An update also when the vendor's own concurrent request created the handle meanwhile.
@@ -92,20 +89,22 @@ pub async fn upsert_product(
     // Variants: keep ids of variants whose option values are unchanged.
     let mut old: HashMap<Vec<String>, Uuid> = HashMap::new();
     if is_update {
-        let rows: Vec<VariantOptionsRow> = on_tx!(tx, conn => {
-            sqlx::query_as("SELECT id, option1, option2, option3 FROM variants WHERE product_id = $1")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-        });
+        let rows: Vec<VariantOptionsRow> = crate::sql::query_as(
+            "SELECT id, option1, option2, option3 FROM variants WHERE product_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         for (vid, o1, o2, o3) in rows {
             let key: Vec<String> = [o1, o2, o3].into_iter().map_while(|o| o).collect();
             old.insert(key, vid);
         }
         // Free the SKUs first so two variants may swap theirs.
-        on_tx!(tx, conn => {
-            sqlx::query("UPDATE variants SET sku = NULL WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected()
-        });
+        crate::sql::query("UPDATE variants SET sku = NULL WHERE product_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
     let mut kept: HashSet<Uuid> = HashSet::new();
     for (position, v) in draft.variants.iter().enumerate() {
@@ -114,8 +113,7 @@ pub async fn upsert_product(
         match old.get(&v.option_values) {
             Some(&vid) => {
                 kept.insert(vid);
-                on_tx!(tx, conn => {
-                    sqlx::query(
+                crate::sql::query(
                         "UPDATE variants SET position = $2, sku = $3, price = $4, compare_at_price = $5, currency = $6, \
                          stock = COALESCE($7, stock), track_inventory = $8, grams = $9, updated_at = $10 WHERE id = $1",
                     )
@@ -129,13 +127,11 @@ pub async fn upsert_product(
                     .bind(v.track_inventory)
                     .bind(v.grams)
                     .bind(now)
-                    .execute(&mut *conn)
-                    .await?.rows_affected()
-                });
+                    .execute(&mut *tx)
+                    .await?.rows_affected();
             }
             None => {
-                on_tx!(tx, conn => {
-                    sqlx::query(
+                crate::sql::query(
                         "INSERT INTO variants (id, product_id, position, sku, option1, option2, option3, price, compare_at_price, \
                          currency, stock, track_inventory, grams, created_at, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, 0), $12, $13, $14, $14)",
@@ -154,44 +150,52 @@ pub async fn upsert_product(
                     .bind(v.track_inventory)
                     .bind(v.grams)
                     .bind(now)
-                    .execute(&mut *conn)
-                    .await?.rows_affected()
-                });
+                    .execute(&mut *tx)
+                    .await?.rows_affected();
             }
         }
     }
     for (_, vid) in old.into_iter().filter(|(_, vid)| !kept.contains(vid)) {
-        on_tx!(tx, conn => {
-            sqlx::query("DELETE FROM variants WHERE id = $1").bind(vid).execute(&mut *conn).await?.rows_affected()
-        });
+        crate::sql::query("DELETE FROM variants WHERE id = $1")
+            .bind(vid)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     }
 
     if is_update {
-        on_tx!(tx, conn => {
-            sqlx::query("DELETE FROM product_images WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected();
-            sqlx::query("DELETE FROM product_categories WHERE product_id = $1").bind(id).execute(&mut *conn).await?.rows_affected()
-        });
+        {
+            crate::sql::query("DELETE FROM product_images WHERE product_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            crate::sql::query("DELETE FROM product_categories WHERE product_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
     }
     for (position, image) in draft.images.iter().enumerate() {
-        on_tx!(tx, conn => {
-            sqlx::query("INSERT INTO product_images (id, product_id, position, url, alt) VALUES ($1, $2, $3, $4, $5)")
+        crate::sql::query("INSERT INTO product_images (id, product_id, position, url, alt) VALUES ($1, $2, $3, $4, $5)")
                 .bind(Uuid::now_v7())
                 .bind(id)
                 .bind(position as i64)
                 .bind(&image.url)
                 .bind(&image.alt)
-                .execute(&mut *conn)
-                .await?.rows_affected()
-        });
+                .execute(&mut *tx)
+                .await?.rows_affected();
     }
     for category in categories {
-        on_tx!(tx, conn => {
-            sqlx::query("INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(*category)
-                .execute(&mut *conn)
-                .await?.rows_affected()
-        });
+        crate::sql::query(
+            "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)",
+        )
+        .bind(id)
+        .bind(*category)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     }
 
     let skus: Vec<&str> = draft
@@ -218,34 +222,32 @@ pub async fn reindex_vendor_name(
     vendor_id: Uuid,
     name: &str,
 ) -> Result<(), StorageError> {
-    match tx {
-        Tx::Sqlite(conn) => {
-            sqlx::query(
+    match tx.backend() {
+        Backend::Sqlite => {
+            crate::sql::query(
                 "UPDATE product_search SET vendor = $2 \
                  WHERE rowid IN (SELECT rowid FROM products WHERE vendor_id = $1)",
             )
             .bind(vendor_id)
             .bind(crate::dialect::search_words(name))
-            .execute(&mut **conn)
+            .execute(&mut *tx)
             .await?;
             Ok(())
         }
-        Tx::Postgres(_) => {
-            let products: Vec<(Uuid, String, String)> = on_tx!(tx, conn => {
-                sqlx::query_as("SELECT id, title, description_html FROM products WHERE vendor_id = $1")
-                    .bind(vendor_id)
-                    .fetch_all(&mut *conn)
-                    .await?
-            });
-            let skus: Vec<(Uuid, String)> = on_tx!(tx, conn => {
-                sqlx::query_as(
-                    "SELECT v.product_id, v.sku FROM variants v JOIN products p ON p.id = v.product_id \
+        Backend::Postgres => {
+            let products: Vec<(Uuid, String, String)> = crate::sql::query_as(
+                "SELECT id, title, description_html FROM products WHERE vendor_id = $1",
+            )
+            .bind(vendor_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let skus: Vec<(Uuid, String)> = crate::sql::query_as(
+                "SELECT v.product_id, v.sku FROM variants v JOIN products p ON p.id = v.product_id \
                      WHERE p.vendor_id = $1 AND v.sku IS NOT NULL",
-                )
-                .bind(vendor_id)
-                .fetch_all(&mut *conn)
-                .await?
-            });
+            )
+            .bind(vendor_id)
+            .fetch_all(&mut *tx)
+            .await?;
             let mut by_product: HashMap<Uuid, Vec<&str>> = HashMap::new();
             for (product, sku) in &skus {
                 by_product.entry(*product).or_default().push(sku);

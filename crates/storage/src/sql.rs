@@ -1,0 +1,624 @@
+//! Queries written once and run by whichever driver holds the connection: sqlx for PostgreSQL
+//! and SQLite's readers, rusqlite for SQLite's write transactions (docs/storage.md, "Two
+//! drivers, one SQL text").
+//!
+//! A storage function builds a query the way it would with sqlx (`query`, `query_as`,
+//! `query_scalar`, then `bind`), and runs it on an [`Exec`]: `&Db` for a read from the pool or
+//! `&mut Tx` inside a write transaction. Rows decode through [`FromRow`], implemented for tuples
+//! here and for named row structs with [`from_row!`](crate::from_row).
+
+use std::marker::PhantomData;
+
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+pub use crate::db::Arg;
+use crate::db::Exec;
+use crate::{Db, StorageError, Tx};
+
+/// A query's text: a constant or built at run time (catalog filters, placeholders lists).
+#[derive(Debug, Clone)]
+pub enum Sql {
+    Static(&'static str),
+    Owned(String),
+}
+
+impl Sql {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sql::Static(s) => s,
+            Sql::Owned(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for Sql {
+    fn from(s: &'static str) -> Self {
+        Sql::Static(s)
+    }
+}
+
+impl From<String> for Sql {
+    fn from(s: String) -> Self {
+        Sql::Owned(s)
+    }
+}
+
+impl From<&String> for Sql {
+    fn from(s: &String) -> Self {
+        Sql::Owned(s.clone())
+    }
+}
+
+/// One column's value, decodable from every driver's row.
+pub trait Column: Sized {
+    fn from_sqlite(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error>;
+    fn from_postgres(row: &PgRow, index: usize) -> Result<Self, sqlx::Error>;
+    fn from_rusqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
+    fn named_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
+    fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error>;
+    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Self>;
+}
+
+impl<T> Column for T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + rusqlite::types::FromSql,
+{
+    fn from_sqlite(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
+        row.try_get(index)
+    }
+    fn from_postgres(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
+        row.try_get(index)
+    }
+    fn from_rusqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
+        row.get(index)
+    }
+    fn named_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(name)
+    }
+    fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
+        row.try_get(name)
+    }
+    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Self> {
+        row.get(name)
+    }
+}
+
+/// A whole row, decodable from every driver's row.
+pub trait FromRow: Sized {
+    fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error>;
+    fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error>;
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: Column),+> FromRow for ($($t,)+) {
+            fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+                Ok(($($t::from_sqlite(row, $i)?,)+))
+            }
+            fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error> {
+                Ok(($($t::from_postgres(row, $i)?,)+))
+            }
+            fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($($t::from_rusqlite(row, $i)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_row!(A 0);
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+
+/// Implements [`FromRow`] for a struct whose fields are read by column name (as sqlx's
+/// `FromRow` derive does). A field listed as `name = default` reads as its type's default
+/// when the query has no such column.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! from_row {
+    ($ty:ident { $($field:ident),+ $(,)? } $(optional { $($opt:ident),+ $(,)? })?) => {
+        impl $crate::sql::FromRow for $ty {
+            fn from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                Ok($ty {
+                    $($field: $crate::sql::Column::named_sqlite(row, stringify!($field))?,)+
+                    $($($opt: $crate::sql::optional(
+                        $crate::sql::Column::named_sqlite(row, stringify!($opt)),
+                        |e| matches!(e, sqlx::Error::ColumnNotFound(_)),
+                    )?,)+)?
+                })
+            }
+            fn from_postgres(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+                Ok($ty {
+                    $($field: $crate::sql::Column::named_postgres(row, stringify!($field))?,)+
+                    $($($opt: $crate::sql::optional(
+                        $crate::sql::Column::named_postgres(row, stringify!($opt)),
+                        |e| matches!(e, sqlx::Error::ColumnNotFound(_)),
+                    )?,)+)?
+                })
+            }
+            fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($ty {
+                    $($field: $crate::sql::Column::named_rusqlite(row, stringify!($field))?,)+
+                    $($($opt: $crate::sql::optional(
+                        $crate::sql::Column::named_rusqlite(row, stringify!($opt)),
+                        |e| matches!(e, rusqlite::Error::InvalidColumnName(_)),
+                    )?,)+)?
+                })
+            }
+        }
+    };
+}
+
+/// A missing column read as the default (for `from_row!`'s `optional` fields).
+pub fn optional<T: Default, E>(read: Result<T, E>, missing: fn(&E) -> bool) -> Result<T, E> {
+    match read {
+        Err(e) if missing(&e) => Ok(T::default()),
+        other => other,
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::I64(v)
+    }
+}
+impl From<i32> for Arg {
+    fn from(v: i32) -> Self {
+        Arg::I64(v.into())
+    }
+}
+impl From<u32> for Arg {
+    fn from(v: u32) -> Self {
+        Arg::I64(v.into())
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::F64(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+impl From<Uuid> for Arg {
+    fn from(v: Uuid) -> Self {
+        Arg::Uuid(v)
+    }
+}
+impl From<&Uuid> for Arg {
+    fn from(v: &Uuid) -> Self {
+        Arg::Uuid(*v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+impl From<&&str> for Arg {
+    fn from(v: &&str) -> Self {
+        Arg::Text((*v).to_owned())
+    }
+}
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Self {
+        Arg::Bytes(v)
+    }
+}
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Self {
+        Arg::Bytes(v.to_vec())
+    }
+}
+impl From<&Vec<u8>> for Arg {
+    fn from(v: &Vec<u8>) -> Self {
+        Arg::Bytes(v.clone())
+    }
+}
+impl From<&i64> for Arg {
+    fn from(v: &i64) -> Self {
+        Arg::I64(*v)
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::OptI64(v)
+    }
+}
+impl From<&Option<i64>> for Arg {
+    fn from(v: &Option<i64>) -> Self {
+        Arg::OptI64(*v)
+    }
+}
+impl From<Option<i32>> for Arg {
+    fn from(v: Option<i32>) -> Self {
+        Arg::OptI64(v.map(i64::from))
+    }
+}
+impl From<Option<Uuid>> for Arg {
+    fn from(v: Option<Uuid>) -> Self {
+        Arg::OptUuid(v)
+    }
+}
+impl From<&Option<Uuid>> for Arg {
+    fn from(v: &Option<Uuid>) -> Self {
+        Arg::OptUuid(*v)
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::OptText(v)
+    }
+}
+impl From<&Option<String>> for Arg {
+    fn from(v: &Option<String>) -> Self {
+        Arg::OptText(v.clone())
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::OptText(v.map(str::to_owned))
+    }
+}
+impl From<Option<&String>> for Arg {
+    fn from(v: Option<&String>) -> Self {
+        Arg::OptText(v.cloned())
+    }
+}
+impl From<Option<bool>> for Arg {
+    fn from(v: Option<bool>) -> Self {
+        Arg::OptBool(v)
+    }
+}
+impl From<Option<Vec<u8>>> for Arg {
+    fn from(v: Option<Vec<u8>>) -> Self {
+        Arg::OptBytes(v)
+    }
+}
+impl From<Option<f64>> for Arg {
+    fn from(v: Option<f64>) -> Self {
+        Arg::OptF64(v)
+    }
+}
+
+/// What a statement changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Done {
+    rows: u64,
+}
+
+impl Done {
+    pub fn rows_affected(&self) -> u64 {
+        self.rows
+    }
+}
+
+/// A statement and its arguments, not yet run.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    sql: Sql,
+    args: Vec<Arg>,
+}
+
+/// A statement run for its effect (or its rows, decoded by the caller's type).
+pub struct Query(Statement);
+/// A statement whose rows decode as `T`.
+pub struct QueryAs<T>(Statement, PhantomData<fn() -> T>);
+/// A statement whose rows' first column decodes as `T`.
+pub struct QueryScalar<T>(Statement, PhantomData<fn() -> T>);
+
+pub fn query(sql: impl Into<Sql>) -> Query {
+    Query(Statement {
+        sql: sql.into(),
+        args: Vec::new(),
+    })
+}
+
+pub fn query_as<T: FromRow>(sql: impl Into<Sql>) -> QueryAs<T> {
+    QueryAs(
+        Statement {
+            sql: sql.into(),
+            args: Vec::new(),
+        },
+        PhantomData,
+    )
+}
+
+pub fn query_scalar<T: Column>(sql: impl Into<Sql>) -> QueryScalar<T> {
+    QueryScalar(
+        Statement {
+            sql: sql.into(),
+            args: Vec::new(),
+        },
+        PhantomData,
+    )
+}
+
+/// The first column of a row, for `query_scalar`.
+struct First<T>(T);
+
+impl<T: Column> FromRow for First<T> {
+    fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        T::from_sqlite(row, 0).map(First)
+    }
+    fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error> {
+        T::from_postgres(row, 0).map(First)
+    }
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        T::from_rusqlite(row, 0).map(First)
+    }
+}
+
+impl Query {
+    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+        self.0.args.push(value.into());
+        self
+    }
+
+    /// Binds every argument of a dynamically built list, in order.
+    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
+        self.0.args.extend(values);
+        self
+    }
+
+    pub async fn execute<'e>(self, on: impl Into<Exec<'e>>) -> Result<Done, StorageError> {
+        self.0.execute(on.into()).await
+    }
+}
+
+impl<T: FromRow> QueryAs<T> {
+    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+        self.0.args.push(value.into());
+        self
+    }
+
+    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
+        self.0.args.extend(values);
+        self
+    }
+
+    pub async fn fetch_one<'e>(self, on: impl Into<Exec<'e>>) -> Result<T, StorageError> {
+        self.0.fetch_one(on.into()).await
+    }
+
+    pub async fn fetch_optional<'e>(
+        self,
+        on: impl Into<Exec<'e>>,
+    ) -> Result<Option<T>, StorageError> {
+        self.0.fetch_optional(on.into()).await
+    }
+
+    pub async fn fetch_all<'e>(self, on: impl Into<Exec<'e>>) -> Result<Vec<T>, StorageError> {
+        self.0.fetch_all(on.into()).await
+    }
+}
+
+impl<T: Column> QueryScalar<T> {
+    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+        self.0.args.push(value.into());
+        self
+    }
+
+    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
+        self.0.args.extend(values);
+        self
+    }
+
+    pub async fn fetch_one<'e>(self, on: impl Into<Exec<'e>>) -> Result<T, StorageError> {
+        Ok(self.0.fetch_one::<First<T>>(on.into()).await?.0)
+    }
+
+    pub async fn fetch_optional<'e>(
+        self,
+        on: impl Into<Exec<'e>>,
+    ) -> Result<Option<T>, StorageError> {
+        Ok(self
+            .0
+            .fetch_optional::<First<T>>(on.into())
+            .await?
+            .map(|f| f.0))
+    }
+
+    pub async fn fetch_all<'e>(self, on: impl Into<Exec<'e>>) -> Result<Vec<T>, StorageError> {
+        Ok(self
+            .0
+            .fetch_all::<First<T>>(on.into())
+            .await?
+            .into_iter()
+            .map(|f| f.0)
+            .collect())
+    }
+}
+
+/// An sqlx query of this statement for the backend `$db`, its arguments bound.
+macro_rules! sqlx_query {
+    ($statement:expr) => {{
+        let Statement { sql, args } = $statement;
+        let query = match sql {
+            Sql::Static(s) => sqlx::query(s),
+            Sql::Owned(s) => sqlx::query(sqlx::AssertSqlSafe(s)),
+        };
+        bind_args!(query, args)
+    }};
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput::Borrowed, ValueRef};
+        Ok(Borrowed(match self {
+            Arg::I64(v) | Arg::OptI64(Some(v)) => ValueRef::Integer(*v),
+            Arg::F64(v) | Arg::OptF64(Some(v)) => ValueRef::Real(*v),
+            Arg::Text(v) | Arg::OptText(Some(v)) => ValueRef::Text(v.as_bytes()),
+            // As sqlx stores them: the 16 bytes.
+            Arg::Uuid(v) | Arg::OptUuid(Some(v)) => ValueRef::Blob(v.as_bytes()),
+            Arg::Bool(v) | Arg::OptBool(Some(v)) => ValueRef::Integer(i64::from(*v)),
+            Arg::Bytes(v) | Arg::OptBytes(Some(v)) => ValueRef::Blob(v),
+            Arg::OptI64(None)
+            | Arg::OptF64(None)
+            | Arg::OptText(None)
+            | Arg::OptUuid(None)
+            | Arg::OptBool(None)
+            | Arg::OptBytes(None) => ValueRef::Null,
+        }))
+    }
+}
+
+/// Runs `sql` on SQLite's write connection with `args` bound to its `$N` placeholders (by
+/// number, as sqlx binds them: SQLite itself numbers named parameters by first appearance),
+/// handing each row to `each` until it returns `false`. Returns the rows changed.
+fn run_on_writer(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg],
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
+) -> rusqlite::Result<u64> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for index in 1..=statement.parameter_count() {
+        let number = match statement.parameter_name(index) {
+            Some(name) => name[1..].parse::<usize>().ok(),
+            None => Some(index),
+        };
+        let arg = number
+            .and_then(|n| args.get(n.wrapping_sub(1)))
+            .ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    let mut rows = statement.raw_query();
+    while let Some(row) = rows.next()? {
+        if !each(row)? {
+            break;
+        }
+    }
+    drop(rows);
+    Ok(conn.changes())
+}
+
+impl Statement {
+    async fn execute(self, on: Exec<'_>) -> Result<Done, StorageError> {
+        let rows = match on {
+            Exec::Db(Db::Sqlite { read, .. }) => {
+                sqlx_query!(self).execute(read).await?.rows_affected()
+            }
+            Exec::Db(Db::Postgres(pool)) => sqlx_query!(self).execute(pool).await?.rows_affected(),
+            Exec::Tx(Tx::Sqlite(tx)) => {
+                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |_| Ok(true))?
+            }
+            Exec::Tx(Tx::Postgres(tx)) => {
+                sqlx_query!(self).execute(&mut **tx).await?.rows_affected()
+            }
+        };
+        Ok(Done { rows })
+    }
+
+    async fn fetch_optional<T: FromRow>(self, on: Exec<'_>) -> Result<Option<T>, StorageError> {
+        Ok(match on {
+            Exec::Db(Db::Sqlite { read, .. }) => sqlx_query!(self)
+                .fetch_optional(read)
+                .await?
+                .map(|r| T::from_sqlite(&r))
+                .transpose()?,
+            Exec::Db(Db::Postgres(pool)) => sqlx_query!(self)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| T::from_postgres(&r))
+                .transpose()?,
+            Exec::Tx(Tx::Sqlite(tx)) => {
+                let mut first = None;
+                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |row| {
+                    first = Some(T::from_rusqlite(row)?);
+                    Ok(false)
+                })?;
+                first
+            }
+            Exec::Tx(Tx::Postgres(tx)) => sqlx_query!(self)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| T::from_postgres(&r))
+                .transpose()?,
+        })
+    }
+
+    async fn fetch_one<T: FromRow>(self, on: Exec<'_>) -> Result<T, StorageError> {
+        self.fetch_optional(on)
+            .await?
+            .ok_or(StorageError::Database(sqlx::Error::RowNotFound))
+    }
+
+    async fn fetch_all<T: FromRow>(self, on: Exec<'_>) -> Result<Vec<T>, StorageError> {
+        fn decode<R, T>(
+            rows: Vec<R>,
+            f: fn(&R) -> Result<T, sqlx::Error>,
+        ) -> Result<Vec<T>, StorageError> {
+            Ok(rows.iter().map(f).collect::<Result<Vec<_>, _>>()?)
+        }
+        match on {
+            Exec::Db(Db::Sqlite { read, .. }) => {
+                decode(sqlx_query!(self).fetch_all(read).await?, T::from_sqlite)
+            }
+            Exec::Db(Db::Postgres(pool)) => {
+                decode(sqlx_query!(self).fetch_all(pool).await?, T::from_postgres)
+            }
+            Exec::Tx(Tx::Sqlite(tx)) => {
+                let mut all = Vec::new();
+                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |row| {
+                    all.push(T::from_rusqlite(row)?);
+                    Ok(true)
+                })?;
+                Ok(all)
+            }
+            Exec::Tx(Tx::Postgres(tx)) => decode(
+                sqlx_query!(self).fetch_all(&mut **tx).await?,
+                T::from_postgres,
+            ),
+        }
+    }
+}
+
+impl<'a> From<&'a Db> for Exec<'a> {
+    fn from(db: &'a Db) -> Self {
+        Exec::Db(db)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Exec<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Exec::Tx(tx)
+    }
+}
+
+impl<'a, 'b> From<&'b mut Exec<'a>> for Exec<'b> {
+    fn from(exec: &'b mut Exec<'a>) -> Self {
+        match exec {
+            Exec::Db(db) => Exec::Db(db),
+            Exec::Tx(tx) => Exec::Tx(tx),
+        }
+    }
+}

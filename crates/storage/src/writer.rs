@@ -1,0 +1,367 @@
+//! SQLite's one write connection, on rusqlite, with group commit (docs/storage.md, "The SQLite
+//! writer").
+//!
+//! A write transaction holds the writer (a fair async lock) and runs its statements directly on
+//! the connection from the calling task: no hand-off to another thread per statement, which is
+//! what capped checkout under sqlx. Transactions that follow one another while others wait
+//! share one SQLite transaction: each runs inside its own `SAVEPOINT` (its failure or drop rolls
+//! back only itself), and when the last of a group is done, one `COMMIT` (one flush of the WAL)
+//! makes them all durable. No transaction's `commit()` returns before that flush. A group closes
+//! when nobody else is waiting, at 64 transactions, or 2 ms after it opened.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+use crate::StorageError;
+use crate::db::Durability;
+
+/// At most this many transactions share one commit.
+const GROUP_MAX: usize = 64;
+/// A group stops taking newcomers this long after it opened (bounds the first one's wait).
+const GROUP_WINDOW: Duration = Duration::from_millis(2);
+/// A transaction waiting for its group's commit checks this often that someone will make it.
+const ORPHAN_CHECK: Duration = Duration::from_millis(5);
+
+/// The outcome of a group's `COMMIT`, sent to every member.
+type Outcome = Option<Result<(), Failure>>;
+
+/// Why a group's commit failed, sharable by every member.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: rusqlite::ffi::Error,
+    message: String,
+}
+
+impl From<Failure> for StorageError {
+    fn from(f: Failure) -> Self {
+        StorageError::Sqlite(rusqlite::Error::SqliteFailure(f.code, Some(f.message)))
+    }
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        let code = match e {
+            rusqlite::Error::SqliteFailure(code, _) => *code,
+            _ => rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The SQLite transaction a group of write transactions shares.
+struct Group {
+    id: u64,
+    durability: Durability,
+    /// Members that are done and wait for the commit.
+    members: usize,
+    /// When the first member was done (the group's oldest wait).
+    opened: Instant,
+    outcome: Arc<watch::Sender<Outcome>>,
+}
+
+/// How many groups were committed and how many transactions they held (members ÷ groups =
+/// transactions per flush).
+#[derive(Debug, Default)]
+pub(crate) struct GroupStats {
+    pub(crate) groups: AtomicU64,
+    pub(crate) transactions: AtomicU64,
+}
+
+struct State {
+    conn: rusqlite::Connection,
+    stats: Arc<GroupStats>,
+    group: Option<Group>,
+    /// When the current holder took the writer (for the busy-share metric).
+    held_since: Instant,
+}
+
+pub struct Writer {
+    state: Arc<Mutex<State>>,
+    /// Transactions waiting to take the writer: while there are some, a finished transaction
+    /// leaves its group open for them.
+    waiting: AtomicUsize,
+    groups: AtomicU64,
+    stats: Arc<GroupStats>,
+    acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("waiting", &self.waiting.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Opens the write connection to the database file at `path` (already created and in WAL
+    /// mode) with the settings durability rests on.
+    pub(crate) fn open(
+        path: &std::path::Path,
+        busy_timeout: Duration,
+        acquire_timeout: Duration,
+    ) -> Result<Writer, StorageError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(512);
+        let stats = Arc::new(GroupStats::default());
+        Ok(Writer {
+            state: Arc::new(Mutex::new(State {
+                conn,
+                stats: stats.clone(),
+                group: None,
+                held_since: Instant::now(),
+            })),
+            waiting: AtomicUsize::new(0),
+            groups: AtomicU64::new(0),
+            stats,
+            acquire_timeout,
+        })
+    }
+
+    /// Takes the writer and starts a transaction (a savepoint in the open group, or a new
+    /// group). Waits at most the acquire timeout for the writer (then: overloaded).
+    pub(crate) async fn begin(
+        self: &Arc<Self>,
+        durability: Durability,
+    ) -> Result<SqliteTx, StorageError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let taken =
+            tokio::time::timeout(self.acquire_timeout, self.state.clone().lock_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Ok(mut guard) = taken else {
+            return Err(StorageError::Database(sqlx::Error::PoolTimedOut));
+        };
+        guard.held_since = Instant::now();
+        // A durable transaction never joins a relaxed group (its COMMIT would not flush):
+        // that group commits first, which costs no flush.
+        if let Some(group) = &guard.group
+            && group.durability == Durability::Relaxed
+            && durability == Durability::Full
+        {
+            guard = commit_group(guard).await;
+        }
+        if guard.group.is_none() {
+            guard = open_group(
+                guard,
+                durability,
+                self.groups.fetch_add(1, Ordering::Relaxed),
+            )
+            .await?;
+        }
+        guard.conn.execute_batch("SAVEPOINT souk_tx")?;
+        Ok(SqliteTx {
+            guard: Some(guard),
+            writer: self.clone(),
+        })
+    }
+
+    /// Transactions waiting for the writer now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn stats(&self) -> &GroupStats {
+        &self.stats
+    }
+
+    /// Whether a finished transaction should leave its group open for the next one.
+    fn group_stays_open(&self, group: &Group) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+            && group.members < GROUP_MAX
+            && group.opened.elapsed() < GROUP_WINDOW
+    }
+}
+
+/// `BEGIN IMMEDIATE` at the asked durability, off the async threads (it may wait for another
+/// process's write lock for the busy timeout).
+async fn open_group(
+    guard: OwnedMutexGuard<State>,
+    durability: Durability,
+    id: u64,
+) -> Result<OwnedMutexGuard<State>, StorageError> {
+    let begin = match durability {
+        Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+        Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+    };
+    let (mut guard, began) = blocking(guard, move |state| state.conn.execute_batch(begin)).await;
+    began?;
+    guard.group = Some(Group {
+        id,
+        durability,
+        members: 0,
+        opened: Instant::now(),
+        outcome: Arc::new(watch::channel(None).0),
+    });
+    Ok(guard)
+}
+
+/// Commits the open group (if any) and tells its members, keeping the writer.
+async fn commit_group(guard: OwnedMutexGuard<State>) -> OwnedMutexGuard<State> {
+    blocking(guard, commit_now).await.0
+}
+
+/// Runs `f` on the state on a blocking thread (a flush or a lock wait must not stall the async
+/// threads), keeping the writer throughout; runs it inline outside a runtime.
+async fn blocking<R: Send + 'static>(
+    mut guard: OwnedMutexGuard<State>,
+    f: impl FnOnce(&mut State) -> R + Send + 'static,
+) -> (OwnedMutexGuard<State>, R) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::spawn_blocking(move || {
+            let r = f(&mut guard);
+            (guard, r)
+        })
+        .await
+        .expect("the SQLite writer's blocking task panicked"),
+        Err(_) => {
+            let r = f(&mut guard);
+            (guard, r)
+        }
+    }
+}
+
+/// `COMMIT` of the open group, its outcome sent to every member. On failure the group is
+/// rolled back whole (SQLite may already have done so).
+fn commit_now(state: &mut State) {
+    let Some(group) = state.group.take() else {
+        return;
+    };
+    let result = state.conn.execute_batch("COMMIT").map_err(|e| {
+        let failure = Failure::of(&e);
+        if !state.conn.is_autocommit() {
+            let _ = state.conn.execute_batch("ROLLBACK");
+        }
+        failure
+    });
+    state.stats.groups.fetch_add(1, Ordering::Relaxed);
+    state
+        .stats
+        .transactions
+        .fetch_add(group.members as u64, Ordering::Relaxed);
+    metrics::counter!("souk_db_write_groups_total").increment(1);
+    metrics::counter!("souk_db_write_group_transactions_total").increment(group.members as u64);
+    group.outcome.send_replace(Some(result));
+}
+
+/// Gives the writer back, first committing the group if nobody is left to continue it; the
+/// commit runs on a blocking thread, which releases the writer when done.
+fn release(writer: &Writer, mut guard: OwnedMutexGuard<State>) {
+    metrics::counter!("souk_db_writer_busy_microseconds_total")
+        .increment(guard.held_since.elapsed().as_micros() as u64);
+    let Some(group) = &guard.group else {
+        return;
+    };
+    if group.members == 0 {
+        // Nobody in the group: nothing to make durable.
+        guard.group = None;
+        let _ = guard.conn.execute_batch("ROLLBACK");
+        return;
+    }
+    if writer.group_stays_open(group) {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => {
+            tokio::task::spawn_blocking(move || commit_now(&mut guard));
+        }
+        Err(_) => commit_now(&mut guard),
+    }
+}
+
+/// A write transaction on SQLite: a savepoint in a group, holding the writer.
+pub struct SqliteTx {
+    guard: Option<OwnedMutexGuard<State>>,
+    writer: Arc<Writer>,
+}
+
+impl SqliteTx {
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
+        &self.guard.as_ref().expect("an open transaction").conn
+    }
+
+    /// Ends the transaction and returns once its group's commit is durable (or failed).
+    pub(crate) async fn commit(mut self) -> Result<(), StorageError> {
+        let mut guard = self.guard.take().expect("an open transaction");
+        if let Err(e) = guard.conn.execute_batch("RELEASE souk_tx") {
+            self.guard = Some(guard);
+            return Err(e.into()); // dropping self rolls the savepoint back
+        }
+        if guard.conn.is_autocommit() {
+            // An error ended the whole SQLite transaction: this one and its group are lost.
+            let failure = Failure {
+                code: rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                message: "the transaction was rolled back by an error".to_owned(),
+            };
+            if let Some(group) = guard.group.take() {
+                group.outcome.send_replace(Some(Err(failure.clone())));
+            }
+            release(&self.writer, guard);
+            return Err(failure.into());
+        }
+        let group = guard
+            .group
+            .as_mut()
+            .expect("a group is open while its transaction runs");
+        if group.members == 0 {
+            group.opened = Instant::now();
+        }
+        group.members += 1;
+        let id = group.id;
+        let mut outcome = group.outcome.subscribe();
+        release(&self.writer, guard);
+        loop {
+            match tokio::time::timeout(ORPHAN_CHECK, outcome.wait_for(Option::is_some)).await {
+                Ok(Ok(done)) => return done.clone().expect("checked").map_err(Into::into),
+                Ok(Err(_)) => {
+                    return Err(StorageError::Sqlite(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("the write group ended without a commit".to_owned()),
+                    )));
+                }
+                // Left open for a transaction that then gave up waiting: commit it ourselves.
+                Err(_) => {
+                    if let Ok(guard) = self.writer.state.clone().try_lock_owned()
+                        && guard.group.as_ref().is_some_and(|g| g.id == id)
+                    {
+                        let mut guard = guard;
+                        guard.held_since = Instant::now();
+                        tokio::task::spawn_blocking(move || commit_now(&mut guard));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SqliteTx {
+    /// Not committed: undoes this transaction's savepoint only; the group goes on.
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let _ = guard
+            .conn
+            .execute_batch("ROLLBACK TO souk_tx; RELEASE souk_tx");
+        let mut guard = guard;
+        if guard.conn.is_autocommit()
+            && let Some(group) = guard.group.take()
+        {
+            // An error ended the whole SQLite transaction: the group's members are lost.
+            group.outcome.send_replace(Some(Err(Failure {
+                code: rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                message: "the write group was rolled back by an error".to_owned(),
+            })));
+        }
+        release(&self.writer, guard);
+    }
+}
