@@ -111,9 +111,11 @@ pub enum Db {
     /// `writer.rs`); other processes wait on the busy timeout. `write` is an sqlx connection
     /// for migrations and checks only.
     Sqlite {
+        /// sqlx connections for tests and one-off tools; Souk's own reads go to `readers`.
         read: SqlitePool,
         write: SqlitePool,
         writer: Arc<crate::writer::Writer>,
+        readers: Arc<crate::readers::Readers>,
     },
     Postgres(PgPool),
 }
@@ -184,29 +186,25 @@ impl Db {
                 SQLITE_BUSY_TIMEOUT,
                 options.acquire_timeout,
             )?);
-            // A local file cannot drop a connection the way a network can: no liveness ping (a
-            // round trip to the connection's thread) each time a reader is handed out.
-            let limit = options.statement_timeout;
             let read = SqlitePoolOptions::new()
-                .max_connections(options.max_connections.max(1))
+                .max_connections(2)
+                .min_connections(0)
                 .acquire_timeout(options.acquire_timeout)
                 .test_before_acquire(false)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        match limit {
-                            Some(limit) => {
-                                crate::statement_limit::limit_statements(conn, limit).await
-                            }
-                            None => Ok(()),
-                        }
-                    })
-                })
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await?;
+            let readers = Arc::new(crate::readers::Readers::open(
+                connect.get_filename(),
+                options.max_connections.max(1) as usize,
+                SQLITE_BUSY_TIMEOUT,
+                options.acquire_timeout,
+                options.statement_timeout,
+            )?);
             let db = Db::Sqlite {
                 read,
                 write,
                 writer,
+                readers,
             };
             db.check_durability().await?;
             Ok(db)
@@ -372,11 +370,14 @@ impl Db {
 
     pub fn pool_stats(&self) -> PoolStats {
         match self {
-            Db::Sqlite { read, .. } => PoolStats {
-                size: read.size() + 1,
-                idle: read.num_idle() as u32,
-                max: read.options().get_max_connections() + 1,
-            },
+            Db::Sqlite { readers, .. } => {
+                let size = readers.size() as u32 + 1;
+                PoolStats {
+                    size,
+                    idle: size.saturating_sub(readers.busy() as u32 + 1),
+                    max: size,
+                }
+            }
             Db::Postgres(pool) => PoolStats {
                 size: pool.size(),
                 idle: pool.num_idle() as u32,
@@ -387,7 +388,13 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write, .. } => {
+            Db::Sqlite {
+                read,
+                write,
+                readers,
+                ..
+            } => {
+                readers.close();
                 read.close().await;
                 write.close().await;
             }

@@ -30,7 +30,7 @@ pub mod rates;
 pub mod shop;
 #[macro_use]
 pub mod sql;
-mod statement_limit;
+mod readers;
 pub mod vendors;
 pub mod webhooks;
 mod writer;

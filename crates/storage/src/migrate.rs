@@ -44,11 +44,11 @@ impl Db {
     /// Whether the database holds Souk's schema (it was migrated at least once).
     pub async fn has_schema(&self) -> Result<bool, StorageError> {
         Ok(match self {
-            Db::Sqlite { read, .. } => {
-                sqlx::query_scalar::<_, i64>(
+            Db::Sqlite { .. } => {
+                crate::sql::query_scalar::<i64>(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
                 )
-                .fetch_one(read)
+                .fetch_one(self)
                 .await?
                     > 0
             }

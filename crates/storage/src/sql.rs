@@ -11,7 +11,6 @@ use std::marker::PhantomData;
 
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 pub use crate::db::Arg;
@@ -54,33 +53,23 @@ impl From<&String> for Sql {
 
 /// One column's value, decodable from every driver's row.
 pub trait Column: Sized {
-    fn from_sqlite(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error>;
     fn from_postgres(row: &PgRow, index: usize) -> Result<Self, sqlx::Error>;
     fn from_rusqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
-    fn named_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
     fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error>;
     fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Self>;
 }
 
 impl<T> Column for T
 where
-    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-        + sqlx::Type<sqlx::Sqlite>
-        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
         + sqlx::Type<sqlx::Postgres>
         + rusqlite::types::FromSql,
 {
-    fn from_sqlite(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
-        row.try_get(index)
-    }
     fn from_postgres(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
         row.try_get(index)
     }
     fn from_rusqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self> {
         row.get(index)
-    }
-    fn named_sqlite(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
-        row.try_get(name)
     }
     fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
         row.try_get(name)
@@ -92,7 +81,6 @@ where
 
 /// A whole row, decodable from every driver's row.
 pub trait FromRow: Sized {
-    fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error>;
     fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error>;
     fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
@@ -100,9 +88,6 @@ pub trait FromRow: Sized {
 macro_rules! tuple_from_row {
     ($($t:ident $i:tt),+) => {
         impl<$($t: Column),+> FromRow for ($($t,)+) {
-            fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-                Ok(($($t::from_sqlite(row, $i)?,)+))
-            }
             fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error> {
                 Ok(($($t::from_postgres(row, $i)?,)+))
             }
@@ -134,15 +119,6 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 macro_rules! from_row {
     ($ty:ident { $($field:ident),+ $(,)? } $(optional { $($opt:ident),+ $(,)? })?) => {
         impl $crate::sql::FromRow for $ty {
-            fn from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
-                Ok($ty {
-                    $($field: $crate::sql::Column::named_sqlite(row, stringify!($field))?,)+
-                    $($($opt: $crate::sql::optional(
-                        $crate::sql::Column::named_sqlite(row, stringify!($opt)),
-                        |e| matches!(e, sqlx::Error::ColumnNotFound(_)),
-                    )?,)+)?
-                })
-            }
             fn from_postgres(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
                 Ok($ty {
                     $($field: $crate::sql::Column::named_postgres(row, stringify!($field))?,)+
@@ -366,9 +342,6 @@ pub fn query_scalar<T: Column>(sql: impl Into<Sql>) -> QueryScalar<T> {
 struct First<T>(T);
 
 impl<T: Column> FromRow for First<T> {
-    fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        T::from_sqlite(row, 0).map(First)
-    }
     fn from_postgres(row: &PgRow) -> Result<Self, sqlx::Error> {
         T::from_postgres(row, 0).map(First)
     }
@@ -394,7 +367,7 @@ impl Query {
     }
 }
 
-impl<T: FromRow> QueryAs<T> {
+impl<T: FromRow + Send + 'static> QueryAs<T> {
     pub fn bind(mut self, value: impl Into<Arg>) -> Self {
         self.0.args.push(value.into());
         self
@@ -421,7 +394,7 @@ impl<T: FromRow> QueryAs<T> {
     }
 }
 
-impl<T: Column> QueryScalar<T> {
+impl<T: Column + Send + 'static> QueryScalar<T> {
     pub fn bind(mut self, value: impl Into<Arg>) -> Self {
         self.0.args.push(value.into());
         self
@@ -491,15 +464,17 @@ impl rusqlite::ToSql for Arg {
     }
 }
 
-/// Runs `sql` on SQLite's write connection with `args` bound to its `$N` placeholders (by
+/// Runs `sql` on a rusqlite connection (SQLite's writer or a reader) with `args` bound to its `$N` placeholders (by
 /// number, as sqlx binds them: SQLite itself numbers named parameters by first appearance),
 /// handing each row to `each` until it returns `false`. Returns the rows changed.
-fn run_on_writer(
+fn run_on(
     conn: &rusqlite::Connection,
     sql: &str,
     args: &[Arg],
     mut each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<u64> {
+    // What sqlx's statement log shows for its statements (`sqlx::query` at debug).
+    tracing::debug!(target: "souk_storage::sql", summary = sql, "statement");
     let mut statement = conn.prepare_cached(sql)?;
     for index in 1..=statement.parameter_count() {
         let number = match statement.parameter_name(index) {
@@ -524,12 +499,15 @@ fn run_on_writer(
 impl Statement {
     async fn execute(self, on: Exec<'_>) -> Result<Done, StorageError> {
         let rows = match on {
-            Exec::Db(Db::Sqlite { read, .. }) => {
-                sqlx_query!(self).execute(read).await?.rows_affected()
+            Exec::Db(Db::Sqlite { readers, .. }) => {
+                let Statement { sql, args } = self;
+                readers
+                    .run(move |conn| Ok(run_on(conn, sql.as_str(), &args, |_| Ok(true))?))
+                    .await?
             }
             Exec::Db(Db::Postgres(pool)) => sqlx_query!(self).execute(pool).await?.rows_affected(),
             Exec::Tx(Tx::Sqlite(tx)) => {
-                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |_| Ok(true))?
+                run_on(tx.conn(), self.sql.as_str(), &self.args, |_| Ok(true))?
             }
             Exec::Tx(Tx::Postgres(tx)) => {
                 sqlx_query!(self).execute(&mut **tx).await?.rows_affected()
@@ -538,13 +516,24 @@ impl Statement {
         Ok(Done { rows })
     }
 
-    async fn fetch_optional<T: FromRow>(self, on: Exec<'_>) -> Result<Option<T>, StorageError> {
+    async fn fetch_optional<T: FromRow + Send + 'static>(
+        self,
+        on: Exec<'_>,
+    ) -> Result<Option<T>, StorageError> {
         Ok(match on {
-            Exec::Db(Db::Sqlite { read, .. }) => sqlx_query!(self)
-                .fetch_optional(read)
-                .await?
-                .map(|r| T::from_sqlite(&r))
-                .transpose()?,
+            Exec::Db(Db::Sqlite { readers, .. }) => {
+                let Statement { sql, args } = self;
+                readers
+                    .run(move |conn| {
+                        let mut first = None;
+                        run_on(conn, sql.as_str(), &args, |row| {
+                            first = Some(T::from_rusqlite(row)?);
+                            Ok(false)
+                        })?;
+                        Ok(first)
+                    })
+                    .await?
+            }
             Exec::Db(Db::Postgres(pool)) => sqlx_query!(self)
                 .fetch_optional(pool)
                 .await?
@@ -552,7 +541,7 @@ impl Statement {
                 .transpose()?,
             Exec::Tx(Tx::Sqlite(tx)) => {
                 let mut first = None;
-                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |row| {
+                run_on(tx.conn(), self.sql.as_str(), &self.args, |row| {
                     first = Some(T::from_rusqlite(row)?);
                     Ok(false)
                 })?;
@@ -566,13 +555,16 @@ impl Statement {
         })
     }
 
-    async fn fetch_one<T: FromRow>(self, on: Exec<'_>) -> Result<T, StorageError> {
+    async fn fetch_one<T: FromRow + Send + 'static>(self, on: Exec<'_>) -> Result<T, StorageError> {
         self.fetch_optional(on)
             .await?
             .ok_or(StorageError::Database(sqlx::Error::RowNotFound))
     }
 
-    async fn fetch_all<T: FromRow>(self, on: Exec<'_>) -> Result<Vec<T>, StorageError> {
+    async fn fetch_all<T: FromRow + Send + 'static>(
+        self,
+        on: Exec<'_>,
+    ) -> Result<Vec<T>, StorageError> {
         fn decode<R, T>(
             rows: Vec<R>,
             f: fn(&R) -> Result<T, sqlx::Error>,
@@ -580,15 +572,25 @@ impl Statement {
             Ok(rows.iter().map(f).collect::<Result<Vec<_>, _>>()?)
         }
         match on {
-            Exec::Db(Db::Sqlite { read, .. }) => {
-                decode(sqlx_query!(self).fetch_all(read).await?, T::from_sqlite)
+            Exec::Db(Db::Sqlite { readers, .. }) => {
+                let Statement { sql, args } = self;
+                readers
+                    .run(move |conn| {
+                        let mut all = Vec::new();
+                        run_on(conn, sql.as_str(), &args, |row| {
+                            all.push(T::from_rusqlite(row)?);
+                            Ok(true)
+                        })?;
+                        Ok(all)
+                    })
+                    .await
             }
             Exec::Db(Db::Postgres(pool)) => {
                 decode(sqlx_query!(self).fetch_all(pool).await?, T::from_postgres)
             }
             Exec::Tx(Tx::Sqlite(tx)) => {
                 let mut all = Vec::new();
-                run_on_writer(tx.conn(), self.sql.as_str(), &self.args, |row| {
+                run_on(tx.conn(), self.sql.as_str(), &self.args, |row| {
                     all.push(T::from_rusqlite(row)?);
                     Ok(true)
                 })?;

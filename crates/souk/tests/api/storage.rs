@@ -41,6 +41,20 @@ async fn sqlite_only_sqlite_is_opened_for_durability() {
         );
         assert!(busy >= 1000, "busy timeout {busy}");
     }
+    // The connections Souk reads on (rusqlite readers).
+    let journal: String = souk_storage::sql::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let foreign_keys: i64 = souk_storage::sql::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!((journal.as_str(), foreign_keys), ("wal", 1), "the readers");
+    let refused = souk_storage::sql::query("DELETE FROM vendors")
+        .execute(&db)
+        .await;
+    assert!(refused.is_err(), "a reader connection writes nothing");
     // The connection write transactions run on (rusqlite).
     let mut tx = db.begin_write().await.unwrap();
     let mut read_pragma = async |name: &str| -> String {

@@ -169,18 +169,18 @@ pub(super) async fn choose_lead(
 
 /// The lead of a listing filtered by price or by a category tree with other filters.
 async fn choose_sqlite_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageError> {
-    let Db::Sqlite { read, .. } = db else {
+    if db.backend() != Backend::Sqlite {
         return Ok(Lead::SortOrder);
-    };
+    }
     if let Some(category) = &query.category {
         let sql = format!(
             "WITH RECURSIVE {CATEGORY_TREE} SELECT COUNT(*) FROM (SELECT 1 FROM product_categories \
              WHERE category_id IN (SELECT id FROM cat) LIMIT {})",
             LEAD_MAX + 1
         );
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let n: i64 = crate::sql::query_scalar(sql)
             .bind(category)
-            .fetch_one(read)
+            .fetch_one(db)
             .await?;
         if n <= LEAD_MAX {
             return Ok(Lead::Category);
@@ -191,10 +191,10 @@ async fn choose_sqlite_lead(db: &Db, query: &ListQuery) -> Result<Lead, StorageE
             "SELECT COUNT(*) FROM (SELECT 1 FROM variants WHERE price >= $1 AND price <= $2 LIMIT {})",
             LEAD_MAX + 1
         );
-        let in_range: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let in_range: i64 = crate::sql::query_scalar(sql)
             .bind(query.min_price.unwrap_or(0))
             .bind(query.max_price.unwrap_or(i64::MAX))
-            .fetch_one(read)
+            .fetch_one(db)
             .await?;
         if in_range <= LEAD_MAX {
             return Ok(Lead::PriceRange);
@@ -501,13 +501,13 @@ pub async fn explain_listing(
     let (lead, tree) = choose_lead(db, query).await?;
     let ListingSql { sql, args, .. } = listing_sql(db.backend(), query, lead, &tree)?;
     match db {
-        Db::Sqlite { read, .. } => {
-            let rows: Vec<(i64, i64, i64, String)> = bind_args!(
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))),
-                args
-            )
-            .fetch_all(read)
-            .await?;
+        Db::Sqlite { .. } => {
+            // On a reader: the plan of the SQLite library the binary runs.
+            let rows: Vec<(i64, i64, i64, String)> =
+                crate::sql::query_as(format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind_all(args)
+                    .fetch_all(db)
+                    .await?;
             let mut depth: std::collections::HashMap<i64, usize> = Default::default();
             Ok(rows
                 .into_iter()

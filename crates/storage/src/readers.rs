@@ -1,0 +1,162 @@
+//! SQLite's readers on rusqlite: a few threads, each owning a connection, taking read
+//! statements from one bounded queue (docs/storage.md, "SQLite's readers").
+//!
+//! A statement travels to a reader thread once and its decoded rows come back in one message
+//! (sqlx sent every row over a channel). A full queue, or a statement that waited past the
+//! acquire timeout, is refused as overloaded (503); a statement running past the statement
+//! limit is interrupted by SQLite's progress handler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+use crate::StorageError;
+
+/// Statements that may wait for a reader; past this, requests are refused (overloaded).
+const QUEUE: usize = 1024;
+/// How often (in SQLite virtual-machine steps) a running statement checks its deadline.
+const PROGRESS_STEPS: std::ffi::c_int = 20_000;
+
+type Job = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
+
+pub struct Readers {
+    queue: std::sync::Mutex<Option<Sender<(Instant, Job)>>>,
+    // Kept so the threads are owned; they end when the queue closes.
+    _threads: Vec<JoinHandle<()>>,
+    busy: Arc<AtomicUsize>,
+    size: usize,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The overloaded error of a full or slow read queue (the same as a pool's timeout).
+fn overloaded() -> StorageError {
+    StorageError::Database(sqlx::Error::PoolTimedOut)
+}
+
+impl Readers {
+    /// Opens `size` reader connections to the database at `path` and their threads. Each
+    /// statement may run at most `statement_limit` (`None`: unbounded).
+    pub(crate) fn open(
+        path: &std::path::Path,
+        size: usize,
+        busy_timeout: Duration,
+        acquire_timeout: Duration,
+        statement_limit: Option<Duration>,
+    ) -> Result<Readers, StorageError> {
+        let (queue, jobs) = crossbeam_channel::bounded::<(Instant, Job)>(QUEUE);
+        let mut threads = Vec::with_capacity(size);
+        let busy = Arc::new(AtomicUsize::new(0));
+        for n in 0..size.max(1) {
+            let conn = rusqlite::Connection::open(path)?;
+            conn.busy_timeout(busy_timeout)?;
+            conn.execute_batch("PRAGMA query_only = ON; PRAGMA foreign_keys = ON;")?;
+            conn.set_prepared_statement_cache_capacity(256);
+            let jobs = jobs.clone();
+            let busy = busy.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("souk-sqlite-reader-{n}"))
+                .spawn(move || serve(conn, jobs, busy, acquire_timeout, statement_limit))
+                .map_err(|e| StorageError::Config(format!("cannot start a reader thread: {e}")))?;
+            threads.push(thread);
+        }
+        Ok(Readers {
+            queue: std::sync::Mutex::new(Some(queue)),
+            _threads: threads,
+            busy,
+            size: size.max(1),
+        })
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Readers running a statement now.
+    pub(crate) fn busy(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    fn sender(&self) -> Option<Sender<(Instant, Job)>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs `read` on a reader connection and returns its result.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = answer.send(read(conn));
+        });
+        let queue = self
+            .sender()
+            .ok_or(StorageError::Database(sqlx::Error::PoolClosed))?;
+        match queue.try_send((Instant::now(), job)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(overloaded()),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(StorageError::Database(sqlx::Error::PoolClosed));
+            }
+        }
+        // Dropped unanswered: the job waited past the acquire timeout (or the readers stopped).
+        answered.await.map_err(|_| overloaded())?
+    }
+
+    /// Takes no more statements; the reader threads end once the queue is done.
+    pub(crate) fn close(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// A reader thread: runs queued statements until the queue closes.
+fn serve(
+    conn: rusqlite::Connection,
+    jobs: Receiver<(Instant, Job)>,
+    busy: Arc<AtomicUsize>,
+    acquire_timeout: Duration,
+    statement_limit: Option<Duration>,
+) {
+    // The running statement's deadline, in microseconds since `base` (0: none).
+    let base = Instant::now();
+    let deadline = Arc::new(AtomicU64::new(0));
+    if statement_limit.is_some() {
+        let deadline = deadline.clone();
+        let installed = conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                let at = deadline.load(Ordering::Relaxed);
+                at != 0 && base.elapsed().as_micros() as u64 > at
+            }),
+        );
+        if let Err(e) = installed {
+            tracing::error!(error = %e, "SQLite reader without a statement time limit");
+        }
+    }
+    while let Ok((queued, job)) = jobs.recv() {
+        if queued.elapsed() > acquire_timeout {
+            drop(job); // its caller is told: overloaded
+            continue;
+        }
+        if let Some(limit) = statement_limit {
+            let at = (base.elapsed() + limit).as_micros() as u64;
+            deadline.store(at.max(1), Ordering::Relaxed);
+        }
+        busy.fetch_add(1, Ordering::Relaxed);
+        // A panic in one statement's decoding must not take the reader down with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+        busy.fetch_sub(1, Ordering::Relaxed);
+        deadline.store(0, Ordering::Relaxed);
+    }
+}
