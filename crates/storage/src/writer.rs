@@ -89,6 +89,8 @@ pub struct Writer {
     groups: AtomicU64,
     stats: Arc<GroupStats>,
     acquire_timeout: Duration,
+    /// The checkpointer thread runs while this lives.
+    _checkpointer: Arc<()>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -109,11 +111,22 @@ impl Writer {
     ) -> Result<Writer, StorageError> {
         let conn = rusqlite::Connection::open(path)?;
         conn.busy_timeout(busy_timeout)?;
+        // No checkpoint inside a COMMIT (SQLite's default, every 1,000 WAL pages, stalled the
+        // commit that crossed it): the checkpointer thread does them (see `checkpointer`).
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
         )?;
         conn.set_prepared_statement_cache_capacity(512);
         let stats = Arc::new(GroupStats::default());
+        let checkpoints = rusqlite::Connection::open(path)?;
+        checkpoints.busy_timeout(busy_timeout)?;
+        let stop = Arc::new(());
+        let alive = Arc::downgrade(&stop);
+        std::thread::Builder::new()
+            .name("souk-sqlite-checkpointer".to_owned())
+            .spawn(move || checkpointer(checkpoints, alive))
+            .map_err(|e| StorageError::Config(format!("cannot start the checkpointer: {e}")))?;
         Ok(Writer {
             state: Arc::new(Mutex::new(State {
                 conn,
@@ -125,6 +138,7 @@ impl Writer {
             groups: AtomicU64::new(0),
             stats,
             acquire_timeout,
+            _checkpointer: stop,
         })
     }
 
@@ -179,6 +193,29 @@ impl Writer {
         self.waiting.load(Ordering::SeqCst) > 0
             && group.members < GROUP_MAX
             && group.opened.elapsed() < GROUP_WINDOW
+    }
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL pages into the database file on its own connection, off the commit
+/// path: `PRAGMA wal_checkpoint(PASSIVE)` never waits for a writer or a reader, so it only
+/// copies what no reader still needs; the WAL restarts from its beginning once a checkpoint
+/// has caught up and no reader is behind. Ends when the writer is gone.
+fn checkpointer(conn: rusqlite::Connection, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((in_wal, copied)) => {
+                metrics::gauge!("souk_db_wal_pages").set(in_wal as f64);
+                metrics::gauge!("souk_db_wal_pages_behind").set((in_wal - copied) as f64);
+            }
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
+        }
     }
 }
 

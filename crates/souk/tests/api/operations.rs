@@ -107,6 +107,39 @@ async fn metrics_show_how_long_writes_wait_and_how_busy_the_sqlite_writer_is() {
     }
 }
 
+/// SQLite's WAL is copied back into the database file by a background checkpointer (never by
+/// a commit, which it would stall): after a burst of writes, it catches up on its own.
+#[tokio::test]
+async fn sqlite_only_the_wal_is_checkpointed_in_the_background() {
+    if !crate::helpers::only_on(crate::helpers::Backend::Sqlite) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    for _ in 0..50 {
+        let response = app
+            .client
+            .post(app.url("/api/store/carts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let pages = metric(&text, "souk_db_wal_pages");
+        let behind = metric(&text, "souk_db_wal_pages_behind");
+        if pages > 0.0 && behind == 0.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the WAL was not checkpointed: {pages} pages, {behind} behind"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_route_and_error() {
     let app = TestApp::spawn().await;
