@@ -350,17 +350,24 @@ impl<T: Column> FromRow for First<T> {
     }
 }
 
-impl Query {
-    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
-        self.0.args.push(value.into());
-        self
-    }
+/// `bind` (one argument, the next `$N`) and `bind_all` (a dynamically built list, in order)
+/// for each query type.
+macro_rules! binding {
+    () => {
+        pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+            self.0.args.push(value.into());
+            self
+        }
 
-    /// Binds every argument of a dynamically built list, in order.
-    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
-        self.0.args.extend(values);
-        self
-    }
+        pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
+            self.0.args.extend(values);
+            self
+        }
+    };
+}
+
+impl Query {
+    binding!();
 
     pub async fn execute<'e>(self, on: impl Into<Exec<'e>>) -> Result<Done, StorageError> {
         self.0.execute(on.into()).await
@@ -368,15 +375,7 @@ impl Query {
 }
 
 impl<T: FromRow + Send + 'static> QueryAs<T> {
-    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
-        self.0.args.push(value.into());
-        self
-    }
-
-    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
-        self.0.args.extend(values);
-        self
-    }
+    binding!();
 
     pub async fn fetch_one<'e>(self, on: impl Into<Exec<'e>>) -> Result<T, StorageError> {
         self.0.fetch_one(on.into()).await
@@ -395,15 +394,7 @@ impl<T: FromRow + Send + 'static> QueryAs<T> {
 }
 
 impl<T: Column + Send + 'static> QueryScalar<T> {
-    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
-        self.0.args.push(value.into());
-        self
-    }
-
-    pub fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
-        self.0.args.extend(values);
-        self
-    }
+    binding!();
 
     pub async fn fetch_one<'e>(self, on: impl Into<Exec<'e>>) -> Result<T, StorageError> {
         Ok(self.0.fetch_one::<First<T>>(on.into()).await?.0)
