@@ -56,7 +56,9 @@ pub trait Column: Sized {
     fn from_postgres(row: &PgRow, index: usize) -> Result<Self, sqlx::Error>;
     fn from_rusqlite(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Self>;
     fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error>;
-    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Self>;
+    /// `hint`: where the column usually is (its field's place in the row struct), checked
+    /// first — rusqlite finds a name by comparing it with every column's in turn.
+    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str, hint: usize) -> rusqlite::Result<Self>;
 }
 
 impl<T> Column for T
@@ -74,8 +76,12 @@ where
     fn named_postgres(row: &PgRow, name: &str) -> Result<Self, sqlx::Error> {
         row.try_get(name)
     }
-    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str) -> rusqlite::Result<Self> {
-        row.get(name)
+    fn named_rusqlite(row: &rusqlite::Row<'_>, name: &str, hint: usize) -> rusqlite::Result<Self> {
+        let statement = row.as_ref();
+        match statement.column_name(hint) {
+            Ok(at) if at.eq_ignore_ascii_case(name) => row.get(hint),
+            _ => row.get(statement.column_index(name)?),
+        }
     }
 }
 
@@ -128,11 +134,18 @@ macro_rules! from_row {
                     )?,)+)?
                 })
             }
+            #[allow(unused_assignments)] // the place after the last field
             fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                // Fields are read in order: `at` is each one's place in the struct.
+                let mut at = 0usize;
                 Ok($ty {
-                    $($field: $crate::sql::Column::named_rusqlite(row, stringify!($field))?,)+
+                    $($field: {
+                        let value = $crate::sql::Column::named_rusqlite(row, stringify!($field), at)?;
+                        at += 1;
+                        value
+                    },)+
                     $($($opt: $crate::sql::optional(
-                        $crate::sql::Column::named_rusqlite(row, stringify!($opt)),
+                        $crate::sql::Column::named_rusqlite(row, stringify!($opt), at),
                         |e| matches!(e, rusqlite::Error::InvalidColumnName(_)),
                     )?,)+)?
                 })
