@@ -147,40 +147,56 @@ fn json_response(entry: Entry, cache: &'static str) -> Response {
 /// Empties `cache` whenever another instance says it changed the catalog (PostgreSQL), until
 /// `stop` turns true. Also when the listening connection was lost for a while (notices may have
 /// been missed); while the database cannot be reached it tries again every second, and the
-/// cache's time-to-live keeps staleness bounded meanwhile.
+/// cache's time-to-live keeps staleness bounded meanwhile. Listens before it returns (call it
+/// before serving): a change made after that is never missed, and nothing cached later is
+/// emptied by a late first connection. Returns the task that follows.
 pub async fn follow_other_instances(
     db: souk_storage::Db,
     cache: ResponseCache,
     me: uuid::Uuid,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     use souk_storage::catalog::notices::CatalogListener;
     if cache.entries.is_none() || db.backend() != souk_storage::Backend::Postgres {
-        return;
+        return tokio::spawn(async {});
     }
-    let listen = async {
-        loop {
-            let mut listener = match CatalogListener::listen(&db, me).await {
-                Ok(Some(listener)) => listener,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for the other instances' catalog changes; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            // Changes made while nobody was listening.
-            cache.invalidate_all();
-            while listener.next().await.is_ok() {
-                cache.invalidate_all();
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut first = match CatalogListener::listen(&db, me).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for the other instances' catalog changes; retrying");
+            None
         }
     };
-    tokio::select! {
-        () = listen => {}
-        _ = stop.wait_for(|stopped| *stopped) => {}
-    }
+    tokio::spawn(async move {
+        let listen = async {
+            loop {
+                let mut listener = match first.take() {
+                    Some(listener) => listener,
+                    None => match CatalogListener::listen(&db, me).await {
+                        Ok(Some(listener)) => {
+                            // Changes made while nobody was listening.
+                            cache.invalidate_all();
+                            listener
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot listen for the other instances' catalog changes; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    },
+                };
+                while listener.next().await.is_ok() {
+                    cache.invalidate_all();
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            () = listen => {}
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+    })
 }
 
 /// A response that is not cached, in a form every coalesced waiter can rebuild.

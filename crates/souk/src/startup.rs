@@ -438,12 +438,13 @@ impl Application {
             Duration::from_secs(3600),
             worker_stopped.clone(),
         ));
-        let followers = tokio::spawn(souk_http::cache::follow_other_instances(
+        let followers = souk_http::cache::follow_other_instances(
             db.clone(),
             self.state.cache.clone(),
             self.state.instance,
             worker_stopped.clone(),
-        ));
+        )
+        .await;
         let hub = self.state.events.clone();
         let poller = tokio::spawn(hub.clone().run_poller(db.clone(), worker_stopped.clone()));
         let signals = self.state.app.signals();
