@@ -49,6 +49,38 @@ pub struct HttpConfig {
     pub media_dir: Option<std::path::PathBuf>,
     /// The shop's name, shown by the storefront (`SOUK_SHOP_NAME`).
     pub shop_name: String,
+    /// Card payments on the storefront's pages with Stripe's Payment Element (`None`: the
+    /// storefront offers manual payment only; the API's `stripe` method does not need this).
+    pub stripe_browser: Option<StripeBrowser>,
+}
+
+/// What the storefront's pages need to load Stripe.js and mount its Payment Element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeBrowser {
+    /// `pk_live_…` / `pk_test_…`: public by design (it is sent to every shopper).
+    pub publishable_key: String,
+    /// Where Stripe.js is loaded from: `https://js.stripe.com/v3/` (Stripe requires it be
+    /// loaded from there; tests point it at a fake Stripe).
+    pub js_url: String,
+}
+
+impl StripeBrowser {
+    /// The origins the payment page's Content-Security-Policy must allow, as
+    /// (`script-src`, `frame-src`, `connect-src`): Stripe.js, the iframes it mounts, the API it
+    /// calls. For Stripe's own script these are Stripe's documented origins; for another
+    /// (a fake Stripe in tests) its one origin.
+    pub fn csp_origins(&self) -> Option<(String, String, String)> {
+        let url = url::Url::parse(&self.js_url).ok()?;
+        let origin = url.origin().ascii_serialization();
+        if origin == "https://js.stripe.com" {
+            return Some((
+                "https://js.stripe.com https://*.js.stripe.com".to_owned(),
+                "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com".to_owned(),
+                "https://api.stripe.com".to_owned(),
+            ));
+        }
+        Some((origin.clone(), origin.clone(), origin))
+    }
 }
 
 /// Limits against abuse of public flows. Each holds across instances (counted in the database)
@@ -119,6 +151,7 @@ impl Default for HttpConfig {
             limits: AbuseLimits::default(),
             media_dir: None,
             shop_name: "Souk".to_owned(),
+            stripe_browser: None,
         }
     }
 }

@@ -17,6 +17,6 @@ pub mod server;
 pub mod state;
 pub mod web;
 
-pub use config::{AbuseLimits, HttpConfig, WebhookSettings};
+pub use config::{AbuseLimits, HttpConfig, StripeBrowser, WebhookSettings};
 pub use router::{api_router, app};
 pub use state::{AppState, metrics_handle};

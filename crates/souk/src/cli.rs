@@ -74,6 +74,18 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub stripe_webhook_secret: Option<String>,
+    /// Stripe publishable key (`pk_…`). With Stripe enabled, the storefront's checkout offers
+    /// card payment with Stripe's Payment Element; without it, manual payment only.
+    #[arg(long, env = "SOUK_STRIPE_PUBLISHABLE_KEY", global = true)]
+    pub stripe_publishable_key: Option<String>,
+    /// Where the storefront loads Stripe.js from (tests point it at a fake Stripe).
+    #[arg(
+        long,
+        env = "SOUK_STRIPE_JS_URL",
+        default_value = "https://js.stripe.com/v3/",
+        global = true
+    )]
+    pub stripe_js_url: String,
     /// Stripe's API address (tests point it at a fake Stripe).
     #[arg(
         long,

@@ -319,6 +319,46 @@ pub fn background_worker(
     ))
 }
 
+/// Card payment on the storefront's pages: the publishable key and where Stripe.js comes from.
+/// Needs Stripe enabled (its secret key and webhook secret); `None` without a publishable key.
+pub fn stripe_browser(global: &GlobalArgs) -> anyhow::Result<Option<souk_http::StripeBrowser>> {
+    let Some(key) = global
+        .stripe_publishable_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !key.starts_with("pk_")
+        || key.len() > 200
+        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        anyhow::bail!(
+            "SOUK_STRIPE_PUBLISHABLE_KEY must be a Stripe publishable key (pk_live_… or pk_test_…)"
+        );
+    }
+    if global
+        .stripe_secret_key
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        anyhow::bail!(
+            "SOUK_STRIPE_PUBLISHABLE_KEY is set but Stripe is not enabled: set SOUK_STRIPE_SECRET_KEY and SOUK_STRIPE_WEBHOOK_SECRET too"
+        );
+    }
+    let js = url::Url::parse(&global.stripe_js_url)
+        .map_err(|e| anyhow::anyhow!("SOUK_STRIPE_JS_URL: {e}"))?;
+    let loopback = matches!(js.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if js.scheme() != "https" && !(js.scheme() == "http" && loopback) {
+        anyhow::bail!("SOUK_STRIPE_JS_URL must be an https:// address");
+    }
+    Ok(Some(souk_http::StripeBrowser {
+        publishable_key: key.to_owned(),
+        js_url: js.to_string(),
+    }))
+}
+
 /// The payment providers configured by the environment. Stripe needs both its secret key and
 /// its webhook secret; one without the other is a configuration error.
 pub fn payment_providers(global: &GlobalArgs) -> anyhow::Result<souk_app::payments::Providers> {

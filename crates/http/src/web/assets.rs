@@ -32,6 +32,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/order_live.js"),
     },
     Asset {
+        name: "pay.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/pay.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("assets/favicon.svg"),

@@ -23,7 +23,8 @@ use axum::Router;
 use axum::routing::get;
 
 pub use page::{
-    CspNonce, Flash, Page, PageError, form_status, load_template_overrides, money_text,
+    CspNonce, Flash, Page, PageError, ThirdPartyOrigins, form_status, load_template_overrides,
+    money_text,
 };
 
 use crate::AppState;

@@ -353,6 +353,15 @@ impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
     }
 }
 
+/// Origins one page may load scripts and frames from and connect to beyond its own: set on
+/// the response by the only page that needs them (the card payment, for Stripe.js).
+#[derive(Debug, Clone)]
+pub struct ThirdPartyOrigins {
+    pub script: String,
+    pub frame: String,
+    pub connect: String,
+}
+
 /// Gives each request a nonce and each page its security headers.
 pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let mut bytes = [0u8; 16];
@@ -375,10 +384,18 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     };
     req.extensions_mut().insert(CspNonce(nonce.clone(), home));
     let mut response = next.run(req).await;
+    let (scripts, frames, connect) = match response.extensions_mut().remove::<ThirdPartyOrigins>() {
+        Some(o) => (
+            format!(" {}", o.script),
+            format!("frame-src {}; ", o.frame),
+            format!(" {}", o.connect),
+        ),
+        None => Default::default(),
+    };
     let headers = response.headers_mut();
     let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; \
-         img-src {images}; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+        "default-src 'none'; script-src 'nonce-{nonce}'{scripts}; style-src 'self' 'nonce-{nonce}'; \
+         img-src {images}; connect-src 'self'{connect}; {frames}form-action 'self'; base-uri 'none'; \
          frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&csp) {

@@ -8,7 +8,8 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::seed;
 use crate::startup::{
     Application, background_worker, check_catalog_currency, database_url, describe_database,
-    open_serving_database, payment_providers, server_key, shutdown_signal, webhook_policy,
+    open_serving_database, payment_providers, server_key, shutdown_signal, stripe_browser,
+    webhook_policy,
 };
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +83,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
                 .unwrap_or_else(|| global.data_dir.join("media")),
         ),
         shop_name: global.shop_name.clone(),
+        stripe_browser: stripe_browser(global)?,
     };
     let limits = ServerLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),

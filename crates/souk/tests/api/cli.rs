@@ -140,6 +140,46 @@ fn wrong_settings_fail_at_start_naming_the_setting() {
             stderr(&out)
         );
     }
+    // Card payment on the pages: a publishable key, Stripe enabled, Stripe.js over https.
+    let dir = tempfile::tempdir().unwrap();
+    for (settings, named) in [
+        (
+            &[("SOUK_STRIPE_PUBLISHABLE_KEY", "pk_test_abc")][..],
+            "SOUK_STRIPE_SECRET_KEY",
+        ),
+        (
+            &[
+                ("SOUK_STRIPE_PUBLISHABLE_KEY", "sk_test_abc"),
+                ("SOUK_STRIPE_SECRET_KEY", "sk_test_abc"),
+                ("SOUK_STRIPE_WEBHOOK_SECRET", "whsec_abc"),
+            ][..],
+            "SOUK_STRIPE_PUBLISHABLE_KEY",
+        ),
+        (
+            &[
+                ("SOUK_STRIPE_PUBLISHABLE_KEY", "pk_test_abc"),
+                ("SOUK_STRIPE_SECRET_KEY", "sk_test_abc"),
+                ("SOUK_STRIPE_WEBHOOK_SECRET", "whsec_abc"),
+                ("SOUK_STRIPE_JS_URL", "http://cdn.example/v3/"),
+            ][..],
+            "SOUK_STRIPE_JS_URL",
+        ),
+    ] {
+        let out = run(Command::new("timeout")
+            .arg("20")
+            .arg(souk_bin())
+            .env_clear()
+            .env("SOUK_DATA_DIR", dir.path())
+            .envs(settings.iter().copied())
+            .args(["serve", "--bind", "127.0.0.1:0"]));
+        assert!(!out.status.success(), "{settings:?}");
+        assert!(
+            stderr(&out).contains(named),
+            "{settings:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("whsec_abc"), "{}", stderr(&out));
+    }
     let out = run(Command::new(souk_bin()).arg("--help"));
     for command in ["serve", "migrate", "import", "export"] {
         assert!(stdout(&out).contains(command), "{}", stdout(&out));

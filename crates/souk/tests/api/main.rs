@@ -19,6 +19,7 @@ mod browser;
 mod scenario;
 mod store_branding;
 mod store_lighthouse;
+mod store_payments;
 mod store_tour;
 mod storefront;
 mod vendor_dashboard;

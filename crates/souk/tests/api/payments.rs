@@ -51,8 +51,8 @@ struct Ledger {
 }
 
 #[derive(Clone)]
-struct FakeStripe {
-    base: String,
+pub struct FakeStripe {
+    pub base: String,
     ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -65,13 +65,15 @@ fn stripe_error(status: StatusCode, message: &str) -> Response {
 }
 
 impl FakeStripe {
-    async fn start() -> FakeStripe {
+    pub async fn start() -> FakeStripe {
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let app = Router::new()
             .route("/v1/payment_intents", post(create_intent))
             .route("/v1/payment_intents/{id}", get(get_intent))
             .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
             .route("/v1/refunds", get(list_refunds).post(create_refund))
+            .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
+            .route("/v3/", get(stripe_js))
             .with_state(ledger.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -79,7 +81,7 @@ impl FakeStripe {
         FakeStripe { base, ledger }
     }
 
-    fn provider(&self) -> souk_app::payments::Providers {
+    pub fn provider(&self) -> souk_app::payments::Providers {
         let stripe = Stripe::new(StripeConfig {
             secret_key: SECRET_KEY.to_owned(),
             webhook_secret: WHSEC.to_owned(),
@@ -102,11 +104,11 @@ impl FakeStripe {
         pi.clone()
     }
 
-    fn intent(&self, id: &str) -> Value {
+    pub fn intent(&self, id: &str) -> Value {
         self.ledger.lock().unwrap().intents[id].clone()
     }
 
-    fn created(&self) -> usize {
+    pub fn created(&self) -> usize {
         self.ledger.lock().unwrap().created
     }
 }
@@ -304,6 +306,117 @@ async fn cancel_intent(
     axum::Json(pi.clone()).into_response()
 }
 
+/// The key Stripe.js is given in the browser (public by design).
+pub const PUBLISHABLE_KEY: &str = "pk_test_souk";
+/// The test card Stripe declines.
+pub const DECLINED_CARD: &str = "4000000000000002";
+
+/// Stripe.js's confirmation of a PaymentIntent from the browser: authorised by the publishable
+/// key and the intent's client secret (never the secret key), answered with CORS as Stripe
+/// does. A declined card leaves the intent waiting for another payment method.
+async fn confirm_intent(
+    State(ledger): State<Arc<Mutex<Ledger>>>,
+    Path(id): Path<String>,
+    form: String,
+) -> Response {
+    let form = parse_form(&form);
+    let mut l = ledger.lock().unwrap();
+    let answer = match l.intents.get_mut(&id) {
+        _ if form.get("key").map(String::as_str) != Some(PUBLISHABLE_KEY) => {
+            stripe_error(StatusCode::UNAUTHORIZED, "bad publishable key")
+        }
+        Some(pi)
+            if form.get("client_secret")
+                == pi["client_secret"].as_str().map(str::to_owned).as_ref() =>
+        {
+            let card = form
+                .get("payment_method_data[card][number]")
+                .cloned()
+                .unwrap_or_default();
+            if card == DECLINED_CARD {
+                let error = json!({"type": "card_error", "code": "card_declined",
+                                   "message": "Your card was declined."});
+                pi["status"] = json!("requires_payment_method");
+                pi["last_payment_error"] = error.clone();
+                (
+                    StatusCode::PAYMENT_REQUIRED,
+                    axum::Json(json!({"error": error})),
+                )
+                    .into_response()
+            } else if pi["status"] == "requires_payment_method" {
+                pi["status"] = json!("succeeded");
+                pi["amount_received"] = pi["amount"].clone();
+                pi["last_payment_error"] = Value::Null;
+                axum::Json(pi.clone()).into_response()
+            } else {
+                stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "this PaymentIntent cannot be confirmed",
+                )
+            }
+        }
+        _ => stripe_error(StatusCode::NOT_FOUND, "no such payment_intent"),
+    };
+    let mut answer = answer;
+    answer.headers_mut().insert(
+        "access-control-allow-origin",
+        axum::http::HeaderValue::from_static("*"),
+    );
+    answer
+}
+
+/// A stand-in for Stripe.js v3 (js.stripe.com cannot be reached from the test machine) with
+/// the part of its interface the storefront uses: `Stripe(key)`, `elements({clientSecret})`,
+/// `create("payment").mount(selector)` and `confirmPayment({elements, confirmParams})`, which
+/// confirms the intent at the (fake) API and, on success, sends the browser to `return_url`
+/// with the parameters Stripe adds. It draws one labelled card-number field where Stripe
+/// draws its frames.
+async fn stripe_js() -> Response {
+    const JS: &str = r#"(function () {
+  var api = new URL(document.currentScript.src).origin;
+  window.Stripe = function (key) {
+    var field = null;
+    return {
+      elements: function (options) {
+        return {
+          clientSecret: options.clientSecret,
+          create: function () {
+            return { mount: function (where) {
+              var box = typeof where === "string" ? document.querySelector(where) : where;
+              var label = document.createElement("label");
+              label.htmlFor = "card-number"; label.textContent = "Card number";
+              field = document.createElement("input");
+              field.id = "card-number"; field.autocomplete = "cc-number"; field.inputMode = "numeric";
+              box.appendChild(label); box.appendChild(field);
+            } };
+          }
+        };
+      },
+      confirmPayment: function (args) {
+        var secret = args.elements.clientSecret;
+        var id = secret.split("_secret_")[0];
+        var body = new URLSearchParams({ key: key, client_secret: secret,
+          "payment_method_data[card][number]": field ? field.value : "",
+          return_url: args.confirmParams.return_url });
+        return fetch(api + "/v1/payment_intents/" + id + "/confirm", { method: "POST", body: body })
+          .then(function (r) { return r.json(); })
+          .then(function (pi) {
+            if (pi.error) return { error: pi.error };
+            var back = new URL(args.confirmParams.return_url);
+            back.searchParams.set("payment_intent", pi.id);
+            back.searchParams.set("payment_intent_client_secret", secret);
+            back.searchParams.set("redirect_status", pi.status);
+            window.location.assign(back.toString());
+            return new Promise(function () {});
+          });
+      }
+    };
+  };
+})();
+"#;
+    ([("content-type", "text/javascript; charset=utf-8")], JS).into_response()
+}
+
 // ------------------------------------------------------------------ helpers
 
 async fn stripe_app(fake: &FakeStripe) -> TestApp {
@@ -320,7 +433,7 @@ async fn stripe_app(fake: &FakeStripe) -> TestApp {
     .await
 }
 
-fn stripe_checkout(email: &str) -> Value {
+pub fn stripe_checkout(email: &str) -> Value {
     json!({"email": email, "shipping_address": address(), "payment_method": "stripe"})
 }
 

@@ -83,7 +83,7 @@ pub async fn two_vendor_shop(app: &TestApp) -> Shop {
 }
 
 /// Waits (up to 15 s) until the page's `<main>` shows `text`, without reloading it.
-async fn wait_for_text(browser: &Browser, text: &str) {
+pub async fn wait_for_text(browser: &Browser, text: &str) {
     let started = std::time::Instant::now();
     loop {
         let now = browser.main_text().await;
@@ -116,7 +116,7 @@ async fn ship_everything(app: &TestApp, vendor: &str, tracking: &str) {
     assert!(status == 200 || status == 201, "{status} {body}");
 }
 
-async fn fill_address(browser: &Browser, email: &str) {
+pub async fn fill_address(browser: &Browser, email: &str) {
     browser.fill("#f-email", email).await;
     browser.fill("#f-name", "Ada Lovelace").await;
     browser.fill("#f-line1", "12 St James's Square").await;

@@ -1,6 +1,7 @@
 //! Checkout: the shopper's email and shipping address (countries and regions from the lists the
 //! tax rules use), the totals with shipping and tax for that address, and "Place order" with
-//! manual payment (bank transfer or cash on delivery, recorded later by the shop).
+//! manual payment (bank transfer or cash on delivery, recorded later by the shop) or, when
+//! Stripe is configured, by card on the order's page (Stripe's Payment Element).
 //!
 //! The form carries an idempotency key made when it was shown: sending it twice (a double
 //! click, a reload after a dropped connection) places one order and shows it both times.
@@ -134,7 +135,7 @@ async fn render(
         countries => souk_domain::geo::countries(),
         regions => souk_domain::geo::subdivisions(&country),
         problems => problems.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-        stripe => state.app.providers.stripe.is_some(),
+        card => card_payments(state),
         ..chrome(state, shopper).await
     };
     Page::new("store/checkout.html", ctx)
@@ -263,6 +264,13 @@ async fn checkout(
     } else {
         form.payment_method.clone()
     };
+    // The pages offer what they can complete: a card payment needs the Payment Element.
+    if method != "manual" && !(method == "stripe" && card_payments(state)) {
+        return Err(souk_app::AppError::field(
+            "payment_method",
+            "Choose one of the payment methods shown.",
+        ));
+    }
     let ask = CheckoutAsk {
         cart,
         customer: shopper.customer.as_ref().map(|c| Customer {
@@ -284,6 +292,12 @@ async fn checkout(
     })
     .await?;
     Ok(placed(state, done))
+}
+
+/// Whether the storefront offers card payment: Stripe is enabled and the pages can load its
+/// Payment Element (a publishable key is configured).
+pub(super) fn card_payments(state: &AppState) -> bool {
+    state.app.providers.stripe.is_some() && state.config.stripe_browser.is_some()
 }
 
 /// To the order's page, the cart forgotten by the browser.

@@ -1,18 +1,20 @@
 //! An order's page, for its customer: the one checkout leads to and the one its emails link to
 //! (`/orders/{id}?access_token=…`). It shows what was bought from whom, what was paid, and each
 //! parcel; with JavaScript it follows the order's event stream and shows changes as they happen.
+//! An unpaid card order is paid here, with Stripe's Payment Element.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use souk_domain::orders::{Address, order_number};
+use souk_domain::payments::PaymentState;
 use souk_storage::orders::OrderDetail;
 use uuid::Uuid;
 
 use super::{ShopError, Shopper, chrome};
 use crate::AppState;
-use crate::web::{CspNonce, Flash, Page, money_text};
+use crate::web::{CspNonce, Flash, Page, ThirdPartyOrigins, money_text};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OrderQuery {
@@ -31,12 +33,14 @@ pub async fn show(
         let not_found = || ShopError::not_found("there is no such order, or this link is not its own");
         let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
         let token = query.access_token.as_deref().filter(|t| t.len() <= 200);
-        let detail = souk_app::orders::readable(&state.app, shopper.customer_id(), token, id)
+        let mut detail = souk_app::orders::readable(&state.app, shopper.customer_id(), token, id)
             .await
             .map_err(|_| not_found())?;
+        let (pay, origins) = card_payment(&state, &mut detail).await;
         let ctx = context! {
             title => format!("Order {}", order_number(&detail.order.id)),
             order => order_value(&detail),
+            pay => pay,
             // The stream is read with the same key the page was opened with.
             events_url => format!(
                 "/api/store/orders/{}/events{}",
@@ -45,13 +49,63 @@ pub async fn show(
             ),
             ..chrome(&state, &shopper).await
         };
-        Ok::<_, ShopError>(Page::new("store/order.html", ctx).render(&nonce, &flash))
+        let mut page = Page::new("store/order.html", ctx).render(&nonce, &flash);
+        if let Some(origins) = origins {
+            page.extensions_mut().insert(origins);
+        }
+        Ok::<_, ShopError>(page)
     }
     .await;
     match result {
         Ok(r) => r,
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
+}
+
+/// An unpaid card order: Souk asks Stripe where its payment stands (the shopper may be back
+/// from paying: then the order is paid now, never trusting the address's `redirect_status`) and
+/// gets the client secret Stripe's Payment Element needs, with the origins the page's
+/// Content-Security-Policy must then allow. `None` for every other order.
+async fn card_payment(
+    state: &AppState,
+    detail: &mut OrderDetail,
+) -> (Option<Value>, Option<ThirdPartyOrigins>) {
+    let order = &detail.order;
+    let Some(browser) = state.config.stripe_browser.as_ref() else {
+        return (None, None);
+    };
+    if order.payment_method != "stripe" || order.status != "pending_payment" {
+        return (None, None);
+    }
+    let (state_now, secret) = match souk_app::payments::refresh(&state.app, order).await {
+        Ok(view) => {
+            detail.order = view.order;
+            if detail.order.status != "pending_payment" {
+                return (None, None);
+            }
+            (view.state, view.client_secret)
+        }
+        Err(e) => {
+            tracing::warn!(order = %order.id, error = %e, "the card payment's state could not be read");
+            (PaymentState::Pending, None)
+        }
+    };
+    let origins = browser
+        .csp_origins()
+        .map(|(script, frame, connect)| ThirdPartyOrigins {
+            script,
+            frame,
+            connect,
+        });
+    let pay = context! {
+        key => browser.publishable_key,
+        js_url => browser.js_url,
+        // Without it the form cannot be shown: Stripe could not be reached just now.
+        secret => secret,
+        processing => state_now == PaymentState::Processing,
+        failed => state_now == PaymentState::Failed,
+    };
+    (Some(pay), origins)
 }
 
 /// The words a customer reads for an order's state.
