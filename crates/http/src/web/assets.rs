@@ -32,6 +32,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/order_live.js"),
     },
     Asset {
+        name: "cart.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/cart.js"),
+    },
+    Asset {
         name: "pay.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/pay.js"),

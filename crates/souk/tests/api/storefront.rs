@@ -1,5 +1,5 @@
-//! The storefront in Chromium: a guest searches, filters, picks a variant, buys from two vendors
-//! with a coupon and watches the order page turn to "Shipped" live as the vendors ship (through
+//! The storefront in Chromium: a guest searches, filters, picks a variant, changes the cart in
+//! place, buys from two vendors with a coupon and watches the order page turn to "Shipped" live as the vendors ship (through
 //! the API); the same purchase with JavaScript off; and, over plain HTTP, what search engines
 //! and a forged form get. Screenshots of every page go to `target/test-artifacts/`.
 
@@ -93,6 +93,22 @@ pub async fn wait_for_text(browser: &Browser, text: &str) {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(15),
             "the page never showed {text:?}; it shows:\n{now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (up to 15 s) until the page's `<main>` text satisfies `done`, without reloading.
+async fn wait_for_main(browser: &Browser, what: &str, done: impl Fn(&str) -> bool) {
+    let started = std::time::Instant::now();
+    loop {
+        let now = browser.main_text().await;
+        if done(&now) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "never {what}; the page shows:\n{now}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -251,9 +267,47 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
             .contains("3")
     );
 
+    // With JavaScript the cart changes in place: a line removed, a quantity typed in, coupons
+    // applied, all without leaving the page.
+    browser.go("/products/stoneware-mug").await;
+    browser.click_and_wait(".add .primary").await;
+    assert!(browser.main_text().await.contains("Stoneware Mug"));
+    browser
+        .client
+        .execute("window.stillTheSameCart = true;", vec![])
+        .await
+        .unwrap();
+    browser
+        .click("li.line:has(a[href='/products/stoneware-mug']) form.remove button")
+        .await;
+    wait_for_main(&browser, "the mug removed", |t| {
+        !t.contains("Stoneware Mug")
+    })
+    .await;
+    wait_for_text(&browser, "Removed from your cart.").await;
+    let teapot = "li.line:has(a[href='/products/blue-teapot']) input[name='quantity']";
+    browser.fill(teapot, "3").await;
+    wait_for_text(&browser, "96.00 USD").await;
+    browser.fill(teapot, "2").await;
+    wait_for_main(&browser, "two teapots again", |t| {
+        t.contains("64.00 USD") && !t.contains("96.00 USD")
+    })
+    .await;
+    assert!(
+        browser
+            .find(".cart-link")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("3"),
+        "the header's count follows"
+    );
+
     // A coupon that does not exist is refused beside the field; the real one applies.
     browser.fill("#f-code", "NOPE").await;
-    browser.click_and_wait(".coupon button").await;
+    browser.click(".coupon button").await;
+    wait_for_text(&browser, "no such coupon").await;
     assert!(
         browser
             .find("#e-code")
@@ -264,7 +318,14 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
             .contains("no such coupon")
     );
     browser.fill("#f-code", "save10").await;
-    browser.click_and_wait(".coupon button").await;
+    browser.click(".coupon button").await;
+    wait_for_text(&browser, "SAVE10").await;
+    let same = browser
+        .client
+        .execute("return window.stillTheSameCart === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, Value::Bool(true), "the cart page was reloaded");
     let cart = browser.main_text().await;
     // (64.00 + 40.00) − 10 % = 93.60, plus shipping 5.00 + 7.00.
     assert!(
