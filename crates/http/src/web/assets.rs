@@ -37,6 +37,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/cart.js"),
     },
     Asset {
+        name: "variant_picker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/variant_picker.js"),
+    },
+    Asset {
         name: "pay.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("assets/pay.js"),

@@ -946,3 +946,87 @@ async fn signing_in_leads_only_to_pages_of_this_shop_and_shop_pages_may_show_web
     let csp = shop.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("img-src 'self' data: https:"), "{csp}");
 }
+
+#[tokio::test]
+async fn a_shopper_picks_a_variant_by_size_and_colour() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let [maker] = app
+        .vendors(&admin, [("maker@example.com", "knit-works")])
+        .await;
+    let mut jumper = product("wool-jumper", "Wool Jumper", &[]);
+    jumper.option_names = vec!["Size".into(), "Colour".into()];
+    jumper.images = Vec::new();
+    jumper.variants = [
+        ("S", "Red", 5000, 3),
+        ("S", "Blue", 5200, 3),
+        ("M", "Red", 5400, 3),
+        ("M", "Blue", 5600, 0),
+    ]
+    .map(
+        |(size, colour, price, stock)| souk_domain::catalog::VariantDraft {
+            sku: Some(format!("JUMPER-{size}-{colour}")),
+            option_values: vec![size.into(), colour.into()],
+            price,
+            compare_at_price: None,
+            stock: Some(stock),
+            track_inventory: true,
+            grams: 300,
+        },
+    )
+    .to_vec();
+    app.seed(&maker.handle, &[jumper]).await;
+
+    let browser = Browser::open(&app.base).await;
+    browser.go("/products/wool-jumper").await;
+    // One select per option; the list of every combination is hidden (it is what is sent).
+    assert!(
+        !browser
+            .find("fieldset.variants")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    assert!(browser.find("#o-0").await.is_displayed().await.unwrap());
+    let picked = || async { browser.find(".picker .picked").await.text().await.unwrap() };
+    assert!(picked().await.contains("50.00 USD"), "{}", picked().await);
+    browser.assert_accessible("store product by option").await;
+
+    browser
+        .find("#o-0")
+        .await
+        .select_by_value("M")
+        .await
+        .unwrap();
+    browser
+        .find("#o-1")
+        .await
+        .select_by_value("Blue")
+        .await
+        .unwrap();
+    assert!(picked().await.contains("Sold out"), "{}", picked().await);
+    let add = browser.find(".add .primary").await;
+    assert!(
+        !add.is_enabled().await.unwrap(),
+        "no adding a sold-out combination"
+    );
+    browser.screenshot("store-product-by-option").await;
+
+    browser
+        .find("#o-1")
+        .await
+        .select_by_value("Red")
+        .await
+        .unwrap();
+    assert!(picked().await.contains("54.00 USD"), "{}", picked().await);
+    assert!(add.is_enabled().await.unwrap());
+    browser.click_and_wait(".add .primary").await;
+    assert_eq!(browser.path().await, "/cart");
+    let cart = browser.main_text().await;
+    assert!(
+        cart.contains("Wool Jumper") && cart.contains("M / Red") && cart.contains("54.00 USD"),
+        "{cart}"
+    );
+    browser.close().await;
+}
