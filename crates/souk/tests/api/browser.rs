@@ -177,6 +177,28 @@ impl Browser {
         self.find("main").await.text().await.unwrap()
     }
 
+    /// The visible text of the first element matching `css`.
+    pub async fn text_of(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// Marks the page in the browser's memory: [`Browser::still_marked`] tells whether it is
+    /// still the same page (not reloaded, not left) since.
+    pub async fn mark_page(&self) {
+        self.client
+            .execute("window.soukTestMark = true;", vec![])
+            .await
+            .unwrap();
+    }
+
+    pub async fn still_marked(&self) -> bool {
+        self.client
+            .execute("return window.soukTestMark === true;", vec![])
+            .await
+            .unwrap()
+            == serde_json::Value::Bool(true)
+    }
+
     /// No `alert`/`confirm`/`prompt` opened: a script injected through data did not run.
     pub async fn assert_no_dialog(&self) {
         if let Ok(text) = self.client.get_alert_text().await {

@@ -42,6 +42,14 @@ fn order_id(path: &str) -> String {
         .to_owned()
 }
 
+async fn admin_order(app: &TestApp, admin: &str, id: &str) -> serde_json::Value {
+    let (status, order) = app
+        .send(Method::GET, &format!("/api/admin/orders/{id}"), admin, None)
+        .await;
+    assert_eq!(status, 200, "{order}");
+    order
+}
+
 #[tokio::test]
 async fn a_guest_pays_by_card_after_a_decline_and_the_order_page_shows_it_paid() {
     let fake = FakeStripe::start().await;
@@ -76,14 +84,7 @@ async fn a_guest_pays_by_card_after_a_decline_and_the_order_page_shows_it_paid()
     browser.fill("#card-number", DECLINED_CARD).await;
     browser.click("#pay-form button").await;
     wait_for_text(&browser, "Your card was declined.").await;
-    let (_, order) = app
-        .send(
-            Method::GET,
-            &format!("/api/admin/orders/{id}"),
-            &shop.admin,
-            None,
-        )
-        .await;
+    let order = admin_order(&app, &shop.admin, &id).await;
     assert_eq!(order["status"], "pending_payment", "{order}");
     browser.screenshot("store-order-card-declined").await;
 
@@ -98,14 +99,7 @@ async fn a_guest_pays_by_card_after_a_decline_and_the_order_page_shows_it_paid()
     );
     let back = browser.path().await;
     assert!(back.contains("redirect_status=succeeded"), "{back}");
-    let (_, order) = app
-        .send(
-            Method::GET,
-            &format!("/api/admin/orders/{id}"),
-            &shop.admin,
-            None,
-        )
-        .await;
+    let order = admin_order(&app, &shop.admin, &id).await;
     assert_eq!(order["status"], "paid", "{order}");
     assert_eq!(order["paid"]["amount"], order["total"]["amount"], "{order}");
     assert_eq!(

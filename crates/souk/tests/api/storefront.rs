@@ -257,26 +257,14 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
     browser.click_and_wait(".add .primary").await;
     let cart = browser.main_text().await;
     assert!(cart.contains("Linen Scarf"), "{cart}");
-    assert!(
-        browser
-            .find(".cart-link")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("3")
-    );
+    assert!(browser.text_of(".cart-link").await.contains("3"));
 
     // With JavaScript the cart changes in place: a line removed, a quantity typed in, coupons
     // applied, all without leaving the page.
     browser.go("/products/stoneware-mug").await;
     browser.click_and_wait(".add .primary").await;
     assert!(browser.main_text().await.contains("Stoneware Mug"));
-    browser
-        .client
-        .execute("window.stillTheSameCart = true;", vec![])
-        .await
-        .unwrap();
+    browser.mark_page().await;
     browser
         .click("li.line:has(a[href='/products/stoneware-mug']) form.remove button")
         .await;
@@ -294,13 +282,7 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
     })
     .await;
     assert!(
-        browser
-            .find(".cart-link")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("3"),
+        browser.text_of(".cart-link").await.contains("3"),
         "the header's count follows"
     );
 
@@ -320,12 +302,7 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
     browser.fill("#f-code", "save10").await;
     browser.click(".coupon button").await;
     wait_for_text(&browser, "SAVE10").await;
-    let same = browser
-        .client
-        .execute("return window.stillTheSameCart === true;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(same, Value::Bool(true), "the cart page was reloaded");
+    assert!(browser.still_marked().await, "the cart page was reloaded");
     let cart = browser.main_text().await;
     // (64.00 + 40.00) − 10 % = 93.60, plus shipping 5.00 + 7.00.
     assert!(
@@ -364,23 +341,13 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
     browser.assert_accessible("store order").await;
     browser.screenshot("store-order-placed").await;
     assert_eq!(
-        browser
-            .find(".cart-link")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .trim(),
+        browser.text_of(".cart-link").await.trim(),
         "Cart",
         "the cart is empty after checkout"
     );
 
     // Paid and shipped through the API: the open page follows without a reload.
-    browser
-        .client
-        .execute("window.stillTheSamePage = true;", vec![])
-        .await
-        .unwrap();
+    browser.mark_page().await;
     let order_id = path
         .trim_start_matches("/orders/")
         .split('?')
@@ -402,12 +369,7 @@ async fn a_guest_searches_filters_buys_from_two_vendors_and_watches_the_order_sh
     ship_everything(&app, &shop.weaver, "LOOM-2").await;
     wait_for_text(&browser, "Shipped").await;
     wait_for_text(&browser, "LOOM-2").await;
-    let same = browser
-        .client
-        .execute("return window.stillTheSamePage === true;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(same, Value::Bool(true), "the page was reloaded");
+    assert!(browser.still_marked().await, "the page was reloaded");
     browser.screenshot("store-order-shipped").await;
     browser.close().await;
 }
