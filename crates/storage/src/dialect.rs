@@ -55,7 +55,7 @@ pub(crate) fn listing_from(
         ),
         (_, None) => "products p JOIN vendors v ON v.id = p.vendor_id".to_owned(),
         (Backend::Sqlite, Some(param)) => format!(
-            "(SELECT rowid AS sid, -bm25(product_search, 10.0, 4.0, 2.0, 1.0) AS score \
+            "(SELECT rowid AS sid, -{SQLITE_RANK} AS score \
              FROM product_search WHERE product_search MATCH ${param}) s \
              CROSS JOIN products p ON p.rowid = s.sid JOIN vendors v ON v.id = p.vendor_id"
         ),
@@ -64,6 +64,34 @@ pub(crate) fn listing_from(
             "s JOIN products p ON p.id = s.sid JOIN vendors v ON v.id = p.vendor_id".to_owned()
         }
     }
+}
+
+/// SQLite's relevance of a match (lower is better): BM25 with the title weighted most, then
+/// the SKUs, the vendor's name and the description.
+const SQLITE_RANK: &str = "bm25(product_search, 10.0, 4.0, 2.0, 1.0)";
+
+/// SQLite, a search in relevance order with no other filter: only the best `n` matches (below
+/// the cursor's score `$below`, if any) are ranked — FTS5 keeps the top `n` instead of sorting
+/// every match — and only their products are read. Returns the `WITH` entry `s`, the `FROM`
+/// starting from it, and the columns telling the caller whether that was exact
+/// (`score_floor`, the lowest score ranked, and `ranked`, how many were).
+pub(crate) fn sqlite_top_matches(
+    param: usize,
+    below: Option<usize>,
+    n: u32,
+) -> (String, String, &'static str) {
+    let below = below
+        .map(|k| format!(" AND -{SQLITE_RANK} <= ${k}"))
+        .unwrap_or_default();
+    (
+        format!(
+            "s AS MATERIALIZED (SELECT rowid AS sid, -{SQLITE_RANK} AS score FROM product_search \
+             WHERE product_search MATCH ${param}{below} ORDER BY {SQLITE_RANK} LIMIT {n})"
+        ),
+        "s CROSS JOIN products p ON p.rowid = s.sid JOIN vendors v ON v.id = p.vendor_id"
+            .to_owned(),
+        ", (SELECT MIN(score) FROM s) AS score_floor, (SELECT COUNT(*) FROM s) AS ranked",
+    )
 }
 
 /// PostgreSQL: the search match as a `WITH` entry of its own, `MATERIALIZED` so it is planned

@@ -431,3 +431,60 @@ async fn a_category_lists_like_the_whole_catalog_while_products_change() {
     assert_eq!(listed.len(), 12);
     assert!(!listed.contains(&"new-lamp".to_owned()));
 }
+
+/// A search in relevance order, walked in small pages, gives exactly the order one page of
+/// everything gives — also where only the best matches are ranked for a page (SQLite): with
+/// scores tied across the ranked/unranked boundary, and with hidden products among the best
+/// matches, the page asks again for all of them.
+#[tokio::test]
+async fn a_search_walked_page_by_page_ranks_like_one_page_of_everything() {
+    let app = TestApp::spawn().await;
+    let mut products = Vec::new();
+    for i in 0..40 {
+        // Tied groups of titles, and weaker matches through the description only.
+        let title = match i % 4 {
+            0 => "Brass Lantern".to_owned(),
+            1 => "Old Brass Lantern".to_owned(),
+            2 => format!("Camp Light {i}"),
+            _ => "Storm Lantern Hook".to_owned(),
+        };
+        let mut p = product(&format!("lantern-{i:02}"), &title, &[1000 + i]);
+        p.description_html = "<p>Goes with any lantern.</p>".to_owned();
+        if i % 10 == 0 {
+            p.status = ProductStatus::Draft;
+        }
+        products.push(p);
+    }
+    app.seed("acme", &products).await;
+    app.seed(
+        "shady",
+        &[
+            product("shady-lantern", "Brass Lantern", &[900]),
+            product("shady-lantern-2", "Lantern", &[900]),
+        ],
+    )
+    .await;
+    souk_storage_set_vendor_status(&app.db, "shady", "suspended").await;
+
+    let (status, everything) = app
+        .get_json("/api/store/products?q=lantern&limit=100")
+        .await;
+    assert_eq!(status, 200, "{everything}");
+    let expected = handles(everything["items"].as_array().unwrap());
+    assert_eq!(
+        expected.len(),
+        36,
+        "published, of active vendors: {expected:?}"
+    );
+    assert!(!expected.iter().any(|h| h.starts_with("shady")));
+    for limit in [1, 2, 3, 5, 7] {
+        let walked = handles(
+            &walk(
+                &app,
+                &format!("/api/store/products?q=lantern&sort=relevance&limit={limit}"),
+            )
+            .await,
+        );
+        assert_eq!(walked, expected, "pages of {limit}");
+    }
+}

@@ -180,9 +180,14 @@ fn plan_problems(name: &str, q: &ListQuery, plan: &[String], postgres: bool) -> 
         if searching {
             // The match must run once: no loop over products around it (a one-row lookup of
             // the named vendor may come first).
-            let fts = top
-                .iter()
-                .position(|l| l.contains("product_search VIRTUAL TABLE"));
+            // (Or first, in a `WITH` entry of its own: the best matches ranked, then read.)
+            let fts = top.iter().position(|l| {
+                l.contains("product_search VIRTUAL TABLE")
+                    || (*l == "MATERIALIZE s"
+                        && plan
+                            .iter()
+                            .any(|l| l.starts_with("  SCAN product_search VIRTUAL TABLE")))
+            });
             let products = top
                 .iter()
                 .position(|l| l.starts_with("SEARCH p ") || l.starts_with("SCAN p"));

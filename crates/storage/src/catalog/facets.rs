@@ -53,6 +53,7 @@ pub async fn product_facets(db: &Db, query: &ListQuery) -> Result<Facets, Storag
     // All of each category's products, not the first page's worth.
     let lead = match lead {
         Lead::CategoryCandidates(_) => Lead::CategoryCandidates(None),
+        Lead::TopMatches(_) => Lead::TopMatches(None),
         lead => lead,
     };
     let ListingSql {

@@ -67,9 +67,13 @@ pub(crate) struct ProductRow {
     pub vendor_handle: String,
     pub vendor_name: String,
     pub score: Option<f64>,
+    /// [`list::Lead::TopMatches`]: the lowest score among the matches ranked, and how many
+    /// were (fewer than asked: every match was).
+    pub score_floor: Option<f64>,
+    pub ranked: Option<i64>,
 }
 
-crate::from_row!(ProductRow { id, handle, title, title_sort, description_html, product_type, tags, status, option1_name, option2_name, option3_name, price_min, created_at, vendor_id, vendor_handle, vendor_name } optional { score });
+crate::from_row!(ProductRow { id, handle, title, title_sort, description_html, product_type, tags, status, option1_name, option2_name, option3_name, price_min, created_at, vendor_id, vendor_handle, vendor_name } optional { score, score_floor, ranked });
 
 /// Columns selected for a [`ProductRow`] (`p` = products, `v` = vendors).
 pub(crate) const PRODUCT_COLUMNS: &str = "p.id, p.handle, p.title, p.title_sort, p.description_html, \
