@@ -84,13 +84,7 @@ async fn metrics_show_how_long_writes_wait_and_how_busy_the_sqlite_writer_is() {
     let app = TestApp::spawn().await;
     let before = app.get("/metrics").await.text().await.unwrap();
     for _ in 0..3 {
-        let response = app
-            .client
-            .post(app.url("/api/store/carts"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        app.new_cart().await;
     }
     let after = app.get("/metrics").await.text().await.unwrap();
     let waits = metric(&after, "souk_db_write_wait_seconds_count")
@@ -116,13 +110,7 @@ async fn sqlite_only_the_wal_is_checkpointed_in_the_background() {
     }
     let app = TestApp::spawn().await;
     for _ in 0..50 {
-        let response = app
-            .client
-            .post(app.url("/api/store/carts"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        app.new_cart().await;
     }
     let started = std::time::Instant::now();
     loop {
