@@ -41,49 +41,109 @@ pub struct AdminHome {
 /// The days of the chart.
 const CHART_DAYS: i64 = 30;
 
-/// How long the sales by day are reused. Summing 30 days of orders costs milliseconds at
-/// 100,000 orders (it reads every order of the period), too much for every view of a page many
-/// staff keep open; sales a few seconds old are fine on a dashboard. The counts of what waits
-/// are read live.
+/// How long the home pages' money figures are reused. Summing 30 days of orders costs
+/// milliseconds at 100,000 orders (it reads every order of the period), too much for every view
+/// of a page many staff keep open; sales a few seconds old are fine on a dashboard. The counts
+/// of what waits are read live.
 const SALES_FRESH_MS: i64 = 5_000;
 
-/// Paid orders by day: (day number, count, total).
-type DaysSold = Arc<Vec<(i64, i64, i64)>>;
+/// At most this many keys (vendors) are kept; beyond, the kept figures are dropped.
+const REUSED_KEPT: usize = 10_000;
 
-/// The last sales by day read, and when (Unix ms); one reader at a time refreshes them.
-#[derive(Clone, Default)]
-pub(crate) struct SalesCache {
-    last: Arc<Mutex<Option<(i64, DaysSold)>>>,
+/// Figures recomputed at most every [`SALES_FRESH_MS`] and on a new UTC day, per key. One
+/// request at a time recomputes a key's figures: while it does, the others get the previous
+/// ones if they are from today, or wait for its answer. Without that, every request arriving
+/// while the figures are stale sums the same month again (64 at once at 100,000 orders made a
+/// vendor's home take 1.5 s).
+pub(crate) struct Reused<K, V>(Arc<Mutex<std::collections::HashMap<K, Kept<V>>>>);
+
+impl<K, V> Default for Reused<K, V> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K, V> Clone for Reused<K, V> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+/// One key's figures, when they were read (Unix ms), and the lock of whoever refreshes them.
+struct Kept<V> {
+    last: Option<(i64, Arc<V>)>,
     refresh: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl SalesCache {
-    fn fresh(&self, now: i64) -> Option<DaysSold> {
-        let last = self.last.lock().ok()?.clone();
-        last.filter(|(at, _)| {
-            now - at < SALES_FRESH_MS && at.div_euclid(DAY_MS) == now.div_euclid(DAY_MS)
-        })
-        .map(|(_, sold)| sold)
+fn same_day(a: i64, b: i64) -> bool {
+    a.div_euclid(DAY_MS) == b.div_euclid(DAY_MS)
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> Reused<K, V> {
+    /// The kept figures of `key` (fresh, or only from today) and its refresh lock.
+    fn kept(
+        &self,
+        key: &K,
+        now: i64,
+    ) -> (Option<Arc<V>>, Option<Arc<V>>, Arc<tokio::sync::Mutex<()>>) {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= REUSED_KEPT && !kept.contains_key(key) {
+            kept.clear();
+        }
+        let entry = kept.entry(key.clone()).or_insert_with(|| Kept {
+            last: None,
+            refresh: Arc::default(),
+        });
+        let today = entry
+            .last
+            .as_ref()
+            .filter(|(at, _)| same_day(*at, now))
+            .map(|(at, v)| (*at, v.clone()));
+        let fresh = today
+            .as_ref()
+            .filter(|(at, _)| now - at < SALES_FRESH_MS)
+            .map(|(_, v)| v.clone());
+        (fresh, today.map(|(_, v)| v), entry.refresh.clone())
     }
 
-    /// The sales since `since`, read again when older than [`SALES_FRESH_MS`] or from another
-    /// day. While one request reads them, the others wait for its answer instead of each
-    /// summing the same month again.
-    async fn get(&self, app: &App, since: i64) -> Result<DaysSold, AppError> {
-        if let Some(sold) = self.fresh(now_ms()) {
-            return Ok(sold);
+    /// `key`'s figures, computed by `read` when none are fresh (see the type).
+    async fn get<F, Fut>(&self, key: K, read: F) -> Result<Arc<V>, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, AppError>>,
+    {
+        let (fresh, today, refresh) = self.kept(&key, now_ms());
+        if let Some(v) = fresh {
+            return Ok(v);
         }
-        let _refreshing = self.refresh.lock().await;
-        if let Some(sold) = self.fresh(now_ms()) {
-            return Ok(sold);
+        let _refreshing = match (refresh.try_lock(), today) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(v)) => return Ok(v),
+            (Err(_), None) => {
+                let guard = refresh.lock().await;
+                if let (Some(v), ..) = self.kept(&key, now_ms()) {
+                    return Ok(v);
+                }
+                guard
+            }
+        };
+        let value = Arc::new(read().await?);
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = kept.get_mut(&key) {
+            entry.last = Some((now_ms(), value.clone()));
         }
-        let sold = Arc::new(dashboard::sales_by_day(&app.db, since).await?);
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((now_ms(), sold.clone()));
-        }
-        Ok(sold)
+        Ok(value)
     }
 }
+
+/// Paid orders by day: (day number, count, total).
+pub(crate) type SalesCache = Reused<(), Vec<(i64, i64, i64)>>;
 
 /// `days` UTC days ending today, oldest first, from the days that had sales.
 fn every_day(today: i64, days: i64, sold: &[(i64, i64, i64)]) -> Vec<DaySales> {
@@ -118,7 +178,12 @@ fn last_days(by_day: &[DaySales], days: i64) -> Sales {
 pub async fn admin_home(app: &App) -> Result<AdminHome, AppError> {
     let today = now_ms().div_euclid(DAY_MS);
     let since = (today - CHART_DAYS + 1) * DAY_MS;
-    let sold = app.sales_by_day.get(app, since).await?;
+    let sold = app
+        .sales_by_day
+        .get((), || async {
+            Ok(dashboard::sales_by_day(&app.db, since).await?)
+        })
+        .await?;
     let by_day = every_day(today, CHART_DAYS, &sold);
     let sales = [1, 7, 30].map(|days| last_days(&by_day, days)).to_vec();
     let latest = orders::list(
@@ -157,68 +222,43 @@ pub struct VendorHome {
 const VENDOR_LATEST: i64 = 10;
 
 /// What a vendor's home shows of its money: sales by day, balance, last payout.
-struct VendorMoney {
+pub(crate) struct VendorMoney {
     sold: Vec<(i64, i64, i64)>,
     balance: souk_storage::ledger::Balance,
     last_payout: Option<souk_storage::ledger::PayoutRow>,
 }
 
-/// Each vendor's home money and when it was read (Unix ms). A busy vendor's month is tens of
-/// thousands of orders and its balance sums every ledger entry it has (at 100,000 orders the
-/// page cost 10–20 ms), so, as on the admin home, figures a few seconds old are reused; what
-/// waits to be shipped is read live, and the money page reads everything live. Bounded:
-/// emptied when it holds more vendors than [`VENDOR_HOMES_KEPT`].
-#[derive(Clone, Default)]
-pub(crate) struct VendorHomeCache(Arc<Mutex<KeptHomes>>);
+/// Each vendor's home money, reused like the admin's sales ([`Reused`]). A busy vendor's month
+/// is tens of thousands of orders and its balance sums every ledger entry it has (at 100,000
+/// orders the page cost 10–20 ms); what waits to be shipped is read live, and the money page
+/// reads everything live.
+pub(crate) type VendorHomeCache = Reused<uuid::Uuid, VendorMoney>;
 
-/// Each vendor's home money with when it was read.
-type KeptHomes = std::collections::HashMap<uuid::Uuid, (i64, Arc<VendorMoney>)>;
-
-const VENDOR_HOMES_KEPT: usize = 10_000;
-
-impl VendorHomeCache {
-    async fn get(
-        &self,
-        app: &App,
-        vendor_id: uuid::Uuid,
-        since: i64,
-    ) -> Result<Arc<VendorMoney>, AppError> {
-        let now = now_ms();
-        let fresh = self.0.lock().ok().and_then(|kept| {
-            kept.get(&vendor_id)
-                .filter(|(at, _)| {
-                    now - at < SALES_FRESH_MS && at.div_euclid(DAY_MS) == now.div_euclid(DAY_MS)
-                })
-                .map(|(_, money)| money.clone())
-        });
-        if let Some(money) = fresh {
-            return Ok(money);
-        }
-        let money = Arc::new(VendorMoney {
-            sold: dashboard::vendor_sales_by_day(&app.db, vendor_id, since).await?,
-            balance: souk_storage::ledger::balance(&app.db, vendor_id)
-                .await?
-                .ok_or_else(|| AppError::not_found("no such vendor"))?,
-            last_payout: souk_storage::ledger::payouts_page(&app.db, vendor_id, None, 1)
-                .await?
-                .into_iter()
-                .next(),
-        });
-        if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= VENDOR_HOMES_KEPT {
-                kept.clear();
-            }
-            kept.insert(vendor_id, (now, money.clone()));
-        }
-        Ok(money)
-    }
+async fn vendor_money(
+    app: &App,
+    vendor_id: uuid::Uuid,
+    since: i64,
+) -> Result<VendorMoney, AppError> {
+    Ok(VendorMoney {
+        sold: dashboard::vendor_sales_by_day(&app.db, vendor_id, since).await?,
+        balance: souk_storage::ledger::balance(&app.db, vendor_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("no such vendor"))?,
+        last_payout: souk_storage::ledger::payouts_page(&app.db, vendor_id, None, 1)
+            .await?
+            .into_iter()
+            .next(),
+    })
 }
 
 /// A vendor's home.
 pub async fn vendor_home(app: &App, vendor_id: uuid::Uuid) -> Result<VendorHome, AppError> {
     let today = now_ms().div_euclid(DAY_MS);
     let since = (today - CHART_DAYS + 1) * DAY_MS;
-    let money = app.vendor_homes.get(app, vendor_id, since).await?;
+    let money = app
+        .vendor_homes
+        .get(vendor_id, || vendor_money(app, vendor_id, since))
+        .await?;
     let by_day = every_day(today, CHART_DAYS, &money.sold);
     let sales = [1, 7, 30].map(|days| last_days(&by_day, days)).to_vec();
     let balance = money.balance.clone();
@@ -288,6 +328,54 @@ pub async fn search(app: &App, text: &str) -> Result<Found, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A read that takes a while and counts how often it ran.
+    async fn slow_read(reads: &AtomicUsize, value: u32) -> Result<u32, AppError> {
+        reads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok(value)
+    }
+
+    #[tokio::test]
+    async fn many_asking_at_once_for_figures_nobody_has_read_share_one_read() {
+        let reused: Reused<u8, u32> = Reused::default();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let mut asks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (reused, reads) = (reused.clone(), reads.clone());
+            asks.spawn(async move { *reused.get(7, || slow_read(&reads, 42)).await.unwrap() });
+        }
+        let answers = asks.join_all().await;
+        assert_eq!(answers, vec![42; 20]);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // Fresh now: no read at all.
+        assert_eq!(*reused.get(7, || slow_read(&reads, 1)).await.unwrap(), 42);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn stale_figures_from_today_are_answered_while_one_request_reads_them_again() {
+        let reused: Reused<u8, u32> = Reused::default();
+        let reads = AtomicUsize::new(0);
+        let _ = reused.kept(&7, now_ms());
+        let stale_at = now_ms() - SALES_FRESH_MS - 1;
+        if !same_day(stale_at, now_ms()) {
+            return; // Just after midnight UTC: yesterday's figures are never reused.
+        }
+        reused.0.lock().unwrap().get_mut(&7).unwrap().last = Some((stale_at, Arc::new(1)));
+        let refreshing = reused.get(7, || slow_read(&reads, 2));
+        let meanwhile = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            reused.get(7, || slow_read(&reads, 3)).await
+        };
+        let (refreshed, meanwhile) = tokio::join!(refreshing, meanwhile);
+        assert_eq!(*refreshed.unwrap(), 2);
+        assert_eq!(*meanwhile.unwrap(), 1, "the stale figures, without waiting");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(*reused.get(7, || slow_read(&reads, 4)).await.unwrap(), 2);
+    }
 
     #[test]
     fn the_chart_has_every_day_and_the_periods_add_up_its_days() {
