@@ -75,17 +75,21 @@ struct Kept<V> {
     refresh: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// What [`Reused`] holds of a key now: its figures if fresh, its figures if from today, and
+/// the lock of whoever refreshes them.
+struct Looked<V> {
+    fresh: Option<Arc<V>>,
+    today: Option<Arc<V>>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
+}
+
 fn same_day(a: i64, b: i64) -> bool {
     a.div_euclid(DAY_MS) == b.div_euclid(DAY_MS)
 }
 
 impl<K: std::hash::Hash + Eq + Clone, V> Reused<K, V> {
-    /// The kept figures of `key` (fresh, or only from today) and its refresh lock.
-    fn kept(
-        &self,
-        key: &K,
-        now: i64,
-    ) -> (Option<Arc<V>>, Option<Arc<V>>, Arc<tokio::sync::Mutex<()>>) {
+    /// The kept figures of `key` and its refresh lock.
+    fn kept(&self, key: &K, now: i64) -> Looked<V> {
         let mut kept = self
             .0
             .lock()
@@ -106,7 +110,11 @@ impl<K: std::hash::Hash + Eq + Clone, V> Reused<K, V> {
             .as_ref()
             .filter(|(at, _)| now - at < SALES_FRESH_MS)
             .map(|(_, v)| v.clone());
-        (fresh, today.map(|(_, v)| v), entry.refresh.clone())
+        Looked {
+            fresh,
+            today: today.map(|(_, v)| v),
+            refresh: entry.refresh.clone(),
+        }
     }
 
     /// `key`'s figures, computed by `read` when none are fresh (see the type).
@@ -115,7 +123,11 @@ impl<K: std::hash::Hash + Eq + Clone, V> Reused<K, V> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, AppError>>,
     {
-        let (fresh, today, refresh) = self.kept(&key, now_ms());
+        let Looked {
+            fresh,
+            today,
+            refresh,
+        } = self.kept(&key, now_ms());
         if let Some(v) = fresh {
             return Ok(v);
         }
@@ -124,7 +136,7 @@ impl<K: std::hash::Hash + Eq + Clone, V> Reused<K, V> {
             (Err(_), Some(v)) => return Ok(v),
             (Err(_), None) => {
                 let guard = refresh.lock().await;
-                if let (Some(v), ..) = self.kept(&key, now_ms()) {
+                if let Some(v) = self.kept(&key, now_ms()).fresh {
                     return Ok(v);
                 }
                 guard
