@@ -24,7 +24,7 @@ use axum::routing::get;
 
 pub use page::{
     CspNonce, Flash, Page, PageError, ThirdPartyOrigins, form_status, load_template_overrides,
-    money_text,
+    money_text, revalidated,
 };
 
 use crate::AppState;

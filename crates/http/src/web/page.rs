@@ -362,11 +362,99 @@ pub struct ThirdPartyOrigins {
     pub connect: String,
 }
 
+/// Marks a catalog page (home, category, search, vendor, product): the same for this shopper
+/// until the catalog or their cart changes, so a browser may keep it and ask again with
+/// `If-None-Match` instead of never keeping it. Every other page stays `no-store`.
+#[derive(Debug, Clone, Copy)]
+pub struct Revalidated;
+
+/// `response`, marked [`Revalidated`].
+pub fn revalidated(mut response: Response) -> Response {
+    response.extensions_mut().insert(Revalidated);
+    response
+}
+
+/// Largest page body read whole to be validated; a larger one is sent without an `ETag`.
+const VALIDATED_MAX_BYTES: usize = 512 * 1024;
+
+/// The weak `ETag` of a page: a hash of its body without its nonce, which is the only part
+/// that differs from one request to the next (the form token and cart count are the
+/// shopper's, and change the tag when they change).
+fn page_etag(body: &[u8], nonce: &str) -> Option<String> {
+    use sha2::Digest;
+    let text = std::str::from_utf8(body).ok()?;
+    let mut hash = sha2::Sha256::new();
+    if nonce.is_empty() {
+        hash.update(text);
+    } else {
+        for part in text.split(nonce) {
+            hash.update(part);
+            hash.update([0]);
+        }
+    }
+    let digest = hash.finalize();
+    Some(format!(
+        "W/\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+    ))
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, `*` included).
+fn none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+}
+
+/// A [`Revalidated`] page with its `ETag`, or `304 Not Modified` when the browser has it. The
+/// 304 carries no `Content-Security-Policy`: the browser keeps the one it stored with the page,
+/// whose nonce is the one in the page it shows (a new nonce would block its scripts).
+async fn validate(response: Response, nonce: &str, asked: &axum::http::HeaderMap) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let body = match axum::body::to_bytes(body, VALIDATED_MAX_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "a page could not be read to be validated");
+            return PageError::internal().render(&CspNonce(nonce.to_owned(), "/"));
+        }
+    };
+    let Some(etag) = page_etag(&body, nonce) else {
+        return Response::from_parts(parts, axum::body::Body::from(body));
+    };
+    let Ok(value) = HeaderValue::from_str(&etag) else {
+        return Response::from_parts(parts, axum::body::Body::from(body));
+    };
+    parts.headers.insert(header::ETAG, value);
+    // Kept by this browser only, and asked about again before every use.
+    parts.headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    if none_match(asked, &etag) {
+        parts.status = StatusCode::NOT_MODIFIED;
+        for name in [
+            header::CONTENT_SECURITY_POLICY,
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+        ] {
+            parts.headers.remove(name);
+        }
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
 /// Gives each request a nonce and each page its security headers.
 pub async fn page_headers(mut req: Request, next: Next) -> Response {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
-    let nonce = base64::engine::general_purpose::STANDARD.encode(bytes);
+    // URL-safe letters: nothing in it is escaped in the page, so the page's ETag can leave the
+    // nonce out as it appears in the policy.
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let path = req.uri().path();
     let home = if path == "/vendor" || path.starts_with("/vendor/") {
         "/vendor"
@@ -383,6 +471,11 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
         "'self' data:"
     };
     req.extensions_mut().insert(CspNonce(nonce.clone(), home));
+    let read = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let asked = req.headers().clone();
     let mut response = next.run(req).await;
     let (scripts, frames, connect) = match response.extensions_mut().remove::<ThirdPartyOrigins>() {
         Some(o) => (
@@ -415,6 +508,12 @@ pub async fn page_headers(mut req: Request, next: Next) -> Response {
     if is_page {
         // Pages show one person's data: never kept by a browser or a proxy.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if read
+            && response.status() == StatusCode::OK
+            && response.extensions().get::<Revalidated>().is_some()
+        {
+            return validate(response, &nonce, &asked).await;
+        }
     }
     response
 }

@@ -846,6 +846,112 @@ async fn pages_come_from_the_catalog_cache_and_follow_a_change_made_here_at_once
 }
 
 #[tokio::test]
+async fn a_catalog_page_is_asked_about_again_with_its_etag_and_sent_again_only_when_it_changed() {
+    let app = TestApp::spawn().await;
+    let shop = two_vendor_shop(&app).await;
+    let client = reqwest::Client::new();
+    let get = |path: &'static str, cookie: Option<String>, etag: Option<String>| {
+        let client = client.clone();
+        let url = app.url(path);
+        async move {
+            let mut request = client.get(url);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let first = get("/products/blue-teapot", None, None).await;
+    assert_eq!(first.status(), 200);
+    // This browser's token, as a browser would send it back.
+    let cookie = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("souk_shop="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let page = get("/products/blue-teapot", Some(cookie.clone()), None).await;
+    let etag = header(&page, "etag").expect("a catalog page has an ETag");
+    assert!(etag.starts_with("W/\""), "{etag}");
+    assert_eq!(header(&page, "cache-control").unwrap(), "private, no-cache");
+    let csp = header(&page, "content-security-policy").unwrap();
+    let html = page.text().await.unwrap();
+
+    // The same page again: same tag, though the nonce in it is new.
+    let again = get("/products/blue-teapot", Some(cookie.clone()), None).await;
+    assert_eq!(header(&again, "etag").as_ref(), Some(&etag));
+    assert_ne!(header(&again, "content-security-policy").unwrap(), csp);
+    assert_ne!(
+        again.text().await.unwrap(),
+        html,
+        "each answer has its own nonce"
+    );
+
+    // Asked about with the tag: 304, no body, and no new policy (the browser keeps the one
+    // whose nonce is in the page it has).
+    // Every time: nothing but the nonce differs from one rendering to the next.
+    for _ in 0..20 {
+        let kept = get(
+            "/products/blue-teapot",
+            Some(cookie.clone()),
+            Some(etag.clone()),
+        )
+        .await;
+        assert_eq!(kept.status(), 304);
+        assert_eq!(header(&kept, "etag").as_ref(), Some(&etag));
+        assert!(header(&kept, "content-security-policy").is_none());
+        assert!(kept.text().await.unwrap().is_empty());
+    }
+
+    // Another browser (its own form token) gets a page of its own.
+    let other = get("/products/blue-teapot", None, Some(etag.clone())).await;
+    assert_eq!(other.status(), 200);
+    assert_ne!(header(&other, "etag").as_ref(), Some(&etag));
+
+    // The stock changes: the page is sent again, with the change.
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/vendor/variants/{}/stock", shop.teapot[1]),
+            &shop.potter,
+            Some(json!({"stock": 0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let changed = get(
+        "/products/blue-teapot",
+        Some(cookie.clone()),
+        Some(etag.clone()),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(header(&changed, "etag").as_ref(), Some(&etag));
+    assert!(changed.text().await.unwrap().contains("Sold out"));
+
+    // Pages of one person's cart, checkout or account are never kept.
+    for path in ["/cart", "/checkout", "/account/sign-in"] {
+        let r = get(path, Some(cookie.clone()), None).await;
+        assert_eq!(
+            header(&r, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+        assert!(header(&r, "etag").is_none(), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn signing_in_leads_only_to_pages_of_this_shop_and_shop_pages_may_show_web_images() {
     let app = TestApp::spawn().await;
     two_vendor_shop(&app).await;
@@ -954,6 +1060,25 @@ async fn a_shopper_picks_a_variant_by_size_and_colour() {
     let picked = || async { browser.find(".picker .picked").await.text().await.unwrap() };
     assert!(picked().await.contains("50.00 USD"), "{}", picked().await);
     browser.assert_accessible("store product by option").await;
+    // Reloaded, the page is revalidated (304: only headers come over the wire) and its
+    // scripts still run under the policy kept with it.
+    browser.client.refresh().await.unwrap();
+    let navigation = browser
+        .client
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             return [n.type, n.transferSize, n.encodedBodySize];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(navigation[0], "reload", "{navigation}");
+    assert!(
+        navigation[1].as_f64().unwrap() < navigation[2].as_f64().unwrap(),
+        "the body came from the browser's cache: {navigation}"
+    );
+    assert!(browser.find("#o-0").await.is_displayed().await.unwrap());
+    assert!(picked().await.contains("50.00 USD"), "{}", picked().await);
 
     browser
         .find("#o-0")

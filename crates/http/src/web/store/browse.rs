@@ -17,7 +17,7 @@ use souk_storage::media::{self, MediaFile};
 
 use super::{ShopError, Shopper, cached, chrome, json_ld};
 use crate::AppState;
-use crate::web::{CspNonce, Flash, Page};
+use crate::web::{CspNonce, Flash, Page, revalidated};
 
 /// Products per list page.
 const PAGE_SIZE: u32 = 24;
@@ -185,7 +185,7 @@ fn tree_value(nodes: &[CategoryNode]) -> Vec<Value> {
 
 pub async fn home(State(state): State<AppState>, shopper: Shopper, nonce: CspNonce) -> Response {
     match home_page(&state, &shopper, &nonce).await {
-        Ok(r) => r,
+        Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
 }
@@ -360,7 +360,7 @@ pub async fn search(
 ) -> Response {
     let listing = listing(params, state.config.currency);
     match list_page(&state, &shopper, &nonce, &uri, listing, Place::Search).await {
-        Ok(r) => r,
+        Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
 }
@@ -392,7 +392,7 @@ pub async fn category(
     }
     .await;
     match result {
-        Ok(r) => r,
+        Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
 }
@@ -457,7 +457,7 @@ pub async fn vendor(
     }
     .await;
     match result {
-        Ok(r) => r,
+        Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
 }
@@ -593,7 +593,7 @@ pub async fn product(
     Path(handle): Path<String>,
 ) -> Response {
     match product_page(&state, &shopper, &nonce, &flash, &handle).await {
-        Ok(r) => r,
+        Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
 }
