@@ -83,6 +83,22 @@ pub async fn two_vendor_shop(app: &TestApp) -> Shop {
 }
 
 /// Waits (up to 15 s) until the page's `<main>` shows `text`, without reloading it.
+/// The `name=value` of the cookie `name` a response sets, as a browser sends it back.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| {
+            v.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('='))
+        })
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+        .to_owned()
+}
+
 pub async fn wait_for_text(browser: &Browser, text: &str) {
     let started = std::time::Instant::now();
     loop {
@@ -510,15 +526,7 @@ async fn a_form_without_this_browsers_token_changes_no_cart() {
         .send()
         .await
         .unwrap();
-    let shop_cookie = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("souk_shop="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let shop_cookie = set_cookie(&first, "souk_shop");
     let html = first.text().await.unwrap();
     let token = html
         .split("name=\"csrf\" value=\"")
@@ -564,15 +572,7 @@ async fn a_form_without_this_browsers_token_changes_no_cart() {
     );
     let added = add(token, "").await;
     assert_eq!(added.status(), 303);
-    let cart_cookie = added
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("souk_cart="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let cart_cookie = set_cookie(&added, "souk_cart");
     let cart = client
         .get(app.url("/cart"))
         .header("cookie", format!("{shop_cookie}; {cart_cookie}"))
@@ -872,15 +872,7 @@ async fn a_catalog_page_is_asked_about_again_with_its_etag_and_sent_again_only_w
     let first = get("/products/blue-teapot", None, None).await;
     assert_eq!(first.status(), 200);
     // This browser's token, as a browser would send it back.
-    let cookie = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("souk_shop="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&first, "souk_shop");
     let page = get("/products/blue-teapot", Some(cookie.clone()), None).await;
     let etag = header(&page, "etag").expect("a catalog page has an ETag");
     assert!(etag.starts_with("W/\""), "{etag}");
@@ -972,15 +964,7 @@ async fn signing_in_leads_only_to_pages_of_this_shop_and_shop_pages_may_show_web
         .send()
         .await
         .unwrap();
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("souk_shop="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&form, "souk_shop");
     let token = cookie.trim_start_matches("souk_shop=").to_owned();
     for (next, lands) in [
         ("/cart", "/cart"),
