@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use souk::generate::{CatalogSpec, write_catalog};
 use souk_domain::money::Currency;
 
-use crate::helpers::{TestApp, walk};
+use crate::checkout::{checkout_body, stocked};
+use crate::helpers::{TestApp, handles, walk};
 
 /// Counts by key, as the facets give them (order aside).
 type Counts = BTreeMap<String, i64>;
@@ -130,8 +132,11 @@ async fn facet_counts_match_a_count_of_every_listed_product() {
     }
     // A sold-out product whose one untracked variant makes it available after all.
     let untracked = "UPDATE variants SET track_inventory = false WHERE id = (SELECT v.id FROM \
-         variants v WHERE v.stock = 0 AND NOT EXISTS (SELECT 1 FROM variants w \
-         WHERE w.product_id = v.product_id AND w.stock > 0) ORDER BY v.id LIMIT 1)";
+         variants v JOIN products p ON p.id = v.product_id AND p.status = 'published' \
+         JOIN vendors s ON s.id = p.vendor_id AND s.status = 'active' \
+         WHERE v.stock = 0 AND NOT EXISTS (SELECT 1 FROM variants w \
+         WHERE w.product_id = v.product_id AND (w.stock > 0 OR NOT w.track_inventory)) \
+         ORDER BY v.id LIMIT 1)";
     let changed = match &app.db {
         souk_storage::Db::Sqlite { write, .. } => {
             { sqlx::query(untracked).execute(write).await.unwrap() }.rows_affected()
@@ -183,6 +188,10 @@ async fn facet_counts_match_a_count_of_every_listed_product() {
         format!("vendor={suspended}"),
         "min_price=2000&max_price=6000".to_owned(),
         "in_stock=true".to_owned(),
+        format!("vendor={kept}&in_stock=true"),
+        format!("category={department}&in_stock=true"),
+        format!("category={leaf}&vendor={kept}"),
+        "in_stock=true&min_price=1000&max_price=3000".to_owned(),
         format!("q=organic&category={department}&min_price=1000"),
         "q=nosuchwordanywhere".to_owned(),
     ];
@@ -258,4 +267,78 @@ async fn facet_counts_match_a_count_of_every_listed_product() {
         .await;
     app.expect_problem("/api/store/facets?limit=5", 400, "invalid_query")
         .await;
+}
+
+/// What is in stock, as the in-stock listing and the facets say: the handles listed with
+/// `in_stock=true` and the facets' `in_stock` count, the whole catalog's and one vendor's.
+async fn in_stock(app: &TestApp) -> (Vec<String>, i64, i64) {
+    let mut listed = handles(&walk(app, "/api/store/products?limit=100&in_stock=true").await);
+    listed.sort();
+    let (_, all) = app.get_json("/api/store/facets").await;
+    let (_, acme) = app
+        .get_json("/api/store/facets?vendor=acme&in_stock=true")
+        .await;
+    (
+        listed,
+        all["in_stock"].as_i64().unwrap(),
+        acme["total"].as_i64().unwrap(),
+    )
+}
+
+/// Selling a product's last units at checkout takes it out of the in-stock listing and counts
+/// at once, and cancelling the order brings it back: whether a product can be bought is kept
+/// by the database as its variants' stock changes, whatever changes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selling_the_last_unit_takes_a_product_out_of_stock_and_a_cancel_brings_it_back() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.seed(
+        "acme",
+        &[
+            stocked("pair", &[1500, 1600], 1),
+            stocked("spare", &[900], 5),
+        ],
+    )
+    .await;
+    let both = (vec!["pair".to_owned(), "spare".to_owned()], 2, 2);
+    assert_eq!(in_stock(&app).await, both);
+    let [first, second] = <[String; 2]>::try_from(app.variant_ids("pair").await).unwrap();
+
+    // One variant sold out: the product can still be bought in the other.
+    let cart = app.cart_with(&first, 1).await;
+    let (status, _, text) = app
+        .checkout(&cart, "k-first", &checkout_body("a@example.com"))
+        .await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(in_stock(&app).await, both);
+
+    // Its last unit sold: out of stock everywhere at once.
+    let cart = app.cart_with(&second, 1).await;
+    let (status, order, text) = app
+        .checkout(&cart, "k-second", &checkout_body("b@example.com"))
+        .await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(in_stock(&app).await, (vec!["spare".to_owned()], 1, 1));
+    let (_, page) = app.get_json("/api/store/products/pair").await;
+    assert!(
+        page["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["available"] == false)
+    );
+
+    // The order cancelled, its unit back in stock: back in the listing and the counts.
+    let order_id = order["id"].as_str().unwrap();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/admin/orders/{order_id}/cancel"),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.stock_of(&second).await, 1);
+    assert_eq!(in_stock(&app).await, both);
 }

@@ -234,8 +234,9 @@ fn listing_sql(
 pub(super) enum Select {
     /// One page of products in the sort order.
     Page,
-    /// Every matching product as `r(id, vendor_id, price_min)`, a `WITH` entry for the
-    /// caller's query after it (the facets).
+    /// Every matching product, once, as `r(id, vendor_id, price_min, available_variants)`, a
+    /// `WITH` entry for the caller's query after it (the facets). No lead repeats a product: a
+    /// category tree's and a price range's are `DISTINCT`.
     Matches,
 }
 
@@ -344,10 +345,14 @@ pub(super) fn listing_sql_for(
         );
     }
     if query.in_stock {
-        filters.push(
-            "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id AND (NOT y.track_inventory OR y.stock > 0))"
-                .to_owned(),
-        );
+        // Kept by triggers on variants (migration 0026). Never an index range on SQLite: a
+        // vendor's available products are walked in the sort order, not gathered and sorted.
+        let available = if backend == Backend::Sqlite {
+            "+p.available_variants"
+        } else {
+            "p.available_variants"
+        };
+        filters.push(format!("{available} > 0"));
     }
 
     let (key_col, descending) = match sort {
@@ -429,8 +434,8 @@ pub(super) fn listing_sql_for(
     };
     if select == Select::Matches {
         ctes.push(format!(
-            "r AS (SELECT DISTINCT p.id AS id, p.vendor_id AS vendor_id, p.price_min AS price_min \
-             FROM {from} WHERE {})",
+            "r AS MATERIALIZED (SELECT p.id AS id, p.vendor_id AS vendor_id, p.price_min AS price_min, \
+             p.available_variants AS available_variants FROM {from} WHERE {})",
             filters.join(" AND ")
         ));
         return Ok(ListingSql {
