@@ -113,9 +113,13 @@ impl Writer {
         conn.busy_timeout(busy_timeout)?;
         // No checkpoint inside a COMMIT (SQLite's default, every 1,000 WAL pages, stalled the
         // commit that crossed it): the checkpointer thread does them (see `checkpointer`).
+        // A page cache of 32 MiB (SQLite's default is 2): a large catalog's indexes are
+        // written at random places, and a write whose index pages fell out of the cache reads
+        // them again (100,000 generated products: see bench/RESULTS.md, "Import").
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+             PRAGMA cache_size = -32768;",
         )?;
         conn.set_prepared_statement_cache_capacity(512);
         let stats = Arc::new(GroupStats::default());

@@ -1,10 +1,13 @@
 -- Facet counts and the in-stock filter at catalog size. Whether a product can be bought now
 -- was an EXISTS over its variants for every product counted. Each product now carries how many
--- of its variants are available (untracked, or tracked with stock), kept by triggers that fire
--- only when a variant starts or stops being available; increments, so concurrent writers of
--- one product's variants add up (each UPDATE reads the row's latest version) instead of one
--- overwriting the other. product_categories copies it, and the vendor, so the category counts
--- of a catalog that is not searched are read from one index.
+-- of its variants are available (untracked, or tracked with stock). Triggers keep it as
+-- variants change or go, firing only when a variant starts or stops being available;
+-- increments, so concurrent writers of one product's variants add up (each UPDATE reads the
+-- row's latest version) instead of one overwriting the other. New variants are counted by the
+-- two places that insert them (catalog::write: a product's save, and the importer, which writes
+-- the count with the product): a trigger per inserted variant doubled the time of importing
+-- 100,000 products (25 → 73 s). product_categories copies it, and the vendor, so the category
+-- counts of a catalog that is not searched are read from one index.
 ALTER TABLE products ADD COLUMN available_variants INTEGER NOT NULL DEFAULT 0;
 
 UPDATE products p SET available_variants = a.n
@@ -31,9 +34,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER variants_available_insert AFTER INSERT ON variants
-    FOR EACH ROW WHEN (NOT NEW.track_inventory OR NEW.stock > 0)
-    EXECUTE FUNCTION variants_available_count();
 CREATE TRIGGER variants_available_delete AFTER DELETE ON variants
     FOR EACH ROW WHEN (NOT OLD.track_inventory OR OLD.stock > 0)
     EXECUTE FUNCTION variants_available_count();

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use souk_domain::catalog::{Handle, ProductDraft, VendorStatus};
+use souk_domain::catalog::{Handle, ProductDraft, VendorStatus, is_available};
 use souk_domain::html;
 use souk_domain::money::Currency;
 use uuid::Uuid;
@@ -240,7 +240,7 @@ pub async fn insert_new_products(
     };
     for chunk in products.chunks(chunk_len) {
         let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
-        let mut product_args = Vec::with_capacity(chunk.len() * 17);
+        let mut product_args = Vec::with_capacity(chunk.len() * 18);
         let mut variant_args = Vec::new();
         let mut image_args = Vec::new();
         let mut category_args = Vec::new();
@@ -267,6 +267,13 @@ pub async fn insert_new_products(
                 Arg::I64(p.created_at),
                 Arg::I64(p.created_at),
                 Arg::I64(d.variants.iter().map(|v| v.price).max().unwrap_or(0)),
+                // Counted here, not by a trigger per variant (migration 0026).
+                Arg::I64(
+                    d.variants
+                        .iter()
+                        .filter(|v| is_available(v.track_inventory, v.stock.unwrap_or(0)))
+                        .count() as i64,
+                ),
             ]);
             for (position, v) in d.variants.iter().enumerate() {
                 let value = |i: usize| Arg::OptText(v.option_values.get(i).cloned());
@@ -312,8 +319,9 @@ pub async fn insert_new_products(
         let statements = [
             (
                 "INSERT INTO products (id, vendor_id, handle, title, title_sort, description_html, product_type, tags, status, \
-                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at, price_max) VALUES",
-                17,
+                 option1_name, option2_name, option3_name, price_min, currency, created_at, updated_at, price_max, \
+                 available_variants) VALUES",
+                18,
                 product_args,
             ),
             (

@@ -162,6 +162,15 @@ pub async fn upsert_product(
             .await?
             .rows_affected();
     }
+    // Triggers count changed and removed variants, not new ones (migration 0026): counted
+    // again here, before the categories copy it.
+    crate::sql::query(
+        "UPDATE products SET available_variants = (SELECT COUNT(*) FROM variants y \
+         WHERE y.product_id = $1 AND (NOT y.track_inventory OR y.stock > 0)) WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
 
     if is_update {
         {
