@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use souk::generate::{CatalogSpec, write_catalog};
 use souk_domain::money::Currency;
 
@@ -330,14 +329,7 @@ async fn selling_the_last_unit_takes_a_product_out_of_stock_and_a_cancel_brings_
 
     // The order cancelled, its unit back in stock: back in the listing and the counts.
     let order_id = order["id"].as_str().unwrap();
-    let (status, body) = app
-        .send(
-            Method::POST,
-            &format!("/api/admin/orders/{order_id}/cancel"),
-            &admin,
-            Some(json!({})),
-        )
-        .await;
+    let (status, body) = app.cancel_order(&admin, order_id, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.stock_of(&second).await, 1);
     assert_eq!(in_stock(&app).await, both);

@@ -93,6 +93,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An admin's cancel of an order (with `reason`, if any): status and body.
+    pub async fn cancel_order(
+        &self,
+        admin: &str,
+        order: &str,
+        reason: Option<&str>,
+    ) -> (u16, Value) {
+        let body = reason.map_or_else(|| json!({}), |r| json!({ "reason": r }));
+        self.send(
+            Method::POST,
+            &format!("/api/admin/orders/{order}/cancel"),
+            admin,
+            Some(body),
+        )
+        .await
+    }
+
     /// A cart holding `quantity` of `variant`, ready to check out.
     pub async fn cart_with(&self, variant: &str, quantity: i64) -> String {
         let cart = self.new_cart().await;
@@ -527,14 +544,7 @@ async fn two_vendors_make_two_vendor_orders_each_seeing_only_its_own_part() {
         .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("completed")));
     // A shipped order cannot be cancelled.
-    let (status, _) = app
-        .send(
-            Method::POST,
-            &format!("/api/admin/orders/{order_id}/cancel"),
-            &admin,
-            Some(json!({})),
-        )
-        .await;
+    let (status, _) = app.cancel_order(&admin, &order_id, None).await;
     assert_eq!(status, 409);
 
     // Payouts: not more than the balance; the report shows what is owed, also as CSV.
@@ -936,14 +946,7 @@ async fn a_per_customer_coupon_limit_holds_across_carts() {
         (status, body["code"].as_str().map(str::to_owned))
     };
     for (round, cancelled) in won.iter().enumerate() {
-        let (status, body) = app
-            .send(
-                Method::POST,
-                &format!("/api/admin/orders/{cancelled}/cancel"),
-                &admin,
-                Some(json!({})),
-            )
-            .await;
+        let (status, body) = app.cancel_order(&admin, cancelled, None).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(checkout_twice(2 * round).await.0, 201, "round {round}");
         assert_eq!(

@@ -971,26 +971,12 @@ async fn reconciliation_recovers_a_lost_webhook_and_refunds_payments_for_cancell
     let (lost, _, intent) = stripe_order(&app, &variant, 1).await;
     fake.pay(&intent); // paid at Stripe; the webhook is lost
     let (cancelled, _, late_intent) = stripe_order(&app, &variant, 2).await;
-    let (status, _) = app
-        .send(
-            Method::POST,
-            &format!("/api/admin/orders/{cancelled}/cancel"),
-            &admin,
-            Some(json!({"reason": "test"})),
-        )
-        .await;
+    let (status, _) = app.cancel_order(&admin, &cancelled, Some("test")).await;
     assert_eq!(status, 200);
     let stock_after_cancel = app.stock_of(&variant).await;
     fake.pay(&late_intent); // the customer paid anyway
     let (abandoned, _, abandoned_intent) = stripe_order(&app, &variant, 3).await;
-    let (status, _) = app
-        .send(
-            Method::POST,
-            &format!("/api/admin/orders/{abandoned}/cancel"),
-            &admin,
-            Some(json!({"reason": "expired"})),
-        )
-        .await;
+    let (status, _) = app.cancel_order(&admin, &abandoned, Some("expired")).await;
     assert_eq!(status, 200);
 
     let pass = reconcile().await;
