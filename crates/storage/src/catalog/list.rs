@@ -345,8 +345,9 @@ pub(super) fn listing_sql_for(
         );
     }
     if query.in_stock {
-        // Kept by triggers on variants (migration 0026). Never an index range on SQLite: a
-        // vendor's available products are walked in the sort order, not gathered and sorted.
+        // Kept by triggers on variants and by the code inserting them (migration 0026). Never
+        // an index range on SQLite: a vendor's available products are walked in the sort
+        // order, not gathered and sorted.
         let available = if backend == Backend::Sqlite {
             "+p.available_variants"
         } else {

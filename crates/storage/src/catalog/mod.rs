@@ -487,8 +487,8 @@ pub async fn count_products(db: &Db) -> Result<i64, StorageError> {
 /// for autovacuum. `VACUUM` too: a load leaves a dead version of every product (its search
 /// column is written after it), and a full-text index whose new entries wait in its pending
 /// list; planned on those, a search's match scanned the whole table instead of the index
-/// (20,000 products: 14 ms instead of 1.3). Nothing on SQLite: its listing plans are fixed by the query
-/// shape (see `dialect::listing_from`) and do not rely on statistics.
+/// (20,000 products: 14 ms instead of 1.3). Nothing on SQLite: its listing plans are fixed by
+/// the query shape (see `dialect::listing_from`) and do not rely on statistics.
 pub async fn refresh_statistics(db: &Db) -> Result<(), StorageError> {
     if let Db::Postgres(pool) = db {
         sqlx::query("VACUUM ANALYZE products, variants, product_categories, categories, vendors")
