@@ -146,6 +146,8 @@ pub struct PoolStats {
 
 /// SQLite's busy timeout: how long a writer waits for another process's write lock.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The size the SQLite WAL is kept near (64 MiB): past it, the writer starts it over.
+const SQLITE_WAL_LIMIT: i64 = 64 * 1024 * 1024;
 
 impl Db {
     /// Opens the database named by `url` (`sqlite://path` or `postgres://…`) and checks that it
@@ -185,6 +187,7 @@ impl Db {
                 connect.get_filename(),
                 SQLITE_BUSY_TIMEOUT,
                 options.acquire_timeout,
+                SQLITE_WAL_LIMIT,
             )?);
             let read = SqlitePoolOptions::new()
                 .max_connections(2)
