@@ -296,7 +296,7 @@ pub struct Found {
 
 const FOUND_EACH: i64 = 10;
 
-/// Orders (by the customer's email or the order id), customers (by the start of their email),
+/// Orders (by the customer's email, the order number or the order id), customers (by the start of their email),
 /// vendors (by name or handle) and products (by words) matching `text`.
 pub async fn search(app: &App, text: &str) -> Result<Found, AppError> {
     let text: String = text.trim().chars().take(200).collect();

@@ -358,16 +358,12 @@ pub async fn request_order_link(
     client_address_key: &str,
 ) -> Result<(), AppError> {
     use souk_storage::accounts::rate_limit_hit;
-    let number = format!(
-        "#{}",
-        number.trim().trim_start_matches('#').to_ascii_uppercase()
-    );
     let Ok(email) = souk_domain::accounts::Email::parse(email) else {
         return Ok(());
     };
-    if number.len() != 9 || !number[1..].bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(number) = souk_domain::orders::parse_order_number(number) else {
         return Ok(());
-    }
+    };
     let (by_address, _) = rate_limit_hit(
         &app.db,
         &format!("order-link:address:{client_address_key}"),
@@ -386,7 +382,7 @@ pub async fn request_order_link(
     if by_email > LOOKUPS_PER_EMAIL {
         return Ok(());
     }
-    let ids = orders::ids_by_email_and_number(&app.db, email.as_str(), &number).await?;
+    let ids = orders::ids_by_email_and_number(&app.db, email.as_str(), number).await?;
     if ids.is_empty() {
         return Ok(());
     }

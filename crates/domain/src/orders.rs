@@ -434,6 +434,22 @@ pub fn order_number(id: &uuid::Uuid) -> String {
     format!("#{}", hex[24..].to_ascii_uppercase())
 }
 
+/// The last four bytes of the order ids an order number (as [`order_number`] writes it, the
+/// `#` optional, any case, spaces around) stands for; `None` if `text` is not one.
+pub fn parse_order_number(text: &str) -> Option<[u8; 4]> {
+    let text = text.trim();
+    let hex = text.strip_prefix('#').unwrap_or(text).as_bytes();
+    if hex.len() != 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut tail = [0u8; 4];
+    for (byte, pair) in tail.iter_mut().zip(hex.chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(tail)
+}
+
 /// SHA-256 of a request, to tell a replay (same body) from a reused key (different body).
 pub fn request_fingerprint(parts: &[&[u8]]) -> Vec<u8> {
     let mut h = Sha256::new();
@@ -447,6 +463,34 @@ pub fn request_fingerprint(parts: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_number_is_read_back_as_the_tail_of_its_id() {
+        for _ in 0..100 {
+            let id = uuid::Uuid::now_v7();
+            let tail: [u8; 4] = id.as_bytes()[12..].try_into().unwrap();
+            let number = order_number(&id);
+            assert_eq!(parse_order_number(&number), Some(tail));
+            assert_eq!(parse_order_number(&number.to_lowercase()), Some(tail));
+            assert_eq!(
+                parse_order_number(&format!("  {}\t", &number[1..])),
+                Some(tail)
+            );
+        }
+        for not_one in [
+            "",
+            "#",
+            "#ABC",
+            "#ABCDEF0",
+            "#ABCDEF012",
+            "#ABCDEFG0",
+            "AB CD EF 01",
+            "##ABCDEF01",
+            "a@b.example",
+        ] {
+            assert_eq!(parse_order_number(not_one), None, "{not_one:?}");
+        }
+    }
 
     #[test]
     fn payment_and_fulfilment_status_are_read_apart() {

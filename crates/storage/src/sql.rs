@@ -1,10 +1,10 @@
-//! Queries written once and run by whichever driver holds the connection: sqlx for PostgreSQL
-//! and SQLite's readers, rusqlite for SQLite's write transactions (docs/storage.md, "Two
-//! drivers, one SQL text").
+//! Queries written once and run by whichever driver holds the connection: sqlx for PostgreSQL,
+//! rusqlite for SQLite (its reader threads, `readers.rs`, and its writer, `writer.rs`)
+//! (docs/storage.md, "Two drivers, one SQL text").
 //!
 //! A storage function builds a query the way it would with sqlx (`query`, `query_as`,
-//! `query_scalar`, then `bind`), and runs it on an [`Exec`]: `&Db` for a read from the pool or
-//! `&mut Tx` inside a write transaction. Rows decode through [`FromRow`], implemented for tuples
+//! `query_scalar`, then `bind`), and runs it on an [`Exec`]: `&Db` for a read outside a
+//! transaction (PostgreSQL's pool, SQLite's readers) or `&mut Tx` inside a write transaction. Rows decode through [`FromRow`], implemented for tuples
 //! here and for named row structs with [`from_row!`](crate::from_row).
 
 use std::marker::PhantomData;

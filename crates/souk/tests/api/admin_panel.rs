@@ -552,3 +552,93 @@ async fn an_admin_approves_a_vendor_suspends_it_after_confirming_retries_a_faile
     browser.assert_accessible("admin-audit").await;
     browser.close().await;
 }
+
+/// A customer on the phone quotes the number from their confirmation email (`#A1B2C3D4`): the
+/// admin finds that order by it — with or without the `#`, in any case — in the API, the order
+/// list and the global search, and not the shop's other orders.
+#[tokio::test]
+async fn an_admin_finds_an_order_by_the_number_its_customer_quotes() {
+    let app = TestApp::spawn().await;
+    let (admin, order) = shop_with_an_unpaid_order(&app, "caller@example.com", "Ada").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let variant = app.variant_ids("kettle").await.remove(0);
+    let cart = app.cart_with(&variant, 1).await;
+    let (status, other, _) = app
+        .checkout(&cart, "another", &checkout_body("other@example.com"))
+        .await;
+    assert_eq!(status, 201, "{other}");
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let number = souk_domain::orders::order_number(&id.parse().unwrap());
+    assert_ne!(
+        number,
+        souk_domain::orders::order_number(&other_id.parse().unwrap())
+    );
+    let encode = |q: &str| url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+
+    for asked in [
+        number.clone(),
+        number[1..].to_lowercase(),
+        format!("  {}  ", number.to_lowercase()),
+    ] {
+        let (status, found) = app
+            .send(
+                Method::GET,
+                &format!("/api/admin/orders?q={}", encode(&asked)),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let ids: Vec<&str> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [id.as_str()], "asked {asked:?}");
+    }
+    // A number no order has finds nothing; an email still finds its orders.
+    let unused = if number == "#00000000" {
+        "#00000001"
+    } else {
+        "#00000000"
+    };
+    let (_, none) = app
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders?q={}", encode(unused)),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "{none}");
+    let (_, by_email) = app
+        .send(
+            Method::GET,
+            "/api/admin/orders?q=other@example.com",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(by_email["items"][0]["id"], Value::from(other_id.clone()));
+
+    // The pages: the order list's search field and the search box on every page.
+    let client = signed_in_client(&app).await;
+    for path in [
+        format!("/admin/orders?q={}", encode(&number)),
+        format!("/admin/search?q={}", encode(&number[1..].to_lowercase())),
+    ] {
+        let response = client.get(app.url(&path)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("/admin/orders/{id}")),
+            "{path}: {page}"
+        );
+        assert!(
+            !page.contains(&format!("/admin/orders/{other_id}")),
+            "{path}"
+        );
+        assert!(page.contains(&number), "{path}");
+    }
+}

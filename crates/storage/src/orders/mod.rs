@@ -227,14 +227,13 @@ pub async fn access_token_hash(db: &Db, order_id: Uuid) -> Result<Option<Vec<u8>
         .await
 }
 
-/// An order with its vendor orders and lines.
-/// The ids of the orders placed with `email` whose number (see
-/// `souk_domain::orders::order_number`) is `number`, newest first. Reads the `orders_email`
-/// index: at most the address's latest 500 orders are considered.
+/// The ids of the orders placed with `email` whose number is `number` (the id's last four
+/// bytes, as `souk_domain::orders::parse_order_number` reads it), newest first. Reads the
+/// `orders_email` index: at most the address's latest 500 orders are considered.
 pub async fn ids_by_email_and_number(
     db: &Db,
     email: &str,
-    number: &str,
+    number: [u8; 4],
 ) -> Result<Vec<Uuid>, StorageError> {
     let ids: Vec<Uuid> = crate::sql::query_scalar(
         "SELECT id FROM orders WHERE email = $1 ORDER BY placed_at DESC LIMIT 500",
@@ -244,10 +243,11 @@ pub async fn ids_by_email_and_number(
     .await?;
     Ok(ids
         .into_iter()
-        .filter(|id| souk_domain::orders::order_number(id) == number)
+        .filter(|id| id.as_bytes()[12..] == number)
         .collect())
 }
 
+/// An order with its vendor orders and lines.
 pub async fn detail(mut exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>, StorageError> {
     let order_sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1");
     let vo_sql = format!(
@@ -303,7 +303,7 @@ pub async fn detail(mut exec: Exec<'_>, id: Uuid) -> Result<Option<OrderDetail>,
 pub struct OrderFilter {
     pub user_id: Option<Uuid>,
     pub status: Option<String>,
-    /// Customer email (exact, lower-case) or order id prefix.
+    /// Customer email (exact, lower-case), order id, or order number (`#A1B2C3D4`).
     pub query: Option<String>,
     /// Orders with a part sold by this vendor.
     pub vendor_id: Option<Uuid>,
@@ -355,15 +355,26 @@ pub async fn list(db: &Db, f: &OrderFilter) -> Result<Vec<OrderRow>, StorageErro
         filters.push(format!("o.status = ${}", args.len()));
     }
     if let Some(q) = &f.query {
-        match Uuid::try_parse(q) {
-            Ok(id) => {
-                args.push(Arg::Uuid(id));
-                filters.push(format!("o.id = ${}", args.len()));
+        if let Ok(id) = Uuid::try_parse(q) {
+            args.push(Arg::Uuid(id));
+            filters.push(format!("o.id = ${}", args.len()));
+        } else if let Some(tail) = souk_domain::orders::parse_order_number(q) {
+            // The order number is the id's last four bytes, found through `orders_number`
+            // (migration 0027), whose expression this must repeat exactly.
+            match db.backend() {
+                crate::Backend::Sqlite => {
+                    args.push(Arg::Bytes(tail.to_vec()));
+                    filters.push(format!("substr(o.id, 13, 4) = ${}", args.len()));
+                }
+                crate::Backend::Postgres => {
+                    let hex: String = tail.iter().map(|b| format!("{b:02x}")).collect();
+                    args.push(Arg::Text(hex));
+                    filters.push(format!("right(o.id::text, 8) = ${}", args.len()));
+                }
             }
-            Err(_) => {
-                args.push(Arg::Text(q.to_lowercase()));
-                filters.push(format!("o.email = ${}", args.len()));
-            }
+        } else {
+            args.push(Arg::Text(q.to_lowercase()));
+            filters.push(format!("o.email = ${}", args.len()));
         }
     }
     if let Some(from) = f.placed_from {

@@ -26,11 +26,12 @@ pub struct OrderSearch {
     pub limit: Option<String>,
     pub cursor: Option<String>,
     pub status: Option<String>,
-    /// A customer email (exact) or an order id.
+    /// A customer email (exact), an order id, or an order number as customers see it
+    /// (`#A1B2C3D4`; the `#` optional, any case).
     pub q: Option<String>,
 }
 
-/// All orders, newest first; search by customer email or order id.
+/// All orders, newest first; search by customer email, order id or order number.
 #[utoipa::path(get, path = "/api/admin/orders", operation_id = "admin_list_orders", tag = "admin", params(OrderSearch), security(("bearer" = [])),
     responses(
         (status = 200, description = "Orders", body = OrderPage),
