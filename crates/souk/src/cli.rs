@@ -126,7 +126,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "SOUK_SHOP_NAME", default_value = "Souk", global = true)]
     pub shop_name: String,
     /// Background jobs run at once by this process (`serve` and `worker`); 0 in `serve` = none.
-    #[arg(long, env = "SOUK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=256), global = true)]
+    #[arg(long, env = "SOUK_WORKERS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=256), global = true)]
     pub workers: u64,
     /// Milliseconds between looks for due jobs when idle.
     #[arg(long, env = "SOUK_JOB_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000), global = true)]
