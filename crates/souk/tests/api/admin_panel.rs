@@ -553,6 +553,26 @@ async fn an_admin_approves_a_vendor_suspends_it_after_confirming_retries_a_faile
     browser.close().await;
 }
 
+/// The ids of the orders `GET /api/admin/orders?q=…` finds for `asked`.
+async fn orders_found(app: &TestApp, admin: &str, asked: &str) -> Vec<String> {
+    let q = url::form_urlencoded::byte_serialize(asked.as_bytes()).collect::<String>();
+    let (status, found) = app
+        .send(
+            Method::GET,
+            &format!("/api/admin/orders?q={q}"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A customer on the phone quotes the number from their confirmation email (`#A1B2C3D4`): the
 /// admin finds that order by it — with or without the `#`, in any case — in the API, the order
 /// list and the global search, and not the shop's other orders.
@@ -573,29 +593,16 @@ async fn an_admin_finds_an_order_by_the_number_its_customer_quotes() {
         number,
         souk_domain::orders::order_number(&other_id.parse().unwrap())
     );
-    let encode = |q: &str| url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
-
     for asked in [
         number.clone(),
         number[1..].to_lowercase(),
         format!("  {}  ", number.to_lowercase()),
     ] {
-        let (status, found) = app
-            .send(
-                Method::GET,
-                &format!("/api/admin/orders?q={}", encode(&asked)),
-                &admin,
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{found}");
-        let ids: Vec<&str> = found["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, [id.as_str()], "asked {asked:?}");
+        assert_eq!(
+            orders_found(&app, &admin, &asked).await,
+            [id.as_str()],
+            "asked {asked:?}"
+        );
     }
     // A number no order has finds nothing; an email still finds its orders.
     let unused = if number == "#00000000" {
@@ -603,26 +610,14 @@ async fn an_admin_finds_an_order_by_the_number_its_customer_quotes() {
     } else {
         "#00000000"
     };
-    let (_, none) = app
-        .send(
-            Method::GET,
-            &format!("/api/admin/orders?q={}", encode(unused)),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(none["items"].as_array().unwrap().len(), 0, "{none}");
-    let (_, by_email) = app
-        .send(
-            Method::GET,
-            "/api/admin/orders?q=other@example.com",
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(by_email["items"][0]["id"], Value::from(other_id.clone()));
+    assert!(orders_found(&app, &admin, unused).await.is_empty());
+    assert_eq!(
+        orders_found(&app, &admin, "other@example.com").await,
+        [other_id.as_str()]
+    );
 
     // The pages: the order list's search field and the search box on every page.
+    let encode = |q: &str| url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
     let client = signed_in_client(&app).await;
     for path in [
         format!("/admin/orders?q={}", encode(&number)),
