@@ -148,6 +148,11 @@ pub struct PoolStats {
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The size the SQLite WAL is kept near (64 MiB): past it, the writer starts it over.
 const SQLITE_WAL_LIMIT: i64 = 64 * 1024 * 1024;
+/// How much of the database file each reader maps into memory (1 GiB): a page read from the
+/// OS's cache costs a `pread` and a 4 KiB copy into the reader's own 2 MiB cache, and random
+/// pages of a large catalog rarely stay there (a category page at 100,000 products: 13 % of
+/// the server's time in `pread`). Pages past it are read as before.
+const SQLITE_READER_MMAP: i64 = 1 << 30;
 
 impl Db {
     /// Opens the database named by `url` (`sqlite://path` or `postgres://…`) and checks that it
@@ -202,6 +207,7 @@ impl Db {
                 SQLITE_BUSY_TIMEOUT,
                 options.acquire_timeout,
                 options.statement_timeout,
+                SQLITE_READER_MMAP,
             )?);
             let db = Db::Sqlite {
                 read,

@@ -46,13 +46,15 @@ fn overloaded() -> StorageError {
 
 impl Readers {
     /// Opens `size` reader connections to the database at `path` and their threads. Each
-    /// statement may run at most `statement_limit` (`None`: unbounded).
+    /// statement may run at most `statement_limit` (`None`: unbounded); each reader maps up to
+    /// `mmap` bytes of the file.
     pub(crate) fn open(
         path: &std::path::Path,
         size: usize,
         busy_timeout: Duration,
         acquire_timeout: Duration,
         statement_limit: Option<Duration>,
+        mmap: i64,
     ) -> Result<Readers, StorageError> {
         let (queue, jobs) = crossbeam_channel::bounded::<(Instant, Job)>(QUEUE);
         let mut threads = Vec::with_capacity(size);
@@ -61,7 +63,14 @@ impl Readers {
             let conn = rusqlite::Connection::open(path)?;
             conn.busy_timeout(busy_timeout)?;
             conn.execute_batch("PRAGMA query_only = ON; PRAGMA foreign_keys = ON;")?;
+            conn.execute_batch(&format!("PRAGMA mmap_size = {mmap};"))?;
             conn.set_prepared_statement_cache_capacity(256);
+            // Plans never depend on a bound value. With the value-based statistics of `ANALYZE`
+            // (STAT4), SQLite otherwise compiles a cached statement again whenever one of its
+            // parameters gets a new value (a category id, a page's product ids): 5 % of a
+            // category page's time. The listings choose their plans themselves
+            // (`catalog::list`), from counts, not from SQLite's guesses.
+            conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
             let jobs = jobs.clone();
             let busy = busy.clone();
             let thread = std::thread::Builder::new()
