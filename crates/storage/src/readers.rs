@@ -70,7 +70,10 @@ impl Readers {
             // parameters gets a new value (a category id, a page's product ids): 5 % of a
             // category page's time. The listings choose their plans themselves
             // (`catalog::list`), from counts, not from SQLite's guesses.
-            conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )?;
             let jobs = jobs.clone();
             let busy = busy.clone();
             let thread = std::thread::Builder::new()

@@ -1096,6 +1096,43 @@ async fn a_vendor_lists_searches_and_pages_only_its_own_products() {
         .await
         .unwrap();
     assert!(none.contains("No product matches."), "{none}");
+
+    // The stock filter: sold out (no variant left), low (a tracked variant at 5 or fewer, sold
+    // out included) and in stock; only A's products, whatever B has.
+    app.seed("vendor-a", &[stocked("sold-out-fig", &[700], 0)])
+        .await;
+    app.seed("vendor-b", &[stocked("sold-out-kiwi", &[700], 0)])
+        .await;
+    let listed = |url: &'static str| {
+        let a = &a;
+        let app = &app;
+        async move {
+            let page = a.get(app.url(url)).await.text().await.unwrap();
+            let rows = page.matches("<tr>").count().saturating_sub(1);
+            (page, rows)
+        }
+    };
+    let (sold_out, rows) = listed("/vendor/products?stock=sold_out").await;
+    assert!(sold_out.contains("sold-out-fig"), "{sold_out}");
+    assert_eq!(rows, 1, "only A's sold-out product: {sold_out}");
+    let (low, rows) = listed("/vendor/products?stock=low").await;
+    assert!(
+        low.contains("sold-out-fig") && low.contains("rare-quince"),
+        "{low}"
+    );
+    assert_eq!(rows, 2, "pears have 40 each: {low}");
+    let (in_stock, rows) = listed("/vendor/products?stock=in_stock").await;
+    assert!(
+        in_stock.contains("rare-quince") && !in_stock.contains("sold-out-fig"),
+        "{in_stock}"
+    );
+    assert_eq!(rows, 25, "28 of A's products are in stock, 25 a page");
+    assert_eq!(
+        a.get(app.url("/vendor/products?stock=plenty"))
+            .await
+            .status(),
+        400
+    );
     let drafts = a
         .get(app.url("/vendor/products?status=draft"))
         .await

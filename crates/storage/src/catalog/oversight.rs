@@ -43,11 +43,12 @@ impl StockLevel {
     }
 
     fn condition(self) -> String {
-        let buyable = "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id \
-                       AND (NOT y.track_inventory OR y.stock > 0))";
+        // `available_variants` (migration 0026) counts the variants that can be bought now, as
+        // the storefront's `in_stock` reads it: one column of the product row, where an
+        // `EXISTS` read every variant of every product walked.
         match self {
-            Self::InStock => buyable.to_owned(),
-            Self::SoldOut => format!("NOT {buyable}"),
+            Self::InStock => "p.available_variants > 0".to_owned(),
+            Self::SoldOut => "p.available_variants = 0".to_owned(),
             Self::Low => format!(
                 "EXISTS (SELECT 1 FROM variants y WHERE y.product_id = p.id \
                  AND y.track_inventory AND y.stock <= {})",
