@@ -1096,6 +1096,32 @@ async fn a_vendor_lists_searches_and_pages_only_its_own_products() {
         .await
         .unwrap();
     assert!(none.contains("No product matches."), "{none}");
+    // A search pages newest first too: the 27 pears, 25 then 2.
+    let pears = a
+        .get(app.url("/vendor/products?q=pear"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(pears.matches("<tr>").count() - 1, 25, "{pears}");
+    assert!(
+        pears.find("pear-26").unwrap() < pears.find("pear-02").unwrap(),
+        "newest first"
+    );
+    assert!(!pears.contains("pear-01"), "{pears}");
+    let pears = pears.replace("&#x2f;", "/").replace("&amp;", "&");
+    let start = pears.find("/vendor/products?").map(|i| &pears[i..]);
+    let older = start
+        .and_then(|s| s.split('"').find(|s| s.contains("before=")))
+        .expect("an Older link keeping the search")
+        .to_owned();
+    assert!(older.contains("q=pear"), "{older}");
+    let rest = a.get(app.url(&older)).await.text().await.unwrap();
+    assert_eq!(rest.matches("<tr>").count() - 1, 2, "{rest}");
+    assert!(
+        rest.find("pear-01").unwrap() < rest.find("pear-00").unwrap(),
+        "{rest}"
+    );
 
     // The stock filter: sold out (no variant left), low (a tracked variant at 5 or fewer, sold
     // out included) and in stock; only A's products, whatever B has.
