@@ -15,7 +15,8 @@ pub struct Waiting {
     pub failed_jobs: i64,
     /// Webhook endpoints failing now or disabled after failing.
     pub failing_endpoints: i64,
-    /// Stock-tracked variants at or below the low-stock threshold.
+    /// Stock-tracked variants at or below the low-stock threshold, counted up to
+    /// [`LOW_STOCK_COUNTED`] (a 100,000-product catalog has tens of thousands: 1 ms a view).
     pub low_stock_variants: i64,
 }
 
@@ -27,8 +28,10 @@ pub async fn waiting(db: &Db) -> Result<Waiting, StorageError> {
              (SELECT COUNT(*) FROM vendors WHERE status = 'pending'), \
              (SELECT COUNT(*) FROM jobs WHERE status = 'dead'), \
              (SELECT COUNT(*) FROM webhook_endpoints WHERE failing_since IS NOT NULL OR status = 'disabled'), \
-             (SELECT COUNT(*) FROM variants WHERE track_inventory AND stock <= 5)",
+             (SELECT COUNT(*) FROM (SELECT 1 FROM variants WHERE track_inventory AND stock <= 5 \
+               LIMIT $1) AS low)",
         )
+        .bind(LOW_STOCK_COUNTED)
         .fetch_one(db)
         .await?;
     Ok(Waiting {

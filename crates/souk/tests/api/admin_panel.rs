@@ -637,3 +637,39 @@ async fn an_admin_finds_an_order_by_the_number_its_customer_quotes() {
         assert!(page.contains(&number), "{path}");
     }
 }
+
+/// The home counts the variants low on stock (tracked, 5 or fewer left) exactly up to 100, then
+/// says "or more": a large catalog has tens of thousands, and counting them all cost every view.
+#[tokio::test]
+async fn the_admin_home_counts_low_stock_variants_up_to_a_hundred() {
+    let app = TestApp::spawn().await;
+    app.seed(
+        "acme",
+        &[
+            stocked("plenty", &[1000], 50),
+            stocked("few", &[1000, 1100, 1200], 2),
+        ],
+    )
+    .await;
+    app.admin_token().await;
+    let client = signed_in_client(&app).await;
+    let home = client.get(app.url("/admin")).await.text().await.unwrap();
+    assert!(
+        home.contains("<strong>3</strong> variants low on stock"),
+        "{home}"
+    );
+    let prices: Vec<i64> = (0..60).map(|i| 1000 + i).collect();
+    app.seed(
+        "acme",
+        &[
+            stocked("sold-out", &prices, 0),
+            stocked("last-ones", &prices, 1),
+        ],
+    )
+    .await;
+    let home = client.get(app.url("/admin")).await.text().await.unwrap();
+    assert!(
+        home.contains("<strong>100 or more</strong> variants low on stock"),
+        "123 low: {home}"
+    );
+}

@@ -171,6 +171,7 @@ async fn home(
             failing_endpoints => w.failing_endpoints,
             low_stock_variants => w.low_stock_variants,
         },
+        low_stock_counted => souk_storage::dashboard::LOW_STOCK_COUNTED,
         chart => minijinja::Value::from_safe_string(
             crate::web::chart::sales_svg(&home.by_day, state.config.currency.code()),
         ),
