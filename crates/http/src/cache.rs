@@ -2,18 +2,23 @@
 //!
 //! Storefront traffic is dominated by a few identical reads (the first page of a category, a
 //! popular product). Caching their serialized bytes for a short time lets one instance serve
-//! them at close to the machine's ceiling. Bounded staleness is the price: an entry lives at
+//! them at close to the machine's ceiling. Bounded staleness is the price: a response lives at
 //! most `ttl` (default 1 s), and writes made through this instance invalidate everything at
-//! once (the use cases signal `catalog_changed`). Writes by another process (`souk import`) or another
-//! instance show up within `ttl`. Only 200 responses of public, unauthenticated routes are
-//! cached; checkout always re-reads prices and stock from the database.
+//! once (the use cases signal `catalog_changed`), as do other instances' on PostgreSQL. The
+//! time-to-live is the net for what is not signalled (`souk import` in another process, a lost
+//! notice): such a write shows up within `ttl` in the API's responses and within twice `ttl`
+//! in the storefront's pages (see [`ResponseCache::data`]). Only 200 responses of public,
+//! unauthenticated routes are cached; checkout always re-reads prices and stock from the
+//! database.
 //!
 //! Concurrent misses for one key are coalesced: when an entry expires under load, one request
 //! rebuilds it and the others wait for that result instead of all hitting the database at once.
+//! Lifetimes are staggered at random (up to a quarter shorter), so entries made together do not
+//! all expire together.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -37,14 +42,43 @@ struct Entry {
 #[derive(Clone)]
 pub struct ResponseCache {
     entries: Option<Cache<String, Entry>>,
-    /// What the storefront's pages are made from (a product, a list page, the category tree),
-    /// kept under the same lifetime and budget and emptied with the responses: each page is
-    /// still rendered per request, with its own nonce, form token and cart.
+    /// What the storefront's pages are made from (a product, a list page, the category tree)
+    /// and the pages shared by shoppers without a cart, under the same budget and emptied with
+    /// the responses. Fresh for the time-to-live; for one more, the first request to find it
+    /// stale loads it again while the others are still served the old one, so a popular page
+    /// never waits for the database.
     data: Option<Cache<String, Datum>>,
+    ttl: Duration,
     /// Part of every key, and moved on by [`ResponseCache::invalidate_all`]: a load that began
     /// before an invalidation and ends after it (a read of the old catalog) is stored under a
     /// key nobody asks for any more, instead of being served until it expires.
     generation: Arc<AtomicU64>,
+}
+
+/// `ttl` less up to a quarter of it, at random. Entries made together (after a change, or at
+/// start) would otherwise all expire at once, every `ttl`, and all be loaded again together: a
+/// burst of database reads that every request then queues behind.
+fn staggered(ttl: Duration) -> Duration {
+    let fraction = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX);
+    ttl.mul_f64(1.0 - fraction / 4.0)
+}
+
+/// A response's lifetime: [`staggered`].
+struct Staggered(Duration);
+
+impl<K, V> moka::Expiry<K, V> for Staggered {
+    fn expire_after_create(&self, _: &K, _: &V, _: Instant) -> Option<Duration> {
+        Some(staggered(self.0))
+    }
+}
+
+/// A datum's lifetime: its own.
+struct Kept;
+
+impl<K> moka::Expiry<K, Datum> for Kept {
+    fn expire_after_create(&self, _: &K, datum: &Datum, _: Instant) -> Option<Duration> {
+        Some(datum.kept_for)
+    }
 }
 
 /// A cached value of any type, with the bytes it is reckoned to take.
@@ -52,6 +86,33 @@ pub struct ResponseCache {
 struct Datum {
     value: Arc<dyn std::any::Any + Send + Sync>,
     weight: u32,
+    /// Until when it is served as it is; after that, one request loads it again.
+    fresh_until: Instant,
+    /// How long it is kept from when it was made: fresh, then stale for up to `ttl`.
+    kept_for: Duration,
+    /// Taken by the request that loads it again.
+    reloading: Arc<AtomicBool>,
+}
+
+impl Datum {
+    fn new(value: Arc<dyn std::any::Any + Send + Sync>, bytes: usize, ttl: Duration) -> Self {
+        let fresh_for = staggered(ttl);
+        Datum {
+            value,
+            weight: u32::try_from(bytes).unwrap_or(u32::MAX),
+            fresh_until: Instant::now() + fresh_for,
+            kept_for: fresh_for + ttl,
+            reloading: Arc::default(),
+        }
+    }
+
+    fn of<T: Send + Sync + 'static>(&self) -> Arc<T> {
+        // A key names one type of value: its loader's.
+        self.value
+            .clone()
+            .downcast::<T>()
+            .unwrap_or_else(|_| panic!("a cached value of another type"))
+    }
 }
 
 impl ResponseCache {
@@ -59,7 +120,7 @@ impl ResponseCache {
     pub fn new(ttl: Duration, max_bytes: u64) -> Self {
         let entries = (!ttl.is_zero() && max_bytes > 0).then(|| {
             Cache::builder()
-                .time_to_live(ttl)
+                .expire_after(Staggered(ttl))
                 .weigher(|key: &String, entry: &Entry| {
                     (key.len() + entry.body.len())
                         .try_into()
@@ -70,7 +131,7 @@ impl ResponseCache {
         });
         let data = (!ttl.is_zero() && max_bytes > 0).then(|| {
             Cache::builder()
-                .time_to_live(ttl)
+                .expire_after(Kept)
                 .weigher(|key: &String, datum: &Datum| {
                     u32::try_from(key.len())
                         .unwrap_or(u32::MAX)
@@ -82,8 +143,14 @@ impl ResponseCache {
         ResponseCache {
             entries,
             data,
+            ttl,
             generation: Arc::default(),
         }
+    }
+
+    /// Whether anything is kept (a time-to-live and a budget were given).
+    pub fn is_on(&self) -> bool {
+        self.data.is_some()
     }
 
     /// `key` in the current generation.
@@ -102,8 +169,9 @@ impl ResponseCache {
     }
 
     /// The value under `key`, made by `load` on a miss (concurrent misses wait for one load);
-    /// `load` also says how many bytes the value takes, roughly. With the cache off, `load`
-    /// runs every time. A failed load is not kept.
+    /// `load` also says how many bytes the value takes, roughly. A stale value is loaded again
+    /// by the first request to find it, and served meanwhile to the others (or kept when that
+    /// load fails). With the cache off, `load` runs every time. A failed load is not kept.
     pub async fn data<T, E, F>(&self, key: String, load: F) -> Result<Arc<T>, Arc<E>>
     where
         T: Send + Sync + 'static,
@@ -113,19 +181,32 @@ impl ResponseCache {
         let Some(data) = &self.data else {
             return load.await.map(|(v, _)| Arc::new(v)).map_err(Arc::new);
         };
+        let key = self.key(&key);
+        if let Some(old) = data.get(&key).await {
+            if old.fresh_until > Instant::now() || old.reloading.swap(true, Ordering::AcqRel) {
+                return Ok(old.of());
+            }
+            return match load.await {
+                Ok((value, bytes)) => {
+                    let new = Datum::new(Arc::new(value), bytes, self.ttl);
+                    data.insert(key, new.clone()).await;
+                    Ok(new.of())
+                }
+                // The database is failing (its errors are logged where they happen): the
+                // old value until it expires, and the next request tries again.
+                Err(_) => {
+                    old.reloading.store(false, Ordering::Release);
+                    Ok(old.of())
+                }
+            };
+        }
         let datum = data
-            .try_get_with(self.key(&key), async {
-                load.await.map(|(value, bytes)| Datum {
-                    value: Arc::new(value),
-                    weight: u32::try_from(bytes).unwrap_or(u32::MAX),
-                })
+            .try_get_with(key, async {
+                load.await
+                    .map(|(value, bytes)| Datum::new(Arc::new(value), bytes, self.ttl))
             })
             .await?;
-        // A key names one type of value: its loader's.
-        Ok(datum
-            .value
-            .downcast::<T>()
-            .unwrap_or_else(|_| panic!("a cached value of another type")))
+        Ok(datum.of())
     }
 }
 
@@ -372,5 +453,42 @@ mod tests {
         assert!(names(&v("*"), &etag));
         assert!(!names(&v("\"other\""), &etag));
         assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
+    }
+
+    /// A load that must not happen.
+    async fn not_loaded() -> Result<(u32, usize), ()> {
+        panic!("loaded again")
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_served_while_one_request_loads_it_again() {
+        let ttl = Duration::from_millis(200);
+        let cache = ResponseCache::new(ttl, 1 << 20);
+        let first = cache.data("k".into(), async { Ok::<_, ()>((1u32, 8)) });
+        assert_eq!(*first.await.unwrap(), 1);
+        assert_eq!(*cache.data("k".into(), not_loaded()).await.unwrap(), 1);
+        // Past its freshness (at most `ttl`), still kept (at least ¾ `ttl` + `ttl`).
+        tokio::time::sleep(ttl + Duration::from_millis(10)).await;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let reloading = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                let load = async {
+                    released.await.ok();
+                    Ok::<_, ()>((2u32, 8))
+                };
+                cache.data("k".into(), load).await.map(|v| *v)
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Meanwhile another request gets the old value at once, and loads nothing.
+        assert_eq!(*cache.data("k".into(), not_loaded()).await.unwrap(), 1);
+        release.send(()).unwrap();
+        assert_eq!(reloading.await.unwrap().unwrap(), 2);
+        assert_eq!(*cache.data("k".into(), not_loaded()).await.unwrap(), 2);
+        // Emptied: loaded again at once.
+        cache.invalidate_all();
+        let after = cache.data("k".into(), async { Ok::<_, ()>((3u32, 8)) });
+        assert_eq!(*after.await.unwrap(), 3);
     }
 }

@@ -586,6 +586,101 @@ async fn a_form_without_this_browsers_token_changes_no_cart() {
     );
 }
 
+#[tokio::test]
+async fn shoppers_without_a_cart_share_one_rendering_each_with_its_own_token_and_nonce() {
+    let app = TestApp::spawn_with(souk_http::HttpConfig {
+        catalog_cache_ttl: std::time::Duration::from_secs(300),
+        ..souk_http::HttpConfig::default()
+    })
+    .await;
+    let shop = two_vendor_shop(&app).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &'static str, cookie: Option<String>| {
+        let request = client.get(app.url(path));
+        let request = match cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    let between = |text: &str, start: &str, end: &str| {
+        text.split(start)
+            .nth(1)
+            .and_then(|rest| rest.split(end).next())
+            .unwrap_or_else(|| panic!("no {start:?} in {text}"))
+            .to_owned()
+    };
+    // Two new browsers open the same product page: the second is served the first's rendering…
+    let mut seen = Vec::new();
+    for expected in ["miss", "hit"] {
+        let r = get("/products/blue-teapot", None).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-cache"], expected);
+        let cookie = set_cookie(&r, "souk_shop");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = r.text().await.unwrap();
+        // …with its own form token (the one its cookie holds) and its own nonce (the one its
+        // policy allows).
+        let token = between(&html, "name=\"csrf\" value=\"", "\"");
+        assert_eq!(cookie, format!("souk_shop={token}"));
+        let nonce = between(&html, "<script type=\"application/ld+json\" nonce=\"", "\"");
+        assert!(csp.contains(&format!("'nonce-{nonce}'")), "{csp}");
+        assert_eq!(html.matches(&token).count(), 1, "{html}");
+        seen.push((cookie, token, nonce, html));
+    }
+    let [(_, t1, n1, p1), (cookie, t2, n2, p2)] = <[_; 2]>::try_from(seen).unwrap();
+    assert!(t1 != t2 && n1 != n2);
+    assert_eq!(
+        p1.replace(&t1, "TOKEN").replace(&n1, "NONCE"),
+        p2.replace(&t2, "TOKEN").replace(&n2, "NONCE"),
+        "nothing else differs"
+    );
+    // The browser comes back with its cookie: still the shared rendering, with its token.
+    let back = get("/products/blue-teapot", Some(cookie.clone())).await;
+    assert_eq!(back.headers()["x-cache"], "hit");
+    assert!(back.text().await.unwrap().contains(&t2));
+    // Once it has a cart, its pages are its own: they show the cart.
+    let added = client
+        .post(app.url("/cart/add"))
+        .header("origin", app.base.clone())
+        .header("cookie", cookie.clone())
+        .form(&[
+            ("csrf", t2.as_str()),
+            ("variant_id", shop.teapot[0].as_str()),
+            ("quantity", "2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 303);
+    let with_cart = format!("{cookie}; {}", set_cookie(&added, "souk_cart"));
+    for path in ["/products/blue-teapot", "/categories/kitchen", "/"] {
+        let own = get(path, Some(with_cart.clone())).await;
+        assert_eq!(own.status(), 200, "{path}");
+        assert!(own.headers().get("x-cache").is_none(), "{path}");
+        let html = own.text().await.unwrap();
+        assert!(
+            html.contains("Cart <span class=\"count\">(2"),
+            "{path}: {html}"
+        );
+        // And a new browser's page of that place still shows an empty cart.
+        let anyone = get(path, None).await.text().await.unwrap();
+        assert!(!anyone.contains("class=\"count\""), "{path}");
+    }
+    // A missing product is not kept: it says so each time.
+    for _ in 0..2 {
+        let missing = get("/products/no-such-teapot", None).await;
+        assert_eq!(missing.status(), 404);
+        assert!(missing.headers().get("x-cache").is_none());
+    }
+}
+
 /// The token of an email to `to` linking to `/{path}?token=`, waiting up to 20 s.
 async fn emailed_token(smtp: &crate::smtp::SmtpServer, to: &str, path: &str) -> String {
     let link = emailed_link(smtp, to, &format!("/{path}?"), "token=").await;

@@ -15,6 +15,7 @@ use souk_domain::money::{Currency, format_decimal, parse_decimal};
 use souk_storage::catalog::{self, ListQuery};
 use souk_storage::media::{self, MediaFile};
 
+use super::shared::public_page;
 use super::{ShopError, Shopper, cached, chrome, json_ld};
 use crate::AppState;
 use crate::web::{CspNonce, Flash, Page, revalidated};
@@ -183,8 +184,17 @@ fn tree_value(nodes: &[CategoryNode]) -> Vec<Value> {
         .collect()
 }
 
-pub async fn home(State(state): State<AppState>, shopper: Shopper, nonce: CspNonce) -> Response {
-    match home_page(&state, &shopper, &nonce).await {
+pub async fn home(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    nonce: CspNonce,
+    uri: Uri,
+) -> Response {
+    let page = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
+        home_page(&state, shopper, nonce).await
+    })
+    .await;
+    match page {
         Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
@@ -358,8 +368,12 @@ pub async fn search(
     uri: Uri,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let listing = listing(params, state.config.currency);
-    match list_page(&state, &shopper, &nonce, &uri, listing, Place::Search).await {
+    let page = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
+        let listing = listing(params, state.config.currency);
+        list_page(&state, shopper, nonce, &uri, listing, Place::Search).await
+    })
+    .await;
+    match page {
         Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
@@ -373,7 +387,7 @@ pub async fn category(
     Path(handle): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let result = async {
+    let result = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
         let all = categories(&state).await?.to_vec();
         let node = find_node(&category_tree(all.clone()), &handle)
             .cloned()
@@ -382,14 +396,14 @@ pub async fn category(
         listing.query.category = Some(node.handle.clone());
         list_page(
             &state,
-            &shopper,
-            &nonce,
+            shopper,
+            nonce,
             &uri,
             listing,
             Place::Category(all, node),
         )
         .await
-    }
+    })
     .await;
     match result {
         Ok(r) => revalidated(r),
@@ -432,7 +446,7 @@ pub async fn vendor(
     Path(handle): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let result = async {
+    let result = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
         let not_found = || ShopError::not_found("there is no such shop");
         Handle::parse(&handle).map_err(|_| not_found())?;
         let profile = cached(&state, format!("store:vendor:{handle}"), async {
@@ -447,14 +461,14 @@ pub async fn vendor(
         listing.query.vendor = Some(profile.handle.clone());
         list_page(
             &state,
-            &shopper,
-            &nonce,
+            shopper,
+            nonce,
             &uri,
             listing,
             Place::Vendor(profile),
         )
         .await
-    }
+    })
     .await;
     match result {
         Ok(r) => revalidated(r),
@@ -590,9 +604,19 @@ pub async fn product(
     shopper: Shopper,
     nonce: CspNonce,
     flash: Flash,
+    uri: Uri,
     Path(handle): Path<String>,
 ) -> Response {
-    match product_page(&state, &shopper, &nonce, &flash, &handle).await {
+    // A message after an action is this shopper's alone.
+    let page = if flash.0.is_some() {
+        product_page(&state, &shopper, &nonce, &flash, &handle).await
+    } else {
+        public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
+            product_page(&state, shopper, nonce, &flash, &handle).await
+        })
+        .await
+    };
+    match page {
         Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }

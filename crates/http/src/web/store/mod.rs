@@ -12,6 +12,7 @@ mod cart;
 mod checkout;
 mod order;
 mod seo;
+mod shared;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -298,6 +299,10 @@ impl ShopError {
         }
     }
 
+    fn internal() -> Self {
+        PageError::internal().into()
+    }
+
     async fn render(self, state: &AppState, shopper: &Shopper, nonce: &CspNonce) -> Response {
         let ctx = context! {
             title => self.title, detail => self.detail, status => self.status.as_u16(),
@@ -311,11 +316,17 @@ impl ShopError {
 
 impl From<souk_app::AppError> for ShopError {
     fn from(e: souk_app::AppError) -> Self {
+        PageError::from(e).into()
+    }
+}
+
+impl From<PageError> for ShopError {
+    fn from(e: PageError) -> Self {
         let PageError {
             status,
             title,
             detail,
-        } = PageError::from(e);
+        } = e;
         ShopError {
             status,
             title,
