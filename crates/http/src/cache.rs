@@ -94,6 +94,15 @@ struct Datum {
     reloading: Arc<AtomicBool>,
 }
 
+/// The right to load a stale datum again, given back when dropped.
+struct Reloading<'a>(&'a AtomicBool);
+
+impl Drop for Reloading<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl Datum {
     fn new(value: Arc<dyn std::any::Any + Send + Sync>, bytes: usize, ttl: Duration) -> Self {
         let fresh_for = staggered(ttl);
@@ -186,6 +195,9 @@ impl ResponseCache {
             if old.fresh_until > Instant::now() || old.reloading.swap(true, Ordering::AcqRel) {
                 return Ok(old.of());
             }
+            // Given back however this ends (a failed load, or this request abandoned), so
+            // the next request tries again.
+            let _reloading = Reloading(&old.reloading);
             return match load.await {
                 Ok((value, bytes)) => {
                     let new = Datum::new(Arc::new(value), bytes, self.ttl);
@@ -193,11 +205,8 @@ impl ResponseCache {
                     Ok(new.of())
                 }
                 // The database is failing (its errors are logged where they happen): the
-                // old value until it expires, and the next request tries again.
-                Err(_) => {
-                    old.reloading.store(false, Ordering::Release);
-                    Ok(old.of())
-                }
+                // old value until it expires.
+                Err(_) => Ok(old.of()),
             };
         }
         let datum = data

@@ -4,10 +4,12 @@
 //! A statement travels to a reader thread once and its decoded rows come back in one message
 //! (sqlx sent every row over a channel). A full queue, or a statement that waited past the
 //! acquire timeout, is refused as overloaded (503); a statement running past the statement
-//! limit is interrupted by SQLite's progress handler.
+//! limit is interrupted by SQLite's progress handler. A statement whose request was abandoned
+//! (its client hung up, or it answered 503 at the request timeout) is skipped if it has not
+//! started, and interrupted if it has: under overload the readers do not work for nobody.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,8 +25,27 @@ const PROGRESS_STEPS: std::ffi::c_int = 20_000;
 
 type Job = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
 
+/// A statement waiting for a reader.
+struct Queued {
+    at: Instant,
+    /// Set when whoever asked stopped waiting for the answer.
+    abandoned: Arc<AtomicBool>,
+    job: Job,
+}
+
+/// Marks a statement abandoned when the future waiting for it is dropped unanswered.
+struct Waiting(Arc<AtomicBool>, bool);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 pub struct Readers {
-    queue: std::sync::Mutex<Option<Sender<(Instant, Job)>>>,
+    queue: std::sync::Mutex<Option<Sender<Queued>>>,
     // Kept so the threads are owned; they end when the queue closes.
     _threads: Vec<JoinHandle<()>>,
     busy: Arc<AtomicUsize>,
@@ -56,7 +77,7 @@ impl Readers {
         statement_limit: Option<Duration>,
         mmap: i64,
     ) -> Result<Readers, StorageError> {
-        let (queue, jobs) = crossbeam_channel::bounded::<(Instant, Job)>(QUEUE);
+        let (queue, jobs) = crossbeam_channel::bounded::<Queued>(QUEUE);
         let mut threads = Vec::with_capacity(size);
         let busy = Arc::new(AtomicUsize::new(0));
         for n in 0..size.max(1) {
@@ -99,7 +120,7 @@ impl Readers {
         self.busy.load(Ordering::Relaxed)
     }
 
-    fn sender(&self) -> Option<Sender<(Instant, Job)>> {
+    fn sender(&self) -> Option<Sender<Queued>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -115,15 +136,24 @@ impl Readers {
         let queue = self
             .sender()
             .ok_or(StorageError::Database(sqlx::Error::PoolClosed))?;
-        match queue.try_send((Instant::now(), job)) {
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let queued = Queued {
+            at: Instant::now(),
+            abandoned: abandoned.clone(),
+            job,
+        };
+        match queue.try_send(queued) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(overloaded()),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(StorageError::Database(sqlx::Error::PoolClosed));
             }
         }
+        let mut waiting = Waiting(abandoned, false);
         // Dropped unanswered: the job waited past the acquire timeout (or the readers stopped).
-        answered.await.map_err(|_| overloaded())?
+        let answer = answered.await;
+        waiting.1 = true;
+        answer.map_err(|_| overloaded())?
     }
 
     /// Takes no more statements; the reader threads end once the queue is done.
@@ -135,40 +165,133 @@ impl Readers {
 /// A reader thread: runs queued statements until the queue closes.
 fn serve(
     conn: rusqlite::Connection,
-    jobs: Receiver<(Instant, Job)>,
+    jobs: Receiver<Queued>,
     busy: Arc<AtomicUsize>,
     acquire_timeout: Duration,
     statement_limit: Option<Duration>,
 ) {
-    // The running statement's deadline, in microseconds since `base` (0: none).
+    // The running statement's deadline, in microseconds since `base` (0: none), and whether
+    // its request was abandoned.
     let base = Instant::now();
     let deadline = Arc::new(AtomicU64::new(0));
-    if statement_limit.is_some() {
+    let running: Arc<std::sync::Mutex<Arc<AtomicBool>>> = Arc::default();
+    {
         let deadline = deadline.clone();
+        let running = running.clone();
         let installed = conn.progress_handler(
             PROGRESS_STEPS,
             Some(move || {
                 let at = deadline.load(Ordering::Relaxed);
-                at != 0 && base.elapsed().as_micros() as u64 > at
+                (at != 0 && base.elapsed().as_micros() as u64 > at)
+                    || running
+                        .lock()
+                        .is_ok_and(|abandoned| abandoned.load(Ordering::Relaxed))
             }),
         );
         if let Err(e) = installed {
             tracing::error!(error = %e, "SQLite reader without a statement time limit");
         }
     }
-    while let Ok((queued, job)) = jobs.recv() {
-        if queued.elapsed() > acquire_timeout {
-            drop(job); // its caller is told: overloaded
+    while let Ok(queued) = jobs.recv() {
+        // Too late (its caller is told: overloaded), or nobody waits for it any more.
+        if queued.at.elapsed() > acquire_timeout || queued.abandoned.load(Ordering::Relaxed) {
             continue;
         }
         if let Some(limit) = statement_limit {
             let at = (base.elapsed() + limit).as_micros() as u64;
             deadline.store(at.max(1), Ordering::Relaxed);
         }
+        if let Ok(mut slot) = running.lock() {
+            *slot = queued.abandoned;
+        }
         busy.fetch_add(1, Ordering::Relaxed);
         // A panic in one statement's decoding must not take the reader down with it.
+        let job = queued.job;
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
         busy.fetch_sub(1, Ordering::Relaxed);
         deadline.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readers(dir: &tempfile::TempDir) -> Readers {
+        let path = dir.path().join("r.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let second = Duration::from_secs(1);
+        Readers::open(&path, 1, second, 10 * second, None, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_statement_is_interrupted_and_the_reader_serves_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = Arc::new(readers(&dir));
+        // Counts for ever: only an interruption ends it (there is no statement limit here).
+        let endless = tokio::spawn({
+            let readers = readers.clone();
+            async move {
+                readers
+                    .run(|conn| {
+                        Ok(conn.query_row(
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                             SELECT count(*) FROM c",
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )?)
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(readers.busy(), 1);
+        endless.abort();
+        let next = readers.run(|conn| Ok(conn.query_row("SELECT 7", [], |r| r.get::<_, i64>(0))?));
+        let answer = tokio::time::timeout(Duration::from_secs(5), next).await;
+        assert_eq!(answer.expect("the one reader was freed").unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_statement_abandoned_while_it_waits_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = Arc::new(readers(&dir));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // Holds the only reader until released.
+        let holding = tokio::spawn({
+            let readers = readers.clone();
+            async move {
+                readers
+                    .run(move |_| {
+                        released.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let waiting = tokio::spawn({
+            let (readers, ran) = (readers.clone(), ran.clone());
+            async move {
+                readers
+                    .run(move |_| {
+                        ran.store(true, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+        // The reader has gone past the abandoned statement: a later one is answered.
+        readers.run(|_| Ok(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "an abandoned statement ran");
     }
 }
