@@ -15,7 +15,8 @@
 //! rebuilds it and the others wait for that result instead of all hitting the database at once.
 //! The storefront's data and pages have lifetimes staggered at random (up to a quarter
 //! shorter), so that the few hot entries made together do not all expire together; the API's
-//! responses keep the whole `ttl` (staggering cost a tenth of their hits at random reads).
+//! responses keep the whole `ttl` (reads spread over many keys are not made together, and a
+//! shorter life would only mean fewer hits).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
