@@ -18,14 +18,6 @@ pub struct Browser {
     profile: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     /// A browser whose relative URLs point at `base` (the app under test).
     pub async fn open(base: &str) -> Browser {
@@ -42,7 +34,7 @@ impl Browser {
         let (url, driver) = match std::env::var("SOUK_TEST_WEBDRIVER") {
             Ok(url) if !url.is_empty() => (url, None),
             _ => {
-                let port = free_port();
+                let port = crate::smtp::free_port();
                 let child = Command::new("chromedriver")
                     .arg(format!("--port={port}"))
                     .stdout(Stdio::null())

@@ -5,12 +5,47 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port nothing listens on now, for a server process the test starts next.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by default),
+/// where no other test's `bind(":0")` and no outgoing connection can be handed it between this
+/// check and the child's own bind: a port from `bind(":0")` could be, and then the child failed
+/// to bind while the readiness probe reached the other test's server (an email test saw no
+/// email at all).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    let (low, high) = (20_000u64, 32_000u64);
+    let seed = RandomState::new().hash_one((std::process::id(), Instant::now()));
+    (0..high - low)
+        .map(|step| (low + (seed + step * 7_919) % (high - low)) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
+/// Whether the process `pid` holds the socket listening on 127.0.0.1:`port` (Linux `/proc`):
+/// a probe that connects could reach another process's server on that port.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let wanted = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.len() > 9 && cols[1] == wanted && cols[3] == "0A")
+        .map(|cols| format!("socket:[{}]", cols[9]))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.as_os_str() == inode.as_str())
+        })
+    })
 }
 
 pub struct SmtpServer {
@@ -66,9 +101,21 @@ impl SmtpServer {
             .expect(
                 "python3 with aiosmtpd is needed (scripts/test installs it: pip install aiosmtpd)",
             );
+        let pid = child.id();
         self.child = Some(child);
+        // Ready when aiosmtpd itself listens: a connection alone could reach another process.
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listens_on(pid, self.port) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "aiosmtpd exited ({status}) before listening on {}",
+                    self.port
+                );
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
                 "aiosmtpd did not start (is it installed?)"
