@@ -122,45 +122,54 @@ fn weight(p: &Product) -> usize {
 
 /// A list page, from the catalog cache.
 async fn listed(state: &AppState, query: &ListQuery) -> Result<Arc<Listed>, ShopError> {
-    cached(state, format!("store:list:{query:?}"), async {
-        let (page, corrected_q) = match catalog::search_products(&state.db, query).await {
-            Ok(found) => (found.page, found.corrected_q),
-            // A damaged or foreign cursor: say so, and offer the first page.
-            Err(souk_storage::StorageError::InvalidCursor) => {
-                return Err(ShopError {
-                    status: StatusCode::BAD_REQUEST,
-                    title: "Bad page link",
-                    detail: "this page link is damaged; start again from the first page".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let sizes = sizes_for(
-            state,
-            page.items
-                .iter()
-                .filter_map(|p| p.images.first().map(|i| i.url.as_str())),
-        )
-        .await?;
-        let bytes = page.items.iter().map(weight).sum::<usize>() + 512 * sizes.len();
-        Ok((
-            Listed {
-                page,
-                corrected_q,
-                sizes,
-            },
-            bytes,
-        ))
+    cached(state, format!("store:list:{query:?}"), || {
+        let (state, query) = (state.clone(), query.clone());
+        async move { listed_now(&state, &query).await }
     })
     .await
 }
 
+/// A list page, from the database.
+async fn listed_now(state: &AppState, query: &ListQuery) -> Result<(Listed, usize), ShopError> {
+    let (page, corrected_q) = match catalog::search_products(&state.db, query).await {
+        Ok(found) => (found.page, found.corrected_q),
+        // A damaged or foreign cursor: say so, and offer the first page.
+        Err(souk_storage::StorageError::InvalidCursor) => {
+            return Err(ShopError {
+                status: StatusCode::BAD_REQUEST,
+                title: "Bad page link",
+                detail: "this page link is damaged; start again from the first page".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sizes = sizes_for(
+        state,
+        page.items
+            .iter()
+            .filter_map(|p| p.images.first().map(|i| i.url.as_str())),
+    )
+    .await?;
+    let bytes = page.items.iter().map(weight).sum::<usize>() + 512 * sizes.len();
+    Ok((
+        Listed {
+            page,
+            corrected_q,
+            sizes,
+        },
+        bytes,
+    ))
+}
+
 /// Every category, from the catalog cache.
 async fn categories(state: &AppState) -> Result<Arc<Vec<Category>>, ShopError> {
-    cached(state, "store:categories".to_owned(), async {
-        let all = catalog::all_categories(&state.db).await?;
-        let bytes = all.len() * 160;
-        Ok((all, bytes))
+    cached(state, "store:categories".to_owned(), || {
+        let db = state.db.clone();
+        async move {
+            let all = catalog::all_categories(&db).await?;
+            let bytes = all.len() * 160;
+            Ok((all, bytes))
+        }
     })
     .await
 }
@@ -169,10 +178,13 @@ async fn categories(state: &AppState) -> Result<Arc<Vec<Category>>, ShopError> {
 const VENDOR_CHOICES: i64 = 100;
 
 async fn vendors(state: &AppState) -> Result<Arc<Vec<catalog::VendorChoice>>, ShopError> {
-    cached(state, "store:vendors".to_owned(), async {
-        let all = catalog::vendor_choices(&state.db, VENDOR_CHOICES).await?;
-        let bytes = all.len() * 256;
-        Ok((all, bytes))
+    cached(state, "store:vendors".to_owned(), || {
+        let db = state.db.clone();
+        async move {
+            let all = catalog::vendor_choices(&db, VENDOR_CHOICES).await?;
+            let bytes = all.len() * 256;
+            Ok((all, bytes))
+        }
     })
     .await
 }
@@ -190,8 +202,12 @@ pub async fn home(
     nonce: CspNonce,
     uri: Uri,
 ) -> Response {
-    let page = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
-        home_page(&state, shopper, nonce).await
+    let page = public_page(&state, &shopper, &nonce, &uri, {
+        let state = state.clone();
+        move |shopper, nonce| async move {
+            let (shopper, nonce) = (&shopper, &nonce);
+            home_page(&state, shopper, nonce).await
+        }
     })
     .await;
     match page {
@@ -368,9 +384,13 @@ pub async fn search(
     uri: Uri,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let page = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
-        let listing = listing(params, state.config.currency);
-        list_page(&state, shopper, nonce, &uri, listing, Place::Search).await
+    let page = public_page(&state, &shopper, &nonce, &uri, {
+        let (state, uri) = (state.clone(), uri.clone());
+        move |shopper, nonce| async move {
+            let (shopper, nonce) = (&shopper, &nonce);
+            let listing = listing(params, state.config.currency);
+            list_page(&state, shopper, nonce, &uri, listing, Place::Search).await
+        }
     })
     .await;
     match page {
@@ -387,22 +407,26 @@ pub async fn category(
     Path(handle): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let result = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
-        let all = categories(&state).await?.to_vec();
-        let node = find_node(&category_tree(all.clone()), &handle)
-            .cloned()
-            .ok_or_else(|| ShopError::not_found("there is no such category"))?;
-        let mut listing = listing(params, state.config.currency);
-        listing.query.category = Some(node.handle.clone());
-        list_page(
-            &state,
-            shopper,
-            nonce,
-            &uri,
-            listing,
-            Place::Category(all, node),
-        )
-        .await
+    let result = public_page(&state, &shopper, &nonce, &uri, {
+        let (state, uri) = (state.clone(), uri.clone());
+        move |shopper, nonce| async move {
+            let (shopper, nonce) = (&shopper, &nonce);
+            let all = categories(&state).await?.to_vec();
+            let node = find_node(&category_tree(all.clone()), &handle)
+                .cloned()
+                .ok_or_else(|| ShopError::not_found("there is no such category"))?;
+            let mut listing = listing(params, state.config.currency);
+            listing.query.category = Some(node.handle.clone());
+            list_page(
+                &state,
+                shopper,
+                nonce,
+                &uri,
+                listing,
+                Place::Category(all, node),
+            )
+            .await
+        }
     })
     .await;
     match result {
@@ -446,28 +470,35 @@ pub async fn vendor(
     Path(handle): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let result = public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
-        let not_found = || ShopError::not_found("there is no such shop");
-        Handle::parse(&handle).map_err(|_| not_found())?;
-        let profile = cached(&state, format!("store:vendor:{handle}"), async {
-            let found = catalog::vendor_by_handle(&state.db, &handle, true).await?;
-            Ok((found, 1024))
-        })
-        .await?
-        .as_ref()
-        .clone()
-        .ok_or_else(not_found)?;
-        let mut listing = listing(params, state.config.currency);
-        listing.query.vendor = Some(profile.handle.clone());
-        list_page(
-            &state,
-            shopper,
-            nonce,
-            &uri,
-            listing,
-            Place::Vendor(profile),
-        )
-        .await
+    let result = public_page(&state, &shopper, &nonce, &uri, {
+        let (state, uri) = (state.clone(), uri.clone());
+        move |shopper, nonce| async move {
+            let (shopper, nonce) = (&shopper, &nonce);
+            let not_found = || ShopError::not_found("there is no such shop");
+            Handle::parse(&handle).map_err(|_| not_found())?;
+            let profile = cached(&state, format!("store:vendor:{handle}"), || {
+                let (db, handle) = (state.db.clone(), handle.clone());
+                async move {
+                    let found = catalog::vendor_by_handle(&db, &handle, true).await?;
+                    Ok((found, 1024))
+                }
+            })
+            .await?
+            .as_ref()
+            .clone()
+            .ok_or_else(not_found)?;
+            let mut listing = listing(params, state.config.currency);
+            listing.query.vendor = Some(profile.handle.clone());
+            list_page(
+                &state,
+                shopper,
+                nonce,
+                &uri,
+                listing,
+                Place::Vendor(profile),
+            )
+            .await
+        }
     })
     .await;
     match result {
@@ -611,8 +642,12 @@ pub async fn product(
     let page = if flash.0.is_some() {
         product_page(&state, &shopper, &nonce, &flash, &handle).await
     } else {
-        public_page(&state, &shopper, &nonce, &uri, async |shopper, nonce| {
-            product_page(&state, shopper, nonce, &flash, &handle).await
+        public_page(&state, &shopper, &nonce, &uri, {
+            let state = state.clone();
+            move |shopper, nonce| async move {
+                let (shopper, nonce) = (&shopper, &nonce);
+                product_page(&state, shopper, nonce, &flash, &handle).await
+            }
         })
         .await
     };
@@ -620,6 +655,21 @@ pub async fn product(
         Ok(r) => revalidated(r),
         Err(e) => e.render(&state, &shopper, &nonce).await,
     }
+}
+
+/// A product by its handle, from the database.
+async fn looked_up(state: &AppState, handle: &str) -> Result<(Lookup, usize), ShopError> {
+    if let Some(p) = catalog::product_by_handle(&state.db, handle, true).await? {
+        let sizes = sizes_for(state, p.images.iter().map(|i| i.url.as_str())).await?;
+        let bytes = weight(&p) + 512 * sizes.len();
+        return Ok((Lookup::Found(Box::new((p, sizes))), bytes));
+    }
+    // A product that was sold here and is gone for good says so (410), so search engines
+    // drop it; one that never existed (or is a draft) is simply not found.
+    let gone = catalog::product_by_handle(&state.db, handle, false)
+        .await?
+        .is_some_and(|p| p.status == souk_domain::catalog::ProductStatus::Archived);
+    Ok((if gone { Lookup::Gone } else { Lookup::Missing }, 64))
 }
 
 async fn product_page(
@@ -631,18 +681,9 @@ async fn product_page(
 ) -> Result<Response, ShopError> {
     let not_found = || ShopError::not_found("there is no such product");
     Handle::parse(handle).map_err(|_| not_found())?;
-    let lookup = cached(state, format!("store:product:{handle}"), async {
-        if let Some(p) = catalog::product_by_handle(&state.db, handle, true).await? {
-            let sizes = sizes_for(state, p.images.iter().map(|i| i.url.as_str())).await?;
-            let bytes = weight(&p) + 512 * sizes.len();
-            return Ok((Lookup::Found(Box::new((p, sizes))), bytes));
-        }
-        // A product that was sold here and is gone for good says so (410), so search engines
-        // drop it; one that never existed (or is a draft) is simply not found.
-        let gone = catalog::product_by_handle(&state.db, handle, false)
-            .await?
-            .is_some_and(|p| p.status == souk_domain::catalog::ProductStatus::Archived);
-        Ok((if gone { Lookup::Gone } else { Lookup::Missing }, 64))
+    let lookup = cached(state, format!("store:product:{handle}"), || {
+        let (state, handle) = (state.clone(), handle.to_owned());
+        async move { looked_up(&state, &handle).await }
     })
     .await?;
     let (p, sizes) = match lookup.as_ref() {

@@ -150,6 +150,7 @@ fn valid_token(t: &str) -> bool {
 
 /// Who is shopping: their form token, their cart (if they have one) and, when signed in, who
 /// they are.
+#[derive(Clone)]
 pub struct Shopper {
     /// The shop's address, for absolute links ([`base_url`]).
     pub base: String,
@@ -235,8 +236,9 @@ async fn chrome(state: &AppState, shopper: &Shopper) -> Value {
         None => 0,
     };
     // The branding, from the catalog cache (emptied when an admin changes it).
-    let branding = cached(state, "store:branding".to_owned(), async {
-        Ok((souk_app::shop::branding(&state.app).await?, 2048))
+    let branding = cached(state, "store:branding".to_owned(), || {
+        let app = state.app.clone();
+        async move { Ok((souk_app::shop::branding(&app).await?, 2048)) }
     })
     .await
     .ok();
@@ -273,12 +275,16 @@ fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
 }
 
 /// Catalog data for pages from the catalog cache ([`crate::cache::ResponseCache::data`]):
-/// `load` gives the value and the bytes it takes, roughly.
-async fn cached<T: Send + Sync + 'static>(
+/// the future `load` makes gives the value and the bytes it takes, roughly. It owns what it
+/// reads with (a stale value is loaded again in the background).
+async fn cached<T: Send + Sync + 'static, F>(
     state: &AppState,
     key: String,
-    load: impl std::future::Future<Output = Result<(T, usize), ShopError>>,
-) -> Result<std::sync::Arc<T>, ShopError> {
+    load: impl FnOnce() -> F,
+) -> Result<std::sync::Arc<T>, ShopError>
+where
+    F: std::future::Future<Output = Result<(T, usize), ShopError>> + Send + 'static,
+{
     state.cache.data(key, load).await.map_err(|e| (*e).clone())
 }
 

@@ -122,24 +122,28 @@ impl SharedPage {
 }
 
 /// A public catalog page at `uri`: shared by every shopper without a cart, an account or a
-/// message (`x-cache: hit` or `miss` says which), rendered by `render` for anyone else or
+/// message (`x-cache: hit`, or `miss` when the page was not there or not fresh), rendered by `render` for anyone else or
 /// when the catalog cache is off. An error (404, 410…) is never kept: it is rendered for each
 /// request by the caller, like any page of one shopper.
-pub(super) async fn public_page(
+pub(super) async fn public_page<R>(
     state: &AppState,
     shopper: &Shopper,
     nonce: &CspNonce,
     uri: &Uri,
-    render: impl AsyncFnOnce(&Shopper, &CspNonce) -> Result<Response, ShopError>,
-) -> Result<Response, ShopError> {
+    render: impl FnOnce(Shopper, CspNonce) -> R,
+) -> Result<Response, ShopError>
+where
+    R: Future<Output = Result<Response, ShopError>> + Send + 'static,
+{
     if shopper.customer.is_some() || shopper.cart_id.is_some() || !state.cache.is_on() {
-        return render(shopper, nonce).await;
+        return render(shopper.clone(), nonce.clone()).await;
     }
     let stand_ins = stand_ins();
+    // Whether this request found no fresh page, and rendered it or started rendering it again.
     let mut rendered_now = false;
     // The shop's address is part of the key: canonical links and structured data show it.
     let key = format!("store:page:{}{uri}", shopper.base);
-    let page = cached(state, key, async {
+    let page = cached(state, key, || {
         rendered_now = true;
         let anyone = Shopper {
             base: shopper.base.clone(),
@@ -147,18 +151,20 @@ pub(super) async fn public_page(
             cart_id: None,
             customer: None,
         };
-        let response = render(&anyone, &CspNonce(stand_ins.nonce.clone(), nonce.1)).await?;
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, MAX_PAGE_BYTES)
-            .await
-            .ok()
-            .and_then(|b| String::from_utf8(b.to_vec()).ok())
-            .ok_or_else(ShopError::internal)?;
-        let bytes = body.len() + 256;
-        Ok((
-            SharedPage::cut(parts.status, parts.headers, body, stand_ins),
-            bytes,
-        ))
+        let rendering = render(anyone, CspNonce(stand_ins.nonce.clone(), nonce.1));
+        async move {
+            let (parts, body) = rendering.await?.into_parts();
+            let body = axum::body::to_bytes(body, MAX_PAGE_BYTES)
+                .await
+                .ok()
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                .ok_or_else(ShopError::internal)?;
+            let bytes = body.len() + 256;
+            Ok((
+                SharedPage::cut(parts.status, parts.headers, body, stand_ins),
+                bytes,
+            ))
+        }
     })
     .await?;
     let mut response = Response::new(Body::from(page.fill(&nonce.0, &shopper.csrf)));
