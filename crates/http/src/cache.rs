@@ -46,9 +46,9 @@ pub struct ResponseCache {
     entries: Option<Cache<String, Entry>>,
     /// What the storefront's pages are made from (a product, a list page, the category tree)
     /// and the pages shared by shoppers without a cart, under the same budget and emptied with
-    /// the responses. Fresh for the time-to-live; for one more, the first request to find it
-    /// stale loads it again while the others are still served the old one, so a popular page
-    /// never waits for the database.
+    /// the responses. Fresh for the time-to-live; for one more, still served while the first
+    /// request to find it stale has it loaded again in the background, so a popular page never
+    /// waits for the database.
     data: Option<Cache<String, Datum>>,
     ttl: Duration,
     /// Part of every key, and moved on by [`ResponseCache::invalidate_all`]: a load that began
