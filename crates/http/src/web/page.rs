@@ -392,11 +392,7 @@ fn page_etag(body: &[u8], nonce: &str) -> Option<String> {
             hash.update([0]);
         }
     }
-    let digest = hash.finalize();
-    Some(format!(
-        "W/\"{}\"",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
-    ))
+    Some(weak_etag(&hash.finalize()))
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, `*` included).
@@ -410,11 +406,27 @@ fn none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
+/// The `ETag` of a [`Revalidated`] page, when whoever made the page knows it without reading
+/// the body again (a shared page: see `store::shared`).
+#[derive(Clone)]
+pub struct KnownEtag(pub String);
+
+/// A weak `ETag` naming `digest` (a SHA-256).
+pub fn weak_etag(digest: &[u8]) -> String {
+    format!(
+        "W/\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+    )
+}
+
 /// A [`Revalidated`] page with its `ETag`, or `304 Not Modified` when the browser has it. The
 /// 304 carries no `Content-Security-Policy`: the browser keeps the one it stored with the page,
 /// whose nonce is the one in the page it shows (a new nonce would block its scripts).
 async fn validate(response: Response, nonce: &str, asked: &axum::http::HeaderMap) -> Response {
     let (mut parts, body) = response.into_parts();
+    if let Some(KnownEtag(etag)) = parts.extensions.remove::<KnownEtag>() {
+        return tagged(parts, body, &etag, asked);
+    }
     let body = match axum::body::to_bytes(body, VALIDATED_MAX_BYTES).await {
         Ok(body) => body,
         Err(e) => {
@@ -422,11 +434,21 @@ async fn validate(response: Response, nonce: &str, asked: &axum::http::HeaderMap
             return PageError::internal().render(&CspNonce(nonce.to_owned(), "/"));
         }
     };
-    let Some(etag) = page_etag(&body, nonce) else {
-        return Response::from_parts(parts, axum::body::Body::from(body));
-    };
-    let Ok(value) = HeaderValue::from_str(&etag) else {
-        return Response::from_parts(parts, axum::body::Body::from(body));
+    match page_etag(&body, nonce) {
+        Some(etag) => tagged(parts, axum::body::Body::from(body), &etag, asked),
+        None => Response::from_parts(parts, axum::body::Body::from(body)),
+    }
+}
+
+/// A page with its `ETag`, or `304 Not Modified` when the browser has it.
+fn tagged(
+    mut parts: axum::http::response::Parts,
+    body: axum::body::Body,
+    etag: &str,
+    asked: &axum::http::HeaderMap,
+) -> Response {
+    let Ok(value) = HeaderValue::from_str(etag) else {
+        return Response::from_parts(parts, body);
     };
     parts.headers.insert(header::ETAG, value);
     // Kept by this browser only, and asked about again before every use.
@@ -434,7 +456,7 @@ async fn validate(response: Response, nonce: &str, asked: &axum::http::HeaderMap
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    if none_match(asked, &etag) {
+    if none_match(asked, etag) {
         parts.status = StatusCode::NOT_MODIFIED;
         for name in [
             header::CONTENT_SECURITY_POLICY,
@@ -445,7 +467,7 @@ async fn validate(response: Response, nonce: &str, asked: &axum::http::HeaderMap
         }
         return Response::from_parts(parts, axum::body::Body::empty());
     }
-    Response::from_parts(parts, axum::body::Body::from(body))
+    Response::from_parts(parts, body)
 }
 
 /// Gives each request a nonce and each page its security headers.

@@ -942,8 +942,20 @@ async fn pages_come_from_the_catalog_cache_and_follow_a_change_made_here_at_once
 
 #[tokio::test]
 async fn a_catalog_page_is_asked_about_again_with_its_etag_and_sent_again_only_when_it_changed() {
-    let app = TestApp::spawn().await;
-    let shop = two_vendor_shop(&app).await;
+    // Rendered for each request (catalog cache off), and shared by shoppers without a cart
+    // (on), whose tag is made from the shared rendering's digest and the browser's token.
+    for cache in [false, true] {
+        let app = TestApp::spawn_with(souk_http::HttpConfig {
+            catalog_cache_ttl: std::time::Duration::from_secs(if cache { 60 } else { 0 }),
+            ..souk_http::HttpConfig::default()
+        })
+        .await;
+        revalidated_with_etags(&app, cache).await;
+    }
+}
+
+async fn revalidated_with_etags(app: &TestApp, shared: bool) {
+    let shop = two_vendor_shop(app).await;
     let client = reqwest::Client::new();
     let get = |path: &'static str, cookie: Option<String>, etag: Option<String>| {
         let client = client.clone();
@@ -977,6 +989,8 @@ async fn a_catalog_page_is_asked_about_again_with_its_etag_and_sent_again_only_w
 
     // The same page again: same tag, though the nonce in it is new.
     let again = get("/products/blue-teapot", Some(cookie.clone()), None).await;
+    let expected = shared.then_some("hit");
+    assert_eq!(header(&again, "x-cache").as_deref(), expected);
     assert_eq!(header(&again, "etag").as_ref(), Some(&etag));
     assert_ne!(header(&again, "content-security-policy").unwrap(), csp);
     assert_ne!(

@@ -15,9 +15,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 
+use sha2::{Digest, Sha256};
+
 use super::{ShopError, Shopper, cached};
 use crate::AppState;
 use crate::web::CspNonce;
+use crate::web::page::{KnownEtag, weak_etag};
 
 /// Largest page kept.
 const MAX_PAGE_BYTES: usize = 512 * 1024;
@@ -60,6 +63,9 @@ struct SharedPage {
     headers: HeaderMap,
     html: String,
     pieces: Vec<Piece>,
+    /// SHA-256 of the page without its nonce, with a mark where the form token goes: with the
+    /// browser's token, it gives each browser's `ETag` without hashing the page again.
+    digest: [u8; 32],
 }
 
 impl SharedPage {
@@ -99,12 +105,30 @@ impl SharedPage {
                 }
             }
         }
+        let mut hash = Sha256::new();
+        for piece in &pieces {
+            match piece {
+                Piece::Text(range) => hash.update(&html[range.clone()]),
+                Piece::Nonce => hash.update([0]),
+                Piece::Csrf => hash.update([1]),
+            }
+        }
         SharedPage {
             status,
             headers,
+            digest: hash.finalize().into(),
             html,
             pieces,
         }
+    }
+
+    /// The page's `ETag` for the browser whose form token is `csrf`: it changes with the
+    /// page and with the token, like the `ETag` of a page rendered for one shopper.
+    fn etag(&self, csrf: &str) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.digest);
+        hash.update(csrf);
+        weak_etag(&hash.finalize())
     }
 
     /// The page with this request's nonce and this browser's form token.
@@ -170,6 +194,11 @@ where
     let mut response = Response::new(Body::from(page.fill(&nonce.0, &shopper.csrf)));
     *response.status_mut() = page.status;
     *response.headers_mut() = page.headers.clone();
+    // Hashing the filled page again for its ETag took as long as everything else a shared
+    // page costs but writing it out.
+    response
+        .extensions_mut()
+        .insert(KnownEtag(page.etag(&shopper.csrf)));
     response.headers_mut().insert(
         "x-cache",
         HeaderValue::from_static(if rendered_now { "miss" } else { "hit" }),
