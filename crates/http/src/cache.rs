@@ -55,7 +55,16 @@ pub struct ResponseCache {
     /// before an invalidation and ends after it (a read of the old catalog) is stored under a
     /// key nobody asks for any more, instead of being served until it expires.
     generation: Arc<AtomicU64>,
+    /// Reloads running in the background, at most [`BACKGROUND_RELOADS`]. When all are taken, a
+    /// stale value is served without starting another: unbounded, they queued before the
+    /// requests that found nothing (random product pages at 100,000 products, where nearly
+    /// every request found its datum stale: p99 33 → 66 ms), and past its second time-to-live
+    /// an entry is gone and loaded by the request that needs it.
+    reloads: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many stale values are loaded again at once in the background.
+const BACKGROUND_RELOADS: usize = 2;
 
 /// `ttl` less up to a quarter of it, at random. Entries made together (after a change, or at
 /// start) would otherwise all expire at once, every `ttl`, and all be loaded again together: a
@@ -159,6 +168,7 @@ impl ResponseCache {
             data,
             ttl,
             generation: Arc::default(),
+            reloads: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_RELOADS)),
         }
     }
 
@@ -185,7 +195,8 @@ impl ResponseCache {
     /// The value under `key`, made by the future `load` gives on a miss (concurrent misses
     /// wait for one load); that future also says how many bytes the value takes, roughly. A
     /// stale value is served as it is, and the first request to find it stale starts loading
-    /// it again in the background (a failed load keeps the old one). With the cache off, `load`
+    /// it again in the background, unless [`BACKGROUND_RELOADS`] are running already (a failed
+    /// load keeps the old one). With the cache off, `load`
     /// runs every time. A failed load is not kept.
     ///
     /// Nobody waits for a reload: a request that did would wait its turn on the runtime at every
@@ -207,14 +218,19 @@ impl ResponseCache {
         };
         let key = self.key(&key);
         if let Some(old) = data.get(&key).await {
-            if old.fresh_until <= Instant::now() && !old.reloading.swap(true, Ordering::AcqRel) {
+            let permit = (old.fresh_until <= Instant::now())
+                .then(|| self.reloads.clone().try_acquire_owned().ok())
+                .flatten();
+            if let Some(permit) = permit
+                && !old.reloading.swap(true, Ordering::AcqRel)
+            {
                 // Given back however this ends (a failed load, or the runtime shutting down),
                 // so a later request tries again; a failed load leaves the old value until it
                 // expires (the database's errors are logged where they happen).
                 let reloading = Reloading(old.reloading.clone());
                 let (data, ttl, load) = (data.clone(), self.ttl, load());
                 tokio::spawn(async move {
-                    let _reloading = reloading;
+                    let _held = (reloading, permit);
                     if let Ok((value, bytes)) = load.await {
                         data.insert(key, Datum::new(Arc::new(value), bytes, ttl))
                             .await;
@@ -537,5 +553,37 @@ mod tests {
         cache.invalidate_all();
         let after = cache.data("k".into(), || async { Ok::<_, ()>((4u32, 8)) });
         assert_eq!(*after.await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn when_every_background_reload_is_taken_a_stale_value_is_served_without_another() {
+        let ttl = Duration::from_millis(100);
+        let cache = ResponseCache::new(ttl, 1 << 20);
+        let keys: Vec<String> = (0..=BACKGROUND_RELOADS).map(|i| format!("k{i}")).collect();
+        for key in &keys {
+            let made = cache.data(key.clone(), || async { Ok::<_, ()>((1u32, 8)) });
+            assert_eq!(*made.await.unwrap(), 1);
+        }
+        tokio::time::sleep(ttl + Duration::from_millis(10)).await;
+        // Reloads that wait to be released take every permit…
+        let (release, released) = tokio::sync::watch::channel(false);
+        for key in &keys[..BACKGROUND_RELOADS] {
+            let mut released = released.clone();
+            let load = || async move {
+                released.wait_for(|r| *r).await.ok();
+                Ok::<_, ()>((2u32, 8))
+            };
+            assert_eq!(*cache.data(key.clone(), load).await.unwrap(), 1);
+        }
+        // …so the last stale key is served as it is, and nothing loads it.
+        let last = keys[BACKGROUND_RELOADS].clone();
+        assert_eq!(*cache.data(last.clone(), not_loaded).await.unwrap(), 1);
+        release.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Permits given back: the next request to find it stale has it loaded again.
+        let next = cache.data(last.clone(), || async { Ok::<_, ()>((3u32, 8)) });
+        assert_eq!(*next.await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(*cache.data(last, not_loaded).await.unwrap(), 3);
     }
 }
