@@ -228,7 +228,7 @@ pub struct VendorHome {
     pub balance: souk_storage::ledger::Balance,
     /// Its latest payout, if it had one.
     pub last_payout: Option<souk_storage::ledger::PayoutRow>,
-    pub latest: Vec<souk_storage::orders::VendorOrderDetail>,
+    pub latest: Vec<souk_storage::orders::VendorOrderSummary>,
 }
 
 const VENDOR_LATEST: i64 = 10;
@@ -275,7 +275,8 @@ pub async fn vendor_home(app: &App, vendor_id: uuid::Uuid) -> Result<VendorHome,
     let sales = [1, 7, 30].map(|days| last_days(&by_day, days)).to_vec();
     let balance = money.balance.clone();
     let last_payout = money.last_payout.clone();
-    let latest = orders::vendor_orders(&app.db, vendor_id, None, None, VENDOR_LATEST).await?;
+    let latest =
+        orders::vendor_order_summaries(&app.db, vendor_id, None, None, VENDOR_LATEST).await?;
     Ok(VendorHome {
         waiting: dashboard::vendor_waiting(&app.db, vendor_id).await?,
         sales,
@@ -291,7 +292,7 @@ pub struct Found {
     pub orders: Vec<OrderRow>,
     pub customers: Vec<souk_storage::customers::CustomerRow>,
     pub vendors: Vec<souk_storage::vendors::VendorAdminRecord>,
-    pub products: Vec<souk_domain::catalog::Product>,
+    pub products: Vec<souk_storage::catalog::ProductSummary>,
 }
 
 const FOUND_EACH: i64 = 10;

@@ -128,16 +128,12 @@ pub fn next_cursor(
 }
 
 /// One product in a list: title, status, vendor, price range, units in stock, variants.
-pub fn product_row(p: &souk_domain::catalog::Product) -> minijinja::Value {
-    let prices: Vec<i64> = p.variants.iter().map(|v| v.price.amount).collect();
+pub fn product_row(p: &souk_storage::catalog::ProductSummary) -> minijinja::Value {
     minijinja::context! {
         id => p.id.to_string(), title => p.title, handle => p.handle,
         status => p.status.as_str(), vendor => p.vendor.name,
         vendor_id => p.vendor.id.to_string(),
-        currency => p.variants.first().map(|v| v.price.currency.code()),
-        price_min => prices.iter().min(), price_max => prices.iter().max(),
-        stock => p.variants.iter().map(|v| v.stock.max(0)).sum::<i64>(),
-        low_stock => p.variants.iter().any(|v| v.track_inventory && v.stock <= 5),
-        variants => p.variants.len(),
+        currency => p.currency, price_min => p.price_min, price_max => p.price_max,
+        stock => p.stock, low_stock => p.low_stock, variants => p.variants,
     }
 }

@@ -298,6 +298,17 @@ async fn a_new_seller_applies_is_approved_builds_its_catalog_and_ships_an_order_
         1,
         "only the large lantern is left to ship"
     );
+    // The order list tells the same: three units bought, partly shipped.
+    let order_page = browser.path().await;
+    browser.go("/vendor/orders").await;
+    let row = browser.find("table tbody tr").await.text().await.unwrap();
+    assert!(
+        row.contains(&number)
+            && row.split_whitespace().any(|w| w == "3")
+            && row.contains("partially fulfilled"),
+        "{row}"
+    );
+    browser.go(&order_page).await;
 
     // A parcel without a tracking number is refused beside the form; nothing ships.
     browser.fill("#carrier", "DHL").await;

@@ -30,7 +30,7 @@ pub use export::{ExportCursor, export_page};
 pub use facets::{FacetValue, Facets, PRICE_BANDS, PriceBand, product_facets};
 pub use inventory::{InventoryFilter, InventoryRow, inventory};
 pub use list::{ListQuery, Page, explain_listing, list_products};
-pub use oversight::{ProductFilter, StockLevel, all_products, product_vendor};
+pub use oversight::{ProductFilter, ProductSummary, StockLevel, all_products, product_vendor};
 pub use typos::{SearchPage, corrected_search, search_products};
 pub use vendor::{
     category_ids, priced_currencies, set_product_status, set_variant_price, set_variant_stock,

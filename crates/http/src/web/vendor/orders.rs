@@ -10,8 +10,8 @@ use axum::response::Response;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use souk_app::fulfilment::{self, Tracking};
-use souk_domain::orders::{Address, order_number};
-use souk_storage::orders::{ShipLine, VendorOrderDetail};
+use souk_domain::orders::{Address, FulfillmentStatus, VendorOrderStatus, order_number};
+use souk_storage::orders::{ShipLine, VendorOrderDetail, VendorOrderSummary};
 use uuid::Uuid;
 
 use super::{VendorForm, VendorSession, chrome};
@@ -29,21 +29,21 @@ const PAGE_SIZE: i64 = 25;
 const STATUSES: [&str; 3] = ["unfulfilled", "fulfilled", "cancelled"];
 
 /// One vendor order in a list.
-pub fn summary(d: &VendorOrderDetail, currency: &str) -> Value {
-    let v = &d.vendor_order;
-    let ship_to = serde_json::from_str::<Address>(&d.shipping_address)
+pub fn summary(o: &VendorOrderSummary, currency: &str) -> Value {
+    let ship_to = serde_json::from_str::<Address>(&o.shipping_address)
         .map(|a| a.name)
         .unwrap_or_default();
+    let status = VendorOrderStatus::parse(&o.status).unwrap_or(VendorOrderStatus::Unfulfilled);
     context! {
-        id => v.id.to_string(),
-        number => order_number(&v.order_id),
-        order_status => d.order_status,
-        fulfillment => part_fulfillment(&v.status, &d.lines, v.id),
+        id => o.id.to_string(),
+        number => order_number(&o.order_id),
+        order_status => o.order_status,
+        fulfillment => FulfillmentStatus::of([(status, o.shipped_units, o.units)]).as_str(),
         ship_to => ship_to,
-        units => d.lines.iter().map(|l| l.quantity).sum::<i64>(),
-        total => v.total,
+        units => o.units,
+        total => o.total,
         currency => currency,
-        placed_at => d.placed_at,
+        placed_at => o.placed_at,
     }
 }
 
@@ -72,7 +72,7 @@ pub async fn list(
     let Some(before) = cursor(query.before.as_deref()) else {
         return bad_cursor(&nonce);
     };
-    let rows = match souk_storage::orders::vendor_orders(
+    let rows = match souk_storage::orders::vendor_order_summaries(
         &state.db,
         session.vendor_id,
         status.as_deref(),
@@ -89,7 +89,7 @@ pub async fn list(
         orders => rows.iter().map(|d| summary(d, currency)).collect::<Vec<_>>(),
         statuses => STATUSES,
         status => status,
-        older => next_cursor(rows.iter().map(|d| d.vendor_order.id), PAGE_SIZE),
+        older => next_cursor(rows.iter().map(|o| o.id), PAGE_SIZE),
         first_page => before.is_none(),
         ..chrome(&session.principal, &session.csrf, "orders")
     };
