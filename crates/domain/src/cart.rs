@@ -254,7 +254,9 @@ pub fn quote(
     })
 }
 
-/// Stock at or below which a vendor is told (once, by the order that crosses it).
+/// Stock at or below which a vendor is told (once, by the order that crosses it). The partial
+/// indexes `variants_low_stock` and `variants_low_stock_product` (storage migrations 0018 and
+/// 0028) repeat it: change them together.
 pub const LOW_STOCK_THRESHOLD: i64 = 5;
 
 /// Whether an order that took `taken` units, leaving `left`, took the variant down to the

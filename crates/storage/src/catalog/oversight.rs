@@ -44,7 +44,8 @@ impl StockLevel {
     fn condition(self) -> String {
         // `available_variants` (migration 0026) counts the variants that can be bought now, as
         // the storefront's `in_stock` reads it: one column of the product row, where an
-        // `EXISTS` read every variant of every product walked.
+        // `EXISTS` read every variant of every product walked. "Sold out" and "low" are
+        // served by partial indexes (migration 0028) whose conditions these repeat exactly.
         match self {
             Self::InStock => "p.available_variants > 0".to_owned(),
             Self::SoldOut => "p.available_variants = 0".to_owned(),
