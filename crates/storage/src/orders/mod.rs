@@ -455,13 +455,14 @@ fn assemble_shipments(heads: Vec<ShipmentHead>, parts: Vec<(Uuid, Uuid, i64)>) -
         .collect()
 }
 
-pub async fn vendor_orders(
-    db: &Db,
+/// The arguments and `WHERE` of a page of a vendor's orders `vo` (optionally of one status,
+/// before a cursor); the last argument is the page's length.
+fn vendor_order_page(
     vendor_id: Uuid,
     status: Option<&str>,
     before: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<VendorOrderDetail>, StorageError> {
+) -> (Vec<Arg>, String) {
     let mut args = vec![Arg::Uuid(vendor_id)];
     let mut filters = vec!["vo.vendor_id = $1".to_owned()];
     if let Some(s) = status {
@@ -473,10 +474,20 @@ pub async fn vendor_orders(
         filters.push(format!("vo.id < ${}", args.len()));
     }
     args.push(Arg::I64(limit));
+    (args, filters.join(" AND "))
+}
+
+pub async fn vendor_orders(
+    db: &Db,
+    vendor_id: Uuid,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<VendorOrderDetail>, StorageError> {
+    let (args, filters) = vendor_order_page(vendor_id, status, before, limit);
     let sql = format!(
         "SELECT {VENDOR_ORDER_COLUMNS} FROM vendor_orders vo JOIN vendors vd ON vd.id = vo.vendor_id \
-         WHERE {} ORDER BY vo.id DESC LIMIT ${}",
-        filters.join(" AND "),
+         WHERE {filters} ORDER BY vo.id DESC LIMIT ${}",
         args.len()
     );
     let rows: Vec<VendorOrderRow> = crate::sql::query_as(sql)
@@ -526,19 +537,9 @@ pub async fn vendor_order_summaries(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<VendorOrderSummary>, StorageError> {
-    let mut args = vec![Arg::Uuid(vendor_id)];
-    let mut filters = vec!["vo.vendor_id = $1".to_owned()];
-    if let Some(s) = status {
-        args.push(Arg::Text(s.to_owned()));
-        filters.push(format!("vo.status = ${}", args.len()));
-    }
-    if let Some(b) = before {
-        args.push(Arg::Uuid(b));
-        filters.push(format!("vo.id < ${}", args.len()));
-    }
-    args.push(Arg::I64(limit));
+    let (args, filters) = vendor_order_page(vendor_id, status, before, limit);
     let sql = format!(
-        "WITH page AS MATERIALIZED (SELECT vo.id FROM vendor_orders vo WHERE {} \
+        "WITH page AS MATERIALIZED (SELECT vo.id FROM vendor_orders vo WHERE {filters} \
          ORDER BY vo.id DESC LIMIT ${}) \
          SELECT vo.id, vo.order_id, vo.status, vo.total, o.status AS order_status, \
          o.shipping_address, o.placed_at, CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) AS units, \
@@ -546,7 +547,6 @@ pub async fn vendor_order_summaries(
          FROM page JOIN vendor_orders vo ON vo.id = page.id JOIN orders o ON o.id = vo.order_id \
          LEFT JOIN order_lines l ON l.vendor_order_id = vo.id \
          GROUP BY vo.id, o.id ORDER BY vo.id DESC",
-        filters.join(" AND "),
         args.len()
     );
     crate::sql::query_as(sql).bind_all(args).fetch_all(db).await
